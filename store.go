@@ -1,0 +1,298 @@
+package herald
+
+import (
+	"context"
+	"iter"
+	"time"
+)
+
+// Store is the durable log behind a Bus and the state of its durable
+// subscriptions. Memory, SQLite and NATS JetStream implement it, and
+// store/storetest specifies it: every backend runs that suite unchanged.
+//
+// A Store is safe for concurrent use. After Close every method returns
+// ErrClosed. Events handed to Append belong to the store from then on, and
+// events a store returns are shared: callers must not modify either.
+type Store interface {
+	EventLog
+	SubscriptionState
+	KV
+
+	// Prune applies retention rules as of now and reports what it deleted.
+	// For each event the first rule whose pattern matches its name applies;
+	// an event no rule matches is kept. An event is deleted when it is older
+	// than the rule's MaxAge or is not among the rule's MaxCount newest
+	// events — except when some durable subscription's checkpoint is below
+	// its position (unless the rule says Force), and never when it is newer
+	// than the last snapshot of its subject (see SnapshotBucket). Outcomes
+	// and dead letters of deleted events are deleted with them.
+	Prune(ctx context.Context, rules []RetentionRule, now time.Time) (PruneResult, error)
+
+	// Close flushes what the store holds and releases it. It is safe to call
+	// more than once.
+	Close() error
+}
+
+// EventLog is the append-only, totally ordered event log.
+type EventLog interface {
+	// Append stores events atomically: all of them or none. Each new event
+	// gets the next position, strictly increasing; an event whose ID is
+	// already stored is not stored again and its result carries its first
+	// position with Duplicate set. When opts.CheckVersion is set, every event
+	// must have the same non-empty Subject, and the append succeeds only
+	// while that subject's version (the number of events stored for it) is
+	// opts.ExpectedVersion; otherwise nothing is stored and the error wraps
+	// ErrConflict. A batch whose events are all duplicates succeeds without
+	// the version check, so a retried conditional append is idempotent.
+	//
+	// The events must have been prepared (Event.Prepare); Append sets their
+	// Position. It returns only once the write is as durable as the store's
+	// setting says. A full store returns an error wrapping ErrStoreFull and
+	// stores nothing; a bounded store that cannot take more right now may
+	// return ErrBackpressure.
+	Append(ctx context.Context, events []*Event, opts AppendOptions) ([]AppendResult, error)
+
+	// Read yields the events after position `after` (exclusive) that match
+	// f, in position order, up to f.Limit (0 means no limit). A reader never
+	// sees position N+1 before N: every position it yields is committed, and
+	// no smaller position is committed after it. The iterator reads lazily;
+	// its error, if any, comes as the last pair.
+	Read(ctx context.Context, after uint64, f Filter) iter.Seq2[*Event, error]
+
+	// Get returns the event with the given ID, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, id string) (*Event, error)
+
+	// Head returns the position of the last event appended (0 when empty).
+	Head(ctx context.Context) (uint64, error)
+
+	// Wait blocks until the log's head is past `after`, then returns the
+	// head. It returns ctx's error when ctx ends first, and ErrClosed when
+	// the store is closed. Data is then read with Read.
+	Wait(ctx context.Context, after uint64) (uint64, error)
+
+	// SubjectVersion returns the number of events stored for subject (0
+	// before the first).
+	SubjectVersion(ctx context.Context, subject string) (uint64, error)
+}
+
+// SubscriptionState keeps what a durable subscription needs to resume
+// exactly where it stood: its checkpoint, the outcome of each event it
+// handled, and its dead letters.
+type SubscriptionState interface {
+	// Checkpoint returns the position through which the durable
+	// subscription sub has handled every event, and ok=false when sub has
+	// never committed.
+	Checkpoint(ctx context.Context, sub string) (pos uint64, ok bool, err error)
+
+	// Checkpoints returns every durable subscription's checkpoint.
+	Checkpoints(ctx context.Context) (map[string]uint64, error)
+
+	// Commit records p for subscription sub in one atomic step: its outcomes
+	// (replacing earlier ones for the same subscription and event), its new
+	// dead letters (replacing an entry for the same subscription and event),
+	// the removal of resolved dead letters, and then the checkpoint. A
+	// checkpoint is therefore never saved without the outcomes that justify it.
+	Commit(ctx context.Context, sub string, p Progress) error
+
+	// DeleteSubscription removes sub's checkpoint, so that it no longer holds
+	// back retention. Its outcomes and dead letters are kept.
+	DeleteSubscription(ctx context.Context, sub string) error
+
+	// Outcomes returns the outcomes matching q, ordered by event position
+	// and then subscription name.
+	Outcomes(ctx context.Context, q OutcomeQuery) ([]Outcome, error)
+
+	// DeadLetters returns the dead letters matching q, oldest first.
+	DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error)
+
+	// RedriveDeadLetters marks the dead letters matching q for redrive and
+	// returns how many it marked. The subscription that owns each one
+	// delivers it again and resolves (removes) it when it succeeds.
+	RedriveDeadLetters(ctx context.Context, q DeadLetterQuery) (int, error)
+
+	// DeleteDeadLetters discards the dead letters matching q and returns how
+	// many it removed.
+	DeleteDeadLetters(ctx context.Context, q DeadLetterQuery) (int, error)
+}
+
+// KV is a small key-value space for herald's own configuration (push
+// subscriptions, schemas, tokens, snapshots), kept in the same store as the
+// events. Buckets and keys are short strings of [A-Za-z0-9_.-/=].
+type KV interface {
+	// PutValue stores value under bucket/key, replacing what was there.
+	PutValue(ctx context.Context, bucket, key string, value []byte) error
+	// GetValue returns the value under bucket/key, or an error wrapping ErrNotFound.
+	GetValue(ctx context.Context, bucket, key string) ([]byte, error)
+	// DeleteValue removes bucket/key; removing a missing key is not an error.
+	DeleteValue(ctx context.Context, bucket, key string) error
+	// ListValues returns every key of bucket with its value.
+	ListValues(ctx context.Context, bucket string) (map[string][]byte, error)
+}
+
+// SnapshotBucket is the KV bucket in which event-sourced aggregates keep
+// their snapshots, keyed by subject. Each value is a JSON object with at
+// least {"position": N}: the position of the last event folded into it.
+// Retention never deletes an event of a subject newer than that position.
+const SnapshotBucket = "snapshots"
+
+// AppendOptions are per-call settings of Append.
+type AppendOptions struct {
+	// CheckVersion turns on optimistic concurrency: the append succeeds only
+	// while the events' subject is at ExpectedVersion.
+	CheckVersion bool
+	// ExpectedVersion is the subject version the append requires when
+	// CheckVersion is set (0: the subject has no events yet).
+	ExpectedVersion uint64
+}
+
+// AppendResult is what Append did with one event.
+type AppendResult struct {
+	// Position is the event's place in the log: new, or its first one.
+	Position uint64 `json:"position"`
+	// Duplicate is set when the event's ID was already stored.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// Filter selects events in Read. Zero fields select everything.
+type Filter struct {
+	// Name is a name pattern (see MatchName); "" matches every name.
+	Name string
+	// CorrelationID, Subject and SourcePlugin match those fields exactly.
+	CorrelationID string
+	Subject       string
+	SourcePlugin  string
+	// Since and Until bound the event's Timestamp: Since inclusive, Until
+	// exclusive; zero means unbounded.
+	Since, Until time.Time
+	// Limit caps how many events Read yields; 0 means no cap.
+	Limit int
+}
+
+// Match reports whether e passes every field of the filter but Limit.
+func (f *Filter) Match(e *Event) bool {
+	return (f.Name == "" || MatchName(f.Name, e.Name)) &&
+		(f.CorrelationID == "" || f.CorrelationID == e.CorrelationID) &&
+		(f.Subject == "" || f.Subject == e.Subject) &&
+		(f.SourcePlugin == "" || f.SourcePlugin == e.SourcePlugin) &&
+		(f.Since.IsZero() || !e.Timestamp.Before(f.Since)) &&
+		(f.Until.IsZero() || e.Timestamp.Before(f.Until))
+}
+
+// OutcomeStatus is how handling an event in a subscription ended.
+type OutcomeStatus string
+
+// The outcome statuses.
+const (
+	// OutcomeSucceeded: the handler returned nil.
+	OutcomeSucceeded OutcomeStatus = "succeeded"
+	// OutcomeRetrying: the last attempt failed and another is scheduled.
+	OutcomeRetrying OutcomeStatus = "retrying"
+	// OutcomeDeadLettered: the event is in the dead-letter queue.
+	OutcomeDeadLettered OutcomeStatus = "dead_lettered"
+	// OutcomeDiscarded: its dead letter was discarded.
+	OutcomeDiscarded OutcomeStatus = "discarded"
+)
+
+// Outcome is the result of handling one event in one subscription.
+type Outcome struct {
+	Subscription  string        `json:"subscription"`
+	EventID       string        `json:"event_id"`
+	EventName     string        `json:"event_name"`
+	Position      uint64        `json:"position"`
+	CorrelationID string        `json:"correlation_id"`
+	Status        OutcomeStatus `json:"status"`
+	// Attempts counts every attempt so far, redriven ones included.
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
+	Duration  Duration  `json:"duration"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// OutcomeQuery selects outcomes; set at least one field.
+type OutcomeQuery struct {
+	EventID       string
+	CorrelationID string
+	Subscription  string
+	// Limit caps the result; 0 means the store's default (1,000).
+	Limit int
+}
+
+// AttemptError is one failed attempt in a dead letter's history.
+type AttemptError struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	Error   string    `json:"error"`
+}
+
+// DeadLetter is an event a subscription gave up on, with its error history.
+type DeadLetter struct {
+	// ID identifies the entry; it is unique per (Subscription, Event.ID).
+	ID           string         `json:"id"`
+	Subscription string         `json:"subscription"`
+	Event        *Event         `json:"event"`
+	Errors       []AttemptError `json:"errors"`
+	// Permanent is set when the handler marked the error permanent.
+	Permanent bool      `json:"permanent"`
+	DeadAt    time.Time `json:"dead_at"`
+	// Redrive is set while a redrive is requested and not yet handled.
+	Redrive bool `json:"redrive"`
+}
+
+// DeadLetterID returns the ID of the dead-letter entry of event eventID in
+// subscription sub. Every store uses it, so an entry keeps its ID wherever
+// it is stored.
+func DeadLetterID(sub, eventID string) string {
+	return ChildID(eventID, sub, -1)
+}
+
+// DeadLetterQuery selects dead letters. Zero fields select everything.
+type DeadLetterQuery struct {
+	Subscription string
+	// IDs, when not empty, selects only these entries.
+	IDs []string
+	// EventID selects the entries of one event.
+	EventID string
+	// OnlyRedrive selects only entries marked for redrive.
+	OnlyRedrive bool
+	// Limit caps DeadLetters' result; 0 means no cap.
+	Limit int
+}
+
+// Progress is what a durable subscription commits in one step.
+type Progress struct {
+	// Checkpoint is the position through which every event is done.
+	Checkpoint uint64
+	// Outcomes to record (upserted by subscription and event).
+	Outcomes []Outcome
+	// DeadLetters to add (upserted by subscription and event).
+	DeadLetters []DeadLetter
+	// Resolved lists dead-letter IDs to remove: redriven entries that succeeded.
+	Resolved []string
+}
+
+// RetentionRule says how long events whose names match Pattern are kept.
+type RetentionRule struct {
+	// Pattern is a name pattern (see MatchName).
+	Pattern string `json:"pattern" yaml:"pattern"`
+	// MaxAge deletes events older than this; 0 keeps them regardless of age.
+	MaxAge Duration `json:"max_age,omitempty" yaml:"max_age,omitempty"`
+	// MaxCount keeps at most this many of the newest matching events; 0 means no cap.
+	MaxCount int `json:"max_count,omitempty" yaml:"max_count,omitempty"`
+	// Force deletes events even when a durable subscription has not
+	// processed them yet.
+	Force bool `json:"force,omitempty" yaml:"force,omitempty"`
+}
+
+// DefaultRetention keeps every event for 30 days, as the seed's product
+// requirements ask.
+func DefaultRetention() []RetentionRule {
+	return []RetentionRule{{Pattern: ">", MaxAge: Duration(30 * 24 * time.Hour)}}
+}
+
+// PruneResult reports what Prune deleted.
+type PruneResult struct {
+	Deleted int `json:"deleted"`
+	// Held counts events a rule would delete but that a durable
+	// subscription or a snapshot still needs.
+	Held int `json:"held"`
+}
