@@ -1,0 +1,182 @@
+package client
+
+import (
+	"context"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/heraldhq/herald"
+)
+
+// PublishResult is what the server did with one published event.
+type PublishResult struct {
+	// ID is the event's id: the one it was sent with, or the one the server gave it.
+	ID string `json:"id"`
+	// Position is the event's place in the log: new, or its first one.
+	Position uint64 `json:"position"`
+	// Duplicate is set when the event's id was already stored, so nothing
+	// new was stored for it.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// PublishOption changes one Publish or PublishBatch call.
+type PublishOption func(*publishConfig)
+
+type publishConfig struct {
+	expect    uint64
+	hasExpect bool
+}
+
+// ExpectVersion makes the publish succeed only while the events' subject
+// has exactly n events stored (0: none yet); otherwise nothing is stored and
+// the error wraps herald.ErrConflict. Every event must then have the same
+// subject. Default: no check.
+func ExpectVersion(n uint64) PublishOption {
+	return func(p *publishConfig) { p.expect, p.hasExpect = n, true }
+}
+
+// Publish appends one event and returns its id and position. An event whose
+// id is already stored is not stored again: the result then has Duplicate
+// set and the first position. The event is not modified; fields it leaves
+// empty (id, timestamp, correlation id) are filled by the server.
+func (c *Client) Publish(ctx context.Context, e *herald.Event, opts ...PublishOption) (PublishResult, error) {
+	res, err := c.publish(ctx, e, opts)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	return res[0], nil
+}
+
+// PublishBatch appends events atomically: all of them or none. The results
+// are in the order of events. A rejected event is named by the error's
+// Index (see *Error).
+func (c *Client) PublishBatch(ctx context.Context, events []*herald.Event, opts ...PublishOption) ([]PublishResult, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	return c.publish(ctx, map[string]any{"events": events}, opts)
+}
+
+func (c *Client) publish(ctx context.Context, body any, opts []PublishOption) ([]PublishResult, error) {
+	var pc publishConfig
+	for _, o := range opts {
+		o(&pc)
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, "/v1/events", nil, body)
+	if err != nil {
+		return nil, err
+	}
+	if pc.hasExpect {
+		req.Header.Set("Herald-Expected-Version", strconv.FormatUint(pc.expect, 10))
+	}
+	var out struct {
+		Events []PublishResult `json:"events"`
+	}
+	status, err := c.decode(req, &out)
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Events) == 0 {
+		return nil, errShortAnswer("POST /v1/events")
+	}
+	if status == http.StatusOK {
+		// 200: every event was already stored.
+		for i := range out.Events {
+			out.Events[i].Duplicate = true
+		}
+	}
+	return out.Events, nil
+}
+
+// EventQuery selects events from the log. Zero fields select everything.
+type EventQuery struct {
+	// After reads the events after this position (exclusive); 0 is the start.
+	After uint64
+	// Limit caps one page; 0 lets the server choose.
+	Limit int
+	// Name is a name pattern ("recording.*", "recording.>", ">").
+	Name string
+	// CorrelationID, Subject and SourcePlugin match those fields exactly.
+	CorrelationID string
+	Subject       string
+	SourcePlugin  string
+}
+
+func (q EventQuery) values() url.Values {
+	v := url.Values{}
+	if q.After > 0 {
+		v.Set("after", strconv.FormatUint(q.After, 10))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	set := func(k, s string) {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	set("name", q.Name)
+	set("correlation_id", q.CorrelationID)
+	set("subject", q.Subject)
+	set("source_plugin", q.SourcePlugin)
+	return v
+}
+
+// EventPage is one page of the log.
+type EventPage struct {
+	Events []*herald.Event `json:"events"`
+	// NextAfter is the position to read the next page after; it is 0 or
+	// equal to q.After when there is nothing more for now.
+	NextAfter uint64 `json:"next_after"`
+}
+
+// Events reads one page of the log: the events after q.After matching q, in
+// position order.
+func (c *Client) Events(ctx context.Context, q EventQuery) (*EventPage, error) {
+	var page EventPage
+	if _, err := c.do(ctx, http.MethodGet, "/v1/events", q.values(), nil, &page); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
+// AllEvents reads the log page by page from q.After to its current end and
+// yields every event matching q, in position order; q.Limit sets the page
+// size. An error ends the sequence as its last pair. Stopping the loop early
+// stops the reading.
+func (c *Client) AllEvents(ctx context.Context, q EventQuery) iter.Seq2[*herald.Event, error] {
+	return func(yield func(*herald.Event, error) bool) {
+		for {
+			page, err := c.Events(ctx, q)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, e := range page.Events {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			next := page.NextAfter
+			if n := len(page.Events); n > 0 && next <= q.After {
+				next = page.Events[n-1].Position
+			}
+			if len(page.Events) == 0 || next <= q.After {
+				return
+			}
+			q.After = next
+		}
+	}
+}
+
+// Event returns the event with the given id; the error wraps
+// herald.ErrNotFound when there is none.
+func (c *Client) Event(ctx context.Context, id string) (*herald.Event, error) {
+	var e herald.Event
+	if _, err := c.do(ctx, http.MethodGet, "/v1/events/"+seg(id), nil, nil, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
