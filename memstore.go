@@ -1,12 +1,744 @@
 package herald
 
-// MemoryStore is a Store that keeps everything in memory.
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultMaxEvents is how many events a MemoryStore holds by default.
+const DefaultMaxEvents = 1 << 16
+
+// MemoryStore is a Store that keeps everything in the process's memory: the
+// zero-configuration default of New, and the store of tests. Nothing
+// survives the process.
+//
+// It is bounded: it holds at most WithMaxEvents events (default
+// DefaultMaxEvents). When an append would exceed that, it first forgets the
+// oldest events that every durable subscription has committed past (with
+// their outcomes; a store without durable subscriptions forgets the oldest
+// events freely). When it cannot make room that way, because a durable
+// subscription still needs them, Append returns ErrBackpressure and stores
+// nothing, and Publish waits for room up to its deadline. A batch larger
+// than the bound gets ErrStoreFull.
+//
+// Subject versions count every event ever stored for the subject and do not
+// go down when events are forgotten, so optimistic concurrency stays correct
+// for aggregates whose old events were pruned after a snapshot.
+//
+// A MemoryStore is safe for concurrent use. After Close every method returns
+// ErrClosed.
 type MemoryStore struct {
-	Store
+	mu     sync.Mutex
+	closed bool
+	max    int
+
+	slots       []memSlot // ring indexed by position & (len-1)
+	first, head uint64    // positions held: first..head (first = head+1 when empty)
+	ids         map[string]uint64
+	subjects    map[string]uint64
+
+	notify     chan struct{} // closed and replaced on append when notifyUsed
+	notifyUsed bool
+
+	checkpoints map[string]uint64
+	orphans     map[outcomeKey]Outcome // outcomes of events the log does not hold
+	dead        map[string]*memDead
+	deadSeq     uint64
+	kv          map[string]map[string][]byte
 }
+
+type memSlot struct {
+	ev   *Event
+	outs []Outcome
+}
+
+type memDead struct {
+	dl  DeadLetter
+	seq uint64
+}
+
+type outcomeKey struct{ sub, eventID string }
 
 // MemoryOption configures a MemoryStore.
 type MemoryOption func(*MemoryStore)
 
+// WithMaxEvents bounds how many events the store holds (default
+// DefaultMaxEvents, 65,536); n <= 0 removes the bound.
+func WithMaxEvents(n int) MemoryOption { return func(s *MemoryStore) { s.max = n } }
+
+const maxOrphanOutcomes = 1 << 16
+
 // NewMemoryStore returns an empty memory store.
-func NewMemoryStore(opts ...MemoryOption) *MemoryStore { return &MemoryStore{} }
+func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
+	s := &MemoryStore{
+		max:         DefaultMaxEvents,
+		slots:       make([]memSlot, 64),
+		first:       1,
+		ids:         make(map[string]uint64),
+		subjects:    make(map[string]uint64),
+		notify:      make(chan struct{}),
+		checkpoints: make(map[string]uint64),
+		orphans:     make(map[outcomeKey]Outcome),
+		dead:        make(map[string]*memDead),
+		kv:          make(map[string]map[string][]byte),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+func (s *MemoryStore) slot(p uint64) *memSlot { return &s.slots[p&uint64(len(s.slots)-1)] }
+
+func (s *MemoryStore) count() int { return int(s.head + 1 - s.first) }
+
+// grow doubles the ring, keeping every position at its place.
+func (s *MemoryStore) grow(need int) {
+	n := len(s.slots)
+	for n < need {
+		n *= 2
+	}
+	if n == len(s.slots) {
+		return
+	}
+	slots := make([]memSlot, n)
+	for p := s.first; p <= s.head; p++ {
+		slots[p&uint64(n-1)] = *s.slot(p)
+	}
+	s.slots = slots
+}
+
+// minCheckpoint returns the smallest durable checkpoint, or MaxUint64.
+func (s *MemoryStore) minCheckpoint() uint64 {
+	m := uint64(math.MaxUint64)
+	for _, c := range s.checkpoints {
+		m = min(m, c)
+	}
+	return m
+}
+
+// forget drops the event at position p with its outcomes.
+func (s *MemoryStore) forget(p uint64) {
+	sl := s.slot(p)
+	if sl.ev != nil {
+		delete(s.ids, sl.ev.ID)
+	}
+	*sl = memSlot{}
+}
+
+// trimFront advances first past forgotten slots.
+func (s *MemoryStore) trimFront() {
+	for s.first <= s.head && s.slot(s.first).ev == nil {
+		s.first++
+	}
+}
+
+// makeRoom makes the ring able to take n more events, forgetting what it may.
+func (s *MemoryStore) makeRoom(n int) error {
+	if s.max > 0 && n > s.max {
+		return fmt.Errorf("%w: a batch of %d events exceeds the memory store's bound of %d", ErrStoreFull, n, s.max)
+	}
+	if s.max > 0 && s.count()+n > s.max {
+		floor := s.minCheckpoint()
+		for s.count()+n > s.max && s.first <= s.head {
+			if s.slot(s.first).ev != nil && s.first > floor {
+				break
+			}
+			s.forget(s.first)
+			s.first++
+		}
+		if s.count()+n > s.max {
+			return fmt.Errorf("%w: the memory store holds %d events that a durable subscription still needs", ErrBackpressure, s.count())
+		}
+	}
+	if need := s.count() + n; need > len(s.slots) {
+		s.grow(need)
+	}
+	return nil
+}
+
+// Append implements EventLog.
+func (s *MemoryStore) Append(ctx context.Context, events []*Event, opts AppendOptions) ([]AppendResult, error) {
+	res := make([]AppendResult, len(events))
+	if err := s.append(events, res, opts); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// appendOne appends a single event without allocating a result slice.
+func (s *MemoryStore) appendOne(e *Event, opts AppendOptions) (AppendResult, error) {
+	var evs = [1]*Event{e}
+	var res [1]AppendResult
+	err := s.append(evs[:], res[:], opts)
+	return res[0], err
+}
+
+func (s *MemoryStore) append(events []*Event, res []AppendResult, opts AppendOptions) error {
+	if len(events) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	fresh := 0
+	for i, e := range events {
+		if e == nil {
+			return fmt.Errorf("%w: event %d is nil", ErrInvalidEvent, i)
+		}
+		if p, ok := s.ids[e.ID]; ok {
+			res[i] = AppendResult{Position: p, Duplicate: true}
+			continue
+		}
+		dupInBatch := false
+		for j := range i {
+			if events[j].ID == e.ID {
+				dupInBatch = true
+				break
+			}
+		}
+		if dupInBatch {
+			res[i] = AppendResult{Duplicate: true}
+			continue
+		}
+		res[i] = AppendResult{}
+		fresh++
+	}
+	if fresh == 0 {
+		return nil
+	}
+	if opts.CheckVersion {
+		subj := events[0].Subject
+		for i, e := range events {
+			if e.Subject == "" || e.Subject != subj {
+				return fmt.Errorf("%w: event %d: a conditional append needs one non-empty subject for every event", ErrInvalidEvent, i)
+			}
+		}
+		if v := s.subjects[subj]; v != opts.ExpectedVersion {
+			return fmt.Errorf("%w: subject %q is at version %d, not %d", ErrConflict, subj, v, opts.ExpectedVersion)
+		}
+	}
+	if err := s.makeRoom(fresh); err != nil {
+		return err
+	}
+	for i, e := range events {
+		if res[i].Duplicate {
+			continue
+		}
+		s.head++
+		e.Position = s.head
+		*s.slot(s.head) = memSlot{ev: e}
+		s.ids[e.ID] = s.head
+		if e.Subject != "" {
+			s.subjects[e.Subject]++
+		}
+		res[i].Position = s.head
+	}
+	for i, e := range events {
+		if res[i].Duplicate && res[i].Position == 0 {
+			res[i].Position = s.ids[e.ID]
+		}
+	}
+	if s.notifyUsed {
+		close(s.notify)
+		s.notify = make(chan struct{})
+		s.notifyUsed = false
+	}
+	return nil
+}
+
+const memReadChunk = 256
+
+// Read implements EventLog.
+func (s *MemoryStore) Read(ctx context.Context, after uint64, f Filter) iter.Seq2[*Event, error] {
+	return func(yield func(*Event, error) bool) {
+		var buf [memReadChunk]*Event
+		pos, n := after, 0
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
+			want := memReadChunk
+			if f.Limit > 0 {
+				want = min(want, f.Limit-n)
+			}
+			got, scanned := 0, 0
+			s.mu.Lock()
+			if s.closed {
+				s.mu.Unlock()
+				yield(nil, ErrClosed)
+				return
+			}
+			if pos < s.first-1 {
+				pos = s.first - 1
+			}
+			for pos < s.head && got < want && scanned < 16*memReadChunk {
+				pos++
+				scanned++
+				if e := s.slot(pos).ev; e != nil && f.Match(e) {
+					buf[got] = e
+					got++
+				}
+			}
+			atHead := pos >= s.head
+			s.mu.Unlock()
+			for i := range got {
+				if !yield(buf[i], nil) {
+					return
+				}
+				buf[i] = nil
+				n++
+			}
+			if (f.Limit > 0 && n >= f.Limit) || (atHead && got < want) {
+				return
+			}
+		}
+	}
+}
+
+// Get implements EventLog.
+func (s *MemoryStore) Get(ctx context.Context, id string) (*Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	p, ok := s.ids[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: event %q", ErrNotFound, id)
+	}
+	return s.slot(p).ev, nil
+}
+
+// Head implements EventLog.
+func (s *MemoryStore) Head(ctx context.Context) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	return s.head, nil
+}
+
+// Wait implements EventLog.
+func (s *MemoryStore) Wait(ctx context.Context, after uint64) (uint64, error) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return 0, ErrClosed
+		}
+		if s.head > after {
+			h := s.head
+			s.mu.Unlock()
+			return h, nil
+		}
+		ch := s.notify
+		s.notifyUsed = true
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// SubjectVersion implements EventLog.
+func (s *MemoryStore) SubjectVersion(ctx context.Context, subject string) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	return s.subjects[subject], nil
+}
+
+// Checkpoint implements SubscriptionState.
+func (s *MemoryStore) Checkpoint(ctx context.Context, sub string) (uint64, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, false, ErrClosed
+	}
+	p, ok := s.checkpoints[sub]
+	return p, ok, nil
+}
+
+// Checkpoints implements SubscriptionState.
+func (s *MemoryStore) Checkpoints(ctx context.Context) (map[string]uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	return maps.Clone(s.checkpoints), nil
+}
+
+// Commit implements SubscriptionState.
+func (s *MemoryStore) Commit(ctx context.Context, sub string, p Progress) error {
+	if sub == "" {
+		return fmt.Errorf("%w: empty subscription name", ErrInvalidEvent)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for _, o := range p.Outcomes {
+		o.Subscription = sub
+		s.putOutcome(o)
+	}
+	for _, d := range p.DeadLetters {
+		if d.Event == nil {
+			return fmt.Errorf("%w: dead letter without an event", ErrInvalidEvent)
+		}
+		d.Subscription = sub
+		if d.ID == "" {
+			d.ID = DeadLetterID(sub, d.Event.ID)
+		}
+		d.Errors = slices.Clone(d.Errors)
+		s.deadSeq++
+		s.dead[d.ID] = &memDead{dl: d, seq: s.deadSeq}
+	}
+	for _, id := range p.Resolved {
+		delete(s.dead, id)
+	}
+	s.checkpoints[sub] = p.Checkpoint
+	return nil
+}
+
+func (s *MemoryStore) putOutcome(o Outcome) {
+	if p, ok := s.ids[o.EventID]; ok {
+		sl := s.slot(p)
+		o.Position = p
+		for i := range sl.outs {
+			if sl.outs[i].Subscription == o.Subscription {
+				sl.outs[i] = o
+				return
+			}
+		}
+		sl.outs = append(sl.outs, o)
+		return
+	}
+	k := outcomeKey{o.Subscription, o.EventID}
+	if _, ok := s.orphans[k]; !ok && len(s.orphans) >= maxOrphanOutcomes {
+		for k := range s.orphans {
+			delete(s.orphans, k)
+			break
+		}
+	}
+	s.orphans[k] = o
+}
+
+// DeleteSubscription implements SubscriptionState.
+func (s *MemoryStore) DeleteSubscription(ctx context.Context, sub string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	delete(s.checkpoints, sub)
+	return nil
+}
+
+// Outcomes implements SubscriptionState.
+func (s *MemoryStore) Outcomes(ctx context.Context, q OutcomeQuery) ([]Outcome, error) {
+	if q.EventID == "" && q.CorrelationID == "" && q.Subscription == "" {
+		return nil, fmt.Errorf("%w: an outcome query needs an event id, a correlation id or a subscription", ErrInvalidEvent)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	match := func(o *Outcome) bool {
+		return (q.EventID == "" || o.EventID == q.EventID) &&
+			(q.CorrelationID == "" || o.CorrelationID == q.CorrelationID) &&
+			(q.Subscription == "" || o.Subscription == q.Subscription)
+	}
+	var out []Outcome
+	if q.EventID != "" {
+		if p, ok := s.ids[q.EventID]; ok {
+			for i := range s.slot(p).outs {
+				if o := &s.slot(p).outs[i]; match(o) {
+					out = append(out, *o)
+				}
+			}
+		}
+	} else {
+		for p := s.first; p <= s.head; p++ {
+			sl := s.slot(p)
+			for i := range sl.outs {
+				if match(&sl.outs[i]) {
+					out = append(out, sl.outs[i])
+				}
+			}
+		}
+	}
+	for _, o := range s.orphans {
+		if match(&o) {
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b Outcome) int {
+		return cmp.Or(cmp.Compare(a.Position, b.Position), cmp.Compare(a.Subscription, b.Subscription))
+	})
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (q *DeadLetterQuery) match(d *DeadLetter) bool {
+	return (q.Subscription == "" || d.Subscription == q.Subscription) &&
+		(len(q.IDs) == 0 || slices.Contains(q.IDs, d.ID)) &&
+		(q.EventID == "" || d.Event.ID == q.EventID) &&
+		(!q.OnlyRedrive || d.Redrive)
+}
+
+func (s *MemoryStore) deadMatching(q DeadLetterQuery) []*memDead {
+	var ds []*memDead
+	for _, d := range s.dead {
+		if q.match(&d.dl) {
+			ds = append(ds, d)
+		}
+	}
+	slices.SortFunc(ds, func(a, b *memDead) int {
+		return cmp.Or(a.dl.DeadAt.Compare(b.dl.DeadAt), cmp.Compare(a.seq, b.seq))
+	})
+	return ds
+}
+
+// DeadLetters implements SubscriptionState.
+func (s *MemoryStore) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	ds := s.deadMatching(q)
+	if q.Limit > 0 && len(ds) > q.Limit {
+		ds = ds[:q.Limit]
+	}
+	out := make([]DeadLetter, len(ds))
+	for i, d := range ds {
+		out[i] = d.dl
+		out[i].Errors = slices.Clone(d.dl.Errors)
+	}
+	return out, nil
+}
+
+// RedriveDeadLetters implements SubscriptionState.
+func (s *MemoryStore) RedriveDeadLetters(ctx context.Context, q DeadLetterQuery) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	n := 0
+	for _, d := range s.dead {
+		if q.match(&d.dl) {
+			d.dl.Redrive = true
+			n++
+		}
+	}
+	return n, nil
+}
+
+// DeleteDeadLetters implements SubscriptionState.
+func (s *MemoryStore) DeleteDeadLetters(ctx context.Context, q DeadLetterQuery) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	n := 0
+	for id, d := range s.dead {
+		if q.match(&d.dl) {
+			delete(s.dead, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// PutValue implements KV.
+func (s *MemoryStore) PutValue(ctx context.Context, bucket, key string, value []byte) error {
+	if err := validKVName(bucket, key); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	b := s.kv[bucket]
+	if b == nil {
+		b = make(map[string][]byte)
+		s.kv[bucket] = b
+	}
+	b[key] = slices.Clone(value)
+	if b[key] == nil {
+		b[key] = []byte{}
+	}
+	return nil
+}
+
+// GetValue implements KV.
+func (s *MemoryStore) GetValue(ctx context.Context, bucket, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	v, ok := s.kv[bucket][key]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, bucket, key)
+	}
+	return slices.Clone(v), nil
+}
+
+// DeleteValue implements KV.
+func (s *MemoryStore) DeleteValue(ctx context.Context, bucket, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	delete(s.kv[bucket], key)
+	return nil
+}
+
+// ListValues implements KV.
+func (s *MemoryStore) ListValues(ctx context.Context, bucket string) (map[string][]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	out := make(map[string][]byte, len(s.kv[bucket]))
+	for k, v := range s.kv[bucket] {
+		out[k] = slices.Clone(v)
+	}
+	return out, nil
+}
+
+func validKVName(bucket, key string) error {
+	for _, s := range [2]string{bucket, key} {
+		if s == "" || len(s) > 1024 {
+			return fmt.Errorf("%w: kv bucket and key must be 1 to 1024 characters", ErrInvalidEvent)
+		}
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-' || c == '/' || c == '=') {
+				return fmt.Errorf("%w: kv name %q: want [A-Za-z0-9_.-/=]", ErrInvalidEvent, s)
+			}
+		}
+	}
+	return nil
+}
+
+// Prune implements Store.
+func (s *MemoryStore) Prune(ctx context.Context, rules []RetentionRule, now time.Time) (PruneResult, error) {
+	for _, r := range rules {
+		if err := ValidatePattern(r.Pattern); err != nil {
+			return PruneResult{}, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return PruneResult{}, ErrClosed
+	}
+	// Positions of the events each rule governs, oldest first.
+	governed := make([][]uint64, len(rules))
+	for p := s.first; p <= s.head; p++ {
+		e := s.slot(p).ev
+		if e == nil {
+			continue
+		}
+		for i := range rules {
+			if MatchName(rules[i].Pattern, e.Name) {
+				governed[i] = append(governed[i], p)
+				break
+			}
+		}
+	}
+	floor := s.minCheckpoint()
+	snapshots := map[string]uint64{}
+	for subj, v := range s.kv[SnapshotBucket] {
+		var snap struct {
+			Position uint64 `json:"position"`
+		}
+		if json.Unmarshal(v, &snap) == nil {
+			snapshots[subj] = snap.Position
+		}
+	}
+	var res PruneResult
+	var gone map[string]bool
+	for i, r := range rules {
+		ps := governed[i]
+		for j, p := range ps {
+			e := s.slot(p).ev
+			old := r.MaxAge > 0 && now.Sub(e.Timestamp) > r.MaxAge.Std()
+			over := r.MaxCount > 0 && j < len(ps)-r.MaxCount
+			if !old && !over {
+				continue
+			}
+			snap, hasSnap := snapshots[e.Subject]
+			if (!r.Force && p > floor) || (e.Subject != "" && hasSnap && p > snap) {
+				res.Held++
+				continue
+			}
+			if gone == nil {
+				gone = map[string]bool{}
+			}
+			gone[e.ID] = true
+			s.forget(p)
+			res.Deleted++
+		}
+	}
+	if len(gone) > 0 {
+		for id, d := range s.dead {
+			if gone[d.dl.Event.ID] {
+				delete(s.dead, id)
+			}
+		}
+		for k := range s.orphans {
+			if gone[k.eventID] {
+				delete(s.orphans, k)
+			}
+		}
+	}
+	s.trimFront()
+	return res, nil
+}
+
+// Close implements Store. It is safe to call more than once.
+func (s *MemoryStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.notify)
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func memEvent(t testing.TB, name string) *Event {
+	t.Helper()
+	e := &Event{Name: name}
+	if err := e.Prepare(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestMemoryStoreEvictsWhenNoSubscriptionHoldsEvents(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryStore(WithMaxEvents(10))
+	defer s.Close()
+	var ids []string
+	for range 25 {
+		e := memEvent(t, "a.b")
+		ids = append(ids, e.ID)
+		if _, err := s.Append(ctx, []*Event{e}, AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []uint64
+	for e, err := range s.Read(ctx, 0, Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Position)
+	}
+	if len(got) != 10 || got[0] != 16 || got[9] != 25 {
+		t.Fatalf("positions after eviction = %v, want 16..25", got)
+	}
+	if _, err := s.Get(ctx, ids[0]); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of an evicted event: %v, want ErrNotFound", err)
+	}
+	if h, _ := s.Head(ctx); h != 25 {
+		t.Fatalf("head = %d", h)
+	}
+}
+
+func TestMemoryStoreBackpressureWhileDurableSubscriptionNeedsEvents(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryStore(WithMaxEvents(8))
+	defer s.Close()
+	if err := s.Commit(ctx, "slow", Progress{Checkpoint: 0}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		if _, err := s.Append(ctx, []*Event{memEvent(t, "a")}, AppendOptions{}); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	if _, err := s.Append(ctx, []*Event{memEvent(t, "a")}, AppendOptions{}); !errors.Is(err, ErrBackpressure) {
+		t.Fatalf("append to a full store: %v, want ErrBackpressure", err)
+	}
+	if err := s.Commit(ctx, "slow", Progress{Checkpoint: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := s.Append(ctx, []*Event{memEvent(t, "a")}, AppendOptions{}); err != nil {
+			t.Fatalf("append %d after commit: %v", i, err)
+		}
+	}
+	if _, err := s.Append(ctx, []*Event{memEvent(t, "a")}, AppendOptions{}); !errors.Is(err, ErrBackpressure) {
+		t.Fatalf("append past the checkpoint's room: %v, want ErrBackpressure", err)
+	}
+	big := make([]*Event, 9)
+	for i := range big {
+		big[i] = memEvent(t, "a")
+	}
+	if _, err := s.Append(ctx, big, AppendOptions{}); !errors.Is(err, ErrStoreFull) {
+		t.Fatalf("batch over the bound: %v, want ErrStoreFull", err)
+	}
+}
+
+func TestMemoryStoreWaitWakesOnAppendAndClose(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryStore()
+	done := make(chan error, 1)
+	go func() {
+		h, err := s.Wait(ctx, 0)
+		if err == nil && h != 1 {
+			err = fmt.Errorf("head %d", h)
+		}
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	if _, err := s.Append(ctx, []*Event{memEvent(t, "a")}, AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, err := s.Wait(ctx, 5); done <- err }()
+	time.Sleep(10 * time.Millisecond)
+	s.Close()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Wait after Close: %v", err)
+	}
+}
+
+func TestMemoryStoreGrowsUnbounded(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryStore(WithMaxEvents(0))
+	defer s.Close()
+	batch := make([]*Event, 1000)
+	for i := range batch {
+		batch[i] = memEvent(t, "x.y")
+	}
+	if _, err := s.Append(ctx, batch, AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for e, err := range s.Read(ctx, 500, Filter{Limit: 300}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if e.Position != uint64(500+n) {
+			t.Fatalf("position %d at %d", e.Position, n)
+		}
+	}
+	if n != 300 {
+		t.Fatalf("read %d, want 300", n)
+	}
+}
