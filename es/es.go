@@ -1,0 +1,478 @@
+// Package es builds event-sourced aggregates on a herald store.
+//
+// An event's subject is the aggregate's stream, and a subject's version is
+// the number of events stored for it. A Repository rebuilds an aggregate's
+// state by folding its events with an ApplyFunc, appends new events only
+// at the version the caller saw (optimistic concurrency: herald.ErrConflict
+// otherwise), keeps a snapshot every N events in the store's
+// herald.SnapshotBucket so a rebuild reads only the events after it,
+// upgrades old event versions on read with Upcasters, and keeps hot
+// aggregates in a bounded cache whose concurrent loads of one subject share
+// a single read (the seed's EventCache.get_or_create).
+package es
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// ApplyFunc folds one event into an aggregate's state and returns the new
+// state. It is called in log order, with events already upcast to their
+// current version. An error stops the rebuild and is returned by Load.
+//
+// When the Repository caches states (the default), states are shared
+// between callers: ApplyFunc must not modify the state it is given in place
+// when S holds maps, slices or pointers, but return a modified copy.
+type ApplyFunc[S any] func(state S, e *herald.Event) (S, error)
+
+// Decoder turns an event as stored into the event handlers see, e.g. by
+// decrypting its sensitive fields. It is given a shallow copy of the
+// stored event and may replace its fields, but must not write into the
+// stored event's Data or Metadata. The sensitive package's Codec is one.
+type Decoder interface {
+	Decode(ctx context.Context, e *herald.Event) error
+}
+
+// Defaults of a Repository.
+const (
+	// DefaultSnapshotEvery is how many events a subject gains between two
+	// snapshots unless SnapshotEvery says otherwise.
+	DefaultSnapshotEvery = 100
+	// DefaultCacheSize is how many aggregates the cache keeps unless
+	// CacheSize says otherwise.
+	DefaultCacheSize = 1024
+	// DefaultUpdateAttempts is how many times Update tries on a conflict
+	// unless UpdateAttempts says otherwise.
+	DefaultUpdateAttempts = 3
+)
+
+// Option configures a Repository.
+type Option func(*config)
+
+type config struct {
+	snapshotEvery  int
+	snapshotSchema int
+	cacheSize      int
+	updateAttempts int
+	upcasters      *Upcasters
+	decoder        Decoder
+	appender       Appender
+	logger         *slog.Logger
+}
+
+// SnapshotEvery sets how many events a subject gains between two
+// snapshots (default DefaultSnapshotEvery); n <= 0 turns snapshots off.
+func SnapshotEvery(n int) Option { return func(c *config) { c.snapshotEvery = n } }
+
+// SnapshotSchema sets the version of the state's JSON form (default 0).
+// Snapshots written under another version are ignored and the state is
+// rebuilt from the events, so changing S's shape only needs a new number.
+func SnapshotSchema(v int) Option { return func(c *config) { c.snapshotSchema = v } }
+
+// CacheSize sets how many aggregates the read-through cache keeps, least
+// recently used evicted first (default DefaultCacheSize); n <= 0 turns the
+// cache off, and every Load reads the store.
+func CacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
+
+// UpdateAttempts sets how many times Update decides and saves when saves
+// conflict (default DefaultUpdateAttempts).
+func UpdateAttempts(n int) Option { return func(c *config) { c.updateAttempts = n } }
+
+// WithUpcasters sets the upcasters applied to every event read (default
+// none).
+func WithUpcasters(u *Upcasters) Option { return func(c *config) { c.upcasters = u } }
+
+// WithDecoder sets a Decoder applied to every event read from the store,
+// before upcasting (default none). Use the codec the bus encodes with, so
+// that aggregates see what handlers see.
+func WithDecoder(d Decoder) Option { return func(c *config) { c.decoder = d } }
+
+// WithLogger sets the logger for failures that do not fail a call, such as
+// a snapshot that could not be written (default: discard). Event data is
+// never logged.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// Appender appends a batch of events for one subject at an expected
+// version. WithAppender uses it in place of the store's Append, e.g. to
+// publish through a Bus so the events are validated, encoded and delivered
+// (see BusAppender).
+type Appender interface {
+	AppendAt(ctx context.Context, events []*herald.Event, expected uint64) ([]herald.AppendResult, error)
+}
+
+// WithAppender makes Save append through a instead of straight to the
+// store (default: the store's Append with herald.AppendOptions
+// CheckVersion, after Event.Prepare).
+func WithAppender(a Appender) Option { return func(c *config) { c.appender = a } }
+
+// Stats counts what a Repository did since it was made.
+type Stats struct {
+	// Loads counts Load calls, CacheHits those served from the cache and
+	// StoreLoads the rebuilds that read the store (concurrent misses of
+	// one subject share one rebuild).
+	Loads, CacheHits, StoreLoads uint64
+	// EventsRead counts events folded while rebuilding from the store.
+	EventsRead uint64
+	// SnapshotsRead and SnapshotsWritten count snapshots used and saved.
+	SnapshotsRead, SnapshotsWritten uint64
+	// Conflicts counts saves refused with herald.ErrConflict.
+	Conflicts uint64
+	// Cached is how many aggregates the cache holds now.
+	Cached int
+}
+
+// Repository loads and saves the aggregates of one kind, whose state is S.
+// It is safe for concurrent use. It does not own the store: closing the
+// store is the caller's business, and a Repository whose store is closed
+// returns the store's herald.ErrClosed.
+//
+// The cache is exact as long as every write to the repository's subjects
+// goes through this Repository. A subject written elsewhere is seen on the
+// next Load after its cached entry is evicted or after a Save of it fails
+// with herald.ErrConflict (which drops the entry), so a decide-and-save
+// loop such as Update always converges.
+type Repository[S any] struct {
+	store  herald.Store
+	apply  ApplyFunc[S]
+	cfg    config
+	cache  *lru[S]
+	flight flight[entry[S]]
+
+	loads, hits, storeLoads, eventsRead atomic.Uint64
+	snapsRead, snapsWritten, conflicts  atomic.Uint64
+}
+
+// NewRepository returns a Repository of aggregates kept in store and
+// rebuilt with apply. It returns an error when store or apply is nil.
+func NewRepository[S any](store herald.Store, apply ApplyFunc[S], opts ...Option) (*Repository[S], error) {
+	if store == nil {
+		return nil, errors.New("es: NewRepository: nil store")
+	}
+	if apply == nil {
+		return nil, errors.New("es: NewRepository: nil apply function")
+	}
+	cfg := config{
+		snapshotEvery:  DefaultSnapshotEvery,
+		cacheSize:      DefaultCacheSize,
+		updateAttempts: DefaultUpdateAttempts,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.updateAttempts < 1 {
+		cfg.updateAttempts = 1
+	}
+	r := &Repository[S]{store: store, apply: apply, cfg: cfg}
+	if cfg.cacheSize > 0 {
+		r.cache = newLRU[S](cfg.cacheSize)
+	}
+	return r, nil
+}
+
+// Load returns subject's current state and version (0 and the zero S for
+// a subject without events). It serves the state from the cache when it
+// holds it; otherwise it starts from the subject's snapshot, when there is
+// one, and folds only the events after it. Concurrent Loads of a subject
+// not in the cache share one rebuild. Errors from the store, the decoder,
+// an upcaster or apply are returned wrapped.
+func (r *Repository[S]) Load(ctx context.Context, subject string) (S, uint64, error) {
+	e, err := r.load(ctx, subject)
+	return e.state, e.version, err
+}
+
+func (r *Repository[S]) load(ctx context.Context, subject string) (entry[S], error) {
+	r.loads.Add(1)
+	if subject == "" {
+		return entry[S]{}, errors.New("es: Load: empty subject")
+	}
+	if r.cache == nil {
+		return r.rebuild(ctx, subject)
+	}
+	if e, ok := r.cache.get(subject); ok {
+		r.hits.Add(1)
+		return e, nil
+	}
+	for {
+		epoch := r.cache.currentEpoch()
+		e, shared, err := r.flight.do(ctx, subject, func() (entry[S], error) {
+			e, err := r.rebuild(ctx, subject)
+			if err == nil {
+				r.cache.put(subject, e, epoch)
+			}
+			return e, err
+		})
+		// A shared rebuild that ended with the leader's context is retried
+		// while our own context is alive.
+		if shared && err != nil && ctx.Err() == nil &&
+			(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			continue
+		}
+		return e, err
+	}
+}
+
+// snapshot is the JSON form of a snapshot in herald.SnapshotBucket.
+type snapshot struct {
+	// Position is the position of the last event folded into State;
+	// retention keeps every event of the subject after it.
+	Position uint64 `json:"position"`
+	// Version is the subject's version at Position.
+	Version uint64 `json:"version"`
+	// Schema is the version of State's JSON form (SnapshotSchema).
+	Schema int             `json:"schema,omitempty"`
+	State  json.RawMessage `json:"state"`
+	At     time.Time       `json:"at"`
+}
+
+// rebuild folds subject's events from its snapshot on, and writes a new
+// snapshot when SnapshotEvery events or more were folded.
+func (r *Repository[S]) rebuild(ctx context.Context, subject string) (entry[S], error) {
+	r.storeLoads.Add(1)
+	var e entry[S]
+	if r.cfg.snapshotEvery > 0 {
+		if s, ok := r.readSnapshot(ctx, subject); ok {
+			e = s
+		}
+	}
+	for ev, err := range r.store.Read(ctx, e.position, herald.Filter{Subject: subject}) {
+		if err != nil {
+			return entry[S]{}, fmt.Errorf("es: load %s: %w", subject, err)
+		}
+		r.eventsRead.Add(1)
+		if err := r.fold(ctx, &e, ev, true); err != nil {
+			return entry[S]{}, err
+		}
+	}
+	r.maybeSnapshot(ctx, subject, &e)
+	return e, nil
+}
+
+// fold applies one stored event to e.
+func (r *Repository[S]) fold(ctx context.Context, e *entry[S], ev *herald.Event, decode bool) error {
+	pos := ev.Position
+	if decode && r.cfg.decoder != nil {
+		c := *ev
+		if err := r.cfg.decoder.Decode(ctx, &c); err != nil {
+			return fmt.Errorf("es: decode event %s of %s: %w", ev.ID, ev.Subject, err)
+		}
+		ev = &c
+	}
+	ev, err := r.cfg.upcasters.Upcast(ev)
+	if err != nil {
+		return err
+	}
+	s, err := r.apply(e.state, ev)
+	if err != nil {
+		return fmt.Errorf("es: apply event %s (%s) of %s at position %d: %w", ev.ID, ev.Name, ev.Subject, pos, err)
+	}
+	e.state = s
+	e.version++
+	e.position = pos
+	return nil
+}
+
+func (r *Repository[S]) readSnapshot(ctx context.Context, subject string) (entry[S], bool) {
+	b, err := r.store.GetValue(ctx, herald.SnapshotBucket, subject)
+	if err != nil {
+		if !errors.Is(err, herald.ErrNotFound) {
+			r.cfg.logger.WarnContext(ctx, "es: snapshot not readable, rebuilding from events", "subject", subject, "error", err)
+		}
+		return entry[S]{}, false
+	}
+	var s snapshot
+	if err := json.Unmarshal(b, &s); err != nil || s.Schema != r.cfg.snapshotSchema {
+		return entry[S]{}, false
+	}
+	var e entry[S]
+	if err := json.Unmarshal(s.State, &e.state); err != nil {
+		r.cfg.logger.WarnContext(ctx, "es: snapshot state does not decode, rebuilding from events", "subject", subject, "error", err)
+		return entry[S]{}, false
+	}
+	e.version, e.position, e.snapVersion = s.Version, s.Position, s.Version
+	r.snapsRead.Add(1)
+	return e, true
+}
+
+// maybeSnapshot writes e as subject's snapshot when it is SnapshotEvery or
+// more events past the last one. A failure is logged, not returned: the
+// state is right, only the next rebuild is longer.
+func (r *Repository[S]) maybeSnapshot(ctx context.Context, subject string, e *entry[S]) {
+	if r.cfg.snapshotEvery <= 0 || e.version < e.snapVersion+uint64(r.cfg.snapshotEvery) {
+		return
+	}
+	state, err := json.Marshal(e.state)
+	if err == nil {
+		var b []byte
+		b, err = json.Marshal(snapshot{Position: e.position, Version: e.version, Schema: r.cfg.snapshotSchema, State: state, At: time.Now().UTC()})
+		if err == nil {
+			err = r.store.PutValue(ctx, herald.SnapshotBucket, subject, b)
+		}
+	}
+	if err != nil {
+		r.cfg.logger.WarnContext(ctx, "es: snapshot not written", "subject", subject, "version", e.version, "error", err)
+		return
+	}
+	e.snapVersion = e.version
+	r.snapsWritten.Add(1)
+}
+
+// Save appends events to subject's stream, provided the subject is still
+// at version expected, and returns its new version. Each event's Subject
+// is set to subject (an event naming another subject is an error). When
+// the subject has moved on, nothing is stored and the error wraps
+// herald.ErrConflict: Load again and decide again (see Update). Saving no
+// events returns expected.
+//
+// Save appends through the Appender given with WithAppender, or straight
+// to the store. It takes ownership of the events, as Publish does. When
+// the cache holds the subject at version expected, Save folds the new
+// events into it; otherwise it drops the entry.
+func (r *Repository[S]) Save(ctx context.Context, subject string, expected uint64, events ...*herald.Event) (uint64, error) {
+	if subject == "" {
+		return 0, errors.New("es: Save: empty subject")
+	}
+	if len(events) == 0 {
+		return expected, nil
+	}
+	now := time.Now()
+	for i, ev := range events {
+		if ev == nil {
+			return 0, &herald.ValidationError{Index: i, Reason: "nil event", Err: herald.ErrInvalidEvent}
+		}
+		if ev.Subject != "" && ev.Subject != subject {
+			return 0, &herald.ValidationError{Index: i, Field: "subject", Reason: fmt.Sprintf("event is for %q, not %q", ev.Subject, subject), Err: herald.ErrInvalidEvent}
+		}
+		ev.Subject = subject
+		if r.cfg.appender == nil {
+			if err := ev.Prepare(now); err != nil {
+				if ve, ok := errors.AsType[*herald.ValidationError](err); ok {
+					ve.Index = i
+				}
+				return 0, err
+			}
+		}
+	}
+
+	// Keep what the state needs before the events change hands: an appender
+	// such as a bus may encode them in place.
+	var cached entry[S]
+	var folding []*herald.Event
+	if r.cache != nil {
+		var ok bool
+		if cached, ok = r.cache.get(subject); ok && cached.version == expected {
+			folding = make([]*herald.Event, len(events))
+			for i, ev := range events {
+				folding[i] = ev.Clone()
+			}
+		}
+	}
+
+	var res []herald.AppendResult
+	var err error
+	if r.cfg.appender != nil {
+		res, err = r.cfg.appender.AppendAt(ctx, events, expected)
+	} else {
+		res, err = r.store.Append(ctx, events, herald.AppendOptions{CheckVersion: true, ExpectedVersion: expected})
+	}
+	if err != nil {
+		if errors.Is(err, herald.ErrConflict) {
+			r.conflicts.Add(1)
+		}
+		if r.cache != nil {
+			r.cache.remove(subject)
+		}
+		return 0, fmt.Errorf("es: save %s at version %d: %w", subject, expected, err)
+	}
+	version := expected + uint64(len(events))
+	dup := false
+	for _, x := range res {
+		dup = dup || x.Duplicate
+	}
+	if r.cache == nil {
+		return version, nil
+	}
+	if folding == nil || dup || len(res) != len(events) {
+		r.cache.remove(subject)
+		return version, nil
+	}
+	next := cached
+	for i, ev := range folding {
+		ev.Position = res[i].Position
+		if err := r.fold(ctx, &next, ev, false); err != nil {
+			// The events are stored; only the cached state is in doubt.
+			r.cache.remove(subject)
+			return version, nil
+		}
+	}
+	r.maybeSnapshot(ctx, subject, &next)
+	if !r.cache.replace(subject, expected, next) {
+		r.cache.remove(subject)
+	}
+	return version, nil
+}
+
+// Update loads subject, calls decide with its state and version, and saves
+// the events decide returns at that version. On herald.ErrConflict it
+// loads again and decides again, up to UpdateAttempts times in all, so
+// decide must be free of side effects and return new events each time. It
+// returns the new version, or the version loaded when decide returns no
+// events. An error from decide is returned as is.
+func (r *Repository[S]) Update(ctx context.Context, subject string, decide func(state S, version uint64) ([]*herald.Event, error)) (uint64, error) {
+	var err error
+	for range r.cfg.updateAttempts {
+		var e entry[S]
+		e, err = r.load(ctx, subject)
+		if err != nil {
+			return 0, err
+		}
+		var events []*herald.Event
+		events, err = decide(e.state, e.version)
+		if err != nil {
+			return 0, err
+		}
+		var v uint64
+		v, err = r.Save(ctx, subject, e.version, events...)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, herald.ErrConflict) {
+			return 0, err
+		}
+	}
+	return 0, err
+}
+
+// Evict drops subject from the cache, so the next Load rebuilds it from
+// the store. It does not delete anything stored.
+func (r *Repository[S]) Evict(subject string) {
+	if r.cache != nil {
+		r.cache.remove(subject)
+	}
+}
+
+// Stats returns counters of what the repository did.
+func (r *Repository[S]) Stats() Stats {
+	s := Stats{
+		Loads:            r.loads.Load(),
+		CacheHits:        r.hits.Load(),
+		StoreLoads:       r.storeLoads.Load(),
+		EventsRead:       r.eventsRead.Load(),
+		SnapshotsRead:    r.snapsRead.Load(),
+		SnapshotsWritten: r.snapsWritten.Load(),
+		Conflicts:        r.conflicts.Load(),
+	}
+	if r.cache != nil {
+		s.Cached = r.cache.len()
+	}
+	return s
+}
