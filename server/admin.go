@@ -1,0 +1,421 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// SchemaBucket is the KV bucket that keeps JSON Schemas, keyed "name/version".
+const SchemaBucket = "schemas"
+
+// decodeJSON reads a small JSON request body into v.
+func (s *Server) decodeJSON(r *http.Request, v any, max int64) error {
+	body, err := readBody(r, max)
+	if err != nil {
+		return err
+	}
+	if err := checkDepth(body, s.cfg.limits.MaxDepth); err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return badJSON("the body is empty")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return badRequest(te.Field, "field %s has the wrong type", te.Field)
+		}
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return badJSON("the body is not valid JSON (at byte %d)", se.Offset)
+		}
+		return badRequest("", "%s", cleanMessage(err.Error()))
+	}
+	return nil
+}
+
+const smallBody = 64 << 10
+
+// subscriptionView is a push subscription as GET shows it: its definition
+// without the secret, and its progress.
+type subscriptionView struct {
+	PushSubscription
+	Secret    string                    `json:"secret,omitempty"`
+	SecretSet bool                      `json:"secret_set"`
+	Running   bool                      `json:"running"`
+	Stats     *herald.SubscriptionStats `json:"stats,omitempty"`
+	Position  uint64                    `json:"position"`
+	Lag       uint64                    `json:"lag"`
+}
+
+func (s *Server) view(ctx context.Context, ps *pushSub) subscriptionView {
+	v := subscriptionView{PushSubscription: ps.def, SecretSet: ps.def.Secret != "", Running: true}
+	v.PushSubscription.Secret = ""
+	st := ps.sub.Stats()
+	if pos, ok, err := s.store.Checkpoint(ctx, ps.def.Name); err == nil && ok && pos > st.Position {
+		st.Position = pos
+	}
+	if head, err := s.store.Head(ctx); err == nil {
+		st.Head = max(st.Head, head)
+		st.Lag = st.Head - min(st.Head, st.Position)
+	}
+	v.Stats, v.Position, v.Lag = &st, st.Position, st.Lag
+	return v
+}
+
+func (s *Server) mayManage(p *principal, ps *pushSub) bool {
+	return p.admin() || ps.def.Owner == p.identity()
+}
+
+func (s *Server) handleSubList(w http.ResponseWriter, r *http.Request, p *principal) error {
+	out := []subscriptionView{}
+	for _, ps := range s.push.list() {
+		if s.mayManage(p, ps) {
+			out = append(out, s.view(r.Context(), ps))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"subscriptions": out})
+	return nil
+}
+
+func (s *Server) handleSubPut(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var d PushSubscription
+	if err := s.decodeJSON(r, &d, smallBody); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if d.Name != "" && d.Name != name {
+		return badRequest("name", "the body names another subscription than the path")
+	}
+	d.Name = name
+	if d.Filter == "" {
+		d.Filter = ">"
+	}
+	if err := s.checkReadPattern(p, d.Filter); err != nil {
+		return err
+	}
+	if old, ok := s.push.get(name); ok && !s.mayManage(p, old) {
+		return newError(http.StatusForbidden, CodeForbidden, "subscription %q belongs to another identity", name)
+	}
+	d.Owner, d.CreatedAt, d.UpdatedAt = "", time.Time{}, time.Time{}
+	def, created, err := s.push.put(r.Context(), d, p.identity())
+	if err != nil {
+		return err
+	}
+	s.auditAction(r, p, "subscription.put", slog.String("subscription", name), slog.String("endpoint", def.Endpoint),
+		slog.String("filter", def.Filter))
+	ps, _ := s.push.get(name)
+	v := s.view(r.Context(), ps)
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	if d.Secret == "" && created {
+		v.Secret = def.Secret // generated: shown this once
+	}
+	writeJSON(w, status, v)
+	return nil
+}
+
+func (s *Server) subFor(r *http.Request, p *principal) (*pushSub, error) {
+	name := r.PathValue("name")
+	ps, ok := s.push.get(name)
+	if !ok || !s.mayManage(p, ps) {
+		return nil, notFound("no subscription %q", name)
+	}
+	return ps, nil
+}
+
+func (s *Server) handleSubGet(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ps, err := s.subFor(r, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.view(r.Context(), ps))
+	return nil
+}
+
+func (s *Server) handleSubDelete(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ps, err := s.subFor(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.push.remove(r.Context(), ps.def.Name); err != nil {
+		return err
+	}
+	s.auditAction(r, p, "subscription.delete", slog.String("subscription", ps.def.Name))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) handleSubReplay(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ps, err := s.subFor(r, p)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Position *uint64   `json:"position"`
+		Time     time.Time `json:"time"`
+	}
+	if err := s.decodeJSON(r, &body, smallBody); err != nil {
+		return err
+	}
+	var to herald.Start
+	switch {
+	case body.Position != nil && !body.Time.IsZero():
+		return badRequest("position", "give a position or a time, not both")
+	case body.Position != nil:
+		to = herald.StartPosition(*body.Position)
+	case !body.Time.IsZero():
+		to = herald.StartTime(body.Time)
+	default:
+		return badRequest("position", "give {\"position\":N} or {\"time\":\"RFC 3339\"}")
+	}
+	if err := s.bus.Reset(r.Context(), ps.def.Name, to); err != nil {
+		return err
+	}
+	s.auditAction(r, p, "subscription.replay", slog.String("subscription", ps.def.Name), slog.String("to", to.String()))
+	writeJSON(w, http.StatusOK, s.view(r.Context(), ps))
+	return nil
+}
+
+func (s *Server) handleDLQList(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	limit, err := uintParam(q.Get("limit"), "limit", 100)
+	if err != nil {
+		return err
+	}
+	if limit == 0 || limit > maxReadLimit {
+		limit = maxReadLimit
+	}
+	dls, err := s.bus.DeadLetters(r.Context(), herald.DeadLetterQuery{
+		Subscription: q.Get("subscription"), EventID: q.Get("event_id"), Limit: int(limit)})
+	if err != nil {
+		return err
+	}
+	if dls == nil {
+		dls = []herald.DeadLetter{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": dls})
+	return nil
+}
+
+func (s *Server) handleDLQRedrive(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	n, err := s.bus.Redrive(r.Context(), herald.DeadLetterQuery{IDs: []string{id}})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound("no dead letter %q", id)
+	}
+	s.auditAction(r, p, "dlq.redrive", slog.String("id", id))
+	writeJSON(w, http.StatusAccepted, map[string]int{"redriven": n})
+	return nil
+}
+
+func (s *Server) handleDLQRedriveAll(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	sub := r.URL.Query().Get("subscription")
+	n, err := s.bus.Redrive(r.Context(), herald.DeadLetterQuery{Subscription: sub})
+	if err != nil {
+		return err
+	}
+	s.auditAction(r, p, "dlq.redrive", slog.String("subscription", sub), slog.Int("count", n))
+	writeJSON(w, http.StatusAccepted, map[string]int{"redriven": n})
+	return nil
+}
+
+func (s *Server) handleDLQDelete(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	n, err := s.bus.Discard(r.Context(), herald.DeadLetterQuery{IDs: []string{id}})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound("no dead letter %q", id)
+	}
+	s.auditAction(r, p, "dlq.discard", slog.String("id", id))
+	writeJSON(w, http.StatusOK, map[string]int{"discarded": n})
+	return nil
+}
+
+func schemaKey(name string, version int) string { return name + "/" + strconv.Itoa(version) }
+
+// loadSchemas registers the schemas kept in KV with the bus.
+func (s *Server) loadSchemas(ctx context.Context) error {
+	vals, err := s.store.ListValues(ctx, SchemaBucket)
+	if err != nil {
+		return err
+	}
+	for k, v := range vals {
+		name, ver, ok := strings.Cut(k, "/")
+		n, err := strconv.Atoi(ver)
+		if !ok || err != nil {
+			continue
+		}
+		if err := s.bus.Schemas().Register(name, n, v); err != nil {
+			s.log.Error("schema kept in the store does not compile; skipped", "name", name, "version", n, "err", err)
+		}
+	}
+	return nil
+}
+
+func schemaPath(r *http.Request) (string, int, error) {
+	name := r.PathValue("name")
+	if err := herald.ValidateName(name); err != nil {
+		return "", 0, badRequest("name", "%s", cleanMessage(err.Error()))
+	}
+	v, err := strconv.Atoi(r.PathValue("version"))
+	if err != nil || v < 1 {
+		return "", 0, badRequest("version", "version must be a positive integer")
+	}
+	return name, v, nil
+}
+
+func (s *Server) handleSchemaPut(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	name, v, err := schemaPath(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(r, herald.MaxSchemaSize)
+	if err != nil {
+		return err
+	}
+	if err := checkDepth(body, max(s.cfg.limits.MaxDepth, 128)); err != nil {
+		return err
+	}
+	_, getErr := s.bus.Schemas().Get(name, v)
+	if err := s.bus.Schemas().Register(name, v, body); err != nil {
+		e := toAPIError(err)
+		e.Field = "schema"
+		return e
+	}
+	if err := s.store.PutValue(r.Context(), SchemaBucket, schemaKey(name, v), body); err != nil {
+		return err
+	}
+	s.auditAction(r, p, "schema.put", slog.String("name", name), slog.Int("version", v))
+	status := http.StatusCreated
+	if getErr == nil {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, herald.SchemaRef{Name: name, Version: v})
+	return nil
+}
+
+func (s *Server) handleSchemaGet(w http.ResponseWriter, r *http.Request, p *principal) error {
+	name, v, err := schemaPath(r)
+	if err != nil {
+		return err
+	}
+	b, err := s.bus.Schemas().Get(name, v)
+	if err != nil {
+		return notFound("no schema for %s version %d", name, v)
+	}
+	w.Header().Set("Content-Type", "application/schema+json")
+	w.Write(b)
+	return nil
+}
+
+func (s *Server) handleSchemaList(w http.ResponseWriter, r *http.Request, p *principal) error {
+	refs := s.bus.Schemas().List()
+	if refs == nil {
+		refs = []herald.SchemaRef{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"schemas": refs})
+	return nil
+}
+
+// tokenRequest is the body of POST /v1/tokens.
+type tokenRequest struct {
+	Identity  string   `json:"identity"`
+	Publish   []string `json:"publish"`
+	Subscribe []string `json:"subscribe"`
+	Admin     bool     `json:"admin"`
+	Rate      float64  `json:"rate"`
+	Burst     int      `json:"burst"`
+}
+
+func (s *Server) handleTokenCreate(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	var req tokenRequest
+	if err := s.decodeJSON(r, &req, smallBody); err != nil {
+		return err
+	}
+	secret, t, err := s.auth.create(r.Context(), Token{Identity: req.Identity, Publish: req.Publish,
+		Subscribe: req.Subscribe, Admin: req.Admin, Rate: req.Rate, Burst: req.Burst})
+	if err != nil {
+		return err
+	}
+	s.auditAction(r, p, "token.create", slog.String("token_id", t.ID), slog.String("for", t.Identity), slog.Bool("admin", t.Admin))
+	view := *t
+	view.Hash = ""
+	writeJSON(w, http.StatusCreated, map[string]any{"token": secret, "info": view})
+	return nil
+}
+
+func (s *Server) handleTokenList(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": s.auth.list()})
+	return nil
+}
+
+func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := s.auth.revoke(r.Context(), id); err != nil {
+		return err
+	}
+	s.auditAction(r, p, "token.revoke", slog.String("token_id", id))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// pruneLoop applies the retention rules every interval until Close.
+func (s *Server) pruneLoop() {
+	t := time.NewTicker(s.cfg.pruneEvery)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Minute)
+		res, err := s.store.Prune(ctx, s.cfg.retention, time.Now())
+		cancel()
+		if err != nil && s.ctx.Err() == nil {
+			s.log.Warn("retention: prune failed", "err", err)
+		} else if res.Deleted > 0 || res.Held > 0 {
+			s.log.Info("retention: pruned", "deleted", res.Deleted, "held", res.Held)
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

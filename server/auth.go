@@ -1,0 +1,370 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/heraldhq/herald"
+)
+
+// TokenBucket is the KV bucket that holds the tokens created through the API.
+const TokenBucket = "tokens"
+
+// tokenPrefix starts every token herald generates, so that a leaked token
+// is recognisable (secret scanners) and a token is never mistaken for its id.
+const tokenPrefix = "hrld_"
+
+// Token is one caller's credentials and rights. The secret itself is never
+// stored: only Hash, the hex SHA-256 of it.
+//
+// SHA-256 without salt or stretching is enough because herald's tokens are
+// 256 random bits: nobody can guess one, so slow hashing (bcrypt, argon2)
+// would protect nothing and would cost every request. A token written by
+// hand in a configuration file is hashed the same way and is only as strong
+// as its author made it.
+type Token struct {
+	// ID names the token in listings and in revoke; it is not a secret.
+	ID string `json:"id" yaml:"id"`
+	// Identity is who the caller is: the source_plugin of what it publishes.
+	Identity string `json:"identity" yaml:"identity"`
+	// Hash is the lower-case hex SHA-256 of the token.
+	Hash string `json:"hash,omitempty" yaml:"token_sha256,omitempty"`
+	// Publish lists the name patterns the caller may publish; empty: none.
+	Publish []string `json:"publish,omitempty" yaml:"publish,omitempty"`
+	// Subscribe lists the name patterns the caller may read, stream and
+	// create push subscriptions for; empty: none.
+	Subscribe []string `json:"subscribe,omitempty" yaml:"subscribe,omitempty"`
+	// Admin allows schemas, dead letters, tokens, retention and every
+	// subscription.
+	Admin bool `json:"admin,omitempty" yaml:"admin,omitempty"`
+	// Rate is the sustained events (or requests) per second allowed; 0 means
+	// no limit.
+	Rate float64 `json:"rate,omitempty" yaml:"rate,omitempty"`
+	// Burst is the token bucket's size; 0 means max(1, Rate).
+	Burst int `json:"burst,omitempty" yaml:"burst,omitempty"`
+	// CreatedAt is when the token was made.
+	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
+	// FromConfig is set for tokens of the configuration file, which the API
+	// can neither list as its own nor revoke.
+	FromConfig bool `json:"from_config,omitempty" yaml:"-"`
+}
+
+// Validate checks the token's fields.
+func (t *Token) Validate() error {
+	switch {
+	case t.Identity == "" || len(t.Identity) > herald.MaxSourceLen:
+		return badRequest("identity", "identity must be 1 to %d characters", herald.MaxSourceLen)
+	case !printableString(t.Identity):
+		return badRequest("identity", "identity must be printable ASCII without spaces")
+	case len(t.Hash) != 64:
+		return badRequest("token", "token hash must be 64 hex characters (SHA-256)")
+	case t.Rate < 0 || t.Burst < 0:
+		return badRequest("rate", "rate and burst must not be negative")
+	}
+	if _, err := hex.DecodeString(t.Hash); err != nil {
+		return badRequest("token", "token hash must be hex")
+	}
+	for _, ps := range [][]string{t.Publish, t.Subscribe} {
+		for _, p := range ps {
+			if err := herald.ValidatePattern(p); err != nil {
+				return badRequest("publish", "%s", cleanMessage(err.Error()))
+			}
+		}
+	}
+	return nil
+}
+
+func printableString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// HashToken returns the hex SHA-256 of a token, the form in which herald
+// stores it (token_sha256 in the configuration file).
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewTokenSecret returns a new random token: "hrld_" and 256 random bits.
+func NewTokenSecret() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func newTokenID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "tok_" + hex.EncodeToString(b[:])
+}
+
+// principal is the caller of one request.
+type principal struct {
+	tok *Token // nil when the server runs open
+	lim *rate.Limiter
+}
+
+func (p *principal) open() bool { return p.tok == nil }
+
+func (p *principal) identity() string {
+	if p.tok == nil {
+		return ""
+	}
+	return p.tok.Identity
+}
+
+func (p *principal) admin() bool { return p.tok == nil || p.tok.Admin }
+
+func (p *principal) mayPublish(name string) bool {
+	if p.tok == nil {
+		return true
+	}
+	return slices.ContainsFunc(p.tok.Publish, func(pat string) bool { return herald.MatchName(pat, name) })
+}
+
+// mayRead reports whether the caller may read events named name.
+func (p *principal) mayRead(name string) bool {
+	if p.tok == nil || p.tok.Admin {
+		return true
+	}
+	return slices.ContainsFunc(p.tok.Subscribe, func(pat string) bool { return herald.MatchName(pat, name) })
+}
+
+// mayReadPattern reports whether every name pattern matches is one the
+// caller may read.
+func (p *principal) mayReadPattern(pattern string) bool {
+	if p.tok == nil || p.tok.Admin {
+		return true
+	}
+	return slices.ContainsFunc(p.tok.Subscribe, func(allowed string) bool { return patternCovers(allowed, pattern) })
+}
+
+// patternCovers reports whether every name that pattern req matches is also
+// matched by pattern allowed.
+func patternCovers(allowed, req string) bool {
+	for {
+		if allowed == ">" {
+			return req != ""
+		}
+		as, arest, amore := strings.Cut(allowed, ".")
+		rs, rrest, rmore := strings.Cut(req, ".")
+		switch {
+		case rs == ">":
+			return false // allowed is not ">" here
+		case as == "*":
+			// covers a literal or "*"
+		case as != rs:
+			return false
+		}
+		if !amore || !rmore {
+			return amore == rmore
+		}
+		allowed, req = arest, rrest
+	}
+}
+
+// authenticator knows the tokens: those of the configuration and those
+// created through the API (kept in the store's KV). It is safe for
+// concurrent use.
+type authenticator struct {
+	kv herald.KV
+
+	mu       sync.RWMutex
+	byHash   map[string]*Token
+	limiters map[string]*rate.Limiter // by token ID
+	config   []*Token
+}
+
+func newAuthenticator(kv herald.KV, config []Token) (*authenticator, error) {
+	a := &authenticator{kv: kv, byHash: map[string]*Token{}, limiters: map[string]*rate.Limiter{}}
+	for i := range config {
+		t := config[i]
+		if t.ID == "" {
+			t.ID = "config-" + t.Identity
+		}
+		t.Hash = strings.ToLower(t.Hash)
+		t.FromConfig = true
+		if err := t.Validate(); err != nil {
+			return nil, fmt.Errorf("token %q: %s", t.Identity, toAPIError(err).Message)
+		}
+		if _, dup := a.byHash[t.Hash]; dup {
+			return nil, fmt.Errorf("token %q: the same token is configured twice", t.Identity)
+		}
+		a.config = append(a.config, &t)
+		a.add(&t)
+	}
+	return a, nil
+}
+
+// load reads the tokens kept in KV.
+func (a *authenticator) load(ctx context.Context) error {
+	vals, err := a.kv.ListValues(ctx, TokenBucket)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, v := range vals {
+		var t Token
+		if err := json.Unmarshal(v, &t); err != nil {
+			continue
+		}
+		t.FromConfig = false
+		a.add(&t)
+	}
+	return nil
+}
+
+func (a *authenticator) add(t *Token) {
+	a.byHash[t.Hash] = t
+	if t.Rate > 0 {
+		burst := t.Burst
+		if burst <= 0 {
+			burst = max(1, int(t.Rate))
+		}
+		a.limiters[t.ID] = rate.NewLimiter(rate.Limit(t.Rate), burst)
+	}
+}
+
+// enabled reports whether any token exists: then every request must carry one.
+func (a *authenticator) enabled() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return len(a.byHash) > 0
+}
+
+// authenticate returns the caller of r. With no token known the server is
+// open and every caller is the anonymous principal.
+func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if len(a.byHash) == 0 {
+		return &principal{}, nil
+	}
+	secret := bearer(r)
+	if secret == "" {
+		return nil, newError(http.StatusUnauthorized, CodeUnauthorized, "a token is required: send Authorization: Bearer <token>")
+	}
+	h := HashToken(secret)
+	t, ok := a.byHash[h]
+	// The map lookup is keyed by the hash, not the secret: its timing tells
+	// nothing useful about the secret. The constant-time comparison makes
+	// the final check independent of how much of the hash matched.
+	if !ok || subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
+		return nil, newError(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid")
+	}
+	return &principal{tok: t, lim: a.limiters[t.ID]}, nil
+}
+
+func bearer(r *http.Request) string {
+	v := r.Header.Get("Authorization")
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
+	}
+	return ""
+}
+
+// allow takes n from the caller's token bucket, or returns a rate_limited
+// error saying when to come back.
+func (p *principal) allow(n int) error {
+	if p.lim == nil {
+		return nil
+	}
+	now := time.Now()
+	if n > p.lim.Burst() {
+		e := newError(http.StatusTooManyRequests, CodeRateLimited,
+			"the request holds %d events, more than this token's burst of %d: send smaller batches", n, p.lim.Burst())
+		e.RetryAfter = time.Second
+		return e
+	}
+	res := p.lim.ReserveN(now, n)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		e := newError(http.StatusTooManyRequests, CodeRateLimited, "rate limit of %g events/s exceeded", float64(p.lim.Limit()))
+		e.RetryAfter = d
+		return e
+	}
+	return nil
+}
+
+// create makes a new token, keeps its hash in KV and returns the secret,
+// which is shown this once.
+func (a *authenticator) create(ctx context.Context, t Token) (string, *Token, error) {
+	secret := NewTokenSecret()
+	t.ID = newTokenID()
+	t.Hash = HashToken(secret)
+	t.CreatedAt = time.Now().UTC()
+	t.FromConfig = false
+	if err := t.Validate(); err != nil {
+		return "", nil, err
+	}
+	b, err := json.Marshal(&t)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := a.kv.PutValue(ctx, TokenBucket, t.ID, b); err != nil {
+		return "", nil, err
+	}
+	a.mu.Lock()
+	a.add(&t)
+	a.mu.Unlock()
+	return secret, &t, nil
+}
+
+// list returns every token, without hashes, sorted by identity.
+func (a *authenticator) list() []Token {
+	a.mu.RLock()
+	out := make([]Token, 0, len(a.byHash))
+	for _, t := range a.byHash {
+		c := *t
+		c.Hash = ""
+		out = append(out, c)
+	}
+	a.mu.RUnlock()
+	slices.SortFunc(out, func(x, y Token) int { return strings.Compare(x.Identity+x.ID, y.Identity+y.ID) })
+	return out
+}
+
+// revoke removes the API token id.
+func (a *authenticator) revoke(ctx context.Context, id string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var found *Token
+	for _, t := range a.byHash {
+		if t.ID == id {
+			found = t
+			break
+		}
+	}
+	if found == nil {
+		return notFound("no token %q", id)
+	}
+	if found.FromConfig {
+		return newError(http.StatusConflict, CodeConflict, "token %q comes from the configuration file: remove it there", id)
+	}
+	if err := a.kv.DeleteValue(ctx, TokenBucket, id); err != nil && !errors.Is(err, herald.ErrNotFound) {
+		return err
+	}
+	delete(a.byHash, found.Hash)
+	delete(a.limiters, found.ID)
+	return nil
+}

@@ -1,0 +1,334 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// Limits bound what the server accepts. Zero fields take the defaults
+// (DefaultLimits).
+type Limits struct {
+	// MaxBody is the largest request body, in bytes. Default 4 MiB.
+	MaxBody int64 `json:"max_body,omitempty" yaml:"max_body,omitempty"`
+	// MaxBatch is the most events one request may publish. Default 1,000.
+	MaxBatch int `json:"max_batch,omitempty" yaml:"max_batch,omitempty"`
+	// MaxEvent is the largest encoded event, in bytes. Default 1 MiB.
+	MaxEvent int `json:"max_event,omitempty" yaml:"max_event,omitempty"`
+	// MaxDepth is the deepest JSON nesting accepted. Default 64.
+	MaxDepth int `json:"max_depth,omitempty" yaml:"max_depth,omitempty"`
+}
+
+// DefaultLimits returns the limits the server applies unless told otherwise.
+func DefaultLimits() Limits {
+	return Limits{MaxBody: 4 << 20, MaxBatch: 1000, MaxEvent: herald.DefaultMaxEventSize, MaxDepth: 64}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxBody <= 0 {
+		l.MaxBody = d.MaxBody
+	}
+	if l.MaxBatch <= 0 {
+		l.MaxBatch = d.MaxBatch
+	}
+	if l.MaxEvent <= 0 {
+		l.MaxEvent = d.MaxEvent
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = d.MaxDepth
+	}
+	return l
+}
+
+// Content types the publish endpoint understands.
+const (
+	ctJSON         = "application/json"
+	ctCloudEvent   = "application/cloudevents+json"
+	ctCloudBatch   = "application/cloudevents-batch+json"
+	ctEventStream  = "text/event-stream"
+	ceSpecVersion  = "1.0"
+	headerExpected = "Herald-Expected-Version"
+)
+
+// readBody reads a request body of at most max bytes.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if r.ContentLength > max {
+		return nil, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is larger than %d bytes", max)
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return nil, badJSON("could not read the body")
+	}
+	if int64(len(b)) > max {
+		return nil, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is larger than %d bytes", max)
+	}
+	return b, nil
+}
+
+// checkDepth reports an error when the JSON text b nests objects and arrays
+// deeper than max. It does not validate b otherwise.
+func checkDepth(b []byte, max int) error {
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > max {
+				return badJSON("JSON nested deeper than %d levels", max)
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// wireEvent is an event as a publisher sends it. Data is kept raw so that a
+// missing "data" can be told from "{}".
+type wireEvent struct {
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Timestamp     time.Time         `json:"timestamp"`
+	Data          json.RawMessage   `json:"data"`
+	CorrelationID string            `json:"correlation_id"`
+	CausationID   string            `json:"causation_id"`
+	SourcePlugin  string            `json:"source_plugin"`
+	Subject       string            `json:"subject"`
+	Version       int               `json:"version"`
+	Priority      herald.Priority   `json:"priority"`
+	Metadata      map[string]string `json:"metadata"`
+}
+
+// envelope is a top-level object: one event, or {"events":[...]}.
+type envelope struct {
+	wireEvent
+	Events []json.RawMessage `json:"events"`
+}
+
+func (w *wireEvent) event(index int) (*herald.Event, error) {
+	if len(w.Data) == 0 {
+		return nil, &herald.ValidationError{Index: index, Field: "data", Reason: "is required (it may be {})", Err: herald.ErrInvalidEvent}
+	}
+	return &herald.Event{
+		ID: w.ID, Name: w.Name, Timestamp: w.Timestamp, Data: w.Data,
+		CorrelationID: w.CorrelationID, CausationID: w.CausationID, SourcePlugin: w.SourcePlugin,
+		Subject: w.Subject, Version: w.Version, Priority: w.Priority, Metadata: w.Metadata,
+	}, nil
+}
+
+// decodeEvents parses the body of POST /v1/events by its Content-Type:
+// native JSON (one event, an array, or {"events":[...]}), or CloudEvents in
+// structured, batch or binary mode. It enforces the batch, event and depth
+// limits; the body limit is enforced while reading.
+func decodeEvents(ctx context.Context, h http.Header, body []byte, lim Limits) ([]*herald.Event, error) {
+	ct, err := contentType(h)
+	if err != nil {
+		return nil, err
+	}
+	if h.Get("Ce-Specversion") != "" && ct != ctCloudEvent && ct != ctCloudBatch {
+		return decodeBinaryCloudEvent(ctx, h, body, lim)
+	}
+	if err := checkDepth(body, lim.MaxDepth); err != nil {
+		return nil, err
+	}
+	switch ct {
+	case ctJSON, "":
+		return decodeNative(body, lim)
+	case ctCloudEvent:
+		if len(body) > lim.MaxEvent {
+			return nil, tooLargeEvent(0, lim)
+		}
+		e, err := decodeStructured(body, 0)
+		if err != nil {
+			return nil, err
+		}
+		return []*herald.Event{e}, nil
+	case ctCloudBatch:
+		raws, err := splitArray(body, lim)
+		if err != nil {
+			return nil, err
+		}
+		events := make([]*herald.Event, len(raws))
+		for i, raw := range raws {
+			if events[i], err = decodeStructured(raw, i); err != nil {
+				return nil, err
+			}
+		}
+		return events, nil
+	}
+	return nil, &apiError{Status: http.StatusUnsupportedMediaType, Code: CodeInvalidJSON, Index: -1,
+		Message: fmt.Sprintf("Content-Type %q is not supported: send %s, %s, %s, or CloudEvents binary mode (ce-* headers)",
+			ct, ctJSON, ctCloudEvent, ctCloudBatch)}
+}
+
+// contentType returns the media type of h's Content-Type, lower case and
+// without parameters; "" when there is none.
+func contentType(h http.Header) (string, error) {
+	v := h.Get("Content-Type")
+	if v == "" {
+		return "", nil
+	}
+	mt, _, err := mime.ParseMediaType(v)
+	if err != nil {
+		return "", &apiError{Status: http.StatusUnsupportedMediaType, Code: CodeInvalidJSON, Index: -1,
+			Message: "the Content-Type header is malformed"}
+	}
+	return mt, nil
+}
+
+func tooLargeEvent(i int, lim Limits) error {
+	return &herald.ValidationError{Index: i, Reason: fmt.Sprintf("the event is larger than %d bytes", lim.MaxEvent), Err: herald.ErrTooLarge}
+}
+
+func decodeNative(body []byte, lim Limits) ([]*herald.Event, error) {
+	t := bytes.TrimLeft(body, " \t\r\n")
+	if len(t) == 0 {
+		return nil, badJSON("the body is empty: send an event, an array of events or {\"events\":[...]}")
+	}
+	var raws []json.RawMessage
+	switch t[0] {
+	case '[':
+		var err error
+		if raws, err = splitArray(body, lim); err != nil {
+			return nil, err
+		}
+	case '{':
+		var env envelope
+		if err := json.Unmarshal(body, &env); err != nil {
+			return nil, jsonError(err, 0)
+		}
+		if env.Events == nil {
+			if len(body) > lim.MaxEvent {
+				return nil, tooLargeEvent(0, lim)
+			}
+			e, err := env.wireEvent.event(0)
+			if err != nil {
+				return nil, err
+			}
+			return []*herald.Event{e}, nil
+		}
+		if env.Name != "" {
+			return nil, badRequest("events", "a body has either an event or \"events\", not both")
+		}
+		if err := checkBatch(len(env.Events), lim); err != nil {
+			return nil, err
+		}
+		raws = env.Events
+	default:
+		return nil, badJSON("the body must be a JSON object or array")
+	}
+	events := make([]*herald.Event, len(raws))
+	for i, raw := range raws {
+		if len(raw) > lim.MaxEvent {
+			return nil, tooLargeEvent(i, lim)
+		}
+		var w wireEvent
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return nil, jsonError(err, i)
+		}
+		e, err := w.event(i)
+		if err != nil {
+			return nil, err
+		}
+		events[i] = e
+	}
+	return events, nil
+}
+
+// splitArray parses a JSON array of objects into its raw elements,
+// checking the batch limits.
+func splitArray(body []byte, lim Limits) ([]json.RawMessage, error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, badJSON("the body must be a JSON array of events")
+		}
+		return nil, jsonError(err, -1)
+	}
+	if err := checkBatch(len(raws), lim); err != nil {
+		return nil, err
+	}
+	return raws, nil
+}
+
+func checkBatch(n int, lim Limits) error {
+	if n == 0 {
+		return badRequest("events", "the batch is empty")
+	}
+	if n > lim.MaxBatch {
+		return newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "a batch holds at most %d events, this one has %d", lim.MaxBatch, n)
+	}
+	return nil
+}
+
+// jsonError turns an encoding/json error into an API error: invalid_json
+// for syntax, invalid_event naming the field for a wrong type.
+func jsonError(err error, index int) error {
+	var ve *herald.ValidationError
+	if errors.As(err, &ve) {
+		ve.Index = max(index, 0)
+		return ve
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		var e *apiError
+		if te.Field == "" {
+			e = badRequest("", "an event must be a JSON object")
+		} else {
+			e = badRequest(te.Field, "field %s must be a JSON %s", te.Field, jsonKind(te.Type.Kind().String()))
+		}
+		e.Index = index
+		return e
+	}
+	var pe *time.ParseError
+	if errors.As(err, &pe) {
+		e := badRequest("timestamp", "timestamp must be an RFC 3339 time")
+		e.Index = index
+		return e
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		e := badJSON("the body is not valid JSON (at byte %d)", se.Offset)
+		e.Index = index
+		return e
+	}
+	e := badJSON("the body is not valid JSON")
+	e.Index = index
+	return e
+}
+
+func jsonKind(k string) string {
+	switch {
+	case strings.HasPrefix(k, "int"), strings.HasPrefix(k, "uint"):
+		return "integer"
+	case k == "map", k == "struct":
+		return "object"
+	case k == "slice":
+		return "array"
+	}
+	return k
+}

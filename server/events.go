@@ -1,0 +1,217 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// maxReadLimit caps GET /v1/events?limit=.
+const maxReadLimit = 1000
+
+type publishedEvent struct {
+	ID        string `json:"id"`
+	Position  uint64 `json:"position"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+type publishAnswer struct {
+	Events []publishedEvent `json:"events"`
+}
+
+func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *principal) error {
+	body, err := readBody(r, s.cfg.limits.MaxBody)
+	if err != nil {
+		return err
+	}
+	events, err := decodeEvents(r.Context(), r.Header, body, s.cfg.limits)
+	if err != nil {
+		return err
+	}
+	var opts []herald.PublishOption
+	if v := r.Header.Get(headerExpected); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return badRequest(headerExpected, "%s must be a non-negative integer", headerExpected)
+		}
+		subject := events[0].Subject
+		for i, e := range events {
+			if e.Subject == "" || e.Subject != subject {
+				ae := badRequest("subject", "with %s every event must have the same non-empty subject", headerExpected)
+				ae.Index = i
+				return ae
+			}
+		}
+		opts = append(opts, herald.ExpectVersion(n))
+	}
+	for i, e := range events {
+		if !p.mayPublish(e.Name) {
+			ae := newError(http.StatusForbidden, CodeForbidden, "this token may not publish %q", e.Name)
+			ae.Index, ae.Field = i, "name"
+			return ae
+		}
+		if !p.open() {
+			e.SourcePlugin = p.identity()
+		}
+	}
+	if err := p.allow(len(events)); err != nil {
+		return err
+	}
+	results, err := s.bus.PublishBatch(r.Context(), events, opts...)
+	if err != nil {
+		return err
+	}
+	ans := publishAnswer{Events: make([]publishedEvent, len(events))}
+	status := http.StatusOK
+	for i, res := range results {
+		ans.Events[i] = publishedEvent{ID: events[i].ID, Position: res.Position, Duplicate: res.Duplicate}
+		if !res.Duplicate {
+			status = http.StatusCreated
+		}
+	}
+	writeJSON(w, status, ans)
+	return nil
+}
+
+type listAnswer struct {
+	Events    []*herald.Event `json:"events"`
+	NextAfter uint64          `json:"next_after"`
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal) error {
+	q := r.URL.Query()
+	after, err := uintParam(q.Get("after"), "after", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := uintParam(q.Get("limit"), "limit", uint64(s.cfg.defaultReadLim))
+	if err != nil {
+		return err
+	}
+	if limit == 0 || limit > maxReadLimit {
+		limit = maxReadLimit
+	}
+	f := herald.Filter{Name: q.Get("name"), CorrelationID: q.Get("correlation_id"), Subject: q.Get("subject"),
+		SourcePlugin: q.Get("source_plugin"), Limit: int(limit)}
+	if f.Name != "" {
+		if err := herald.ValidatePattern(f.Name); err != nil {
+			return badRequest("name", "%s", cleanMessage(err.Error()))
+		}
+	}
+	for _, tp := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(tp.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return badRequest(tp.name, "%s must be an RFC 3339 time", tp.name)
+			}
+			*tp.dst = t
+		}
+	}
+	if err := s.checkReadPattern(p, f.Name); err != nil {
+		return err
+	}
+	events := make([]*herald.Event, 0, min(int(limit), 256))
+	next := after
+	for e, err := range s.store.Read(r.Context(), after, f) {
+		if err != nil {
+			return err
+		}
+		events = append(events, e)
+		next = e.Position
+	}
+	if wantsCloudEvents(r) {
+		ces := make([]map[string]any, len(events))
+		for i, e := range events {
+			ces[i] = toCloudEvent(e)
+		}
+		w.Header().Set("Herald-Next-After", strconv.FormatUint(next, 10))
+		writeCE(w, http.StatusOK, ctCloudBatch, ces)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, listAnswer{Events: events, NextAfter: next})
+	return nil
+}
+
+// checkReadPattern refuses a read of names the caller may not read.
+func (s *Server) checkReadPattern(p *principal, pattern string) error {
+	if pattern == "" {
+		pattern = ">"
+	}
+	if !p.mayReadPattern(pattern) {
+		ae := newError(http.StatusForbidden, CodeForbidden,
+			"this token may not read %q: ask for a name pattern within its subscribe patterns", pattern)
+		ae.Field = "name"
+		return ae
+	}
+	return nil
+}
+
+func writeCE(w http.ResponseWriter, status int, ct string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorBody{Error: errorFields{Code: CodeInternal, Message: "internal error"}})
+		return
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func uintParam(v, name string, def uint64) (uint64, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, badRequest(name, "%s must be a non-negative integer", name)
+	}
+	return n, nil
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id := r.PathValue("id")
+	e, err := s.store.Get(r.Context(), id)
+	if err != nil {
+		if toAPIError(err).Code == CodeNotFound {
+			return notFound("no event with this id")
+		}
+		return err
+	}
+	if !p.mayRead(e.Name) {
+		// Not found rather than forbidden: a caller learns nothing of
+		// events it may not read.
+		return notFound("no event with this id")
+	}
+	if wantsCloudEvents(r) {
+		writeCE(w, http.StatusOK, ctCloudEvent, toCloudEvent(e))
+		return nil
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (s *Server) handleCorrelation(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id := r.PathValue("id")
+	tr, err := s.bus.Trace(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	visible := tr.Events[:0:0]
+	for _, te := range tr.Events {
+		if p.mayRead(te.Event.Name) {
+			visible = append(visible, te)
+		}
+	}
+	if len(visible) == 0 {
+		return notFound("no events with correlation id %q", id)
+	}
+	tr.Events = visible
+	writeJSON(w, http.StatusOK, tr)
+	return nil
+}

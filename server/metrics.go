@@ -1,0 +1,60 @@
+package server
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the server's own Prometheus metrics; the bus registers its
+// own on the same registry.
+type metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	streams    prometheus.Gauge
+	deliveries *prometheus.CounterVec
+	delivDur   prometheus.Histogram
+	dropped    prometheus.Counter
+}
+
+func newMetrics(r prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "herald_http_request_duration_seconds", Help: "HTTP request duration by route (SSE streams excluded).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route"}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_sse_streams_open", Help: "Open Server-Sent Events streams.",
+		}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_webhook_deliveries_total", Help: "Webhook delivery attempts by outcome (delivered, temporary, permanent, error).",
+		}, []string{"subscription", "outcome"}),
+		delivDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "herald_webhook_delivery_duration_seconds", Help: "Duration of webhook delivery attempts.",
+			Buckets: prometheus.DefBuckets,
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_sse_streams_dropped_total", Help: "SSE streams disconnected for falling behind or not reading.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streams, m.deliveries, m.delivDur, m.dropped} {
+		if err := r.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(route string, status int, d time.Duration) {
+	if status == 0 {
+		status = 200
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	if route != "GET /v1/stream" {
+		m.duration.WithLabelValues(route).Observe(d.Seconds())
+	}
+}

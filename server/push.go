@@ -1,0 +1,459 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// SubscriptionBucket is the KV bucket that keeps push subscriptions.
+const SubscriptionBucket = "push_subscriptions"
+
+// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of a webhook
+// delivery's body, keyed with the subscription's secret.
+const SignatureHeader = "Herald-Signature"
+
+// maxRetryAfter bounds how long a delivery waits on an endpoint's
+// Retry-After before it gives its attempt back to the bus.
+const maxRetryAfter = 60 * time.Second
+
+// PushSubscription is a durable subscription whose events the server POSTs
+// to a webhook. Zero fields take the bus's defaults. Its durable name is
+// Name, so its dead letters and outcomes carry that name.
+type PushSubscription struct {
+	Name     string `json:"name" yaml:"name"`
+	Filter   string `json:"filter" yaml:"filter"`
+	Endpoint string `json:"endpoint" yaml:"endpoint"`
+	// MaxAttempts: default 4 (the first try and three retries).
+	MaxAttempts int `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
+	// Backoff between attempts: default 100ms to 30s, full jitter.
+	Backoff *BackoffConfig `json:"backoff,omitempty" yaml:"backoff,omitempty"`
+	// Concurrency: deliveries in flight at once (one per subject). Default 1.
+	Concurrency int `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
+	// Timeout of one delivery: default 10s.
+	Timeout herald.Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	// Start: "earliest" (default), "latest", or a position. It applies only
+	// when the subscription has no checkpoint yet.
+	Start StartSpec `json:"start,omitempty" yaml:"start,omitempty"`
+	// Secret keys the Herald-Signature of deliveries. One is generated
+	// when empty; it is shown only when the subscription is created.
+	Secret string `json:"secret,omitempty" yaml:"secret,omitempty"`
+	// Owner is the identity that created the subscription.
+	Owner     string    `json:"owner,omitempty" yaml:"-"`
+	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
+	UpdatedAt time.Time `json:"updated_at,omitzero" yaml:"-"`
+}
+
+// BackoffConfig bounds the exponential backoff between delivery attempts.
+type BackoffConfig struct {
+	Initial herald.Duration `json:"initial,omitempty" yaml:"initial,omitempty"`
+	Max     herald.Duration `json:"max,omitempty" yaml:"max,omitempty"`
+}
+
+// StartSpec is where a new push subscription starts: "earliest", "latest"
+// or a position (a JSON number or a string of digits).
+type StartSpec string
+
+// UnmarshalJSON accepts a string or a non-negative integer.
+func (s *StartSpec) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = StartSpec(v)
+		return nil
+	}
+	if string(b) == "null" {
+		return nil
+	}
+	if _, err := strconv.ParseUint(string(b), 10, 64); err != nil {
+		return fmt.Errorf("start must be \"earliest\", \"latest\" or a position")
+	}
+	*s = StartSpec(b)
+	return nil
+}
+
+func (s StartSpec) start() (herald.Start, error) {
+	switch v := strings.TrimSpace(string(s)); v {
+	case "", "earliest":
+		return herald.StartEarliest, nil
+	case "latest":
+		return herald.StartLatest, nil
+	default:
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return herald.Start{}, badRequest("start", "start must be \"earliest\", \"latest\" or a position")
+		}
+		return herald.StartPosition(n), nil
+	}
+}
+
+const defaultDeliveryTimeout = 10 * time.Second
+
+// validate checks d and fills what can be defaulted.
+func (d *PushSubscription) validate() error {
+	if !validName(d.Name) {
+		return badRequest("name", "a subscription name is 1 to 200 characters of [A-Za-z0-9_.-]")
+	}
+	if d.Filter == "" {
+		d.Filter = ">"
+	}
+	if err := herald.ValidatePattern(d.Filter); err != nil {
+		return badRequest("filter", "%s", cleanMessage(err.Error()))
+	}
+	u, err := url.Parse(d.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return badRequest("endpoint", "endpoint must be an http:// or https:// URL")
+	}
+	if u.User != nil {
+		return badRequest("endpoint", "endpoint must not carry credentials; use the secret and Herald-Signature")
+	}
+	switch {
+	case d.MaxAttempts < 0 || d.MaxAttempts > 1000:
+		return badRequest("max_attempts", "max_attempts must be between 1 and 1000")
+	case d.Concurrency < 0 || d.Concurrency > 1024:
+		return badRequest("concurrency", "concurrency must be between 1 and 1024")
+	case d.Timeout < 0 || d.Timeout.Std() > 10*time.Minute:
+		return badRequest("timeout", "timeout must be at most 10m")
+	case len(d.Secret) > 256:
+		return badRequest("secret", "secret must be at most 256 bytes")
+	}
+	if b := d.Backoff; b != nil {
+		if b.Initial < 0 || b.Max < 0 || (b.Initial > 0 && b.Max > 0 && b.Max < b.Initial) {
+			return badRequest("backoff", "backoff wants 0 < initial <= max")
+		}
+	}
+	if _, err := d.Start.start(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 200 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *PushSubscription) options() []herald.SubscribeOption {
+	opts := []herald.SubscribeOption{herald.Durable(d.Name)}
+	if d.MaxAttempts > 0 {
+		opts = append(opts, herald.MaxAttempts(d.MaxAttempts))
+	}
+	if d.Concurrency > 0 {
+		opts = append(opts, herald.Concurrency(d.Concurrency), herald.BufferSize(max(herald.DefaultBufferSize, 4*d.Concurrency)))
+	}
+	timeout := defaultDeliveryTimeout
+	if d.Timeout > 0 {
+		timeout = d.Timeout.Std()
+	}
+	// The handler may wait out a Retry-After; leave it room.
+	opts = append(opts, herald.Timeout(timeout+maxRetryAfter))
+	if b := d.Backoff; b != nil {
+		init, mx := herald.DefaultBackoffInitial, herald.DefaultBackoffMax
+		if b.Initial > 0 {
+			init = b.Initial.Std()
+		}
+		if b.Max > 0 {
+			mx = b.Max.Std()
+		}
+		mx = max(mx, init)
+		opts = append(opts, herald.Backoff(init, mx))
+	}
+	st, _ := d.Start.start()
+	return append(opts, herald.StartAt(st))
+}
+
+// pushManager runs the push subscriptions.
+type pushManager struct {
+	s  *Server
+	mu sync.Mutex
+	m  map[string]*pushSub
+}
+
+type pushSub struct {
+	def PushSubscription
+	sub *herald.Subscription
+}
+
+func newPushManager(s *Server) *pushManager {
+	return &pushManager{s: s, m: map[string]*pushSub{}}
+}
+
+// load starts every push subscription kept in KV.
+func (pm *pushManager) load(ctx context.Context) error {
+	vals, err := pm.s.store.ListValues(ctx, SubscriptionBucket)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(vals))
+	for k := range vals {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	for _, k := range names {
+		var d PushSubscription
+		if err := json.Unmarshal(vals[k], &d); err != nil || d.validate() != nil {
+			pm.s.log.Error("push subscription kept in the store is unreadable; skipped", "name", k)
+			continue
+		}
+		if err := pm.startLocked(d); err != nil {
+			return fmt.Errorf("starting %q: %w", d.Name, err)
+		}
+	}
+	return nil
+}
+
+func (pm *pushManager) startLocked(d PushSubscription) error {
+	wh := &webhook{s: pm.s, def: d, secret: []byte(d.Secret)}
+	timeout := defaultDeliveryTimeout
+	if d.Timeout > 0 {
+		timeout = d.Timeout.Std()
+	}
+	wh.timeout = timeout
+	sub, err := pm.s.bus.Subscribe(pm.s.ctx, d.Filter, wh, d.options()...)
+	if err != nil {
+		return err
+	}
+	pm.m[d.Name] = &pushSub{def: d, sub: sub}
+	return nil
+}
+
+// put creates or replaces a push subscription. It returns the stored
+// definition and whether it was created.
+func (pm *pushManager) put(ctx context.Context, d PushSubscription, owner string) (PushSubscription, bool, error) {
+	if err := d.validate(); err != nil {
+		return d, false, err
+	}
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	old, exists := pm.m[d.Name]
+	now := time.Now().UTC()
+	d.UpdatedAt = now
+	d.CreatedAt = now
+	if owner != "" {
+		d.Owner = owner
+	}
+	if exists {
+		d.CreatedAt = old.def.CreatedAt
+		if d.Owner == "" {
+			d.Owner = old.def.Owner
+		}
+		if d.Secret == "" {
+			d.Secret = old.def.Secret
+		}
+	}
+	if d.Secret == "" {
+		var b [24]byte
+		rand.Read(b[:])
+		d.Secret = "whsec_" + hex.EncodeToString(b[:])
+	}
+	b, err := json.Marshal(&d)
+	if err != nil {
+		return d, false, err
+	}
+	if exists {
+		if err := pm.s.bus.Unsubscribe(ctx, old.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+			return d, false, err
+		}
+		delete(pm.m, d.Name)
+	}
+	if err := pm.s.store.PutValue(ctx, SubscriptionBucket, d.Name, b); err != nil {
+		if exists { // put the old one back
+			_ = pm.startLocked(old.def)
+		}
+		return d, false, err
+	}
+	if err := pm.startLocked(d); err != nil {
+		return d, false, err
+	}
+	return d, !exists, nil
+}
+
+func (pm *pushManager) get(name string) (*pushSub, bool) {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	ps, ok := pm.m[name]
+	return ps, ok
+}
+
+func (pm *pushManager) list() []*pushSub {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	out := make([]*pushSub, 0, len(pm.m))
+	for _, ps := range pm.m {
+		out = append(out, ps)
+	}
+	slices.SortFunc(out, func(a, b *pushSub) int { return strings.Compare(a.def.Name, b.def.Name) })
+	return out
+}
+
+// remove stops and deletes a push subscription and its checkpoint. Its
+// outcomes and dead letters stay.
+func (pm *pushManager) remove(ctx context.Context, name string) error {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	ps, ok := pm.m[name]
+	if !ok {
+		return notFound("no subscription %q", name)
+	}
+	if err := pm.s.bus.Unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+		return err
+	}
+	delete(pm.m, name)
+	if err := pm.s.store.DeleteValue(ctx, SubscriptionBucket, name); err != nil {
+		return err
+	}
+	return pm.s.store.DeleteSubscription(ctx, name)
+}
+
+// stopAll stops every push subscription, waiting for deliveries in flight.
+func (pm *pushManager) stopAll(ctx context.Context) error {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	var errs []error
+	for name, ps := range pm.m {
+		if err := pm.s.bus.Unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+			errs = append(errs, fmt.Errorf("stopping %q: %w", name, err))
+		}
+		delete(pm.m, name)
+	}
+	return errors.Join(errs...)
+}
+
+// webhook is the bus handler of one push subscription: it POSTs each event
+// in CloudEvents binary mode.
+type webhook struct {
+	s       *Server
+	def     PushSubscription
+	secret  []byte
+	timeout time.Duration
+}
+
+// Sign returns the Herald-Signature value of body under secret:
+// "sha256=" and the hex HMAC-SHA256.
+func Sign(secret, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Handle delivers e. 2xx is success; 408, 429, 5xx, a timeout or a
+// connection error are temporary (retried, after the endpoint's
+// Retry-After when it gives one); any other answer is permanent.
+func (w *webhook) Handle(ctx context.Context, e *herald.Event) error {
+	start := time.Now()
+	outcome, err := w.deliver(ctx, e)
+	w.s.m.deliveries.WithLabelValues(w.def.Name, outcome).Inc()
+	w.s.m.delivDur.Observe(time.Since(start).Seconds())
+	return err
+}
+
+func (w *webhook) deliver(ctx context.Context, e *herald.Event) (string, error) {
+	actx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, w.def.Endpoint, bytes.NewReader(e.Data))
+	if err != nil {
+		return "permanent", herald.Permanent(fmt.Errorf("endpoint: %v", err))
+	}
+	setBinaryHeaders(req.Header, e)
+	req.Header.Set(SignatureHeader, Sign(w.secret, e.Data))
+	req.Header.Set("Herald-Subscription", w.def.Name)
+	req.Header.Set("User-Agent", "herald-webhook/1")
+	if ec, ok := herald.FromContext(ctx); ok && ec.Attempt > 0 {
+		req.Header.Set("Herald-Attempt", strconv.Itoa(ec.Attempt))
+	}
+	resp, err := w.s.cfg.webhookClient.Do(req)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+			return "error", herald.Temporary(fmt.Errorf("endpoint did not answer within %s", w.timeout))
+		}
+		return "error", herald.Temporary(fmt.Errorf("endpoint unreachable: %s", shortNetError(err)))
+	}
+	drain(resp.Body)
+	resp.Body.Close()
+	code := resp.StatusCode
+	switch {
+	case code >= 200 && code < 300:
+		return "delivered", nil
+	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
+		err := herald.Temporary(fmt.Errorf("endpoint answered %d", code))
+		if ra := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ra > 0 {
+			sleep(ctx, min(ra, maxRetryAfter))
+		}
+		return "temporary", err
+	default:
+		return "permanent", herald.Permanent(fmt.Errorf("endpoint answered %d", code))
+	}
+}
+
+// shortNetError keeps the last part of a transport error ("connection
+// refused") without the URL.
+func shortNetError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	return s
+}
+
+// retryAfter reads a Retry-After value: seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return time.Duration(min(n, 3600)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, t.Sub(now))
+	}
+	return 0
+}
+
+func defaultWebhookClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 256
+	tr.IdleConnTimeout = 90 * time.Second
+	return &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}

@@ -1,0 +1,451 @@
+// Package server puts a herald Bus behind the HTTP API: publishing (native
+// JSON and CloudEvents), reading, Server-Sent Events, durable push
+// subscriptions to webhooks, the dead-letter queue, schemas, tokens,
+// Prometheus metrics and health checks.
+//
+// A Server is an http.Handler; the caller runs it in an http.Server, and
+// owns the Bus and its store. Typical wiring:
+//
+//	bus, _ := herald.New(herald.WithStore(store), herald.WithRegisterer(reg))
+//	srv, err := server.New(bus, server.WithRegistry(reg), server.WithTokens(tokens))
+//	hs := &http.Server{Addr: addr, Handler: srv}
+//	hs.RegisterOnShutdown(srv.EndStreams)
+//	go hs.ListenAndServe()
+//	...
+//	hs.Shutdown(ctx); srv.Close(ctx); bus.Close(ctx); store.Close()
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/heraldhq/herald"
+)
+
+// Server serves herald's HTTP API over one Bus. It is safe for concurrent
+// use. Close stops what it started (streams, push subscriptions, the
+// retention loop); it never closes the Bus or its store.
+type Server struct {
+	bus   *herald.Bus
+	store herald.Store
+	cfg   config
+	log   *slog.Logger
+	audit *slog.Logger
+	mux   *http.ServeMux
+	auth  *authenticator
+	hub   *hub
+	push  *pushManager
+	m     *metrics
+
+	ctx     context.Context // ends at Close
+	cancel  context.CancelFunc
+	streams context.Context // ends at EndStreams or Close
+	endSSE  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+	once    sync.Once
+}
+
+type config struct {
+	logger         *slog.Logger
+	audit          *slog.Logger
+	registry       *prometheus.Registry
+	tokens         []Token
+	limits         Limits
+	heartbeat      time.Duration
+	streamBuffer   int
+	writeTimeout   time.Duration
+	webhookClient  *http.Client
+	subscriptions  []PushSubscription
+	retention      []herald.RetentionRule
+	pruneEvery     time.Duration
+	defaultReadLim int
+}
+
+// Option configures a Server in New.
+type Option func(*config)
+
+// WithLogger sets the server's logger. The default (and nil) discards.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithAuditLogger sets the audit log, which records admin actions and
+// denied requests. The default is the server's logger with audit=true.
+func WithAuditLogger(l *slog.Logger) Option { return func(c *config) { c.audit = l } }
+
+// WithRegistry registers the server's metrics on r and serves r at
+// /metrics; give the Bus the same registry (herald.WithRegisterer) so that
+// its metrics are served too. The default is a registry of the server's own.
+func WithRegistry(r *prometheus.Registry) Option { return func(c *config) { c.registry = r } }
+
+// WithTokens sets the tokens of the configuration. Tokens created through
+// the API are kept in the store and added to these. With no token at all
+// the server is open: every caller may do everything.
+func WithTokens(t []Token) Option { return func(c *config) { c.tokens = append(c.tokens, t...) } }
+
+// WithLimits sets the input limits; zero fields keep the defaults of
+// DefaultLimits (4 MiB body, 1,000 events, 1 MiB event, depth 64).
+func WithLimits(l Limits) Option { return func(c *config) { c.limits = l } }
+
+// WithHeartbeat sets how often an idle SSE stream gets a comment line.
+// Default 15 s.
+func WithHeartbeat(d time.Duration) Option { return func(c *config) { c.heartbeat = d } }
+
+// WithStreamBuffer sets how many recent events the server keeps in memory
+// for its SSE streams; a stream that falls further behind while live is
+// disconnected (it resumes with Last-Event-ID). Default 8192.
+func WithStreamBuffer(n int) Option { return func(c *config) { c.streamBuffer = n } }
+
+// WithStreamWriteTimeout bounds each write to an SSE client; a client that
+// does not read for that long is disconnected. Default 10 s.
+func WithStreamWriteTimeout(d time.Duration) Option { return func(c *config) { c.writeTimeout = d } }
+
+// WithWebhookClient sets the HTTP client of webhook deliveries. The default
+// keeps many idle connections per host and follows no redirect.
+func WithWebhookClient(cl *http.Client) Option { return func(c *config) { c.webhookClient = cl } }
+
+// WithSubscriptions declares push subscriptions (from a configuration
+// file): New creates or updates each of them. None by default.
+func WithSubscriptions(s []PushSubscription) Option {
+	return func(c *config) { c.subscriptions = append(c.subscriptions, s...) }
+}
+
+// WithRetention makes the server prune the store by rules every interval
+// (default interval 10 minutes when rules are given). No pruning by default.
+func WithRetention(rules []herald.RetentionRule, every time.Duration) Option {
+	return func(c *config) { c.retention, c.pruneEvery = rules, every }
+}
+
+// startTimeout bounds what New reads from the store.
+const startTimeout = 30 * time.Second
+
+// New returns a server for bus. It loads the tokens, schemas and push
+// subscriptions kept in the bus's store, starts the push subscriptions,
+// and applies those given with WithSubscriptions.
+func New(bus *herald.Bus, opts ...Option) (*Server, error) {
+	if bus == nil {
+		return nil, errors.New("server: bus is nil")
+	}
+	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	cfg.limits = cfg.limits.withDefaults()
+	switch {
+	case cfg.heartbeat <= 0:
+		return nil, errors.New("server: heartbeat must be positive")
+	case cfg.streamBuffer < 16:
+		return nil, errors.New("server: stream buffer must hold at least 16 events")
+	case cfg.writeTimeout <= 0:
+		return nil, errors.New("server: stream write timeout must be positive")
+	case cfg.limits.MaxEvent > int(cfg.limits.MaxBody):
+		return nil, errors.New("server: the event limit is above the body limit")
+	}
+	if cfg.pruneEvery <= 0 {
+		cfg.pruneEvery = 10 * time.Minute
+	}
+	for _, r := range cfg.retention {
+		if err := herald.ValidatePattern(r.Pattern); err != nil {
+			return nil, fmt.Errorf("server: retention rule: %w", err)
+		}
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.audit == nil {
+		cfg.audit = cfg.logger.With("audit", true)
+	}
+	if cfg.registry == nil {
+		cfg.registry = prometheus.NewRegistry()
+	}
+	if cfg.webhookClient == nil {
+		cfg.webhookClient = defaultWebhookClient()
+	}
+	s := &Server{bus: bus, store: bus.Store(), cfg: cfg, log: cfg.logger, audit: cfg.audit}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.streams, s.endSSE = context.WithCancel(s.ctx)
+	m, err := newMetrics(cfg.registry)
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("server: metrics: %w", err)
+	}
+	s.m = m
+	if s.auth, err = newAuthenticator(s.store, cfg.tokens); err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, startTimeout)
+	defer cancel()
+	if err := s.start(ctx); err != nil {
+		s.Close(context.Background())
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) start(ctx context.Context) error {
+	if err := s.auth.load(ctx); err != nil {
+		return fmt.Errorf("server: loading tokens: %w", err)
+	}
+	if err := s.loadSchemas(ctx); err != nil {
+		return fmt.Errorf("server: loading schemas: %w", err)
+	}
+	head, err := s.store.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("server: reading the log's head: %w", err)
+	}
+	s.hub = newHub(s.store, head, s.cfg.streamBuffer, s.log)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.hub.run(s.ctx)
+	}()
+	s.push = newPushManager(s)
+	if err := s.push.load(ctx); err != nil {
+		return fmt.Errorf("server: loading push subscriptions: %w", err)
+	}
+	for _, def := range s.cfg.subscriptions {
+		if _, _, err := s.push.put(ctx, def, ""); err != nil {
+			return fmt.Errorf("server: subscription %q: %s", def.Name, toAPIError(err).Message)
+		}
+	}
+	if len(s.cfg.retention) > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.pruneLoop()
+		}()
+	}
+	return nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// EndStreams ends every open SSE stream (clients resume with Last-Event-ID).
+// Give it to http.Server.RegisterOnShutdown so that Shutdown does not wait
+// for streams that never end on their own.
+func (s *Server) EndStreams() { s.endSSE() }
+
+// Close ends the SSE streams, stops the push subscriptions (waiting, until
+// ctx ends, for deliveries in flight) and the retention loop. It does not
+// close the Bus or its store. After Close the API answers 503.
+func (s *Server) Close(ctx context.Context) error {
+	var err error
+	s.once.Do(func() {
+		s.closed.Store(true)
+		s.endSSE()
+		if s.push != nil {
+			err = s.push.stopAll(ctx)
+		}
+		s.cancel()
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+		}
+	})
+	return err
+}
+
+// route is one endpoint: its pattern, what it needs and its handler.
+type route struct {
+	pattern string
+	public  bool // no authentication
+	h       func(w http.ResponseWriter, r *http.Request, p *principal) error
+}
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	rs := []route{
+		{"POST /v1/events", false, s.handlePublish},
+		{"GET /v1/events", false, s.handleList},
+		{"GET /v1/events/{id}", false, s.handleGet},
+		{"GET /v1/stream", false, s.handleStream},
+		{"GET /v1/correlations/{id}", false, s.handleCorrelation},
+		{"GET /v1/subscriptions", false, s.handleSubList},
+		{"PUT /v1/subscriptions/{name}", false, s.handleSubPut},
+		{"GET /v1/subscriptions/{name}", false, s.handleSubGet},
+		{"DELETE /v1/subscriptions/{name}", false, s.handleSubDelete},
+		{"POST /v1/subscriptions/{name}/replay", false, s.handleSubReplay},
+		{"GET /v1/dlq", false, s.handleDLQList},
+		{"POST /v1/dlq/redrive", false, s.handleDLQRedriveAll},
+		{"POST /v1/dlq/{id}/redrive", false, s.handleDLQRedrive},
+		{"DELETE /v1/dlq/{id}", false, s.handleDLQDelete},
+		{"GET /v1/schemas", false, s.handleSchemaList},
+		{"PUT /v1/schemas/{name}/{version}", false, s.handleSchemaPut},
+		{"GET /v1/schemas/{name}/{version}", false, s.handleSchemaGet},
+		{"POST /v1/tokens", false, s.handleTokenCreate},
+		{"GET /v1/tokens", false, s.handleTokenList},
+		{"DELETE /v1/tokens/{id}", false, s.handleTokenRevoke},
+		{"GET /healthz", true, s.handleHealth},
+		{"GET /readyz", true, s.handleReady},
+	}
+	for _, rt := range rs {
+		s.mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	metricsH := promhttp.HandlerFor(s.cfg.registry, promhttp.HandlerOpts{})
+	s.mux.Handle("GET /metrics", s.wrap(route{"GET /metrics", true, func(w http.ResponseWriter, r *http.Request, _ *principal) error {
+		metricsH.ServeHTTP(w, r)
+		return nil
+	}}))
+	s.mux.Handle("/", s.wrap(route{"other", true, func(w http.ResponseWriter, r *http.Request, _ *principal) error {
+		return notFound("no such endpoint: %s %s", r.Method, r.URL.Path)
+	}}))
+}
+
+// statusWriter records the status of an answer. It passes Flush and
+// deadlines through (http.ResponseController uses Unwrap).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wrap adds what every endpoint needs: metrics, authentication, the
+// per-token rate limit for everything but publishing (which counts events),
+// the audit of denials, and the error answer.
+func (s *Server) wrap(rt route) http.Handler {
+	label := rt.pattern
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panicked", "route", label, "panic", fmt.Sprint(v))
+				if w.status == 0 {
+					s.writeError(w, r, fmt.Errorf("panic: %v", v))
+				}
+			}
+			s.m.observe(label, w.status, time.Since(start))
+		}()
+		err := s.serve(w, r, rt)
+		if err != nil {
+			ae := toAPIError(err)
+			if ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden || ae.Status == http.StatusTooManyRequests {
+				s.auditDenied(r, ae)
+			}
+			if w.status == 0 {
+				s.writeError(w, r, ae)
+			}
+		}
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	if rt.public {
+		return rt.h(w, r, nil)
+	}
+	if s.closed.Load() {
+		return herald.ErrClosed
+	}
+	p, err := s.auth.authenticate(r)
+	if err != nil {
+		return err
+	}
+	if rt.pattern != "POST /v1/events" {
+		if err := p.allow(1); err != nil {
+			return err
+		}
+	}
+	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	return rt.h(w, r, p)
+}
+
+type principalKey struct{}
+
+// auditDenied records a refused request in the audit log.
+func (s *Server) auditDenied(r *http.Request, ae *apiError) {
+	var who string
+	if p, ok := r.Context().Value(principalKey{}).(*principal); ok {
+		who = p.identity()
+	}
+	s.audit.LogAttrs(r.Context(), slog.LevelWarn, "request denied",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.String("remote", r.RemoteAddr), slog.String("identity", who),
+		slog.Int("status", ae.Status), slog.String("code", ae.Code), slog.String("reason", ae.Message))
+}
+
+// auditAction records an admin action in the audit log.
+func (s *Server) auditAction(r *http.Request, p *principal, action string, attrs ...slog.Attr) {
+	base := []slog.Attr{slog.String("action", action), slog.String("identity", p.identity()),
+		slog.String("remote", r.RemoteAddr)}
+	s.audit.LogAttrs(r.Context(), slog.LevelInfo, "admin action", append(base, attrs...)...)
+}
+
+func requireAdmin(p *principal) error {
+	if !p.admin() {
+		return newError(http.StatusForbidden, CodeForbidden, "this needs an admin token")
+	}
+	return nil
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	if s.closed.Load() {
+		return herald.ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	head, err := s.store.Head(ctx)
+	if err != nil {
+		ae := toAPIError(err)
+		if ae.Status < 500 {
+			ae = &apiError{Status: http.StatusServiceUnavailable, Code: CodeBackpressure, Message: "the store is not ready", Index: -1, cause: err}
+		}
+		return ae
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "head": head})
+	return nil
+}
+
+// drain reads and discards what is left of a body, bounded, so that the
+// connection can be reused.
+func drain(r io.Reader) {
+	io.CopyN(io.Discard, r, 64<<10)
+}
+
+func trimSlash(s string) string { return strings.Trim(s, "/") }

@@ -1,0 +1,299 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// hubMaxBytes bounds the memory the hub's recent events take.
+const hubMaxBytes = 64 << 20
+
+// hubEntry is one recent event with its encodings, made once for every stream.
+type hubEntry struct {
+	e      *herald.Event
+	native []byte
+	ceOnce sync.Once
+	ce     []byte
+}
+
+func (h *hubEntry) cloudEvent() []byte {
+	h.ceOnce.Do(func() { h.ce, _ = json.Marshal(toCloudEvent(h.e)) })
+	return h.ce
+}
+
+// hub tails the store once for every SSE stream: it keeps the most recent
+// events in memory, in order and without gaps after base, and wakes the
+// streams when new ones arrive. A stream never holds the hub up: the hub
+// only appends and broadcasts.
+type hub struct {
+	store herald.Store
+	log   *slog.Logger
+	size  int
+
+	mu      sync.RWMutex
+	entries []*hubEntry // positions > base, increasing, every event of the log
+	bytes   int
+	base    uint64
+	head    uint64
+	notify  chan struct{}
+	stopped bool
+}
+
+func newHub(st herald.Store, head uint64, size int, log *slog.Logger) *hub {
+	return &hub{store: st, log: log, size: size, base: head, head: head, notify: make(chan struct{})}
+}
+
+func (h *hub) run(ctx context.Context) {
+	defer func() {
+		h.mu.Lock()
+		h.stopped = true
+		close(h.notify)
+		h.mu.Unlock()
+	}()
+	cursor := h.head
+	for ctx.Err() == nil {
+		if _, err := h.store.Wait(ctx, cursor); err != nil {
+			if ctx.Err() != nil || errors.Is(err, herald.ErrClosed) {
+				return
+			}
+			h.log.Warn("stream hub: waiting for events", "err", err)
+			sleep(ctx, 200*time.Millisecond)
+			continue
+		}
+		var batch []*hubEntry
+		var err error
+		for e, rerr := range h.store.Read(ctx, cursor, herald.Filter{Limit: 1024}) {
+			if rerr != nil {
+				err = rerr
+				break
+			}
+			b, merr := json.Marshal(e)
+			if merr != nil {
+				continue
+			}
+			batch = append(batch, &hubEntry{e: e, native: b})
+			cursor = e.Position
+		}
+		if err != nil && ctx.Err() == nil {
+			h.log.Warn("stream hub: reading events", "err", err)
+			sleep(ctx, 200*time.Millisecond)
+		}
+		if len(batch) > 0 {
+			h.add(batch)
+		}
+	}
+}
+
+func (h *hub) add(batch []*hubEntry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.entries = append(h.entries, batch...)
+	for _, b := range batch {
+		h.bytes += len(b.native)
+	}
+	h.head = batch[len(batch)-1].e.Position
+	drop := 0
+	for len(h.entries)-drop > h.size || (h.bytes > hubMaxBytes && len(h.entries)-drop > 1) {
+		h.bytes -= len(h.entries[drop].native)
+		drop++
+	}
+	if drop > 0 {
+		h.base = h.entries[drop-1].e.Position
+		clear(h.entries[:drop])
+		h.entries = h.entries[drop:]
+		if cap(h.entries) > 4*h.size {
+			h.entries = append([]*hubEntry(nil), h.entries...)
+		}
+	}
+	close(h.notify)
+	h.notify = make(chan struct{})
+}
+
+// since returns up to max entries after cursor, the channel closed on the
+// next arrival, and ok=false when the hub no longer holds every event after
+// cursor (the stream must read the store, or is too slow).
+func (h *hub) since(cursor uint64, max int) (out []*hubEntry, next <-chan struct{}, base uint64, ok bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if cursor < h.base {
+		return nil, h.notify, h.base, false
+	}
+	i := sort.Search(len(h.entries), func(i int) bool { return h.entries[i].e.Position > cursor })
+	j := min(len(h.entries), i+max)
+	out = append(out, h.entries[i:j]...)
+	return out, h.notify, h.base, true
+}
+
+func (h *hub) currentHead() uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.head
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// catchUpPage is how many events a stream reads from the store at a time
+// while it catches up.
+const catchUpPage = 500
+
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *principal) error {
+	q := r.URL.Query()
+	pattern := q.Get("name")
+	if pattern != "" {
+		if err := herald.ValidatePattern(pattern); err != nil {
+			return badRequest("name", "%s", cleanMessage(err.Error()))
+		}
+	}
+	if err := s.checkReadPattern(p, pattern); err != nil {
+		return err
+	}
+	cursor := s.hub.currentHead()
+	from := r.Header.Get("Last-Event-ID")
+	field := "Last-Event-ID"
+	if from == "" {
+		from, field = q.Get("after"), "after"
+	}
+	if from != "" {
+		n, err := strconv.ParseUint(from, 10, 64)
+		if err != nil {
+			return badRequest(field, "%s must be an event position", field)
+		}
+		cursor = n
+	}
+	ce := wantsCloudEvents(r)
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", ctEventStream)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	s.m.streams.Inc()
+	defer s.m.streams.Dec()
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.streams, cancel)
+	defer stop()
+
+	buf := make([]byte, 0, 4096)
+	buf = append(buf, "retry: 2000\n: stream open\n\n"...)
+	write := func() bool {
+		rc.SetWriteDeadline(time.Now().Add(s.cfg.writeTimeout))
+		if _, err := w.Write(buf); err != nil {
+			return false
+		}
+		buf = buf[:0]
+		return rc.Flush() == nil
+	}
+	if !write() {
+		return nil
+	}
+	frame := func(pos uint64, data []byte) {
+		buf = append(buf, "id: "...)
+		buf = strconv.AppendUint(buf, pos, 10)
+		buf = append(buf, "\ndata: "...)
+		buf = append(buf, data...)
+		buf = append(buf, "\n\n"...)
+	}
+	heartbeat := time.NewTicker(s.cfg.heartbeat)
+	defer heartbeat.Stop()
+	live := false
+	f := herald.Filter{Name: pattern, Limit: catchUpPage}
+	for {
+		entries, next, base, ok := s.hub.since(cursor, 256)
+		if !ok {
+			if live {
+				// The stream fell behind the hub while live: drop it rather
+				// than read the store for it. It resumes with Last-Event-ID.
+				s.m.dropped.Inc()
+				s.log.Info("SSE stream too slow, disconnected", "remote", r.RemoteAddr, "position", cursor)
+				return nil
+			}
+			n, last := 0, cursor
+			for e, err := range s.store.Read(ctx, cursor, f) {
+				if err != nil {
+					return nil
+				}
+				if p.mayRead(e.Name) {
+					b, merr := encodeStreamEvent(e, ce)
+					if merr == nil {
+						frame(e.Position, b)
+					}
+				}
+				n++
+				last = e.Position
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			if n < catchUpPage {
+				last = max(last, base)
+			}
+			cursor = last
+			if len(buf) > 0 && !write() {
+				return nil
+			}
+			continue
+		}
+		live = true
+		if len(entries) == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-next:
+				if s.hubStopped() {
+					return nil
+				}
+			case <-heartbeat.C:
+				buf = append(buf, ": heartbeat\n\n"...)
+				if !write() {
+					return nil
+				}
+			}
+			continue
+		}
+		for _, en := range entries {
+			cursor = en.e.Position
+			if (pattern == "" || herald.MatchName(pattern, en.e.Name)) && p.mayRead(en.e.Name) {
+				if ce {
+					frame(en.e.Position, en.cloudEvent())
+				} else {
+					frame(en.e.Position, en.native)
+				}
+			}
+		}
+		if len(buf) > 0 && !write() {
+			s.m.dropped.Inc()
+			return nil
+		}
+	}
+}
+
+func (s *Server) hubStopped() bool {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	return s.hub.stopped
+}
+
+func encodeStreamEvent(e *herald.Event, ce bool) ([]byte, error) {
+	if ce {
+		return json.Marshal(toCloudEvent(e))
+	}
+	return json.Marshal(e)
+}
