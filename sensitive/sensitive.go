@@ -1,0 +1,536 @@
+// Package sensitive encrypts the sensitive fields of events at rest, with
+// one key per subject, and forgets a subject by deleting its key
+// (crypto-shredding).
+//
+// A field is sensitive when the JSON Schema of its event's name and
+// version marks it with "x-sensitive": true (see herald.Schemas). A Codec
+// replaces each sensitive value of an event's data with an envelope,
+// {"$enc": "v1.<key id>.<base64>"}, holding the value's JSON sealed with
+// AES-256-GCM under the subject's key; the subject and the field's path are
+// bound to the ciphertext as additional data, so an envelope moved to
+// another subject or field does not open. Keys are random, 32 bytes, one
+// per subject, made on the first event of the subject that has a
+// sensitive field, and kept in a KV bucket (KeyBucket, default "keys")
+// under the SHA-256 of the subject.
+//
+// Forget deletes a subject's key and snapshot: from then on its sensitive
+// values decode as null and the event's metadata lists them under
+// ShreddedMetadata, wherever the event was copied. Keep keys in a store
+// that backups of the event log do not include (pass another KV to New) to
+// have backups forget too.
+//
+// Sensitive values are never logged, and never appear in errors.
+package sensitive
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// Fields tells which fields of an event are sensitive, as wire paths
+// ("data.email", "data.contacts.*.phone"). *herald.Schemas implements it.
+type Fields interface {
+	SensitiveFields(name string, version int) []string
+}
+
+// FieldsFunc adapts a function to Fields.
+type FieldsFunc func(name string, version int) []string
+
+// SensitiveFields calls f(name, version).
+func (f FieldsFunc) SensitiveFields(name string, version int) []string { return f(name, version) }
+
+// ShreddedMetadata is the metadata key under which Decode lists, comma
+// separated, the paths of the sensitive values it could not restore
+// because their subject was forgotten.
+const ShreddedMetadata = "herald-shredded"
+
+// DefaultKeyBucket is the KV bucket that holds the subjects' keys unless
+// KeyBucket says otherwise.
+const DefaultKeyBucket = "keys"
+
+// Defaults of the key cache.
+const (
+	DefaultKeyCacheTTL  = 30 * time.Second
+	DefaultKeyCacheSize = 10000
+)
+
+// ErrUndecryptable is wrapped by Decode's error when an envelope is
+// malformed or does not open under its subject's current key: the data was
+// tampered with or corrupted. A forgotten subject is not an error.
+var ErrUndecryptable = errors.New("sensitive: value does not decrypt")
+
+const envelopeKey = "$enc"
+
+// Option configures a Codec.
+type Option func(*config)
+
+type config struct {
+	bucket    string
+	ttl       time.Duration
+	cacheSize int
+}
+
+// KeyBucket sets the KV bucket of the keys (default DefaultKeyBucket).
+func KeyBucket(name string) Option { return func(c *config) { c.bucket = name } }
+
+// KeyCacheTTL sets how long a key read from the KV is kept in memory
+// (default DefaultKeyCacheTTL). Forget drops the key from this Codec's
+// cache at once; other processes sharing the KV stop using it within the
+// TTL. d <= 0 turns the cache off.
+func KeyCacheTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
+
+// KeyCacheSize bounds how many keys the cache holds (default
+// DefaultKeyCacheSize).
+func KeyCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
+
+// Codec encrypts sensitive fields before events are stored (Encode) and
+// decrypts them when events are read (Decode). It is safe for concurrent
+// use. It does not own kv.
+type Codec struct {
+	kv     herald.KV
+	fields Fields
+	cfg    config
+
+	create sync.Mutex // serialises key creation and Forget
+
+	mu    sync.Mutex
+	cache map[string]cachedKey
+}
+
+type cachedKey struct {
+	k  *subjectKey
+	at time.Time
+}
+
+type subjectKey struct {
+	id   string
+	aead cipher.AEAD
+}
+
+// storedKey is the JSON form of a key in the KV.
+type storedKey struct {
+	ID      string    `json:"id"`
+	Key     []byte    `json:"key"`
+	Created time.Time `json:"created"`
+}
+
+// New returns a Codec that keeps keys in kv and learns which fields are
+// sensitive from fields. It returns an error when kv or fields is nil or
+// an option is invalid.
+func New(kv herald.KV, fields Fields, opts ...Option) (*Codec, error) {
+	if kv == nil {
+		return nil, errors.New("sensitive: New: nil KV")
+	}
+	if fields == nil {
+		return nil, errors.New("sensitive: New: nil Fields")
+	}
+	cfg := config{bucket: DefaultKeyBucket, ttl: DefaultKeyCacheTTL, cacheSize: DefaultKeyCacheSize}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.bucket == "" {
+		return nil, errors.New("sensitive: New: empty key bucket")
+	}
+	if cfg.cacheSize < 1 {
+		cfg.cacheSize = 1
+	}
+	return &Codec{kv: kv, fields: fields, cfg: cfg, cache: map[string]cachedKey{}}, nil
+}
+
+// Encode replaces the sensitive values of e's data with envelopes sealed
+// under the key of e's subject, making the key when the subject has none.
+// An event without sensitive fields is left as it is. An event with
+// sensitive values but no subject is refused with a *herald.ValidationError
+// wrapping herald.ErrInvalidEvent. Encode replaces e.Data; it never writes
+// into the old Data's bytes.
+func (c *Codec) Encode(ctx context.Context, e *herald.Event) error {
+	paths := c.fields.SensitiveFields(e.Name, max(e.Version, 1))
+	if len(paths) == 0 {
+		return nil
+	}
+	doc, err := parse(e.Data)
+	if err != nil {
+		return &herald.ValidationError{Field: "data", Reason: "not a JSON object", Err: herald.ErrInvalidEvent}
+	}
+	slices.Sort(paths) // a parent is sealed before its children, which it then hides
+	var key *subjectKey
+	var sealErr error
+	changed := false
+	for _, p := range paths {
+		segs := strings.Split(p, ".")
+		if len(segs) < 2 || segs[0] != "data" {
+			continue
+		}
+		walk(doc, segs[1:], "data", func(v any, path string) any {
+			if v == nil || sealErr != nil || isEnvelope(v) {
+				return v
+			}
+			if e.Subject == "" {
+				sealErr = &herald.ValidationError{Field: "subject", Reason: "an event with sensitive fields needs a subject", Err: herald.ErrInvalidEvent}
+				return v
+			}
+			if key == nil {
+				if key, sealErr = c.keyFor(ctx, e.Subject, true); sealErr != nil {
+					return v
+				}
+			}
+			plain, err := marshal(v)
+			if err != nil {
+				sealErr = err
+				return v
+			}
+			changed = true
+			return map[string]any{envelopeKey: seal(key, e.Subject, path, plain)}
+		})
+		if sealErr != nil {
+			return sealErr
+		}
+	}
+	if !changed {
+		return nil
+	}
+	data, err := marshal(doc)
+	if err != nil {
+		return err
+	}
+	e.Data = data
+	return nil
+}
+
+// Decode restores the sensitive values of e's data. A value whose subject
+// was forgotten becomes null, and its path is listed in e's metadata under
+// ShreddedMetadata. Decode replaces e.Data and e.Metadata and never writes
+// into the old ones, so it may be given a shallow copy of a shared event.
+// An envelope that is malformed or does not open under its subject's key
+// returns an error wrapping ErrUndecryptable naming the field's path.
+func (c *Codec) Decode(ctx context.Context, e *herald.Event) error {
+	if !bytes.Contains(e.Data, []byte(`"`+envelopeKey+`"`)) {
+		return nil
+	}
+	doc, err := parse(e.Data)
+	if err != nil {
+		return nil // not ours to judge: the data carries no envelope we can read
+	}
+	var key *subjectKey
+	var keyErr error
+	looked := false
+	var shredded []string
+	var openErr error
+	root := walkEnvelopes(doc, "data", func(env string, path string) any {
+		if openErr != nil {
+			return nil
+		}
+		if !looked {
+			looked = true
+			if e.Subject != "" {
+				key, keyErr = c.keyFor(ctx, e.Subject, false)
+			}
+		}
+		if keyErr != nil {
+			openErr = keyErr
+			return nil
+		}
+		kid, _, ok := splitEnvelope(env)
+		if !ok {
+			openErr = fmt.Errorf("%w: field %s: malformed envelope", ErrUndecryptable, path)
+			return nil
+		}
+		if key == nil || key.id != kid {
+			shredded = append(shredded, path)
+			return nil
+		}
+		plain, err := open(key, e.Subject, path, env)
+		if err != nil {
+			openErr = fmt.Errorf("%w: field %s", ErrUndecryptable, path)
+			return nil
+		}
+		v, err := parseValue(plain)
+		if err != nil {
+			openErr = fmt.Errorf("%w: field %s: not JSON", ErrUndecryptable, path)
+			return nil
+		}
+		return v
+	})
+	if openErr != nil {
+		return openErr
+	}
+	data, err := marshal(root)
+	if err != nil {
+		return err
+	}
+	e.Data = data
+	if len(shredded) > 0 {
+		md := maps.Clone(e.Metadata)
+		if md == nil {
+			md = map[string]string{}
+		}
+		slices.Sort(shredded)
+		md[ShreddedMetadata] = strings.Join(shredded, ",")
+		e.Metadata = md
+	}
+	return nil
+}
+
+// Forget deletes subject's key, so that its sensitive values never decrypt
+// again, here or in any copy of the events, and deletes the subject's
+// snapshot in herald.SnapshotBucket of the same KV, which may hold them in
+// clear. Forgetting a subject without a key is not an error. Events of the
+// subject published afterwards get a new key.
+func (c *Codec) Forget(ctx context.Context, subject string) error {
+	if subject == "" {
+		return errors.New("sensitive: Forget: empty subject")
+	}
+	name := keyName(subject)
+	c.create.Lock()
+	defer c.create.Unlock()
+	c.mu.Lock()
+	delete(c.cache, name)
+	c.mu.Unlock()
+	if err := c.kv.DeleteValue(ctx, c.cfg.bucket, name); err != nil {
+		return fmt.Errorf("sensitive: forget: %w", err)
+	}
+	if err := c.kv.DeleteValue(ctx, herald.SnapshotBucket, subject); err != nil {
+		return fmt.Errorf("sensitive: forget snapshot: %w", err)
+	}
+	return nil
+}
+
+// keyName is the KV key of subject's key: the hex SHA-256 of the subject,
+// so that any subject fits the KV's key alphabet and key names do not
+// reveal subjects.
+func keyName(subject string) string {
+	sum := sha256.Sum256([]byte(subject))
+	return hex.EncodeToString(sum[:])
+}
+
+// keyFor returns subject's key, or nil when it has none and create is
+// false.
+func (c *Codec) keyFor(ctx context.Context, subject string, create bool) (*subjectKey, error) {
+	name := keyName(subject)
+	if k := c.cached(name); k != nil {
+		return k, nil
+	}
+	k, err := c.readKey(ctx, name)
+	if err != nil || k != nil || !create {
+		return k, err
+	}
+	c.create.Lock()
+	defer c.create.Unlock()
+	// Another caller may have made it while we waited.
+	if k, err = c.readKey(ctx, name); err != nil || k != nil {
+		return k, err
+	}
+	sk := storedKey{Key: make([]byte, 32), Created: time.Now().UTC()}
+	id := make([]byte, 8)
+	rand.Read(sk.Key) // never fails: it crashes the program instead
+	rand.Read(id)
+	sk.ID = hex.EncodeToString(id)
+	b, err := json.Marshal(sk)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.kv.PutValue(ctx, c.cfg.bucket, name, b); err != nil {
+		return nil, fmt.Errorf("sensitive: store key: %w", err)
+	}
+	return c.remember(name, sk)
+}
+
+func (c *Codec) readKey(ctx context.Context, name string) (*subjectKey, error) {
+	b, err := c.kv.GetValue(ctx, c.cfg.bucket, name)
+	if errors.Is(err, herald.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sensitive: read key: %w", err)
+	}
+	var sk storedKey
+	if err := json.Unmarshal(b, &sk); err != nil || len(sk.Key) != 32 || sk.ID == "" {
+		return nil, errors.New("sensitive: read key: malformed key record")
+	}
+	return c.remember(name, sk)
+}
+
+func (c *Codec) remember(name string, sk storedKey) (*subjectKey, error) {
+	block, err := aes.NewCipher(sk.Key)
+	if err != nil {
+		return nil, fmt.Errorf("sensitive: key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("sensitive: key: %w", err)
+	}
+	k := &subjectKey{id: sk.ID, aead: aead}
+	if c.cfg.ttl > 0 {
+		c.mu.Lock()
+		if len(c.cache) >= c.cfg.cacheSize {
+			for n := range c.cache { // evict one entry, any
+				delete(c.cache, n)
+				break
+			}
+		}
+		c.cache[name] = cachedKey{k: k, at: time.Now()}
+		c.mu.Unlock()
+	}
+	return k, nil
+}
+
+func (c *Codec) cached(name string) *subjectKey {
+	if c.cfg.ttl <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ck, ok := c.cache[name]
+	if !ok {
+		return nil
+	}
+	if time.Since(ck.at) > c.cfg.ttl {
+		delete(c.cache, name)
+		return nil
+	}
+	return ck.k
+}
+
+// aad binds a ciphertext to its subject and field path.
+func aad(subject, path string) []byte {
+	return []byte("herald-sensitive-v1\x00" + subject + "\x00" + path)
+}
+
+func seal(k *subjectKey, subject, path string, plain []byte) string {
+	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(plain)+k.aead.Overhead())
+	rand.Read(nonce) // never fails: it crashes the program instead
+	ct := k.aead.Seal(nonce, nonce, plain, aad(subject, path))
+	return "v1." + k.id + "." + base64.RawStdEncoding.EncodeToString(ct)
+}
+
+func splitEnvelope(env string) (kid, body string, ok bool) {
+	rest, ok := strings.CutPrefix(env, "v1.")
+	if !ok {
+		return "", "", false
+	}
+	kid, body, ok = strings.Cut(rest, ".")
+	return kid, body, ok && kid != "" && body != ""
+}
+
+func open(k *subjectKey, subject, path, env string) ([]byte, error) {
+	_, body, ok := splitEnvelope(env)
+	if !ok {
+		return nil, ErrUndecryptable
+	}
+	ct, err := base64.RawStdEncoding.DecodeString(body)
+	if err != nil || len(ct) < k.aead.NonceSize()+k.aead.Overhead() {
+		return nil, ErrUndecryptable
+	}
+	n := k.aead.NonceSize()
+	return k.aead.Open(nil, ct[:n], ct[n:], aad(subject, path))
+}
+
+// parse decodes a JSON object keeping numbers exact.
+func parse(b []byte) (map[string]any, error) {
+	v, err := parseValue(b)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("not a JSON object")
+	}
+	return m, nil
+}
+
+func parseValue(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if d.More() {
+		return nil, errors.New("trailing data")
+	}
+	return v, nil
+}
+
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// walk calls f on every value at the path segs below node (an object key,
+// "*" for every item of an array, or an array index) and puts back what f
+// returns. path is node's own wire path. It returns node.
+func walk(node any, segs []string, path string, f func(v any, path string) any) any {
+	if len(segs) == 0 {
+		return f(node, path)
+	}
+	seg, rest := segs[0], segs[1:]
+	switch n := node.(type) {
+	case map[string]any:
+		if isEnvelope(n) {
+			return n
+		}
+		if v, ok := n[seg]; ok {
+			n[seg] = walk(v, rest, path+"."+seg, f)
+		}
+	case []any:
+		if seg == "*" {
+			for i, v := range n {
+				n[i] = walk(v, rest, path+"."+strconv.Itoa(i), f)
+			}
+		} else if i, err := strconv.Atoi(seg); err == nil && i >= 0 && i < len(n) {
+			n[i] = walk(n[i], rest, path+"."+seg, f)
+		}
+	}
+	return node
+}
+
+// walkEnvelopes replaces every envelope below node with what f returns for
+// it, depth first. path is node's own wire path.
+func walkEnvelopes(node any, path string, f func(env, path string) any) any {
+	switch n := node.(type) {
+	case map[string]any:
+		if isEnvelope(n) {
+			s, _ := n[envelopeKey].(string)
+			return f(s, path)
+		}
+		for k, v := range n {
+			n[k] = walkEnvelopes(v, path+"."+k, f)
+		}
+	case []any:
+		for i, v := range n {
+			n[i] = walkEnvelopes(v, path+"."+strconv.Itoa(i), f)
+		}
+	}
+	return node
+}
+
+func isEnvelope(v any) bool {
+	m, ok := v.(map[string]any)
+	if !ok || len(m) != 1 {
+		return false
+	}
+	_, ok = m[envelopeKey].(string)
+	return ok
+}
