@@ -112,6 +112,19 @@ type Appender interface {
 // CheckVersion, after Event.Prepare).
 func WithAppender(a Appender) Option { return func(c *config) { c.appender = a } }
 
+// WithBus makes Save publish through b (PublishBatch with
+// herald.ExpectVersion), so that saved events are validated, encoded and
+// delivered to subscriptions like any other (default: straight to the
+// store). Give the Repository b.Store(), and, when the bus encodes events
+// (e.g. encrypts sensitive fields), the same codec with WithDecoder.
+func WithBus(b *herald.Bus) Option { return WithAppender(busAppender{b}) }
+
+type busAppender struct{ b *herald.Bus }
+
+func (a busAppender) AppendAt(ctx context.Context, events []*herald.Event, expected uint64) ([]herald.AppendResult, error) {
+	return a.b.PublishBatch(ctx, events, herald.ExpectVersion(expected))
+}
+
 // Stats counts what a Repository did since it was made.
 type Stats struct {
 	// Loads counts Load calls, CacheHits those served from the cache and

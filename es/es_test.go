@@ -95,6 +95,38 @@ func newStore(t *testing.T) *countingStore {
 	return &countingStore{Store: st}
 }
 
+// backends are the real stores the store-facing tests run on.
+var backends = []struct {
+	name string
+	open func(*testing.T) *countingStore
+}{
+	{"memory", newStore},
+}
+
+// TestStores runs the tests that depend on the store's behaviour on every
+// backend.
+func TestStores(t *testing.T) {
+	tests := []struct {
+		name string
+		f    func(*testing.T, func(*testing.T) *countingStore)
+	}{
+		{"Fold", testFold},
+		{"SnapshotBoundsRebuild", testSnapshotBoundsRebuild},
+		{"Upcasting", testUpcasting},
+		{"ConcurrentWritersOneWins", testConcurrentWritersOneWins},
+		{"UpdateRetriesConflicts", testUpdateRetriesConflicts},
+		{"StaleCacheHealsOnConflict", testStaleCacheHealsOnConflict},
+		{"SaveUpdatesCache", testSaveUpdatesCache},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) { tc.f(t, b.open) })
+			}
+		})
+	}
+}
+
 func newRepo(t *testing.T, st herald.Store, opts ...es.Option) *es.Repository[account] {
 	t.Helper()
 	r, err := es.NewRepository(st, applyAccount, opts...)
@@ -104,7 +136,7 @@ func newRepo(t *testing.T, st herald.Store, opts ...es.Option) *es.Repository[ac
 	return r
 }
 
-func TestFold(t *testing.T) {
+func testFold(t *testing.T, newStore func(*testing.T) *countingStore) {
 	ctx := context.Background()
 	st := newStore(t)
 	r := newRepo(t, st)
@@ -186,7 +218,7 @@ func TestSaveRejectsOtherSubjectAndInvalidEvents(t *testing.T) {
 	}
 }
 
-func TestSnapshotBoundsRebuild(t *testing.T) {
+func testSnapshotBoundsRebuild(t *testing.T, newStore func(*testing.T) *countingStore) {
 	ctx := context.Background()
 	st := newStore(t)
 	const every = 10
@@ -284,7 +316,7 @@ func TestSaveWritesSnapshotsWhenCached(t *testing.T) {
 	}
 }
 
-func TestUpcasting(t *testing.T) {
+func testUpcasting(t *testing.T, newStore func(*testing.T) *countingStore) {
 	ctx := context.Background()
 	st := newStore(t)
 	// Events written in version 1, as {"dollars": N}, before cents existed.
@@ -362,7 +394,7 @@ func TestUpcasting(t *testing.T) {
 	}
 }
 
-func TestConcurrentWritersOneWins(t *testing.T) {
+func testConcurrentWritersOneWins(t *testing.T, newStore func(*testing.T) *countingStore) {
 	ctx := context.Background()
 	st := newStore(t)
 	const writers = 8
@@ -405,7 +437,7 @@ func TestConcurrentWritersOneWins(t *testing.T) {
 	}
 }
 
-func TestUpdateRetriesConflicts(t *testing.T) {
+func testUpdateRetriesConflicts(t *testing.T, newStore func(*testing.T) *countingStore) {
 	ctx := context.Background()
 	st := newStore(t)
 	const writers, each = 6, 5
@@ -429,7 +461,7 @@ func TestUpdateRetriesConflicts(t *testing.T) {
 	}
 }
 
-func TestStaleCacheHealsOnConflict(t *testing.T) {
+func testStaleCacheHealsOnConflict(t *testing.T, newStore func(*testing.T) *countingStore) {
 	ctx := context.Background()
 	st := newStore(t)
 	r := newRepo(t, st)
@@ -555,7 +587,7 @@ func TestCacheEvictionBound(t *testing.T) {
 	}
 }
 
-func TestSaveUpdatesCache(t *testing.T) {
+func testSaveUpdatesCache(t *testing.T, newStore func(*testing.T) *countingStore) {
 	ctx := context.Background()
 	st := newStore(t)
 	r := newRepo(t, st)
