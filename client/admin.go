@@ -11,23 +11,10 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-// Trace is a correlation chain: every event that shares a correlation id,
-// in log order, each with the outcome of every subscription that handled it.
-type Trace struct {
-	CorrelationID string       `json:"correlation_id"`
-	Events        []TraceEvent `json:"events"`
-}
-
-// TraceEvent is one event of a Trace with its outcomes.
-type TraceEvent struct {
-	Event    *herald.Event    `json:"event"`
-	Outcomes []herald.Outcome `json:"outcomes"`
-}
-
 // Correlation returns the chain of events that share correlation id id. The
 // error wraps herald.ErrNotFound when no event has it.
-func (c *Client) Correlation(ctx context.Context, id string) (*Trace, error) {
-	var t Trace
+func (c *Client) Correlation(ctx context.Context, id string) (*herald.Trace, error) {
+	var t herald.Trace
 	if _, err := c.do(ctx, http.MethodGet, "/v1/correlations/"+seg(id), nil, nil, &t); err != nil {
 		return nil, err
 	}
@@ -56,12 +43,27 @@ type Subscription struct {
 	Concurrency int `json:"concurrency,omitempty"`
 	// Timeout bounds one delivery.
 	Timeout herald.Duration `json:"timeout,omitempty"`
-	// Start is where a new subscription begins: "earliest", "latest" or a
-	// position.
+	// Start is where a new subscription begins: "earliest" (the server's
+	// default), "latest" or a position. It applies only while the
+	// subscription has no checkpoint.
 	Start string `json:"start,omitempty"`
 
-	// Stats is set by the server on reads: how far the subscription is.
-	Stats *SubscriptionStats `json:"stats,omitempty"`
+	// The fields below are set by the server on reads.
+
+	// Owner is the identity that created the subscription.
+	Owner     string    `json:"owner,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	// SecretSet tells that deliveries are signed.
+	SecretSet bool `json:"secret_set,omitempty"`
+	// Running tells that the subscription is delivering.
+	Running bool `json:"running,omitempty"`
+	// Position is the checkpoint: every event up to it is done; Lag is how
+	// many positions the log's head is ahead of it.
+	Position uint64 `json:"position,omitempty"`
+	Lag      uint64 `json:"lag,omitempty"`
+	// Stats counts deliveries.
+	Stats *herald.SubscriptionStats `json:"stats,omitempty"`
 }
 
 // Backoff is an exponential backoff with jitter between retries.
@@ -70,23 +72,10 @@ type Backoff struct {
 	Max     herald.Duration `json:"max,omitempty"`
 }
 
-// SubscriptionStats is how far a subscription has come.
-type SubscriptionStats struct {
-	// Position is the subscription's checkpoint: every event up to it is done.
-	Position uint64 `json:"position"`
-	// Head is the log's last position; Lag is Head-Position.
-	Head uint64 `json:"head"`
-	Lag  uint64 `json:"lag"`
-	// Handled, Failed, Retried, DeadLettered count deliveries.
-	Handled      uint64 `json:"handled"`
-	Failed       uint64 `json:"failed"`
-	Retried      uint64 `json:"retried"`
-	DeadLettered uint64 `json:"dead_lettered"`
-	InFlight     int    `json:"in_flight"`
-}
-
 // PutSubscription creates the push subscription s.Name, or replaces its
-// definition, and returns it as the server stored it.
+// definition, and returns it as the server stored it. When s.Secret is
+// empty on creation the server generates one and returns it this once, in
+// the result's Secret.
 func (c *Client) PutSubscription(ctx context.Context, s Subscription) (*Subscription, error) {
 	var out Subscription
 	if _, err := c.do(ctx, http.MethodPut, "/v1/subscriptions/"+seg(s.Name), nil, s, &out); err != nil {
@@ -153,6 +142,8 @@ func (c *Client) ReplaySubscription(ctx context.Context, name string, target Rep
 type DeadLetterQuery struct {
 	// Subscription selects one subscription's entries; "" selects all.
 	Subscription string
+	// EventID selects the entries of one event.
+	EventID string
 	// Limit caps the list; 0 lets the server choose.
 	Limit int
 }
@@ -162,6 +153,9 @@ func (c *Client) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]herald.D
 	v := url.Values{}
 	if q.Subscription != "" {
 		v.Set("subscription", q.Subscription)
+	}
+	if q.EventID != "" {
+		v.Set("event_id", q.EventID)
 	}
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
@@ -173,11 +167,6 @@ func (c *Client) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]herald.D
 		return nil, err
 	}
 	return out.DeadLetters, nil
-}
-
-// countAnswer is the answer of calls that act on several entries.
-type countAnswer struct {
-	Count int `json:"count"`
 }
 
 // Redrive delivers the dead letter id again to its subscription; the entry
@@ -193,11 +182,13 @@ func (c *Client) Redrive(ctx context.Context, id string) error {
 func (c *Client) RedriveAll(ctx context.Context, subscription string) (int, error) {
 	v := url.Values{}
 	v.Set("subscription", subscription)
-	var out countAnswer
+	var out struct {
+		Redriven int `json:"redriven"`
+	}
 	if _, err := c.do(ctx, http.MethodPost, "/v1/dlq/redrive", v, nil, &out); err != nil {
 		return 0, err
 	}
-	return out.Count, nil
+	return out.Redriven, nil
 }
 
 // Discard removes the dead letter id from the queue for good. The error
@@ -224,6 +215,85 @@ func (c *Client) Schema(ctx context.Context, name string, version int) (json.Raw
 		return nil, err
 	}
 	return out, nil
+}
+
+// Schemas lists the registered schemas by name and version.
+func (c *Client) Schemas(ctx context.Context) ([]herald.SchemaRef, error) {
+	var out struct {
+		Schemas []herald.SchemaRef `json:"schemas"`
+	}
+	if _, err := c.do(ctx, http.MethodGet, "/v1/schemas", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Schemas, nil
+}
+
+// Token is an API token's description: who it is for and what it may do.
+// The secret itself is returned only once, by CreateToken.
+type Token struct {
+	// ID names the token in listings and in RevokeToken; it is not a secret.
+	ID string `json:"id,omitempty"`
+	// Identity is who the caller is: the source_plugin of what it publishes.
+	Identity string `json:"identity"`
+	// Publish and Subscribe list the name patterns the token may publish
+	// and may read (read, stream, push subscriptions); empty: none.
+	Publish   []string `json:"publish,omitempty"`
+	Subscribe []string `json:"subscribe,omitempty"`
+	// Admin allows schemas, dead letters, tokens and every subscription.
+	Admin bool `json:"admin,omitempty"`
+	// Rate is the events (or requests) per second allowed, Burst the token
+	// bucket's size; 0 means no limit and max(1, Rate).
+	Rate  float64 `json:"rate,omitempty"`
+	Burst int     `json:"burst,omitempty"`
+	// CreatedAt is when the token was made (set by the server).
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	// FromConfig marks tokens of the server's configuration file, which the
+	// API cannot revoke.
+	FromConfig bool `json:"from_config,omitempty"`
+}
+
+// CreateToken makes a token for t.Identity with t's rights and returns its
+// secret, which the server shows only this once, and its description. It
+// needs an admin token.
+func (c *Client) CreateToken(ctx context.Context, t Token) (secret string, info *Token, err error) {
+	req := struct {
+		Identity  string   `json:"identity"`
+		Publish   []string `json:"publish"`
+		Subscribe []string `json:"subscribe"`
+		Admin     bool     `json:"admin"`
+		Rate      float64  `json:"rate"`
+		Burst     int      `json:"burst"`
+	}{t.Identity, t.Publish, t.Subscribe, t.Admin, t.Rate, t.Burst}
+	var out struct {
+		Token string `json:"token"`
+		Info  Token  `json:"info"`
+	}
+	if _, err := c.do(ctx, http.MethodPost, "/v1/tokens", nil, req, &out); err != nil {
+		return "", nil, err
+	}
+	if out.Token == "" {
+		return "", nil, errShortAnswer("POST /v1/tokens")
+	}
+	return out.Token, &out.Info, nil
+}
+
+// Tokens lists the server's tokens (without their secrets). It needs an
+// admin token.
+func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
+	var out struct {
+		Tokens []Token `json:"tokens"`
+	}
+	if _, err := c.do(ctx, http.MethodGet, "/v1/tokens", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Tokens, nil
+}
+
+// RevokeToken revokes the token id at once. It needs an admin token; the
+// error wraps herald.ErrNotFound when there is no such token.
+func (c *Client) RevokeToken(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/v1/tokens/"+seg(id), nil, nil, nil)
+	return err
 }
 
 func schemaPath(name string, version int) string {

@@ -49,7 +49,7 @@ func (e *Error) Error() string {
 	if e.Field != "" && !strings.Contains(e.Message, e.Field) {
 		fmt.Fprintf(&b, " (field %s)", e.Field)
 	}
-	if e.Index >= 0 {
+	if e.Index >= 0 && !strings.Contains(e.Message, fmt.Sprintf("event %d", e.Index)) {
 		fmt.Fprintf(&b, " (event %d of the batch)", e.Index)
 	}
 	if e.RetryAfter > 0 {

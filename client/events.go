@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/heraldhq/herald"
 )
@@ -102,6 +103,9 @@ type EventQuery struct {
 	CorrelationID string
 	Subject       string
 	SourcePlugin  string
+	// Since and Until bound the events' timestamps: Since inclusive, Until
+	// exclusive; zero means unbounded.
+	Since, Until time.Time
 }
 
 func (q EventQuery) values() url.Values {
@@ -121,6 +125,12 @@ func (q EventQuery) values() url.Values {
 	set("correlation_id", q.CorrelationID)
 	set("subject", q.Subject)
 	set("source_plugin", q.SourcePlugin)
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.UTC().Format(time.RFC3339Nano))
+	}
 	return v
 }
 

@@ -88,12 +88,30 @@ func (c *Client) Stream(ctx context.Context, pattern string, opts ...StreamOptio
 	s := &Stream{c: c, ctx: ctx, sctx: sctx, cancel: cancel, pattern: pattern, cfg: cfg}
 	if cfg.hasAfter {
 		s.last, s.hasLast = cfg.after, true
+	} else if head, err := c.head(ctx); err == nil {
+		// Start live, but from a known position, so that a connection that
+		// drops before the first matching event resumes without a gap.
+		s.last, s.hasLast = head, true
 	}
 	if err := s.connect(); err != nil {
 		cancel()
 		return nil, err
 	}
 	return s, nil
+}
+
+// head returns the log's head as /readyz reports it.
+func (c *Client) head(ctx context.Context) (uint64, error) {
+	var out struct {
+		Head *uint64 `json:"head"`
+	}
+	if _, err := c.do(ctx, http.MethodGet, "/readyz", nil, nil, &out); err != nil {
+		return 0, err
+	}
+	if out.Head == nil {
+		return 0, errShortAnswer("GET /readyz")
+	}
+	return *out.Head, nil
 }
 
 // Position returns the position of the last event the stream delivered
