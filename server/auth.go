@@ -368,3 +368,7 @@ func (a *authenticator) revoke(ctx context.Context, id string) error {
 	delete(a.limiters, found.ID)
 	return nil
 }
+
+// AuthEnabled reports whether the server requires tokens: whether any token
+// is configured or kept in the store. Without one the server is open.
+func (s *Server) AuthEnabled() bool { return s.auth.enabled() }

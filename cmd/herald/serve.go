@@ -1,17 +1,326 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/server"
 )
 
+// serveFlags are the settings of `herald serve`.
+type serveFlags struct {
+	addr            string
+	data            string
+	store           string
+	config          string
+	insecure        bool
+	durability      string
+	logLevel        string
+	logFormat       string
+	shutdownTimeout time.Duration
+}
+
 func newServeCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	f := &serveFlags{}
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "run the herald server",
+		Long: `Run the herald server: the event bus over HTTP, with a durable log, push
+subscriptions to webhooks, a dead-letter queue, Server-Sent Events and
+Prometheus metrics.
+
+With no configuration it keeps its data in SQLite under ./herald-data and
+listens on 127.0.0.1:7480, open to anyone on this machine. To listen on
+another address, configure tokens (--config) or pass --insecure.
+
+Every flag is also an environment variable: --addr is HERALD_ADDR, --data
+is HERALD_DATA, and so on. Flags win over the environment, which wins over
+the configuration file.
+
+Examples:
+
+  # start with no configuration
+  herald serve
+
+  # keep everything in memory (gone when the server stops)
+  herald serve --store memory
+
+  # listen on every interface, with tokens from a configuration file
+  herald serve --addr 0.0.0.0:7480 --config herald.yaml
+
+A configuration file (YAML) may hold:
+
+  addr: 127.0.0.1:7480
+  data: ./herald-data
+  store: sqlite              # or memory
+  durability: full           # sqlite: full (fsync every commit) or normal
+  limits: {max_body: 4194304, max_batch: 1000, max_event: 1048576, max_depth: 64}
+  tokens:
+    - identity: recorder     # becomes source_plugin of what it publishes
+      token_sha256: 9f86d0…  # hex SHA-256 of the token (or token: <plain>)
+      publish: ["recording.>"]
+      subscribe: [">"]
+      rate: 500              # events per second, with burst
+      burst: 1000
+    - identity: ops
+      token_sha256: …
+      admin: true
+  schemas:
+    - name: recording.completed
+      version: 1
+      schema: {type: object, required: [recording_id]}
+  retention:
+    - {pattern: "debug.>", max_age: 1d}
+    - {pattern: ">", max_age: 30d}
+  subscriptions:
+    - name: transcriber
+      filter: recording.completed
+      endpoint: http://127.0.0.1:9000/hook
+      max_attempts: 5
+      backoff: {initial: 100ms, max: 30s}
+      concurrency: 4
+      secret: …
+
+A token's hash: printf %s "$TOKEN" | sha256sum. Tokens created with
+"herald tokens create" are kept in the store instead.
+
+SIGINT or SIGTERM stops the server gracefully: it stops accepting, finishes
+the requests and webhook deliveries in flight, and closes the store.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("serve: being built")
+			return runServe(cmd.Context(), cmd, f, g.stdout, g.stderr)
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", envOr("HERALD_ADDR", "127.0.0.1:7480"), "address to listen on (env HERALD_ADDR)")
+	fl.StringVar(&f.data, "data", envOr("HERALD_DATA", "./herald-data"), "data folder: the SQLite store and the audit log (env HERALD_DATA)")
+	fl.StringVar(&f.store, "store", envOr("HERALD_STORE", "sqlite"), "store: sqlite or memory (env HERALD_STORE)")
+	fl.StringVar(&f.config, "config", envOr("HERALD_CONFIG", ""), "configuration file, YAML (env HERALD_CONFIG)")
+	fl.BoolVar(&f.insecure, "insecure", envBool("HERALD_INSECURE"), "allow listening on a non-loopback address without tokens (env HERALD_INSECURE)")
+	fl.StringVar(&f.durability, "durability", envOr("HERALD_DURABILITY", "full"), "sqlite: full (fsync every commit) or normal (env HERALD_DURABILITY)")
+	fl.StringVar(&f.logLevel, "log-level", envOr("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
+	fl.StringVar(&f.logFormat, "log-format", envOr("HERALD_LOG_FORMAT", "text"), "text or json (env HERALD_LOG_FORMAT)")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", envDuration("HERALD_SHUTDOWN_TIMEOUT", 30*time.Second), "how long a graceful stop may take (env HERALD_SHUTDOWN_TIMEOUT)")
+	return cmd
+}
+
+func envBool(key string) bool {
+	v, err := strconv.ParseBool(os.Getenv(key))
+	return err == nil && v
+}
+
+func envDuration(key string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(key)); err == nil {
+		return d
+	}
+	return def
+}
+
+// envSet reports whether a flag's environment variable is set.
+func envSet(key string) bool { return os.Getenv(key) != "" }
+
+// applyConfig fills the settings the configuration file gives and neither
+// a flag nor the environment set.
+func applyConfig(cmd *cobra.Command, f *serveFlags, c *serveConfig) {
+	set := func(flag, env string) bool { return cmd.Flags().Changed(flag) || envSet(env) }
+	if c.Addr != "" && !set("addr", "HERALD_ADDR") {
+		f.addr = c.Addr
+	}
+	if c.Data != "" && !set("data", "HERALD_DATA") {
+		f.data = c.Data
+	}
+	if c.Store != "" && !set("store", "HERALD_STORE") {
+		f.store = c.Store
+	}
+	if c.Durability != "" && !set("durability", "HERALD_DURABILITY") {
+		f.durability = c.Durability
+	}
+	if c.Insecure && !set("insecure", "HERALD_INSECURE") {
+		f.insecure = true
+	}
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", level)}
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", format)}
+}
+
+// isLoopback reports whether addr's host is a loopback address.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	if f.config != "" {
+		c, err := loadServeConfig(f.config)
+		if err != nil {
+			return err
+		}
+		cfg = *c
+		applyConfig(cmd, f, &cfg)
+	}
+	log, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	if f.store != "memory" && f.store != "sqlite" {
+		return usageError{fmt.Errorf("--store %q: want sqlite or memory", f.store)}
+	}
+	if _, _, err := net.SplitHostPort(f.addr); err != nil {
+		return usageError{fmt.Errorf("--addr %q: want host:port, e.g. 127.0.0.1:7480", f.addr)}
+	}
+
+	st, where, err := openStore(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	storeClosed := false
+	defer func() {
+		if !storeClosed {
+			st.Close()
+		}
+	}()
+
+	audit := log.With("audit", true)
+	if f.store == "sqlite" {
+		af, err := os.OpenFile(filepath.Join(f.data, "audit.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("opening the audit log in %s: %w", f.data, err)
+		}
+		defer af.Close()
+		audit = slog.New(slog.NewJSONHandler(af, nil))
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bus, err := herald.New(herald.WithStore(st), herald.WithLogger(log), herald.WithRegisterer(reg),
+		herald.WithMaxEventSize(eventLimit(cfg.Limits)))
+	if err != nil {
+		return err
+	}
+	busClosed := false
+	defer func() {
+		if !busClosed {
+			bus.Close(context.Background())
+		}
+	}()
+	for _, sc := range cfg.Schemas {
+		if err := bus.Schemas().Register(sc.Name, sc.Version, sc.json); err != nil {
+			return fmt.Errorf("%s: schema %s v%d: %w", f.config, sc.Name, sc.Version, err)
+		}
+	}
+	tokens, err := cfg.tokens()
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.config, err)
+	}
+	opts := []server.Option{
+		server.WithLogger(log), server.WithAuditLogger(audit), server.WithRegistry(reg),
+		server.WithTokens(tokens), server.WithLimits(cfg.Limits), server.WithSubscriptions(cfg.Subscriptions),
+	}
+	if len(cfg.Retention) > 0 {
+		opts = append(opts, server.WithRetention(cfg.Retention, 0))
+	}
+	srv, err := server.New(bus, opts...)
+	if err != nil {
+		return err
+	}
+	defer srv.Close(context.Background())
+	if !srv.AuthEnabled() && !isLoopback(f.addr) && !f.insecure {
+		return usageError{fmt.Errorf("refusing to listen on %s without tokens: anyone who can reach that address could publish, read and delete events. "+
+			"Configure tokens (--config), listen on a loopback address such as 127.0.0.1:7480, or pass --insecure", f.addr)}
+	}
+
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", f.addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	hs.RegisterOnShutdown(srv.EndStreams)
+	mode := "open (no tokens)"
+	if srv.AuthEnabled() {
+		mode = "tokens required"
+	}
+	fmt.Fprintf(stdout, "herald listening on http://%s, data in %s, %s\n", ln.Addr(), where, mode)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+
+	// Graceful stop: no new connections, requests in flight finish (their
+	// events are acknowledged only once stored), then the deliveries in
+	// flight, then the bus and the store.
+	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
+	defer cancel()
+	log.Info("stopping: finishing requests and deliveries in flight")
+	var errs []error
+	if err := hs.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("stopping the HTTP server: %w", err))
+	}
+	if err := srv.Close(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("stopping push subscriptions: %w", err))
+	}
+	busClosed = true
+	if err := bus.Close(sctx); err != nil && !errors.Is(err, herald.ErrClosed) {
+		errs = append(errs, fmt.Errorf("closing the bus: %w", err))
+	}
+	storeClosed = true
+	if err := st.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing the store: %w", err))
+	}
+	if len(errs) == 0 {
+		fmt.Fprintln(stdout, "herald stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// describeData says where the data of store kind lives, for people.
+func describeData(kind, data string) string {
+	if kind == "memory" {
+		return "memory (lost when the server stops)"
+	}
+	return strings.TrimSuffix(data, "/") + " (sqlite)"
 }
