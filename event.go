@@ -152,6 +152,8 @@ func (e *Event) Validate() error {
 		return invalid("source_plugin", fmt.Sprintf("longer than %d bytes", MaxSourceLen))
 	case e.Version < 0:
 		return invalid("version", "must be 1 or more")
+	case e.Timestamp.Year() < 0 || e.Timestamp.Year() > 9999:
+		return invalid("timestamp", "must be between years 0000 and 9999")
 	case e.Priority < PriorityLow || e.Priority > PriorityCritical:
 		return invalid("priority", "must be low, normal, high or critical")
 	case len(e.Metadata) > MaxMetadataEntries:
