@@ -40,6 +40,17 @@ type Decoder interface {
 	Decode(ctx context.Context, e *herald.Event) error
 }
 
+// Sealer encrypts snapshots at rest. When the Decoder given with
+// WithDecoder is also a Sealer (the sensitive package's Codec is), the
+// repository seals each snapshot's state with it, so that a snapshot keeps
+// sensitive data no more readable than the events it was folded from. A
+// snapshot that no longer opens (its subject was forgotten) is ignored and
+// the state rebuilt from the events.
+type Sealer interface {
+	Seal(ctx context.Context, subject string, plaintext []byte) ([]byte, error)
+	Open(ctx context.Context, subject string, sealed []byte) ([]byte, error)
+}
+
 // Defaults of a Repository.
 const (
 	// DefaultSnapshotEvery is how many events a subject gains between two
@@ -242,8 +253,11 @@ type snapshot struct {
 	// Version is the subject's version at Position.
 	Version uint64 `json:"version"`
 	// Schema is the version of State's JSON form (SnapshotSchema).
-	Schema int             `json:"schema,omitempty"`
-	State  json.RawMessage `json:"state"`
+	Schema int `json:"schema,omitempty"`
+	// State is the state's JSON form, or Sealed that form sealed by the
+	// repository's Sealer.
+	State  json.RawMessage `json:"state,omitempty"`
+	Sealed []byte          `json:"sealed,omitempty"`
 	At     time.Time       `json:"at"`
 }
 
@@ -306,8 +320,15 @@ func (r *Repository[S]) readSnapshot(ctx context.Context, subject string) (entry
 	if err := json.Unmarshal(b, &s); err != nil || s.Schema != r.cfg.snapshotSchema {
 		return entry[S]{}, false
 	}
+	state := []byte(s.State)
+	if sealer, ok := r.cfg.decoder.(Sealer); ok && s.Sealed != nil {
+		if state, err = sealer.Open(ctx, subject, s.Sealed); err != nil {
+			r.cfg.logger.InfoContext(ctx, "es: snapshot does not open, rebuilding from events", "subject", subject, "error", err)
+			return entry[S]{}, false
+		}
+	}
 	var e entry[S]
-	if err := json.Unmarshal(s.State, &e.state); err != nil {
+	if err := json.Unmarshal(state, &e.state); err != nil {
 		r.cfg.logger.WarnContext(ctx, "es: snapshot state does not decode, rebuilding from events", "subject", subject, "error", err)
 		return entry[S]{}, false
 	}
@@ -324,9 +345,14 @@ func (r *Repository[S]) maybeSnapshot(ctx context.Context, subject string, e *en
 		return
 	}
 	state, err := json.Marshal(e.state)
+	snap := snapshot{Position: e.position, Version: e.version, Schema: r.cfg.snapshotSchema, State: state, At: time.Now().UTC()}
+	if sealer, ok := r.cfg.decoder.(Sealer); ok && err == nil {
+		snap.State = nil
+		snap.Sealed, err = sealer.Seal(ctx, subject, state)
+	}
 	if err == nil {
 		var b []byte
-		b, err = json.Marshal(snapshot{Position: e.position, Version: e.version, Schema: r.cfg.snapshotSchema, State: state, At: time.Now().UTC()})
+		b, err = json.Marshal(snap)
 		if err == nil {
 			err = r.store.PutValue(ctx, herald.SnapshotBucket, subject, b)
 		}

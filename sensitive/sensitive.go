@@ -76,6 +76,10 @@ const (
 // tampered with or corrupted. A forgotten subject is not an error.
 var ErrUndecryptable = errors.New("sensitive: value does not decrypt")
 
+// ErrForgotten is wrapped by Open's error when the subject's key is gone:
+// the subject was forgotten.
+var ErrForgotten = errors.New("sensitive: subject forgotten")
+
 const envelopeKey = "$enc"
 
 // Option configures a Codec.
@@ -311,6 +315,47 @@ func (c *Codec) Forget(ctx context.Context, subject string) error {
 	}
 	return nil
 }
+
+// Seal encrypts b under subject's key, making the key when the subject has
+// none, for values about the subject kept outside its events, such as
+// aggregate snapshots (package es seals its snapshots with a Codec given
+// as its decoder). Forget makes what Seal returned unreadable.
+func (c *Codec) Seal(ctx context.Context, subject string, b []byte) ([]byte, error) {
+	if subject == "" {
+		return nil, errors.New("sensitive: Seal: empty subject")
+	}
+	k, err := c.keyFor(ctx, subject, true)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(seal(k, subject, sealedPath, b)), nil
+}
+
+// Open decrypts what Seal returned. It returns an error wrapping
+// ErrForgotten when the subject was forgotten since, and one wrapping
+// ErrUndecryptable when sealed was altered.
+func (c *Codec) Open(ctx context.Context, subject string, sealed []byte) ([]byte, error) {
+	kid, _, ok := splitEnvelope(string(sealed))
+	if !ok {
+		return nil, fmt.Errorf("%w: malformed sealed value", ErrUndecryptable)
+	}
+	k, err := c.keyFor(ctx, subject, false)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil || k.id != kid {
+		return nil, ErrForgotten
+	}
+	b, err := open(k, subject, sealedPath, string(sealed))
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealed value", ErrUndecryptable)
+	}
+	return b, nil
+}
+
+// sealedPath stands for the field path in the additional data of values
+// sealed with Seal; no event field has this path.
+const sealedPath = "$sealed"
 
 // keyName is the KV key of subject's key: the hex SHA-256 of the subject,
 // so that any subject fits the KV's key alphabet and key names do not

@@ -384,11 +384,71 @@ func TestRepositoryDecodes(t *testing.T) {
 	if p, _, err := r.Load(ctx, "customer/r"); err != nil || p.Email != email {
 		t.Fatalf("%+v %v", p, err)
 	}
+	// The snapshot that Load wrote is sealed, and it is used.
+	snap, err := st.GetValue(ctx, herald.SnapshotBucket, "customer/r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoSecrets(t, "the snapshot", snap)
+	if !bytes.Contains(snap, []byte(`"position":1`)) || !bytes.Contains(snap, []byte(`"sealed"`)) {
+		t.Fatalf("snapshot %s", snap)
+	}
+	if p, _, err := r.Load(ctx, "customer/r"); err != nil || p.Email != email || r.Stats().SnapshotsRead != 1 {
+		t.Fatalf("%+v %v %+v", p, err, r.Stats())
+	}
+	// A snapshot whose key is gone (restored from a backup after Forget,
+	// say) is ignored.
+	keys, _ := st.ListValues(ctx, sensitive.DefaultKeyBucket)
+	c2, _ := sensitive.New(st, herald.NewSchemas())
+	for k := range keys {
+		_ = st.DeleteValue(ctx, sensitive.DefaultKeyBucket, k)
+	}
+	r2, _ := es.NewRepository(st, func(p profile, e *herald.Event) (profile, error) {
+		var d struct{ Email string }
+		err := e.Decode(&d)
+		p.Email = d.Email
+		return p, err
+	}, es.WithDecoder(c2), es.CacheSize(0))
+	if p, v, err := r2.Load(ctx, "customer/r"); err != nil || p.Email != "" || v != 1 || r2.Stats().SnapshotsRead != 0 {
+		t.Fatalf("key gone: %+v@%d %v %+v", p, v, err, r2.Stats())
+	}
 	if err := c.Forget(ctx, "customer/r"); err != nil {
 		t.Fatal(err)
 	}
 	if p, v, err := r.Load(ctx, "customer/r"); err != nil || p.Email != "" || v != 1 {
 		t.Fatalf("after Forget: %+v@%d %v", p, v, err)
+	}
+}
+
+func TestSealOpen(t *testing.T) {
+	ctx := context.Background()
+	_, _, c := setup(t)
+	sealed, err := c.Seal(ctx, "customer/s", []byte(email))
+	if err != nil || bytes.Contains(sealed, []byte(email)) {
+		t.Fatalf("%q %v", sealed, err)
+	}
+	if b, err := c.Open(ctx, "customer/s", sealed); err != nil || string(b) != email {
+		t.Fatalf("%q %v", b, err)
+	}
+	if _, err := c.Open(ctx, "customer/other", sealed); !errors.Is(err, sensitive.ErrForgotten) {
+		t.Fatalf("another subject: %v", err)
+	}
+	bad := bytes.Clone(sealed)
+	bad[len(bad)-1] ^= 1
+	if _, err := c.Open(ctx, "customer/s", bad); !errors.Is(err, sensitive.ErrUndecryptable) {
+		t.Fatalf("altered: %v", err)
+	}
+	if _, err := c.Open(ctx, "customer/s", []byte("junk")); !errors.Is(err, sensitive.ErrUndecryptable) {
+		t.Fatalf("junk: %v", err)
+	}
+	if err := c.Forget(ctx, "customer/s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Open(ctx, "customer/s", sealed); !errors.Is(err, sensitive.ErrForgotten) {
+		t.Fatalf("forgotten: %v", err)
+	}
+	if _, err := c.Seal(ctx, "", nil); err == nil {
+		t.Fatal("empty subject sealed")
 	}
 }
 
