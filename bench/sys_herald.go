@@ -1,0 +1,4 @@
+package main
+
+func registerHerald(r map[string]system) {
+}
