@@ -1,0 +1,57 @@
+// Package sqlite is herald's embedded store: the whole herald.Store (event
+// log, durable subscription state, key-value space) in one SQLite file, with
+// no server to run. It is the default store of `herald serve`.
+//
+// # Driver
+//
+// The store uses modernc.org/sqlite, a translation of SQLite's C source to
+// Go, so herald builds with CGO_ENABLED=0 and cross-compiles like any Go
+// program. Measured with ~300-byte rows, an index on correlation_id and an
+// fsync on every commit, it inserted 69k rows/s in transactions of 1,000
+// and 2.1k rows/s one row per transaction, against 92k and 2.3k for the cgo
+// driver mattn/go-sqlite3. The gap closes where it matters: with fsync on
+// every commit a store is bound by the disk, not by the driver, and group
+// commit turns many small publishes into few large transactions. A pure-Go
+// build is worth more than the remaining difference on large batches.
+//
+// # Writes
+//
+// One writer goroutine owns the only connection that writes. Concurrent
+// Append, Commit, KV and retention calls queue to it; it gathers whatever is
+// queued into one transaction, gives each call its own savepoint (so one
+// caller's conflict or failure does not fail the others), commits once and
+// syncs once, then answers every caller with its own result. Positions are
+// assigned by that goroutine in commit order, so a reader never sees
+// position N+1 before N.
+//
+// # Durability
+//
+// The file is in WAL mode. Durability(Full), the default, syncs the WAL on
+// every commit (synchronous=FULL): once Append returns, the events survive
+// a process crash, a kernel panic and a power failure. Durability(Normal)
+// syncs only when the WAL is checkpointed into the database
+// (synchronous=NORMAL): an acknowledged append survives a crash of the
+// process, but a power failure or an operating-system crash can lose the
+// transactions committed since the last checkpoint (at most about the last
+// thousand pages of writes). In both modes the file is never corrupted:
+// what is lost is a suffix of the log, never a hole in it.
+//
+// # Ownership
+//
+// One process owns a store file at a time: Open takes an exclusive lock on
+// path+".lock" and a second opener gets an error wrapping
+// herald.ErrStoreLocked. A file that is not a herald store, is damaged, or
+// was written by a newer herald is refused with an error wrapping
+// herald.ErrIncompatibleStore and is never modified.
+//
+// # Retention
+//
+// Store.Prune applies herald.RetentionRule values on demand; the Retention
+// option runs it periodically. Deleted space is given back to the file
+// system with incremental vacuum. Idempotency by event id covers every
+// event the store holds: once retention has deleted an event, appending its
+// id again stores it again.
+//
+// Errors returned to callers name a herald sentinel and a short reason; the
+// underlying SQLite detail goes to the store's logger.
+package sqlite

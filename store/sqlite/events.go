@@ -1,0 +1,429 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// pageSize is how many rows one read query fetches.
+const pageSize = 512
+
+// Append stores events atomically; see herald.EventLog. Concurrent calls
+// are committed together by the writer, each in its own savepoint.
+func (s *Store) Append(ctx context.Context, events []*herald.Event, opts herald.AppendOptions) ([]herald.AppendResult, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return []herald.AppendResult{}, nil
+	}
+	if err := checkEvents(events, opts); err != nil {
+		return nil, err
+	}
+	rows := make([]eventRow, len(events))
+	for i, e := range events {
+		rows[i] = encodeEvent(e)
+	}
+	results := make([]herald.AppendResult, len(events))
+	err := s.do(ctx, func(tx *wtx) error {
+		return tx.appendEvents(events, rows, opts, results)
+	})
+	if err != nil {
+		return nil, wrap(s.log, "append", err)
+	}
+	for i, e := range events {
+		e.Position = results[i].Position
+	}
+	return results, nil
+}
+
+// checkEvents validates what Append is given before it is queued.
+func checkEvents(events []*herald.Event, opts herald.AppendOptions) error {
+	for i, e := range events {
+		if e == nil {
+			return &herald.ValidationError{Index: i, Reason: "nil event", Err: herald.ErrInvalidEvent}
+		}
+		if err := e.Validate(); err != nil {
+			var ve *herald.ValidationError
+			if errors.As(err, &ve) {
+				c := *ve
+				c.Index = i
+				return &c
+			}
+			return err
+		}
+		if opts.CheckVersion && (e.Subject == "" || e.Subject != events[0].Subject) {
+			return &herald.ValidationError{Index: i, Field: "subject",
+				Reason: "an append with an expected version needs every event to have the same non-empty subject",
+				Err:    herald.ErrInvalidEvent}
+		}
+	}
+	return nil
+}
+
+// eventRow is an event's column values, encoded outside the writer.
+type eventRow struct {
+	ts       int64
+	tsText   any
+	subject  any
+	metadata any
+}
+
+func encodeEvent(e *herald.Event) eventRow {
+	r := eventRow{}
+	r.ts, r.tsText = encodeTS(e.Timestamp)
+	if e.Subject != "" {
+		r.subject = e.Subject
+	}
+	if e.Metadata != nil {
+		b, _ := json.Marshal(e.Metadata) // a map of strings always encodes
+		r.metadata = b
+	}
+	return r
+}
+
+// encodeTS stores a time as Unix nanoseconds, and also as text when it is
+// outside the range nanoseconds can hold (the integer is then clamped, so
+// that it still sorts).
+func encodeTS(t time.Time) (int64, any) {
+	if y := t.Year(); y > 1677 && y < 2262 {
+		return t.UnixNano(), nil
+	}
+	text := t.UTC().Format(time.RFC3339Nano)
+	if t.Before(time.Unix(0, 0)) {
+		return math.MinInt64, text
+	}
+	return math.MaxInt64, text
+}
+
+func decodeTS(ns int64, text sql.NullString) time.Time {
+	if text.Valid {
+		if t, err := time.Parse(time.RFC3339Nano, text.String); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// appendEvents runs in the writer: it stores the events that are new,
+// assigning positions and subject versions, and records each result.
+func (tx *wtx) appendEvents(events []*herald.Event, rows []eventRow, opts herald.AppendOptions, results []herald.AppendResult) error {
+	clear(results)
+	var seen map[string]int // id -> index of its first occurrence in the batch
+	if len(events) > 1 {
+		seen = make(map[string]int, len(events))
+	}
+	// versions holds the next version of each subject this batch touches.
+	var versions map[string]uint64
+	if opts.CheckVersion {
+		allDup := true
+		for i, e := range events {
+			if j, ok := seen[e.ID]; ok {
+				results[i] = herald.AppendResult{Position: uint64(j), Duplicate: true} // fixed below
+				continue
+			}
+			if seen != nil {
+				seen[e.ID] = i
+			}
+			pos, found, err := tx.positionOf(e.ID)
+			if err != nil {
+				return err
+			}
+			if found {
+				results[i] = herald.AppendResult{Position: pos, Duplicate: true}
+				continue
+			}
+			allDup = false
+		}
+		if allDup {
+			fixInBatchDuplicates(events, results, seen)
+			return nil
+		}
+		cur, err := tx.subjectVersion(events[0].Subject)
+		if err != nil {
+			return err
+		}
+		if cur != opts.ExpectedVersion {
+			return fmt.Errorf("%w: subject %q is at version %d, not %d", herald.ErrConflict, events[0].Subject, cur, opts.ExpectedVersion)
+		}
+		clear(results)
+		clear(seen)
+	}
+	for i, e := range events {
+		if seen != nil {
+			if j, ok := seen[e.ID]; ok {
+				results[i] = herald.AppendResult{Position: results[j].Position, Duplicate: true}
+				continue
+			}
+			seen[e.ID] = i
+		}
+		r := rows[i]
+		var subjectVersion any
+		var next uint64
+		if e.Subject != "" {
+			if versions == nil {
+				versions = make(map[string]uint64)
+			}
+			v, ok := versions[e.Subject]
+			if !ok {
+				cur, err := tx.subjectVersion(e.Subject)
+				if err != nil {
+					return err
+				}
+				v = cur + 1
+			}
+			next = v
+			subjectVersion = int64(v)
+		}
+		res, err := tx.st.insertEvent.ExecContext(tx.ctx,
+			int64(tx.next), e.ID, e.Name, r.ts, r.tsText, e.CorrelationID, e.CausationID, e.SourcePlugin,
+			r.subject, subjectVersion, e.Version, int(e.Priority), r.metadata, []byte(e.Data))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			pos, _, err := tx.positionOf(e.ID)
+			if err != nil {
+				return err
+			}
+			results[i] = herald.AppendResult{Position: pos, Duplicate: true}
+			continue
+		}
+		results[i] = herald.AppendResult{Position: tx.next}
+		tx.next++
+		if e.Subject != "" {
+			versions[e.Subject] = next + 1
+		}
+	}
+	return nil
+}
+
+// fixInBatchDuplicates turns the index placeholders of in-batch duplicates
+// into the position of their first occurrence.
+func fixInBatchDuplicates(events []*herald.Event, results []herald.AppendResult, seen map[string]int) {
+	for i, e := range events {
+		if j := seen[e.ID]; j != i {
+			results[i] = herald.AppendResult{Position: results[j].Position, Duplicate: true}
+		}
+	}
+}
+
+func (tx *wtx) positionOf(id string) (uint64, bool, error) {
+	var pos int64
+	err := tx.st.positionByID.QueryRowContext(tx.ctx, id).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return uint64(pos), true, nil
+}
+
+func (tx *wtx) subjectVersion(subject string) (uint64, error) {
+	var v int64
+	err := tx.st.subjectVersion.QueryRowContext(tx.ctx, subject).Scan(&v)
+	return uint64(v), err
+}
+
+// Get returns the event with the given id, or an error wrapping
+// herald.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*herald.Event, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	e, err := scanEvent(s.reads.getEvent.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: event %q", herald.ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, wrap(s.log, "get", err)
+	}
+	return e, nil
+}
+
+// SubjectVersion returns the number of events ever stored for subject.
+func (s *Store) SubjectVersion(ctx context.Context, subject string) (uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	var v int64
+	if err := s.reads.subjectVersion.QueryRowContext(ctx, subject).Scan(&v); err != nil {
+		return 0, wrap(s.log, "subject version", err)
+	}
+	return uint64(v), nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEvent(row scanner) (*herald.Event, error) {
+	var (
+		e              herald.Event
+		pos, ts        int64
+		tsText         sql.NullString
+		subject        sql.NullString
+		subjectVersion sql.NullInt64
+		priority       int64
+		metadata, data []byte
+	)
+	if err := row.Scan(&pos, &e.ID, &e.Name, &ts, &tsText, &e.CorrelationID, &e.CausationID, &e.SourcePlugin,
+		&subject, &subjectVersion, &e.Version, &priority, &metadata, &data); err != nil {
+		return nil, err
+	}
+	e.Position = uint64(pos)
+	e.Timestamp = decodeTS(ts, tsText)
+	e.Subject = subject.String
+	e.Priority = herald.Priority(priority)
+	e.Data = data
+	if metadata != nil {
+		if err := json.Unmarshal(metadata, &e.Metadata); err != nil {
+			return nil, fmt.Errorf("event %d: damaged metadata: %w", pos, err)
+		}
+	}
+	return &e, nil
+}
+
+// Read yields the events after `after` matching f, in position order,
+// querying pageSize rows at a time; see herald.EventLog.
+func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Seq2[*herald.Event, error] {
+	return func(yield func(*herald.Event, error) bool) {
+		q, args, exact := buildRead(f)
+		pos := after
+		yielded := 0
+		for {
+			if err := s.checkOpen(); err != nil {
+				yield(nil, err)
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
+			limit := pageSize
+			if exact && f.Limit > 0 && f.Limit-yielded < limit {
+				limit = f.Limit - yielded
+			}
+			page, err := s.readPage(ctx, q, pos, args, limit)
+			if err != nil {
+				yield(nil, wrap(s.log, "read", err))
+				return
+			}
+			for _, e := range page {
+				pos = e.Position
+				if !exact && !f.Match(e) {
+					continue
+				}
+				if !yield(e, nil) {
+					return
+				}
+				yielded++
+				if f.Limit > 0 && yielded >= f.Limit {
+					return
+				}
+			}
+			if len(page) < limit {
+				return
+			}
+		}
+	}
+}
+
+func (s *Store) readPage(ctx context.Context, q string, after uint64, args []any, limit int) ([]*herald.Event, error) {
+	all := make([]any, 0, len(args)+2)
+	all = append(all, int64(after))
+	all = append(all, args...)
+	all = append(all, limit)
+	rows, err := s.rdb.QueryContext(ctx, q, all...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	page := make([]*herald.Event, 0, limit)
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		page = append(page, e)
+	}
+	return page, rows.Err()
+}
+
+// buildRead turns a filter into a query whose first argument is the
+// position to read after and whose last is the page size. exact reports
+// whether the query alone decides every field (else rows are also checked
+// with Filter.Match).
+func buildRead(f herald.Filter) (q string, args []any, exact bool) {
+	var b strings.Builder
+	b.WriteString("SELECT " + eventColumns + " FROM events WHERE position > ?")
+	exact = true
+	if f.Name != "" && f.Name != ">" {
+		if herald.IsLiteralPattern(f.Name) {
+			b.WriteString(" AND name = ?")
+			args = append(args, f.Name)
+		} else {
+			exact = false
+			// The literal segments before the first wildcard bound the
+			// names by range: "a.b.>" and "a.b.*" fall in ["a.b.", "a.b/").
+			var lit []string
+			for seg := range strings.SplitSeq(f.Name, ".") {
+				if seg == "*" || seg == ">" {
+					break
+				}
+				lit = append(lit, seg)
+			}
+			if len(lit) > 0 {
+				prefix := strings.Join(lit, ".")
+				b.WriteString(" AND name >= ? AND name < ?")
+				args = append(args, prefix+".", prefix+"/")
+			}
+		}
+	}
+	if f.CorrelationID != "" {
+		b.WriteString(" AND correlation_id = ?")
+		args = append(args, f.CorrelationID)
+	}
+	if f.Subject != "" {
+		b.WriteString(" AND subject = ?")
+		args = append(args, f.Subject)
+	}
+	if f.SourcePlugin != "" {
+		b.WriteString(" AND source_plugin = ?")
+		args = append(args, f.SourcePlugin)
+	}
+	if !f.Since.IsZero() || !f.Until.IsZero() {
+		if !f.Since.IsZero() {
+			ns, text := encodeTS(f.Since)
+			if text != nil {
+				exact = false
+			}
+			b.WriteString(" AND ts >= ?")
+			args = append(args, ns)
+		}
+		if !f.Until.IsZero() {
+			ns, text := encodeTS(f.Until)
+			if text != nil {
+				exact = false
+				b.WriteString(" AND ts <= ?")
+			} else {
+				b.WriteString(" AND ts < ?")
+			}
+			args = append(args, ns)
+		}
+	}
+	b.WriteString(" ORDER BY position LIMIT ?")
+	return b.String(), args, exact
+}

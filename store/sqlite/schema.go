@@ -1,0 +1,178 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/heraldhq/herald"
+)
+
+// applicationID marks a SQLite file as a herald store ("HRLD").
+const applicationID = 0x48524c44
+
+// migrations are the schema versions, oldest first. migrations[i] takes the
+// file from user_version i to i+1. Never edit one that has shipped: add a
+// new one.
+var migrations = []string{
+	// 1: the event log, subscription state and key-value space.
+	`
+CREATE TABLE events (
+	position        INTEGER PRIMARY KEY,
+	id              TEXT    NOT NULL,
+	name            TEXT    NOT NULL,
+	ts              INTEGER NOT NULL,
+	ts_text         TEXT,
+	correlation_id  TEXT    NOT NULL,
+	causation_id    TEXT    NOT NULL,
+	source_plugin   TEXT    NOT NULL,
+	subject         TEXT,
+	subject_version INTEGER,
+	version         INTEGER NOT NULL,
+	priority        INTEGER NOT NULL,
+	metadata        BLOB,
+	data            BLOB    NOT NULL
+);
+CREATE UNIQUE INDEX events_id ON events (id);
+CREATE INDEX events_name ON events (name);
+CREATE INDEX events_correlation ON events (correlation_id);
+CREATE UNIQUE INDEX events_subject ON events (subject, subject_version) WHERE subject IS NOT NULL;
+CREATE INDEX events_ts ON events (ts);
+
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE subject_floor (
+	subject TEXT PRIMARY KEY,
+	version INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE checkpoints (
+	subscription TEXT PRIMARY KEY,
+	position     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE outcomes (
+	subscription   TEXT    NOT NULL,
+	event_id       TEXT    NOT NULL,
+	event_name     TEXT    NOT NULL,
+	position       INTEGER NOT NULL,
+	correlation_id TEXT    NOT NULL,
+	status         TEXT    NOT NULL,
+	attempts       INTEGER NOT NULL,
+	last_error     TEXT    NOT NULL,
+	duration       INTEGER NOT NULL,
+	updated_at     TEXT    NOT NULL,
+	PRIMARY KEY (subscription, event_id)
+) WITHOUT ROWID;
+CREATE INDEX outcomes_event ON outcomes (event_id);
+CREATE INDEX outcomes_correlation ON outcomes (correlation_id);
+CREATE INDEX outcomes_position ON outcomes (position, subscription);
+
+CREATE TABLE dead_letters (
+	seq          INTEGER PRIMARY KEY,
+	id           TEXT    NOT NULL UNIQUE,
+	subscription TEXT    NOT NULL,
+	event_id     TEXT    NOT NULL,
+	event        BLOB    NOT NULL,
+	errors       BLOB    NOT NULL,
+	permanent    INTEGER NOT NULL,
+	dead_at      TEXT    NOT NULL,
+	redrive      INTEGER NOT NULL
+);
+CREATE INDEX dead_letters_subscription ON dead_letters (subscription);
+CREATE INDEX dead_letters_event ON dead_letters (event_id);
+
+CREATE TABLE kv (
+	bucket TEXT NOT NULL,
+	key    TEXT NOT NULL,
+	value  BLOB NOT NULL,
+	PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+`,
+}
+
+// schemaVersion is the user_version this herald writes.
+func schemaVersion() int { return len(migrations) }
+
+// prepareFile checks that the database behind conn is a herald store this
+// herald can use, creates or migrates its schema, and switches it to WAL.
+// It changes nothing in a file it refuses.
+func prepareFile(ctx context.Context, conn *sql.Conn) error {
+	var appID, version, objects int
+	if err := conn.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return openError(err)
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return openError(err)
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
+		return openError(err)
+	}
+	fresh := appID == 0 && version == 0 && objects == 0
+	switch {
+	case fresh:
+		// auto_vacuum can only be chosen before the first table exists.
+		if _, err := conn.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+			return openError(err)
+		}
+	case appID != applicationID:
+		return fmt.Errorf("%w: the file is an SQLite database but not a herald store", herald.ErrIncompatibleStore)
+	case version > schemaVersion():
+		return fmt.Errorf("%w: the file was written by a newer herald (schema version %d; this herald knows up to %d): upgrade herald",
+			herald.ErrIncompatibleStore, version, schemaVersion())
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return openError(err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("sqlite: cannot switch the store to WAL mode (got %q)", mode)
+	}
+	for v := version; v < schemaVersion(); v++ {
+		if err := migrate(ctx, conn, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// migrate applies migrations[from] and sets user_version in one transaction.
+func migrate(ctx context.Context, conn *sql.Conn, from int) (err error) {
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return openError(err)
+	}
+	defer func() {
+		if err != nil {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	if _, err := conn.ExecContext(ctx, migrations[from]); err != nil {
+		return fmt.Errorf("sqlite: schema migration %d: %w", from+1, err)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+		return openError(err)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", from+1)); err != nil {
+		return openError(err)
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return openError(err)
+	}
+	return nil
+}
+
+// openError turns an error met while opening into one that says what is
+// wrong with the file.
+func openError(err error) error {
+	switch code(err) & 0xff {
+	case codeNotADB, codeCorrupt:
+		return fmt.Errorf("%w: the file is damaged or not an SQLite database", herald.ErrIncompatibleStore)
+	case codeReadOnly, codePerm, codeCantOpen:
+		return errors.New("sqlite: cannot open the store file for reading and writing: check its permissions")
+	}
+	return fmt.Errorf("sqlite: opening the store: %s", shortReason(err))
+}

@@ -1,0 +1,371 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald"
+	msqlite "modernc.org/sqlite"
+)
+
+// Level is how durable a commit is when Append returns.
+type Level int
+
+const (
+	// Full syncs the WAL to disk on every commit (synchronous=FULL): nothing
+	// acknowledged is lost, even on power failure. The default.
+	Full Level = iota
+	// Normal syncs only at WAL checkpoints (synchronous=NORMAL): nothing
+	// acknowledged is lost when the process crashes, but a power failure or
+	// an operating-system crash may lose the last commits.
+	Normal
+)
+
+func (l Level) String() string {
+	switch l {
+	case Full:
+		return "full"
+	case Normal:
+		return "normal"
+	}
+	return fmt.Sprintf("Level(%d)", int(l))
+}
+
+// ParseLevel parses "full" or "normal".
+func ParseLevel(s string) (Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "full", "":
+		return Full, nil
+	case "normal":
+		return Normal, nil
+	}
+	return 0, fmt.Errorf("sqlite: unknown durability %q: want full or normal", s)
+}
+
+type config struct {
+	durability     Level
+	logger         *slog.Logger
+	rules          []herald.RetentionRule
+	retentionEvery time.Duration
+	readConns      int
+	maxGroup       int
+}
+
+// Option configures Open.
+type Option func(*config)
+
+// Durability sets how durable an acknowledged append is. Default: Full.
+func Durability(l Level) Option { return func(c *config) { c.durability = l } }
+
+// Logger sets the logger for failures and retention runs. Default: none
+// (nil discards).
+func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// Retention runs Prune with rules every interval, from Open until Close.
+// Nil rules mean herald.DefaultRetention() (keep 30 days). Default: no
+// periodic retention (Prune runs only when called).
+func Retention(rules []herald.RetentionRule, interval time.Duration) Option {
+	return func(c *config) {
+		c.rules = rules
+		if c.rules == nil {
+			c.rules = herald.DefaultRetention()
+		}
+		c.retentionEvery = interval
+	}
+}
+
+// ReadConnections sets how many connections serve reads at once. Default: 4.
+func ReadConnections(n int) Option { return func(c *config) { c.readConns = n } }
+
+// MaxGroup caps how many calls the writer gathers into one transaction.
+// Default: 1024.
+func MaxGroup(n int) Option { return func(c *config) { c.maxGroup = n } }
+
+// Store is a herald.Store in one SQLite file. It is safe for concurrent use
+// by many goroutines; one process may hold it at a time. After Close every
+// method returns an error wrapping herald.ErrClosed.
+type Store struct {
+	cfg  config
+	log  *slog.Logger
+	path string
+
+	lock   *os.File
+	wdb    *sql.DB // the writer's pool: one connection
+	rdb    *sql.DB // readers
+	w      *writer
+	reads  *readStmts
+	closed atomic.Bool
+
+	// head is the last committed position; changed is closed and replaced
+	// at every commit that moves it.
+	mu      sync.Mutex
+	head    uint64
+	changed chan struct{}
+	quit    chan struct{}
+
+	stopRetention context.CancelFunc
+	retentionDone chan struct{}
+	closeOnce     sync.Once
+	closeErr      error
+}
+
+var _ herald.Store = (*Store)(nil)
+
+// sqliteHeader starts every SQLite database file.
+var sqliteHeader = []byte("SQLite format 3\x00")
+
+// Open opens the herald store in the SQLite file at path, creating the file
+// (and its directory) when missing, and takes ownership of it until Close.
+//
+// A store another process holds gives an error wrapping
+// herald.ErrStoreLocked; a file that is not a herald store, is damaged, or
+// was written by a newer herald gives one wrapping
+// herald.ErrIncompatibleStore, and the file is left as it was.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	cfg := config{durability: Full, readConns: 4, maxGroup: 1024}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	switch {
+	case path == "":
+		return nil, errors.New("sqlite: empty store path")
+	case strings.ContainsAny(path, "?#"):
+		return nil, errors.New("sqlite: the store path must not contain '?' or '#'")
+	case cfg.durability != Full && cfg.durability != Normal:
+		return nil, fmt.Errorf("sqlite: unknown durability %d", int(cfg.durability))
+	case cfg.readConns < 1:
+		return nil, errors.New("sqlite: ReadConnections must be at least 1")
+	case cfg.maxGroup < 1:
+		return nil, errors.New("sqlite: MaxGroup must be at least 1")
+	case cfg.retentionEvery < 0:
+		return nil, errors.New("sqlite: the retention interval must not be negative")
+	case cfg.rules != nil && cfg.retentionEvery == 0:
+		return nil, errors.New("sqlite: Retention needs an interval")
+	}
+	for i, r := range cfg.rules {
+		if err := herald.ValidatePattern(r.Pattern); err != nil {
+			return nil, fmt.Errorf("sqlite: retention rule %d: %w", i, err)
+		}
+	}
+	log := cfg.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: cannot create the store directory: %w", err)
+	}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg, log: log, path: path, lock: lock, changed: make(chan struct{}), quit: make(chan struct{})}
+	if err := s.open(ctx); err != nil {
+		s.release()
+		return nil, err
+	}
+	if cfg.retentionEvery > 0 {
+		rctx, cancel := context.WithCancel(context.Background())
+		s.stopRetention = cancel
+		s.retentionDone = make(chan struct{})
+		go s.runRetention(rctx)
+	}
+	return s, nil
+}
+
+// checkHeader refuses a non-empty file that is not an SQLite database
+// before SQLite touches it.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: cannot read the store file: %w", err)
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	if n == 0 && (err == io.EOF) {
+		return nil // an empty file is a new database
+	}
+	if err != nil || !bytes.Equal(head, sqliteHeader) {
+		return fmt.Errorf("%w: the file is not an SQLite database", herald.ErrIncompatibleStore)
+	}
+	return nil
+}
+
+func (s *Store) open(ctx context.Context) error {
+	if err := checkHeader(s.path); err != nil {
+		return err
+	}
+	syncMode := "FULL"
+	if s.cfg.durability == Normal {
+		syncMode = "NORMAL"
+	}
+	base := s.path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)&_pragma=cache_size(-16000)"
+	wc, err := msqlite.NewConnector(base + "&_pragma=synchronous(" + syncMode + ")")
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	s.wdb = sql.OpenDB(wc)
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return openError(err)
+	}
+	if err := prepareFile(ctx, conn); err != nil {
+		conn.Close()
+		return err
+	}
+	head, err := loadHead(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return openError(err)
+	}
+	s.head = head
+	rc, err := msqlite.NewConnector(base + "&_pragma=query_only(1)")
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	s.rdb = sql.OpenDB(rc)
+	s.rdb.SetMaxOpenConns(s.cfg.readConns)
+	s.rdb.SetMaxIdleConns(s.cfg.readConns)
+	if s.reads, err = newReadStmts(s.rdb); err != nil {
+		conn.Close()
+		return openError(err)
+	}
+	w, err := newWriter(ctx, s, conn, head)
+	if err != nil {
+		conn.Close()
+		return openError(err)
+	}
+	s.w = w
+	go w.run()
+	return nil
+}
+
+// loadHead returns the last position ever assigned: the largest stored, or
+// the one recorded when retention deleted the newest events.
+func loadHead(ctx context.Context, conn *sql.Conn) (uint64, error) {
+	var head uint64
+	err := conn.QueryRowContext(ctx,
+		`SELECT max(coalesce((SELECT max(position) FROM events), 0),
+		            coalesce((SELECT value FROM meta WHERE key = 'head'), 0))`).Scan(&head)
+	return head, err
+}
+
+// release frees what open took, in reverse order.
+func (s *Store) release() {
+	if s.rdb != nil {
+		s.rdb.Close()
+	}
+	if s.wdb != nil {
+		s.wdb.Close()
+	}
+	if s.lock != nil {
+		s.lock.Close()
+	}
+}
+
+// Close finishes the writes already queued, stops the retention runner,
+// checkpoints the WAL and releases the file and its lock. It is safe to
+// call more than once; calls after the first return the first's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.stopRetention != nil {
+			s.stopRetention()
+			<-s.retentionDone
+		}
+		close(s.quit)
+		<-s.w.done
+		s.reads.close()
+		var errs []error
+		if err := s.rdb.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := s.w.close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := s.wdb.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := s.lock.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.log.Error("closing the sqlite store", "err", err)
+			s.closeErr = errors.New("sqlite: close: could not close the store file cleanly")
+		}
+	})
+	return s.closeErr
+}
+
+// Path returns the store file's path.
+func (s *Store) Path() string { return s.path }
+
+func (s *Store) checkOpen() error {
+	if s.closed.Load() {
+		return herald.ErrClosed
+	}
+	return nil
+}
+
+// Head returns the last committed position.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.head, nil
+}
+
+// setHead publishes a committed head and wakes every Wait.
+func (s *Store) setHead(h uint64) {
+	s.mu.Lock()
+	if h > s.head {
+		s.head = h
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+	s.mu.Unlock()
+}
+
+// Wait blocks until the head is past after and returns it; see
+// herald.EventLog.
+func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
+	for {
+		if err := s.checkOpen(); err != nil {
+			return 0, err
+		}
+		s.mu.Lock()
+		head, ch := s.head, s.changed
+		s.mu.Unlock()
+		if head > after {
+			return head, nil
+		}
+		select {
+		case <-ch:
+		case <-s.quit:
+			return 0, herald.ErrClosed
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,414 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// defaultOutcomeLimit caps Outcomes when the query sets no limit.
+const defaultOutcomeLimit = 1000
+
+// Checkpoint returns sub's checkpoint; ok is false when sub never committed.
+func (s *Store) Checkpoint(ctx context.Context, sub string) (uint64, bool, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, false, err
+	}
+	var pos int64
+	err := s.reads.checkpoint.QueryRowContext(ctx, sub).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, wrap(s.log, "checkpoint", err)
+	}
+	return uint64(pos), true, nil
+}
+
+// Checkpoints returns every durable subscription's checkpoint.
+func (s *Store) Checkpoints(ctx context.Context) (map[string]uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	rows, err := s.reads.checkpoints.QueryContext(ctx)
+	if err != nil {
+		return nil, wrap(s.log, "checkpoints", err)
+	}
+	defer rows.Close()
+	m := make(map[string]uint64)
+	for rows.Next() {
+		var sub string
+		var pos int64
+		if err := rows.Scan(&sub, &pos); err != nil {
+			return nil, wrap(s.log, "checkpoints", err)
+		}
+		m[sub] = uint64(pos)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(s.log, "checkpoints", err)
+	}
+	return m, nil
+}
+
+// Commit records p for sub in one transaction, batched by the writer with
+// concurrent appends: outcomes, dead letters, resolved dead letters, then
+// the checkpoint.
+func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	if sub == "" {
+		return fmt.Errorf("%w: empty subscription name", herald.ErrInvalidEvent)
+	}
+	type dlRow struct {
+		id, eventID   string
+		event, errors []byte
+		permanent     bool
+		deadAt        string
+		redrive       bool
+	}
+	dls := make([]dlRow, len(p.DeadLetters))
+	for i, d := range p.DeadLetters {
+		if d.Event == nil {
+			return fmt.Errorf("%w: dead letter %d has no event", herald.ErrInvalidEvent, i)
+		}
+		ev, err := json.Marshal(d.Event)
+		if err != nil {
+			return fmt.Errorf("%w: dead letter %d: %v", herald.ErrInvalidEvent, i, err)
+		}
+		errs := d.Errors
+		if errs == nil {
+			errs = []herald.AttemptError{}
+		}
+		eb, err := json.Marshal(errs)
+		if err != nil {
+			return fmt.Errorf("%w: dead letter %d: %v", herald.ErrInvalidEvent, i, err)
+		}
+		id := d.ID
+		if id == "" {
+			id = herald.DeadLetterID(sub, d.Event.ID)
+		}
+		dls[i] = dlRow{id: id, eventID: d.Event.ID, event: ev, errors: eb, permanent: d.Permanent,
+			deadAt: formatTime(d.DeadAt), redrive: d.Redrive}
+	}
+	err := s.do(ctx, func(tx *wtx) error {
+		for _, o := range p.Outcomes {
+			if _, err := tx.st.upsertOutcome.ExecContext(tx.ctx, sub, o.EventID, o.EventName, int64(o.Position),
+				o.CorrelationID, string(o.Status), o.Attempts, o.LastError, int64(o.Duration), formatTime(o.UpdatedAt)); err != nil {
+				return err
+			}
+		}
+		for _, d := range dls {
+			if _, err := tx.st.upsertDeadLetter.ExecContext(tx.ctx, d.id, sub, d.eventID, d.event, d.errors,
+				d.permanent, d.deadAt, d.redrive); err != nil {
+				return err
+			}
+		}
+		for _, id := range p.Resolved {
+			if _, err := tx.st.deleteDeadLetter.ExecContext(tx.ctx, id); err != nil {
+				return err
+			}
+		}
+		_, err := tx.st.setCheckpoint.ExecContext(tx.ctx, sub, int64(p.Checkpoint))
+		return err
+	})
+	return wrap(s.log, "commit", err)
+}
+
+// DeleteSubscription removes sub's checkpoint; its outcomes and dead
+// letters stay.
+func (s *Store) DeleteSubscription(ctx context.Context, sub string) error {
+	err := s.do(ctx, func(tx *wtx) error {
+		_, err := tx.st.deleteCheckpoint.ExecContext(tx.ctx, sub)
+		return err
+	})
+	return wrap(s.log, "delete subscription", err)
+}
+
+// timeLayout is RFC 3339 with a fixed-width fraction, so that stored times
+// sort as text.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// Outcomes returns the outcomes matching q, by event position and then
+// subscription name.
+func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.Outcome, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if q.EventID == "" && q.CorrelationID == "" && q.Subscription == "" {
+		return nil, fmt.Errorf("%w: an outcome query needs an event id, a correlation id or a subscription", herald.ErrInvalidEvent)
+	}
+	var where []string
+	var args []any
+	if q.EventID != "" {
+		where = append(where, "event_id = ?")
+		args = append(args, q.EventID)
+	}
+	if q.CorrelationID != "" {
+		where = append(where, "correlation_id = ?")
+		args = append(args, q.CorrelationID)
+	}
+	if q.Subscription != "" {
+		where = append(where, "subscription = ?")
+		args = append(args, q.Subscription)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultOutcomeLimit
+	}
+	query := `SELECT subscription, event_id, event_name, position, correlation_id, status, attempts,
+		last_error, duration, updated_at FROM outcomes`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY position, subscription LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(s.log, "outcomes", err)
+	}
+	defer rows.Close()
+	out := []herald.Outcome{}
+	for rows.Next() {
+		var o herald.Outcome
+		var pos, dur int64
+		var status, updated string
+		if err := rows.Scan(&o.Subscription, &o.EventID, &o.EventName, &pos, &o.CorrelationID, &status,
+			&o.Attempts, &o.LastError, &dur, &updated); err != nil {
+			return nil, wrap(s.log, "outcomes", err)
+		}
+		o.Position = uint64(pos)
+		o.Status = herald.OutcomeStatus(status)
+		o.Duration = herald.Duration(dur)
+		o.UpdatedAt = parseTime(updated)
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(s.log, "outcomes", err)
+	}
+	return out, nil
+}
+
+// deadLetterWhere turns q into a WHERE clause (possibly empty) and its
+// arguments.
+func deadLetterWhere(q herald.DeadLetterQuery) (string, []any) {
+	var where []string
+	var args []any
+	if q.Subscription != "" {
+		where = append(where, "subscription = ?")
+		args = append(args, q.Subscription)
+	}
+	if len(q.IDs) > 0 {
+		ids, _ := json.Marshal(q.IDs) // strings always encode
+		where = append(where, "id IN (SELECT value FROM json_each(?))")
+		args = append(args, string(ids))
+	}
+	if q.EventID != "" {
+		where = append(where, "event_id = ?")
+		args = append(args, q.EventID)
+	}
+	if q.OnlyRedrive {
+		where = append(where, "redrive = 1")
+	}
+	if len(where) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+// DeadLetters returns the dead letters matching q, oldest first.
+func (s *Store) DeadLetters(ctx context.Context, q herald.DeadLetterQuery) ([]herald.DeadLetter, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	where, args := deadLetterWhere(q)
+	query := "SELECT id, subscription, event, errors, permanent, dead_at, redrive FROM dead_letters" + where +
+		" ORDER BY dead_at, seq"
+	if q.Limit > 0 {
+		query += " LIMIT ?"
+		args = append(args, q.Limit)
+	}
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(s.log, "dead letters", err)
+	}
+	defer rows.Close()
+	out := []herald.DeadLetter{}
+	for rows.Next() {
+		var d herald.DeadLetter
+		var ev, errs []byte
+		var deadAt string
+		if err := rows.Scan(&d.ID, &d.Subscription, &ev, &errs, &d.Permanent, &deadAt, &d.Redrive); err != nil {
+			return nil, wrap(s.log, "dead letters", err)
+		}
+		d.Event = new(herald.Event)
+		if err := json.Unmarshal(ev, d.Event); err != nil {
+			return nil, wrap(s.log, "dead letters", fmt.Errorf("damaged dead letter %s: %w", d.ID, err))
+		}
+		if err := json.Unmarshal(errs, &d.Errors); err != nil {
+			return nil, wrap(s.log, "dead letters", fmt.Errorf("damaged dead letter %s: %w", d.ID, err))
+		}
+		d.DeadAt = parseTime(deadAt)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(s.log, "dead letters", err)
+	}
+	return out, nil
+}
+
+// RedriveDeadLetters marks the dead letters matching q for redrive.
+func (s *Store) RedriveDeadLetters(ctx context.Context, q herald.DeadLetterQuery) (int, error) {
+	where, args := deadLetterWhere(q)
+	var n int64
+	err := s.do(ctx, func(tx *wtx) error {
+		res, err := tx.conn.ExecContext(tx.ctx, "UPDATE dead_letters SET redrive = 1"+where, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, wrap(s.log, "redrive", err)
+	}
+	return int(n), nil
+}
+
+// DeleteDeadLetters discards the dead letters matching q.
+func (s *Store) DeleteDeadLetters(ctx context.Context, q herald.DeadLetterQuery) (int, error) {
+	where, args := deadLetterWhere(q)
+	var n int64
+	err := s.do(ctx, func(tx *wtx) error {
+		res, err := tx.conn.ExecContext(tx.ctx, "DELETE FROM dead_letters"+where, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, wrap(s.log, "delete dead letters", err)
+	}
+	return int(n), nil
+}
+
+// validKey reports whether s is a valid KV bucket or key: 1 to 1024 bytes
+// of [A-Za-z0-9_.-/=].
+func validKey(s string) bool {
+	if s == "" || len(s) > 1024 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '_' || c == '.' || c == '-' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkKey(bucket, key string) error {
+	if !validKey(bucket) {
+		return fmt.Errorf("%w: bucket %q must be 1 to 1024 bytes of [A-Za-z0-9_.-/=]", herald.ErrInvalidEvent, bucket)
+	}
+	if !validKey(key) {
+		return fmt.Errorf("%w: key %q must be 1 to 1024 bytes of [A-Za-z0-9_.-/=]", herald.ErrInvalidEvent, key)
+	}
+	return nil
+}
+
+// PutValue stores value under bucket/key.
+func (s *Store) PutValue(ctx context.Context, bucket, key string, value []byte) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	if err := checkKey(bucket, key); err != nil {
+		return err
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	err := s.do(ctx, func(tx *wtx) error {
+		_, err := tx.st.putValue.ExecContext(tx.ctx, bucket, key, value)
+		return err
+	})
+	return wrap(s.log, "put value", err)
+}
+
+// GetValue returns the value under bucket/key, or an error wrapping
+// herald.ErrNotFound.
+func (s *Store) GetValue(ctx context.Context, bucket, key string) ([]byte, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	var v []byte
+	err := s.reads.getValue.QueryRowContext(ctx, bucket, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s/%s", herald.ErrNotFound, bucket, key)
+	}
+	if err != nil {
+		return nil, wrap(s.log, "get value", err)
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}
+
+// DeleteValue removes bucket/key; a missing key is not an error.
+func (s *Store) DeleteValue(ctx context.Context, bucket, key string) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	err := s.do(ctx, func(tx *wtx) error {
+		_, err := tx.st.deleteValue.ExecContext(tx.ctx, bucket, key)
+		return err
+	})
+	return wrap(s.log, "delete value", err)
+}
+
+// ListValues returns every key of bucket with its value.
+func (s *Store) ListValues(ctx context.Context, bucket string) (map[string][]byte, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	rows, err := s.reads.listValues.QueryContext(ctx, bucket)
+	if err != nil {
+		return nil, wrap(s.log, "list values", err)
+	}
+	defer rows.Close()
+	m := make(map[string][]byte)
+	for rows.Next() {
+		var k string
+		var v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, wrap(s.log, "list values", err)
+		}
+		if v == nil {
+			v = []byte{}
+		}
+		m[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(s.log, "list values", err)
+	}
+	return m, nil
+}

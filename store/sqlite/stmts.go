@@ -1,0 +1,116 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+)
+
+// writeStmts are the writer connection's prepared statements.
+type writeStmts struct {
+	begin, commit, rollback         *sql.Stmt
+	savepoint, rollbackTo, release  *sql.Stmt
+	insertEvent, positionByID       *sql.Stmt
+	subjectVersion                  *sql.Stmt
+	upsertOutcome, upsertDeadLetter *sql.Stmt
+	deleteDeadLetter                *sql.Stmt
+	setCheckpoint, deleteCheckpoint *sql.Stmt
+	putValue, deleteValue           *sql.Stmt
+	all                             []*sql.Stmt
+}
+
+const (
+	eventColumns = `position, id, name, ts, ts_text, correlation_id, causation_id, source_plugin,
+		subject, subject_version, version, priority, metadata, data`
+	subjectVersionSQL = `SELECT max(coalesce((SELECT max(subject_version) FROM events WHERE subject = ?1), 0),
+		coalesce((SELECT version FROM subject_floor WHERE subject = ?1), 0))`
+)
+
+func prepareWriteStmts(ctx context.Context, conn *sql.Conn) (*writeStmts, error) {
+	st := &writeStmts{}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&st.begin, "BEGIN IMMEDIATE"},
+		{&st.commit, "COMMIT"},
+		{&st.rollback, "ROLLBACK"},
+		{&st.savepoint, "SAVEPOINT req"},
+		{&st.rollbackTo, "ROLLBACK TO req"},
+		{&st.release, "RELEASE req"},
+		{&st.insertEvent, `INSERT INTO events (` + eventColumns + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+		{&st.positionByID, `SELECT position FROM events WHERE id = ?`},
+		{&st.subjectVersion, subjectVersionSQL},
+		{&st.upsertOutcome, `INSERT INTO outcomes (subscription, event_id, event_name, position, correlation_id,
+			status, attempts, last_error, duration, updated_at) VALUES (?1, ?2, ?3,
+			coalesce((SELECT position FROM events WHERE id = ?2), ?4), ?5, ?6, ?7, ?8, ?9, ?10)
+			ON CONFLICT (subscription, event_id) DO UPDATE SET event_name = excluded.event_name,
+			position = excluded.position, correlation_id = excluded.correlation_id, status = excluded.status,
+			attempts = excluded.attempts, last_error = excluded.last_error, duration = excluded.duration,
+			updated_at = excluded.updated_at`},
+		// REPLACE gives a replaced entry a new seq, as if it were new.
+		{&st.upsertDeadLetter, `INSERT OR REPLACE INTO dead_letters (id, subscription, event_id, event, errors,
+			permanent, dead_at, redrive) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.deleteDeadLetter, `DELETE FROM dead_letters WHERE id = ?`},
+		{&st.setCheckpoint, `INSERT INTO checkpoints (subscription, position) VALUES (?, ?)
+			ON CONFLICT (subscription) DO UPDATE SET position = excluded.position`},
+		{&st.deleteCheckpoint, `DELETE FROM checkpoints WHERE subscription = ?`},
+		{&st.putValue, `INSERT INTO kv (bucket, key, value) VALUES (?, ?, ?)
+			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value`},
+		{&st.deleteValue, `DELETE FROM kv WHERE bucket = ? AND key = ?`},
+	} {
+		s, err := conn.PrepareContext(ctx, p.sql)
+		if err != nil {
+			st.close()
+			return nil, err
+		}
+		*p.dst = s
+		st.all = append(st.all, s)
+	}
+	return st, nil
+}
+
+func (st *writeStmts) close() {
+	for _, s := range st.all {
+		s.Close()
+	}
+}
+
+// readStmts are statements the read pool prepares on each connection as
+// it is used.
+type readStmts struct {
+	getEvent, subjectVersion *sql.Stmt
+	checkpoint, checkpoints  *sql.Stmt
+	getValue, listValues     *sql.Stmt
+	all                      []*sql.Stmt
+}
+
+func newReadStmts(db *sql.DB) (*readStmts, error) {
+	rs := &readStmts{}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&rs.getEvent, `SELECT ` + eventColumns + ` FROM events WHERE id = ?`},
+		{&rs.subjectVersion, subjectVersionSQL},
+		{&rs.checkpoint, `SELECT position FROM checkpoints WHERE subscription = ?`},
+		{&rs.checkpoints, `SELECT subscription, position FROM checkpoints`},
+		{&rs.getValue, `SELECT value FROM kv WHERE bucket = ? AND key = ?`},
+		{&rs.listValues, `SELECT key, value FROM kv WHERE bucket = ?`},
+	} {
+		s, err := db.Prepare(p.sql)
+		if err != nil {
+			rs.close()
+			return nil, err
+		}
+		*p.dst = s
+		rs.all = append(rs.all, s)
+	}
+	return rs, nil
+}
+
+func (rs *readStmts) close() {
+	for _, s := range rs.all {
+		s.Close()
+	}
+}

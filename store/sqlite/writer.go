@@ -1,0 +1,203 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/heraldhq/herald"
+)
+
+// A request is one caller's write, run by the writer goroutine inside its
+// own savepoint of a group transaction.
+type request struct {
+	ctx context.Context
+	// fn does the writes. It may run more than once (when another request
+	// of its group breaks the transaction), so it must reset what it
+	// records at its start.
+	fn   func(tx *wtx) error
+	done chan error // buffered: the writer never blocks on it
+	err  error
+}
+
+// wtx is what a request's fn writes through: the writer's connection with
+// its prepared statements, inside the group transaction.
+type wtx struct {
+	ctx  context.Context
+	conn *sql.Conn
+	st   *writeStmts
+	// next is the next position to assign.
+	next uint64
+}
+
+// writer owns the only writing connection and runs group commits.
+type writer struct {
+	s    *Store
+	conn *sql.Conn
+	st   *writeStmts
+	reqs chan *request
+	done chan struct{}
+	head uint64 // last committed position (the writer's copy)
+}
+
+func newWriter(ctx context.Context, s *Store, conn *sql.Conn, head uint64) (*writer, error) {
+	st, err := prepareWriteStmts(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	return &writer{
+		s:    s,
+		conn: conn,
+		st:   st,
+		reqs: make(chan *request, s.cfg.maxGroup),
+		done: make(chan struct{}),
+		head: head,
+	}, nil
+}
+
+// close releases the writer's statements and connection; the database is
+// checkpointed when its last connection closes.
+func (w *writer) close() error {
+	w.st.close()
+	return w.conn.Close()
+}
+
+// do queues fn to the writer and waits for its result. It returns ErrClosed
+// after Close, and ctx's error when ctx ends before the request is taken
+// (a request already being written completes regardless).
+func (s *Store) do(ctx context.Context, fn func(tx *wtx) error) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	r := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.w.reqs <- r:
+	case <-s.quit:
+		return herald.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-s.w.done:
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return herald.ErrClosed
+		}
+	}
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	group := make([]*request, 0, w.s.cfg.maxGroup)
+	for {
+		var first *request
+		select {
+		case first = <-w.reqs:
+		case <-w.s.quit:
+			// Finish what was queued before Close.
+			for {
+				select {
+				case r := <-w.reqs:
+					group = append(group[:0], r)
+					group = w.gather(group)
+					w.commitGroup(group)
+				default:
+					return
+				}
+			}
+		}
+		group = append(group[:0], first)
+		group = w.gather(group)
+		w.commitGroup(group)
+	}
+}
+
+// gather adds every request already queued, up to the group limit.
+func (w *writer) gather(group []*request) []*request {
+	for len(group) < cap(group) {
+		select {
+		case r := <-w.reqs:
+			group = append(group, r)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// commitGroup runs the group's requests in one transaction, each in its
+// own savepoint, commits once and answers each request. A request whose
+// failure breaks the transaction is answered with its error and the others
+// are run again without it.
+func (w *writer) commitGroup(group []*request) {
+	live := group[:0]
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		live = append(live, r)
+	}
+	ctx := context.Background()
+	for len(live) > 0 {
+		if _, err := w.st.begin.ExecContext(ctx); err != nil {
+			w.failAll(live, wrap(w.s.log, "begin", err))
+			return
+		}
+		tx := &wtx{ctx: ctx, conn: w.conn, st: w.st, next: w.head + 1}
+		broken := -1
+		for i, r := range live {
+			r.err = nil
+			mark := tx.next
+			if _, err := w.st.savepoint.ExecContext(ctx); err != nil {
+				r.err = err
+				broken = i
+				break
+			}
+			if err := r.fn(tx); err != nil {
+				r.err = err
+				tx.next = mark
+				if _, rerr := w.st.rollbackTo.ExecContext(ctx); rerr != nil {
+					broken = i
+					break
+				}
+			}
+			if _, err := w.st.release.ExecContext(ctx); err != nil {
+				if r.err == nil {
+					r.err = err
+				}
+				broken = i
+				break
+			}
+		}
+		if broken >= 0 {
+			_, _ = w.st.rollback.ExecContext(ctx)
+			r := live[broken]
+			r.done <- wrap(w.s.log, "write", r.err)
+			live = append(live[:broken:broken], live[broken+1:]...)
+			continue
+		}
+		if _, err := w.st.commit.ExecContext(ctx); err != nil {
+			_, _ = w.st.rollback.ExecContext(ctx)
+			w.failAll(live, wrap(w.s.log, "commit", err))
+			return
+		}
+		if tx.next-1 > w.head {
+			w.head = tx.next - 1
+			w.s.setHead(w.head)
+		}
+		for _, r := range live {
+			r.done <- wrap(w.s.log, "write", r.err)
+		}
+		return
+	}
+}
+
+func (w *writer) failAll(reqs []*request, err error) {
+	for _, r := range reqs {
+		r.done <- err
+	}
+}
