@@ -11,8 +11,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -27,9 +29,21 @@ func main() {
 }
 
 // Run runs the herald command line with args (without the program name).
-// It is main without the process: tests call it directly.
+// It is main without the process: tests call it directly. Errors from a
+// server come back as one line for a person that still wraps herald's
+// sentinel errors; usage errors make exitCode return 2.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	root := newRootCmd(stdin, stdout, stderr)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, hc: &http.Client{Transport: tr}}
+	root := newRootCmd(g)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown ") {
+		err = usageError{fmt.Errorf("%w\nsee 'herald --help'", err)}
+	}
+	if ctx.Err() != nil && err != nil && ctx.Err() == context.Canceled {
+		return nil // interrupted: not an error
+	}
+	return explain(err, g.server)
 }

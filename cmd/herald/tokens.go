@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/client"
+)
+
+func newTokensCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tokens",
+		Short: "create, list and revoke API tokens",
+		Long: `Each caller of the server (a plugin, a person) gets a token: an identity
+(the source_plugin of everything it publishes), the name patterns it may
+publish and may read, an admin flag, and a rate limit. A server with no
+token at all is open, and only listens on loopback. These commands need an
+admin token.`,
+		Example: `  herald tokens create --identity transcriber --publish 'transcript.>' --subscribe 'recording.>'
+  herald tokens create --identity ops --admin
+  herald tokens ls
+  herald tokens revoke tok_3f9a...`,
+	}
+	cmd.AddCommand(newTokensCreateCmd(g), newTokensLsCmd(g), newTokensRevokeCmd(g))
+	return cmd
+}
+
+func newTokensCreateCmd(g *globals) *cobra.Command {
+	var t client.Token
+	cmd := &cobra.Command{
+		Use:   "create --identity NAME [--publish PATTERN]... [--subscribe PATTERN]... [--admin]",
+		Short: "create a token; its secret is printed once",
+		Long: `Create a token for --identity. The secret is printed alone on standard
+output, once: the server keeps only its hash. Give it to the caller as
+HERALD_TOKEN (or --token), or as an "Authorization: Bearer" header.`,
+		Example: `  herald tokens create --identity transcriber --publish 'transcript.>' --subscribe 'recording.>' --rate 100
+  export HERALD_TOKEN=$(herald tokens create --identity ops --admin)`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if t.Identity == "" {
+				return usageError{fmt.Errorf("--identity is required")}
+			}
+			for _, p := range append(append([]string{}, t.Publish...), t.Subscribe...) {
+				if err := herald.ValidatePattern(p); err != nil {
+					return usageError{fmt.Errorf("pattern %q: %w", p, err)}
+				}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			secret, info, err := c.CreateToken(cmd.Context(), t)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stderr, "token %s for %s (shown once: keep it safe)\n", info.ID, info.Identity)
+			_, err = fmt.Fprintln(g.stdout, secret)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&t.Identity, "identity", "", "who the caller is: the source_plugin of its events (required)")
+	f.StringSliceVar(&t.Publish, "publish", nil, "name patterns it may publish (repeatable or comma-separated)")
+	f.StringSliceVar(&t.Subscribe, "subscribe", nil, "name patterns it may read, stream and subscribe to")
+	f.BoolVar(&t.Admin, "admin", false, "allow schemas, dead letters, tokens and every subscription")
+	f.Float64Var(&t.Rate, "rate", 0, "events (or requests) per second allowed (0: no limit)")
+	f.IntVar(&t.Burst, "burst", 0, "how many may come at once above the rate (default: the rate)")
+	return cmd
+}
+
+func newTokensLsCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "list tokens (never their secrets)",
+		Example: `  herald tokens ls`,
+		Args:    args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ts, err := c.Tokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSONLine(g.stdout, ts)
+			}
+			if len(ts) == 0 {
+				fmt.Fprintln(g.stderr, "no tokens: the server is open (loopback only)")
+				return nil
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tIDENTITY\tADMIN\tPUBLISH\tSUBSCRIBE\tRATE\tCREATED")
+			for _, t := range ts {
+				rate := "-"
+				if t.Rate > 0 {
+					rate = fmt.Sprintf("%g/s", t.Rate)
+				}
+				id := t.ID
+				if t.FromConfig {
+					id += " (config)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", orDash(id), t.Identity, t.Admin,
+					orDash(strings.Join(t.Publish, ",")), orDash(strings.Join(t.Subscribe, ",")), rate, shortTime(t.CreatedAt))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the tokens as JSON")
+	return cmd
+}
+
+func newTokensRevokeCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "revoke ID",
+		Aliases: []string{"rm"},
+		Short:   "revoke a token at once",
+		Example: `  herald tokens revoke tok_3f9a...`,
+		Args:    args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeToken(cmd.Context(), a[0]); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(g.stdout, "revoked token %s\n", a[0])
+			return err
+		},
+	}
+}
