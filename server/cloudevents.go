@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +56,7 @@ func decodeBinaryCloudEvent(ctx context.Context, h http.Header, body []byte, lim
 	if err := checkDepth(body, lim.MaxDepth); err != nil {
 		return nil, err
 	}
-	msg := cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body)))
+	msg := cehttp.NewMessage(unescapeCEHeaders(h), io.NopCloser(bytes.NewReader(body)))
 	ce, err := binding.ToEvent(ctx, msg)
 	if err != nil {
 		return nil, badRequest("", "not a valid CloudEvent in binary mode: %s", ceReason(err))
@@ -65,6 +66,26 @@ func decodeBinaryCloudEvent(ctx context.Context, h http.Header, body []byte, lim
 		return nil, err
 	}
 	return []*herald.Event{e}, nil
+}
+
+// unescapeCEHeaders returns h with the percent-encoding of the CloudEvents
+// HTTP binding undone in the ce-* headers.
+func unescapeCEHeaders(h http.Header) http.Header {
+	out, cloned := h, false
+	for k, vs := range h {
+		if len(k) < 3 || !strings.EqualFold(k[:3], "ce-") || len(vs) == 0 || !strings.Contains(vs[0], "%") {
+			continue
+		}
+		v, err := url.PathUnescape(vs[0])
+		if err != nil {
+			continue
+		}
+		if !cloned {
+			out, cloned = h.Clone(), true
+		}
+		out[k] = []string{v}
+	}
+	return out
 }
 
 // ceReason shortens an SDK error to one line for the caller.

@@ -295,11 +295,12 @@ func jsonError(err error, index int) error {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
+		field := strings.TrimPrefix(te.Field, "wireEvent.")
 		var e *apiError
-		if te.Field == "" {
+		if field == "" {
 			e = badRequest("", "an event must be a JSON object")
 		} else {
-			e = badRequest(te.Field, "field %s must be a JSON %s", te.Field, jsonKind(te.Type.Kind().String()))
+			e = badRequest(field, "field %s must be a JSON %s", field, jsonKind(te.Type.Kind().String()))
 		}
 		e.Index = index
 		return e

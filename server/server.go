@@ -358,11 +358,11 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			s.m.observe(label, w.status, time.Since(start))
 		}()
-		err := s.serve(w, r, rt)
+		p, err := s.serve(w, r, rt)
 		if err != nil {
 			ae := toAPIError(err)
 			if ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden || ae.Status == http.StatusTooManyRequests {
-				s.auditDenied(r, ae)
+				s.auditDenied(r, p, ae)
 			}
 			if w.status == 0 {
 				s.writeError(w, r, ae)
@@ -371,32 +371,31 @@ func (s *Server) wrap(rt route) http.Handler {
 	})
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+// serve authenticates the caller and runs the route's handler. It returns
+// the caller (nil when unknown) with the handler's error.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) (*principal, error) {
 	if rt.public {
-		return rt.h(w, r, nil)
+		return nil, rt.h(w, r, nil)
 	}
 	if s.closed.Load() {
-		return herald.ErrClosed
+		return nil, herald.ErrClosed
 	}
 	p, err := s.auth.authenticate(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if rt.pattern != "POST /v1/events" {
 		if err := p.allow(1); err != nil {
-			return err
+			return p, err
 		}
 	}
-	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
-	return rt.h(w, r, p)
+	return p, rt.h(w, r, p)
 }
 
-type principalKey struct{}
-
 // auditDenied records a refused request in the audit log.
-func (s *Server) auditDenied(r *http.Request, ae *apiError) {
+func (s *Server) auditDenied(r *http.Request, p *principal, ae *apiError) {
 	var who string
-	if p, ok := r.Context().Value(principalKey{}).(*principal); ok {
+	if p != nil {
 		who = p.identity()
 	}
 	s.audit.LogAttrs(r.Context(), slog.LevelWarn, "request denied",

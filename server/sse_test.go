@@ -1,0 +1,212 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/server"
+)
+
+// sseEvent is one event read from a stream.
+type sseEvent struct {
+	id   uint64
+	data string
+}
+
+// stream opens GET path and sends its events to the returned channel until
+// ctx ends or the server closes the stream (then the channel closes).
+func (e *env) stream(ctx context.Context, path string, hdr ...string) <-chan sseEvent {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", e.url+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		resp.Body.Close()
+		e.t.Fatalf("stream answered %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	out := make(chan sseEvent, 1024)
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		var cur sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				cur.id, _ = strconv.ParseUint(line[4:], 10, 64)
+			case strings.HasPrefix(line, "data: "):
+				cur.data = line[6:]
+			case line == "" && cur.data != "":
+				select {
+				case out <- cur:
+				case <-ctx.Done():
+					return
+				}
+				cur = sseEvent{}
+			}
+		}
+	}()
+	return out
+}
+
+func recv(t *testing.T, ch <-chan sseEvent, n int) []sseEvent {
+	t.Helper()
+	var got []sseEvent
+	timeout := time.After(10 * time.Second)
+	for len(got) < n {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatalf("stream ended after %d of %d events", len(got), n)
+			}
+			got = append(got, ev)
+		case <-timeout:
+			t.Fatalf("got %d of %d events", len(got), n)
+		}
+	}
+	return got
+}
+
+func (e *env) publishN(prefix string, n int) []uint64 {
+	e.t.Helper()
+	pos := make([]uint64, n)
+	for i := range n {
+		p := e.publish(map[string]any{"name": "sse.tick", "data": map[string]any{"k": fmt.Sprintf("%s-%d", prefix, i)}})
+		pos[i] = p.Events[0].Position
+	}
+	return pos
+}
+
+func TestStreamResumeNothingMissedOrRepeated(t *testing.T) {
+	e := newEnv(t, server.WithHeartbeat(50*time.Millisecond))
+	e.publish(map[string]any{"name": "other.thing", "data": map[string]any{}})
+
+	ctx1, drop := context.WithCancel(t.Context())
+	ch := e.stream(ctx1, "/v1/stream?name=sse.*")
+	want := e.publishN("a", 30)
+	// Interleave events the filter excludes.
+	e.publish(map[string]any{"name": "other.thing", "data": map[string]any{}})
+	got := recv(t, ch, 20)
+	drop() // the connection drops after 20 of 30
+	for range ch {
+	}
+	want = append(want, e.publishN("b", 25)...)
+
+	last := got[len(got)-1].id
+	ch2 := e.stream(t.Context(), "/v1/stream?name=sse.*", "Last-Event-ID", strconv.FormatUint(last, 10))
+	got = append(got, recv(t, ch2, len(want)-20)...)
+	for i, ev := range got {
+		if ev.id != want[i] {
+			t.Fatalf("event %d: position %d, want %d", i, ev.id, want[i])
+		}
+		var he herald.Event
+		if err := json.Unmarshal([]byte(ev.data), &he); err != nil || he.Position != ev.id || he.Name != "sse.tick" {
+			t.Fatalf("event %d: data %s", i, ev.data)
+		}
+	}
+	select {
+	case ev := <-ch2:
+		t.Fatalf("an extra event: %+v", ev)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func TestStreamFromAfterAndCatchUp(t *testing.T) {
+	// A small buffer makes the stream read old events from the store.
+	e := newEnv(t, server.WithStreamBuffer(16))
+	want := e.publishN("old", 100)
+	ch := e.stream(t.Context(), "/v1/stream?after=0")
+	got := recv(t, ch, 100)
+	more := e.publishN("new", 10)
+	got = append(got, recv(t, ch, 10)...)
+	want = append(want, more...)
+	for i := range want {
+		if got[i].id != want[i] {
+			t.Fatalf("event %d: %d, want %d", i, got[i].id, want[i])
+		}
+	}
+}
+
+func TestStreamCloudEventsAndHeartbeat(t *testing.T) {
+	e := newEnv(t, server.WithHeartbeat(20*time.Millisecond))
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.url+"/v1/stream?format=cloudevents", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	sawHeartbeat := false
+	deadline := time.Now().Add(5 * time.Second)
+	for !sawHeartbeat && time.Now().Before(deadline) {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		sawHeartbeat = strings.HasPrefix(line, ": heartbeat")
+	}
+	if !sawHeartbeat {
+		t.Fatal("no heartbeat")
+	}
+	e.publish(map[string]any{"name": "ce.out", "data": map[string]any{"v": 1}})
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data, ok := strings.CutPrefix(line, "data: "); ok {
+			var ce map[string]any
+			if err := json.Unmarshal([]byte(data), &ce); err != nil || ce["type"] != "ce.out" || ce["specversion"] != "1.0" {
+				t.Fatalf("CloudEvent on the stream: %s", data)
+			}
+			return
+		}
+	}
+}
+
+func TestSlowStreamIsDropped(t *testing.T) {
+	e := newEnv(t, server.WithStreamBuffer(16), server.WithStreamWriteTimeout(100*time.Millisecond))
+	// A client that connects and never reads.
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.url+"/v1/stream", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	big := strings.Repeat("x", 64<<10)
+	start := time.Now()
+	for range 300 {
+		e.publish(map[string]any{"name": "big.one", "data": map[string]any{"b": big}})
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("publishing took %v with a stalled stream", d)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		a := e.do("GET", "/metrics", nil)
+		if strings.Contains(string(a.body), "herald_sse_streams_open 0") {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the stalled stream is still open")
+}
