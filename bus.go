@@ -2,25 +2,51 @@ package herald
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Bus publishes events to a store and delivers them to subscriptions.
 //
-// A Bus is safe for concurrent use. After Close every method returns
-// ErrClosed. The bus does not close the store it was given with WithStore;
-// it closes the memory store it made itself.
+// Publish validates an event, appends it to the store and hands it to the
+// ephemeral subscriptions; durable subscriptions read it from the store.
+// Handlers run on the subscriptions' own goroutines: a slow, failing or
+// panicking handler affects only its own subscription.
+//
+// A Bus is safe for concurrent use. Close stops it; after Close every
+// method returns ErrClosed. The bus does not close a store given with
+// WithStore; it closes the memory store it made itself.
 type Bus struct {
-	cfg    busConfig
-	store  Store
-	logger *slog.Logger
+	cfg       busConfig
+	store     Store
+	mem       *MemoryStore // store, when it is a memory store (fast path)
+	ownsStore bool
+	logger    *slog.Logger
+	metrics   *metrics
+
+	closed atomic.Bool
+	pubMu  sync.Mutex // orders appends and ephemeral hand-off when ephemeral subscriptions exist
+
+	mu         sync.Mutex
+	subs       map[*Subscription]struct{}
+	durables   map[string]*Subscription
+	ephemerals atomic.Pointer[[]*Subscription]
+	nextEph    int
+	roomCh     chan struct{}
+	roomUsed   bool
 }
 
 // New returns a bus configured by opts. With no options it keeps events in
 // a new memory store (see NewMemoryStore), logs nothing and registers no
-// metrics.
+// metrics. It fails when an option is invalid or the registerer already
+// holds herald's metrics.
 func New(opts ...Option) (*Bus, error) {
 	cfg := busConfig{maxEventSize: DefaultMaxEventSize, publishTimeout: DefaultPublishTimeout}
 	for _, o := range opts {
@@ -29,8 +55,14 @@ func New(opts ...Option) (*Bus, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	b := &Bus{
+		subs:     make(map[*Subscription]struct{}),
+		durables: make(map[string]*Subscription),
+		roomCh:   make(chan struct{}),
+	}
 	if cfg.store == nil {
 		cfg.store = NewMemoryStore()
+		b.ownsStore = true
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
@@ -38,57 +70,723 @@ func New(opts ...Option) (*Bus, error) {
 	if cfg.schemas == nil {
 		cfg.schemas = NewSchemas()
 	}
-	return &Bus{cfg: cfg, store: cfg.store, logger: cfg.logger}, nil
+	b.cfg, b.store, b.logger = cfg, cfg.store, cfg.logger
+	b.mem, _ = cfg.store.(*MemoryStore)
+	m, err := newMetrics(cfg.registerer, b)
+	if err != nil {
+		return nil, err
+	}
+	b.metrics = m
+	b.ephemerals.Store(new([]*Subscription))
+	return b, nil
 }
-
-var errNotYet = errors.New("herald: not implemented yet")
-
-// Publish validates e, fills its defaults, appends it to the store and hands
-// it to the ephemeral subscriptions; it returns e's position.
-func (b *Bus) Publish(ctx context.Context, e *Event, opts ...PublishOption) (uint64, error) {
-	return 0, errNotYet
-}
-
-// PublishBatch publishes events atomically: all of them or none.
-func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...PublishOption) ([]AppendResult, error) {
-	return nil, errNotYet
-}
-
-// Subscribe calls h for every event whose name matches pattern.
-func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts ...SubscribeOption) (*Subscription, error) {
-	return nil, errNotYet
-}
-
-// SubscribeBatch calls h with up to BatchSize matching events at a time.
-func (b *Bus) SubscribeBatch(ctx context.Context, pattern string, h BatchHandler, opts ...SubscribeOption) (*Subscription, error) {
-	return nil, errNotYet
-}
-
-// Unsubscribe stops s: see Subscription.Close.
-func (b *Bus) Unsubscribe(ctx context.Context, s *Subscription) error { return s.Close(ctx) }
-
-// Close stops the bus.
-func (b *Bus) Close(ctx context.Context) error { return nil }
 
 // Store returns the bus's store.
 func (b *Bus) Store() Store { return b.store }
 
-// Schemas returns the bus's JSON Schema registry.
+// Schemas returns the JSON Schema registry the bus validates events
+// against; schemas registered in it apply to the next Publish.
 func (b *Bus) Schemas() *Schemas { return b.cfg.schemas }
 
-// DeadLetters lists the dead letters matching q.
+// Publish validates e, fills in what it lacks, appends it to the store and
+// hands it to the ephemeral subscriptions whose pattern matches; it returns
+// the event's position. Publishing an ID that is already stored stores
+// nothing, delivers nothing and returns the first position.
+//
+// What Publish fills in: the ID (a UUIDv7), the timestamp, the version, the
+// correlation id (its own ID), source_plugin (WithSource) and empty data.
+// When ctx is a handler's context, the event is a response to the event
+// being handled: it inherits its correlation id, its causation id is the
+// handled event's ID, and its ID, when empty, is ChildID(parent,
+// subscription, n) for the handler's n-th publish, so a retried handler
+// publishes the same IDs and nothing twice.
+//
+// An invalid event returns a *ValidationError (ErrInvalidEvent,
+// ErrSchemaViolation or ErrTooLarge) and stores nothing. When the store or
+// an ephemeral subscription has no room, Publish waits until ctx's deadline
+// (WithPublishTimeout when it has none) and then returns an error wrapping
+// ErrBackpressure. With ExpectVersion a subject at another version returns
+// ErrConflict. After Close it returns ErrClosed. e belongs to the bus once
+// Publish is called and must not be modified.
+func (b *Bus) Publish(ctx context.Context, e *Event, opts ...PublishOption) (uint64, error) {
+	if b.closed.Load() {
+		return 0, ErrClosed
+	}
+	if e == nil {
+		return 0, &ValidationError{Reason: "nil event", Err: ErrInvalidEvent}
+	}
+	var pc publishConfig
+	for _, o := range opts {
+		o(&pc)
+	}
+	hc := handlerFrom(ctx)
+	if err := b.prepare(ctx, hc, e, 0); err != nil {
+		return 0, b.publishFailed(err)
+	}
+	var deadline time.Time
+	subs := *b.ephemerals.Load()
+	var reserved []*Subscription
+	if len(subs) > 0 {
+		var err error
+		deadline = b.deadline(ctx)
+		reserved, err = b.reserve(ctx, subs, e, deadline)
+		if err != nil {
+			return 0, b.publishFailed(err)
+		}
+		b.pubMu.Lock()
+	}
+	res, err := b.appendOne(ctx, e, pc.append, &deadline)
+	if err == nil && !res.Duplicate {
+		for _, s := range subs {
+			if MatchName(s.pattern, e.Name) {
+				s.pushOne(e, reservedFor(reserved, s))
+			}
+		}
+	} else {
+		for _, s := range reserved {
+			s.unreserve(1)
+		}
+	}
+	if len(subs) > 0 {
+		b.pubMu.Unlock()
+	}
+	if err != nil {
+		return 0, b.publishFailed(err)
+	}
+	if b.metrics != nil && !res.Duplicate {
+		b.metrics.published.Inc()
+	}
+	return res.Position, nil
+}
+
+func reservedFor(reserved []*Subscription, s *Subscription) int {
+	if s.cfg.dropOldest {
+		return 0
+	}
+	for _, r := range reserved {
+		if r == s {
+			return 1
+		}
+	}
+	return 0
+}
+
+// PublishBatch publishes events atomically: all of them are stored or none.
+// One invalid event rejects the batch with a *ValidationError whose Index
+// says which. Results come in the order of events; an event already stored
+// has Duplicate set and is not delivered again. Otherwise it behaves like
+// Publish.
+func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...PublishOption) ([]AppendResult, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	if len(events) == 0 {
+		return nil, nil
+	}
+	var pc publishConfig
+	for _, o := range opts {
+		o(&pc)
+	}
+	hc := handlerFrom(ctx)
+	for i, e := range events {
+		if e == nil {
+			return nil, b.publishFailed(&ValidationError{Index: i, Reason: "nil event", Err: ErrInvalidEvent})
+		}
+		if err := b.prepare(ctx, hc, e, i); err != nil {
+			return nil, b.publishFailed(err)
+		}
+	}
+	deadline := b.deadline(ctx)
+	subs := *b.ephemerals.Load()
+	type resv struct {
+		s *Subscription
+		n int
+	}
+	var reserved []resv
+	release := func() {
+		for _, r := range reserved {
+			r.s.unreserve(r.n)
+		}
+	}
+	for _, s := range subs {
+		if s.cfg.dropOldest {
+			continue
+		}
+		n := 0
+		for _, e := range events {
+			if MatchName(s.pattern, e.Name) {
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		ok, err := s.reserve(ctx, n, deadline)
+		if err != nil {
+			release()
+			return nil, b.publishFailed(err)
+		}
+		if ok {
+			reserved = append(reserved, resv{s, n})
+		}
+	}
+	if len(subs) > 0 {
+		b.pubMu.Lock()
+		defer b.pubMu.Unlock()
+	}
+	var res []AppendResult
+	var err error
+	for {
+		res, err = b.store.Append(ctx, events, pc.append)
+		if err == nil || !errors.Is(err, ErrBackpressure) || !b.waitRoom(ctx, deadline) {
+			break
+		}
+	}
+	if err != nil {
+		release()
+		return nil, b.publishFailed(err)
+	}
+	fresh := events
+	if slices.ContainsFunc(res, func(r AppendResult) bool { return r.Duplicate }) {
+		fresh = make([]*Event, 0, len(events))
+		for i, e := range events {
+			if !res[i].Duplicate {
+				fresh = append(fresh, e)
+			}
+		}
+	}
+	for _, s := range subs {
+		n := 0
+		for _, r := range reserved {
+			if r.s == s {
+				n = r.n
+			}
+		}
+		s.push(fresh, n)
+	}
+	if b.metrics != nil {
+		b.metrics.published.Add(float64(len(fresh)))
+	}
+	return res, nil
+}
+
+func (b *Bus) deadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(b.cfg.publishTimeout)
+}
+
+// reserve reserves room for e in every matching ephemeral subscription
+// that holds its publishers.
+func (b *Bus) reserve(ctx context.Context, subs []*Subscription, e *Event, deadline time.Time) ([]*Subscription, error) {
+	var reserved []*Subscription
+	for _, s := range subs {
+		if s.cfg.dropOldest || !MatchName(s.pattern, e.Name) {
+			continue
+		}
+		ok, err := s.reserve(ctx, 1, deadline)
+		if err != nil {
+			for _, r := range reserved {
+				r.unreserve(1)
+			}
+			return nil, err
+		}
+		if ok {
+			if reserved == nil {
+				reserved = make([]*Subscription, 0, len(subs))
+			}
+			reserved = append(reserved, s)
+		}
+	}
+	return reserved, nil
+}
+
+// appendOne appends one event, waiting for room while the store pushes back.
+func (b *Bus) appendOne(ctx context.Context, e *Event, opts AppendOptions, deadline *time.Time) (AppendResult, error) {
+	for {
+		var res AppendResult
+		var err error
+		if b.mem != nil {
+			res, err = b.mem.appendOne(e, opts)
+		} else {
+			var rs []AppendResult
+			rs, err = b.store.Append(ctx, []*Event{e}, opts)
+			if err == nil {
+				if len(rs) != 1 {
+					return res, fmt.Errorf("herald: store returned %d results for one event", len(rs))
+				}
+				res = rs[0]
+			}
+		}
+		if err == nil || !errors.Is(err, ErrBackpressure) {
+			return res, err
+		}
+		if deadline.IsZero() {
+			*deadline = b.deadline(ctx)
+		}
+		if !b.waitRoom(ctx, *deadline) {
+			return res, err
+		}
+	}
+}
+
+// waitRoom waits until a subscription of this bus committed progress (the
+// store may then have room), 10 ms, or the deadline. It reports false at
+// the deadline or when ctx ends.
+func (b *Bus) waitRoom(ctx context.Context, deadline time.Time) bool {
+	d := time.Until(deadline)
+	if d <= 0 || ctx.Err() != nil || b.closed.Load() {
+		return false
+	}
+	b.mu.Lock()
+	ch := b.roomCh
+	b.roomUsed = true
+	b.mu.Unlock()
+	t := time.NewTimer(min(d, 10*time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}
+
+// signalRoom wakes publishers waiting for the store to make room.
+func (b *Bus) signalRoom() {
+	b.mu.Lock()
+	if b.roomUsed {
+		close(b.roomCh)
+		b.roomCh = make(chan struct{})
+		b.roomUsed = false
+	}
+	b.mu.Unlock()
+}
+
+func (b *Bus) publishFailed(err error) error {
+	if b.metrics != nil {
+		reason := "error"
+		switch {
+		case errors.Is(err, ErrBackpressure):
+			reason = "backpressure"
+			b.metrics.backpressure.Inc()
+		case errors.Is(err, ErrConflict):
+			reason = "conflict"
+		case errors.Is(err, ErrTooLarge):
+			reason = "too_large"
+		case errors.Is(err, ErrSchemaViolation):
+			reason = "schema_violation"
+		case errors.Is(err, ErrInvalidEvent):
+			reason = "invalid"
+		case errors.Is(err, ErrClosed):
+			reason = "closed"
+		}
+		b.metrics.publishErrors.WithLabelValues(reason).Inc()
+	}
+	return err
+}
+
+// prepare fills e's defaults and validates it; index is its place in a batch.
+func (b *Bus) prepare(ctx context.Context, hc *handlerCtx, e *Event, index int) error {
+	if hc != nil {
+		if e.ID == "" {
+			e.ID = ChildID(hc.ec.EventID, hc.ec.Subscription, int(hc.children.Add(1)-1))
+		}
+		if e.CorrelationID == "" {
+			e.CorrelationID = hc.ec.CorrelationID
+		}
+		if e.CausationID == "" {
+			e.CausationID = hc.ec.EventID
+		}
+	}
+	if e.SourcePlugin == "" {
+		e.SourcePlugin = b.cfg.source
+	}
+	e.fillDefaults(time.Now())
+	e.Position = 0
+	if err := e.Validate(); err != nil {
+		return atIndex(err, index)
+	}
+	if n := encodedSizeBound(e); n > b.cfg.maxEventSize {
+		// The bound can overestimate strings that need escaping: measure.
+		if raw, err := json.Marshal(e); err != nil || len(raw) > b.cfg.maxEventSize {
+			return &ValidationError{Index: index, Reason: fmt.Sprintf("encoded event is larger than %d bytes", b.cfg.maxEventSize), Err: ErrTooLarge}
+		}
+	}
+	if err := b.cfg.schemas.Validate(e); err != nil {
+		return atIndex(err, index)
+	}
+	for _, v := range b.cfg.validators {
+		if err := v.Validate(ctx, e); err != nil {
+			var ve *ValidationError
+			if errors.As(err, &ve) {
+				c := *ve
+				c.Index = index
+				return &c
+			}
+			return &ValidationError{Index: index, Reason: err.Error(), Err: ErrInvalidEvent}
+		}
+	}
+	return nil
+}
+
+func atIndex(err error, index int) error {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		c := *ve
+		c.Index = index
+		return &c
+	}
+	return err
+}
+
+// encodedSizeBound returns an upper bound of the size of e's JSON form
+// without encoding it.
+func encodedSizeBound(e *Event) int {
+	n := 256 + len(e.Data) // field names, punctuation, timestamp, numbers
+	n += jsonStringBound(e.ID) + jsonStringBound(e.Name) + jsonStringBound(e.CorrelationID) +
+		jsonStringBound(e.CausationID) + jsonStringBound(e.SourcePlugin) + jsonStringBound(e.Subject)
+	for k, v := range e.Metadata {
+		n += jsonStringBound(k) + jsonStringBound(v) + 2
+	}
+	return n
+}
+
+func jsonStringBound(s string) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c == '<', c == '>', c == '&':
+			n += 5
+		case c == '"', c == '\\':
+			n++
+		case c >= 0x80:
+			n += 5 // invalid UTF-8 becomes \ufffd
+		}
+	}
+	return n
+}
+
+// Subscribe calls h for every event whose name matches pattern ("a.b",
+// "a.*", "a.>", ">"), on goroutines of the subscription, as the options
+// say (Durable, Concurrency, Timeout, MaxAttempts, Backoff, StartAt,
+// BufferSize, DropOldest). ctx bounds the setup only; the subscription runs
+// until Close, Bus.Unsubscribe or Bus.Close.
+//
+// A durable name may run only once per bus at a time: a second Subscribe
+// with the same name returns an error wrapping ErrConflict. After Close it
+// returns ErrClosed.
+func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts ...SubscribeOption) (*Subscription, error) {
+	if h == nil {
+		return nil, errors.New("herald: nil handler")
+	}
+	return b.subscribe(ctx, pattern, h, nil, opts)
+}
+
+// SubscribeBatch is Subscribe for a handler that takes up to BatchSize
+// events (default 100) per call. Its results are per event: each failed
+// event is retried or dead-lettered on its own. The batch handler's context
+// carries no single event (FromContext reports false).
+func (b *Bus) SubscribeBatch(ctx context.Context, pattern string, h BatchHandler, opts ...SubscribeOption) (*Subscription, error) {
+	if h == nil {
+		return nil, errors.New("herald: nil batch handler")
+	}
+	return b.subscribe(ctx, pattern, nil, h, opts)
+}
+
+func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh BatchHandler, opts []SubscribeOption) (*Subscription, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ValidatePattern(pattern); err != nil {
+		return nil, err
+	}
+	cfg := defaultSubConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Subscription{
+		bus: b, pattern: pattern, durable: cfg.durable != "", cfg: cfg, h: h, bh: bh,
+		subjects: make(map[string]*subjectQueue),
+		spaceCh:  make(chan struct{}),
+		timers:   make(map[*time.Timer]struct{}),
+		exited:   make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	s.cond = sync.NewCond(&s.mu)
+	s.readerCond = sync.NewCond(&s.mu)
+	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	s.readCtx, s.readCancel = context.WithCancel(context.Background())
+
+	b.mu.Lock()
+	if b.closed.Load() {
+		b.mu.Unlock()
+		s.cancelContexts()
+		return nil, ErrClosed
+	}
+	if s.durable {
+		s.name = cfg.durable
+		if _, dup := b.durables[s.name]; dup {
+			b.mu.Unlock()
+			s.cancelContexts()
+			return nil, fmt.Errorf("herald: durable subscription %s is already running: %w", s.name, ErrConflict)
+		}
+		b.durables[s.name] = s // claimed; removed again on failure
+	} else {
+		b.nextEph++
+		s.name = "ephemeral-" + strconv.Itoa(b.nextEph)
+	}
+	b.mu.Unlock()
+	s.log = b.logger
+	s.m = b.metrics.forSub(s.name)
+
+	if s.durable {
+		if err := s.setupDurable(ctx); err != nil {
+			b.mu.Lock()
+			delete(b.durables, s.name)
+			b.mu.Unlock()
+			s.cancelContexts()
+			return nil, err
+		}
+	}
+	b.mu.Lock()
+	if b.closed.Load() {
+		delete(b.durables, s.name)
+		b.mu.Unlock()
+		s.cancelContexts()
+		if s.consumer != nil {
+			s.consumer.Close()
+		}
+		return nil, ErrClosed
+	}
+	b.subs[s] = struct{}{}
+	if !s.durable {
+		old := *b.ephemerals.Load()
+		next := append(slices.Clip(old), s)
+		b.ephemerals.Store(&next)
+	}
+	s.start()
+	b.mu.Unlock()
+	return s, nil
+}
+
+func (s *Subscription) cancelContexts() {
+	s.baseCancel()
+	s.readCancel()
+}
+
+// setupDurable finds where a durable subscription resumes, committing its
+// starting checkpoint when it has none so the store keeps its events.
+func (s *Subscription) setupDurable(ctx context.Context) error {
+	st := s.bus.store
+	s.flushKick = make(chan struct{}, 1)
+	s.flushFull = make(chan struct{}, 1)
+	s.redriving = make(map[string]bool)
+	s.redriveReq = true // pick up redrives requested while it was away
+	s.trackBase = 1
+	start := StartEarliest
+	if s.cfg.startSet {
+		start = s.cfg.start
+	}
+	if ss, ok := st.(SharedStore); ok {
+		c, err := ss.Consume(ctx, s.name, s.pattern, start, ConsumeOptions{
+			AckWait: s.cfg.timeout + 30*time.Second, MaxInFlight: s.cfg.bufferSize + s.cfg.concurrency*64,
+		})
+		if err != nil {
+			return fmt.Errorf("herald: joining shared consumer %s: %w", s.name, err)
+		}
+		s.consumer = c
+		return nil
+	}
+	cp, ok, err := st.Checkpoint(ctx, s.name)
+	if err != nil {
+		return fmt.Errorf("herald: reading checkpoint of %s: %w", s.name, err)
+	}
+	if !ok {
+		if cp, err = start.resolve(ctx, st); err != nil {
+			return fmt.Errorf("herald: resolving start of %s: %w", s.name, err)
+		}
+		if err := st.Commit(ctx, s.name, Progress{Checkpoint: cp}); err != nil {
+			return fmt.Errorf("herald: saving checkpoint of %s: %w", s.name, err)
+		}
+	}
+	s.readPos, s.committed = cp, cp
+	return nil
+}
+
+// Unsubscribe stops s as Subscription.Close does.
+func (b *Bus) Unsubscribe(ctx context.Context, s *Subscription) error {
+	if s == nil || s.bus != b {
+		return fmt.Errorf("herald: subscription of another bus: %w", ErrNotFound)
+	}
+	return s.Close(ctx)
+}
+
+func (b *Bus) removeSub(s *Subscription) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.subs, s)
+	if b.durables[s.name] == s {
+		delete(b.durables, s.name)
+	}
+	if !s.durable {
+		old := *b.ephemerals.Load()
+		next := slices.DeleteFunc(slices.Clone(old), func(x *Subscription) bool { return x == s })
+		b.ephemerals.Store(&next)
+	}
+}
+
+func (b *Bus) subscriptionList() []*Subscription {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]*Subscription, 0, len(b.subs))
+	for s := range b.subs {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(x, y *Subscription) int {
+		switch {
+		case x.name < y.name:
+			return -1
+		case x.name > y.name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Subscriptions describes the bus's running subscriptions, by name.
+func (b *Bus) Subscriptions() []SubscriptionInfo {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	head, _ := b.store.Head(ctx)
+	subs := b.subscriptionList()
+	out := make([]SubscriptionInfo, len(subs))
+	for i, s := range subs {
+		out[i] = SubscriptionInfo{Name: s.name, Pattern: s.pattern, Durable: s.durable, Stats: s.stats(head)}
+	}
+	return out
+}
+
+// Close stops the bus: new calls return ErrClosed at once, every
+// subscription stops as Subscription.Close says (handlers in progress may
+// finish until ctx ends, durable progress is committed), and the memory
+// store the bus made itself is closed. It returns ctx's error when handlers
+// were still running at its end. Calling it again returns nil.
+func (b *Bus) Close(ctx context.Context) error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.signalRoom()
+	subs := b.subscriptionList()
+	errs := make([]error, len(subs))
+	var wg sync.WaitGroup
+	for i, s := range subs {
+		wg.Go(func() { errs[i] = s.Close(ctx) })
+	}
+	wg.Wait()
+	if b.ownsStore {
+		errs = append(errs, b.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// DeadLetters lists the dead letters matching q, oldest first.
 func (b *Bus) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
 	return b.store.DeadLetters(ctx, q)
 }
 
-// Redrive marks the dead letters matching q for redrive.
-func (b *Bus) Redrive(ctx context.Context, q DeadLetterQuery) (int, error) { return 0, errNotYet }
+// Redrive marks the dead letters matching q for redrive and returns how
+// many it marked. The durable subscription owning each entry delivers its
+// event again (with fresh attempts) and removes the entry when it succeeds;
+// when it fails again, the entry comes back with the longer error history.
+// Entries of a subscription that is not running are redriven when it runs
+// again.
+func (b *Bus) Redrive(ctx context.Context, q DeadLetterQuery) (int, error) {
+	if b.closed.Load() {
+		return 0, ErrClosed
+	}
+	n, err := b.store.RedriveDeadLetters(ctx, q)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	for _, s := range b.subscriptionList() {
+		if s.durable && (q.Subscription == "" || q.Subscription == s.name) {
+			s.wakeForRedrive()
+		}
+	}
+	return n, nil
+}
 
-// Discard removes the dead letters matching q.
-func (b *Bus) Discard(ctx context.Context, q DeadLetterQuery) (int, error) { return 0, errNotYet }
+// Discard removes the dead letters matching q, records their outcome as
+// discarded, and returns how many it removed.
+func (b *Bus) Discard(ctx context.Context, q DeadLetterQuery) (int, error) {
+	if b.closed.Load() {
+		return 0, ErrClosed
+	}
+	dls, err := b.store.DeadLetters(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	n, err := b.store.DeleteDeadLetters(ctx, q)
+	if err != nil {
+		return n, err
+	}
+	now := time.Now().UTC()
+	bySub := map[string][]Outcome{}
+	for _, d := range dls {
+		bySub[d.Subscription] = append(bySub[d.Subscription], Outcome{
+			Subscription: d.Subscription, EventID: d.Event.ID, EventName: d.Event.Name,
+			Position: d.Event.Position, CorrelationID: d.Event.CorrelationID,
+			Status: OutcomeDiscarded, Attempts: len(d.Errors), LastError: lastError(d.Errors), UpdatedAt: now,
+		})
+	}
+	for sub, outs := range bySub {
+		b.mu.Lock()
+		s := b.durables[sub]
+		b.mu.Unlock()
+		if s != nil {
+			s.mu.Lock()
+			s.outcomes = append(s.outcomes, outs...)
+			s.mu.Unlock()
+			if err := s.flush(ctx); err != nil {
+				return n, err
+			}
+			continue
+		}
+		cp, ok, err := b.store.Checkpoint(ctx, sub)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			if err := b.store.Commit(ctx, sub, Progress{Checkpoint: cp, Outcomes: outs}); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
 
-// Outcomes returns the outcomes matching q.
+func lastError(errs []AttemptError) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	return errs[len(errs)-1].Error
+}
+
+// Outcomes returns the outcomes matching q (set at least one field).
 func (b *Bus) Outcomes(ctx context.Context, q OutcomeQuery) ([]Outcome, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
 	return b.store.Outcomes(ctx, q)
 }
 
@@ -98,21 +796,102 @@ type Trace struct {
 	Events        []TraceEvent `json:"events"`
 }
 
-// TraceEvent is one event of a Trace with its outcomes.
+// TraceEvent is one event of a Trace with its outcomes, by subscription.
 type TraceEvent struct {
 	Event    *Event    `json:"event"`
 	Outcomes []Outcome `json:"outcomes"`
 }
 
-// Trace returns the events of correlationID in log order, each with its outcomes.
+// maxTraceEvents bounds a Trace.
+const maxTraceEvents = 10000
+
+// Trace returns the events of correlationID in log order (at most 10,000),
+// each with the outcomes recorded for it. It returns ErrNotFound when the
+// store holds no event of that correlation.
 func (b *Bus) Trace(ctx context.Context, correlationID string) (*Trace, error) {
-	return nil, errNotYet
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	if correlationID == "" {
+		return nil, fmt.Errorf("%w: empty correlation id", ErrNotFound)
+	}
+	t := &Trace{CorrelationID: correlationID}
+	idx := map[string]int{}
+	for e, err := range b.store.Read(ctx, 0, Filter{CorrelationID: correlationID, Limit: maxTraceEvents}) {
+		if err != nil {
+			return nil, err
+		}
+		idx[e.ID] = len(t.Events)
+		t.Events = append(t.Events, TraceEvent{Event: e})
+	}
+	if len(t.Events) == 0 {
+		return nil, fmt.Errorf("%w: correlation %q", ErrNotFound, correlationID)
+	}
+	outs, err := b.store.Outcomes(ctx, OutcomeQuery{CorrelationID: correlationID, Limit: 100 * maxTraceEvents})
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range outs {
+		if i, ok := idx[o.EventID]; ok {
+			t.Events[i].Outcomes = append(t.Events[i].Outcomes, o)
+		}
+	}
+	return t, nil
 }
 
-// Reset moves the durable subscription durableName to start.
-func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error { return errNotYet }
-
-// Subscriptions describes the bus's running subscriptions.
-func (b *Bus) Subscriptions() []SubscriptionInfo { return nil }
-
-var _ = time.Second
+// Reset moves the durable subscription durableName to start (replay when
+// it moves back), whether it is running in this bus or not. A running
+// subscription drops what it had queued, lets handler calls in progress
+// finish without counting them toward the new checkpoint, and continues
+// from the new position. It returns ErrNotFound for a name that is not
+// running here and has no checkpoint; a shared store (SharedStore) does not
+// support it.
+func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if _, shared := b.store.(SharedStore); shared {
+		return errors.New("herald: reset is not supported by a shared store")
+	}
+	cp, err := to.resolve(ctx, b.store)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	s := b.durables[durableName]
+	b.mu.Unlock()
+	if s == nil {
+		if _, ok, err := b.store.Checkpoint(ctx, durableName); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("%w: durable subscription %q", ErrNotFound, durableName)
+		}
+		return b.store.Commit(ctx, durableName, Progress{Checkpoint: cp})
+	}
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		return b.store.Commit(ctx, durableName, Progress{Checkpoint: cp})
+	}
+	s.epoch++
+	for t := range s.timers {
+		t.Stop()
+	}
+	clear(s.timers)
+	for i := range s.ready {
+		s.ready[i].clear()
+	}
+	s.nready, s.count = 0, 0
+	clear(s.subjects)
+	s.track.clear()
+	s.trackBase = s.nextSeq + 1
+	s.readPos = cp
+	s.committed = cp + 1 // force the commit below
+	s.roomLocked()
+	s.readerCond.Signal()
+	if s.wakeReader != nil {
+		s.wakeReader()
+	}
+	s.mu.Unlock()
+	return s.flush(ctx)
+}

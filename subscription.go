@@ -1,11 +1,83 @@
 package herald
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
-// Subscription is a running subscription of a Bus.
+// Subscription is a running subscription of a Bus, returned by Subscribe
+// and SubscribeBatch. Its methods are safe for concurrent use.
 type Subscription struct {
-	name string
-	done chan struct{}
+	bus     *Bus
+	name    string
+	pattern string
+	durable bool
+	cfg     subConfig
+	h       Handler
+	bh      BatchHandler
+	log     *slog.Logger
+	m       *subMetrics
+
+	baseCtx    context.Context // parent of handler contexts; cancelled when Close gives up
+	baseCancel context.CancelFunc
+	readCtx    context.Context // the reader's; cancelled when Close starts
+	readCancel context.CancelFunc
+
+	mu            sync.Mutex
+	cond          *sync.Cond // workers: ready items or stopping
+	readerCond    *sync.Cond // reader: room, redrive, reset or stopping
+	ready         [4]deque[item]
+	nready        int
+	subjects      map[string]*subjectQueue // subjects with an active event
+	freeSubj      []*subjectQueue
+	count         int // queued items: ready, waiting behind a subject, or in backoff
+	reserved      int // room promised to publishers
+	inflight      int
+	stopping      bool
+	spaceCh       chan struct{}
+	spaceWaiters  bool
+	readerWaiting bool
+	timers        map[*time.Timer]struct{}
+	lastPos       uint64 // ephemeral: position of the last event taken in
+
+	// durable state
+	epoch       uint32
+	track       deque[trackEntry]
+	trackBase   uint64 // seq of track's front
+	nextSeq     uint64
+	readPos     uint64 // the log is read through here
+	committed   uint64
+	outcomes    []Outcome
+	deadLetters []DeadLetter
+	resolved    []string
+	acks        []Delivery
+	maxDone     uint64
+	redriving   map[string]bool
+	redriveReq  bool
+	wakeReader  context.CancelFunc
+	consumer    Consumer
+	flushKick   chan struct{}
+	flushFull   chan struct{}
+	flushMu     sync.Mutex
+
+	halted atomic.Bool // set when Close starts: workers stop between events
+	// goroutines
+	running int
+	exited  chan struct{} // closed when the last goroutine ends
+	done    chan struct{}
+	once    sync.Once
+
+	handled, failed, retried, deadLettered, dropped atomic.Uint64
+}
+
+type trackEntry struct {
+	pos  uint64
+	done bool
 }
 
 // SubscriptionInfo describes a running subscription.
@@ -18,9 +90,9 @@ type SubscriptionInfo struct {
 
 // SubscriptionStats counts what a subscription did since it started.
 type SubscriptionStats struct {
-	// Position is the subscription's checkpoint (durable) or the position
-	// of the last event it took (ephemeral); Head the log's head; Lag the
-	// difference.
+	// Position is the durable subscription's checkpoint (every event up to
+	// it is done), or the position of the last event an ephemeral one took
+	// in; Head is the log's head and Lag the events between the two.
 	Position uint64 `json:"position"`
 	Head     uint64 `json:"head"`
 	Lag      uint64 `json:"lag"`
@@ -32,18 +104,526 @@ type SubscriptionStats struct {
 	Retried      uint64 `json:"retried"`
 	DeadLettered uint64 `json:"dead_lettered"`
 	Dropped      uint64 `json:"dropped"`
-	// InFlight is the number of handler calls running now.
+	// InFlight is the number of events being handled now.
 	InFlight int `json:"in_flight"`
 }
 
-// Name returns the subscription's name.
+// Name returns the subscription's name: its durable name, or a name the
+// bus made up for an ephemeral one.
 func (s *Subscription) Name() string { return s.name }
 
-// Close stops delivery.
-func (s *Subscription) Close(ctx context.Context) error { return nil }
-
-// Done is closed once the subscription has stopped.
+// Done is closed once the subscription has stopped (by Close,
+// Bus.Unsubscribe or Bus.Close).
 func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Stats returns the subscription's counters.
-func (s *Subscription) Stats() SubscriptionStats { return SubscriptionStats{} }
+func (s *Subscription) Stats() SubscriptionStats {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	head, _ := s.bus.store.Head(ctx)
+	return s.stats(head)
+}
+
+func (s *Subscription) stats(head uint64) SubscriptionStats {
+	s.mu.Lock()
+	pos, inflight := s.lastPos, s.inflight
+	if s.durable {
+		pos = s.watermarkLocked()
+		if s.consumer != nil {
+			pos = s.maxDone
+		}
+	}
+	s.mu.Unlock()
+	st := SubscriptionStats{
+		Position: pos, Head: head, InFlight: inflight,
+		Handled: s.handled.Load(), Failed: s.failed.Load(), Retried: s.retried.Load(),
+		DeadLettered: s.deadLettered.Load(), Dropped: s.dropped.Load(),
+	}
+	if head > pos {
+		st.Lag = head - pos
+	}
+	return st
+}
+
+// watermarkLocked is the durable checkpoint: every tracked event up to it is done.
+func (s *Subscription) watermarkLocked() uint64 {
+	if s.track.len() > 0 {
+		return s.track.front().pos - 1
+	}
+	return s.readPos
+}
+
+// start launches the subscription's goroutines.
+func (s *Subscription) start() {
+	n := s.cfg.concurrency
+	if s.durable {
+		n += 2 // reader and flusher
+	}
+	s.running = n
+	for range s.cfg.concurrency {
+		go s.work()
+	}
+	if s.durable {
+		go s.flushLoop()
+		if s.consumer != nil {
+			go s.consumeLoop()
+		} else {
+			go s.readLoop()
+		}
+	}
+}
+
+func (s *Subscription) workerDone() {
+	s.mu.Lock()
+	s.running--
+	last := s.running == 0
+	s.mu.Unlock()
+	if last {
+		close(s.exited)
+	}
+}
+
+// offer reserves room for n events of a publisher, waiting until deadline.
+// It reports false when the subscription is stopping (nothing reserved).
+func (s *Subscription) reserve(ctx context.Context, n int, deadline time.Time) (bool, error) {
+	s.mu.Lock()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		if s.stopping {
+			s.mu.Unlock()
+			return false, nil
+		}
+		used := s.count + s.reserved
+		if used+n <= s.cfg.bufferSize || used == 0 {
+			s.reserved += n
+			s.mu.Unlock()
+			return true, nil
+		}
+		ch := s.spaceCh
+		s.spaceWaiters = true
+		s.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(time.Until(deadline))
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return false, fmt.Errorf("%w: subscription %s is %d events behind", ErrBackpressure, s.name, used)
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return false, fmt.Errorf("%w: subscription %s is %d events behind", ErrBackpressure, s.name, used)
+			}
+			return false, ctx.Err()
+		}
+		s.mu.Lock()
+	}
+}
+
+func (s *Subscription) unreserve(n int) {
+	s.mu.Lock()
+	s.reserved -= n
+	s.roomLocked()
+	s.mu.Unlock()
+}
+
+// push hands published events to an ephemeral subscription. reserved is
+// the room reserved for them (0 with DropOldest).
+func (s *Subscription) push(evs []*Event, reserved int) {
+	s.mu.Lock()
+	s.reserved -= reserved
+	if s.stopping {
+		s.roomLocked()
+		s.mu.Unlock()
+		return
+	}
+	for _, e := range evs {
+		if e == nil || !MatchName(s.pattern, e.Name) {
+			continue
+		}
+		if s.cfg.dropOldest && s.count >= s.cfg.bufferSize && !s.dropOldestLocked() {
+			s.dropped.Add(1)
+			if s.m != nil {
+				s.m.dropped.Inc()
+			}
+			continue
+		}
+		s.lastPos = e.Position
+		s.enqueueLocked(item{ev: e})
+	}
+	s.mu.Unlock()
+}
+
+// pushOne is push for one event, without a slice.
+func (s *Subscription) pushOne(e *Event, reserved int) {
+	s.mu.Lock()
+	s.reserved -= reserved
+	if s.stopping {
+		s.roomLocked()
+		s.mu.Unlock()
+		return
+	}
+	if s.cfg.dropOldest && s.count >= s.cfg.bufferSize && !s.dropOldestLocked() {
+		s.dropped.Add(1)
+		if s.m != nil {
+			s.m.dropped.Inc()
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.lastPos = e.Position
+	s.enqueueLocked(item{ev: e})
+	s.mu.Unlock()
+}
+
+// readLoop feeds a durable subscription from the log.
+func (s *Subscription) readLoop() {
+	defer s.workerDone()
+	st := s.bus.store
+	var buf []*Event
+	for {
+		s.mu.Lock()
+		for !s.stopping && !s.redriveReq && s.count >= s.cfg.bufferSize {
+			s.readerWaiting = true
+			s.readerCond.Wait()
+		}
+		s.readerWaiting = false
+		if s.stopping {
+			s.mu.Unlock()
+			return
+		}
+		room := max(1, s.cfg.bufferSize-s.count)
+		after, epoch, redrive := s.readPos, s.epoch, s.redriveReq
+		s.redriveReq = false
+		s.mu.Unlock()
+
+		if redrive {
+			s.loadRedrives()
+		}
+		head, err := st.Head(s.readCtx)
+		if err == nil {
+			buf = buf[:0]
+			for e, rerr := range st.Read(s.readCtx, after, Filter{Name: s.pattern, Limit: room}) {
+				if rerr != nil {
+					err = rerr
+					break
+				}
+				buf = append(buf, e)
+			}
+		}
+		if err != nil {
+			if s.readCtx.Err() != nil || errors.Is(err, ErrClosed) {
+				s.idleUntilStopped()
+				return
+			}
+			s.log.Error("herald: reading the log failed", "subscription", s.name, "error", err)
+			s.sleep(100 * time.Millisecond)
+			continue
+		}
+		s.mu.Lock()
+		if s.epoch != epoch || s.stopping {
+			s.mu.Unlock()
+			clear(buf)
+			continue
+		}
+		for _, e := range buf {
+			s.nextSeq++
+			s.track.push(trackEntry{pos: e.Position})
+			s.enqueueLocked(item{ev: e, seq: s.nextSeq, epoch: s.epoch})
+		}
+		if len(buf) < room {
+			s.readPos = max(s.readPos, head)
+		}
+		if len(buf) > 0 {
+			s.readPos = max(s.readPos, buf[len(buf)-1].Position)
+		}
+		if s.track.len() == 0 && s.readPos != s.committed {
+			s.kickFlush()
+		}
+		pos := s.readPos
+		caughtUp := len(buf) < room
+		var wctx context.Context
+		var cancel context.CancelFunc
+		if caughtUp && len(buf) == 0 {
+			wctx, cancel = context.WithCancel(s.readCtx)
+			s.wakeReader = cancel
+			if s.redriveReq {
+				cancel()
+			}
+		}
+		s.mu.Unlock()
+		clear(buf)
+		if cancel == nil {
+			continue
+		}
+		_, err = st.Wait(wctx, pos)
+		s.mu.Lock()
+		s.wakeReader = nil
+		s.mu.Unlock()
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			if errors.Is(err, ErrClosed) {
+				s.idleUntilStopped()
+				return
+			}
+			s.log.Error("herald: waiting for the log failed", "subscription", s.name, "error", err)
+			s.sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// idleUntilStopped parks the reader of a subscription whose store is gone
+// until the subscription is closed.
+func (s *Subscription) idleUntilStopped() { <-s.readCtx.Done() }
+
+func (s *Subscription) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.readCtx.Done():
+	}
+}
+
+// consumeLoop feeds a durable subscription from a shared store's consumer.
+func (s *Subscription) consumeLoop() {
+	defer s.workerDone()
+	for {
+		s.mu.Lock()
+		for !s.stopping && !s.redriveReq && s.count >= s.cfg.bufferSize {
+			s.readerWaiting = true
+			s.readerCond.Wait()
+		}
+		s.readerWaiting = false
+		if s.stopping {
+			s.mu.Unlock()
+			return
+		}
+		room := max(1, s.cfg.bufferSize-s.count)
+		redrive := s.redriveReq
+		s.redriveReq = false
+		s.mu.Unlock()
+		if redrive {
+			s.loadRedrives()
+		}
+		ds, err := s.consumer.Fetch(s.readCtx, room)
+		if err != nil {
+			if s.readCtx.Err() != nil || errors.Is(err, ErrClosed) {
+				s.idleUntilStopped()
+				return
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				s.log.Error("herald: fetching from the shared consumer failed", "subscription", s.name, "error", err)
+				s.sleep(100 * time.Millisecond)
+			}
+			continue
+		}
+		s.mu.Lock()
+		for _, d := range ds {
+			e := d.Event()
+			if e == nil {
+				continue
+			}
+			if s.stopping {
+				continue // redelivered after the ack wait
+			}
+			s.enqueueLocked(item{ev: e, epoch: s.epoch, attempt: int32(max(0, d.Attempt()-1)), x: &itemExtra{delivery: d}})
+		}
+		s.mu.Unlock()
+	}
+}
+
+// loadRedrives queues the subscription's dead letters marked for redrive.
+func (s *Subscription) loadRedrives() {
+	dls, err := s.bus.store.DeadLetters(s.readCtx, DeadLetterQuery{Subscription: s.name, OnlyRedrive: true})
+	if err != nil {
+		if s.readCtx.Err() == nil {
+			s.log.Error("herald: listing dead letters to redrive failed", "subscription", s.name, "error", err)
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, dl := range dls {
+		if s.redriving[dl.ID] || dl.Event == nil || s.stopping {
+			continue
+		}
+		s.redriving[dl.ID] = true
+		s.enqueueLocked(item{ev: dl.Event, epoch: s.epoch, x: &itemExtra{
+			redriveID: dl.ID, prior: len(dl.Errors), errs: dl.Errors,
+		}})
+	}
+}
+
+// wake asks the reader to look for dead letters to redrive.
+func (s *Subscription) wakeForRedrive() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.redriveReq = true
+	s.readerCond.Signal()
+	if s.wakeReader != nil {
+		s.wakeReader()
+	}
+}
+
+// flushLoop commits outcomes and the checkpoint in batches: at most 20 ms
+// after the first pending change, or at once when 64 outcomes wait.
+func (s *Subscription) flushLoop() {
+	defer s.workerDone()
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
+	for {
+		select {
+		case <-s.flushKick:
+		case <-s.flushFull:
+		case <-s.readCtx.Done():
+			return
+		}
+		t.Reset(20 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-s.flushFull:
+			t.Stop()
+		case <-s.readCtx.Done():
+			t.Stop()
+			return
+		}
+		s.flush(context.Background())
+	}
+}
+
+// flush commits what is pending. It is safe to call concurrently.
+func (s *Subscription) flush(ctx context.Context) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.mu.Lock()
+	cp := s.watermarkLocked()
+	if s.consumer != nil {
+		cp = s.maxDone
+	}
+	p := Progress{Checkpoint: cp, Outcomes: s.outcomes, DeadLetters: s.deadLetters, Resolved: s.resolved}
+	acks := s.acks
+	if cp == s.committed && len(p.Outcomes) == 0 && len(p.DeadLetters) == 0 && len(p.Resolved) == 0 && len(acks) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	s.outcomes, s.deadLetters, s.resolved, s.acks = nil, nil, nil, nil
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := s.bus.store.Commit(ctx, s.name, p)
+	s.mu.Lock()
+	if err != nil {
+		// Keep everything for the next flush, ahead of what came since.
+		s.outcomes = append(p.Outcomes, s.outcomes...)
+		s.deadLetters = append(p.DeadLetters, s.deadLetters...)
+		s.resolved = append(p.Resolved, s.resolved...)
+		s.acks = append(acks, s.acks...)
+		s.mu.Unlock()
+		s.log.Error("herald: committing progress failed", "subscription", s.name, "error", err)
+		return err
+	}
+	s.committed = cp
+	for _, id := range p.Resolved {
+		delete(s.redriving, id)
+	}
+	for _, d := range p.DeadLetters {
+		delete(s.redriving, d.ID)
+	}
+	if _, mem := s.bus.store.(*MemoryStore); mem && s.outcomes == nil {
+		// The memory store copies outcomes: reuse the slice.
+		clear(p.Outcomes)
+		s.outcomes = p.Outcomes[:0]
+	}
+	s.mu.Unlock()
+	for _, d := range acks {
+		if err := d.Ack(ctx); err != nil {
+			s.log.Warn("herald: ack failed", "subscription", s.name, "event_id", d.Event().ID, "error", err)
+		}
+	}
+	s.bus.signalRoom()
+	return nil
+}
+
+// Close stops delivery: no new event is handed to the handler, handler
+// calls in progress are allowed to finish until ctx ends (their contexts
+// are then cancelled), and a durable subscription commits its outcomes and
+// checkpoint. Events that were queued but not started are not delivered by
+// this subscription: a durable one delivers them when it runs again, an
+// ephemeral one drops them. Close waits for the subscription's goroutines
+// and returns ctx's error if they did not end in time. Calling it again
+// returns nil at once.
+func (s *Subscription) Close(ctx context.Context) error {
+	var err error
+	first := false
+	s.once.Do(func() {
+		first = true
+		err = s.stop(ctx)
+	})
+	if !first {
+		return nil
+	}
+	return err
+}
+
+func (s *Subscription) stop(ctx context.Context) error {
+	s.halted.Store(true)
+	s.mu.Lock()
+	s.stopping = true
+	for t := range s.timers {
+		t.Stop()
+	}
+	clear(s.timers)
+	for i := range s.ready {
+		s.ready[i].clear()
+	}
+	s.nready, s.count = 0, 0
+	clear(s.subjects)
+	if s.spaceWaiters {
+		close(s.spaceCh)
+		s.spaceCh = make(chan struct{})
+		s.spaceWaiters = false
+	}
+	s.cond.Broadcast()
+	s.readerCond.Broadcast()
+	s.mu.Unlock()
+	s.readCancel()
+
+	var err error
+	select {
+	case <-s.exited:
+	case <-ctx.Done():
+		s.baseCancel()
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-s.exited:
+		case <-t.C:
+			err = fmt.Errorf("herald: subscription %s: handlers still running: %w", s.name, ctx.Err())
+		}
+		t.Stop()
+	}
+	s.baseCancel()
+	if s.durable {
+		fctx := context.Background()
+		if ferr := s.flush(fctx); ferr != nil && err == nil && !errors.Is(ferr, ErrClosed) {
+			err = ferr
+		}
+		if s.consumer != nil {
+			if cerr := s.consumer.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+	}
+	s.bus.removeSub(s)
+	if s.bus.metrics != nil {
+		s.bus.metrics.forget(s.name)
+	}
+	close(s.done)
+	return err
+}

@@ -1,0 +1,588 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// deque is a growable ring of values.
+type deque[T any] struct {
+	buf  []T
+	head int
+	n    int
+}
+
+func (d *deque[T]) len() int { return d.n }
+
+func (d *deque[T]) push(v T) {
+	if d.n == len(d.buf) {
+		nb := make([]T, max(16, 2*len(d.buf)))
+		for i := range d.n {
+			nb[i] = d.buf[(d.head+i)&(len(d.buf)-1)]
+		}
+		d.buf, d.head = nb, 0
+	}
+	d.buf[(d.head+d.n)&(len(d.buf)-1)] = v
+	d.n++
+}
+
+func (d *deque[T]) pop() T {
+	var zero T
+	v := d.buf[d.head]
+	d.buf[d.head] = zero
+	d.head = (d.head + 1) & (len(d.buf) - 1)
+	d.n--
+	return v
+}
+
+func (d *deque[T]) front() *T { return &d.buf[d.head] }
+
+func (d *deque[T]) at(i int) *T { return &d.buf[(d.head+i)&(len(d.buf)-1)] }
+
+func (d *deque[T]) clear() {
+	clear(d.buf)
+	d.head, d.n = 0, 0
+}
+
+// item is one event queued in, or running in, a subscription.
+type item struct {
+	ev *Event
+	// seq is the item's place in the durable tracker (0: not tracked).
+	seq   uint64
+	epoch uint32
+	// attempt counts the attempts of this delivery round so far.
+	attempt int32
+	x       *itemExtra
+}
+
+// itemExtra holds what only retried, redriven or shared deliveries need.
+type itemExtra struct {
+	errs      []AttemptError
+	dur       time.Duration
+	redriveID string
+	prior     int // attempts made before a redrive
+	delivery  Delivery
+	permanent bool
+}
+
+func (it *item) extra() *itemExtra {
+	if it.x == nil {
+		it.x = &itemExtra{}
+	}
+	return it.x
+}
+
+// subjectQueue holds the events of one subject waiting behind its active one.
+type subjectQueue struct {
+	waiting deque[item]
+}
+
+// priority index: 0 = critical … 3 = low.
+func prioIndex(p Priority) int {
+	switch {
+	case p >= PriorityCritical:
+		return 0
+	case p == PriorityHigh:
+		return 1
+	case p <= PriorityLow:
+		return 3
+	}
+	return 2
+}
+
+// enqueueLocked adds a new item: to the ready lists, or behind the active
+// event of its subject.
+func (s *Subscription) enqueueLocked(it item) {
+	s.count++
+	if subj := it.ev.Subject; subj != "" {
+		if q, ok := s.subjects[subj]; ok {
+			if q == nil {
+				q = s.newSubjectQueue()
+				s.subjects[subj] = q
+			}
+			q.waiting.push(it)
+			return
+		}
+		s.subjects[subj] = nil // active, nothing waiting
+	}
+	s.pushReadyLocked(it)
+}
+
+func (s *Subscription) newSubjectQueue() *subjectQueue {
+	if n := len(s.freeSubj); n > 0 {
+		q := s.freeSubj[n-1]
+		s.freeSubj = s.freeSubj[:n-1]
+		return q
+	}
+	return &subjectQueue{}
+}
+
+func (s *Subscription) pushReadyLocked(it item) {
+	s.ready[prioIndex(it.ev.Priority)].push(it)
+	s.nready++
+	s.cond.Signal()
+}
+
+// releaseLocked ends the active event of subj: the next one waiting, if
+// any, becomes ready.
+func (s *Subscription) releaseLocked(subj string) {
+	if subj == "" {
+		return
+	}
+	q, ok := s.subjects[subj]
+	if !ok {
+		return
+	}
+	if q != nil && q.waiting.len() > 0 {
+		s.pushReadyLocked(q.waiting.pop())
+		return
+	}
+	delete(s.subjects, subj)
+	if q != nil && len(s.freeSubj) < 64 {
+		s.freeSubj = append(s.freeSubj, q)
+	}
+}
+
+// takeLocked moves up to n ready items, highest priority first, into buf.
+func (s *Subscription) takeLocked(buf []item, n int) []item {
+	for i := 0; i < len(s.ready) && len(buf) < n; i++ {
+		for s.ready[i].len() > 0 && len(buf) < n {
+			buf = append(buf, s.ready[i].pop())
+		}
+	}
+	s.nready -= len(buf)
+	s.count -= len(buf)
+	s.inflight += len(buf)
+	s.roomLocked()
+	return buf
+}
+
+// roomLocked wakes publishers and the reader waiting for room.
+func (s *Subscription) roomLocked() {
+	if s.spaceWaiters && s.count+s.reserved < s.cfg.bufferSize {
+		close(s.spaceCh)
+		s.spaceCh = make(chan struct{})
+		s.spaceWaiters = false
+	}
+	if s.readerWaiting && s.count < s.cfg.bufferSize {
+		s.readerCond.Signal()
+	}
+}
+
+// dropOldestLocked drops the oldest queued event that is not running or
+// waiting for a retry. It reports false when there is none.
+func (s *Subscription) dropOldestLocked() bool {
+	best := -1
+	for i := range s.ready {
+		if s.ready[i].len() > 0 && (best < 0 || s.ready[i].front().ev.Position < s.ready[best].front().ev.Position) {
+			best = i
+		}
+	}
+	var bestQ *subjectQueue
+	if best < 0 {
+		for _, q := range s.subjects {
+			if q != nil && q.waiting.len() > 0 && (bestQ == nil || q.waiting.front().ev.Position < bestQ.waiting.front().ev.Position) {
+				bestQ = q
+			}
+		}
+	}
+	switch {
+	case best >= 0:
+		it := s.ready[best].pop()
+		s.nready--
+		s.count--
+		s.releaseLocked(it.ev.Subject)
+	case bestQ != nil:
+		bestQ.waiting.pop()
+		s.count--
+	default:
+		return false
+	}
+	s.dropped.Add(1)
+	if s.m != nil {
+		s.m.dropped.Inc()
+	}
+	return true
+}
+
+// worker is one of a subscription's handler goroutines.
+type worker struct {
+	buf  []item
+	res  []result
+	obs  map[string]prometheus.Observer
+	evs  []*Event
+	slow bool
+}
+
+type result struct {
+	err   error
+	dur   time.Duration
+	end   time.Time
+	final bool // no more attempts: dead-letter
+	ran   bool
+}
+
+func (s *Subscription) work() {
+	defer s.workerDone()
+	w := &worker{}
+	if s.m != nil {
+		w.obs = make(map[string]prometheus.Observer)
+	}
+	for {
+		s.mu.Lock()
+		for s.nready == 0 && !s.stopping {
+			s.cond.Wait()
+		}
+		if s.stopping {
+			s.mu.Unlock()
+			return
+		}
+		n := 1
+		switch {
+		case s.bh != nil:
+			n = s.cfg.batchSize
+		case s.cfg.concurrency == 1 && !w.slow:
+			n = 64
+		case !w.slow:
+			n = min(64, max(1, s.nready/s.cfg.concurrency))
+		}
+		w.buf = s.takeLocked(w.buf[:0], n)
+		s.mu.Unlock()
+
+		if cap(w.res) < len(w.buf) {
+			w.res = make([]result, len(w.buf))
+		}
+		w.res = w.res[:len(w.buf)]
+		clear(w.res)
+		start := time.Now()
+		if s.bh != nil {
+			s.runBatch(w)
+		} else {
+			for i := range w.buf {
+				if s.halted.Load() {
+					break
+				}
+				w.res[i] = s.runOne(w, &w.buf[i])
+			}
+		}
+		w.slow = len(w.buf) > 0 && time.Since(start)/time.Duration(len(w.buf)) > 100*time.Microsecond
+
+		var naks []*item
+		s.mu.Lock()
+		for i := range w.buf {
+			if it := &w.buf[i]; s.completeLocked(it, &w.res[i]) {
+				naks = append(naks, it)
+			}
+		}
+		s.mu.Unlock()
+		for _, it := range naks {
+			delay := backoffDelay(s.cfg.backoffInit, s.cfg.backoffMax, int(it.attempt))
+			if err := it.x.delivery.Nak(context.Background(), delay); err != nil {
+				s.log.Warn("herald: nak failed", "event_id", it.ev.ID, "error", err)
+			}
+		}
+		clear(w.buf)
+	}
+}
+
+// handlerContext makes the context of one attempt.
+func (s *Subscription) handlerContext(it *item, start time.Time) *handlerCtx {
+	e := it.ev
+	return &handlerCtx{
+		parent:   s.baseCtx,
+		deadline: start.Add(s.cfg.timeout),
+		ec: EventContext{
+			EventID:       e.ID,
+			EventName:     e.Name,
+			CorrelationID: e.CorrelationID,
+			CausationID:   e.CausationID,
+			SourcePlugin:  e.SourcePlugin,
+			Subject:       e.Subject,
+			Metadata:      e.Metadata,
+			Subscription:  s.name,
+			Attempt:       int(it.attempt),
+			Timestamp:     e.Timestamp,
+			Position:      e.Position,
+		},
+	}
+}
+
+// runOne makes one attempt at it, outside the lock.
+func (s *Subscription) runOne(w *worker, it *item) result {
+	it.attempt++
+	start := time.Now()
+	hc := s.handlerContext(it, start)
+	err := s.call(hc, it.ev)
+	hc.release()
+	end := time.Now()
+	r := result{err: err, dur: end.Sub(start), end: end, ran: true}
+	if s.m != nil {
+		s.m.observer(w.obs, s.name, it.ev.Name).Observe(r.dur.Seconds())
+	}
+	if err != nil {
+		r.final = s.reportFailure(it, err, r.dur)
+	}
+	return r
+}
+
+// call runs the handler, turning a panic into an error.
+func (s *Subscription) call(ctx *handlerCtx, e *Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicError{value: p, stack: debug.Stack()}
+		}
+	}()
+	return s.h.Handle(ctx, e)
+}
+
+// panicError is a recovered handler panic.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (p *panicError) Error() string { return fmt.Sprintf("handler panicked: %v", p.value) }
+
+// reportFailure logs and counts a failed attempt and reports whether it was
+// the last one.
+func (s *Subscription) reportFailure(it *item, err error, dur time.Duration) bool {
+	permanent := IsPermanent(err)
+	final := permanent || int(it.attempt) >= s.cfg.maxAttempts
+	if s.m != nil {
+		s.m.handlerErrors.Inc()
+	}
+	s.failed.Add(1)
+	attrs := []any{
+		"subscription", s.name, "event_id", it.ev.ID, "event_name", it.ev.Name,
+		"correlation_id", it.ev.CorrelationID, "attempt", it.attempt,
+		"duration", dur, "error", err.Error(),
+	}
+	var pe *panicError
+	switch {
+	case asPanic(err, &pe):
+		attrs = append(attrs, "panic", true, "stack", string(pe.stack))
+	case !permanent && !IsTemporary(err) && !errors.Is(err, context.DeadlineExceeded):
+		attrs = append(attrs, "unexpected", true, "detail", fmt.Sprintf("%+v", err), "stack", string(debug.Stack()))
+	}
+	if final {
+		attrs = append(attrs, "dead_lettered", true, "permanent", permanent)
+		s.log.Error("herald: handler failed", attrs...)
+	} else {
+		s.log.Warn("herald: handler failed, will retry", attrs...)
+	}
+	return final
+}
+
+func asPanic(err error, pe **panicError) bool {
+	p, ok := err.(*panicError)
+	if ok {
+		*pe = p
+	}
+	return ok
+}
+
+// completeLocked applies the result of an attempt. It reports whether the
+// shared delivery must be nak'ed (outside the lock).
+func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
+	s.inflight--
+	if !r.ran {
+		// Taken but not started because the subscription stopped: left for
+		// the next run (its checkpoint stays below it).
+		return false
+	}
+	stale := it.epoch != s.epoch
+	if r.err == nil {
+		s.handled.Add(1)
+		if s.durable && !stale {
+			s.recordLocked(it, r, OutcomeSucceeded)
+			if it.x != nil && it.x.redriveID != "" {
+				s.resolved = append(s.resolved, it.x.redriveID)
+			}
+		}
+		s.finishLocked(it, stale)
+		return false
+	}
+	x := it.extra()
+	x.dur += r.dur
+	x.errs = append(x.errs, AttemptError{Attempt: x.prior + int(it.attempt), At: r.end, Error: r.err.Error()})
+	if r.final {
+		x.permanent = IsPermanent(r.err)
+		s.deadLettered.Add(1)
+		if s.m != nil {
+			s.m.deadLettered.Inc()
+		}
+		if s.durable && !stale {
+			s.recordLocked(it, r, OutcomeDeadLettered)
+			id := x.redriveID
+			if id == "" {
+				id = DeadLetterID(s.name, it.ev.ID)
+			}
+			s.deadLetters = append(s.deadLetters, DeadLetter{
+				ID: id, Subscription: s.name, Event: it.ev, Errors: x.errs,
+				Permanent: x.permanent, DeadAt: r.end,
+			})
+		}
+		s.finishLocked(it, stale)
+		return false
+	}
+	s.retried.Add(1)
+	if s.m != nil {
+		s.m.retried.Inc()
+	}
+	if s.durable && !stale {
+		s.recordLocked(it, r, OutcomeRetrying)
+	}
+	if x.delivery != nil {
+		s.releaseLocked(it.ev.Subject)
+		return true
+	}
+	if s.stopping || stale {
+		return false
+	}
+	s.count++
+	delay := backoffDelay(s.cfg.backoffInit, s.cfg.backoffMax, int(it.attempt))
+	retry := *it
+	var t *time.Timer
+	t = time.AfterFunc(delay, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.timers[t]; !ok {
+			return
+		}
+		delete(s.timers, t)
+		s.pushReadyLocked(retry)
+	})
+	s.timers[t] = struct{}{}
+	return false
+}
+
+// finishLocked ends an item for good: its subject moves on and the
+// durable tracker learns it is done.
+func (s *Subscription) finishLocked(it *item, stale bool) {
+	if !stale {
+		s.releaseLocked(it.ev.Subject)
+	}
+	if it.x != nil && it.x.delivery != nil {
+		s.acks = append(s.acks, it.x.delivery)
+		s.maxDone = max(s.maxDone, it.ev.Position)
+		s.kickFlush()
+		return
+	}
+	if it.seq == 0 || stale {
+		return
+	}
+	s.track.at(int(it.seq - s.trackBase)).done = true
+	for s.track.len() > 0 && s.track.front().done {
+		s.track.pop()
+		s.trackBase++
+	}
+	if s.track.len() == 0 {
+		s.kickFlush()
+	}
+}
+
+// recordLocked queues an outcome for the next commit.
+func (s *Subscription) recordLocked(it *item, r *result, status OutcomeStatus) {
+	attempts, dur, last := int(it.attempt), r.dur, ""
+	if it.x != nil {
+		attempts += it.x.prior
+		dur = it.x.dur
+		if n := len(it.x.errs); n > 0 && status != OutcomeSucceeded {
+			last = it.x.errs[n-1].Error
+		}
+	}
+	s.outcomes = append(s.outcomes, Outcome{
+		Subscription: s.name, EventID: it.ev.ID, EventName: it.ev.Name,
+		Position: it.ev.Position, CorrelationID: it.ev.CorrelationID, Status: status,
+		Attempts: attempts, LastError: last, Duration: Duration(dur), UpdatedAt: r.end,
+	})
+	switch n := len(s.outcomes); {
+	case n == 1:
+		s.kickFlush()
+	case n >= 64:
+		select {
+		case s.flushFull <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Subscription) kickFlush() {
+	if s.flushKick == nil {
+		return
+	}
+	select {
+	case s.flushKick <- struct{}{}:
+	default:
+	}
+}
+
+// runBatch hands the worker's items to the batch handler in one call.
+func (s *Subscription) runBatch(w *worker) {
+	if s.halted.Load() {
+		return
+	}
+	w.evs = w.evs[:0]
+	for i := range w.buf {
+		w.buf[i].attempt++
+		w.evs = append(w.evs, w.buf[i].ev)
+	}
+	start := time.Now()
+	hc := &handlerCtx{parent: s.baseCtx, deadline: start.Add(s.cfg.timeout), batch: true,
+		ec: EventContext{Subscription: s.name}}
+	errs := s.callBatch(hc, w.evs)
+	hc.release()
+	end := time.Now()
+	dur := end.Sub(start)
+	per := dur / time.Duration(max(1, len(w.buf)))
+	for i := range w.buf {
+		it := &w.buf[i]
+		r := result{dur: per, end: end, ran: true}
+		switch {
+		case errs.all != nil:
+			r.err = errs.all
+		case errs.each != nil:
+			r.err = errs.each[i]
+		}
+		if s.m != nil {
+			s.m.observer(w.obs, s.name, it.ev.Name).Observe(per.Seconds())
+		}
+		if r.err != nil {
+			r.final = s.reportFailure(it, r.err, per)
+		}
+		w.res[i] = r
+	}
+	w.evs = w.evs[:0]
+}
+
+type batchErrs struct {
+	all  error
+	each []error
+}
+
+func (s *Subscription) callBatch(ctx *handlerCtx, evs []*Event) (r batchErrs) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = batchErrs{all: &panicError{value: p, stack: debug.Stack()}}
+		}
+	}()
+	errs := s.bh.HandleBatch(ctx, evs)
+	switch {
+	case len(errs) == 0:
+		return batchErrs{}
+	case len(errs) != len(evs):
+		return batchErrs{all: fmt.Errorf("batch handler returned %d results for %d events", len(errs), len(evs))}
+	}
+	return batchErrs{each: errs}
+}
+
+// logDebug logs a handled event when the logger wants debug records.
+func (s *Subscription) debugEnabled() bool {
+	return s.log.Enabled(context.Background(), slog.LevelDebug)
+}
