@@ -1,0 +1,288 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+func TestSubscriptionState(t *testing.T) {
+	s := openTest(t, "")
+	ctx := context.Background()
+	a, b := ev(t, "job.started"), ev(t, "job.done")
+	appendOK(t, s, herald.AppendOptions{}, a, b)
+	if _, ok, err := s.Checkpoint(ctx, "worker"); ok || err != nil {
+		t.Fatalf("checkpoint before commit: %v %v", ok, err)
+	}
+	now := time.Now().UTC()
+	err := s.Commit(ctx, "worker", herald.Progress{
+		Checkpoint: 2,
+		Outcomes: []herald.Outcome{
+			{EventID: a.ID, EventName: a.Name, CorrelationID: a.CorrelationID, Status: herald.OutcomeSucceeded, Attempts: 1, Duration: herald.Duration(time.Millisecond), UpdatedAt: now},
+			{EventID: b.ID, EventName: b.Name, CorrelationID: b.CorrelationID, Status: herald.OutcomeDeadLettered, Attempts: 4, LastError: "boom", UpdatedAt: now},
+		},
+		DeadLetters: []herald.DeadLetter{{Event: b, Errors: []herald.AttemptError{{Attempt: 4, At: now, Error: "boom"}}, DeadAt: now}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok, _ := s.Checkpoint(ctx, "worker"); !ok || p != 2 {
+		t.Fatalf("checkpoint %d %v", p, ok)
+	}
+	outs, err := s.Outcomes(ctx, herald.OutcomeQuery{Subscription: "worker"})
+	if err != nil || len(outs) != 2 {
+		t.Fatalf("outcomes %v %v", outs, err)
+	}
+	if outs[0].EventID != a.ID || outs[0].Position != 1 || outs[0].Subscription != "worker" || !outs[0].UpdatedAt.Equal(now) ||
+		outs[1].Status != herald.OutcomeDeadLettered || outs[1].LastError != "boom" || outs[1].Position != 2 {
+		t.Fatalf("outcomes %+v", outs)
+	}
+	if _, err := s.Outcomes(ctx, herald.OutcomeQuery{}); !errors.Is(err, herald.ErrInvalidEvent) {
+		t.Fatalf("empty outcome query: %v", err)
+	}
+	dls, err := s.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: "worker"})
+	if err != nil || len(dls) != 1 {
+		t.Fatalf("dead letters %v %v", dls, err)
+	}
+	dl := dls[0]
+	if dl.ID != herald.DeadLetterID("worker", b.ID) || dl.Event.ID != b.ID || dl.Event.Position != 2 || len(dl.Errors) != 1 || dl.Redrive {
+		t.Fatalf("dead letter %+v", dl)
+	}
+	n, err := s.RedriveDeadLetters(ctx, herald.DeadLetterQuery{IDs: []string{dl.ID}})
+	if err != nil || n != 1 {
+		t.Fatalf("redrive %d %v", n, err)
+	}
+	dls, _ = s.DeadLetters(ctx, herald.DeadLetterQuery{OnlyRedrive: true})
+	if len(dls) != 1 || !dls[0].Redrive {
+		t.Fatalf("redrive flag: %+v", dls)
+	}
+	// The redrive succeeds: the entry is resolved with the outcome.
+	err = s.Commit(ctx, "worker", herald.Progress{Checkpoint: 2, Resolved: []string{dl.ID},
+		Outcomes: []herald.Outcome{{EventID: b.ID, EventName: b.Name, Status: herald.OutcomeSucceeded, Attempts: 5}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dls, _ := s.DeadLetters(ctx, herald.DeadLetterQuery{}); len(dls) != 0 {
+		t.Fatalf("resolved entry still there: %+v", dls)
+	}
+	outs, _ = s.Outcomes(ctx, herald.OutcomeQuery{EventID: b.ID})
+	if len(outs) != 1 || outs[0].Attempts != 5 || outs[0].Status != herald.OutcomeSucceeded {
+		t.Fatalf("replaced outcome %+v", outs)
+	}
+	// Discard, checkpoints, delete.
+	s.Commit(ctx, "other", herald.Progress{Checkpoint: 1, DeadLetters: []herald.DeadLetter{{Event: a, DeadAt: now}}})
+	if n, err := s.DeleteDeadLetters(ctx, herald.DeadLetterQuery{Subscription: "other"}); n != 1 || err != nil {
+		t.Fatalf("discard %d %v", n, err)
+	}
+	cps, _ := s.Checkpoints(ctx)
+	if len(cps) != 2 || cps["worker"] != 2 || cps["other"] != 1 {
+		t.Fatalf("checkpoints %v", cps)
+	}
+	if err := s.DeleteSubscription(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Checkpoint(ctx, "other"); ok {
+		t.Fatal("deleted subscription still has a checkpoint")
+	}
+	if err := s.Commit(ctx, "", herald.Progress{}); !errors.Is(err, herald.ErrInvalidEvent) {
+		t.Fatalf("empty subscription: %v", err)
+	}
+}
+
+func TestDeadLettersOldestFirst(t *testing.T) {
+	s := openTest(t, "")
+	ctx := context.Background()
+	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var dls []herald.DeadLetter
+	for i := range 5 {
+		// Out of order, and with fractions of different lengths.
+		dls = append(dls, herald.DeadLetter{Event: ev(t, "x"), DeadAt: base.Add(time.Duration(4-i) * 100 * time.Millisecond)})
+	}
+	dls = append(dls, herald.DeadLetter{Event: ev(t, "x"), DeadAt: base.Add(time.Second)})
+	if err := s.Commit(ctx, "s", herald.Progress{DeadLetters: dls}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.DeadLetters(ctx, herald.DeadLetterQuery{Limit: 10})
+	for i := 1; i < len(got); i++ {
+		if got[i].DeadAt.Before(got[i-1].DeadAt) {
+			t.Fatalf("not oldest first: %v then %v", got[i-1].DeadAt, got[i].DeadAt)
+		}
+	}
+	if got, _ := s.DeadLetters(ctx, herald.DeadLetterQuery{Limit: 2}); len(got) != 2 {
+		t.Fatalf("limit: %d", len(got))
+	}
+}
+
+func TestKV(t *testing.T) {
+	s := openTest(t, "")
+	ctx := context.Background()
+	if err := s.PutValue(ctx, "push", "hooks/a=1", []byte(`{"x":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.PutValue(ctx, "push", "b", []byte("2"))
+	s.PutValue(ctx, "push", "b", []byte("3"))
+	s.PutValue(ctx, "other", "b", nil)
+	if v, err := s.GetValue(ctx, "push", "b"); err != nil || string(v) != "3" {
+		t.Fatalf("get %q %v", v, err)
+	}
+	if v, err := s.GetValue(ctx, "other", "b"); err != nil || v == nil || len(v) != 0 {
+		t.Fatalf("empty value %q %v", v, err)
+	}
+	m, _ := s.ListValues(ctx, "push")
+	if len(m) != 2 || string(m["hooks/a=1"]) != `{"x":1}` {
+		t.Fatalf("list %v", m)
+	}
+	if err := s.DeleteValue(ctx, "push", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteValue(ctx, "push", "missing"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetValue(ctx, "push", "b"); !errors.Is(err, herald.ErrNotFound) {
+		t.Fatalf("deleted: %v", err)
+	}
+	for _, bad := range [][2]string{{"", "k"}, {"b", ""}, {"b k", "k"}, {"b", "k;drop"}} {
+		if err := s.PutValue(ctx, bad[0], bad[1], nil); !errors.Is(err, herald.ErrInvalidEvent) {
+			t.Fatalf("bad key %q: %v", bad, err)
+		}
+	}
+}
+
+func TestPrune(t *testing.T) {
+	s := openTest(t, "")
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	old := func(days int) func(*herald.Event) {
+		return func(e *herald.Event) { e.Timestamp = now.Add(-time.Duration(days) * 24 * time.Hour) }
+	}
+	// 1..10: debug events 2 days old; 11..20: audit events 40 days old with a subject.
+	var batch []*herald.Event
+	for range 10 {
+		batch = append(batch, ev(t, "debug.trace", old(2)))
+	}
+	for i := range 10 {
+		batch = append(batch, ev(t, "audit.login", old(40), withSubject(fmt.Sprintf("user/%d", i%2))))
+	}
+	batch = append(batch, ev(t, "keep.me", old(400)))
+	appendOK(t, s, herald.AppendOptions{}, batch...)
+	// Outcomes and a dead letter for events about to go.
+	s.Commit(ctx, "w", herald.Progress{Checkpoint: 20,
+		Outcomes:    []herald.Outcome{{EventID: batch[0].ID, EventName: "debug.trace", Status: herald.OutcomeSucceeded}},
+		DeadLetters: []herald.DeadLetter{{Event: batch[1], DeadAt: now}}})
+	s.Commit(ctx, "slow", herald.Progress{Checkpoint: 4})
+	// user/1's snapshot covers up to position 14: its later events stay.
+	s.PutValue(ctx, herald.SnapshotBucket, "user/1", []byte(`{"position":14}`))
+	rules := []herald.RetentionRule{
+		{Pattern: "debug.>", MaxAge: herald.Duration(24 * time.Hour)},
+		{Pattern: "audit.*", MaxCount: 4, Force: true},
+		{Pattern: "keep.*"},
+	}
+	res, err := s.Prune(ctx, rules, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// debug: 1..4 deleted, 5..10 held by "slow" (checkpoint 4).
+	// audit (force): oldest 6 of 10 by count = 11..16; 16 is user/1 above its
+	// snapshot (14): held. So 11..15 deleted.
+	if res.Deleted != 9 || res.Held != 7 {
+		t.Fatalf("prune result %+v", res)
+	}
+	var left []uint64
+	for _, e := range readAll(t, s, 0, herald.Filter{}) {
+		left = append(left, e.Position)
+	}
+	want := []uint64{5, 6, 7, 8, 9, 10, 16, 17, 18, 19, 20, 21}
+	if fmt.Sprint(left) != fmt.Sprint(want) {
+		t.Fatalf("left %v, want %v", left, want)
+	}
+	if outs, _ := s.Outcomes(ctx, herald.OutcomeQuery{Subscription: "w"}); len(outs) != 0 {
+		t.Fatalf("outcomes of deleted events remain: %+v", outs)
+	}
+	if dls, _ := s.DeadLetters(ctx, herald.DeadLetterQuery{}); len(dls) != 0 {
+		t.Fatalf("dead letters of deleted events remain: %+v", dls)
+	}
+	if v, _ := s.SubjectVersion(ctx, "user/0"); v != 5 {
+		t.Fatalf("subject version after prune: %d", v)
+	}
+	// Deleting everything (forced) never lets a position be reused.
+	s.DeleteSubscription(ctx, "slow")
+	s.DeleteSubscription(ctx, "w")
+	s.DeleteValue(ctx, herald.SnapshotBucket, "user/1")
+	res, err = s.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxCount: 1, Force: true}}, now)
+	if err != nil || res.Deleted != 11 {
+		t.Fatalf("prune all but one: %+v %v", res, err)
+	}
+	res, err = s.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Hour)}}, now)
+	if err != nil || res.Deleted != 1 {
+		t.Fatalf("prune last: %+v %v", res, err)
+	}
+	if r := appendOK(t, s, herald.AppendOptions{}, ev(t, "fresh")); r[0].Position != 22 {
+		t.Fatalf("position after pruning everything: %d", r[0].Position)
+	}
+	if v, _ := s.SubjectVersion(ctx, "user/1"); v != 5 {
+		t.Fatalf("subject version after pruning all: %d", v)
+	}
+	if _, err := s.Prune(ctx, []herald.RetentionRule{{Pattern: "Bad"}}, now); err == nil {
+		t.Fatal("bad pattern accepted")
+	}
+}
+
+func TestPruneGivesSpaceBack(t *testing.T) {
+	s := openTest(t, "")
+	ctx := context.Background()
+	pad := make([]byte, 2000)
+	for i := range pad {
+		pad[i] = 'x'
+	}
+	for range 4 {
+		var batch []*herald.Event
+		for range 250 {
+			batch = append(batch, ev(t, "bulk.data", func(e *herald.Event) {
+				e.Data = []byte(`{"pad":"` + string(pad) + `"}`)
+				e.Timestamp = time.Now().Add(-48 * time.Hour)
+			}))
+		}
+		appendOK(t, s, herald.AppendOptions{}, batch...)
+	}
+	pages := func() (n int) {
+		s.rdb.QueryRow("PRAGMA page_count").Scan(&n)
+		return n
+	}
+	before := pages()
+	res, err := s.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Hour)}}, time.Now())
+	if err != nil || res.Deleted != 1000 {
+		t.Fatalf("prune %+v %v", res, err)
+	}
+	if after := pages(); after > before/4 {
+		t.Fatalf("pages %d -> %d: space not given back", before, after)
+	}
+}
+
+func TestRetentionRunner(t *testing.T) {
+	var rules []herald.RetentionRule
+	rules = append(rules, herald.RetentionRule{Pattern: "tmp.>", MaxCount: 1})
+	s := openTest(t, "", Retention(rules, 20*time.Millisecond))
+	appendOK(t, s, herald.AppendOptions{}, ev(t, "tmp.a"), ev(t, "tmp.b"), ev(t, "tmp.c"), ev(t, "kept"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if n := len(readAll(t, s, 0, herald.Filter{})); n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the retention runner did not prune")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Default rules when nil.
+	s2 := openTest(t, "", Retention(nil, time.Hour))
+	if len(s2.cfg.rules) != 1 || s2.cfg.rules[0].Pattern != ">" {
+		t.Fatalf("default rules %+v", s2.cfg.rules)
+	}
+}
