@@ -1,0 +1,132 @@
+package nats
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	natsgo "github.com/nats-io/nats.go"
+)
+
+// EmbeddedConfig configures a JetStream server run inside the process (see
+// StartEmbedded). Zero fields take the defaults named on each.
+type EmbeddedConfig struct {
+	// Dir is where JetStream keeps its files. Required.
+	Dir string
+	// Host and Port are the client listener. Default 127.0.0.1 and a
+	// random free port (ClientURL tells which); Port -1 also means random.
+	Host string
+	Port int
+	// ServerName names the server; required in a cluster, where it must be
+	// stable across restarts. Default: generated.
+	ServerName string
+
+	// ClusterName, ClusterHost, ClusterPort and Routes form a JetStream
+	// cluster: every node lists the others' route URLs
+	// ("nats-route://host:port"). Default: no cluster.
+	ClusterName string
+	ClusterHost string
+	ClusterPort int
+	Routes      []string
+
+	// SyncAlways makes the server fsync every write before it acknowledges
+	// it, so an acknowledged event survives a power failure of this node.
+	// It costs most of the write throughput (tens of times fewer appends
+	// per second on ordinary disks). Default false: JetStream's own
+	// default, an fsync every SyncInterval.
+	SyncAlways bool
+	// SyncInterval is how often the server fsyncs when SyncAlways is off.
+	// Default 2 minutes (JetStream's default).
+	SyncInterval time.Duration
+
+	// MaxStore caps JetStream's file storage in bytes. Default: no cap.
+	MaxStore int64
+	// Logs turns on the server's own logging to stderr. Default off.
+	Logs bool
+}
+
+// Embedded is a JetStream server running inside the process.
+type Embedded struct {
+	srv *server.Server
+}
+
+// StartEmbedded starts a JetStream server in this process and waits until
+// it accepts clients (and, in a cluster, until JetStream is ready or 30 s
+// pass). Shut it down with Shutdown.
+func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("nats embedded: Dir is required")
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.Port == 0 {
+		cfg.Port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName:   cfg.ServerName,
+		Host:         cfg.Host,
+		Port:         cfg.Port,
+		JetStream:    true,
+		StoreDir:     cfg.Dir,
+		SyncAlways:   cfg.SyncAlways,
+		SyncInterval: cfg.SyncInterval,
+		NoSigs:       true,
+		NoLog:        !cfg.Logs,
+	}
+	if cfg.MaxStore > 0 {
+		opts.JetStreamMaxStore = cfg.MaxStore
+	}
+	if cfg.ClusterName != "" {
+		if cfg.ServerName == "" {
+			return nil, errors.New("nats embedded: a cluster node needs a ServerName")
+		}
+		host := cfg.ClusterHost
+		if host == "" {
+			host = cfg.Host
+		}
+		opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: cfg.ClusterPort}
+		for _, r := range cfg.Routes {
+			u, err := url.Parse(r)
+			if err != nil {
+				return nil, fmt.Errorf("nats embedded: route %q: %w", r, err)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats embedded: %w", err)
+	}
+	if cfg.Logs {
+		srv.ConfigureLogger()
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, errors.New("nats embedded: server did not start within 30s")
+	}
+	return &Embedded{srv: srv}, nil
+}
+
+// ClientURL is the URL clients connect to.
+func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+
+// Server returns the nats-server instance.
+func (e *Embedded) Server() *server.Server { return e.srv }
+
+// Connect opens an in-process client connection to the server (no network).
+// The caller closes it.
+func (e *Embedded) Connect(opts ...natsgo.Option) (*natsgo.Conn, error) {
+	opts = append([]natsgo.Option{natsgo.InProcessServer(e.srv), natsgo.Name("herald")}, opts...)
+	return natsgo.Connect("", opts...)
+}
+
+// Shutdown stops the server and waits until it has stopped.
+func (e *Embedded) Shutdown() {
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}

@@ -1,0 +1,364 @@
+package nats
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+	"time"
+
+	herald "github.com/heraldhq/herald"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// readPage is how many events one direct-get request asks for.
+const readPage = 256
+
+type directReq struct {
+	Seq      uint64 `json:"seq,omitempty"`
+	NextFor  string `json:"next_by_subj,omitempty"`
+	LastFor  string `json:"last_by_subj,omitempty"`
+	Batch    int    `json:"batch,omitempty"`
+	MaxBytes int    `json:"max_bytes,omitempty"`
+	UpToSeq  uint64 `json:"up_to_seq,omitempty"`
+}
+
+// directBatch asks the stream for up to batch messages at or after seq
+// matching filter, with one batched direct get. It returns them and whether
+// more matching messages were pending when the server answered.
+func (s *Store) directBatch(ctx context.Context, stream string, seq uint64, filter string, batch int) ([]*natsgo.Msg, bool, error) {
+	inbox := s.nc.NewRespInbox()
+	sub, err := s.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, false, s.mapErr("reading", err)
+	}
+	defer sub.Unsubscribe()
+	req, _ := json.Marshal(directReq{Seq: seq, NextFor: filter, Batch: batch})
+	if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
+		return nil, false, s.mapErr("reading", err)
+	}
+	var out []*natsgo.Msg
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			if s.closed.Load() {
+				return nil, false, herald.ErrClosed
+			}
+			return nil, false, fmt.Errorf("nats store: reading: %w", err)
+		}
+		switch m.Header.Get("Status") {
+		case "":
+			out = append(out, m)
+			continue
+		case "204": // end of batch
+			np, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+			return out, np > 0, nil
+		case "404":
+			return out, false, nil
+		case "503":
+			return nil, false, fmt.Errorf("nats store: reading: %w", natsgo.ErrNoResponders)
+		default:
+			return nil, false, fmt.Errorf("nats store: reading: status %s %s", m.Header.Get("Status"), m.Header.Get("Description"))
+		}
+	}
+}
+
+func (s *Store) decodeEvent(m *natsgo.Msg) (*herald.Event, error) {
+	seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("nats store: message without a sequence")
+	}
+	return decodeEventData(m.Data, seq)
+}
+
+func decodeEventData(data []byte, seq uint64) (*herald.Event, error) {
+	var e herald.Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("nats store: event at position %d: %w: %v", seq, herald.ErrIncompatibleStore, err)
+	}
+	e.Position = seq
+	return &e, nil
+}
+
+// Read implements herald.EventLog. It reads with batched direct gets,
+// filtered on the server by name pattern and subject; the other fields of f
+// are matched here. Each page is read in isolation from atomic batches, so
+// a batch is seen whole or not at all. In a replicated stream a page may be
+// answered by a replica that has not applied the newest writes yet: it then
+// ends earlier, never with a gap.
+func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Seq2[*herald.Event, error] {
+	return func(yield func(*herald.Event, error) bool) {
+		if err := s.check(); err != nil {
+			yield(nil, err)
+			return
+		}
+		if f.Name != "" {
+			if err := herald.ValidatePattern(f.Name); err != nil {
+				yield(nil, err)
+				return
+			}
+		}
+		filter := s.subj.filter(f.Name, f.Subject)
+		seq := after + 1
+		n := 0
+		for {
+			page := readPage
+			if f.Limit > 0 && f.Limit-n < page && f.CorrelationID == "" && f.SourcePlugin == "" && f.Since.IsZero() && f.Until.IsZero() {
+				page = f.Limit - n
+			}
+			rctx, cancel := s.reqCtx(ctx)
+			msgs, more, err := s.directBatch(rctx, s.eventsStream, seq, filter, page)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					err = ctx.Err()
+				}
+				yield(nil, err)
+				return
+			}
+			for _, m := range msgs {
+				e, err := s.decodeEvent(m)
+				if err != nil {
+					yield(nil, err)
+					return
+				}
+				seq = e.Position + 1
+				if !f.Match(e) {
+					continue
+				}
+				if !yield(e, nil) {
+					return
+				}
+				n++
+				if f.Limit > 0 && n >= f.Limit {
+					return
+				}
+			}
+			if !more || len(msgs) == 0 {
+				return
+			}
+			if err := s.check(); err != nil {
+				yield(nil, err)
+				return
+			}
+		}
+	}
+}
+
+// Get implements herald.EventLog.
+func (s *Store) Get(ctx context.Context, id string) (*herald.Event, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	pos, ok, err := s.lookupID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("event %q: %w", id, herald.ErrNotFound)
+	}
+	raw, err := s.events.GetMsg(ctx, pos)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("event %q: %w", id, herald.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.mapErr("getting an event", err)
+	}
+	e, err := decodeEventData(raw.Data, raw.Sequence)
+	if err != nil {
+		return nil, err
+	}
+	if e.ID != id {
+		return nil, fmt.Errorf("event %q: %w", id, herald.ErrNotFound)
+	}
+	return e, nil
+}
+
+// Head implements herald.EventLog: the stream's last sequence, which stays
+// put when Prune deletes the newest events.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	info, err := s.events.Info(ctx)
+	if err != nil {
+		return 0, s.mapErr("reading the head", err)
+	}
+	s.advanceHead(info.State.LastSeq)
+	return info.State.LastSeq, nil
+}
+
+// SubjectVersion implements herald.EventLog.
+func (s *Store) SubjectVersion(ctx context.Context, subject string) (uint64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if subject == "" {
+		return 0, nil
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	_, n, _, err := s.subjectState(ctx, subject)
+	return n, err
+}
+
+type msgGetReq struct {
+	LastFor string `json:"last_by_subj,omitempty"`
+}
+
+type msgGetResp struct {
+	Message *struct {
+		Sequence uint64 `json:"seq"`
+		Header   []byte `json:"hdrs"`
+	} `json:"message,omitempty"`
+	Error *apiErrorRep `json:"error,omitempty"`
+}
+
+// headerValue returns the value of key in an encoded NATS header block.
+func headerValue(hdr []byte, key string) string {
+	for line := range strings.SplitSeq(string(hdr), "\r\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), key) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// subjectState returns the position of the subject's last stored event,
+// the subject's version (stamped on that event) and that event's id, as the
+// stream leader answers. When Prune has deleted every event of the subject,
+// the version comes from the record Prune left (see pruneVersionKey).
+func (s *Store) subjectState(ctx context.Context, subject string) (last, version uint64, lastID string, err error) {
+	req, _ := json.Marshal(msgGetReq{LastFor: s.subj.ofSubject(subject)})
+	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.eventsStream, req)
+	if err != nil {
+		return 0, 0, "", s.mapErr("reading a subject version", err)
+	}
+	var r msgGetResp
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return 0, 0, "", fmt.Errorf("nats store: reading a subject version: %w", err)
+	}
+	switch {
+	case r.Error != nil && r.Error.Code == 404:
+		v, err := s.prunedVersion(ctx, subject)
+		return 0, v, "", err
+	case r.Error != nil:
+		return 0, 0, "", s.mapAPIErr("reading a subject version", r.Error.ErrCode, r.Error.Description)
+	case r.Message == nil:
+		return 0, 0, "", fmt.Errorf("nats store: reading a subject version: empty answer")
+	}
+	version, err = strconv.ParseUint(headerValue(r.Message.Header, hdrSubjectVersion), 10, 64)
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("nats store: event at position %d has no subject version: %w", r.Message.Sequence, herald.ErrIncompatibleStore)
+	}
+	return r.Message.Sequence, version, headerValue(r.Message.Header, hdrMsgID), nil
+}
+
+// pruneVersionKey is the state-bucket key where Prune records the version
+// of a subject whose events it deleted, so versions never go down.
+func pruneVersionKey(subject string) string { return "sv." + subjectToken(subject) }
+
+func (s *Store) prunedVersion(ctx context.Context, subject string) (uint64, error) {
+	e, err := s.subs.Get(ctx, pruneVersionKey(subject))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.mapErr("reading a subject version", err)
+	}
+	v, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("nats store: pruned version of %q is corrupt: %w", subject, herald.ErrIncompatibleStore)
+	}
+	return v, nil
+}
+
+// advanceHead records that the log reached at least pos and wakes waiters.
+func (s *Store) advanceHead(pos uint64) {
+	s.headMu.Lock()
+	if pos > s.head {
+		s.head = pos
+		close(s.headCh)
+		s.headCh = make(chan struct{})
+	}
+	s.headMu.Unlock()
+}
+
+// Wait implements herald.EventLog. The first Wait starts one ordered
+// consumer per Store that receives the headers of new events (not their
+// data) and wakes every waiter; appends by this Store wake them at once.
+func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if err := s.startTail(ctx); err != nil {
+		return 0, err
+	}
+	for {
+		s.headMu.Lock()
+		head, ch := s.head, s.headCh
+		s.headMu.Unlock()
+		if s.closed.Load() {
+			return 0, herald.ErrClosed
+		}
+		if head > after {
+			return head, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-s.closing:
+			return 0, herald.ErrClosed
+		case <-ch:
+		}
+	}
+}
+
+func (s *Store) startTail(ctx context.Context) error {
+	s.tailMu.Lock()
+	defer s.tailMu.Unlock()
+	if s.tailStop != nil {
+		return nil
+	}
+	if err := s.check(); err != nil {
+		return err
+	}
+	rctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	info, err := s.events.Info(rctx)
+	if err != nil {
+		return s.mapErr("tailing", err)
+	}
+	s.advanceHead(info.State.LastSeq)
+	cons, err := s.events.OrderedConsumer(rctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{s.subj.all()},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       info.State.LastSeq + 1,
+		HeadersOnly:       true,
+		InactiveThreshold: time.Minute,
+	})
+	if err != nil {
+		return s.mapErr("tailing", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if md, err := m.Metadata(); err == nil {
+			s.advanceHead(md.Sequence.Stream)
+		}
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		s.cfg.logger.Debug("herald nats store: tail", "err", err)
+	}))
+	if err != nil {
+		return s.mapErr("tailing", err)
+	}
+	s.tailStop = cc.Stop
+	return nil
+}

@@ -1,0 +1,117 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// watermarkKey holds, in the ids bucket, the position through which every
+// stored event is known to be indexed. Event id keys never contain '=' (see
+// idKey), so it cannot collide with one.
+const watermarkKey = "=watermark"
+
+// repair indexes every event stored after the watermark whose id is not in
+// the ids bucket yet, then moves the watermark to the head it started from.
+// Concurrent repairs (in other processes too) are harmless: index entries
+// are only created, never replaced, and the watermark moves by
+// compare-and-set.
+func (s *Store) repair(ctx context.Context) error {
+	s.repairMu.Lock()
+	defer s.repairMu.Unlock()
+	var wm, rev uint64
+	e, err := s.ids.Get(ctx, watermarkKey)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return s.mapErr("reading the index watermark", err)
+	default:
+		rev = e.Revision()
+		wm, _ = strconv.ParseUint(string(e.Value()), 10, 64)
+	}
+	info, err := s.events.Info(ctx)
+	if err != nil {
+		return s.mapErr("repairing the index", err)
+	}
+	head := info.State.LastSeq
+	if head <= wm {
+		return nil
+	}
+	prefix := "$KV." + s.cfg.namespace + "_ids."
+	seq := max(wm+1, info.State.FirstSeq)
+	for seq <= head {
+		msgs, more, err := s.directBatch(ctx, s.eventsStream, seq, s.subj.all(), readPage)
+		if err != nil {
+			return err
+		}
+		var futs []jetstream.PubAckFuture
+		for _, m := range msgs {
+			n, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+			if err != nil || n > head {
+				more = false
+				break
+			}
+			seq = n + 1
+			id := m.Header.Get(hdrMsgID)
+			if id == "" {
+				continue
+			}
+			pm := natsgo.NewMsg(prefix + idKey(id))
+			pm.Data = []byte(strconv.FormatUint(n, 10))
+			pm.Header.Set(hdrExpLastSubjSeq, "0") // create only
+			f, err := s.js.PublishMsgAsync(pm)
+			if err != nil {
+				return s.mapErr("repairing the index", err)
+			}
+			futs = append(futs, f)
+		}
+		for _, f := range futs {
+			select {
+			case <-f.Ok():
+			case <-f.Err(): // already indexed
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if !more || len(msgs) == 0 {
+			break
+		}
+	}
+	v := []byte(strconv.FormatUint(head, 10))
+	if rev == 0 {
+		_, err = s.ids.Create(ctx, watermarkKey, v)
+	} else {
+		_, err = s.ids.Update(ctx, watermarkKey, v, rev)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || (apiErr.ErrorCode != errCodeWrongLastSeq && apiErr.ErrorCode != errCodeWrongLastSeqConstant) {
+			return s.mapErr("moving the index watermark", err)
+		}
+	}
+	return nil
+}
+
+// repairLoop runs repair every quarter of the duplicate window until Close.
+func (s *Store) repairLoop() {
+	defer s.wg.Done()
+	every := max(s.cfg.dupWindow/4, time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(s.base, every)
+			if err := s.repair(ctx); err != nil && !s.closed.Load() {
+				s.cfg.logger.Warn("herald nats store: repairing the id index", "err", err)
+			}
+			cancel()
+		}
+	}
+}

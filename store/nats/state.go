@@ -1,0 +1,387 @@
+package nats
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	herald "github.com/heraldhq/herald"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Keys of the subscription-state bucket. Tokens are encodeToken forms, so
+// a name with dots stays one token:
+//
+//	cp.<sub>                       checkpoint (decimal position)
+//	oc.<correlation>.<event>.<sub> outcome (JSON)
+//	dl.<sub>.<dead-letter id>      dead letter (JSON)
+//
+// Outcomes are keyed by correlation first so a trace reads one key range.
+
+const defaultOutcomeLimit = 1000
+
+func cpKey(sub string) string { return "cp." + encodeToken(sub) }
+
+func ocKey(o *herald.Outcome) string {
+	return "oc." + encodeToken(o.CorrelationID) + "." + encodeToken(o.EventID) + "." + encodeToken(o.Subscription)
+}
+
+func dlKey(sub, id string) string { return "dl." + encodeToken(sub) + "." + encodeToken(id) }
+
+func (s *Store) subsSubject(key string) string {
+	return "$KV." + s.cfg.namespace + "_subs." + key
+}
+
+// scanBucket yields the live values of the KV bucket behind stream whose
+// keys match filter (a key filter, without the bucket prefix), in the order
+// they were written.
+func (s *Store) scanBucket(ctx context.Context, bucket, filter string, fn func(key string, value []byte) error) error {
+	stream := "KV_" + bucket
+	prefix := "$KV." + bucket + "."
+	seq := uint64(1)
+	for {
+		msgs, more, err := s.directBatch(ctx, stream, seq, prefix+filter, readPage)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if n, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64); err == nil {
+				seq = n + 1
+			}
+			if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+				continue
+			}
+			key := strings.TrimPrefix(m.Header.Get("Nats-Subject"), prefix)
+			if err := fn(key, m.Data); err != nil {
+				return err
+			}
+		}
+		if !more || len(msgs) == 0 {
+			return nil
+		}
+	}
+}
+
+// Checkpoint implements herald.SubscriptionState.
+func (s *Store) Checkpoint(ctx context.Context, sub string) (uint64, bool, error) {
+	if err := s.check(); err != nil {
+		return 0, false, err
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	e, err := s.subs.Get(ctx, cpKey(sub))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, s.mapErr("reading a checkpoint", err)
+	}
+	pos, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("nats store: checkpoint of %q is corrupt: %w", sub, herald.ErrIncompatibleStore)
+	}
+	return pos, true, nil
+}
+
+// Checkpoints implements herald.SubscriptionState.
+func (s *Store) Checkpoints(ctx context.Context) (map[string]uint64, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	out := map[string]uint64{}
+	err := s.scanBucket(ctx, s.cfg.namespace+"_subs", "cp.*", func(key string, v []byte) error {
+		sub, ok := decodeToken(strings.TrimPrefix(key, "cp."))
+		pos, err := strconv.ParseUint(string(v), 10, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("nats store: checkpoint key %q is corrupt: %w", key, herald.ErrIncompatibleStore)
+		}
+		out[sub] = pos
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Commit implements herald.SubscriptionState with one JetStream atomic
+// batch on the subscription-state bucket. A commit of more entries than one
+// batch takes is split, with the checkpoint in the last batch, so a
+// checkpoint is never saved without its outcomes.
+func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if sub == "" {
+		return fmt.Errorf("%w: empty subscription name", herald.ErrInvalidEvent)
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	var msgs []*natsgo.Msg
+	put := func(key string, v []byte) {
+		m := natsgo.NewMsg(s.subsSubject(key))
+		m.Data = v
+		msgs = append(msgs, m)
+	}
+	for _, o := range p.Outcomes {
+		if o.Subscription == "" {
+			o.Subscription = sub
+		}
+		b, err := json.Marshal(o)
+		if err != nil {
+			return fmt.Errorf("nats store: commit: %w", err)
+		}
+		put(ocKey(&o), b)
+	}
+	for _, d := range p.DeadLetters {
+		if d.Subscription == "" {
+			d.Subscription = sub
+		}
+		if d.Event == nil {
+			return fmt.Errorf("%w: dead letter without an event", herald.ErrInvalidEvent)
+		}
+		if d.ID == "" {
+			d.ID = herald.DeadLetterID(d.Subscription, d.Event.ID)
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("nats store: commit: %w", err)
+		}
+		put(dlKey(d.Subscription, d.ID), b)
+	}
+	for _, id := range p.Resolved {
+		m := natsgo.NewMsg(s.subsSubject(dlKey(sub, id)))
+		m.Header.Set("KV-Operation", "DEL")
+		msgs = append(msgs, m)
+	}
+	put(cpKey(sub), []byte(strconv.FormatUint(p.Checkpoint, 10)))
+	return s.writeState(ctx, msgs)
+}
+
+// writeState writes msgs to the state bucket: one publish, or atomic
+// batches of at most maxBatch messages in order.
+func (s *Store) writeState(ctx context.Context, msgs []*natsgo.Msg) error {
+	if len(msgs) == 1 {
+		if _, err := s.js.PublishMsg(ctx, msgs[0]); err != nil {
+			return s.mapErr("committing", err)
+		}
+		return nil
+	}
+	for len(msgs) > 0 {
+		n := min(len(msgs), s.cfg.maxBatch)
+		chunk := msgs[:n]
+		msgs = msgs[n:]
+		for attempt := 0; ; attempt++ {
+			fresh := make([]*natsgo.Msg, len(chunk))
+			for i, m := range chunk {
+				c := natsgo.NewMsg(m.Subject)
+				c.Data = m.Data
+				if op := m.Header.Get("KV-Operation"); op != "" {
+					c.Header.Set("KV-Operation", op)
+				}
+				fresh[i] = c
+			}
+			_, err := s.publishAtomic(ctx, fresh)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, errRetry) || attempt >= 8 {
+				if errors.Is(err, errRetry) {
+					err = fmt.Errorf("nats store: committing: %w", herald.ErrBackpressure)
+				}
+				return err
+			}
+			if err := sleepCtx(ctx, attempt); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DeleteSubscription implements herald.SubscriptionState. It also removes
+// the subscription's shared JetStream consumers, if it had any.
+func (s *Store) DeleteSubscription(ctx context.Context, sub string) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	if err := s.purgeSubject(ctx, s.subsStream, s.subsSubject(cpKey(sub))); err != nil {
+		return err
+	}
+	return s.deleteSharedConsumers(ctx, sub)
+}
+
+func (s *Store) purgeSubject(ctx context.Context, stream, subject string) error {
+	st, err := s.js.Stream(ctx, stream)
+	if err != nil {
+		return s.mapErr("deleting", err)
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+		return s.mapErr("deleting", err)
+	}
+	return nil
+}
+
+// Outcomes implements herald.SubscriptionState. A query by correlation id
+// reads one key range; by event id or subscription alone it scans the
+// outcome keys on the server.
+func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.Outcome, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	corr, ev, sub := "*", "*", "*"
+	if q.CorrelationID != "" {
+		corr = encodeToken(q.CorrelationID)
+	}
+	if q.EventID != "" {
+		ev = encodeToken(q.EventID)
+	}
+	if q.Subscription != "" {
+		sub = encodeToken(q.Subscription)
+	}
+	var out []herald.Outcome
+	err := s.scanBucket(ctx, s.cfg.namespace+"_subs", "oc."+corr+"."+ev+"."+sub, func(key string, v []byte) error {
+		var o herald.Outcome
+		if err := json.Unmarshal(v, &o); err != nil {
+			return fmt.Errorf("nats store: outcome %q is corrupt: %w", key, herald.ErrIncompatibleStore)
+		}
+		out = append(out, o)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b herald.Outcome) int {
+		return cmp.Or(cmp.Compare(a.Position, b.Position), strings.Compare(a.Subscription, b.Subscription))
+	})
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultOutcomeLimit
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// deadLetters returns every dead letter matching q (ignoring Limit) with
+// its key, oldest first.
+func (s *Store) deadLetters(ctx context.Context, q herald.DeadLetterQuery) ([]herald.DeadLetter, []string, error) {
+	filter := "dl.>"
+	if q.Subscription != "" {
+		filter = "dl." + encodeToken(q.Subscription) + ".*"
+	}
+	ids := map[string]bool{}
+	for _, id := range q.IDs {
+		ids[id] = true
+	}
+	type entry struct {
+		d   herald.DeadLetter
+		key string
+	}
+	var es []entry
+	err := s.scanBucket(ctx, s.cfg.namespace+"_subs", filter, func(key string, v []byte) error {
+		var d herald.DeadLetter
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("nats store: dead letter %q is corrupt: %w", key, herald.ErrIncompatibleStore)
+		}
+		switch {
+		case len(ids) > 0 && !ids[d.ID]:
+		case q.EventID != "" && (d.Event == nil || d.Event.ID != q.EventID):
+		case q.OnlyRedrive && !d.Redrive:
+		default:
+			es = append(es, entry{d, key})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.SortStableFunc(es, func(a, b entry) int {
+		return cmp.Or(a.d.DeadAt.Compare(b.d.DeadAt), strings.Compare(a.d.ID, b.d.ID))
+	})
+	out := make([]herald.DeadLetter, len(es))
+	keys := make([]string, len(es))
+	for i, e := range es {
+		out[i], keys[i] = e.d, e.key
+	}
+	return out, keys, nil
+}
+
+// DeadLetters implements herald.SubscriptionState.
+func (s *Store) DeadLetters(ctx context.Context, q herald.DeadLetterQuery) ([]herald.DeadLetter, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	out, _, err := s.deadLetters(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// RedriveDeadLetters implements herald.SubscriptionState.
+func (s *Store) RedriveDeadLetters(ctx context.Context, q herald.DeadLetterQuery) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	dls, keys, err := s.deadLetters(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	if q.Limit > 0 && len(dls) > q.Limit {
+		dls, keys = dls[:q.Limit], keys[:q.Limit]
+	}
+	for i := range dls {
+		dls[i].Redrive = true
+		b, err := json.Marshal(dls[i])
+		if err != nil {
+			return i, err
+		}
+		if _, err := s.subs.Put(ctx, keys[i], b); err != nil {
+			return i, s.mapErr("marking a redrive", err)
+		}
+	}
+	return len(dls), nil
+}
+
+// DeleteDeadLetters implements herald.SubscriptionState.
+func (s *Store) DeleteDeadLetters(ctx context.Context, q herald.DeadLetterQuery) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	dls, keys, err := s.deadLetters(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	if q.Limit > 0 && len(dls) > q.Limit {
+		keys = keys[:q.Limit]
+	}
+	for i, k := range keys {
+		if err := s.purgeSubject(ctx, s.subsStream, s.subsSubject(k)); err != nil {
+			return i, err
+		}
+	}
+	return len(keys), nil
+}

@@ -1,0 +1,614 @@
+package nats_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	herald "github.com/heraldhq/herald"
+	natsstore "github.com/heraldhq/herald/store/nats"
+	natsgo "github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+)
+
+var faults = flag.Bool("nats.faults", false, "run the long NATS fault tests (cluster node restarts, leader kills) in full")
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The embedded server and the nats.go client leave these behind
+		// for a moment after shutdown.
+		goleak.IgnoreAnyFunction("time.Sleep"),
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// server starts a single embedded JetStream server with file storage in a
+// temporary folder.
+func server(t testing.TB) *natsstore.Embedded {
+	t.Helper()
+	e, err := natsstore.StartEmbedded(natsstore.EmbeddedConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	return e
+}
+
+func open(t testing.TB, e *natsstore.Embedded, opts ...natsstore.Option) *natsstore.Store {
+	t.Helper()
+	s, err := natsstore.Connect(context.Background(), e.ClientURL(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func ev(t testing.TB, name, subject string) *herald.Event {
+	t.Helper()
+	e, err := herald.NewEvent(name, map[string]any{"n": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Subject = subject
+	return e
+}
+
+func appendOne(t testing.TB, s herald.Store, e *herald.Event, opts herald.AppendOptions) herald.AppendResult {
+	t.Helper()
+	res, err := s.Append(context.Background(), []*herald.Event{e}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res[0]
+}
+
+func readAll(t testing.TB, s herald.Store, after uint64, f herald.Filter) []*herald.Event {
+	t.Helper()
+	var out []*herald.Event
+	for e, err := range s.Read(context.Background(), after, f) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestAppendReadGet(t *testing.T) {
+	s := open(t, server(t))
+	ctx := context.Background()
+	var ids []string
+	for i := range 5 {
+		e := ev(t, "recording.completed", fmt.Sprintf("rec/%d", i%2))
+		r := appendOne(t, s, e, herald.AppendOptions{})
+		if r.Duplicate || r.Position != uint64(i+1) || e.Position != r.Position {
+			t.Fatalf("append %d: %+v, event position %d", i, r, e.Position)
+		}
+		ids = append(ids, e.ID)
+	}
+	batch := []*herald.Event{ev(t, "a.b", ""), ev(t, "a.c.d", "x y"), ev(t, "z", "")}
+	res, err := s.Append(ctx, batch, herald.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Position != uint64(6+i) || r.Duplicate {
+			t.Fatalf("batch result %d: %+v", i, r)
+		}
+	}
+	if h, err := s.Head(ctx); err != nil || h != 8 {
+		t.Fatalf("head %d, %v", h, err)
+	}
+	all := readAll(t, s, 0, herald.Filter{})
+	if len(all) != 8 {
+		t.Fatalf("read %d events", len(all))
+	}
+	for i, e := range all {
+		if e.Position != uint64(i+1) {
+			t.Fatalf("event %d at position %d", i, e.Position)
+		}
+	}
+	if got := readAll(t, s, 3, herald.Filter{}); len(got) != 5 || got[0].Position != 4 {
+		t.Fatalf("read after 3: %d events", len(got))
+	}
+	if got := readAll(t, s, 0, herald.Filter{Name: "a.>"}); len(got) != 2 {
+		t.Fatalf("a.>: %d events", len(got))
+	}
+	if got := readAll(t, s, 0, herald.Filter{Name: "a.*"}); len(got) != 1 || got[0].Name != "a.b" {
+		t.Fatalf("a.*: %v", got)
+	}
+	if got := readAll(t, s, 0, herald.Filter{Subject: "rec/1"}); len(got) != 2 || got[0].Position != 2 || got[1].Position != 4 {
+		t.Fatalf("subject rec/1: %d events", len(got))
+	}
+	if got := readAll(t, s, 0, herald.Filter{Subject: "x y", Name: "a.>"}); len(got) != 1 {
+		t.Fatalf("subject x y: %d events", len(got))
+	}
+	if got := readAll(t, s, 0, herald.Filter{Limit: 3}); len(got) != 3 {
+		t.Fatalf("limit 3: %d events", len(got))
+	}
+	if got := readAll(t, s, 0, herald.Filter{CorrelationID: ids[2]}); len(got) != 1 || got[0].ID != ids[2] {
+		t.Fatalf("correlation: %v", got)
+	}
+	g, err := s.Get(ctx, ids[3])
+	if err != nil || g.ID != ids[3] || g.Position != 4 || string(g.Data) != `{"n":1}` {
+		t.Fatalf("get: %+v %v", g, err)
+	}
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, herald.ErrNotFound) {
+		t.Fatalf("get missing: %v", err)
+	}
+	if v, err := s.SubjectVersion(ctx, "rec/0"); err != nil || v != 3 {
+		t.Fatalf("version rec/0 = %d, %v", v, err)
+	}
+	if v, err := s.SubjectVersion(ctx, "never"); err != nil || v != 0 {
+		t.Fatalf("version never = %d, %v", v, err)
+	}
+}
+
+func TestReadPagesAndLargeBatch(t *testing.T) {
+	s := open(t, server(t))
+	ctx := context.Background()
+	var batch []*herald.Event
+	for range 1000 {
+		batch = append(batch, ev(t, "bulk.item", ""))
+	}
+	res, err := s.Append(ctx, batch, herald.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Position != 1 || res[999].Position != 1000 {
+		t.Fatalf("positions %d..%d", res[0].Position, res[999].Position)
+	}
+	got := readAll(t, s, 0, herald.Filter{})
+	if len(got) != 1000 {
+		t.Fatalf("read %d", len(got))
+	}
+	for i, e := range got {
+		if e.Position != uint64(i+1) || e.ID != batch[i].ID {
+			t.Fatalf("event %d: position %d", i, e.Position)
+		}
+	}
+	over := append(batch, ev(t, "bulk.item", ""))
+	if _, err := s.Append(ctx, over, herald.AppendOptions{}); !errors.Is(err, herald.ErrTooLarge) {
+		t.Fatalf("1001 events: %v", err)
+	}
+}
+
+func TestIdempotentBeyondDuplicateWindow(t *testing.T) {
+	srv := server(t)
+	s := open(t, srv, natsstore.WithDuplicateWindow(time.Second))
+	ctx := context.Background()
+	e := ev(t, "order.placed", "order/1")
+	first := appendOne(t, s, e, herald.AppendOptions{})
+	again := e.Clone()
+	if r := appendOne(t, s, again, herald.AppendOptions{}); !r.Duplicate || r.Position != first.Position {
+		t.Fatalf("within window: %+v", r)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if r := appendOne(t, s, e.Clone(), herald.AppendOptions{}); !r.Duplicate || r.Position != first.Position {
+		t.Fatalf("beyond window: %+v", r)
+	}
+	// A batch mixing new and stored ids stores only the new ones.
+	n := ev(t, "order.placed", "order/1")
+	res, err := s.Append(ctx, []*herald.Event{e.Clone(), n, n.Clone()}, herald.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Duplicate || res[0].Position != 1 || res[1].Duplicate || res[1].Position != 2 || !res[2].Duplicate || res[2].Position != 2 {
+		t.Fatalf("mixed batch: %+v", res)
+	}
+	if v, _ := s.SubjectVersion(ctx, "order/1"); v != 2 {
+		t.Fatalf("version %d", v)
+	}
+	// A retried conditional append whose events are all stored succeeds
+	// without the version check.
+	res, err = s.Append(ctx, []*herald.Event{n.Clone()}, herald.AppendOptions{CheckVersion: true, ExpectedVersion: 0})
+	if err != nil || !res[0].Duplicate {
+		t.Fatalf("retried conditional append: %+v %v", res, err)
+	}
+}
+
+// TestIndexRepair stores an event the way a process that died between the
+// event and its index entry would leave it, and checks that the id is
+// still refused once JetStream's duplicate window has passed.
+func TestIndexRepair(t *testing.T) {
+	srv := server(t)
+	s := open(t, srv, natsstore.WithDuplicateWindow(time.Second))
+	ctx := context.Background()
+	e := ev(t, "crash.case", "")
+	e.Position = 0
+	body := []byte(fmt.Sprintf(`{"id":%q,"name":"crash.case","timestamp":"2026-01-01T00:00:00Z","data":{},"correlation_id":%q,"source_plugin":"","version":1,"priority":"normal"}`, e.ID, e.ID))
+	m := natsgo.NewMsg("herald.ev.0._.crash.case")
+	m.Data = body
+	m.Header.Set("Nats-Msg-Id", e.ID)
+	if _, err := s.Conn().RequestMsg(m, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	s.Close()
+	s2 := open(t, srv) // repairs on open
+	if r := appendOne(t, s2, e, herald.AppendOptions{}); !r.Duplicate || r.Position != 1 {
+		t.Fatalf("after repair: %+v", r)
+	}
+	if g, err := s2.Get(ctx, e.ID); err != nil || g.Position != 1 {
+		t.Fatalf("get: %v %v", g, err)
+	}
+}
+
+func TestExpectedVersion(t *testing.T) {
+	s := open(t, server(t))
+	ctx := context.Background()
+	cv := func(n uint64) herald.AppendOptions { return herald.AppendOptions{CheckVersion: true, ExpectedVersion: n} }
+	if _, err := s.Append(ctx, []*herald.Event{ev(t, "acct.opened", "acct/1")}, cv(1)); !errors.Is(err, herald.ErrConflict) {
+		t.Fatalf("expected 1 on a new subject: %v", err)
+	}
+	appendOne(t, s, ev(t, "acct.opened", "acct/1"), cv(0))
+	res, err := s.Append(ctx, []*herald.Event{ev(t, "acct.credited", "acct/1"), ev(t, "acct.debited", "acct/1")}, cv(1))
+	if err != nil || res[1].Position != res[0].Position+1 {
+		t.Fatalf("batch at 1: %+v %v", res, err)
+	}
+	if _, err := s.Append(ctx, []*herald.Event{ev(t, "acct.credited", "acct/1")}, cv(1)); !errors.Is(err, herald.ErrConflict) {
+		t.Fatalf("stale expectation: %v", err)
+	}
+	// A conflicting batch stores nothing.
+	h, _ := s.Head(ctx)
+	if _, err := s.Append(ctx, []*herald.Event{ev(t, "acct.credited", "acct/1"), ev(t, "acct.credited", "acct/1")}, cv(2)); !errors.Is(err, herald.ErrConflict) {
+		t.Fatalf("stale batch: %v", err)
+	}
+	if h2, _ := s.Head(ctx); h2 != h {
+		t.Fatalf("head moved from %d to %d", h, h2)
+	}
+	if _, err := s.Append(ctx, []*herald.Event{ev(t, "x", "a"), ev(t, "x", "b")}, cv(0)); !errors.Is(err, herald.ErrInvalidEvent) {
+		t.Fatalf("mixed subjects: %v", err)
+	}
+	if _, err := s.Append(ctx, []*herald.Event{ev(t, "x", "")}, cv(0)); !errors.Is(err, herald.ErrInvalidEvent) {
+		t.Fatalf("no subject: %v", err)
+	}
+	if v, _ := s.SubjectVersion(ctx, "acct/1"); v != 3 {
+		t.Fatalf("version %d", v)
+	}
+}
+
+// TestConcurrentSubjectWriters races conditional and unconditional appends
+// on one subject from two stores: versions stay exact.
+func TestConcurrentSubjectWriters(t *testing.T) {
+	srv := server(t)
+	a, b := open(t, srv), open(t, srv)
+	ctx := context.Background()
+	const writers, each = 6, 15
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for w := range writers {
+		st := a
+		if w%2 == 1 {
+			st = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if w < 3 {
+					if _, err := st.Append(ctx, []*herald.Event{ev(t, "hot.plain", "hot")}, herald.AppendOptions{}); err != nil {
+						t.Error(err)
+					}
+					continue
+				}
+				v, err := st.SubjectVersion(ctx, "hot")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, err = st.Append(ctx, []*herald.Event{ev(t, "hot.cond", "hot")}, herald.AppendOptions{CheckVersion: true, ExpectedVersion: v})
+				switch {
+				case err == nil:
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				case !errors.Is(err, herald.ErrConflict):
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	want := uint64(3*each + wins)
+	if v, err := a.SubjectVersion(ctx, "hot"); err != nil || v != want {
+		t.Fatalf("version %d, want %d (%v)", v, want, err)
+	}
+	if got := readAll(t, a, 0, herald.Filter{Subject: "hot"}); uint64(len(got)) != want {
+		t.Fatalf("%d events, want %d", len(got), want)
+	}
+}
+
+func TestWait(t *testing.T) {
+	srv := server(t)
+	a, b := open(t, srv), open(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan uint64, 1)
+	go func() {
+		h, err := a.Wait(ctx, 0)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- h
+	}()
+	time.Sleep(100 * time.Millisecond)
+	appendOne(t, b, ev(t, "ping", ""), herald.AppendOptions{})
+	select {
+	case h := <-done:
+		if h != 1 {
+			t.Fatalf("woke at %d", h)
+		}
+	case <-ctx.Done():
+		t.Fatal("Wait did not wake on another store's append")
+	}
+	short, cancel2 := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel2()
+	if _, err := a.Wait(short, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait at head: %v", err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		a.Close()
+	}()
+	if _, err := a.Wait(ctx, 1); !errors.Is(err, herald.ErrClosed) {
+		t.Fatalf("wait across close: %v", err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s := open(t, server(t))
+	s.Close()
+	ctx := context.Background()
+	if _, err := s.Append(ctx, []*herald.Event{ev(t, "a", "")}, herald.AppendOptions{}); !errors.Is(err, herald.ErrClosed) {
+		t.Fatal(err)
+	}
+	for _, err := range s.Read(ctx, 0, herald.Filter{}) {
+		if !errors.Is(err, herald.ErrClosed) {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Head(ctx); !errors.Is(err, herald.ErrClosed) {
+		t.Fatal(err)
+	}
+	if _, err := s.GetValue(ctx, "b", "k"); !errors.Is(err, herald.ErrClosed) {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSubscriptionState(t *testing.T) {
+	s := open(t, server(t))
+	ctx := context.Background()
+	e1, e2 := ev(t, "job.done", ""), ev(t, "job.done", "")
+	e2.CorrelationID = e1.ID
+	appendOne(t, s, e1, herald.AppendOptions{})
+	appendOne(t, s, e2, herald.AppendOptions{})
+	if _, ok, err := s.Checkpoint(ctx, "mailer"); ok || err != nil {
+		t.Fatalf("fresh checkpoint: %v %v", ok, err)
+	}
+	sub := "mailer.v2/eu" // dots and slashes stay one name
+	o := func(e *herald.Event, st herald.OutcomeStatus) herald.Outcome {
+		return herald.Outcome{Subscription: sub, EventID: e.ID, EventName: e.Name, Position: e.Position, CorrelationID: e.CorrelationID, Status: st, Attempts: 1}
+	}
+	dl := herald.DeadLetter{Subscription: sub, Event: e2, Errors: []herald.AttemptError{{Attempt: 1, Error: "boom"}}, DeadAt: time.Now().UTC()}
+	err := s.Commit(ctx, sub, herald.Progress{Checkpoint: 2,
+		Outcomes:    []herald.Outcome{o(e1, herald.OutcomeSucceeded), o(e2, herald.OutcomeDeadLettered)},
+		DeadLetters: []herald.DeadLetter{dl}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, "other", herald.Progress{Checkpoint: 1, Outcomes: []herald.Outcome{{Subscription: "other", EventID: e1.ID, Position: 1, CorrelationID: e1.CorrelationID, Status: herald.OutcomeSucceeded}}}); err != nil {
+		t.Fatal(err)
+	}
+	if p, ok, err := s.Checkpoint(ctx, sub); p != 2 || !ok || err != nil {
+		t.Fatalf("checkpoint %d %v %v", p, ok, err)
+	}
+	if cps, err := s.Checkpoints(ctx); err != nil || len(cps) != 2 || cps[sub] != 2 || cps["other"] != 1 {
+		t.Fatalf("checkpoints %v %v", cps, err)
+	}
+	outs, err := s.Outcomes(ctx, herald.OutcomeQuery{CorrelationID: e1.ID})
+	if err != nil || len(outs) != 3 || outs[0].Subscription != "mailer.v2/eu" || outs[1].Subscription != "other" || outs[2].EventID != e2.ID {
+		t.Fatalf("outcomes by correlation: %+v %v", outs, err)
+	}
+	if outs, _ := s.Outcomes(ctx, herald.OutcomeQuery{EventID: e1.ID}); len(outs) != 2 {
+		t.Fatalf("outcomes by event: %+v", outs)
+	}
+	if outs, _ := s.Outcomes(ctx, herald.OutcomeQuery{Subscription: "other"}); len(outs) != 1 {
+		t.Fatalf("outcomes by subscription: %+v", outs)
+	}
+	if outs, _ := s.Outcomes(ctx, herald.OutcomeQuery{CorrelationID: e1.ID, Limit: 1}); len(outs) != 1 {
+		t.Fatalf("limit: %+v", outs)
+	}
+	dls, err := s.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: sub})
+	if err != nil || len(dls) != 1 || dls[0].ID != herald.DeadLetterID(sub, e2.ID) || dls[0].Event.ID != e2.ID {
+		t.Fatalf("dead letters %+v %v", dls, err)
+	}
+	if n, err := s.RedriveDeadLetters(ctx, herald.DeadLetterQuery{Subscription: sub}); n != 1 || err != nil {
+		t.Fatalf("redrive %d %v", n, err)
+	}
+	if dls, _ := s.DeadLetters(ctx, herald.DeadLetterQuery{OnlyRedrive: true}); len(dls) != 1 || !dls[0].Redrive {
+		t.Fatalf("redrive marks: %+v", dls)
+	}
+	// Resolving removes it.
+	if err := s.Commit(ctx, sub, herald.Progress{Checkpoint: 2, Resolved: []string{dls[0].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if dls, _ := s.DeadLetters(ctx, herald.DeadLetterQuery{}); len(dls) != 0 {
+		t.Fatalf("after resolve: %+v", dls)
+	}
+	if err := s.Commit(ctx, sub, herald.Progress{Checkpoint: 2, DeadLetters: []herald.DeadLetter{dl}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteDeadLetters(ctx, herald.DeadLetterQuery{EventID: e2.ID}); n != 1 || err != nil {
+		t.Fatalf("delete %d %v", n, err)
+	}
+	if err := s.DeleteSubscription(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Checkpoint(ctx, sub); ok {
+		t.Fatal("checkpoint survived DeleteSubscription")
+	}
+	if outs, _ := s.Outcomes(ctx, herald.OutcomeQuery{Subscription: sub}); len(outs) != 2 {
+		t.Fatalf("outcomes after delete: %+v", outs)
+	}
+}
+
+// TestCommitSplit commits more entries than one atomic batch takes.
+func TestCommitSplit(t *testing.T) {
+	s := open(t, server(t), natsstore.WithMaxBatch(50))
+	ctx := context.Background()
+	var outs []herald.Outcome
+	for i := range 120 {
+		outs = append(outs, herald.Outcome{EventID: fmt.Sprint("e", i), Position: uint64(i + 1), CorrelationID: "c", Status: herald.OutcomeSucceeded})
+	}
+	if err := s.Commit(ctx, "big", herald.Progress{Checkpoint: 120, Outcomes: outs}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Outcomes(ctx, herald.OutcomeQuery{CorrelationID: "c"})
+	if err != nil || len(got) != 120 || got[119].Position != 120 {
+		t.Fatalf("%d outcomes, %v", len(got), err)
+	}
+}
+
+func TestKV(t *testing.T) {
+	s := open(t, server(t))
+	ctx := context.Background()
+	if _, err := s.GetValue(ctx, "subs", "a"); !errors.Is(err, herald.ErrNotFound) {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b.c", "x/y=z", "-"} {
+		if err := s.PutValue(ctx, "subs", k, []byte("v"+k)); err != nil {
+			t.Fatal(k, err)
+		}
+	}
+	if err := s.PutValue(ctx, "subs.other", "a", []byte("o")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutValue(ctx, "subs", "a", []byte("v2")); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.GetValue(ctx, "subs", "a"); err != nil || string(v) != "v2" {
+		t.Fatalf("%q %v", v, err)
+	}
+	all, err := s.ListValues(ctx, "subs")
+	if err != nil || len(all) != 4 || string(all["x/y=z"]) != "vx/y=z" || string(all["a"]) != "v2" {
+		t.Fatalf("%v %v", all, err)
+	}
+	if err := s.DeleteValue(ctx, "subs", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteValue(ctx, "subs", "missing"); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := s.ListValues(ctx, "subs"); len(all) != 3 {
+		t.Fatalf("after delete: %v", all)
+	}
+	for _, bad := range []string{"", "a b", "a*", "é"} {
+		if err := s.PutValue(ctx, bad, "k", nil); err == nil {
+			t.Fatalf("bucket %q accepted", bad)
+		}
+		if err := s.PutValue(ctx, "b", bad, nil); err == nil {
+			t.Fatalf("key %q accepted", bad)
+		}
+	}
+}
+
+func TestPrune(t *testing.T) {
+	s := open(t, server(t))
+	ctx := context.Background()
+	old := time.Now().Add(-48 * time.Hour)
+	var evs []*herald.Event
+	for i := range 6 {
+		e := ev(t, "debug.tick", "")
+		if i < 3 {
+			e.Timestamp = old
+		}
+		if i == 1 {
+			e.Subject = "agg/1"
+		}
+		appendOne(t, s, e, herald.AppendOptions{})
+		evs = append(evs, e)
+	}
+	keep := ev(t, "audit.entry", "")
+	keep.Timestamp = old
+	appendOne(t, s, keep, herald.AppendOptions{})
+	if err := s.Commit(ctx, "sub", herald.Progress{Checkpoint: 1, Outcomes: []herald.Outcome{{EventID: evs[0].ID, CorrelationID: evs[0].CorrelationID, Position: 1, Status: herald.OutcomeSucceeded}}}); err != nil {
+		t.Fatal(err)
+	}
+	rules := []herald.RetentionRule{{Pattern: "debug.>", MaxAge: herald.Duration(24 * time.Hour)}}
+	res, err := s.Prune(ctx, rules, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deleted != 1 || res.Held != 2 {
+		t.Fatalf("held by checkpoint: %+v", res)
+	}
+	if outs, _ := s.Outcomes(ctx, herald.OutcomeQuery{EventID: evs[0].ID}); len(outs) != 0 {
+		t.Fatalf("outcomes of a pruned event survive: %+v", outs)
+	}
+	if err := s.Commit(ctx, "sub", herald.Progress{Checkpoint: 7}); err != nil {
+		t.Fatal(err)
+	}
+	// A snapshot at position 1 still holds agg/1's event at 2.
+	if err := s.PutValue(ctx, herald.SnapshotBucket, "agg/1", []byte(`{"position":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.Prune(ctx, rules, time.Now())
+	if err != nil || res.Deleted != 1 || res.Held != 1 {
+		t.Fatalf("held by snapshot: %+v %v", res, err)
+	}
+	if err := s.PutValue(ctx, herald.SnapshotBucket, "agg/1", []byte(`{"position":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.Prune(ctx, []herald.RetentionRule{{Pattern: "debug.>", MaxCount: 2}}, time.Now())
+	if err != nil || res.Deleted != 2 {
+		t.Fatalf("max count: %+v %v", res, err)
+	}
+	left := readAll(t, s, 0, herald.Filter{})
+	if len(left) != 3 || left[0].ID != evs[4].ID || left[2].ID != keep.ID {
+		t.Fatalf("left: %d", len(left))
+	}
+	// Versions never go down; ids of pruned events may be stored again.
+	if v, err := s.SubjectVersion(ctx, "agg/1"); err != nil || v != 1 {
+		t.Fatalf("version after prune: %d %v", v, err)
+	}
+	r := appendOne(t, s, ev(t, "agg.changed", "agg/1"), herald.AppendOptions{CheckVersion: true, ExpectedVersion: 1})
+	if r.Position != 8 {
+		t.Fatalf("append after prune: %+v", r)
+	}
+	if _, err := s.Get(ctx, evs[0].ID); !errors.Is(err, herald.ErrNotFound) {
+		t.Fatalf("pruned get: %v", err)
+	}
+	if h, _ := s.Head(ctx); h != 8 {
+		t.Fatalf("head %d", h)
+	}
+}
+
+func TestOpenRefusesForeignStream(t *testing.T) {
+	srv := server(t)
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// A stream of the same name that herald did not create.
+	if _, err := nc.Request("$JS.API.STREAM.CREATE.HERALD_EVENTS", []byte(`{"name":"HERALD_EVENTS","subjects":["herald.ev.>"],"storage":"memory"}`), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := natsstore.Open(context.Background(), nc); !errors.Is(err, herald.ErrIncompatibleStore) {
+		t.Fatalf("open: %v", err)
+	}
+	if _, err := natsstore.Open(context.Background(), nc, natsstore.WithNamespace("Bad NS")); err == nil {
+		t.Fatal("bad namespace accepted")
+	}
+}
