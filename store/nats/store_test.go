@@ -243,7 +243,9 @@ func TestIndexRepair(t *testing.T) {
 func TestExpectedVersion(t *testing.T) {
 	s := open(t, server(t))
 	ctx := context.Background()
-	cv := func(n uint64) herald.AppendOptions { return herald.AppendOptions{CheckVersion: true, ExpectedVersion: n} }
+	cv := func(n uint64) herald.AppendOptions {
+		return herald.AppendOptions{CheckVersion: true, ExpectedVersion: n}
+	}
 	if _, err := s.Append(ctx, []*herald.Event{ev(t, "acct.opened", "acct/1")}, cv(1)); !errors.Is(err, herald.ErrConflict) {
 		t.Fatalf("expected 1 on a new subject: %v", err)
 	}
