@@ -1,0 +1,45 @@
+package server
+
+import (
+	"bytes"
+	"io"
+	"testing"
+)
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+func TestPatternCovers(t *testing.T) {
+	cases := []struct {
+		allowed, req string
+		want         bool
+	}{
+		{">", ">", true},
+		{">", "a.b", true},
+		{"a.>", "a.b.c", true},
+		{"a.>", "a.*", true},
+		{"a.>", "a.>", true},
+		{"a.>", ">", false},
+		{"a.>", "a", false},
+		{"a.*", "a.b", true},
+		{"a.*", "a.*", true},
+		{"a.*", "a.>", false},
+		{"a.*", "a.b.c", false},
+		{"a.b", "a.b", true},
+		{"a.b", "a.*", false},
+		{"*.b", "x.b", true},
+		{"a.b", "a.b.c", false},
+	}
+	for _, c := range cases {
+		if got := patternCovers(c.allowed, c.req); got != c.want {
+			t.Errorf("patternCovers(%q, %q) = %v, want %v", c.allowed, c.req, got, c.want)
+		}
+	}
+}
+
+func TestCEHeaderValue(t *testing.T) {
+	for in, want := range map[string]string{"plain": "plain", "a b": "a%20b", `q"%`: "q%22%25", "é": "%C3%A9"} {
+		if got := ceHeaderValue(in); got != want {
+			t.Errorf("ceHeaderValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
