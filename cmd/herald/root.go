@@ -170,7 +170,12 @@ func explain(err error, server string) error {
 	if !errors.As(err, &he) {
 		return err
 	}
+	// Keep what the command added in front (such as "line 7: ").
 	msg := he.Error()
+	prefix, _ := strings.CutSuffix(err.Error(), msg)
+	say = func(format string, a ...any) error {
+		return &cliError{msg: prefix + fmt.Sprintf(format, a...), err: err}
+	}
 	switch {
 	case errors.Is(err, herald.ErrUnauthorized):
 		return say("unauthorized: %s: pass a valid token with --token or HERALD_TOKEN", msg)

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/client"
+)
+
+func TestPublish(t *testing.T) {
+	ts := startServer(t)
+	r := ts.run(t, "publish", "recording.ended", "--data", `{"recording_id":"r1"}`, "--subject", "recording/r1",
+		"--id", "ev-1", "--priority", "high", "--meta", "trace=abc").ok(t)
+	if !strings.HasPrefix(r.stdout, "published recording.ended at position 1 (id ev-1)") {
+		t.Fatalf("stdout %q", r.stdout)
+	}
+	e, err := ts.bus.Store().Get(context.Background(), "ev-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(e.Data) != `{"recording_id":"r1"}` || e.Subject != "recording/r1" || e.Priority != herald.PriorityHigh || e.Metadata["trace"] != "abc" {
+		t.Errorf("stored %+v", e)
+	}
+
+	// The same id again: stored once, said so.
+	r = ts.run(t, "publish", "recording.ended", "--id", "ev-1", "--data", `{"recording_id":"r1"}`).ok(t)
+	if !strings.HasPrefix(r.stdout, "already stored: recording.ended at position 1") {
+		t.Errorf("duplicate: stdout %q", r.stdout)
+	}
+
+	// Data from a file and from standard input, result as JSON.
+	file := filepath.Join(t.TempDir(), "data.json")
+	if err := os.WriteFile(file, []byte(`{"from":"file"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = ts.run(t, "publish", "a.file", "--data", "@"+file, "--json").ok(t)
+	var res client.PublishResult
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Position != 2 || res.ID == "" {
+		t.Fatalf("--json: %q (%v)", r.stdout, err)
+	}
+	if e, _ := ts.bus.Store().Get(context.Background(), res.ID); e == nil || string(e.Data) != `{"from":"file"}` {
+		t.Errorf("@file data not stored: %+v", e)
+	}
+	ts.runIn(t, `{"from":"stdin"}`, "publish", "a.stdin", "--data", "-").ok(t)
+	r = ts.run(t, "events", "--name", "a.stdin", "--json").ok(t)
+	if !strings.Contains(r.stdout, `"data":{"from":"stdin"}`) {
+		t.Errorf("stdin data not stored: %s", r.stdout)
+	}
+}
+
+func TestPublishExpectVersion(t *testing.T) {
+	ts := startServer(t)
+	ts.run(t, "publish", "order.placed", "--subject", "order/7", "--expect-version", "0").ok(t)
+	r := ts.run(t, "publish", "order.paid", "--subject", "order/7", "--expect-version", "0")
+	if !errors.Is(r.err, herald.ErrConflict) {
+		t.Fatalf("stale version: %v", r.err)
+	}
+	if !strings.Contains(r.err.Error(), "retry with its current version") || exitCode(r.err) != 1 {
+		t.Errorf("conflict said as %q (exit %d)", r.err, exitCode(r.err))
+	}
+	ts.run(t, "publish", "order.paid", "--subject", "order/7", "--expect-version", "1").ok(t)
+	r = ts.run(t, "publish", "order.paid", "--expect-version", "1")
+	if exitCode(r.err) != 2 || !strings.Contains(r.err.Error(), "--subject") {
+		t.Errorf("--expect-version without --subject: %v", r.err)
+	}
+}
+
+func TestPublishRejected(t *testing.T) {
+	ts := startServer(t)
+	r := ts.run(t, "publish", "Bad Name!", "--data", "{}")
+	if !errors.Is(r.err, herald.ErrInvalidEvent) || exitCode(r.err) != 1 {
+		t.Fatalf("bad name: %v", r.err)
+	}
+	if strings.Contains(r.err.Error(), "\n") || !strings.Contains(r.err.Error(), "name") {
+		t.Errorf("bad name said as %q", r.err)
+	}
+	r = ts.run(t, "publish", "a.b", "--data", `[1,2]`)
+	if !errors.Is(r.err, herald.ErrInvalidEvent) {
+		t.Errorf("array data: %v", r.err)
+	}
+	for _, bad := range [][]string{
+		{"publish"},
+		{"publish", "a.b", "--data", "{not json"},
+		{"publish", "a.b", "--priority", "urgent"},
+		{"publish", "a.b", "--data", "@/no/such/file"},
+		{"publish", "a.b", "--no-such-flag"},
+	} {
+		if r := ts.run(t, bad...); exitCode(r.err) != 2 {
+			t.Errorf("%q: exit %d (%v), want 2", bad, exitCode(r.err), r.err)
+		}
+	}
+	if n, _ := ts.bus.Store().Head(context.Background()); n != 0 {
+		t.Errorf("rejected publishes stored %d events", n)
+	}
+}
+
+func TestPublishUnreachable(t *testing.T) {
+	var ts *testServer // no server: the CLI talks to a closed port
+	r := ts.run(t, "publish", "a.b")
+	if r.err == nil || exitCode(r.err) != 1 {
+		t.Fatalf("unreachable server: %v", r.err)
+	}
+	want := "cannot reach http://127.0.0.1:1: is `herald serve` running?"
+	if !strings.HasPrefix(r.err.Error(), want) {
+		t.Errorf("said %q, want it to start with %q", r.err, want)
+	}
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald"
+)
+
+func TestHelpTeaches(t *testing.T) {
+	var ts *testServer
+	root := newRootCmd(&globals{})
+	for _, c := range root.Commands() {
+		if c.Name() == "help" || c.Name() == "completion" || c.Name() == "serve" {
+			continue
+		}
+		for _, sub := range append(c.Commands(), c) {
+			if sub.Example == "" && sub.Runnable() {
+				t.Errorf("%s has no example", sub.CommandPath())
+			}
+			if sub.Short == "" {
+				t.Errorf("%s has no short help", sub.CommandPath())
+			}
+		}
+		r := ts.run(t, c.Name(), "--help").ok(t)
+		if !strings.Contains(r.stdout, "Usage:") || (c.Runnable() && !strings.Contains(r.stdout, "Examples:")) {
+			t.Errorf("%s --help:\n%s", c.Name(), r.stdout)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	var ts *testServer
+	for _, args := range [][]string{{"no-such-command"}, {"--no-such-flag"}, {"trace"}, {"--server", "ftp://x", "events"}} {
+		r := ts.run(t, args...)
+		if exitCode(r.err) != 2 {
+			t.Errorf("%q: exit %d (%v)", args, exitCode(r.err), r.err)
+		}
+	}
+}
+
+func TestExplainServerErrors(t *testing.T) {
+	ts := startServer(t, withAdmin())
+	cases := []struct {
+		args []string
+		is   error
+		says string
+	}{
+		{[]string{"events"}, herald.ErrUnauthorized, "unauthorized: "},
+		{[]string{"--token", "wrong", "events"}, herald.ErrUnauthorized, "pass a valid token with --token or HERALD_TOKEN"},
+		{[]string{"--token", adminSecret, "publish", "a.b", "--data", `{"x":"` + strings.Repeat("z", 2<<20) + `"}`}, herald.ErrTooLarge, "too large: "},
+	}
+	for _, c := range cases {
+		r := ts.run(t, c.args...)
+		if !errors.Is(r.err, c.is) || !strings.Contains(r.err.Error(), c.says) || exitCode(r.err) != 1 {
+			t.Errorf("%.40q: %v (want %v saying %q)", c.args, r.err, c.is, c.says)
+		}
+		if strings.Contains(r.err.Error(), "\n") {
+			t.Errorf("%.40q: not one line: %q", c.args, r.err)
+		}
+	}
+}
+
+func TestExplainRateLimit(t *testing.T) {
+	ts := startServer(t, withAdmin())
+	secret := strings.TrimSpace(ts.run(t, "--token", adminSecret, "tokens", "create", "--identity", "slow",
+		"--publish", ">", "--rate", "0.001", "--burst", "1").ok(t).stdout)
+	ts.run(t, "--token", secret, "publish", "a.b").ok(t)
+	r := ts.run(t, "--token", secret, "publish", "a.b")
+	if !errors.Is(r.err, herald.ErrRateLimited) || !strings.Contains(r.err.Error(), "retry after") {
+		t.Errorf("rate limited: %v", r.err)
+	}
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+func TestTailFollowsLive(t *testing.T) {
+	ts := startServer(t)
+	ts.publish(t, &herald.Event{Name: "recording.old", Data: json.RawMessage(`{}`)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"--server", ts.URL, "tail", "recording.>"}, strings.NewReader(""), &out, &bytes.Buffer{})
+	}()
+	// tail is live: publish until it shows, since it may not be connected yet.
+	eventually(t, "tail to print a live event", func() bool {
+		ts.publish(t, &herald.Event{Name: "recording.ended", Subject: "recording/r1", Data: json.RawMessage(`{"id":"r1"}`)})
+		ts.publish(t, &herald.Event{Name: "other.thing", Data: json.RawMessage(`{}`)})
+		return strings.Contains(out.String(), "recording.ended")
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("tail ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tail did not stop when cancelled")
+	}
+	got := out.String()
+	if strings.Contains(got, "recording.old") || strings.Contains(got, "other.thing") {
+		t.Errorf("tail printed what it should not:\n%s", got)
+	}
+	line := strings.SplitN(got, "\n", 2)[0]
+	if !strings.Contains(line, "recording/r1") || !strings.Contains(line, `{"id":"r1"}`) || strings.Contains(line, "\x1b[") {
+		t.Errorf("line %q: want subject, data, no colour", line)
+	}
+}
+
+func TestTailAfterJSONAndCount(t *testing.T) {
+	ts := startServer(t)
+	for i := range 5 {
+		ts.publish(t, &herald.Event{Name: "n.e", Data: json.RawMessage(`{"i":` + string(rune('0'+i)) + `}`)})
+	}
+	r := ts.run(t, "tail", "--after", "2", "--count", "3", "--json").ok(t)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines:\n%s", len(lines), r.stdout)
+	}
+	for i, l := range lines {
+		var e herald.Event
+		if err := json.Unmarshal([]byte(l), &e); err != nil || e.Position != uint64(i+3) {
+			t.Errorf("line %d: %q (%v)", i, l, err)
+		}
+	}
+	// Colour on demand, with the same content.
+	r = ts.run(t, "--color", "always", "tail", "--after", "0", "--count", "1").ok(t)
+	if !strings.Contains(r.stdout, "\x1b[") || !strings.Contains(r.stdout, "n.e") {
+		t.Errorf("--color always: %q", r.stdout)
+	}
+	t.Setenv("NO_COLOR", "1")
+	r = ts.run(t, "tail", "--after", "0", "--count", "1").ok(t)
+	if strings.Contains(r.stdout, "\x1b[") {
+		t.Errorf("NO_COLOR: %q", r.stdout)
+	}
+}
+
+func TestTailRejects(t *testing.T) {
+	ts := startServer(t)
+	if r := ts.run(t, "tail", "Not A Pattern"); exitCode(r.err) != 2 {
+		t.Errorf("bad pattern: %v", r.err)
+	}
+	if r := ts.run(t, "tail", "a", "b"); exitCode(r.err) != 2 {
+		t.Errorf("two patterns: %v", r.err)
+	}
+}
