@@ -191,3 +191,168 @@ func verifyCrashFile(t *testing.T, path string, acked map[string]uint64) {
 		}
 	}
 }
+
+var benchEventsFlag = flag.Int("bench.events", 200_000, "events BenchmarkMemory stores")
+
+// crashBusEnv tells a re-executed test binary to run the bus child on a
+// store file.
+const crashBusEnv = "HERALD_SQLITE_CRASH_BUS_CHILD"
+
+// respond is the durable handler of the bus crash test: for every
+// order.placed it publishes two order.ack responses through the bus, whose
+// ids are derived from the parent's.
+func respond(bus *herald.Bus, onHandled func(id string)) herald.Handler {
+	return herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
+		for i := range 2 {
+			ack := &herald.Event{Name: "order.ack", Data: []byte(`{"n":` + strconv.Itoa(i) + `}`)}
+			if _, err := bus.Publish(ctx, ack); err != nil {
+				return err
+			}
+		}
+		if onHandled != nil {
+			onHandled(e.ID)
+		}
+		return nil
+	})
+}
+
+// TestCrashBusChild is the process TestCrashBus kills: a bus on the store
+// with a durable subscription answering order.placed events, while one
+// goroutine publishes more of them and prints "PUB <id>" for each
+// acknowledged one.
+func TestCrashBusChild(t *testing.T) {
+	path := os.Getenv(crashBusEnv)
+	if path == "" {
+		t.Skip("runs only as TestCrashBus's child process")
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open:", err)
+		os.Exit(2)
+	}
+	bus, err := herald.New(herald.WithStore(s))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bus:", err)
+		os.Exit(2)
+	}
+	var mu sync.Mutex
+	out := bufio.NewWriter(os.Stdout)
+	say := func(line string) {
+		mu.Lock()
+		out.WriteString(line + "\n")
+		out.Flush()
+		mu.Unlock()
+	}
+	if _, err := bus.Subscribe(ctx, "order.placed", respond(bus, func(id string) { say("HANDLED " + id) }),
+		herald.Durable("responder"), herald.Concurrency(4)); err != nil {
+		fmt.Fprintln(os.Stderr, "subscribe:", err)
+		os.Exit(2)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		batch := make([]*herald.Event, 5)
+		for i := range batch {
+			batch[i] = &herald.Event{Name: "order.placed", Data: []byte(`{}`), Subject: "order/" + strconv.Itoa(i)}
+		}
+		if _, err := bus.PublishBatch(ctx, batch); err != nil {
+			fmt.Fprintln(os.Stderr, "publish:", err)
+			os.Exit(3)
+		}
+		for _, e := range batch {
+			say("PUB " + e.ID)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	os.Exit(0)
+}
+
+func TestCrashBus(t *testing.T) {
+	if os.Getenv(crashBusEnv) != "" || os.Getenv(crashEnv) != "" {
+		t.Skip("child process")
+	}
+	path := filepath.Join(t.TempDir(), "bus.db")
+	published := map[string]bool{}
+	handled := 0
+	rounds := max(3, *crashRounds/4)
+	for range rounds {
+		for _, l := range runCrashChild(t, "TestCrashBusChild", []string{crashBusEnv + "=" + path}, "") {
+			kind, id, _ := strings.Cut(l, " ")
+			switch kind {
+			case "PUB":
+				published[id] = true
+			case "HANDLED":
+				handled++
+			}
+		}
+	}
+	if handled == 0 {
+		t.Fatal("the children handled nothing before they were killed")
+	}
+	// Restart once more, in this process, and let the subscription catch up.
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	bus, err := herald.New(herald.WithStore(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := bus.Subscribe(ctx, "order.placed", respond(bus, nil), herald.Durable("responder"), herald.Concurrency(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var placed []*herald.Event
+	for e, err := range s.Read(ctx, 0, herald.Filter{Name: "order.placed"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		placed = append(placed, e)
+	}
+	stored := map[string]bool{}
+	for _, e := range placed {
+		stored[e.ID] = true
+	}
+	for id := range published {
+		if !stored[id] {
+			t.Fatalf("acknowledged event %s is missing", id)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for _, e := range placed {
+		for {
+			_, err := s.Get(ctx, herald.ChildID(e.ID, "responder", 1))
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("event %s was never handled: %v", e.ID, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if err := sub.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acks := map[string]int{}
+	for e, err := range s.Read(ctx, 0, herald.Filter{Name: "order.ack"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		acks[e.CausationID]++
+	}
+	for _, e := range placed {
+		if acks[e.ID] != 2 {
+			t.Fatalf("event %s has %d responses, want 2", e.ID, acks[e.ID])
+		}
+	}
+	if len(acks) != len(placed) {
+		t.Fatalf("responses to %d events, %d events placed", len(acks), len(placed))
+	}
+	t.Logf("%d rounds: %d events placed, %d acknowledged, %d handled before the kills", rounds, len(placed), len(published), handled)
+}
