@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/server"
+)
+
+// serveProc is `herald serve` run in-process by Run.
+type serveProc struct {
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+	lines  chan string
+}
+
+// startServe runs `herald serve args...` and waits for its first line.
+func startServe(t *testing.T, args ...string) *serveProc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	p := &serveProc{cancel: cancel, done: make(chan error, 1), lines: make(chan string, 16)}
+	go func() {
+		err := Run(ctx, append([]string{"serve"}, args...), strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+		p.done <- err
+	}()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+		close(p.lines)
+	}()
+	select {
+	case line, ok := <-p.lines:
+		if !ok {
+			cancel()
+			t.Fatalf("serve stopped before saying where it listens: %v", <-p.done)
+		}
+		_, rest, found := strings.Cut(line, "listening on ")
+		if !found {
+			cancel()
+			t.Fatalf("first line %q does not say where it listens", line)
+		}
+		p.url, _, _ = strings.Cut(rest, ",")
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("serve did not start")
+	}
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// stop is SIGTERM: it cancels Run's context and waits for it to return.
+func (p *serveProc) stop(t *testing.T) error {
+	t.Helper()
+	if p.cancel == nil {
+		return nil
+	}
+	p.cancel()
+	p.cancel = nil
+	select {
+	case err := <-p.done:
+		for range p.lines {
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+		return nil
+	}
+}
+
+func post(t *testing.T, url, token string, body any) (int, []byte) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// Stopping under load (SIGTERM) loses no acknowledged event: after a
+// restart on the same data folder every one of them is there.
+func TestServeStopUnderLoadKeepsAcknowledged(t *testing.T) {
+	data := t.TempDir()
+	p := startServe(t, "--addr", "127.0.0.1:0", "--data", data)
+	var mu sync.Mutex
+	acked := map[string]uint64{}
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second}
+	for k := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				id := fmt.Sprintf("k%d-%d", k, i)
+				b, _ := json.Marshal(map[string]any{"id": id, "name": "load.x", "data": map[string]any{"i": i}})
+				resp, err := client.Post(p.url+"/v1/events", "application/json", bytes.NewReader(b))
+				if err != nil {
+					return
+				}
+				var ans struct {
+					Events []struct {
+						Position uint64 `json:"position"`
+					} `json:"events"`
+				}
+				json.NewDecoder(resp.Body).Decode(&ans)
+				resp.Body.Close()
+				if resp.StatusCode != 201 {
+					return
+				}
+				mu.Lock()
+				acked[id] = ans.Events[0].Position
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := p.stop(t); err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+	wg.Wait()
+	if len(acked) == 0 {
+		t.Fatal("nothing acknowledged")
+	}
+	if _, err := os.Stat(filepath.Join(data, storeFile)); err != nil {
+		t.Fatalf("no store file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "audit.log")); err != nil {
+		t.Fatalf("no audit log: %v", err)
+	}
+
+	q := startServe(t, "--addr", "127.0.0.1:0", "--data", data)
+	got := map[string]uint64{}
+	after := uint64(0)
+	for {
+		resp, err := http.Get(fmt.Sprintf("%s/v1/events?after=%d&limit=1000", q.url, after))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Events []struct {
+				ID       string `json:"id"`
+				Position uint64 `json:"position"`
+			} `json:"events"`
+			NextAfter uint64 `json:"next_after"`
+		}
+		json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if len(page.Events) == 0 {
+			break
+		}
+		for _, e := range page.Events {
+			got[e.ID] = e.Position
+		}
+		after = page.NextAfter
+	}
+	for id, pos := range acked {
+		if got[id] != pos {
+			t.Fatalf("acknowledged %s at %d, after restart at %d", id, pos, got[id])
+		}
+	}
+	t.Logf("%d acknowledged, all present after restart", len(acked))
+}
+
+func TestServeRefusesOpenNonLoopback(t *testing.T) {
+	var out bytes.Buffer
+	err := Run(t.Context(), []string{"serve", "--addr", "0.0.0.0:0", "--store", "memory"}, strings.NewReader(""), &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "refusing") || !strings.Contains(err.Error(), "--insecure") {
+		t.Fatalf("got %v", err)
+	}
+	if exitCode(err) != 2 {
+		t.Fatalf("exit code %d", exitCode(err))
+	}
+	p := startServe(t, "--addr", "0.0.0.0:0", "--store", "memory", "--insecure")
+	if !strings.Contains(p.url, ":") {
+		t.Fatalf("url %q", p.url)
+	}
+}
+
+func TestServeBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--store", "cassandra"},
+		{"serve", "--addr", "nowhere"},
+		{"serve", "--store", "memory", "--log-level", "loud"},
+		{"serve", "--store", "sqlite", "--durability", "maybe", "--data", t.TempDir()},
+	} {
+		err := Run(t.Context(), args, strings.NewReader(""), io.Discard, io.Discard)
+		if err == nil || exitCode(err) != 2 {
+			t.Errorf("%v: %v (exit %d)", args, err, exitCode(err))
+		}
+	}
+}
+
+func TestServeConfigAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	hook := "http://127.0.0.1:9/never"
+	cfg := `
+store: sqlite
+tokens:
+  - identity: recorder
+    token: plain-recorder-token
+    publish: ["recording.>"]
+    subscribe: [">"]
+  - identity: ops
+    token_sha256: ` + hashOf("plain-admin-token") + `
+    admin: true
+schemas:
+  - name: recording.completed
+    version: 1
+    schema:
+      type: object
+      required: [recording_id]
+retention:
+  - {pattern: "debug.>", max_age: 1d}
+subscriptions:
+  - name: from-config
+    filter: recording.*
+    endpoint: ` + hook + `
+    backoff: {initial: 100ms, max: 1s}
+`
+	path := filepath.Join(dir, "herald.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The environment wins over the file: HERALD_STORE=memory.
+	t.Setenv("HERALD_STORE", "memory")
+	p := startServe(t, "--addr", "127.0.0.1:0", "--config", path, "--data", dir)
+	if _, err := os.Stat(filepath.Join(dir, storeFile)); err == nil {
+		t.Fatal("HERALD_STORE=memory did not win over the file")
+	}
+	ev := map[string]any{"name": "recording.completed", "data": map[string]any{"recording_id": "r1"}}
+	if st, _ := post(t, p.url+"/v1/events", "", ev); st != 401 {
+		t.Fatalf("no token: %d", st)
+	}
+	if st, b := post(t, p.url+"/v1/events", "plain-recorder-token", map[string]any{"name": "recording.completed", "data": map[string]any{}}); st != 400 || !strings.Contains(string(b), "schema_violation") {
+		t.Fatalf("schema from the file: %d %s", st, b)
+	}
+	if st, b := post(t, p.url+"/v1/events", "plain-recorder-token", ev); st != 201 {
+		t.Fatalf("publish: %d %s", st, b)
+	}
+	req, _ := http.NewRequest("GET", p.url+"/v1/subscriptions/from-config", nil)
+	req.Header.Set("Authorization", "Bearer plain-admin-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("subscription from the file: %d", resp.StatusCode)
+	}
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	for name, cfg := range map[string]string{
+		"unknown field": "adress: x\n",
+		"bad token":     "tokens:\n  - identity: x\n",
+		"both":          "tokens:\n  - identity: x\n    token: a\n    token_sha256: " + hashOf("a") + "\n",
+		"bad schema":    "schemas:\n  - name: a.b\n    version: 1\n    schema: {type: nonsense}\n",
+		"no schema":     "schemas:\n  - name: a.b\n    version: 1\n",
+		"bad sub":       "subscriptions:\n  - name: x\n    endpoint: ftp://x\n",
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
+		os.WriteFile(path, []byte(cfg), 0o600)
+		err := Run(t.Context(), []string{"serve", "--store", "memory", "--addr", "127.0.0.1:0", "--config", path}, strings.NewReader(""), io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestServeHelpTeaches(t *testing.T) {
+	var out bytes.Buffer
+	if err := Run(t.Context(), []string{"serve", "--help"}, strings.NewReader(""), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"herald serve --store memory", "HERALD_ADDR", "token_sha256", "--insecure", "SIGTERM"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
+func hashOf(s string) string { return server.HashToken(s) }
