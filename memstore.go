@@ -393,6 +393,12 @@ func (s *MemoryStore) Commit(ctx context.Context, sub string, p Progress) error 
 	if sub == "" {
 		return fmt.Errorf("%w: empty subscription name", ErrInvalidEvent)
 	}
+	// Check everything before changing anything: a Commit is all or nothing.
+	for _, d := range p.DeadLetters {
+		if d.Event == nil {
+			return fmt.Errorf("%w: dead letter without an event", ErrInvalidEvent)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -403,9 +409,6 @@ func (s *MemoryStore) Commit(ctx context.Context, sub string, p Progress) error 
 		s.putOutcome(o)
 	}
 	for _, d := range p.DeadLetters {
-		if d.Event == nil {
-			return fmt.Errorf("%w: dead letter without an event", ErrInvalidEvent)
-		}
 		d.Subscription = sub
 		if d.ID == "" {
 			d.ID = DeadLetterID(sub, d.Event.ID)
