@@ -190,7 +190,7 @@ func isJSONObject(b []byte) bool {
 	if len(b) == 2 {
 		return true
 	}
-	return json.Valid(b)
+	return validJSON(b)
 }
 
 // ValidateName reports whether name is a valid event name:
