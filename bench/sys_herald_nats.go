@@ -42,7 +42,9 @@ func withHeraldNATS(ctx context.Context, dir string, f func(st *hnats.Store) err
 }
 
 func connectHeraldNATS(ctx context.Context, s *server.Server) (*hnats.Store, error) {
-	return hnats.Connect(ctx, s.ClientURL())
+	// A store opened on a long log may re-index event ids first: give each
+	// request more than the default 10 s on a busy machine.
+	return hnats.Connect(ctx, s.ClientURL(), hnats.WithRequestTimeout(time.Minute))
 }
 
 func heraldNATSPrepare(ctx context.Context, dir string, sz size) error {

@@ -144,7 +144,9 @@ func natsAsyncPublish(ctx context.Context, js jetstream.JetStream, n int, d time
 		if !deadline.IsZero() && i%256 == 0 && time.Now().After(deadline) {
 			break
 		}
-		f, err := js.PublishAsync(rawSubject, payload)
+		// A slow disk can hold acks back for a while: wait for room
+		// instead of failing after the default 200 ms.
+		f, err := js.PublishAsync(rawSubject, payload, jetstream.WithStallWait(time.Minute))
 		if err != nil {
 			return acked, err
 		}
