@@ -28,6 +28,7 @@ type streamConfig struct {
 	hasAfter bool
 	minWait  time.Duration
 	maxWait  time.Duration
+	onDrop   func(error)
 }
 
 // StreamAfter starts the stream after position n (exclusive): the events
@@ -49,6 +50,13 @@ func StreamReconnectWait(min, max time.Duration) StreamOption {
 			c.maxWait = max
 		}
 	}
+}
+
+// StreamOnDrop calls f each time the connection drops, with the reason,
+// before the stream reconnects. f runs in the goroutine that called Next.
+// Default: nothing is called.
+func StreamOnDrop(f func(err error)) StreamOption {
+	return func(c *streamConfig) { c.onDrop = f }
 }
 
 // Stream is a live tail of the server's event log over Server-Sent Events.
@@ -199,6 +207,9 @@ func (s *Stream) Next() (*herald.Event, error) {
 			}
 			if errors.Is(err, errSSETooLong) {
 				return nil, err
+			}
+			if s.cfg.onDrop != nil {
+				s.cfg.onDrop(err)
 			}
 			continue
 		}

@@ -49,7 +49,9 @@ and resumes where it was: no event is missed or printed twice.`,
 			if err != nil {
 				return err
 			}
-			var opts []client.StreamOption
+			opts := []client.StreamOption{client.StreamOnDrop(func(err error) {
+				fmt.Fprintf(g.stderr, "herald: the connection to %s dropped (%v); reconnecting\n", c.BaseURL(), err)
+			})}
 			if cmd.Flags().Changed("after") {
 				opts = append(opts, client.StreamAfter(after))
 			}

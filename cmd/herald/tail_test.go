@@ -83,3 +83,34 @@ func TestTailRejects(t *testing.T) {
 		t.Errorf("two patterns: %v", r.err)
 	}
 }
+
+func TestTailResumesAfterDrop(t *testing.T) {
+	ts := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"--server", ts.URL, "tail", "--after", "0", "--count", "60", "--json"}, strings.NewReader(""), &out, &errOut)
+	}()
+	for i := range 60 {
+		ts.publish(t, &herald.Event{Name: "d.e", Data: json.RawMessage(`{}`)})
+		if i%10 == 5 {
+			eventually(t, "the stream to catch up", func() bool { return strings.Count(out.String(), "\n") > i-3 })
+			ts.hs.CloseClientConnections()
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	for i, l := range lines {
+		var e herald.Event
+		if err := json.Unmarshal([]byte(l), &e); err != nil || e.Position != uint64(i+1) {
+			t.Fatalf("line %d: %q (%v): an event was missed or repeated", i, l, err)
+		}
+	}
+	if len(lines) != 60 || !strings.Contains(errOut.String(), "reconnecting") {
+		t.Errorf("%d lines; stderr %q", len(lines), errOut.String())
+	}
+}
