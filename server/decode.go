@@ -211,10 +211,7 @@ func decodeNative(body []byte, lim Limits) ([]*herald.Event, error) {
 	var raws []json.RawMessage
 	switch t[0] {
 	case '[':
-		var err error
-		if raws, err = splitArray(body, lim); err != nil {
-			return nil, err
-		}
+		return decodeNativeArray(body, lim)
 	case '{':
 		var env envelope
 		if err := json.Unmarshal(body, &env); err != nil {
@@ -254,6 +251,44 @@ func decodeNative(body []byte, lim Limits) ([]*herald.Event, error) {
 			return nil, err
 		}
 		events[i] = e
+	}
+	return events, nil
+}
+
+// decodeNativeArray decodes a JSON array of events in one pass, checking
+// the batch and event limits as it goes.
+func decodeNativeArray(body []byte, lim Limits) ([]*herald.Event, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil {
+		return nil, jsonError(err, -1)
+	}
+	var events []*herald.Event
+	for i := 0; dec.More(); i++ {
+		if i >= lim.MaxBatch {
+			return nil, checkBatch(i+1, lim)
+		}
+		start := dec.InputOffset()
+		var w wireEvent
+		if err := dec.Decode(&w); err != nil {
+			return nil, jsonError(err, i)
+		}
+		if dec.InputOffset()-start > int64(lim.MaxEvent) {
+			return nil, tooLargeEvent(i, lim)
+		}
+		e, err := w.event(i)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	if _, err := dec.Token(); err != nil { // the closing ]
+		return nil, jsonError(err, -1)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, badJSON("the body has data after the array")
+	}
+	if err := checkBatch(len(events), lim); err != nil {
+		return nil, err
 	}
 	return events, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -17,12 +18,20 @@ import (
 // hubMaxBytes bounds the memory the hub's recent events take.
 const hubMaxBytes = 64 << 20
 
-// hubEntry is one recent event with its encodings, made once for every stream.
+// hubEntry is one recent event with its encodings, made once for every
+// stream that needs them.
 type hubEntry struct {
-	e      *herald.Event
-	native []byte
-	ceOnce sync.Once
-	ce     []byte
+	e          *herald.Event
+	size       int
+	nativeOnce sync.Once
+	native     []byte
+	ceOnce     sync.Once
+	ce         []byte
+}
+
+func (h *hubEntry) json() []byte {
+	h.nativeOnce.Do(func() { h.native, _ = json.Marshal(h.e) })
+	return h.native
 }
 
 func (h *hubEntry) cloudEvent() []byte {
@@ -38,6 +47,10 @@ type hub struct {
 	store herald.Store
 	log   *slog.Logger
 	size  int
+
+	// streams counts the open streams; with none, the hub does not read
+	// the log at all.
+	streams atomic.Int64
 
 	mu      sync.RWMutex
 	entries []*hubEntry // positions > base, increasing, every event of the log
@@ -61,7 +74,8 @@ func (h *hub) run(ctx context.Context) {
 	}()
 	cursor := h.head
 	for ctx.Err() == nil {
-		if _, err := h.store.Wait(ctx, cursor); err != nil {
+		head, err := h.store.Wait(ctx, cursor)
+		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, herald.ErrClosed) {
 				return
 			}
@@ -69,18 +83,20 @@ func (h *hub) run(ctx context.Context) {
 			sleep(ctx, 200*time.Millisecond)
 			continue
 		}
+		if h.streams.Load() == 0 {
+			// Nobody listens: forget rather than read. A stream that
+			// opens now finds its cursor below base and reads the store.
+			h.skipTo(head)
+			cursor = head
+			continue
+		}
 		var batch []*hubEntry
-		var err error
 		for e, rerr := range h.store.Read(ctx, cursor, herald.Filter{Limit: 1024}) {
 			if rerr != nil {
 				err = rerr
 				break
 			}
-			b, merr := json.Marshal(e)
-			if merr != nil {
-				continue
-			}
-			batch = append(batch, &hubEntry{e: e, native: b})
+			batch = append(batch, &hubEntry{e: e, size: len(e.Data) + 256})
 			cursor = e.Position
 		}
 		if err != nil && ctx.Err() == nil {
@@ -98,12 +114,12 @@ func (h *hub) add(batch []*hubEntry) {
 	defer h.mu.Unlock()
 	h.entries = append(h.entries, batch...)
 	for _, b := range batch {
-		h.bytes += len(b.native)
+		h.bytes += b.size
 	}
 	h.head = batch[len(batch)-1].e.Position
 	drop := 0
 	for len(h.entries)-drop > h.size || (h.bytes > hubMaxBytes && len(h.entries)-drop > 1) {
-		h.bytes -= len(h.entries[drop].native)
+		h.bytes -= h.entries[drop].size
 		drop++
 	}
 	if drop > 0 {
@@ -116,6 +132,19 @@ func (h *hub) add(batch []*hubEntry) {
 	}
 	close(h.notify)
 	h.notify = make(chan struct{})
+}
+
+// skipTo forgets every event up to head.
+func (h *hub) skipTo(head uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if head <= h.head {
+		return
+	}
+	clear(h.entries)
+	h.entries = h.entries[:0]
+	h.bytes = 0
+	h.base, h.head = head, head
 }
 
 // since returns up to max entries after cursor, the channel closed on the
@@ -163,6 +192,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 	if err := s.checkReadPattern(p, pattern); err != nil {
 		return err
 	}
+	s.hub.streams.Add(1)
+	defer s.hub.streams.Add(-1)
 	cursor := s.hub.currentHead()
 	from := r.Header.Get("Last-Event-ID")
 	field := "Last-Event-ID"
@@ -274,7 +305,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 				if ce {
 					frame(en.e.Position, en.cloudEvent())
 				} else {
-					frame(en.e.Position, en.native)
+					frame(en.e.Position, en.json())
 				}
 			}
 		}
