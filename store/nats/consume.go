@@ -1,18 +1,24 @@
 package nats
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	herald "github.com/heraldhq/herald"
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 var _ herald.SharedStore = (*Store)(nil)
@@ -38,18 +44,23 @@ func (s *Store) consumerName(sub string, p int) string {
 }
 
 // Consume implements herald.SharedStore with one durable JetStream pull
-// consumer per partition of the log (see WithPartitions), each in a
-// "pinned client" priority group: at any time one process receives a
-// partition's events, so events of one subject (always in one partition)
-// reach one process in log order, and the bus there keeps them in order.
-// Processes that join share the partitions they win; a partition whose
-// process stops pulling (it died, or its Consumer closed) moves to another
-// process after the ack wait, and its unacknowledged events are delivered
-// again there — only then can an event of a subject be handled after a
-// later one of the same subject, the usual at-least-once redelivery.
+// consumer per partition of the log (see WithPartitions).
 //
-// A process that joins while others hold every partition stands by until
-// one is released; a closing Consumer releases its partitions at once.
+// Sharing: the processes that consume one subscription register in the
+// state bucket and heartbeat there; each partition belongs to one live
+// process (rendezvous hashing), which alone pulls from it. When membership
+// changes, a process that loses a partition stops pulling it, lets the
+// deliveries it already has be finished, and then releases it.
+//
+// Ordering: each partition consumer is in a "pinned client" priority group,
+// so JetStream delivers a partition to one process at a time, in log order;
+// events of one subject are always in one partition, and the bus keeps a
+// subject's events in order within the process. A process that dies keeps
+// its partitions pinned for AckWait plus twice the pull expiry, by which
+// time its unacknowledged deliveries are due again; JetStream hands due
+// redeliveries out before new events, so the next process handles them
+// first. Subject order can still break when a delivery is negatively
+// acknowledged with a delay (a retry) and the partition moves meanwhile.
 func (s *Store) Consume(ctx context.Context, sub string, pattern string, start herald.Start, opts herald.ConsumeOptions) (herald.Consumer, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -73,19 +84,24 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 	if err != nil {
 		return nil, err
 	}
-	parts := s.cfg.partitions
-	perPart := max(1, (opts.MaxInFlight+parts-1)/parts)
+	n := s.cfg.partitions
+	perPart := max(1, (opts.MaxInFlight+n-1)/n)
+	expiry := min(max(opts.AckWait/2, time.Second), 30*time.Second)
 	c := &sharedConsumer{
-		s:     s,
-		sub:   sub,
-		msgs:  make(chan jetstream.Msg, perPart),
-		done:  make(chan struct{}),
-		names: make([]string, parts),
+		s:       s,
+		sub:     sub,
+		id:      nuid.Next(),
+		msgs:    make(chan pmsg, min(opts.MaxInFlight, 4096)),
+		done:    make(chan struct{}),
+		parts:   make([]*partition, n),
+		perPart: perPart,
+		expiry:  expiry,
+		ackWait: opts.AckWait,
+		hb:      min(max(opts.AckWait/4, 250*time.Millisecond), 5*time.Second),
+		out:     map[*delivery]struct{}{},
 	}
-	var conses []jetstream.Consumer
-	for p := range parts {
+	for p := range n {
 		name := s.consumerName(sub, p)
-		c.names[p] = name
 		cfg := jetstream.ConsumerConfig{
 			Durable:        name,
 			Description:    "herald shared subscription " + sub,
@@ -98,8 +114,7 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 			OptStartSeq:    startSeq,
 			PriorityPolicy: jetstream.PriorityPolicyPinned,
 			PriorityGroups: []string{priorityGroup},
-			PinnedTTL:      opts.AckWait,
-			Replicas:       0, // the stream's
+			PinnedTTL:      opts.AckWait + 2*expiry,
 			Metadata:       map[string]string{"herald_subscription": sub, "herald_pattern": pattern},
 		}
 		cons, err := s.events.Consumer(rctx, name)
@@ -111,7 +126,7 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 			}
 		case err == nil:
 			have := cons.CachedInfo().Config
-			if have.FilterSubject != cfg.FilterSubject || have.AckWait != cfg.AckWait || have.MaxAckPending != cfg.MaxAckPending {
+			if have.FilterSubject != cfg.FilterSubject || have.AckWait != cfg.AckWait || have.MaxAckPending != cfg.MaxAckPending || have.PinnedTTL != cfg.PinnedTTL {
 				have.FilterSubject, have.AckWait, have.MaxAckPending, have.PinnedTTL = cfg.FilterSubject, cfg.AckWait, cfg.MaxAckPending, cfg.PinnedTTL
 				have.Metadata = cfg.Metadata
 				cons, err = s.events.UpdateConsumer(rctx, have)
@@ -120,22 +135,17 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 		if err != nil {
 			return nil, s.mapErr("joining shared subscription "+sub, err)
 		}
-		conses = append(conses, cons)
+		c.parts[p] = &partition{name: name, cons: cons}
 	}
-	for _, cons := range conses {
-		it, err := cons.Messages(
-			jetstream.PullPriorityGroup(priorityGroup),
-			jetstream.PullMaxMessages(min(perPart, 256)),
-			jetstream.PullExpiry(max(opts.AckWait/2, time.Second)),
-		)
-		if err != nil {
-			c.Close()
-			return nil, s.mapErr("joining shared subscription "+sub, err)
-		}
-		c.its = append(c.its, it)
-		c.wg.Add(1)
-		go c.pull(it)
+	if err := c.heartbeat(rctx); err != nil {
+		return nil, err
 	}
+	if err := c.rebalance(rctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.wg.Add(1)
+	go c.membership()
 	s.consumers.Store(c, struct{}{})
 	return c, nil
 }
@@ -184,39 +194,303 @@ func (s *Store) deleteSharedConsumers(ctx context.Context, sub string) error {
 	return nil
 }
 
-type sharedConsumer struct {
-	s     *Store
-	sub   string
-	names []string
-	its   []jetstream.MessagesContext
-	msgs  chan jetstream.Msg
-	done  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
+// partition is one partition consumer as seen by one process.
+type partition struct {
+	name string
+	cons jetstream.Consumer
+	it   jetstream.MessagesContext // while this process pulls it
+	// outstanding counts deliveries pulled and not yet acked or naked.
+	outstanding int
+	releasing   bool
 }
 
-func (c *sharedConsumer) pull(it jetstream.MessagesContext) {
+type pmsg struct {
+	m jetstream.Msg
+	p int
+}
+
+type sharedConsumer struct {
+	s       *Store
+	sub     string
+	id      string // member id
+	msgs    chan pmsg
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+	perPart int
+	expiry  time.Duration
+	ackWait time.Duration
+	hb      time.Duration
+
+	mu    sync.Mutex
+	parts []*partition
+	out   map[*delivery]struct{} // handed out, not acked or naked
+}
+
+type member struct {
+	At  int64 `json:"at"`  // unix nanoseconds of the last heartbeat
+	TTL int64 `json:"ttl"` // nanoseconds after which it counts as gone
+}
+
+func (c *sharedConsumer) memberPrefix() string { return "m." + encodeToken(c.sub) + "." }
+
+// heartbeat records this process as a live member of the subscription.
+func (c *sharedConsumer) heartbeat(ctx context.Context) error {
+	b, _ := json.Marshal(member{At: time.Now().UnixNano(), TTL: int64(3 * c.hb)})
+	if _, err := c.s.subs.Put(ctx, c.memberPrefix()+c.id, b); err != nil {
+		return c.s.mapErr("joining shared subscription "+c.sub, err)
+	}
+	return nil
+}
+
+// rebalance reads the live members and pulls exactly the partitions this
+// process owns.
+func (c *sharedConsumer) rebalance(ctx context.Context) error {
+	now := time.Now().UnixNano()
+	members := []string{c.id}
+	prefix := c.memberPrefix()
+	err := c.s.scanBucket(ctx, c.s.cfg.namespace+"_subs", prefix+"*", func(key string, v []byte) error {
+		id := strings.TrimPrefix(key, prefix)
+		var m member
+		if json.Unmarshal(v, &m) != nil || id == c.id {
+			return nil
+		}
+		if m.At+m.TTL < now {
+			_ = c.s.purgeSubject(ctx, c.s.subsStream, c.s.subsSubject(key))
+			return nil
+		}
+		members = append(members, id)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for p := range c.parts {
+		mine := owner(p, members) == c.id
+		c.mu.Lock()
+		part := c.parts[p]
+		pulling := part.it != nil
+		c.mu.Unlock()
+		switch {
+		case mine && !pulling:
+			if err := c.startPull(p); err != nil {
+				return err
+			}
+		case !mine && pulling:
+			c.release(p)
+		}
+	}
+	return nil
+}
+
+// owner picks the member that owns partition p: the highest hash of the
+// two (rendezvous hashing), so a membership change moves few partitions.
+func owner(p int, members []string) string {
+	var best string
+	var bestH uint64
+	for _, m := range members {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d/%s", p, m)
+		if v := h.Sum64(); best == "" || v > bestH || v == bestH && m < best {
+			best, bestH = m, v
+		}
+	}
+	return best
+}
+
+func (c *sharedConsumer) startPull(p int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	part := c.parts[p]
+	if part.it != nil || part.releasing {
+		return nil
+	}
+	it, err := part.cons.Messages(
+		jetstream.PullPriorityGroup(priorityGroup),
+		jetstream.PullMaxMessages(min(c.perPart, 256)),
+		jetstream.PullExpiry(c.expiry),
+	)
+	if err != nil {
+		return c.s.mapErr("joining shared subscription "+c.sub, err)
+	}
+	part.it = it
+	c.wg.Add(1)
+	go c.pull(p, it)
+	return nil
+}
+
+// release stops pulling partition p; once the deliveries already pulled
+// from it are acknowledged or negatively acknowledged (or the ack wait has
+// passed), it unpins p so that its new owner takes it at once.
+func (c *sharedConsumer) release(p int) {
+	c.mu.Lock()
+	part := c.parts[p]
+	it := part.it
+	if it == nil || part.releasing {
+		c.mu.Unlock()
+		return
+	}
+	part.releasing = true
+	c.mu.Unlock()
+	it.Drain()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		deadline := time.Now().Add(c.ackWait)
+		for time.Now().Before(deadline) {
+			c.mu.Lock()
+			n := part.outstanding
+			itDone := part.it != it
+			c.mu.Unlock()
+			if n == 0 && itDone {
+				break
+			}
+			select {
+			case <-c.done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		ctx, cancel := context.WithTimeout(c.s.base, 5*time.Second)
+		_ = c.s.events.UnpinConsumer(ctx, part.name, priorityGroup)
+		cancel()
+		c.mu.Lock()
+		part.releasing = false
+		c.mu.Unlock()
+	}()
+}
+
+// membership heartbeats and rebalances until Close.
+func (c *sharedConsumer) membership() {
 	defer c.wg.Done()
+	t := time.NewTicker(c.hb)
+	defer t.Stop()
 	for {
-		m, err := it.Next()
-		if err != nil {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(c.s.base, 3*c.hb)
+		err := c.heartbeat(ctx)
+		if err == nil {
+			err = c.rebalance(ctx)
+		}
+		cancel()
+		if err != nil && !c.s.closed.Load() {
+			c.s.cfg.logger.Warn("herald nats store: shared subscription membership", "subscription", c.sub, "err", err)
+		}
+	}
+}
+
+// pull moves partition p's deliveries into c.msgs. It starts by settling:
+// JetStream may hand out the redeliveries of a previous owner out of order
+// and mixed with new events, so pull holds back what it receives until every
+// delivery the consumer has outstanding is in this process's hands (the
+// consumer's ack-pending count equals what pull holds), then passes them on
+// sorted by position, and from then on streams in delivery order.
+func (c *sharedConsumer) pull(p int, it jetstream.MessagesContext) {
+	defer c.wg.Done()
+	defer func() {
+		c.mu.Lock()
+		if c.parts[p].it == it {
+			c.parts[p].it = nil
+		}
+		c.mu.Unlock()
+	}()
+	settling := true
+	var held []jetstream.Msg
+	var lastCheck time.Time
+	seqOf := func(m jetstream.Msg) uint64 {
+		if md, err := m.Metadata(); err == nil {
+			return md.Sequence.Stream
+		}
+		return 0
+	}
+	// send passes m on; when the consumer closes first, m is handed back.
+	send := func(m jetstream.Msg) bool {
+		select {
+		case c.msgs <- pmsg{m, p}:
+			return true
+		case <-c.done:
+			_ = m.Nak()
+			c.settle(p)
+			return false
+		}
+	}
+	// flush passes every held delivery on, in order.
+	flush := func() bool {
+		for i, h := range held {
+			if !send(h) {
+				for _, r := range held[i+1:] {
+					_ = r.Nak()
+					c.settle(p)
+				}
+				held = nil
+				return false
+			}
+		}
+		held = nil
+		return true
+	}
+	for {
+		var m jetstream.Msg
+		var err error
+		if settling {
+			m, err = it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
+		} else {
+			m, err = it.Next()
+		}
+		if m != nil {
+			c.mu.Lock()
+			c.parts[p].outstanding++
+			c.mu.Unlock()
+			if !settling {
+				if !send(m) {
+					return
+				}
+				continue
+			}
+			held = append(held, m)
+		}
+		if err != nil && !errors.Is(err, natsgo.ErrTimeout) {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				slices.SortFunc(held, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
+				flush()
 				return
 			}
 			select {
 			case <-c.done:
+				for _, h := range held {
+					_ = h.Nak()
+					c.settle(p)
+				}
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
 			continue
 		}
-		select {
-		case c.msgs <- m:
-		case <-c.done:
-			_ = m.Nak()
-			return
+		if settling && time.Since(lastCheck) >= 100*time.Millisecond {
+			lastCheck = time.Now()
+			ctx, cancel := context.WithTimeout(c.s.base, 2*time.Second)
+			info, ierr := c.parts[p].cons.Info(ctx)
+			cancel()
+			if ierr == nil && info.NumAckPending <= len(held) {
+				settling = false
+				slices.SortFunc(held, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
+				if !flush() {
+					return
+				}
+			}
 		}
 	}
+}
+
+// settle records that one delivery of partition p was acked or naked.
+func (c *sharedConsumer) settle(p int) {
+	c.mu.Lock()
+	c.parts[p].outstanding--
+	c.mu.Unlock()
 }
 
 // Fetch implements herald.Consumer.
@@ -225,13 +499,17 @@ func (c *sharedConsumer) Fetch(ctx context.Context, n int) ([]herald.Delivery, e
 		n = 1
 	}
 	var out []herald.Delivery
-	add := func(m jetstream.Msg) {
-		d, err := newDelivery(m)
+	add := func(pm pmsg) {
+		d, err := newDelivery(c, pm)
 		if err != nil {
 			c.s.cfg.logger.Error("herald nats store: undecodable event, terminated", "subscription", c.sub, "err", err)
-			_ = m.Term()
+			_ = pm.m.Term()
+			c.settle(pm.p)
 			return
 		}
+		c.mu.Lock()
+		c.out[d] = struct{}{}
+		c.mu.Unlock()
 		out = append(out, d)
 	}
 	for len(out) == 0 {
@@ -240,14 +518,14 @@ func (c *sharedConsumer) Fetch(ctx context.Context, n int) ([]herald.Delivery, e
 			return nil, ctx.Err()
 		case <-c.done:
 			return nil, herald.ErrClosed
-		case m := <-c.msgs:
-			add(m)
+		case pm := <-c.msgs:
+			add(pm)
 		}
 	}
 	for len(out) < n {
 		select {
-		case m := <-c.msgs:
-			add(m)
+		case pm := <-c.msgs:
+			add(pm)
 		default:
 			return out, nil
 		}
@@ -255,31 +533,48 @@ func (c *sharedConsumer) Fetch(ctx context.Context, n int) ([]herald.Delivery, e
 	return out, nil
 }
 
-// Close implements herald.Consumer: it stops pulling, hands back the
-// deliveries it had not given out yet, and unpins its partitions so another
-// process takes them at once. Deliveries given out and not acknowledged are
-// delivered again after the ack wait.
+// Close implements herald.Consumer: it leaves the subscription's members,
+// stops pulling, hands back (negatively acknowledges) every delivery it
+// pulled that was not acknowledged yet, and unpins its partitions so the
+// remaining processes take them at once. An Ack after Close may be too
+// late: the event may already be delivered again elsewhere.
 func (c *sharedConsumer) Close() error {
 	c.once.Do(func() {
 		close(c.done)
-		for _, it := range c.its {
+		c.mu.Lock()
+		var its []jetstream.MessagesContext
+		for _, p := range c.parts {
+			if p.it != nil {
+				its = append(its, p.it)
+			}
+		}
+		c.mu.Unlock()
+		for _, it := range its {
 			it.Stop()
 		}
 		c.wg.Wait()
 		for {
 			select {
-			case m := <-c.msgs:
-				_ = m.Nak()
+			case pm := <-c.msgs:
+				_ = pm.m.Nak()
+				c.settle(pm.p)
 				continue
 			default:
 			}
 			break
 		}
+		c.mu.Lock()
+		for d := range c.out {
+			_ = d.m.Nak()
+		}
+		clear(c.out)
+		c.mu.Unlock()
 		c.s.consumers.Delete(c)
-		if !c.s.closed.Load() || c.s.nc.IsConnected() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			for _, name := range c.names {
-				_ = c.s.events.UnpinConsumer(ctx, name, priorityGroup)
+		if c.s.nc.IsConnected() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = c.s.purgeSubject(ctx, c.s.subsStream, c.s.subsSubject(c.memberPrefix()+c.id))
+			for _, p := range c.parts {
+				_ = c.s.events.UnpinConsumer(ctx, p.name, priorityGroup)
 			}
 			cancel()
 		}
@@ -288,35 +583,60 @@ func (c *sharedConsumer) Close() error {
 }
 
 type delivery struct {
+	c       *sharedConsumer
+	p       int
 	m       jetstream.Msg
 	e       *herald.Event
 	attempt int
 }
 
-func newDelivery(m jetstream.Msg) (*delivery, error) {
-	md, err := m.Metadata()
+func newDelivery(c *sharedConsumer, pm pmsg) (*delivery, error) {
+	md, err := pm.m.Metadata()
 	if err != nil {
 		return nil, err
 	}
-	e, err := decodeEventData(m.Data(), md.Sequence.Stream)
+	e, err := decodeEventData(pm.m.Data(), md.Sequence.Stream)
 	if err != nil {
 		return nil, err
 	}
-	return &delivery{m: m, e: e, attempt: int(md.NumDelivered)}, nil
+	return &delivery{c: c, p: pm.p, m: pm.m, e: e, attempt: int(md.NumDelivered)}, nil
 }
 
 func (d *delivery) Event() *herald.Event { return d.e }
 func (d *delivery) Attempt() int         { return d.attempt }
 
+// done removes d from the outstanding deliveries; it reports false when d
+// was already settled (or handed back by Close).
+func (d *delivery) done() bool {
+	d.c.mu.Lock()
+	_, ok := d.c.out[d]
+	if ok {
+		delete(d.c.out, d)
+		d.c.parts[d.p].outstanding--
+	}
+	d.c.mu.Unlock()
+	return ok
+}
+
 // Ack implements herald.Delivery. It does not wait for the server's
 // confirmation: a lost ack means one more delivery after the ack wait.
-func (d *delivery) Ack(ctx context.Context) error { return d.m.Ack() }
+func (d *delivery) Ack(ctx context.Context) error {
+	if !d.done() {
+		return herald.ErrClosed
+	}
+	return d.m.Ack()
+}
 
+// Nak implements herald.Delivery.
 func (d *delivery) Nak(ctx context.Context, delay time.Duration) error {
+	if !d.done() {
+		return herald.ErrClosed
+	}
 	if delay <= 0 {
 		return d.m.Nak()
 	}
 	return d.m.NakWithDelay(delay)
 }
 
+// InProgress implements herald.Delivery.
 func (d *delivery) InProgress(ctx context.Context) error { return d.m.InProgress() }
