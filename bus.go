@@ -120,55 +120,44 @@ func (b *Bus) Publish(ctx context.Context, e *Event, opts ...PublishOption) (uin
 		o(&pc)
 	}
 	hc := handlerFrom(ctx)
+	freshID := e.ID == "" && hc == nil
 	if err := b.prepare(ctx, hc, e, 0); err != nil {
 		return 0, b.publishFailed(err)
 	}
 	var deadline time.Time
 	subs := *b.ephemerals.Load()
-	var reserved []*Subscription
 	if len(subs) > 0 {
-		var err error
-		deadline = b.deadline(ctx)
-		reserved, err = b.reserve(ctx, subs, e, deadline)
-		if err != nil {
-			return 0, b.publishFailed(err)
-		}
+		// The publish lock keeps the order of the log in every ephemeral
+		// queue; room is checked under it, before the append, and only
+		// publishers add to those queues.
 		b.pubMu.Lock()
-	}
-	res, err := b.appendOne(ctx, e, pc.append, &deadline)
-	if err == nil && !res.Duplicate {
+		defer b.pubMu.Unlock()
 		for _, s := range subs {
-			if MatchName(s.pattern, e.Name) {
-				s.pushOne(e, reservedFor(reserved, s))
+			if s.full(1) && s.matches(e.Name) {
+				if deadline.IsZero() {
+					deadline = b.deadline(ctx)
+				}
+				if err := s.waitRoom(ctx, 1, deadline); err != nil {
+					return 0, b.publishFailed(err)
+				}
 			}
 		}
-	} else {
-		for _, s := range reserved {
-			s.unreserve(1)
-		}
 	}
-	if len(subs) > 0 {
-		b.pubMu.Unlock()
-	}
+	res, err := b.appendOne(ctx, e, pc.append, &deadline, freshID)
 	if err != nil {
 		return 0, b.publishFailed(err)
 	}
-	if b.metrics != nil && !res.Duplicate {
-		b.metrics.published.Inc()
-	}
-	return res.Position, nil
-}
-
-func reservedFor(reserved []*Subscription, s *Subscription) int {
-	if s.cfg.dropOldest {
-		return 0
-	}
-	for _, r := range reserved {
-		if r == s {
-			return 1
+	if !res.Duplicate {
+		for _, s := range subs {
+			if s.matches(e.Name) {
+				s.push(e)
+			}
+		}
+		if b.metrics != nil {
+			b.metrics.published.Inc()
 		}
 	}
-	return 0
+	return res.Position, nil
 }
 
 // PublishBatch publishes events atomically: all of them are stored or none.
@@ -198,41 +187,22 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 	}
 	deadline := b.deadline(ctx)
 	subs := *b.ephemerals.Load()
-	type resv struct {
-		s *Subscription
-		n int
-	}
-	var reserved []resv
-	release := func() {
-		for _, r := range reserved {
-			r.s.unreserve(r.n)
-		}
-	}
-	for _, s := range subs {
-		if s.cfg.dropOldest {
-			continue
-		}
-		n := 0
-		for _, e := range events {
-			if MatchName(s.pattern, e.Name) {
-				n++
-			}
-		}
-		if n == 0 {
-			continue
-		}
-		ok, err := s.reserve(ctx, n, deadline)
-		if err != nil {
-			release()
-			return nil, b.publishFailed(err)
-		}
-		if ok {
-			reserved = append(reserved, resv{s, n})
-		}
-	}
 	if len(subs) > 0 {
 		b.pubMu.Lock()
 		defer b.pubMu.Unlock()
+		for _, s := range subs {
+			n := 0
+			for _, e := range events {
+				if s.matches(e.Name) {
+					n++
+				}
+			}
+			if n > 0 && s.full(n) {
+				if err := s.waitRoom(ctx, n, deadline); err != nil {
+					return nil, b.publishFailed(err)
+				}
+			}
+		}
 	}
 	var res []AppendResult
 	var err error
@@ -243,29 +213,22 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 		}
 	}
 	if err != nil {
-		release()
 		return nil, b.publishFailed(err)
 	}
-	fresh := events
-	if slices.ContainsFunc(res, func(r AppendResult) bool { return r.Duplicate }) {
-		fresh = make([]*Event, 0, len(events))
-		for i, e := range events {
-			if !res[i].Duplicate {
-				fresh = append(fresh, e)
+	fresh := 0
+	for i, e := range events {
+		if res[i].Duplicate {
+			continue
+		}
+		fresh++
+		for _, s := range subs {
+			if s.matches(e.Name) {
+				s.push(e)
 			}
 		}
-	}
-	for _, s := range subs {
-		n := 0
-		for _, r := range reserved {
-			if r.s == s {
-				n = r.n
-			}
-		}
-		s.push(fresh, n)
 	}
 	if b.metrics != nil {
-		b.metrics.published.Add(float64(len(fresh)))
+		b.metrics.published.Add(float64(fresh))
 	}
 	return res, nil
 }
@@ -277,38 +240,13 @@ func (b *Bus) deadline(ctx context.Context) time.Time {
 	return time.Now().Add(b.cfg.publishTimeout)
 }
 
-// reserve reserves room for e in every matching ephemeral subscription
-// that holds its publishers.
-func (b *Bus) reserve(ctx context.Context, subs []*Subscription, e *Event, deadline time.Time) ([]*Subscription, error) {
-	var reserved []*Subscription
-	for _, s := range subs {
-		if s.cfg.dropOldest || !MatchName(s.pattern, e.Name) {
-			continue
-		}
-		ok, err := s.reserve(ctx, 1, deadline)
-		if err != nil {
-			for _, r := range reserved {
-				r.unreserve(1)
-			}
-			return nil, err
-		}
-		if ok {
-			if reserved == nil {
-				reserved = make([]*Subscription, 0, len(subs))
-			}
-			reserved = append(reserved, s)
-		}
-	}
-	return reserved, nil
-}
-
 // appendOne appends one event, waiting for room while the store pushes back.
-func (b *Bus) appendOne(ctx context.Context, e *Event, opts AppendOptions, deadline *time.Time) (AppendResult, error) {
+func (b *Bus) appendOne(ctx context.Context, e *Event, opts AppendOptions, deadline *time.Time, freshID bool) (AppendResult, error) {
 	for {
 		var res AppendResult
 		var err error
 		if b.mem != nil {
-			res, err = b.mem.appendOne(e, opts)
+			res, err = b.mem.appendOne(e, opts, freshID)
 		} else {
 			var rs []AppendResult
 			rs, err = b.store.Append(ctx, []*Event{e}, opts)
@@ -409,7 +347,7 @@ func (b *Bus) prepare(ctx context.Context, hc *handlerCtx, e *Event, index int) 
 	if err := e.Validate(); err != nil {
 		return atIndex(err, index)
 	}
-	if n := encodedSizeBound(e); n > b.cfg.maxEventSize {
+	if n := encodedSizeBound(e, b.cfg.maxEventSize); n > b.cfg.maxEventSize {
 		// The bound can overestimate strings that need escaping: measure.
 		if raw, err := json.Marshal(e); err != nil || len(raw) > b.cfg.maxEventSize {
 			return &ValidationError{Index: index, Reason: fmt.Sprintf("encoded event is larger than %d bytes", b.cfg.maxEventSize), Err: ErrTooLarge}
@@ -443,9 +381,16 @@ func atIndex(err error, index int) error {
 }
 
 // encodedSizeBound returns an upper bound of the size of e's JSON form
-// without encoding it.
-func encodedSizeBound(e *Event) int {
+// without encoding it: a quick one when that is within limit, else a
+// tighter one.
+func encodedSizeBound(e *Event, limit int) int {
 	n := 256 + len(e.Data) // field names, punctuation, timestamp, numbers
+	// Every string byte takes at most 6 bytes once escaped: when even that
+	// fits, there is no need to look at the strings.
+	strs := len(e.ID) + len(e.Name) + len(e.CorrelationID) + len(e.CausationID) + len(e.SourcePlugin) + len(e.Subject)
+	if loose := n + 6*strs + 12; len(e.Metadata) == 0 && loose <= limit {
+		return loose
+	}
 	n += jsonStringBound(e.ID) + jsonStringBound(e.Name) + jsonStringBound(e.CorrelationID) +
 		jsonStringBound(e.CausationID) + jsonStringBound(e.SourcePlugin) + jsonStringBound(e.Subject)
 	for k, v := range e.Metadata {
@@ -882,6 +827,7 @@ func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
 		s.ready[i].clear()
 	}
 	s.nready, s.count = 0, 0
+	s.depth.Store(0)
 	clear(s.subjects)
 	s.track.clear()
 	s.trackBase = s.nextSeq + 1

@@ -100,6 +100,7 @@ func prioIndex(p Priority) int {
 // event of its subject.
 func (s *Subscription) enqueueLocked(it item) {
 	s.count++
+	s.depth.Store(int64(s.count))
 	if subj := it.ev.Subject; subj != "" {
 		if q, ok := s.subjects[subj]; ok {
 			if q == nil {
@@ -158,6 +159,7 @@ func (s *Subscription) takeLocked(buf []item, n int) []item {
 	}
 	s.nready -= len(buf)
 	s.count -= len(buf)
+	s.depth.Store(int64(s.count))
 	s.inflight += len(buf)
 	s.roomLocked()
 	return buf
@@ -165,7 +167,7 @@ func (s *Subscription) takeLocked(buf []item, n int) []item {
 
 // roomLocked wakes publishers and the reader waiting for room.
 func (s *Subscription) roomLocked() {
-	if s.spaceWaiters && s.count+s.reserved < s.cfg.bufferSize {
+	if s.spaceWaiters && s.count < s.cfg.bufferSize {
 		close(s.spaceCh)
 		s.spaceCh = make(chan struct{})
 		s.spaceWaiters = false
@@ -201,6 +203,7 @@ func (s *Subscription) dropOldestLocked() bool {
 	case bestQ != nil:
 		bestQ.waiting.pop()
 		s.count--
+		s.depth.Store(int64(s.count))
 	default:
 		return false
 	}
@@ -264,14 +267,16 @@ func (s *Subscription) work() {
 		if s.bh != nil {
 			s.runBatch(w)
 		} else {
+			at := start
 			for i := range w.buf {
 				if s.halted.Load() {
 					break
 				}
-				w.res[i] = s.runOne(w, &w.buf[i])
+				w.res[i] = s.runOne(w, &w.buf[i], at)
+				at = w.res[i].end
 			}
+			w.slow = len(w.buf) > 0 && at.Sub(start)/time.Duration(len(w.buf)) > 100*time.Microsecond
 		}
-		w.slow = len(w.buf) > 0 && time.Since(start)/time.Duration(len(w.buf)) > 100*time.Microsecond
 
 		var naks []*item
 		s.mu.Lock()
@@ -314,9 +319,9 @@ func (s *Subscription) handlerContext(it *item, start time.Time) *handlerCtx {
 }
 
 // runOne makes one attempt at it, outside the lock.
-func (s *Subscription) runOne(w *worker, it *item) result {
+// start is when the previous call ended (one clock read per event).
+func (s *Subscription) runOne(w *worker, it *item, start time.Time) result {
 	it.attempt++
-	start := time.Now()
 	hc := s.handlerContext(it, start)
 	err := s.call(hc, it.ev)
 	hc.release()
@@ -446,6 +451,7 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		return false
 	}
 	s.count++
+	s.depth.Store(int64(s.count))
 	delay := backoffDelay(s.cfg.backoffInit, s.cfg.backoffMax, int(it.attempt))
 	retry := *it
 	var t *time.Timer

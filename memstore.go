@@ -170,21 +170,23 @@ func (s *MemoryStore) makeRoom(n int) error {
 // Append implements EventLog.
 func (s *MemoryStore) Append(ctx context.Context, events []*Event, opts AppendOptions) ([]AppendResult, error) {
 	res := make([]AppendResult, len(events))
-	if err := s.append(events, res, opts); err != nil {
+	if err := s.append(events, res, opts, false); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
 // appendOne appends a single event without allocating a result slice.
-func (s *MemoryStore) appendOne(e *Event, opts AppendOptions) (AppendResult, error) {
+// fresh says that the event's ID was just generated (a new UUIDv7), so
+// there is no duplicate to look for.
+func (s *MemoryStore) appendOne(e *Event, opts AppendOptions, fresh bool) (AppendResult, error) {
 	var evs = [1]*Event{e}
 	var res [1]AppendResult
-	err := s.append(evs[:], res[:], opts)
+	err := s.append(evs[:], res[:], opts, fresh)
 	return res[0], err
 }
 
-func (s *MemoryStore) append(events []*Event, res []AppendResult, opts AppendOptions) error {
+func (s *MemoryStore) append(events []*Event, res []AppendResult, opts AppendOptions, freshIDs bool) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -197,6 +199,11 @@ func (s *MemoryStore) append(events []*Event, res []AppendResult, opts AppendOpt
 	for i, e := range events {
 		if e == nil {
 			return fmt.Errorf("%w: event %d is nil", ErrInvalidEvent, i)
+		}
+		if freshIDs {
+			res[i] = AppendResult{}
+			fresh++
+			continue
 		}
 		if p, ok := s.ids[e.ID]; ok {
 			res[i] = AppendResult{Position: p, Duplicate: true}

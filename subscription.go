@@ -36,7 +36,6 @@ type Subscription struct {
 	subjects      map[string]*subjectQueue // subjects with an active event
 	freeSubj      []*subjectQueue
 	count         int // queued items: ready, waiting behind a subject, or in backoff
-	reserved      int // room promised to publishers
 	inflight      int
 	stopping      bool
 	spaceCh       chan struct{}
@@ -44,6 +43,9 @@ type Subscription struct {
 	readerWaiting bool
 	timers        map[*time.Timer]struct{}
 	lastPos       uint64 // ephemeral: position of the last event taken in
+	depth         atomic.Int64 // count, readable without the lock
+	lastName      string       // matches' cache, guarded by the bus's publish lock
+	lastMatch     bool
 
 	// durable state
 	epoch       uint32
@@ -183,10 +185,10 @@ func (s *Subscription) workerDone() {
 	}
 }
 
-// offer reserves room for n events of a publisher, waiting until deadline.
-// It reports false when the subscription is stopping (nothing reserved).
-func (s *Subscription) reserve(ctx context.Context, n int, deadline time.Time) (bool, error) {
-	s.mu.Lock()
+// waitRoom waits, for a publisher holding the bus's publish lock, until the
+// ephemeral subscription can queue n more events (or is empty), until
+// deadline, or until it stops.
+func (s *Subscription) waitRoom(ctx context.Context, n int, deadline time.Time) error {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -194,16 +196,12 @@ func (s *Subscription) reserve(ctx context.Context, n int, deadline time.Time) (
 		}
 	}()
 	for {
-		if s.stopping {
+		s.mu.Lock()
+		if s.stopping || s.count == 0 || s.count+n <= s.cfg.bufferSize {
 			s.mu.Unlock()
-			return false, nil
+			return nil
 		}
-		used := s.count + s.reserved
-		if used+n <= s.cfg.bufferSize || used == 0 {
-			s.reserved += n
-			s.mu.Unlock()
-			return true, nil
-		}
+		used := s.count
 		ch := s.spaceCh
 		s.spaceWaiters = true
 		s.mu.Unlock()
@@ -213,57 +211,37 @@ func (s *Subscription) reserve(ctx context.Context, n int, deadline time.Time) (
 		select {
 		case <-ch:
 		case <-timer.C:
-			return false, fmt.Errorf("%w: subscription %s is %d events behind", ErrBackpressure, s.name, used)
+			return fmt.Errorf("%w: subscription %s is %d events behind", ErrBackpressure, s.name, used)
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return false, fmt.Errorf("%w: subscription %s is %d events behind", ErrBackpressure, s.name, used)
+				return fmt.Errorf("%w: subscription %s is %d events behind", ErrBackpressure, s.name, used)
 			}
-			return false, ctx.Err()
+			return ctx.Err()
 		}
-		s.mu.Lock()
 	}
 }
 
-func (s *Subscription) unreserve(n int) {
-	s.mu.Lock()
-	s.reserved -= n
-	s.roomLocked()
-	s.mu.Unlock()
+// full reports, without the lock, whether the subscription holds its
+// publishers now.
+func (s *Subscription) full(n int) bool {
+	d := int(s.depth.Load())
+	return !s.cfg.dropOldest && d > 0 && d+n > s.cfg.bufferSize
 }
 
-// push hands published events to an ephemeral subscription. reserved is
-// the room reserved for them (0 with DropOldest).
-func (s *Subscription) push(evs []*Event, reserved int) {
+// matches reports whether the subscription takes events named name. It is
+// called with the bus's publish lock held, which guards its one-entry cache.
+func (s *Subscription) matches(name string) bool {
+	if name == s.lastName {
+		return s.lastMatch
+	}
+	s.lastName, s.lastMatch = name, MatchName(s.pattern, name)
+	return s.lastMatch
+}
+
+// push hands a published event to an ephemeral subscription.
+func (s *Subscription) push(e *Event) {
 	s.mu.Lock()
-	s.reserved -= reserved
 	if s.stopping {
-		s.roomLocked()
-		s.mu.Unlock()
-		return
-	}
-	for _, e := range evs {
-		if e == nil || !MatchName(s.pattern, e.Name) {
-			continue
-		}
-		if s.cfg.dropOldest && s.count >= s.cfg.bufferSize && !s.dropOldestLocked() {
-			s.dropped.Add(1)
-			if s.m != nil {
-				s.m.dropped.Inc()
-			}
-			continue
-		}
-		s.lastPos = e.Position
-		s.enqueueLocked(item{ev: e})
-	}
-	s.mu.Unlock()
-}
-
-// pushOne is push for one event, without a slice.
-func (s *Subscription) pushOne(e *Event, reserved int) {
-	s.mu.Lock()
-	s.reserved -= reserved
-	if s.stopping {
-		s.roomLocked()
 		s.mu.Unlock()
 		return
 	}
@@ -584,6 +562,7 @@ func (s *Subscription) stop(ctx context.Context) error {
 		s.ready[i].clear()
 	}
 	s.nready, s.count = 0, 0
+	s.depth.Store(0)
 	clear(s.subjects)
 	if s.spaceWaiters {
 		close(s.spaceCh)
