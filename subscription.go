@@ -42,7 +42,7 @@ type Subscription struct {
 	spaceWaiters  bool
 	readerWaiting bool
 	timers        map[*time.Timer]struct{}
-	lastPos       uint64 // ephemeral: position of the last event taken in
+	lastPos       uint64       // ephemeral: position of the last event taken in
 	depth         atomic.Int64 // count, readable without the lock
 	lastName      string       // matches' cache, guarded by the bus's publish lock
 	lastMatch     bool
