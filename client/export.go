@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/heraldhq/herald"
 )
@@ -77,7 +78,9 @@ const maxImportLine = 8 << 20
 
 // Import reads events as JSON Lines from r (the form Export writes) and
 // publishes them in atomic batches, keeping their ids, so importing the
-// same file twice stores each event once. Blank lines are skipped; a line
+// same file twice stores each event once. A batch the server refuses for
+// now (rate limit, backpressure, a lost connection) is sent again after
+// the wait the server asks for. Blank lines are skipped; a line
 // that is not an event stops the import with an error naming the line.
 // Events keep their ids, names, data, timestamps and correlation; the
 // server gives them new positions.
@@ -96,7 +99,7 @@ func (c *Client) Import(ctx context.Context, r io.Reader, opts ...ImportOption) 
 		if len(batch) == 0 {
 			return nil
 		}
-		out, err := c.PublishBatch(ctx, batch)
+		out, err := c.publishRetrying(ctx, batch)
 		if err != nil {
 			var he *Error
 			if errors.As(err, &he) && he.Index >= 0 && he.Index < len(lines) {
@@ -145,4 +148,34 @@ func (c *Client) Import(ctx context.Context, r io.Reader, opts ...ImportOption) 
 		return res, fmt.Errorf("line %d: %w", line+1, err)
 	}
 	return res, flush()
+}
+
+// publishRetrying publishes a batch, trying again (at most 5 times in all)
+// while the server is rate limiting, busy or unreachable and asks for a
+// wait of at most a minute. It is safe because events keep their ids: a
+// batch stored before its answer was lost is not stored twice.
+func (c *Client) publishRetrying(ctx context.Context, batch []*herald.Event) ([]PublishResult, error) {
+	wait := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		out, err := c.PublishBatch(ctx, batch)
+		var te *TransportError
+		if err == nil || attempt == 5 || !(IsRetryable(err) || errors.As(err, &te)) {
+			return out, err
+		}
+		var he *Error
+		if errors.As(err, &he) && he.RetryAfter > 0 {
+			wait = he.RetryAfter
+		}
+		if wait > time.Minute {
+			return out, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait *= 2
+	}
 }

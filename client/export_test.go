@@ -51,3 +51,21 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Error("a 9 MiB line was read")
 	}
 }
+
+func TestImportWaitsOutRateLimits(t *testing.T) {
+	ts := start(t, withAdmin())
+	ctx := context.Background()
+	secret, _, err := ts.c.CreateToken(ctx, client.Token{Identity: "importer", Publish: []string{">"}, Rate: 20, Burst: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := client.New(ts.hs.URL, client.WithToken(secret), client.WithHTTPClient(ts.hs.Client()))
+	var in strings.Builder
+	for range 30 {
+		in.WriteString(`{"name":"a.b","data":{}}` + "\n")
+	}
+	res, err := c.Import(ctx, strings.NewReader(in.String()), client.ImportBatchSize(10))
+	if err != nil || res.Stored != 30 {
+		t.Fatalf("import under a rate limit: %+v %v", res, err)
+	}
+}

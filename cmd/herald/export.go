@@ -50,7 +50,8 @@ On a terminal a progress counter runs on standard error.`,
 			if isTerminal(g.stderr) {
 				bar := progressbar.NewOptions(-1, progressbar.OptionSetWriter(g.stderr),
 					progressbar.OptionSetDescription("exporting"), progressbar.OptionShowCount(),
-					progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish())
+					progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish(),
+					progressbar.OptionThrottle(100*time.Millisecond))
 				defer bar.Finish()
 				progress = func(n int) { bar.Set(n) }
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -51,7 +52,7 @@ On a terminal a progress bar runs on standard error.`,
 			if isTerminal(g.stderr) {
 				bar := progressbar.NewOptions64(size, progressbar.OptionSetWriter(g.stderr),
 					progressbar.OptionSetDescription("importing"), progressbar.OptionShowBytes(true),
-					progressbar.OptionClearOnFinish())
+					progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
 				defer bar.Finish()
 				pr := progressbar.NewReader(r, bar)
 				r = &pr
