@@ -182,6 +182,17 @@ func (s *Schemas) List() []SchemaRef {
 	return refs
 }
 
+// has reports whether a schema is registered for name and version.
+func (s *Schemas) has(name string, version int) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.schemas[SchemaRef{name, version}]
+	return ok
+}
+
 // SensitiveFields returns the paths of the fields that the schema for name
 // and version marks with "x-sensitive": true, in wire form ("data.email",
 // "data.address.street"); an array's items appear as "*"
