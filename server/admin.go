@@ -17,8 +17,8 @@ import (
 const SchemaBucket = "schemas"
 
 // decodeJSON reads a small JSON request body into v.
-func (s *Server) decodeJSON(r *http.Request, v any, max int64) error {
-	body, err := readBody(r, max)
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, max int64) error {
+	body, err := readBody(w, r, max)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (s *Server) handleSubList(w http.ResponseWriter, r *http.Request, p *princi
 
 func (s *Server) handleSubPut(w http.ResponseWriter, r *http.Request, p *principal) error {
 	var d PushSubscription
-	if err := s.decodeJSON(r, &d, smallBody); err != nil {
+	if err := s.decodeJSON(w, r, &d, smallBody); err != nil {
 		return err
 	}
 	name := r.PathValue("name")
@@ -165,7 +165,7 @@ func (s *Server) handleSubReplay(w http.ResponseWriter, r *http.Request, p *prin
 		Position *uint64   `json:"position"`
 		Time     time.Time `json:"time"`
 	}
-	if err := s.decodeJSON(r, &body, smallBody); err != nil {
+	if err := s.decodeJSON(w, r, &body, smallBody); err != nil {
 		return err
 	}
 	var to herald.Start
@@ -300,7 +300,7 @@ func (s *Server) handleSchemaPut(w http.ResponseWriter, r *http.Request, p *prin
 	if err != nil {
 		return err
 	}
-	body, err := readBody(r, herald.MaxSchemaSize)
+	body, err := readBody(w, r, herald.MaxSchemaSize)
 	if err != nil {
 		return err
 	}
@@ -363,7 +363,7 @@ func (s *Server) handleTokenCreate(w http.ResponseWriter, r *http.Request, p *pr
 		return err
 	}
 	var req tokenRequest
-	if err := s.decodeJSON(r, &req, smallBody); err != nil {
+	if err := s.decodeJSON(w, r, &req, smallBody); err != nil {
 		return err
 	}
 	secret, t, err := s.auth.create(r.Context(), Token{Identity: req.Identity, Publish: req.Publish,

@@ -60,19 +60,45 @@ const (
 	headerExpected = "Herald-Expected-Version"
 )
 
-// readBody reads a request body of at most max bytes.
-func readBody(r *http.Request, max int64) ([]byte, error) {
-	if r.ContentLength > max {
-		return nil, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is larger than %d bytes", max)
+// bodyReadTimeout bounds how long a client may take to send a body.
+const bodyReadTimeout = 30 * time.Second
+
+// readBody reads a request body of at most max bytes, within
+// bodyReadTimeout.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is larger than %d bytes", limit)
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
+	buf := make([]byte, 0, min(limit+1, max(r.ContentLength+1, 512)))
+	b, err := readAllInto(buf, io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, badJSON("could not read the body")
 	}
-	if int64(len(b)) > max {
-		return nil, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is larger than %d bytes", max)
+	if int64(len(b)) > limit {
+		return nil, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is larger than %d bytes", limit)
 	}
 	return b, nil
+}
+
+// readAllInto appends all of r to buf.
+func readAllInto(buf []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // checkDepth reports an error when the JSON text b nests objects and arrays

@@ -23,7 +23,7 @@ type publishAnswer struct {
 }
 
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *principal) error {
-	body, err := readBody(r, s.cfg.limits.MaxBody)
+	body, err := readBody(w, r, s.cfg.limits.MaxBody)
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,12 @@ A configuration file (YAML) may hold:
       secret: …
 
 A token's hash: printf %s "$TOKEN" | sha256sum. Tokens created with
-"herald tokens create" are kept in the store instead.
+"herald tokens create" are kept in the store instead. Once any token
+exists, every request needs one (Authorization: Bearer <token>), so create
+an admin token first. /healthz, /readyz and /metrics stay open.
+
+Admin actions and refused requests are written to audit.log in the data
+folder.
 
 SIGINT or SIGTERM stops the server gracefully: it stops accepting, finishes
 the requests and webhook deliveries in flight, and closes the store.`,
