@@ -460,6 +460,7 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 		subjects: make(map[string]*subjectQueue),
 		spaceCh:  make(chan struct{}),
 		timers:   make(map[*time.Timer]struct{}),
+		workers:  make(map[*worker]struct{}),
 		exited:   make(chan struct{}),
 		done:     make(chan struct{}),
 	}

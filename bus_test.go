@@ -875,3 +875,26 @@ func TestMetricsOnCallersRegistry(t *testing.T) {
 		t.Fatal("a second bus on the same registry must fail")
 	}
 }
+
+func TestHungHandlerIsAbandoned(t *testing.T) {
+	b := newBus(t)
+	release := make(chan struct{})
+	defer close(release)
+	var rec recorder
+	mustSubscribe(t, b, "hang.>", func(ctx context.Context, e *Event) error {
+		if e.Name == "hang.forever" {
+			<-release // ignores ctx
+			return nil
+		}
+		rec.add(ctx, e)
+		return nil
+	}, Durable("hanger"), Timeout(20*time.Millisecond), MaxAttempts(2), Backoff(time.Millisecond, time.Millisecond))
+	mustPublish(t, b, ev("hang.forever", "", ""))
+	mustPublish(t, b, ev("hang.ok", "", ""))
+	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "hanger")) == 1 })
+	dl := deadLetters(t, b, "hanger")[0]
+	if len(dl.Errors) != 2 || !strings.Contains(dl.Errors[0].Error, "did not return") {
+		t.Fatalf("history %+v", dl.Errors)
+	}
+	waitFor(t, "subscription moves on", func() bool { return rec.len() == 1 })
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -221,6 +222,97 @@ type worker struct {
 	obs  map[string]prometheus.Observer
 	evs  []*Event
 	slow bool
+
+	// What the watchdog looks at: the call in progress (buf[cur], or the
+	// whole batch), when it started, and whether it still runs.
+	cur     int
+	started atomic.Int64
+	state   atomic.Int32
+}
+
+const (
+	callIdle int32 = iota
+	callRunning
+	callAbandoned
+)
+
+// errHung is recorded for a call that did not return after its timeout.
+var errHung = errors.New("handler did not return after its timeout (context.DeadlineExceeded ignored); abandoned")
+
+// watch abandons handler calls that ignore their context and run past
+// their timeout (plus a grace period): their events are recorded as failed
+// attempts (retried or dead-lettered as usual), the rest of their worker's
+// events go back to the queue, and a new worker takes the place of the
+// stuck one, whose goroutine ends whenever its handler returns.
+func (s *Subscription) watch() {
+	defer s.workerDone()
+	tick := min(max(s.cfg.timeout/4, 10*time.Millisecond), time.Second)
+	grace := min(max(s.cfg.timeout/10, 50*time.Millisecond), 5*time.Second)
+	limit := int64(s.cfg.timeout + grace)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-s.readCtx.Done():
+			return
+		}
+		now := time.Now()
+		var naks []*item
+		s.mu.Lock()
+		for w := range s.workers {
+			if w.state.Load() == callRunning && now.UnixNano()-w.started.Load() > limit &&
+				w.state.CompareAndSwap(callRunning, callAbandoned) {
+				naks = s.abandonLocked(w, now, naks)
+			}
+		}
+		s.mu.Unlock()
+		s.nak(naks)
+	}
+}
+
+// abandonLocked settles the items of a stuck worker and replaces it.
+func (s *Subscription) abandonLocked(w *worker, now time.Time, naks []*item) []*item {
+	delete(s.workers, w)
+	stuck := func(j int) bool { return j == w.cur || s.bh != nil }
+	for j := range w.buf {
+		it := &w.buf[j]
+		switch {
+		case stuck(j):
+			dur := now.Sub(time.Unix(0, w.started.Load()))
+			r := result{err: errHung, dur: dur, end: now, ran: true}
+			r.final = s.reportFailure(it, r.err, dur)
+			if s.completeLocked(it, &r) {
+				naks = append(naks, it)
+			}
+		case j < w.cur:
+			if s.completeLocked(it, &w.res[j]) {
+				naks = append(naks, it)
+			}
+		default: // taken but not started: back to the queue
+			s.inflight--
+			s.count++
+			s.depth.Store(int64(s.count))
+			s.pushReadyLocked(*it)
+		}
+	}
+	// The stuck goroutine no longer counts (the watchdog, counted, is
+	// running, so this never reaches 0); a replacement takes its place.
+	s.running--
+	if !s.stopping {
+		s.running++
+		go s.work()
+	}
+	return naks
+}
+
+func (s *Subscription) nak(naks []*item) {
+	for _, it := range naks {
+		delay := backoffDelay(s.cfg.backoffInit, s.cfg.backoffMax, int(it.attempt))
+		if err := it.x.delivery.Nak(context.Background(), delay); err != nil {
+			s.log.Warn("herald: nak failed", "event_id", it.ev.ID, "error", err)
+		}
+	}
 }
 
 type result struct {
@@ -232,11 +324,22 @@ type result struct {
 }
 
 func (s *Subscription) work() {
-	defer s.workerDone()
 	w := &worker{}
 	if s.m != nil {
 		w.obs = make(map[string]prometheus.Observer)
 	}
+	s.mu.Lock()
+	s.workers[w] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		if w.state.Load() == callAbandoned {
+			return // the watchdog took over this worker's items and its place
+		}
+		s.mu.Lock()
+		delete(s.workers, w)
+		s.mu.Unlock()
+		s.workerDone()
+	}()
 	for {
 		s.mu.Lock()
 		for s.nready == 0 && !s.stopping {
@@ -265,14 +368,19 @@ func (s *Subscription) work() {
 		clear(w.res)
 		start := time.Now()
 		if s.bh != nil {
-			s.runBatch(w)
+			if s.runBatch(w); w.state.Load() == callAbandoned {
+				return
+			}
 		} else {
 			at := start
 			for i := range w.buf {
 				if s.halted.Load() {
 					break
 				}
-				w.res[i] = s.runOne(w, &w.buf[i], at)
+				w.res[i] = s.runOne(w, i, at)
+				if w.state.Load() == callAbandoned {
+					return
+				}
 				at = w.res[i].end
 			}
 			w.slow = len(w.buf) > 0 && at.Sub(start)/time.Duration(len(w.buf)) > 100*time.Microsecond
@@ -286,12 +394,7 @@ func (s *Subscription) work() {
 			}
 		}
 		s.mu.Unlock()
-		for _, it := range naks {
-			delay := backoffDelay(s.cfg.backoffInit, s.cfg.backoffMax, int(it.attempt))
-			if err := it.x.delivery.Nak(context.Background(), delay); err != nil {
-				s.log.Warn("herald: nak failed", "event_id", it.ev.ID, "error", err)
-			}
-		}
+		s.nak(naks)
 		clear(w.buf)
 	}
 }
@@ -320,11 +423,18 @@ func (s *Subscription) handlerContext(it *item, start time.Time) *handlerCtx {
 
 // runOne makes one attempt at it, outside the lock.
 // start is when the previous call ended (one clock read per event).
-func (s *Subscription) runOne(w *worker, it *item, start time.Time) result {
+func (s *Subscription) runOne(w *worker, i int, start time.Time) result {
+	it := &w.buf[i]
 	it.attempt++
 	hc := s.handlerContext(it, start)
+	w.cur = i
+	w.started.Store(start.UnixNano())
+	w.state.Store(callRunning)
 	err := s.call(hc, it.ev)
 	hc.release()
+	if !w.state.CompareAndSwap(callRunning, callIdle) {
+		return result{} // abandoned by the watchdog, which recorded the attempt
+	}
 	end := time.Now()
 	r := result{err: err, dur: end.Sub(start), end: end, ran: true}
 	if s.m != nil {
@@ -542,8 +652,14 @@ func (s *Subscription) runBatch(w *worker) {
 	start := time.Now()
 	hc := &handlerCtx{parent: s.baseCtx, deadline: start.Add(s.cfg.timeout), batch: true,
 		ec: EventContext{Subscription: s.name}}
+	w.cur = 0
+	w.started.Store(start.UnixNano())
+	w.state.Store(callRunning)
 	errs := s.callBatch(hc, w.evs)
 	hc.release()
+	if !w.state.CompareAndSwap(callRunning, callIdle) {
+		return
+	}
 	end := time.Now()
 	dur := end.Sub(start)
 	per := dur / time.Duration(max(1, len(w.buf)))

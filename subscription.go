@@ -67,7 +67,8 @@ type Subscription struct {
 	flushFull   chan struct{}
 	flushMu     sync.Mutex
 
-	halted atomic.Bool // set when Close starts: workers stop between events
+	workers map[*worker]struct{}
+	halted  atomic.Bool // set when Close starts: workers stop between events
 	// goroutines
 	running int
 	exited  chan struct{} // closed when the last goroutine ends
@@ -157,7 +158,7 @@ func (s *Subscription) watermarkLocked() uint64 {
 
 // start launches the subscription's goroutines.
 func (s *Subscription) start() {
-	n := s.cfg.concurrency
+	n := s.cfg.concurrency + 1 // workers and watchdog
 	if s.durable {
 		n += 2 // reader and flusher
 	}
@@ -165,6 +166,7 @@ func (s *Subscription) start() {
 	for range s.cfg.concurrency {
 		go s.work()
 	}
+	go s.watch()
 	if s.durable {
 		go s.flushLoop()
 		if s.consumer != nil {
