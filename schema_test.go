@@ -263,3 +263,41 @@ func TestSchemasConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// FuzzSchemasValidate validates arbitrary data against a schema: it never
+// panics, and every rejection is a *ValidationError naming a path under
+// data.
+func FuzzSchemasValidate(f *testing.F) {
+	s := NewSchemas()
+	if err := s.Register("recording.completed", 1, []byte(recordingSchema)); err != nil {
+		f.Fatal(err)
+	}
+	for _, d := range []string{
+		`{"recording_id":"r1","duration":1}`,
+		`{}`,
+		`{"tags":[1,"a",{}]}`,
+		`{"location":{"street":1,"city":null}}`,
+		`{"owner":"a@b.c","duration":-0.0}`,
+		`{"duration":1e400}`,
+		`[]`,
+		`{"a":` + strings.Repeat("[", 500) + strings.Repeat("]", 500) + `}`,
+		`{"recording_id":"\ud800"}`,
+		`not json`,
+	} {
+		f.Add([]byte(d))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e := &Event{ID: "x", Name: "recording.completed", Version: 1, Data: data}
+		err := s.Validate(e)
+		if err == nil {
+			return
+		}
+		var ve *ValidationError
+		if !errors.As(err, &ve) || !strings.HasPrefix(ve.Field, "data") {
+			t.Fatalf("Validate(%q) = %v: want a *ValidationError under data", data, err)
+		}
+		if !errors.Is(err, ErrSchemaViolation) && !errors.Is(err, ErrInvalidEvent) {
+			t.Fatalf("Validate(%q) = %v: want a schema violation or an invalid event", data, err)
+		}
+	})
+}
