@@ -22,7 +22,7 @@ same subscription delivers them again and they leave the queue when that
 succeeds), or drop them. These commands need an admin token.`,
 		Example: `  herald dlq ls
   herald dlq ls --subscription transcriber
-  herald dlq redrive --all --subscription transcriber
+  herald dlq redrive --subscription transcriber
   herald dlq redrive 7a1c0e52-...
   herald dlq drop 7a1c0e52-...`,
 	}
@@ -98,20 +98,19 @@ func newDLQRedriveCmd(g *globals) *cobra.Command {
 		sub string
 	)
 	cmd := &cobra.Command{
-		Use:   "redrive (ID... | --all [--subscription NAME])",
+		Use:   "redrive (ID... | --all | --subscription NAME)",
 		Short: "deliver dead letters again",
 		Long: `Deliver dead letters again to the subscription that gave up on them; an
 entry leaves the queue once its delivery succeeds. Name entries by ID (see
 herald dlq ls), or redrive every entry with --all, or every entry of one
-subscription with --all --subscription NAME.`,
+subscription with --subscription NAME.`,
 		Example: `  herald dlq redrive 7a1c0e52-...
-  herald dlq redrive --all --subscription transcriber`,
+  herald dlq redrive --subscription transcriber
+  herald dlq redrive --all`,
 		RunE: func(cmd *cobra.Command, a []string) error {
+			all = all || sub != ""
 			if all == (len(a) > 0) {
-				return usageError{fmt.Errorf("give dead-letter IDs, or --all")}
-			}
-			if sub != "" && !all {
-				return usageError{fmt.Errorf("--subscription goes with --all")}
+				return usageError{fmt.Errorf("give dead-letter IDs, or --all, or --subscription NAME")}
 			}
 			c, err := g.client()
 			if err != nil {
@@ -128,8 +127,8 @@ subscription with --all --subscription NAME.`,
 			return eachID(g, a, "redriving", func(id string) error { return c.Redrive(cmd.Context(), id) })
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "redrive every entry (of --subscription, when given)")
-	cmd.Flags().StringVar(&sub, "subscription", "", "with --all: only this subscription's entries")
+	cmd.Flags().BoolVar(&all, "all", false, "redrive every entry")
+	cmd.Flags().StringVar(&sub, "subscription", "", "redrive every entry of this subscription")
 	return cmd
 }
 

@@ -36,7 +36,7 @@ func TestDLQ(t *testing.T) {
 		t.Errorf("drop said %q", r.stdout)
 	}
 	h.set(http.StatusOK)
-	r = ts.run(t, "dlq", "redrive", "--all", "--subscription", "hooks").ok(t)
+	r = ts.run(t, "dlq", "redrive", "--subscription", "hooks").ok(t)
 	if r.stdout != "redriving 1 dead letter\n" {
 		t.Errorf("redrive said %q", r.stdout)
 	}
@@ -55,7 +55,7 @@ func TestDLQ(t *testing.T) {
 	if r := ts.run(t, "dlq", "drop", "nope"); !errors.Is(r.err, herald.ErrNotFound) {
 		t.Errorf("drop of nothing: %v", r.err)
 	}
-	for _, bad := range [][]string{{"dlq", "redrive"}, {"dlq", "redrive", "x", "--all"}, {"dlq", "redrive", "x", "--subscription", "s"}, {"dlq", "drop"}} {
+	for _, bad := range [][]string{{"dlq", "redrive"}, {"dlq", "redrive", "x", "--all"}, {"dlq", "redrive", "x", "--subscription", "s"}, {"dlq", "drop"}, {"dlq", "ls", "x"}} {
 		if r := ts.run(t, bad...); exitCode(r.err) != 2 {
 			t.Errorf("%q: %v", bad, r.err)
 		}
