@@ -457,3 +457,9 @@ func defaultWebhookClient() *http.Client {
 		},
 	}
 }
+
+// VerifySignature reports whether header (a Herald-Signature value) is the
+// signature of body under secret. It compares in constant time.
+func VerifySignature(secret, body []byte, header string) bool {
+	return hmac.Equal([]byte(header), []byte(Sign(secret, body)))
+}

@@ -1,18 +1,3 @@
-// Package server puts a herald Bus behind the HTTP API: publishing (native
-// JSON and CloudEvents), reading, Server-Sent Events, durable push
-// subscriptions to webhooks, the dead-letter queue, schemas, tokens,
-// Prometheus metrics and health checks.
-//
-// A Server is an http.Handler; the caller runs it in an http.Server, and
-// owns the Bus and its store. Typical wiring:
-//
-//	bus, _ := herald.New(herald.WithStore(store), herald.WithRegisterer(reg))
-//	srv, err := server.New(bus, server.WithRegistry(reg), server.WithTokens(tokens))
-//	hs := &http.Server{Addr: addr, Handler: srv}
-//	hs.RegisterOnShutdown(srv.EndStreams)
-//	go hs.ListenAndServe()
-//	...
-//	hs.Shutdown(ctx); srv.Close(ctx); bus.Close(ctx); store.Close()
 package server
 
 import (

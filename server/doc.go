@@ -1,0 +1,100 @@
+// Package server puts a herald Bus behind an HTTP API, for plugins written
+// in any language: publishing (native JSON and CloudEvents 1.0), reading,
+// Server-Sent Events, durable push subscriptions to webhooks, the
+// dead-letter queue, JSON Schemas, tokens, Prometheus metrics and health
+// checks.
+//
+// A Server is an http.Handler. The caller runs it in an http.Server and owns
+// the Bus and its store:
+//
+//	reg := prometheus.NewRegistry()
+//	bus, _ := herald.New(herald.WithStore(store), herald.WithRegisterer(reg))
+//	srv, err := server.New(bus, server.WithRegistry(reg), server.WithTokens(tokens))
+//	hs := &http.Server{Addr: addr, Handler: srv}
+//	hs.RegisterOnShutdown(srv.EndStreams)
+//	go hs.ListenAndServe()
+//	...
+//	hs.Shutdown(ctx) // no new requests; those in flight finish
+//	srv.Close(ctx)   // push deliveries in flight finish
+//	bus.Close(ctx)
+//	store.Close()
+//
+// # Endpoints
+//
+//	POST   /v1/events                        publish one event, [...] or {"events":[...]} (atomic)
+//	GET    /v1/events                        read: after, limit, name, correlation_id, subject, source_plugin, since, until
+//	GET    /v1/events/{id}                   one event
+//	GET    /v1/stream                        Server-Sent Events: after or Last-Event-ID, name, format=cloudevents
+//	GET    /v1/correlations/{id}             the chain of events with every subscription's outcome
+//	GET    /v1/subscriptions                 push subscriptions with position, lag and counts
+//	PUT    /v1/subscriptions/{name}          create or replace a push subscription
+//	GET    /v1/subscriptions/{name}          one push subscription
+//	DELETE /v1/subscriptions/{name}          delete it (its dead letters stay)
+//	POST   /v1/subscriptions/{name}/replay   {"position":N} or {"time":"RFC 3339"}
+//	GET    /v1/dlq                           dead letters: subscription, event_id, limit (admin)
+//	POST   /v1/dlq/{id}/redrive              deliver one again (admin)
+//	POST   /v1/dlq/redrive?subscription=S    deliver all of S (or all) again (admin)
+//	DELETE /v1/dlq/{id}                      discard one (admin)
+//	GET    /v1/schemas                       registered schemas
+//	PUT    /v1/schemas/{name}/{version}      register a JSON Schema (admin)
+//	GET    /v1/schemas/{name}/{version}      one schema
+//	POST   /v1/tokens                        create a token; the answer shows it once (admin)
+//	GET    /v1/tokens                        list tokens, never their secrets (admin)
+//	DELETE /v1/tokens/{id}                   revoke (admin)
+//	GET    /metrics, /healthz, /readyz       Prometheus text, liveness, readiness (no token needed)
+//
+// Publishing answers 201 with {"events":[{"id","position"}]}, or 200 when
+// every event was already stored (the id is the idempotency key). The
+// header Herald-Expected-Version: N makes the append conditional on the
+// events' subject being at version N (409 conflict otherwise).
+//
+// The publish endpoint reads the body by Content-Type: application/json
+// (herald's wire form), application/cloudevents+json (structured mode),
+// application/cloudevents-batch+json (batch mode), or CloudEvents binary
+// mode (ce-* headers, the data as the body). CloudEvents map to events as
+// type↔name, source↔source_plugin, id, time↔timestamp, subject, and the
+// extensions correlationid, causationid, dataversion, priority and
+// sequence↔position; other extensions go to metadata. Reading endpoints
+// answer CloudEvents when the Accept header asks for them.
+//
+// # Errors
+//
+// Every error answer is {"error":{"code","message","field","index"}} with a
+// 4xx or 5xx status; 429 and 503 carry Retry-After. The codes are
+// invalid_json, invalid_event, schema_violation, unauthorized, forbidden,
+// payload_too_large, rate_limited, backpressure, conflict, not_found and
+// internal. Nothing is stored when a request is refused, and messages
+// never carry internal paths, SQL or stack traces.
+//
+// # Access
+//
+// With no token the server is open. Once a token exists (WithTokens, or
+// POST /v1/tokens), every request but /metrics, /healthz and /readyz needs
+// "Authorization: Bearer <token>". A token has an identity (the
+// source_plugin of everything it publishes, whatever the body says), the
+// name patterns it may publish and subscribe to (read, stream, push
+// subscriptions), an admin flag (schemas, dead letters, tokens, every
+// subscription) and a rate limit. Tokens are kept as SHA-256 hashes; see
+// Token for why that is enough. Admin actions and refused requests go to
+// the audit logger.
+//
+// # Webhooks
+//
+// A push subscription is a durable bus subscription named after it whose
+// handler POSTs each event to the endpoint in CloudEvents binary mode: the
+// body is the event's data, the attributes are ce-* headers, and
+// Herald-Signature is "sha256=" and the hex HMAC-SHA256 of the body keyed
+// with the subscription's secret (see Sign and VerifySignature). A 2xx
+// answer is success; 408, 429, 5xx, a timeout or a connection error is
+// temporary (retried with backoff, after the endpoint's Retry-After when it
+// gives one); any other answer is permanent and dead-letters the event.
+//
+// # Streams
+//
+// GET /v1/stream sends each event as "id: <position>" and "data: <JSON>";
+// an idle stream gets a ": heartbeat" comment line. A client that
+// reconnects with Last-Event-ID (as EventSource does) misses nothing and
+// sees nothing twice. One reader tails the log for every stream; a stream
+// that falls too far behind while live, or does not read, is disconnected
+// rather than slowing anything else down, and resumes with Last-Event-ID.
+package server
