@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/es"
+	"github.com/heraldhq/herald/store/sqlite"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -101,6 +103,18 @@ var backends = []struct {
 	open func(*testing.T) *countingStore
 }{
 	{"memory", newStore},
+	{"sqlite", newSQLiteStore},
+}
+
+// newSQLiteStore opens a real SQLite file in the test's directory.
+func newSQLiteStore(t *testing.T) *countingStore {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &countingStore{Store: st}
 }
 
 // TestStores runs the tests that depend on the store's behaviour on every
