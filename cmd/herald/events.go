@@ -100,9 +100,6 @@ the list short, herald tells you the --after that continues it.`,
 				q.Limit = limit
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			if !asJSON {
-				fmt.Fprintln(tw, "POSITION\tTIME\tNAME\tSUBJECT\tID")
-			}
 			n, last := 0, uint64(0)
 			for e, err := range c.AllEvents(cmd.Context(), q) {
 				if err != nil {
@@ -114,6 +111,9 @@ the list short, herald tells you the --after that continues it.`,
 						return err
 					}
 				} else {
+					if n == 0 {
+						fmt.Fprintln(tw, "POSITION\tTIME\tNAME\tSUBJECT\tID")
+					}
 					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Position, shortTime(e.Timestamp), e.Name, orDash(e.Subject), e.ID)
 				}
 				n, last = n+1, e.Position
@@ -126,7 +126,7 @@ the list short, herald tells you the --after that continues it.`,
 			}
 			if limit > 0 && n >= limit {
 				fmt.Fprintf(g.stderr, "showing the first %d; more may follow: add --after %d\n", n, last)
-			} else if n == 0 && !asJSON {
+			} else if n == 0 {
 				fmt.Fprintln(g.stderr, "no events match")
 			}
 			return nil

@@ -57,8 +57,12 @@ func TestEvents(t *testing.T) {
 		t.Errorf("--since 1h printed %d rows", n)
 	}
 	r = ts.run(t, "events", "--name", "none.such").ok(t)
-	if !strings.Contains(r.stderr, "no events match") {
+	if r.stdout != "" || !strings.Contains(r.stderr, "no events match") {
 		t.Errorf("empty: %q", r.stderr)
+	}
+	var none *testServer
+	if r := none.run(t, "events"); r.stdout != "" || r.err == nil {
+		t.Errorf("unreachable: printed %q (%v)", r.stdout, r.err)
 	}
 	for _, bad := range [][]string{{"events", "--since", "yesterday"}, {"events", "--name", "A B"}, {"events", "extra"}} {
 		if r := ts.run(t, bad...); exitCode(r.err) != 2 {
