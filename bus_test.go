@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -897,4 +898,48 @@ func TestHungHandlerIsAbandoned(t *testing.T) {
 		t.Fatalf("history %+v", dl.Errors)
 	}
 	waitFor(t, "subscription moves on", func() bool { return rec.len() == 1 })
+}
+
+// syncBuffer is a bytes.Buffer safe for the bus's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestLogsNameEventButNeverPayload(t *testing.T) {
+	var out syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b := newBus(t, WithLogger(logger))
+	s := mustSubscribe(t, b, "log.>", func(ctx context.Context, e *Event) error {
+		if e.Name == "log.fail" {
+			return errors.New("database went away") // unknown: logged with its stack
+		}
+		return nil
+	}, Durable("logger"), MaxAttempts(1))
+	bad := ev("log.fail", "", `{"password":"hunter2"}`)
+	mustPublish(t, b, bad)
+	mustPublish(t, b, ev("log.ok", "", `{"password":"hunter2"}`))
+	waitFor(t, "both handled", func() bool { st := s.Stats(); return st.Handled == 1 && st.DeadLettered == 1 })
+	logs := out.String()
+	if strings.Contains(logs, "hunter2") {
+		t.Fatalf("payload logged:\n%s", logs)
+	}
+	for _, want := range []string{bad.ID, `"subscription":"logger"`, `"attempt":1`, `"correlation_id"`, `"duration"`,
+		`"unexpected":true`, `"stack"`, `"dead_lettered":true`, "herald: event handled"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
 }

@@ -72,12 +72,6 @@ type itemExtra struct {
 	permanent bool
 }
 
-func (it *item) extra() *itemExtra {
-	if it.x == nil {
-		it.x = &itemExtra{}
-	}
-	return it.x
-}
 
 // subjectQueue holds the events of one subject waiting behind its active one.
 type subjectQueue struct {
@@ -442,6 +436,9 @@ func (s *Subscription) runOne(w *worker, i int, start time.Time) result {
 	}
 	if err != nil {
 		r.final = s.reportFailure(it, err, r.dur)
+	} else if s.debugEnabled() {
+		s.log.Debug("herald: event handled", "subscription", s.name, "event_id", it.ev.ID,
+			"event_name", it.ev.Name, "correlation_id", it.ev.CorrelationID, "attempt", it.attempt, "duration", r.dur)
 	}
 	return r
 }
@@ -512,6 +509,9 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		return false
 	}
 	stale := it.epoch != s.epoch
+	if it.x != nil {
+		it.x.dur += r.dur
+	}
 	if r.err == nil {
 		s.handled.Add(1)
 		if s.durable && !stale {
@@ -523,8 +523,10 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		s.finishLocked(it, stale)
 		return false
 	}
-	x := it.extra()
-	x.dur += r.dur
+	if it.x == nil {
+		it.x = &itemExtra{dur: r.dur}
+	}
+	x := it.x
 	x.errs = append(x.errs, AttemptError{Attempt: x.prior + int(it.attempt), At: r.end, Error: r.err.Error()})
 	if r.final {
 		x.permanent = IsPermanent(r.err)
@@ -704,7 +706,7 @@ func (s *Subscription) callBatch(ctx *handlerCtx, evs []*Event) (r batchErrs) {
 	return batchErrs{each: errs}
 }
 
-// logDebug logs a handled event when the logger wants debug records.
+// debugEnabled reports whether the logger wants a record per handled event.
 func (s *Subscription) debugEnabled() bool {
 	return s.log.Enabled(context.Background(), slog.LevelDebug)
 }
