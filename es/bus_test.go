@@ -3,6 +3,7 @@ package es_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -50,5 +51,49 @@ func TestSaveThroughBus(t *testing.T) {
 	s, v, err := newRepo(t, bus.Store()).Load(ctx, "account/b")
 	if err != nil || s.Balance != 3 || s.Owner != "ada" || v != 2 {
 		t.Fatalf("%+v@%d %v", s, v, err)
+	}
+}
+
+// The state Save folds into the cache is the state a rebuild reads: the
+// events as the bus stored them, with their ids and positions.
+func TestCachedFoldMatchesRebuild(t *testing.T) {
+	ctx := context.Background()
+	bus, err := herald.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close(ctx)
+	type seen struct{ IDs []string }
+	apply := func(s seen, e *herald.Event) (seen, error) {
+		if e.ID == "" || e.Position == 0 || e.Timestamp.IsZero() {
+			return s, errors.New("event not as stored")
+		}
+		s.IDs = append(append([]string(nil), s.IDs...), e.ID+"@"+e.Timestamp.String())
+		return s, nil
+	}
+	r, err := es.NewRepository(bus.Store(), apply, es.WithBus(bus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Load(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Save(ctx, "s", 0, &herald.Event{Name: "x.happened"}, &herald.Event{Name: "x.happened"}); err != nil {
+		t.Fatal(err)
+	}
+	cached, _, err := r.Load(ctx, "s")
+	if err != nil || r.Stats().StoreLoads != 1 {
+		t.Fatalf("%v %+v", err, r.Stats())
+	}
+	fresh, err := es.NewRepository(bus.Store(), apply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, _, err := fresh.Load(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cached.IDs) != 2 || fmt.Sprint(cached.IDs) != fmt.Sprint(rebuilt.IDs) {
+		t.Fatalf("cached %v, rebuilt %v", cached.IDs, rebuilt.IDs)
 	}
 }

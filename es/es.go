@@ -375,7 +375,7 @@ func (r *Repository[S]) maybeSnapshot(ctx context.Context, subject string, e *en
 // Save appends through the Appender given with WithAppender, or straight
 // to the store. It takes ownership of the events, as Publish does. When
 // the cache holds the subject at version expected, Save folds the new
-// events into it; otherwise it drops the entry.
+// events into it, as stored; otherwise it drops the entry.
 func (r *Repository[S]) Save(ctx context.Context, subject string, expected uint64, events ...*herald.Event) (uint64, error) {
 	if subject == "" {
 		return 0, errors.New("es: Save: empty subject")
@@ -398,20 +398,6 @@ func (r *Repository[S]) Save(ctx context.Context, subject string, expected uint6
 					ve.Index = i
 				}
 				return 0, err
-			}
-		}
-	}
-
-	// Keep what the state needs before the events change hands: an appender
-	// such as a bus may encode them in place.
-	var cached entry[S]
-	var folding []*herald.Event
-	if r.cache != nil {
-		var ok bool
-		if cached, ok = r.cache.get(subject); ok && cached.version == expected {
-			folding = make([]*herald.Event, len(events))
-			for i, ev := range events {
-				folding[i] = ev.Clone()
 			}
 		}
 	}
@@ -440,14 +426,18 @@ func (r *Repository[S]) Save(ctx context.Context, subject string, expected uint6
 	if r.cache == nil {
 		return version, nil
 	}
-	if folding == nil || dup || len(res) != len(events) {
+	cached, ok := r.cache.get(subject)
+	if !ok || cached.version != expected || dup || len(res) != len(events) {
 		r.cache.remove(subject)
 		return version, nil
 	}
+	// Fold the events as stored (prepared, and encoded by the appender if
+	// it encodes), as a rebuild would read them.
 	next := cached
-	for i, ev := range folding {
-		ev.Position = res[i].Position
-		if err := r.fold(ctx, &next, ev, false); err != nil {
+	for i, ev := range events {
+		c := *ev
+		c.Position = res[i].Position
+		if err := r.fold(ctx, &next, &c, true); err != nil {
 			// The events are stored; only the cached state is in doubt.
 			r.cache.remove(subject)
 			return version, nil
