@@ -72,7 +72,6 @@ type itemExtra struct {
 	permanent bool
 }
 
-
 // subjectQueue holds the events of one subject waiting behind its active one.
 type subjectQueue struct {
 	waiting deque[item]
