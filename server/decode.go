@@ -42,7 +42,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxBatch = d.MaxBatch
 	}
 	if l.MaxEvent <= 0 {
-		l.MaxEvent = d.MaxEvent
+		l.MaxEvent = int(min(int64(d.MaxEvent), l.MaxBody))
 	}
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = d.MaxDepth

@@ -260,9 +260,9 @@ func (s *Server) routes() {
 	rs := []route{
 		{"POST /v1/events", false, s.handlePublish},
 		{"GET /v1/events", false, s.handleList},
-		{"GET /v1/events/{id}", false, s.handleGet},
+		{"GET /v1/events/{id...}", false, s.handleGet},
 		{"GET /v1/stream", false, s.handleStream},
-		{"GET /v1/correlations/{id}", false, s.handleCorrelation},
+		{"GET /v1/correlations/{id...}", false, s.handleCorrelation},
 		{"GET /v1/subscriptions", false, s.handleSubList},
 		{"PUT /v1/subscriptions/{name}", false, s.handleSubPut},
 		{"GET /v1/subscriptions/{name}", false, s.handleSubGet},

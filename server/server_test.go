@@ -221,6 +221,12 @@ func TestPublishAndRead(t *testing.T) {
 		t.Fatalf("correlation filter: %+v", list)
 	}
 
+	// An id with a slash is reachable as it is.
+	e.publish(map[string]any{"id": "ext/42", "name": "a.slash", "data": map[string]any{}})
+	if a := e.do("GET", "/v1/events/ext/42", nil); a.status != 200 {
+		t.Fatalf("id with a slash: %d %s", a.status, a.body)
+	}
+
 	// Unknown id.
 	if a := e.do("GET", "/v1/events/nope", nil); a.status != 404 || a.errCode(t).Error.Code != "not_found" {
 		t.Fatalf("unknown id: %d %s", a.status, a.body)

@@ -177,6 +177,9 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// streamFlushBytes is how much a stream buffers before it writes.
+const streamFlushBytes = 256 << 10
+
 // catchUpPage is how many events a stream reads from the store at a time
 // while it catches up.
 const catchUpPage = 500
@@ -269,6 +272,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 				}
 				n++
 				last = e.Position
+				if len(buf) >= streamFlushBytes && !write() {
+					return nil
+				}
 			}
 			if ctx.Err() != nil {
 				return nil
@@ -306,6 +312,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 					frame(en.e.Position, en.cloudEvent())
 				} else {
 					frame(en.e.Position, en.json())
+				}
+				if len(buf) >= streamFlushBytes && !write() {
+					s.m.dropped.Inc()
+					return nil
 				}
 			}
 		}

@@ -243,11 +243,6 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 			bus.Close(context.Background())
 		}
 	}()
-	for _, sc := range cfg.Schemas {
-		if err := bus.Schemas().Register(sc.Name, sc.Version, sc.json); err != nil {
-			return fmt.Errorf("%s: schema %s v%d: %w", f.config, sc.Name, sc.Version, err)
-		}
-	}
 	tokens, err := cfg.tokens()
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.config, err)
@@ -264,6 +259,12 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 		return err
 	}
 	defer srv.Close(context.Background())
+	// The file's schemas win over those registered through the API.
+	for _, sc := range cfg.Schemas {
+		if err := bus.Schemas().Register(sc.Name, sc.Version, sc.json); err != nil {
+			return fmt.Errorf("%s: schema %s v%d: %w", f.config, sc.Name, sc.Version, err)
+		}
+	}
 	if !srv.AuthEnabled() && !isLoopback(f.addr) && !f.insecure {
 		return usageError{fmt.Errorf("refusing to listen on %s without tokens: anyone who can reach that address could publish, read and delete events. "+
 			"Configure tokens (--config), listen on a loopback address such as 127.0.0.1:7480, or pass --insecure", f.addr)}
