@@ -22,6 +22,8 @@ import (
 func (s *suite) testProperties(t *testing.T) {
 	t.Run("AppendMatchesModel", s.testAppendModel)
 	t.Run("ConcurrentAppendsOnce", s.testConcurrentModel)
+	t.Run("ReadMatchesFilter", s.testReadModel)
+	t.Run("PruneMatchesRules", s.testPruneModel)
 }
 
 // propEvent returns a prepared event; it panics on error, which rapid
