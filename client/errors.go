@@ -62,29 +62,50 @@ func (e *Error) Error() string {
 // codes that have none ("internal", unknown codes).
 func (e *Error) Unwrap() error { return e.err }
 
-// sentinels maps the server's error codes to herald's sentinel errors.
-var sentinels = map[string]error{
-	"invalid_json":      herald.ErrInvalidEvent,
-	"invalid_event":     herald.ErrInvalidEvent,
-	"schema_violation":  herald.ErrSchemaViolation,
-	"unauthorized":      herald.ErrUnauthorized,
-	"forbidden":         herald.ErrForbidden,
-	"payload_too_large": herald.ErrTooLarge,
-	"rate_limited":      herald.ErrRateLimited,
-	"backpressure":      herald.ErrBackpressure,
-	"conflict":          herald.ErrConflict,
-	"not_found":         herald.ErrNotFound,
+// sentinel returns herald's sentinel error for an error code of the API,
+// or nil for codes that have none ("internal", codes it does not know).
+func sentinel(code string) error {
+	switch code {
+	case "invalid_json", "invalid_event":
+		return herald.ErrInvalidEvent
+	case "schema_violation":
+		return herald.ErrSchemaViolation
+	case "unauthorized":
+		return herald.ErrUnauthorized
+	case "forbidden":
+		return herald.ErrForbidden
+	case "payload_too_large":
+		return herald.ErrTooLarge
+	case "rate_limited":
+		return herald.ErrRateLimited
+	case "backpressure":
+		return herald.ErrBackpressure
+	case "conflict":
+		return herald.ErrConflict
+	case "not_found":
+		return herald.ErrNotFound
+	}
+	return nil
 }
 
-// byStatus maps a status to a sentinel when the answer has no herald error
-// body (a proxy in the way, an old server).
-var byStatus = map[int]error{
-	http.StatusUnauthorized:          herald.ErrUnauthorized,
-	http.StatusForbidden:             herald.ErrForbidden,
-	http.StatusNotFound:              herald.ErrNotFound,
-	http.StatusConflict:              herald.ErrConflict,
-	http.StatusRequestEntityTooLarge: herald.ErrTooLarge,
-	http.StatusTooManyRequests:       herald.ErrRateLimited,
+// statusSentinel returns the sentinel of a status, for answers without a
+// herald error body (a proxy in the way, an old server).
+func statusSentinel(status int) error {
+	switch status {
+	case http.StatusUnauthorized:
+		return herald.ErrUnauthorized
+	case http.StatusForbidden:
+		return herald.ErrForbidden
+	case http.StatusNotFound:
+		return herald.ErrNotFound
+	case http.StatusConflict:
+		return herald.ErrConflict
+	case http.StatusRequestEntityTooLarge:
+		return herald.ErrTooLarge
+	case http.StatusTooManyRequests:
+		return herald.ErrRateLimited
+	}
+	return nil
 }
 
 // maxErrorBody bounds how much of an error answer is read.
@@ -118,10 +139,10 @@ func parseError(status int, retryAfter string, raw []byte) *Error {
 			e.Index = *body.Error.Index
 		}
 	}
-	if s, ok := sentinels[e.Code]; ok {
-		e.err = s
-	} else if e.Code == "" {
-		e.err = byStatus[status]
+	if e.Code != "" {
+		e.err = sentinel(e.Code)
+	} else {
+		e.err = statusSentinel(status)
 	}
 	return e
 }

@@ -122,7 +122,7 @@ func FuzzParseError(f *testing.F) {
 			t.Fatalf("RetryAfter %v from %q", e.RetryAfter, retryAfter)
 		}
 		if e.Code != "" {
-			if s, ok := sentinels[e.Code]; ok && !errors.Is(e, s) {
+			if s := sentinel(e.Code); s != nil && !errors.Is(e, s) {
 				t.Fatalf("code %q does not wrap %v", e.Code, s)
 			}
 		}
