@@ -57,7 +57,36 @@ type MemoryStore struct {
 
 type memSlot struct {
 	ev   *Event
-	outs []Outcome
+	outs []memOutcome
+}
+
+// memOutcome is an Outcome without what its slot's event already says.
+type memOutcome struct {
+	sub       string
+	lastError string
+	updatedAt time.Time
+	dur       Duration
+	attempts  int32
+	status    uint8
+}
+
+var outcomeStatuses = [...]OutcomeStatus{OutcomeSucceeded, OutcomeRetrying, OutcomeDeadLettered, OutcomeDiscarded}
+
+func statusCode(st OutcomeStatus) (uint8, bool) {
+	for i, v := range outcomeStatuses {
+		if v == st {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+func (m *memOutcome) outcome(e *Event) Outcome {
+	return Outcome{
+		Subscription: m.sub, EventID: e.ID, EventName: e.Name, Position: e.Position,
+		CorrelationID: e.CorrelationID, Status: outcomeStatuses[m.status], Attempts: int(m.attempts),
+		LastError: m.lastError, Duration: m.dur, UpdatedAt: m.updatedAt,
+	}
 }
 
 type memDead struct {
@@ -432,17 +461,23 @@ func (s *MemoryStore) Commit(ctx context.Context, sub string, p Progress) error 
 }
 
 func (s *MemoryStore) putOutcome(o Outcome) {
-	if p, ok := s.ids[o.EventID]; ok {
+	p, ok := s.ids[o.EventID]
+	code, known := statusCode(o.Status)
+	if ok && known && s.slot(p).ev.Name == o.EventName && s.slot(p).ev.CorrelationID == o.CorrelationID {
 		sl := s.slot(p)
-		o.Position = p
+		m := memOutcome{sub: o.Subscription, lastError: o.LastError, updatedAt: o.UpdatedAt,
+			dur: o.Duration, attempts: int32(o.Attempts), status: code}
 		for i := range sl.outs {
-			if sl.outs[i].Subscription == o.Subscription {
-				sl.outs[i] = o
+			if sl.outs[i].sub == o.Subscription {
+				sl.outs[i] = m
 				return
 			}
 		}
-		sl.outs = append(sl.outs, o)
+		sl.outs = append(sl.outs, m)
 		return
+	}
+	if ok {
+		o.Position = p
 	}
 	k := outcomeKey{o.Subscription, o.EventID}
 	if _, ok := s.orphans[k]; !ok && len(s.orphans) >= maxOrphanOutcomes {
@@ -481,21 +516,21 @@ func (s *MemoryStore) Outcomes(ctx context.Context, q OutcomeQuery) ([]Outcome, 
 			(q.Subscription == "" || o.Subscription == q.Subscription)
 	}
 	var out []Outcome
+	collect := func(sl *memSlot) {
+		for i := range sl.outs {
+			if o := sl.outs[i].outcome(sl.ev); match(&o) {
+				out = append(out, o)
+			}
+		}
+	}
 	if q.EventID != "" {
 		if p, ok := s.ids[q.EventID]; ok {
-			for i := range s.slot(p).outs {
-				if o := &s.slot(p).outs[i]; match(o) {
-					out = append(out, *o)
-				}
-			}
+			collect(s.slot(p))
 		}
 	} else {
 		for p := s.first; p <= s.head; p++ {
-			sl := s.slot(p)
-			for i := range sl.outs {
-				if match(&sl.outs[i]) {
-					out = append(out, sl.outs[i])
-				}
+			if sl := s.slot(p); len(sl.outs) > 0 {
+				collect(sl)
 			}
 		}
 	}
