@@ -278,3 +278,10 @@ func TestHealthMetricsAndUnknownRoute(t *testing.T) {
 		t.Fatalf("wrong method: %d", a.status)
 	}
 }
+
+// newTestHTTP serves h on a loopback port until the test ends.
+func newTestHTTP(t *testing.T, h http.Handler) string {
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}

@@ -307,3 +307,14 @@ func TestServeHelpTeaches(t *testing.T) {
 }
 
 func hashOf(s string) string { return server.HashToken(s) }
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:7480": true, "localhost:1": true, "[::1]:7480": true, "127.1.2.3:80": true,
+		"0.0.0.0:7480": false, ":7480": false, "[::]:1": false, "10.0.0.1:7480": false, "example.com:80": false, "junk": false,
+	} {
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
