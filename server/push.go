@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -124,6 +125,9 @@ func (d *PushSubscription) validate() error {
 	}
 	if u.User != nil {
 		return badRequest("endpoint", "endpoint must not carry credentials; use the secret and Herald-Signature")
+	}
+	if ip := net.ParseIP(strings.Trim(u.Hostname(), "[]")); ip != nil && forbiddenIP(ip) {
+		return badRequest("endpoint", "%s", errForbiddenAddress.Error())
 	}
 	switch {
 	case d.MaxAttempts < 0 || d.MaxAttempts > 1000:
@@ -445,8 +449,34 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
+// errForbiddenAddress is the error of a webhook connection to an address
+// no webhook may reach.
+var errForbiddenAddress = errors.New("webhooks may not reach link-local, multicast or unspecified addresses")
+
+// forbiddenIP reports whether ip is an address no webhook may reach: the
+// link-local ranges (where cloud metadata services answer), multicast, and
+// the unspecified address.
+func forbiddenIP(ip net.IP) bool {
+	return ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() ||
+		ip.IsMulticast() || ip.IsUnspecified()
+}
+
+// dialControl refuses connections to forbidden addresses, whatever name
+// resolved to them.
+func dialControl(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip != nil && forbiddenIP(ip) {
+		return errForbiddenAddress
+	}
+	return nil
+}
+
 func defaultWebhookClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: dialControl}).DialContext
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 256
 	tr.IdleConnTimeout = 90 * time.Second
