@@ -172,7 +172,7 @@ func collect(ctx context.Context, s herald.Store, after uint64, f herald.Filter)
 			return out, err
 		}
 		if e == nil {
-			return out, errors.New("Read yielded a nil event without an error")
+			return out, errors.New("the Read iterator yielded a nil event without an error")
 		}
 		out = append(out, e)
 	}
