@@ -81,6 +81,8 @@ func BenchmarkAppend(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 			b.ReportMetric(float64(percentile(slices.Concat(lat...), 50).Microseconds()), "p50-µs")
+			st := s.Stats()
+			b.ReportMetric(float64(st.Requests)/float64(max(st.Commits, 1)), "appends/commit")
 		})
 	}
 }
