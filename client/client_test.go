@@ -423,3 +423,17 @@ func TestNewAndTransportErrors(t *testing.T) {
 		t.Errorf("unreachable: %#v", err)
 	}
 }
+
+func TestPublishNil(t *testing.T) {
+	c, _ := client.New("http://127.0.0.1:1")
+	if _, err := c.Publish(context.Background(), nil); !errors.Is(err, herald.ErrInvalidEvent) {
+		t.Errorf("nil event: %v", err)
+	}
+	var ve *herald.ValidationError
+	if _, err := c.PublishBatch(context.Background(), []*herald.Event{ev("a.b", `{}`), nil}); !errors.As(err, &ve) || ve.Index != 1 {
+		t.Errorf("nil in a batch: %v", err)
+	}
+	if res, err := c.PublishBatch(context.Background(), nil); res != nil || err != nil {
+		t.Errorf("empty batch: %v %v", res, err)
+	}
+}

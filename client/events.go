@@ -43,6 +43,9 @@ func ExpectVersion(n uint64) PublishOption {
 // set and the first position. The event is not modified; fields it leaves
 // empty (id, timestamp, correlation id) are filled by the server.
 func (c *Client) Publish(ctx context.Context, e *herald.Event, opts ...PublishOption) (PublishResult, error) {
+	if e == nil {
+		return PublishResult{}, &herald.ValidationError{Reason: "the event is nil", Err: herald.ErrInvalidEvent}
+	}
 	res, err := c.publish(ctx, e, opts)
 	if err != nil {
 		return PublishResult{}, err
@@ -56,6 +59,11 @@ func (c *Client) Publish(ctx context.Context, e *herald.Event, opts ...PublishOp
 func (c *Client) PublishBatch(ctx context.Context, events []*herald.Event, opts ...PublishOption) ([]PublishResult, error) {
 	if len(events) == 0 {
 		return nil, nil
+	}
+	for i, e := range events {
+		if e == nil {
+			return nil, &herald.ValidationError{Index: i, Reason: "the event is nil", Err: herald.ErrInvalidEvent}
+		}
 	}
 	return c.publish(ctx, map[string]any{"events": events}, opts)
 }
