@@ -56,6 +56,7 @@ type config struct {
 	retention      []herald.RetentionRule
 	pruneEvery     time.Duration
 	defaultReadLim int
+	maxStreams     int
 }
 
 // Option configures a Server in New.
@@ -95,6 +96,10 @@ func WithStreamBuffer(n int) Option { return func(c *config) { c.streamBuffer = 
 // does not read for that long is disconnected. Default 10 s.
 func WithStreamWriteTimeout(d time.Duration) Option { return func(c *config) { c.writeTimeout = d } }
 
+// WithMaxStreams caps the SSE streams open at once; one more is refused
+// with 503 and Retry-After. Default 1,000.
+func WithMaxStreams(n int) Option { return func(c *config) { c.maxStreams = n } }
+
 // WithWebhookClient sets the HTTP client of webhook deliveries. The default
 // keeps many idle connections per host and follows no redirect.
 func WithWebhookClient(cl *http.Client) Option { return func(c *config) { c.webhookClient = cl } }
@@ -121,7 +126,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 	if bus == nil {
 		return nil, errors.New("server: bus is nil")
 	}
-	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100}
+	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100, maxStreams: 1000}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -133,6 +138,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: stream buffer must hold at least 16 events")
 	case cfg.writeTimeout <= 0:
 		return nil, errors.New("server: stream write timeout must be positive")
+	case cfg.maxStreams < 1:
+		return nil, errors.New("server: max streams must be at least 1")
 	case cfg.limits.MaxEvent > int(cfg.limits.MaxBody):
 		return nil, errors.New("server: the event limit is above the body limit")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -195,7 +196,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 	if err := s.checkReadPattern(p, pattern); err != nil {
 		return err
 	}
-	s.hub.streams.Add(1)
+	if n := s.hub.streams.Add(1); n > int64(s.cfg.maxStreams) {
+		s.hub.streams.Add(-1)
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeBackpressure, Index: -1, RetryAfter: 5 * time.Second,
+			Message: fmt.Sprintf("too many open streams (%d); retry later", s.cfg.maxStreams)}
+	}
 	defer s.hub.streams.Add(-1)
 	cursor := s.hub.currentHead()
 	from := r.Header.Get("Last-Event-ID")

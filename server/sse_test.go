@@ -210,3 +210,14 @@ func TestSlowStreamIsDropped(t *testing.T) {
 	}
 	t.Fatal("the stalled stream is still open")
 }
+
+func TestStreamLimit(t *testing.T) {
+	e := newEnv(t, server.WithMaxStreams(1))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	e.stream(ctx, "/v1/stream")
+	a := e.do("GET", "/v1/stream", nil)
+	if a.status != 503 || a.header.Get("Retry-After") == "" || a.errCode(t).Error.Code != "backpressure" {
+		t.Fatalf("second stream: %d %s", a.status, a.body)
+	}
+}
