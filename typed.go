@@ -293,6 +293,59 @@ func (t EventType[T]) Subscribe(ctx context.Context, b *Bus, h func(ctx context.
 	}), opts...)
 }
 
+// SubscribeBatch subscribes h to the events of this type on b, as
+// Bus.SubscribeBatch does, delivering up to BatchSize items at a time. h
+// returns nil when every item succeeded, or one error per item (nil for
+// those that succeeded): each failed item is retried or dead-lettered on its
+// own. Events whose data does not decode into T are left out of the batch
+// and dead-lettered at once as permanent errors.
+func (t EventType[T]) SubscribeBatch(ctx context.Context, b *Bus, h func(ctx context.Context, data []T) []error, opts ...SubscribeOption) (*Subscription, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	if h == nil {
+		return nil, errors.New("herald: nil batch handler")
+	}
+	return b.SubscribeBatch(ctx, t.name, BatchHandlerFunc(func(ctx context.Context, events []*Event) []error {
+		var errs []error // nil while every event succeeds
+		items := make([]T, 0, len(events))
+		index := make([]int, 0, len(events)) // items[k] is events[index[k]]
+		for i, e := range events {
+			v, err := t.Decode(e)
+			if err != nil {
+				if errs == nil {
+					errs = make([]error, len(events))
+				}
+				errs[i] = err
+				continue
+			}
+			items = append(items, v)
+			index = append(index, i)
+		}
+		if len(items) == 0 {
+			return errs
+		}
+		res := h(ctx, items)
+		if len(res) == 0 {
+			return errs
+		}
+		if errs == nil {
+			errs = make([]error, len(events))
+		}
+		if len(res) != len(items) {
+			err := fmt.Errorf("herald: batch handler returned %d results for %d items", len(res), len(items))
+			for _, i := range index {
+				errs[i] = err
+			}
+			return errs
+		}
+		for k, err := range res {
+			errs[index[k]] = err
+		}
+		return errs
+	}), opts...)
+}
+
 // Register adds the type's schema to s, for its name and version. A type
 // without a schema registers nothing.
 func (t EventType[T]) Register(s *Schemas) error {

@@ -356,3 +356,59 @@ func TestTypedSchemaValidation(t *testing.T) {
 		t.Errorf("PublishBatch = %v, %v", res, err)
 	}
 }
+
+// TestTypedSubscribeBatch checks typed batches: items arrive as T, one
+// failing item is retried alone, and undecodable events are dead-lettered
+// without reaching the handler.
+func TestTypedSubscribeBatch(t *testing.T) {
+	b := newTypedBus(t)
+	ctx := t.Context()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	sub, err := recordingEndedType.SubscribeBatch(ctx, b, func(ctx context.Context, items []recordingEnded) []error {
+		mu.Lock()
+		defer mu.Unlock()
+		errs := make([]error, len(items))
+		for i, r := range items {
+			seen[r.RecordingID]++
+			if r.RecordingID == "flaky" && seen["flaky"] == 1 {
+				errs[i] = herald.Temporary(errors.New("first try fails"))
+			}
+		}
+		return errs
+	}, herald.Durable("batcher"), herald.BatchSize(10), herald.Backoff(time.Millisecond, 10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(context.Background())
+	var batch []*herald.Event
+	for _, id := range []string{"a", "flaky", "b"} {
+		e, err := recordingEndedType.New(recordingEnded{RecordingID: id, Path: "/" + id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, e)
+	}
+	batch = append(batch, &herald.Event{Name: "recording.ended", Data: json.RawMessage(`{"recording_id":["not","a","string"]}`)})
+	if _, err := b.PublishBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the flaky item's retry", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen["flaky"] == 2
+	})
+	var dls []herald.DeadLetter
+	waitFor(t, "the undecodable event's dead letter", func() bool {
+		dls, err = b.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: "batcher"})
+		return err == nil && len(dls) == 1
+	})
+	if dls[0].Event.ID != batch[3].ID || !dls[0].Permanent {
+		t.Errorf("dead letter = %+v, want the undecodable event, permanent", dls[0])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["a"] != 1 || seen["b"] != 1 || len(seen) != 3 {
+		t.Errorf("handled %v; want a and b once, flaky twice, nothing else", seen)
+	}
+}
