@@ -71,7 +71,10 @@ type EventLog interface {
 	Wait(ctx context.Context, after uint64) (uint64, error)
 
 	// SubjectVersion returns the number of events stored for subject (0
-	// before the first).
+	// before the first). It counts every event ever appended for the
+	// subject and does not go down when retention deletes some, so
+	// optimistic concurrency keeps working for aggregates pruned after a
+	// snapshot.
 	SubjectVersion(ctx context.Context, subject string) (uint64, error)
 }
 
