@@ -46,16 +46,21 @@ On a terminal a progress counter runs on standard error.`,
 				defer f.Close()
 				w = f
 			}
-			var progress func(int)
+			var (
+				progress func(int)
+				bar      *progressbar.ProgressBar
+			)
 			if isTerminal(g.stderr) {
-				bar := progressbar.NewOptions(-1, progressbar.OptionSetWriter(g.stderr),
+				bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(g.stderr),
 					progressbar.OptionSetDescription("exporting"), progressbar.OptionShowCount(),
 					progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish(),
 					progressbar.OptionThrottle(100*time.Millisecond))
-				defer bar.Finish()
 				progress = func(n int) { bar.Set(n) }
 			}
 			n, err := c.Export(cmd.Context(), w, q, progress)
+			if bar != nil {
+				bar.Finish()
+			}
 			if err != nil {
 				return err
 			}

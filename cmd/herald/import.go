@@ -49,15 +49,18 @@ On a terminal a progress bar runs on standard error.`,
 			if err != nil {
 				return err
 			}
+			var bar *progressbar.ProgressBar
 			if isTerminal(g.stderr) {
-				bar := progressbar.NewOptions64(size, progressbar.OptionSetWriter(g.stderr),
+				bar = progressbar.NewOptions64(size, progressbar.OptionSetWriter(g.stderr),
 					progressbar.OptionSetDescription("importing"), progressbar.OptionShowBytes(true),
 					progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
-				defer bar.Finish()
 				pr := progressbar.NewReader(r, bar)
 				r = &pr
 			}
 			res, err := c.Import(cmd.Context(), r, client.ImportBatchSize(batch))
+			if bar != nil {
+				bar.Finish()
+			}
 			if err != nil {
 				return fmt.Errorf("import stopped after %s: %w", plural(res.Stored+res.Duplicates, "event", "events"), err)
 			}
