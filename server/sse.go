@@ -240,6 +240,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 		buf = buf[:0]
 		return rc.Flush() == nil
 	}
+	// The connection may serve other requests after the stream: leave no
+	// write deadline behind.
+	defer rc.SetWriteDeadline(time.Time{})
 	if !write() {
 		return nil
 	}
@@ -262,7 +265,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 				// than read the store for it. It resumes with Last-Event-ID.
 				s.m.dropped.Inc()
 				s.log.Info("SSE stream too slow, disconnected", "remote", r.RemoteAddr, "position", cursor)
-				return nil
+				panic(http.ErrAbortHandler) // close the connection now
+
 			}
 			n, last := 0, cursor
 			for e, err := range s.store.Read(ctx, cursor, f) {
@@ -309,6 +313,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 				}
 			}
 			continue
+		}
+		select {
+		case <-heartbeat.C: // a filtered stream may see only events it skips
+			buf = append(buf, ": heartbeat\n\n"...)
+		default:
 		}
 		for _, en := range entries {
 			cursor = en.e.Position
