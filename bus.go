@@ -330,13 +330,13 @@ func (b *Bus) publishFailed(err error) error {
 func (b *Bus) prepare(ctx context.Context, hc *handlerCtx, e *Event, index int) error {
 	if hc != nil {
 		if e.ID == "" {
-			e.ID = ChildID(hc.ec.EventID, hc.ec.Subscription, int(hc.children.Add(1)-1))
+			e.ID = ChildID(hc.ev.ID, hc.sub, int(hc.children.Add(1)-1))
 		}
 		if e.CorrelationID == "" {
-			e.CorrelationID = hc.ec.CorrelationID
+			e.CorrelationID = hc.ev.CorrelationID
 		}
 		if e.CausationID == "" {
-			e.CausationID = hc.ec.EventID
+			e.CausationID = hc.ev.ID
 		}
 	}
 	if e.SourcePlugin == "" {

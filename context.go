@@ -18,8 +18,9 @@ type ctxKey struct{}
 type handlerCtx struct {
 	parent   context.Context
 	deadline time.Time
-	ec       EventContext
-	batch    bool
+	ev       *Event // nil for a batch
+	sub      string
+	attempt  int32
 	children atomic.Int32
 
 	mu         sync.Mutex
@@ -116,9 +117,18 @@ func (c *handlerCtx) release() { c.cancel(context.Canceled) }
 // context carries no single event).
 func FromContext(ctx context.Context) (EventContext, bool) {
 	if c := handlerFrom(ctx); c != nil {
-		return c.ec, true
+		return c.eventContext(), true
 	}
 	return EventContext{}, false
+}
+
+func (c *handlerCtx) eventContext() EventContext {
+	e := c.ev
+	return EventContext{
+		EventID: e.ID, EventName: e.Name, CorrelationID: e.CorrelationID, CausationID: e.CausationID,
+		SourcePlugin: e.SourcePlugin, Subject: e.Subject, Metadata: e.Metadata,
+		Subscription: c.sub, Attempt: int(c.attempt), Timestamp: e.Timestamp, Position: e.Position,
+	}
 }
 
 func handlerFrom(ctx context.Context) *handlerCtx {
@@ -126,12 +136,12 @@ func handlerFrom(ctx context.Context) *handlerCtx {
 		return nil
 	}
 	if c, ok := ctx.(*handlerCtx); ok {
-		if c.batch {
+		if c.ev == nil {
 			return nil
 		}
 		return c
 	}
-	if c, ok := ctx.Value(ctxKey{}).(*handlerCtx); ok && !c.batch {
+	if c, ok := ctx.Value(ctxKey{}).(*handlerCtx); ok && c.ev != nil {
 		return c
 	}
 	return nil

@@ -398,19 +398,9 @@ func (s *Subscription) handlerContext(it *item, start time.Time) *handlerCtx {
 	return &handlerCtx{
 		parent:   s.baseCtx,
 		deadline: start.Add(s.cfg.timeout),
-		ec: EventContext{
-			EventID:       e.ID,
-			EventName:     e.Name,
-			CorrelationID: e.CorrelationID,
-			CausationID:   e.CausationID,
-			SourcePlugin:  e.SourcePlugin,
-			Subject:       e.Subject,
-			Metadata:      e.Metadata,
-			Subscription:  s.name,
-			Attempt:       int(it.attempt),
-			Timestamp:     e.Timestamp,
-			Position:      e.Position,
-		},
+		ev:       e,
+		sub:      s.name,
+		attempt:  it.attempt,
 	}
 }
 
@@ -651,8 +641,7 @@ func (s *Subscription) runBatch(w *worker) {
 		w.evs = append(w.evs, w.buf[i].ev)
 	}
 	start := time.Now()
-	hc := &handlerCtx{parent: s.baseCtx, deadline: start.Add(s.cfg.timeout), batch: true,
-		ec: EventContext{Subscription: s.name}}
+	hc := &handlerCtx{parent: s.baseCtx, deadline: start.Add(s.cfg.timeout), sub: s.name}
 	w.cur = 0
 	w.started.Store(start.UnixNano())
 	w.state.Store(callRunning)

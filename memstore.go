@@ -461,7 +461,12 @@ func (s *MemoryStore) Commit(ctx context.Context, sub string, p Progress) error 
 }
 
 func (s *MemoryStore) putOutcome(o Outcome) {
-	p, ok := s.ids[o.EventID]
+	// The position, when the caller gave the right one, saves the lookup.
+	p, ok := o.Position, o.Position >= s.first && o.Position <= s.head &&
+		s.slot(o.Position).ev != nil && s.slot(o.Position).ev.ID == o.EventID
+	if !ok {
+		p, ok = s.ids[o.EventID]
+	}
 	code, known := statusCode(o.Status)
 	if ok && known && s.slot(p).ev.Name == o.EventName && s.slot(p).ev.CorrelationID == o.CorrelationID {
 		sl := s.slot(p)
@@ -472,6 +477,10 @@ func (s *MemoryStore) putOutcome(o Outcome) {
 				sl.outs[i] = m
 				return
 			}
+		}
+		if sl.outs == nil {
+			// Room for every durable subscription at once.
+			sl.outs = make([]memOutcome, 0, min(max(2, len(s.checkpoints)), 64))
 		}
 		sl.outs = append(sl.outs, m)
 		return
