@@ -99,10 +99,14 @@ func (s *Schemas) Register(name string, version int, schema []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s v%d: %s", ErrInvalidSchema, name, version, schemaCompileReason(err, name))
 	}
+	sensitive, err := sensitiveFields(doc)
+	if err != nil {
+		return fmt.Errorf("%w: %s v%d: %v", ErrInvalidSchema, name, version, err)
+	}
 	e := &schemaEntry{
 		raw:       bytes.Clone(schema),
 		compiled:  compiled,
-		sensitive: sensitiveFields(doc),
+		sensitive: sensitive,
 	}
 	s.mu.Lock()
 	s.schemas[SchemaRef{name, version}] = e
@@ -300,22 +304,37 @@ func violation(ve *jsonschema.ValidationError) *ValidationError {
 	return &ValidationError{Field: first.field, Reason: reason, Err: ErrSchemaViolation}
 }
 
+// Limits of the scan for sensitive fields: a schema deeper than this, or
+// whose references expand to more nodes than this, is refused rather than
+// scanned partly (a sensitive field it missed would be stored in clear).
+const (
+	maxSchemaDepth = 64
+	maxSchemaNodes = 100_000
+)
+
 // sensitiveFields walks a schema document and returns the wire paths of the
 // properties annotated with SensitiveKeyword, sorted and without repeats.
 // It follows properties, items, prefixItems, the applicators allOf, anyOf,
 // oneOf, if/then/else, and references within the document.
-func sensitiveFields(doc any) []string {
+func sensitiveFields(doc any) ([]string, error) {
 	root, _ := doc.(map[string]any)
 	if root == nil {
-		return nil
+		return nil, nil
 	}
 	seen := map[string]bool{}
 	var out []string
-	var walk func(node any, path string, depth int, refs map[string]bool)
-	walk = func(node any, path string, depth int, refs map[string]bool) {
+	nodes := 0
+	var walk func(node any, path string, depth int, refs map[string]bool) error
+	walk = func(node any, path string, depth int, refs map[string]bool) error {
 		obj, ok := node.(map[string]any)
-		if !ok || depth > 64 {
-			return
+		if !ok {
+			return nil
+		}
+		if nodes++; nodes > maxSchemaNodes {
+			return fmt.Errorf("its references expand to more than %d subschemas", maxSchemaNodes)
+		}
+		if depth > maxSchemaDepth {
+			return fmt.Errorf("nested deeper than %d levels", maxSchemaDepth)
 		}
 		if depth > 0 && obj[SensitiveKeyword] == true && !seen[path] {
 			seen[path] = true
@@ -323,40 +342,54 @@ func sensitiveFields(doc any) []string {
 		}
 		if props, ok := obj["properties"].(map[string]any); ok {
 			for k, v := range props {
-				walk(v, path+"."+k, depth+1, refs)
+				if err := walk(v, path+"."+k, depth+1, refs); err != nil {
+					return err
+				}
 			}
 		}
 		if items, ok := obj["items"]; ok {
-			walk(items, path+".*", depth+1, refs)
+			if err := walk(items, path+".*", depth+1, refs); err != nil {
+				return err
+			}
 		}
 		if prefix, ok := obj["prefixItems"].([]any); ok {
 			for i, v := range prefix {
-				walk(v, path+"."+strconv.Itoa(i), depth+1, refs)
+				if err := walk(v, path+"."+strconv.Itoa(i), depth+1, refs); err != nil {
+					return err
+				}
 			}
 		}
 		for _, kw := range []string{"allOf", "anyOf", "oneOf"} {
 			if list, ok := obj[kw].([]any); ok {
 				for _, v := range list {
-					walk(v, path, depth+1, refs)
+					if err := walk(v, path, depth+1, refs); err != nil {
+						return err
+					}
 				}
 			}
 		}
 		for _, kw := range []string{"if", "then", "else"} {
 			if v, ok := obj[kw]; ok {
-				walk(v, path, depth+1, refs)
+				if err := walk(v, path, depth+1, refs); err != nil {
+					return err
+				}
 			}
 		}
 		if ref, ok := obj["$ref"].(string); ok && strings.HasPrefix(ref, "#/") && !refs[ref] {
 			if target := resolvePointer(root, ref[2:]); target != nil {
 				refs[ref] = true
-				walk(target, path, depth+1, refs)
+				err := walk(target, path, depth+1, refs)
 				delete(refs, ref)
+				return err
 			}
 		}
+		return nil
 	}
-	walk(root, "data", 0, map[string]bool{})
+	if err := walk(root, "data", 0, map[string]bool{}); err != nil {
+		return nil, err
+	}
 	slices.Sort(out)
-	return out
+	return out, nil
 }
 
 // resolvePointer resolves a JSON pointer (without its leading "#/") within doc.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const recordingSchema = `{
@@ -173,6 +174,8 @@ func TestSchemasRegisterRejects(t *testing.T) {
 		{"remote reference", "a.b", 1, `{"$ref":"https://example.com/s.json"}`, ErrInvalidSchema},
 		{"dangling local reference", "a.b", 1, `{"$ref":"#/$defs/missing"}`, ErrInvalidSchema},
 		{"too large", "a.b", 1, `{"description":"` + strings.Repeat("x", MaxSchemaSize) + `"}`, ErrInvalidSchema},
+		{"too deep to scan", "a.b", 1, strings.Repeat(`{"properties":{"a":`, 70) + `{}` + strings.Repeat(`}}`, 70), ErrInvalidSchema},
+		{"references that explode", "a.b", 1, explodingSchema(40), ErrInvalidSchema},
 		{"bad name", "A.b", 1, `{}`, ErrInvalidEvent},
 		{"bad version", "a.b", 0, `{}`, ErrInvalidEvent},
 	}
@@ -190,6 +193,36 @@ func TestSchemasRegisterRejects(t *testing.T) {
 				t.Errorf("a rejected schema was registered")
 			}
 		})
+	}
+}
+
+// explodingSchema returns a small schema whose references expand to 2^n
+// subschemas: d0 refers twice to d1, which refers twice to d2, and so on.
+func explodingSchema(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"$ref":"#/$defs/d0","$defs":{`)
+	for i := range n {
+		fmt.Fprintf(&b, `"d%d":{"properties":{"a":{"$ref":"#/$defs/d%d"},"b":{"$ref":"#/$defs/d%d"}}},`, i, i+1, i+1)
+	}
+	fmt.Fprintf(&b, `"d%d":{"type":"string"}}}`, n)
+	return b.String()
+}
+
+func TestSchemasSelfReference(t *testing.T) {
+	s := NewSchemas()
+	mustRegister(t, s, "tree.node", 1, `{"type":"object","properties":{"value":{"type":"integer"},"children":{"type":"array","items":{"$ref":"#"}}}}`)
+	if err := s.Validate(schemaEvent(t, "tree.node", 1, `{"value":1,"children":[{"value":2,"children":[{"value":"x"}]}]}`)); err == nil {
+		t.Error("a violation deep in a recursive schema was not found")
+	} else if ve := (*ValidationError)(nil); !errors.As(err, &ve) || ve.Field != "data.children.0.children.0.value" {
+		t.Errorf("recursive violation: %v", err)
+	}
+	mustRegister(t, s, "loop.x", 1, `{"$ref":"#"}`)
+	done := make(chan error, 1)
+	go func() { done <- s.Validate(schemaEvent(t, "loop.x", 1, `{}`)) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("validating against a schema that refers to itself does not end")
 	}
 }
 
