@@ -58,7 +58,9 @@ server asks for one.`,
 	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.server, "server", envOr("HERALD_URL", "http://127.0.0.1:7480"), "herald server URL (env HERALD_URL)")
-	pf.StringVar(&g.token, "token", envOr("HERALD_TOKEN", ""), "API token (env HERALD_TOKEN)")
+	// The token's default is read when a command runs, so that --help
+	// never prints it.
+	pf.StringVar(&g.token, "token", "", "API token (env HERALD_TOKEN)")
 	pf.StringVar(&g.color, "color", "auto", "colour output: auto (on a terminal, unless NO_COLOR is set), always or never")
 	for _, c := range []func(*globals) *cobra.Command{
 		newServeCmd,
@@ -79,9 +81,14 @@ server asks for one.`,
 	return root
 }
 
-// client returns a client of the --server with the --token.
+// client returns a client of the --server with the --token (or
+// HERALD_TOKEN).
 func (g *globals) client() (*client.Client, error) {
-	c, err := client.New(g.server, client.WithToken(g.token), client.WithHTTPClient(g.hc),
+	token := g.token
+	if token == "" {
+		token = os.Getenv("HERALD_TOKEN")
+	}
+	c, err := client.New(g.server, client.WithToken(token), client.WithHTTPClient(g.hc),
 		client.WithUserAgent("herald-cli"))
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--server: %w", err)}

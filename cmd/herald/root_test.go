@@ -72,3 +72,12 @@ func TestExplainRateLimit(t *testing.T) {
 		t.Errorf("rate limited: %v", r.err)
 	}
 }
+
+func TestHelpHidesTheToken(t *testing.T) {
+	t.Setenv("HERALD_TOKEN", "hrld_very-secret")
+	var ts *testServer
+	r := ts.run(t, "publish", "--help").ok(t)
+	if strings.Contains(r.stdout, "very-secret") {
+		t.Errorf("--help shows the token:\n%s", r.stdout)
+	}
+}
