@@ -200,8 +200,10 @@ func (s *Schemas) has(name string, version int) bool {
 // SensitiveFields returns the paths of the fields that the schema for name
 // and version marks with "x-sensitive": true, in wire form ("data.email",
 // "data.address.street"); an array's items appear as "*"
-// ("data.contacts.*.phone"). It returns nil when there is no such schema or
-// it marks nothing. The caller may modify the returned slice.
+// ("data.contacts.*.phone"). References within the schema are followed,
+// a recursive one only once: the same field deeper in the recursion is not
+// listed. It returns nil when there is no such schema or it marks nothing.
+// The caller may modify the returned slice.
 func (s *Schemas) SensitiveFields(name string, version int) []string {
 	s.mu.RLock()
 	e, ok := s.schemas[SchemaRef{name, version}]
