@@ -94,8 +94,9 @@ type SubscriptionInfo struct {
 // SubscriptionStats counts what a subscription did since it started.
 type SubscriptionStats struct {
 	// Position is the durable subscription's checkpoint (every event up to
-	// it is done), or the position of the last event an ephemeral one took
-	// in; Head is the log's head and Lag the events between the two.
+	// it is done) and Lag the events in the log after it; for an ephemeral
+	// subscription Lag counts the events it holds (queued and in flight)
+	// and Position is Head minus Lag. Head is the log's head.
 	Position uint64 `json:"position"`
 	Head     uint64 `json:"head"`
 	Lag      uint64 `json:"lag"`
@@ -129,7 +130,7 @@ func (s *Subscription) Stats() SubscriptionStats {
 
 func (s *Subscription) stats(head uint64) SubscriptionStats {
 	s.mu.Lock()
-	pos, inflight := s.lastPos, s.inflight
+	pos, inflight, queued := s.lastPos, s.inflight, s.count
 	if s.durable {
 		pos = s.watermarkLocked()
 		if s.consumer != nil {
@@ -142,7 +143,12 @@ func (s *Subscription) stats(head uint64) SubscriptionStats {
 		Handled: s.handled.Load(), Failed: s.failed.Load(), Retried: s.retried.Load(),
 		DeadLettered: s.deadLettered.Load(), Dropped: s.dropped.Load(),
 	}
-	if head > pos {
+	switch {
+	case !s.durable:
+		// An ephemeral subscription is behind by what it holds.
+		st.Lag = uint64(queued + inflight)
+		st.Position = head - min(head, st.Lag)
+	case head > pos:
 		st.Lag = head - pos
 	}
 	return st
@@ -329,7 +335,9 @@ func (s *Subscription) readLoop() {
 		var wctx context.Context
 		var cancel context.CancelFunc
 		if caughtUp && len(buf) == 0 {
-			wctx, cancel = context.WithCancel(s.readCtx)
+			// The wait ends now and then to look for dead letters that
+			// another process marked for redrive.
+			wctx, cancel = context.WithTimeout(s.readCtx, redrivePoll)
 			s.wakeReader = cancel
 			if s.redriveReq {
 				cancel()
@@ -345,6 +353,12 @@ func (s *Subscription) readLoop() {
 		s.wakeReader = nil
 		s.mu.Unlock()
 		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && s.readCtx.Err() == nil {
+			s.mu.Lock()
+			s.redriveReq = true
+			s.mu.Unlock()
+			continue
+		}
 		if err != nil && !errors.Is(err, context.Canceled) {
 			if errors.Is(err, ErrClosed) {
 				s.idleUntilStopped()
@@ -355,6 +369,11 @@ func (s *Subscription) readLoop() {
 		}
 	}
 }
+
+// redrivePoll is how often an idle durable subscription looks for dead
+// letters marked for redrive by another process (this process's Redrive
+// wakes it at once).
+const redrivePoll = 10 * time.Second
 
 // idleUntilStopped parks the reader of a subscription whose store is gone
 // until the subscription is closed.
@@ -390,13 +409,28 @@ func (s *Subscription) consumeLoop() {
 		if redrive {
 			s.loadRedrives()
 		}
-		ds, err := s.consumer.Fetch(s.readCtx, room)
+		fctx, cancel := context.WithTimeout(s.readCtx, redrivePoll)
+		s.mu.Lock()
+		s.wakeReader = cancel // a Redrive in this process wakes it at once
+		s.mu.Unlock()
+		ds, err := s.consumer.Fetch(fctx, room)
+		s.mu.Lock()
+		s.wakeReader = nil
+		s.mu.Unlock()
+		cancel()
 		if err != nil {
+			if errors.Is(err, context.Canceled) && s.readCtx.Err() == nil {
+				continue // woken for a redrive
+			}
 			if s.readCtx.Err() != nil || errors.Is(err, ErrClosed) {
 				s.idleUntilStopped()
 				return
 			}
-			if !errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, context.DeadlineExceeded) {
+				s.mu.Lock()
+				s.redriveReq = true // look for redrives marked by another process
+				s.mu.Unlock()
+			} else {
 				s.log.Error("herald: fetching from the shared consumer failed", "subscription", s.name, "error", err)
 				s.sleep(100 * time.Millisecond)
 			}
