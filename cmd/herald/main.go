@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -34,6 +35,9 @@ func main() {
 // sentinel errors; usage errors make exitCode return 2.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// A server that takes this long to start answering is stuck; the bound
+	// does not cut streams, whose headers come at once.
+	tr.ResponseHeaderTimeout = 30 * time.Second
 	defer tr.CloseIdleConnections()
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, hc: &http.Client{Transport: tr}}
 	root := newRootCmd(g)

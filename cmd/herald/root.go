@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -168,7 +169,8 @@ func explain(err error, server string) error {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return say("cannot reach %s: is `herald serve` running? (or pass --server / set HERALD_URL)", server)
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 			return say("%s did not answer in time: is the server overloaded, or the address wrong?", server)
 		}
 		return say("cannot reach %s: %v", server, unwrapURLError(te.Err))

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/client"
 )
 
 func TestHelpTeaches(t *testing.T) {
@@ -81,3 +85,31 @@ func TestHelpHidesTheToken(t *testing.T) {
 		t.Errorf("--help shows the token:\n%s", r.stdout)
 	}
 }
+
+func TestExplainTransportErrors(t *testing.T) {
+	refused := &client.TransportError{URL: "http://127.0.0.1:1", Err: &url.Error{Op: "Get", URL: "http://127.0.0.1:1/v1/events", Err: syscall.ECONNREFUSED}}
+	if got := explain(refused, "x").Error(); got != "cannot reach http://127.0.0.1:1: is `herald serve` running? (or pass --server / set HERALD_URL)" {
+		t.Errorf("refused: %q", got)
+	}
+	slow := &client.TransportError{URL: "http://h:1", Err: &url.Error{Op: "Get", URL: "http://h:1/v1/events", Err: timeoutError{}}}
+	if got := explain(slow, "x").Error(); !strings.HasPrefix(got, "http://h:1 did not answer in time") {
+		t.Errorf("timeout: %q", got)
+	}
+	other := &client.TransportError{URL: "http://h:1", Err: &url.Error{Op: "Get", URL: "http://h:1/v1/events", Err: errors.New("tls: bad certificate")}}
+	if got := explain(other, "x").Error(); got != "cannot reach http://h:1: tls: bad certificate" {
+		t.Errorf("other: %q", got)
+	}
+	if err := explain(context.Canceled, "x"); err != context.Canceled {
+		t.Errorf("cancelled: %v", err)
+	}
+	plain := errors.New("plain")
+	if explain(plain, "x") != plain {
+		t.Error("a non-server error was rewritten")
+	}
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "timeout awaiting response headers" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
