@@ -1,10 +1,19 @@
 // Command herald runs the herald event server and talks to it.
 //
-//	herald serve                 run the server (SQLite under ./herald-data, 127.0.0.1:7480)
-//	herald publish NAME --data JSON
-//	herald tail [PATTERN]
+//	herald serve                        run the server (SQLite under ./herald-data, 127.0.0.1:7480)
+//	herald publish NAME --data JSON     publish an event
+//	herald tail [PATTERN]               follow events live
+//	herald events [filters]             list stored events
+//	herald trace CORRELATION_ID         a chain of events with every handler's outcome
+//	herald subs ls|show|create|rm|replay   push subscriptions (webhooks)
+//	herald dlq ls|redrive|drop          the dead-letter queue
+//	herald schemas put|get|ls           JSON Schemas of event data
+//	herald tokens create|ls|revoke      API tokens
+//	herald export / import              the log as JSON Lines
+//	herald version
 //
-// Run `herald help` for every command.
+// Every command but serve talks to --server (HERALD_URL) with --token
+// (HERALD_TOKEN). Run `herald help COMMAND` for each.
 package main
 
 import (
