@@ -12,7 +12,8 @@
 // fails permanently for another until its fault is fixed: that event goes
 // to the dead-letter queue, and is redriven once the fault is gone. At the
 // end the program prints each recording's chain with every handler's
-// outcome.
+// outcome (Bus.Trace), and each recording as an event-sourced aggregate:
+// the events of its subject "recording/<id>" folded by package es.
 //
 //	go run ./examples/recording-pipeline               # events in memory
 //	go run ./examples/recording-pipeline -data ./data  # events in a SQLite file

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,11 @@ func testPipeline(t *testing.T, dataDir string) {
 			if o.Attempts != wantAttempts {
 				t.Fatalf("%s: %s took %d attempts, want %d", id, sub, o.Attempts, wantAttempts)
 			}
+		}
+	}
+	for i, st := range res.States {
+		if res.Versions[i] != chainLength || !slices.Equal(st.Stages, wantChain) || !st.Notified || st.Summary == "" {
+			t.Fatalf("%s: aggregate at version %d: %+v", res.Recordings[i], res.Versions[i], st)
 		}
 	}
 	for _, s := range []string{"rec-1", "rec-2", "rec-3", "dead letter in meeting_notes_local", "redrove 1"} {

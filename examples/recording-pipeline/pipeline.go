@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/es"
 	"github.com/heraldhq/herald/store/sqlite"
 )
 
@@ -78,6 +79,40 @@ type result struct {
 	DeadLettered []herald.DeadLetter
 	// Redriven is how many dead letters were redriven.
 	Redriven int
+	// States are the recordings' aggregates, rebuilt from their subjects'
+	// events, in the order of Recordings, and Versions their versions.
+	States   []recordingState
+	Versions []uint64
+}
+
+// recordingState is a recording as an event-sourced aggregate: the
+// subject "recording/<id>" folded over the events of the chain.
+type recordingState struct {
+	Stages     []string `json:"stages"`
+	Transcript string   `json:"transcript,omitempty"`
+	Summary    string   `json:"summary,omitempty"`
+	Notified   bool     `json:"notified,omitempty"`
+}
+
+func foldRecording(s recordingState, e *herald.Event) (recordingState, error) {
+	s.Stages = append(slices.Clip(s.Stages), e.Name)
+	switch {
+	case transcriptionCompleted.Is(e):
+		t, err := transcriptionCompleted.Decode(e)
+		if err != nil {
+			return s, err
+		}
+		s.Transcript = t.Transcript
+	case meetingNotesCompleted.Is(e):
+		m, err := meetingNotesCompleted.Decode(e)
+		if err != nil {
+			return s, err
+		}
+		s.Summary = m.Summary
+	case notificationCompleted.Is(e):
+		s.Notified = true
+	}
+	return s, nil
 }
 
 // faults are the failures the plugins simulate.
@@ -227,6 +262,20 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 		}
 		res.Chains = append(res.Chains, tr)
 		printChain(w, id, tr)
+	}
+
+	// Each recording is also an aggregate: its subject's events, folded.
+	repo, err := es.NewRepository(st, foldRecording)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		s, v, err := repo.Load(ctx, "recording/"+id)
+		if err != nil {
+			return nil, err
+		}
+		res.States, res.Versions = append(res.States, s), append(res.Versions, v)
+		fmt.Fprintf(w, "aggregate recording/%s at version %d: %d stages, notified=%t, summary %q\n", id, v, len(s.Stages), s.Notified, s.Summary)
 	}
 	return res, nil
 }
