@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -40,7 +41,7 @@ type options struct {
 	jsonOut string
 	svgOut  string
 	rounds  int
-	verbose bool
+	pprof   string
 
 	// child mode
 	child    bool
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.jsonOut, "json", "", "write the results as a JSON array to this file")
 	fs.StringVar(&o.svgOut, "svg", "", "write a chart of the ratios herald/anchor to this SVG file")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds per system (default 3, or 1 with -quick)")
-	fs.BoolVar(&o.verbose, "v", false, "print every round's result")
+	fs.StringVar(&o.pprof, "cpuprofile", "", "write a CPU profile of each measurement's child into this folder (scenario_system_round.pprof)")
 	fs.BoolVar(&o.child, "child", false, "internal: run one measurement and print it as JSON")
 	fs.BoolVar(&o.prepare, "prepare", false, "internal: with -child, prepare the data a measurement reads")
 	fs.StringVar(&o.scenario, "scenario", "", "internal: the child's scenario")
@@ -119,11 +120,22 @@ func runChild(ctx context.Context, o options, stdout io.Writer) error {
 		if sys.prepare == nil {
 			return nil
 		}
-		if err := sys.prepare(ctx, o.dir, size); err != nil {
+		// Preparing is not measured, but it must not eat the run's time.
+		budget := 150 * time.Second
+		if o.quick {
+			budget = 60 * time.Second
+		}
+		pctx, cancel := context.WithTimeout(ctx, budget)
+		err := sys.prepare(pctx, o.dir, size)
+		cancel()
+		if err != nil {
 			rep.Error = err.Error()
 		}
 	} else {
 		m := newMeter(size)
+		if o.pprof != "" {
+			m.profile = filepath.Join(o.pprof, fmt.Sprintf("%s_%s_%d.pprof", o.scenario, o.system, time.Now().UnixNano()))
+		}
 		err := sys.run(ctx, &env{dir: o.dir, size: size, meter: m})
 		if err != nil {
 			rep.Error = err.Error()
@@ -264,6 +276,7 @@ func runScenario(ctx context.Context, o options, exe string, sc *scenario, stder
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			t0 := time.Now()
 			rep, rss, err := runChildProc(ctx, o, exe, sc, st.sys, st.dir, false)
 			if err == nil && rep.Error != "" {
 				err = errors.New(rep.Error)
@@ -286,6 +299,7 @@ func runScenario(ctx context.Context, o options, exe string, sc *scenario, stder
 				line += fmt.Sprintf("  p50 %8.0f µs  p99 %8.0f µs", s.p50, s.p99)
 			}
 			line += fmt.Sprintf("  %7.1f allocs/ev  %6.0f MB", s.allocs, s.rss)
+			line += fmt.Sprintf("  [%s]", time.Since(t0).Round(100*time.Millisecond))
 			if rep.Note != "" {
 				line += "  (" + rep.Note + ")"
 			}
@@ -332,8 +346,10 @@ func runChildProc(ctx context.Context, o options, exe string, sc *scenario, sys 
 	}
 	if prepare {
 		args = append(args, "-prepare")
+	} else if o.pprof != "" {
+		args = append(args, "-cpuprofile", o.pprof)
 	}
-	limit := 10 * time.Minute
+	limit := 5 * time.Minute
 	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, exe, args...)

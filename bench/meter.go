@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -46,6 +48,10 @@ type meter struct {
 	note     string
 	begun    bool
 	finished bool
+	// profile, when set, is the file that gets a CPU profile of the
+	// measured part.
+	profile string
+	pf      *os.File
 }
 
 func newMeter(sz size) *meter {
@@ -61,6 +67,11 @@ func (m *meter) withLatency(n int) {
 func (m *meter) begin() {
 	runtime.GC()
 	runtime.ReadMemStats(&m.m0)
+	if m.profile != "" {
+		if f, err := os.Create(m.profile); err == nil && pprof.StartCPUProfile(f) == nil {
+			m.pf = f
+		}
+	}
 	m.begun = true
 	m.t0 = time.Now()
 }
@@ -70,6 +81,11 @@ func (m *meter) begin() {
 func (m *meter) end(events int64) {
 	m.t1 = time.Now()
 	runtime.ReadMemStats(&m.m1)
+	if m.pf != nil {
+		pprof.StopCPUProfile()
+		m.pf.Close()
+		m.pf = nil
+	}
 	m.events = events
 	m.finished = true
 }

@@ -92,7 +92,7 @@ func scenarios() []*scenario {
 				{herald: "herald-durable-memory", anchor: "watermill-gochannel"},
 			}),
 		mk("inproc-fanout10", "1 publisher → 10 subscribers in one process (events/s: each delivered to all 10)",
-			size{events: 200_000, subscribers: 10}, size{events: 20_000, subscribers: 10},
+			size{events: 100_000, subscribers: 10}, size{events: 20_000, subscribers: 10},
 			[]string{"herald", "watermill-gochannel", "go-channel"},
 			[]comparison{
 				{herald: "herald", anchor: "watermill-gochannel", min: 20},
@@ -107,7 +107,7 @@ func scenarios() []*scenario {
 				{herald: "herald-sqlite", anchor: "fsync-groupcommit"},
 			}),
 		mk("durable-e2e", "64 durable publishers → 1 durable subscriber; rate until the last event is handled",
-			size{events: 100_000, dur: 8 * time.Second, publishers: 64}, size{events: 10_000, dur: 2 * time.Second, publishers: 64},
+			size{events: 100_000, dur: 6 * time.Second, publishers: 64}, size{events: 10_000, dur: 2 * time.Second, publishers: 64},
 			[]string{"herald-sqlite", "herald-nats", "watermill-jetstream"},
 			[]comparison{
 				{herald: "herald-sqlite", anchor: "watermill-jetstream", min: 3},
@@ -132,7 +132,7 @@ func scenarios() []*scenario {
 			[]string{"herald-nats", "nats-raw"},
 			[]comparison{{herald: "herald-nats", anchor: "nats-raw", min: 0.7}}),
 		mk("nats-consume", "consume stored JetStream events with a durable consumer, acking each",
-			size{events: 200_000}, size{events: 20_000},
+			size{events: 100_000}, size{events: 20_000},
 			[]string{"herald-nats", "nats-raw"},
 			[]comparison{{herald: "herald-nats", anchor: "nats-raw", min: 0.7}}),
 		mk("http-single", "POST one event per request to the herald server on loopback, 64 clients",

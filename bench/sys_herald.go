@@ -215,9 +215,11 @@ func heraldE2ERun(ctx context.Context, e *env, st herald.Store) error {
 }
 
 // appendPrepared fills st with n events, appended in batches of 1,000.
+// When ctx ends first, the error says how far it got.
 func appendPrepared(ctx context.Context, st herald.Store, n int) error {
 	payload := makePayload(0, 0)
 	batch := make([]*herald.Event, 0, 1000)
+	start := time.Now()
 	for i := 0; i < n; i += 1000 {
 		batch = batch[:0]
 		now := time.Now()
@@ -230,6 +232,11 @@ func appendPrepared(ctx context.Context, st herald.Store, n int) error {
 			batch = append(batch, ev)
 		}
 		if _, err := st.Append(ctx, batch, herald.AppendOptions{}); err != nil {
+			if ctx.Err() != nil {
+				d := time.Since(start)
+				return fmt.Errorf("storing %d events did not finish within %s: %d stored (%.0f events/s)",
+					n, d.Round(time.Second), i, float64(i)/d.Seconds())
+			}
 			return err
 		}
 	}
