@@ -113,3 +113,15 @@ type timeoutError struct{}
 func (timeoutError) Error() string   { return "timeout awaiting response headers" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
+
+func TestServerFromEnvironment(t *testing.T) {
+	ts := startServer(t)
+	t.Setenv("HERALD_URL", ts.URL)
+	var out, errb strings.Builder
+	if err := Run(context.Background(), []string{"publish", "env.works"}, strings.NewReader(""), &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "published env.works at position 1") {
+		t.Errorf("stdout %q", out.String())
+	}
+}
