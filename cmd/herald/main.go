@@ -4,6 +4,7 @@
 //	herald publish NAME --data JSON     publish an event
 //	herald tail [PATTERN]               follow events live
 //	herald events [filters]             list stored events
+//	herald event ID                     one event in full
 //	herald trace CORRELATION_ID         a chain of events with every handler's outcome
 //	herald subs ls|show|create|rm|replay   push subscriptions (webhooks)
 //	herald dlq ls|redrive|drop          the dead-letter queue
