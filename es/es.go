@@ -113,7 +113,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // Appender appends a batch of events for one subject at an expected
 // version. WithAppender uses it in place of the store's Append, e.g. to
 // publish through a Bus so the events are validated, encoded and delivered
-// (see BusAppender).
+// (see WithBus).
 type Appender interface {
 	AppendAt(ctx context.Context, events []*herald.Event, expected uint64) ([]herald.AppendResult, error)
 }
