@@ -223,3 +223,55 @@ func firstID(t *testing.T, b *herald.Bus) string {
 	t.Fatal("the store is empty")
 	return ""
 }
+
+type order struct {
+	OrderID string  `json:"order_id"`
+	Total   float64 `json:"total"`
+}
+
+var orderPlacedType = herald.Define[order]("order.placed")
+
+func TestValidateTypedRulesAndRequireSource(t *testing.T) {
+	orderV2 := herald.Define[order]("order.placed", herald.SchemaVersion(2))
+	b := newTypedBus(t,
+		herald.WithValidator(herald.RequireSource()),
+		herald.WithValidator(orderPlacedType.Validator(func(ctx context.Context, o order) error {
+			if o.Total <= 0 {
+				return herald.FieldError("data.total", "must be positive")
+			}
+			return nil
+		})),
+	)
+	ctx := t.Context()
+	// No source: the context rule rejects it.
+	_, err := orderPlacedType.Publish(ctx, b, order{OrderID: "o-1", Total: 5})
+	expectRejected(t, err, herald.ErrInvalidEvent, 0, "source_plugin")
+
+	src := func(e *herald.Event) { e.SourcePlugin = "checkout" }
+	if _, err := orderPlacedType.Publish(ctx, b, order{OrderID: "o-1", Total: 5}, src); err != nil {
+		t.Fatalf("a valid order: %v", err)
+	}
+	_, err = orderPlacedType.Publish(ctx, b, order{OrderID: "o-2", Total: 0}, src)
+	expectRejected(t, err, herald.ErrInvalidEvent, 0, "data.total")
+
+	_, err = orderPlacedType.PublishBatch(ctx, b, []order{{"o-3", 1}, {"o-4", 2}, {"o-5", -1}}, src)
+	expectRejected(t, err, herald.ErrInvalidEvent, 2, "data.total")
+
+	// Untyped publishers meet the same rule; data that does not fit the
+	// type names the field.
+	raw := rawEvent("order.placed", `{"order_id":"o-6","total":"lots"}`)
+	raw.SourcePlugin = "legacy"
+	_, err = b.Publish(ctx, raw)
+	expectRejected(t, err, herald.ErrInvalidEvent, 0, "data.total")
+
+	// Other names and versions are not the rule's business.
+	if _, err := orderV2.Publish(ctx, b, order{OrderID: "o-7", Total: 0}, src); err != nil {
+		t.Errorf("a version-2 order met the version-1 rule: %v", err)
+	}
+	other := rawEvent("order.cancelled", `{"total":-5}`)
+	other.SourcePlugin = "checkout"
+	if _, err := b.Publish(ctx, other); err != nil {
+		t.Errorf("another event met the order rule: %v", err)
+	}
+	expectHead(t, b, 3)
+}
