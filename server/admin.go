@@ -204,6 +204,7 @@ func (s *Server) handleDLQList(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
+	dls = s.push.pending(dls)
 	if dls == nil {
 		dls = []herald.DeadLetter{}
 	}
@@ -216,7 +217,11 @@ func (s *Server) handleDLQRedrive(w http.ResponseWriter, r *http.Request, p *pri
 		return err
 	}
 	id := r.PathValue("id")
-	n, err := s.bus.Redrive(r.Context(), herald.DeadLetterQuery{IDs: []string{id}})
+	q := herald.DeadLetterQuery{IDs: []string{id}}
+	if dls, err := s.bus.DeadLetters(r.Context(), q); err == nil {
+		s.push.markRedrive(dls)
+	}
+	n, err := s.bus.Redrive(r.Context(), q)
 	if err != nil {
 		return err
 	}
@@ -233,7 +238,11 @@ func (s *Server) handleDLQRedriveAll(w http.ResponseWriter, r *http.Request, p *
 		return err
 	}
 	sub := r.URL.Query().Get("subscription")
-	n, err := s.bus.Redrive(r.Context(), herald.DeadLetterQuery{Subscription: sub})
+	q := herald.DeadLetterQuery{Subscription: sub}
+	if dls, err := s.bus.DeadLetters(r.Context(), herald.DeadLetterQuery{Subscription: sub, Limit: maxRedriveMarks}); err == nil {
+		s.push.markRedrive(dls)
+	}
+	n, err := s.bus.Redrive(r.Context(), q)
 	if err != nil {
 		return err
 	}

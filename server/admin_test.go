@@ -108,10 +108,10 @@ func TestCorrelationWithOutcomesAndRedriveAll(t *testing.T) {
 		e.do("GET", "/v1/dlq?subscription=notes", nil).json(t, &dl)
 		return len(dl.DeadLetters) == 0
 	})
-	e.do("GET", "/v1/correlations/root-1", nil).json(t, &tr)
-	if st := tr.Events[1].Outcomes[0].Status; st != herald.OutcomeSucceeded {
-		t.Fatalf("after redrive: %s", st)
-	}
+	waitFor(t, "the outcome to be recorded", func() bool {
+		e.do("GET", "/v1/correlations/root-1", nil).json(t, &tr)
+		return tr.Events[1].Outcomes[0].Status == herald.OutcomeSucceeded
+	})
 	b, _ := json.Marshal(tr)
 	if strings.Contains(string(b), rc.ts.URL) {
 		t.Fatalf("the trace shows the endpoint")

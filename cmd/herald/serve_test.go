@@ -139,7 +139,15 @@ func TestServeStopUnderLoadKeepsAcknowledged(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Stop while publishing is in full swing.
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 50 {
+			break
+		}
+	}
 	if err := p.stop(t); err != nil {
 		t.Fatalf("serve returned %v", err)
 	}
