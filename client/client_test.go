@@ -99,6 +99,9 @@ func TestPublishAndRead(t *testing.T) {
 	if page, err = ts.c.Events(ctx, client.EventQuery{After: 3}); err != nil || len(page.Events) != 0 {
 		t.Errorf("events after the head: %+v %v", page, err)
 	}
+	if head, err := ts.c.Ready(ctx); err != nil || head != 3 {
+		t.Errorf("ready: head %d, %v", head, err)
+	}
 }
 
 func TestPublishErrors(t *testing.T) {

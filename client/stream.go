@@ -96,7 +96,7 @@ func (c *Client) Stream(ctx context.Context, pattern string, opts ...StreamOptio
 	s := &Stream{c: c, ctx: ctx, sctx: sctx, cancel: cancel, pattern: pattern, cfg: cfg}
 	if cfg.hasAfter {
 		s.last, s.hasLast = cfg.after, true
-	} else if head, err := c.head(ctx); err == nil {
+	} else if head, err := c.Ready(ctx); err == nil {
 		// Start live, but from a known position, so that a connection that
 		// drops before the first matching event resumes without a gap.
 		s.last, s.hasLast = head, true
@@ -108,8 +108,10 @@ func (c *Client) Stream(ctx context.Context, pattern string, opts ...StreamOptio
 	return s, nil
 }
 
-// head returns the log's head as /readyz reports it.
-func (c *Client) head(ctx context.Context) (uint64, error) {
+// Ready asks the server whether it is ready to serve (GET /readyz) and
+// returns the position of the last event in its log. A server that is
+// starting or stopping answers with an error wrapping herald.ErrBackpressure.
+func (c *Client) Ready(ctx context.Context) (head uint64, err error) {
 	var out struct {
 		Head *uint64 `json:"head"`
 	}

@@ -11,6 +11,7 @@
 //	herald schemas put|get|ls           JSON Schemas of event data
 //	herald tokens create|ls|revoke      API tokens
 //	herald export / import              the log as JSON Lines
+//	herald status                       is the server up?
 //	herald version
 //
 // Every command but serve talks to --server (HERALD_URL) with --token

@@ -76,6 +76,7 @@ server asks for one.`,
 		newTokensCmd,
 		newExportCmd,
 		newImportCmd,
+		newStatusCmd,
 		newVersionCmd,
 	} {
 		root.AddCommand(c(g))

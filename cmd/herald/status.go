@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "check that the server is up and ready",
+		Long: `Ask the server whether it is ready to serve, and print where its log
+stands (the position of its last event). The exit code is 0 when it is
+ready and 1 when it is not, or cannot be reached: handy in scripts that
+wait for herald serve to start.`,
+		Example: `  herald status
+  until herald status >/dev/null 2>&1; do sleep 0.2; done`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			head, err := c.Ready(cmd.Context())
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(g.stdout, "%s is ready; its log is at position %d\n", c.BaseURL(), head)
+			return err
+		},
+	}
+}
