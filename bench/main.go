@@ -42,6 +42,7 @@ type options struct {
 	svgOut  string
 	rounds  int
 	pprof   string
+	from    string
 
 	// child mode
 	child    bool
@@ -61,6 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.jsonOut, "json", "", "write the results as a JSON array to this file")
 	fs.StringVar(&o.svgOut, "svg", "", "write a chart of the ratios herald/anchor to this SVG file")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds per system (default 3, or 1 with -quick)")
+	fs.StringVar(&o.from, "from", "", "measure nothing: print the table (and write -svg) from a file written by -json")
 	fs.StringVar(&o.pprof, "cpuprofile", "", "write a CPU profile of each measurement's child into this folder (scenario_system_round.pprof)")
 	fs.BoolVar(&o.child, "child", false, "internal: run one measurement and print it as JSON")
 	fs.BoolVar(&o.prepare, "prepare", false, "internal: with -child, prepare the data a measurement reads")
@@ -187,6 +189,9 @@ func runParent(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.quick {
 		mode = "quick"
 	}
+	if o.from != "" {
+		return replot(o, selected, stdout, mode)
+	}
 	fmt.Fprintf(stdout, "herald bench: %s mode, %d round(s), %d scenario(s), started %s\n",
 		mode, o.rounds, len(selected), time.Now().UTC().Format(time.RFC3339))
 	start := time.Now()
@@ -223,6 +228,33 @@ func runParent(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// replot prints the table and writes the chart from an earlier -json file.
+func replot(o options, selected []*scenario, stdout io.Writer, mode string) error {
+	b, err := os.ReadFile(o.from)
+	if err != nil {
+		return err
+	}
+	var results []result
+	if err := json.Unmarshal(b, &results); err != nil {
+		return fmt.Errorf("%s: %w", o.from, err)
+	}
+	for i := range results {
+		if results[i].EventsPerSec == nil {
+			results[i].note = "no figures"
+		}
+	}
+	printTable(stdout, selected, results)
+	if o.svgOut == "" {
+		return nil
+	}
+	f, err := os.Create(o.svgOut)
+	if err != nil {
+		return err
+	}
+	writeSVG(f, selected, results, mode)
+	return f.Close()
 }
 
 func runScenario(ctx context.Context, o options, exe string, sc *scenario, stderr io.Writer) ([]result, error) {

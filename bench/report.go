@@ -34,7 +34,7 @@ type ratio struct {
 
 func (r ratio) label() string {
 	if r.cmp.latency {
-		return fmt.Sprintf("%s: %s vs %s (p99 latency, anchor/herald)", r.scenario, r.cmp.herald, r.cmp.anchor)
+		return fmt.Sprintf("%s (p99): %s vs %s", r.scenario, r.cmp.herald, r.cmp.anchor)
 	}
 	return fmt.Sprintf("%s: %s vs %s", r.scenario, r.cmp.herald, r.cmp.anchor)
 }
@@ -132,7 +132,7 @@ func printTable(w io.Writer, scs []*scenario, rs []result) {
 func writeSVG(w io.Writer, scs []*scenario, rs []result, mode string) {
 	var rows []ratio
 	for _, r := range computeRatios(scs, rs) {
-		if r.ok && r.value > 0 {
+		if !r.ok || r.value > 0 {
 			rows = append(rows, r)
 		}
 	}
@@ -140,7 +140,7 @@ func writeSVG(w io.Writer, scs []*scenario, rs []result, mode string) {
 		labelW = 470
 		plotW  = 520
 		rowH   = 26
-		top    = 70
+		top    = 90
 		right  = 70
 	)
 	height := top + len(rows)*rowH + 60
@@ -148,6 +148,9 @@ func writeSVG(w io.Writer, scs []*scenario, rs []result, mode string) {
 	// Decades covering every ratio and target, 1.0 included.
 	lo, hi := 1.0, 1.0
 	for _, r := range rows {
+		if !r.ok {
+			continue
+		}
 		lo, hi = math.Min(lo, r.value), math.Max(hi, r.value)
 		if r.cmp.min > 0 {
 			lo, hi = math.Min(lo, r.cmp.min), math.Max(hi, r.cmp.min)
@@ -165,6 +168,16 @@ func writeSVG(w io.Writer, scs []*scenario, rs []result, mode string) {
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="16" font-weight="bold">herald / anchor (log scale; right of 1.0: herald ahead)</text>`+"\n", 10)
 	fmt.Fprintf(&b, `<text x="%d" y="44" fill="#555">throughput ratio herald/anchor; latency rows: p99 anchor/herald. Green: target met or no target; red: target missed; ▏ target. Mode: %s.</text>`+"\n", 10, html.EscapeString(mode))
+	// shade every other scenario, so rows of one scenario read together
+	band, prev := false, ""
+	for i, r := range rows {
+		if r.scenario != prev {
+			band, prev = !band, r.scenario
+		}
+		if band {
+			fmt.Fprintf(&b, `<rect x="0" y="%d" width="%d" height="%d" fill="#f4f6f8"/>`+"\n", top+i*rowH, labelW+plotW, rowH)
+		}
+	}
 	// grid and axis
 	axisY := top + len(rows)*rowH
 	for d := dlo; d <= dhi; d++ {
@@ -186,6 +199,11 @@ func writeSVG(w io.Writer, scs []*scenario, rs []result, mode string) {
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#333">ratio (×)</text>`+"\n", labelW+plotW/2, axisY+40)
 	for i, r := range rows {
 		y := top + i*rowH
+		if !r.ok {
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" fill="#888">%s</text>`+"\n", labelW-8, y+17, html.EscapeString(r.label()))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#888">not measured</text>`+"\n", x(1)+4, y+17)
+			continue
+		}
 		color := "#2e8b57"
 		if !r.met() {
 			color = "#c0392b"
@@ -196,13 +214,10 @@ func writeSVG(w io.Writer, scs []*scenario, rs []result, mode string) {
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelW-8, y+17, html.EscapeString(r.label()))
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", x0, y+5, math.Max(x1-x0, 1), rowH-10, color)
-		tx := x(r.value) + 4
-		anchor := "start"
-		if r.value < 1 {
-			tx = x(r.value) - 4
-			anchor = "end"
-		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="%s" fill="#222">%s×</text>`+"\n", tx, y+17, anchor, fmtRatio(r.value))
+		// the value goes right of the bar, or right of the anchor line
+		// for bars that point left
+		tx := math.Max(x(r.value), x(1)) + 4
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#222">%s×</text>`+"\n", tx, y+17, fmtRatio(r.value))
 		if r.cmp.min > 0 {
 			tx := x(r.cmp.min)
 			fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#000" stroke-width="2"/>`+"\n", tx, y+2, tx, y+rowH-2)
