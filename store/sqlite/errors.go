@@ -114,3 +114,15 @@ func wrap(log *slog.Logger, op string, err error) error {
 	}
 	return e
 }
+
+// fail is wrap for a call made with ctx: when ctx has ended, its error is
+// the one that matters (SQLite reports an interrupted statement).
+func (s *Store) fail(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return wrap(s.log, op, err)
+}

@@ -38,7 +38,7 @@ func (s *Store) Append(ctx context.Context, events []*herald.Event, opts herald.
 		return tx.appendEvents(events, rows, opts, results)
 	})
 	if err != nil {
-		return nil, wrap(s.log, "append", err)
+		return nil, s.fail(ctx, "append", err)
 	}
 	for i, e := range events {
 		e.Position = results[i].Position
@@ -250,7 +250,7 @@ func (s *Store) Get(ctx context.Context, id string) (*herald.Event, error) {
 		return nil, fmt.Errorf("%w: event %q", herald.ErrNotFound, id)
 	}
 	if err != nil {
-		return nil, wrap(s.log, "get", err)
+		return nil, s.fail(ctx, "get", err)
 	}
 	return e, nil
 }
@@ -262,7 +262,7 @@ func (s *Store) SubjectVersion(ctx context.Context, subject string) (uint64, err
 	}
 	var v int64
 	if err := s.reads.subjectVersion.QueryRowContext(ctx, subject).Scan(&v); err != nil {
-		return 0, wrap(s.log, "subject version", err)
+		return 0, s.fail(ctx, "subject version", err)
 	}
 	return uint64(v), nil
 }
@@ -318,7 +318,7 @@ func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Se
 			}
 			page, err := s.readPage(ctx, q, pos, args, limit)
 			if err != nil {
-				yield(nil, wrap(s.log, "read", err))
+				yield(nil, s.fail(ctx, "read", err))
 				return
 			}
 			for _, e := range page {

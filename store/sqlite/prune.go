@@ -34,7 +34,7 @@ func (s *Store) Prune(ctx context.Context, rules []herald.RetentionRule, now tim
 	// Each stored name goes to the first rule that matches it.
 	names, err := s.distinctNames(ctx)
 	if err != nil {
-		return res, wrap(s.log, "prune", err)
+		return res, s.fail(ctx, "prune", err)
 	}
 	byRule := make([][]string, len(rules))
 	for _, n := range names {
@@ -86,7 +86,7 @@ func (s *Store) Prune(ctx context.Context, rules []herald.RetentionRule, now tim
 			return err
 		})
 		if err != nil {
-			return res, wrap(s.log, "prune: vacuum", err)
+			return res, s.fail(ctx, "prune: vacuum", err)
 		}
 	}
 	return res, nil
@@ -167,7 +167,7 @@ func (s *Store) pruneRule(ctx context.Context, r herald.RetentionRule, names []s
 		}
 		page, last, n, err := s.pruneCandidates(ctx, q, args, after)
 		if err != nil {
-			return deleted, heldN, wrap(s.log, "prune", err)
+			return deleted, heldN, s.fail(ctx, "prune", err)
 		}
 		var doomed []uint64
 		for _, c := range page {
@@ -263,7 +263,7 @@ func (s *Store) deleteEvents(ctx context.Context, positions []uint64) (int, erro
 		return err
 	})
 	if err != nil {
-		return 0, wrap(s.log, "prune", err)
+		return 0, s.fail(ctx, "prune", err)
 	}
 	return int(n), nil
 }

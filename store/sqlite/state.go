@@ -26,7 +26,7 @@ func (s *Store) Checkpoint(ctx context.Context, sub string) (uint64, bool, error
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, wrap(s.log, "checkpoint", err)
+		return 0, false, s.fail(ctx, "checkpoint", err)
 	}
 	return uint64(pos), true, nil
 }
@@ -38,7 +38,7 @@ func (s *Store) Checkpoints(ctx context.Context) (map[string]uint64, error) {
 	}
 	rows, err := s.reads.checkpoints.QueryContext(ctx)
 	if err != nil {
-		return nil, wrap(s.log, "checkpoints", err)
+		return nil, s.fail(ctx, "checkpoints", err)
 	}
 	defer rows.Close()
 	m := make(map[string]uint64)
@@ -46,12 +46,12 @@ func (s *Store) Checkpoints(ctx context.Context) (map[string]uint64, error) {
 		var sub string
 		var pos int64
 		if err := rows.Scan(&sub, &pos); err != nil {
-			return nil, wrap(s.log, "checkpoints", err)
+			return nil, s.fail(ctx, "checkpoints", err)
 		}
 		m[sub] = uint64(pos)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap(s.log, "checkpoints", err)
+		return nil, s.fail(ctx, "checkpoints", err)
 	}
 	return m, nil
 }
@@ -118,7 +118,7 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 		_, err := tx.st.setCheckpoint.ExecContext(tx.ctx, sub, int64(p.Checkpoint))
 		return err
 	})
-	return wrap(s.log, "commit", err)
+	return s.fail(ctx, "commit", err)
 }
 
 // DeleteSubscription removes sub's checkpoint; its outcomes and dead
@@ -128,7 +128,7 @@ func (s *Store) DeleteSubscription(ctx context.Context, sub string) error {
 		_, err := tx.st.deleteCheckpoint.ExecContext(tx.ctx, sub)
 		return err
 	})
-	return wrap(s.log, "delete subscription", err)
+	return s.fail(ctx, "delete subscription", err)
 }
 
 // timeLayout is RFC 3339 with a fixed-width fraction, so that stored times
@@ -181,7 +181,7 @@ func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.O
 	args = append(args, limit)
 	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, wrap(s.log, "outcomes", err)
+		return nil, s.fail(ctx, "outcomes", err)
 	}
 	defer rows.Close()
 	out := []herald.Outcome{}
@@ -191,7 +191,7 @@ func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.O
 		var status, updated string
 		if err := rows.Scan(&o.Subscription, &o.EventID, &o.EventName, &pos, &o.CorrelationID, &status,
 			&o.Attempts, &o.LastError, &dur, &updated); err != nil {
-			return nil, wrap(s.log, "outcomes", err)
+			return nil, s.fail(ctx, "outcomes", err)
 		}
 		o.Position = uint64(pos)
 		o.Status = herald.OutcomeStatus(status)
@@ -200,7 +200,7 @@ func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.O
 		out = append(out, o)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap(s.log, "outcomes", err)
+		return nil, s.fail(ctx, "outcomes", err)
 	}
 	return out, nil
 }
@@ -246,7 +246,7 @@ func (s *Store) DeadLetters(ctx context.Context, q herald.DeadLetterQuery) ([]he
 	}
 	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, wrap(s.log, "dead letters", err)
+		return nil, s.fail(ctx, "dead letters", err)
 	}
 	defer rows.Close()
 	out := []herald.DeadLetter{}
@@ -255,20 +255,20 @@ func (s *Store) DeadLetters(ctx context.Context, q herald.DeadLetterQuery) ([]he
 		var ev, errs []byte
 		var deadAt string
 		if err := rows.Scan(&d.ID, &d.Subscription, &ev, &errs, &d.Permanent, &deadAt, &d.Redrive); err != nil {
-			return nil, wrap(s.log, "dead letters", err)
+			return nil, s.fail(ctx, "dead letters", err)
 		}
 		d.Event = new(herald.Event)
 		if err := json.Unmarshal(ev, d.Event); err != nil {
-			return nil, wrap(s.log, "dead letters", fmt.Errorf("damaged dead letter %s: %w", d.ID, err))
+			return nil, s.fail(ctx, "dead letters", fmt.Errorf("damaged dead letter %s: %w", d.ID, err))
 		}
 		if err := json.Unmarshal(errs, &d.Errors); err != nil {
-			return nil, wrap(s.log, "dead letters", fmt.Errorf("damaged dead letter %s: %w", d.ID, err))
+			return nil, s.fail(ctx, "dead letters", fmt.Errorf("damaged dead letter %s: %w", d.ID, err))
 		}
 		d.DeadAt = parseTime(deadAt)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap(s.log, "dead letters", err)
+		return nil, s.fail(ctx, "dead letters", err)
 	}
 	return out, nil
 }
@@ -286,7 +286,7 @@ func (s *Store) RedriveDeadLetters(ctx context.Context, q herald.DeadLetterQuery
 		return err
 	})
 	if err != nil {
-		return 0, wrap(s.log, "redrive", err)
+		return 0, s.fail(ctx, "redrive", err)
 	}
 	return int(n), nil
 }
@@ -304,7 +304,7 @@ func (s *Store) DeleteDeadLetters(ctx context.Context, q herald.DeadLetterQuery)
 		return err
 	})
 	if err != nil {
-		return 0, wrap(s.log, "delete dead letters", err)
+		return 0, s.fail(ctx, "delete dead letters", err)
 	}
 	return int(n), nil
 }
@@ -350,7 +350,7 @@ func (s *Store) PutValue(ctx context.Context, bucket, key string, value []byte) 
 		_, err := tx.st.putValue.ExecContext(tx.ctx, bucket, key, value)
 		return err
 	})
-	return wrap(s.log, "put value", err)
+	return s.fail(ctx, "put value", err)
 }
 
 // GetValue returns the value under bucket/key, or an error wrapping
@@ -365,7 +365,7 @@ func (s *Store) GetValue(ctx context.Context, bucket, key string) ([]byte, error
 		return nil, fmt.Errorf("%w: %s/%s", herald.ErrNotFound, bucket, key)
 	}
 	if err != nil {
-		return nil, wrap(s.log, "get value", err)
+		return nil, s.fail(ctx, "get value", err)
 	}
 	if v == nil {
 		v = []byte{}
@@ -382,7 +382,7 @@ func (s *Store) DeleteValue(ctx context.Context, bucket, key string) error {
 		_, err := tx.st.deleteValue.ExecContext(tx.ctx, bucket, key)
 		return err
 	})
-	return wrap(s.log, "delete value", err)
+	return s.fail(ctx, "delete value", err)
 }
 
 // ListValues returns every key of bucket with its value.
@@ -392,7 +392,7 @@ func (s *Store) ListValues(ctx context.Context, bucket string) (map[string][]byt
 	}
 	rows, err := s.reads.listValues.QueryContext(ctx, bucket)
 	if err != nil {
-		return nil, wrap(s.log, "list values", err)
+		return nil, s.fail(ctx, "list values", err)
 	}
 	defer rows.Close()
 	m := make(map[string][]byte)
@@ -400,7 +400,7 @@ func (s *Store) ListValues(ctx context.Context, bucket string) (map[string][]byt
 		var k string
 		var v []byte
 		if err := rows.Scan(&k, &v); err != nil {
-			return nil, wrap(s.log, "list values", err)
+			return nil, s.fail(ctx, "list values", err)
 		}
 		if v == nil {
 			v = []byte{}
@@ -408,7 +408,7 @@ func (s *Store) ListValues(ctx context.Context, bucket string) (map[string][]byt
 		m[k] = v
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap(s.log, "list values", err)
+		return nil, s.fail(ctx, "list values", err)
 	}
 	return m, nil
 }
