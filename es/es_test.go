@@ -131,6 +131,7 @@ func TestStores(t *testing.T) {
 		{"UpdateRetriesConflicts", testUpdateRetriesConflicts},
 		{"StaleCacheHealsOnConflict", testStaleCacheHealsOnConflict},
 		{"SaveUpdatesCache", testSaveUpdatesCache},
+		{"RetentionKeepsWhatSnapshotsNeed", testRetentionKeepsWhatSnapshotsNeed},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -630,5 +631,41 @@ func testSaveUpdatesCache(t *testing.T, newStore func(*testing.T) *countingStore
 	}
 	if s, v, _ := r.Load(ctx, "account/k"); s.Balance != 14 || v != 2 {
 		t.Fatalf("after a duplicate save: %+v@%d", s, v)
+	}
+}
+
+// Retention may delete a subject's events up to its snapshot, and no
+// further: the state still loads whole.
+func testRetentionKeepsWhatSnapshotsNeed(t *testing.T, newStore func(*testing.T) *countingStore) {
+	ctx := context.Background()
+	st := newStore(t)
+	w := newRepo(t, st, es.SnapshotEvery(10), es.CacheSize(0))
+	var v uint64
+	for range 25 {
+		var err error
+		if v, err = w.Save(ctx, "account/p", v, ev(t, "account.deposited", amount{Cents: 1})); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := w.Load(ctx, "account/p"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := st.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxCount: 1, Force: true}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := 0
+	for _, err := range st.Read(ctx, 0, herald.Filter{Subject: "account/p"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		left++
+	}
+	if res.Deleted != 20 || left != 5 {
+		t.Fatalf("prune deleted %d and left %d events; want the 20 up to the snapshot deleted, 5 kept", res.Deleted, left)
+	}
+	s, v, err := newRepo(t, st, es.CacheSize(0)).Load(ctx, "account/p")
+	if err != nil || s.Balance != 25 || v != 25 {
+		t.Fatalf("after retention: %+v@%d %v", s, v, err)
 	}
 }
