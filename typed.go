@@ -188,27 +188,57 @@ func (t EventType[T]) New(data T, opts ...EventOption) (*Event, error) {
 	return e, nil
 }
 
+// PublishArg is an argument of EventType.Publish and PublishBatch: an
+// EventOption (Subject, WithPriority, ...) or a PublishOption
+// (ExpectVersion).
+type PublishArg interface{ publishArg() }
+
+func (EventOption) publishArg()   {}
+func (PublishOption) publishArg() {}
+
+// split separates event options from publish options.
+func split(args []PublishArg) ([]EventOption, []PublishOption) {
+	var eo []EventOption
+	var po []PublishOption
+	for _, a := range args {
+		switch o := a.(type) {
+		case EventOption:
+			eo = append(eo, o)
+		case PublishOption:
+			po = append(po, o)
+		}
+	}
+	return eo, po
+}
+
 // Publish publishes data as an event of this type on b and returns its
 // position, as Bus.Publish does; with a handler's ctx the event is a
-// response to the handled event. Data that breaks the type's schema
-// returns a *ValidationError wrapping ErrSchemaViolation and stores nothing.
-func (t EventType[T]) Publish(ctx context.Context, b *Bus, data T, opts ...EventOption) (uint64, error) {
-	e, err := t.event(data, opts)
+// response to the handled event. args set fields of the event
+// (EventOption) and say how to publish it (PublishOption, such as
+// ExpectVersion for optimistic concurrency on its subject). Data that
+// breaks the type's schema returns a *ValidationError wrapping
+// ErrSchemaViolation and stores nothing.
+func (t EventType[T]) Publish(ctx context.Context, b *Bus, data T, args ...PublishArg) (uint64, error) {
+	eo, po := split(args)
+	e, err := t.event(data, eo)
 	if err != nil {
 		return 0, err
 	}
 	if err := t.checkOwn(b, e); err != nil {
 		return 0, err
 	}
-	return b.Publish(ctx, e)
+	return b.Publish(ctx, e, po...)
 }
 
 // PublishBatch publishes every item of data as an event of this type, in
-// one atomic batch, as Bus.PublishBatch does; opts apply to every event.
-func (t EventType[T]) PublishBatch(ctx context.Context, b *Bus, data []T, opts ...EventOption) ([]AppendResult, error) {
+// one atomic batch, as Bus.PublishBatch does; the event options apply to
+// every event, and with ExpectVersion the batch takes the subject's
+// versions N+1, N+2, ...
+func (t EventType[T]) PublishBatch(ctx context.Context, b *Bus, data []T, args ...PublishArg) ([]AppendResult, error) {
+	eo, po := split(args)
 	events := make([]*Event, len(data))
 	for i, d := range data {
-		e, err := t.event(d, opts)
+		e, err := t.event(d, eo)
 		if err == nil {
 			err = t.checkOwn(b, e)
 		}
@@ -217,7 +247,7 @@ func (t EventType[T]) PublishBatch(ctx context.Context, b *Bus, data []T, opts .
 		}
 		events[i] = e
 	}
-	return b.PublishBatch(ctx, events)
+	return b.PublishBatch(ctx, events, po...)
 }
 
 // checkOwn validates e against the type's own schema unless the bus's

@@ -412,3 +412,29 @@ func TestTypedSubscribeBatch(t *testing.T) {
 		t.Errorf("handled %v; want a and b once, flaky twice, nothing else", seen)
 	}
 }
+
+// TestTypedPublishExpectVersion checks optimistic concurrency through typed
+// publishing: event options and publish options mix.
+func TestTypedPublishExpectVersion(t *testing.T) {
+	b := newTypedBus(t)
+	ctx := t.Context()
+	subj := herald.Subject("recording/9")
+	if _, err := noiseReducedType.Publish(ctx, b, noiseReduced{RecordingID: "9"}, subj, herald.ExpectVersion(0)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := noiseReducedType.Publish(ctx, b, noiseReduced{RecordingID: "9"}, herald.ExpectVersion(0), subj)
+	if !errors.Is(err, herald.ErrConflict) {
+		t.Errorf("stale version: %v, want ErrConflict", err)
+	}
+	res, err := noiseReducedType.PublishBatch(ctx, b, []noiseReduced{{RecordingID: "9"}, {RecordingID: "9"}}, subj, herald.ExpectVersion(1), herald.WithPriority(herald.PriorityLow))
+	if err != nil || len(res) != 2 {
+		t.Fatalf("batch at version 1: %v, %v", res, err)
+	}
+	if v, _ := b.Store().SubjectVersion(ctx, "recording/9"); v != 3 {
+		t.Errorf("subject version = %d, want 3", v)
+	}
+	e, err := b.Store().Get(ctx, firstID(t, b))
+	if err != nil || e.Priority != herald.PriorityNormal {
+		t.Errorf("first event = %+v, %v", e, err)
+	}
+}

@@ -247,7 +247,7 @@ func TestValidateTypedRulesAndRequireSource(t *testing.T) {
 	_, err := orderPlacedType.Publish(ctx, b, order{OrderID: "o-1", Total: 5})
 	expectRejected(t, err, herald.ErrInvalidEvent, 0, "source_plugin")
 
-	src := func(e *herald.Event) { e.SourcePlugin = "checkout" }
+	src := herald.EventOption(func(e *herald.Event) { e.SourcePlugin = "checkout" })
 	if _, err := orderPlacedType.Publish(ctx, b, order{OrderID: "o-1", Total: 5}, src); err != nil {
 		t.Fatalf("a valid order: %v", err)
 	}
