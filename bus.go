@@ -457,12 +457,13 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 	}
 	s := &Subscription{
 		bus: b, pattern: pattern, durable: cfg.durable != "", cfg: cfg, h: h, bh: bh,
-		subjects: make(map[string]*subjectQueue),
-		spaceCh:  make(chan struct{}),
-		timers:   make(map[*time.Timer]struct{}),
-		workers:  make(map[*worker]struct{}),
-		exited:   make(chan struct{}),
-		done:     make(chan struct{}),
+		subjects:    make(map[string]*subjectQueue),
+		spaceCh:     make(chan struct{}),
+		timers:      make(map[*time.Timer]struct{}),
+		workers:     make(map[*worker]struct{}),
+		workersGone: make(chan struct{}),
+		exited:      make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	s.cond = sync.NewCond(&s.mu)
 	s.readerCond = sync.NewCond(&s.mu)

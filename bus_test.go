@@ -943,3 +943,53 @@ func TestLogsNameEventButNeverPayload(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseAbandonsHungHandler(t *testing.T) {
+	b, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	mustSubscribe(t, b, "stuck.>", func(ctx context.Context, e *Event) error {
+		<-release // ignores ctx
+		return nil
+	}, Timeout(20*time.Millisecond))
+	mustPublish(t, b, ev("stuck.e", "", ""))
+	waitFor(t, "in flight", func() bool { return b.Subscriptions()[0].Stats.InFlight == 1 })
+	start := time.Now()
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Close took %v", el)
+	}
+}
+
+func TestExpectVersionAndBatchDuplicates(t *testing.T) {
+	b := newBus(t)
+	ctx := context.Background()
+	if _, err := b.Publish(ctx, ev("acct.opened", "acct/1", ""), ExpectVersion(0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(ctx, ev("acct.credited", "acct/1", ""), ExpectVersion(0)); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale version: %v", err)
+	}
+	var rec recorder
+	mustSubscribe(t, b, "acct.>", rec.handler())
+	e1, e2 := ev("acct.credited", "acct/1", ""), ev("acct.debited", "acct/1", "")
+	res, err := b.PublishBatch(ctx, []*Event{e1, e2}, ExpectVersion(1))
+	if err != nil || len(res) != 2 || res[0].Position != 2 || res[1].Position != 3 {
+		t.Fatalf("batch: %+v %v", res, err)
+	}
+	again := []*Event{{ID: e1.ID, Name: "acct.credited", Subject: "acct/1"}, ev("acct.closed", "acct/1", "")}
+	res, err = b.PublishBatch(ctx, again, ExpectVersion(3))
+	if err != nil || !res[0].Duplicate || res[0].Position != 2 || res[1].Duplicate || res[1].Position != 4 {
+		t.Fatalf("batch with a duplicate: %+v %v", res, err)
+	}
+	waitFor(t, "deliveries", func() bool { return rec.len() == 3 })
+	time.Sleep(20 * time.Millisecond)
+	if rec.len() != 3 {
+		t.Fatalf("%d deliveries, want 3 (the duplicate is not delivered)", rec.len())
+	}
+}

@@ -247,8 +247,8 @@ func (s *Subscription) watch() {
 	for {
 		select {
 		case <-t.C:
-		case <-s.readCtx.Done():
-			return
+		case <-s.workersGone:
+			return // stopping, and every worker has ended
 		}
 		now := time.Now()
 		var naks []*item
@@ -266,7 +266,7 @@ func (s *Subscription) watch() {
 
 // abandonLocked settles the items of a stuck worker and replaces it.
 func (s *Subscription) abandonLocked(w *worker, now time.Time, naks []*item) []*item {
-	delete(s.workers, w)
+	s.dropWorkerLocked(w)
 	stuck := func(j int) bool { return j == w.cur || s.bh != nil }
 	for j := range w.buf {
 		it := &w.buf[j]
@@ -299,6 +299,16 @@ func (s *Subscription) abandonLocked(w *worker, now time.Time, naks []*item) []*
 	return naks
 }
 
+// dropWorkerLocked forgets a worker; the watchdog ends once the
+// subscription is stopping and no worker is left.
+func (s *Subscription) dropWorkerLocked(w *worker) {
+	delete(s.workers, w)
+	if s.stopping && len(s.workers) == 0 && !s.workersGoneClosed {
+		s.workersGoneClosed = true
+		close(s.workersGone)
+	}
+}
+
 func (s *Subscription) nak(naks []*item) {
 	for _, it := range naks {
 		delay := backoffDelay(s.cfg.backoffInit, s.cfg.backoffMax, int(it.attempt))
@@ -329,7 +339,7 @@ func (s *Subscription) work() {
 			return // the watchdog took over this worker's items and its place
 		}
 		s.mu.Lock()
-		delete(s.workers, w)
+		s.dropWorkerLocked(w)
 		s.mu.Unlock()
 		s.workerDone()
 	}()

@@ -67,8 +67,10 @@ type Subscription struct {
 	flushFull   chan struct{}
 	flushMu     sync.Mutex
 
-	workers map[*worker]struct{}
-	halted  atomic.Bool // set when Close starts: workers stop between events
+	workers           map[*worker]struct{}
+	workersGone       chan struct{} // closed when stopping and no worker is left
+	workersGoneClosed bool
+	halted            atomic.Bool // set when Close starts: workers stop between events
 	// goroutines
 	running int
 	exited  chan struct{} // closed when the last goroutine ends
@@ -607,6 +609,10 @@ func (s *Subscription) stop(ctx context.Context) error {
 	}
 	s.cond.Broadcast()
 	s.readerCond.Broadcast()
+	if len(s.workers) == 0 && !s.workersGoneClosed {
+		s.workersGoneClosed = true
+		close(s.workersGone)
+	}
 	s.mu.Unlock()
 	s.readCancel()
 
