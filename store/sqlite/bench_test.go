@@ -258,12 +258,10 @@ func BenchmarkDurableSubscription(b *testing.B) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(100) <= int64(b.N)+99 {
-				k := 100
-				if rest := int64(b.N) - (next.Load() - 100); rest < 100 {
-					k = int(max(rest, 0))
-				}
-				if k == 0 {
+			for {
+				start := next.Add(100) - 100
+				k := int(min(100, int64(b.N)-start))
+				if k <= 0 {
 					return
 				}
 				if _, err := bus.PublishBatch(ctx, benchEvents(b, k)); err != nil {
@@ -280,6 +278,9 @@ func BenchmarkDurableSubscription(b *testing.B) {
 		b.Fatalf("handled %d of %d", handled.Load(), b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	st := s.Stats()
+	b.ReportMetric(float64(st.Requests)/float64(max(st.Commits, 1)), "writes/commit")
+	b.ReportMetric(float64(st.Commits)/b.Elapsed().Seconds(), "commits/s")
 }
 
 // BenchmarkMemory fills a store with -bench.events events (default 200,000)

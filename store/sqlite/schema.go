@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/heraldhq/herald"
 )
@@ -101,7 +102,7 @@ func schemaVersion() int { return len(migrations) }
 // prepareFile checks that the database behind conn is a herald store this
 // herald can use, creates or migrates its schema, and switches it to WAL.
 // It changes nothing in a file it refuses.
-func prepareFile(ctx context.Context, conn *sql.Conn) error {
+func prepareFile(ctx context.Context, log *slog.Logger, conn *sql.Conn) error {
 	var appID, version, objects int
 	if err := conn.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
 		return openError(err)
@@ -133,7 +134,7 @@ func prepareFile(ctx context.Context, conn *sql.Conn) error {
 		return fmt.Errorf("sqlite: cannot switch the store to WAL mode (got %q)", mode)
 	}
 	for v := version; v < schemaVersion(); v++ {
-		if err := migrate(ctx, conn, v); err != nil {
+		if err := migrate(ctx, log, conn, v); err != nil {
 			return err
 		}
 	}
@@ -141,7 +142,7 @@ func prepareFile(ctx context.Context, conn *sql.Conn) error {
 }
 
 // migrate applies migrations[from] and sets user_version in one transaction.
-func migrate(ctx context.Context, conn *sql.Conn, from int) (err error) {
+func migrate(ctx context.Context, log *slog.Logger, conn *sql.Conn, from int) (err error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return openError(err)
 	}
@@ -151,7 +152,8 @@ func migrate(ctx context.Context, conn *sql.Conn, from int) (err error) {
 		}
 	}()
 	if _, err := conn.ExecContext(ctx, migrations[from]); err != nil {
-		return fmt.Errorf("sqlite: schema migration %d: %w", from+1, err)
+		log.Error("sqlite schema migration failed", "version", from+1, "err", err)
+		return fmt.Errorf("sqlite: schema migration %d failed: %s", from+1, shortReason(err))
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
 		return openError(err)

@@ -213,8 +213,9 @@ func (s *Store) open(ctx context.Context) error {
 	if s.cfg.durability == Normal {
 		syncMode = "NORMAL"
 	}
-	base := s.path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)&_pragma=cache_size(-16000)"
-	wc, err := msqlite.NewConnector(base + "&_pragma=synchronous(" + syncMode + ")")
+	// Page caches: 16 MiB for the writer, 8 MiB for each reader.
+	base := s.path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)"
+	wc, err := msqlite.NewConnector(base + "&_pragma=cache_size(-16000)&_pragma=synchronous(" + syncMode + ")")
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -227,7 +228,7 @@ func (s *Store) open(ctx context.Context) error {
 	if err != nil {
 		return openError(err)
 	}
-	if err := prepareFile(ctx, conn); err != nil {
+	if err := prepareFile(ctx, s.log, conn); err != nil {
 		conn.Close()
 		return err
 	}
@@ -237,7 +238,7 @@ func (s *Store) open(ctx context.Context) error {
 		return openError(err)
 	}
 	s.head = head
-	rc, err := msqlite.NewConnector(base + "&_pragma=query_only(1)")
+	rc, err := msqlite.NewConnector(base + "&_pragma=cache_size(-8000)&_pragma=query_only(1)")
 	if err != nil {
 		conn.Close()
 		return fmt.Errorf("sqlite: %w", err)
