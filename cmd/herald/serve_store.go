@@ -28,7 +28,7 @@ func openStore(ctx context.Context, f *serveFlags, log *slog.Logger) (herald.Sto
 	}
 	st, err := sqlite.Open(ctx, filepath.Join(f.data, storeFile), sqlite.Durability(level), sqlite.Logger(log))
 	if err != nil {
-		return nil, "", fmt.Errorf("opening the store in %s: %w", f.data, err)
+		return nil, "", fmt.Errorf("opening the store: %w", err)
 	}
 	return st, describeData("sqlite", f.data), nil
 }
