@@ -43,9 +43,13 @@ type Decoder interface {
 // Sealer encrypts snapshots at rest. When the Decoder given with
 // WithDecoder is also a Sealer (the sensitive package's Codec is), the
 // repository seals each snapshot's state with it, so that a snapshot keeps
-// sensitive data no more readable than the events it was folded from. A
-// snapshot that no longer opens (its subject was forgotten) is ignored and
-// the state rebuilt from the events.
+// sensitive data no more readable than the events it was folded from.
+//
+// Open returns an error wrapping herald.ErrNotFound when the key is gone
+// for good (the subject was forgotten): the repository then starts from
+// the zero state at the snapshot's version and position, since retention
+// may have deleted the events before it, and folds the events after it.
+// On any other error it ignores the snapshot and folds every event.
 type Sealer interface {
 	Seal(ctx context.Context, subject string, plaintext []byte) ([]byte, error)
 	Open(ctx context.Context, subject string, sealed []byte) ([]byte, error)
@@ -84,7 +88,9 @@ func SnapshotEvery(n int) Option { return func(c *config) { c.snapshotEvery = n 
 
 // SnapshotSchema sets the version of the state's JSON form (default 0).
 // Snapshots written under another version are ignored and the state is
-// rebuilt from the events, so changing S's shape only needs a new number.
+// rebuilt from the events, so changing S's shape only needs a new number —
+// as long as retention has kept the events (it may delete a subject's
+// events up to its snapshot).
 func SnapshotSchema(v int) Option { return func(c *config) { c.snapshotSchema = v } }
 
 // CacheSize sets how many aggregates the read-through cache keeps, least
@@ -322,8 +328,13 @@ func (r *Repository[S]) readSnapshot(ctx context.Context, subject string) (entry
 	}
 	state := []byte(s.State)
 	if sealer, ok := r.cfg.decoder.(Sealer); ok && s.Sealed != nil {
-		if state, err = sealer.Open(ctx, subject, s.Sealed); err != nil {
-			r.cfg.logger.InfoContext(ctx, "es: snapshot does not open, rebuilding from events", "subject", subject, "error", err)
+		if state, err = sealer.Open(ctx, subject, s.Sealed); errors.Is(err, herald.ErrNotFound) {
+			// Forgotten: the state is gone for good, but the events up to
+			// the snapshot may be too, so keep its version and position.
+			r.snapsRead.Add(1)
+			return entry[S]{version: s.Version, position: s.Position, snapVersion: s.Version}, true
+		} else if err != nil {
+			r.cfg.logger.WarnContext(ctx, "es: snapshot does not open, rebuilding from events", "subject", subject, "error", err)
 			return entry[S]{}, false
 		}
 	}

@@ -13,9 +13,9 @@
 // sensitive field, and kept in a KV bucket (KeyBucket, default "keys")
 // under the SHA-256 of the subject.
 //
-// Forget deletes a subject's key and snapshot: from then on its sensitive
-// values decode as null and the event's metadata lists them under
-// ShreddedMetadata, wherever the event was copied. Keep keys in a store
+// Forget deletes a subject's key (and a snapshot of it in clear): from
+// then on its sensitive values decode as null and the event's metadata
+// lists them under ShreddedMetadata, wherever the event was copied. Keep keys in a store
 // that backups of the event log do not include (pass another KV to New) to
 // have backups forget too.
 //
@@ -77,8 +77,10 @@ const (
 var ErrUndecryptable = errors.New("sensitive: value does not decrypt")
 
 // ErrForgotten is wrapped by Open's error when the subject's key is gone:
-// the subject was forgotten.
+// the subject was forgotten. That error wraps herald.ErrNotFound too.
 var ErrForgotten = errors.New("sensitive: subject forgotten")
+
+var errForgotten = fmt.Errorf("%w (%w)", ErrForgotten, herald.ErrNotFound)
 
 const envelopeKey = "$enc"
 
@@ -294,8 +296,8 @@ func (c *Codec) Decode(ctx context.Context, e *herald.Event) error {
 
 // Forget deletes subject's key, so that its sensitive values never decrypt
 // again, here or in any copy of the events, and deletes the subject's
-// snapshot in herald.SnapshotBucket of the same KV, which may hold them in
-// clear. Forgetting a subject without a key is not an error. Events of the
+// snapshot in herald.SnapshotBucket of the same KV when it holds its state
+// in clear (a snapshot sealed with Seal is kept: it no longer opens). Forgetting a subject without a key is not an error. Events of the
 // subject published afterwards get a new key.
 func (c *Codec) Forget(ctx context.Context, subject string) error {
 	if subject == "" {
@@ -309,6 +311,20 @@ func (c *Codec) Forget(ctx context.Context, subject string) error {
 	c.mu.Unlock()
 	if err := c.kv.DeleteValue(ctx, c.cfg.bucket, name); err != nil {
 		return fmt.Errorf("sensitive: forget: %w", err)
+	}
+	snap, err := c.kv.GetValue(ctx, herald.SnapshotBucket, subject)
+	if errors.Is(err, herald.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sensitive: forget snapshot: %w", err)
+	}
+	var sealed struct {
+		State  json.RawMessage `json:"state"`
+		Sealed []byte          `json:"sealed"`
+	}
+	if json.Unmarshal(snap, &sealed) == nil && sealed.State == nil && sealed.Sealed != nil {
+		return nil // sealed with the key just deleted: unreadable, and still marks the subject's version
 	}
 	if err := c.kv.DeleteValue(ctx, herald.SnapshotBucket, subject); err != nil {
 		return fmt.Errorf("sensitive: forget snapshot: %w", err)
@@ -332,8 +348,8 @@ func (c *Codec) Seal(ctx context.Context, subject string, b []byte) ([]byte, err
 }
 
 // Open decrypts what Seal returned. It returns an error wrapping
-// ErrForgotten when the subject was forgotten since, and one wrapping
-// ErrUndecryptable when sealed was altered.
+// ErrForgotten and herald.ErrNotFound when the subject was forgotten since,
+// and one wrapping ErrUndecryptable when sealed was altered.
 func (c *Codec) Open(ctx context.Context, subject string, sealed []byte) ([]byte, error) {
 	kid, _, ok := splitEnvelope(string(sealed))
 	if !ok {
@@ -344,7 +360,7 @@ func (c *Codec) Open(ctx context.Context, subject string, sealed []byte) ([]byte
 		return nil, err
 	}
 	if k == nil || k.id != kid {
-		return nil, ErrForgotten
+		return nil, errForgotten
 	}
 	b, err := open(k, subject, sealedPath, string(sealed))
 	if err != nil {

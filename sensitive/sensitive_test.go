@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -397,7 +398,7 @@ func TestRepositoryDecodes(t *testing.T) {
 		t.Fatalf("%+v %v %+v", p, err, r.Stats())
 	}
 	// A snapshot whose key is gone (restored from a backup after Forget,
-	// say) is ignored.
+	// say) gives the zero state at its version.
 	keys, _ := st.ListValues(ctx, sensitive.DefaultKeyBucket)
 	c2, _ := sensitive.New(st, herald.NewSchemas())
 	for k := range keys {
@@ -409,7 +410,7 @@ func TestRepositoryDecodes(t *testing.T) {
 		p.Email = d.Email
 		return p, err
 	}, es.WithDecoder(c2), es.CacheSize(0))
-	if p, v, err := r2.Load(ctx, "customer/r"); err != nil || p.Email != "" || v != 1 || r2.Stats().SnapshotsRead != 0 {
+	if p, v, err := r2.Load(ctx, "customer/r"); err != nil || p.Email != "" || v != 1 || r2.Stats().SnapshotsRead != 1 {
 		t.Fatalf("key gone: %+v@%d %v %+v", p, v, err, r2.Stats())
 	}
 	if err := c.Forget(ctx, "customer/r"); err != nil {
@@ -418,6 +419,69 @@ func TestRepositoryDecodes(t *testing.T) {
 	if p, v, err := r.Load(ctx, "customer/r"); err != nil || p.Email != "" || v != 1 {
 		t.Fatalf("after Forget: %+v@%d %v", p, v, err)
 	}
+}
+
+// Retention deletes a subject's events up to its sealed snapshot; after
+// Forget the aggregate keeps its version, so saves still line up, and
+// reads nothing sensitive.
+func TestForgetAfterRetention(t *testing.T) {
+	ctx := context.Background()
+	st, _, c := setup(t)
+	type profile struct {
+		Email string
+		N     int
+	}
+	apply := func(p profile, e *herald.Event) (profile, error) {
+		var d struct{ Email string }
+		err := e.Decode(&d)
+		if d.Email != "" {
+			p.Email = d.Email
+		}
+		p.N++
+		return p, err
+	}
+	r, err := es.NewRepository(st, apply, es.WithDecoder(c), es.CacheSize(0), es.SnapshotEvery(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v uint64
+	for range 25 {
+		e := customer(t, "")
+		if err := c.Encode(ctx, withSubject(e, "customer/p")); err != nil {
+			t.Fatal(err)
+		}
+		if v, err = r.Save(ctx, "customer/p", v, e); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := r.Load(ctx, "customer/p"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxCount: 1, Force: true}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Forget(ctx, "customer/p"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetValue(ctx, herald.SnapshotBucket, "customer/p"); err != nil {
+		t.Fatalf("Forget deleted a sealed snapshot: %v", err)
+	}
+	p, v, err := r.Load(ctx, "customer/p")
+	if err != nil || v != 25 || p.Email != "" || p.N != 5 {
+		t.Fatalf("after retention and Forget: %+v@%d %v", p, v, err)
+	}
+	e := customer(t, "customer/p")
+	if err := c.Encode(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Save(ctx, "customer/p", v, e); err != nil {
+		t.Fatalf("a save at the loaded version: %v", err)
+	}
+}
+
+func withSubject(e *herald.Event, s string) *herald.Event {
+	e.Subject = s
+	return e
 }
 
 func TestSealOpen(t *testing.T) {
