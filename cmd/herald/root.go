@@ -51,6 +51,13 @@ server asks for one.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		switch g.color {
+		case "auto", "always", "never":
+			return nil
+		}
+		return usageError{fmt.Errorf("--color must be auto, always or never, not %q", g.color)}
+	}
 	root.SetIn(g.stdin)
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)

@@ -36,7 +36,7 @@ func TestHelpTeaches(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	var ts *testServer
-	for _, args := range [][]string{{"no-such-command"}, {"--no-such-flag"}, {"trace"}, {"--server", "ftp://x", "events"}} {
+	for _, args := range [][]string{{"no-such-command"}, {"--no-such-flag"}, {"trace"}, {"--server", "ftp://x", "events"}, {"--color", "blue", "version"}} {
 		r := ts.run(t, args...)
 		if exitCode(r.err) != 2 {
 			t.Errorf("%q: exit %d (%v)", args, exitCode(r.err), r.err)
