@@ -109,6 +109,13 @@ func KeyCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 // Codec encrypts sensitive fields before events are stored (Encode) and
 // decrypts them when events are read (Decode). It is safe for concurrent
 // use. It does not own kv.
+//
+// A Codec makes a subject's first key under a lock, so concurrent first
+// events of one subject share one key. The KV has no create-if-absent, so
+// two processes sharing a KV (JetStream) that make the first key of the
+// same subject at the same instant can each write one; the events sealed
+// with the key that lost then read as shredded. Publish a subject's first
+// sensitive event from one process, or make its key first with Seal.
 type Codec struct {
 	kv     herald.KV
 	fields Fields
