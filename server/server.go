@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -438,5 +437,3 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *principa
 func drain(r io.Reader) {
 	io.CopyN(io.Discard, r, 64<<10)
 }
-
-func trimSlash(s string) string { return strings.Trim(s, "/") }
