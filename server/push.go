@@ -53,7 +53,8 @@ type PushSubscription struct {
 	// when the subscription has no checkpoint yet.
 	Start StartSpec `json:"start,omitempty" yaml:"start,omitempty"`
 	// Secret keys the Herald-Signature of deliveries. One is generated
-	// when empty; it is shown only when the subscription is created.
+	// when empty; it is shown only when the subscription is created. It is
+	// kept in the store as it is (signing needs it), never shown by GET.
 	Secret string `json:"secret,omitempty" yaml:"secret,omitempty"`
 	// Owner is the identity that created the subscription.
 	Owner     string    `json:"owner,omitempty" yaml:"-"`
