@@ -54,6 +54,9 @@ type subscriptionView struct {
 	Stats     *herald.SubscriptionStats `json:"stats,omitempty"`
 	Position  uint64                    `json:"position"`
 	Lag       uint64                    `json:"lag"`
+	// DeadLetters counts the subscription's dead letters now (up to
+	// maxReadLimit×10), shown for one subscription only.
+	DeadLetters *int `json:"dead_letters,omitempty"`
 }
 
 func (s *Server) view(ctx context.Context, ps *pushSub) subscriptionView {
@@ -139,7 +142,12 @@ func (s *Server) handleSubGet(w http.ResponseWriter, r *http.Request, p *princip
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(r.Context(), ps))
+	v := s.view(r.Context(), ps)
+	if dls, err := s.bus.DeadLetters(r.Context(), herald.DeadLetterQuery{Subscription: ps.def.Name, Limit: maxReadLimit * 10}); err == nil {
+		n := len(s.push.pending(dls))
+		v.DeadLetters = &n
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

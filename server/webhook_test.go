@@ -173,13 +173,14 @@ func TestWebhookRetryDeadLetterRedrive(t *testing.T) {
 
 	// Subscription state.
 	var view struct {
-		Name      string `json:"name"`
-		SecretSet bool   `json:"secret_set"`
-		Secret    string `json:"secret"`
-		Position  uint64 `json:"position"`
+		Name        string `json:"name"`
+		SecretSet   bool   `json:"secret_set"`
+		Secret      string `json:"secret"`
+		Position    uint64 `json:"position"`
+		DeadLetters int    `json:"dead_letters"`
 	}
 	e.do("GET", "/v1/subscriptions/hooks", nil).json(t, &view)
-	if view.Name != "hooks" || !view.SecretSet || view.Secret != "" || view.Position != e.head() {
+	if view.Name != "hooks" || !view.SecretSet || view.Secret != "" || view.Position != e.head() || view.DeadLetters != 2 {
 		t.Fatalf("subscription view: %+v (head %d)", view, e.head())
 	}
 
