@@ -334,3 +334,40 @@ func FuzzSchemasValidate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSchemasRegister registers arbitrary bytes as a schema: it never
+// panics; what it refuses wraps ErrInvalidSchema and leaves the registry
+// unchanged; what it accepts validates events without panicking.
+func FuzzSchemasRegister(f *testing.F) {
+	for _, s := range []string{
+		recordingSchema, `{}`, `true`, `false`, `{"type":"objekt"}`, `{"$ref":"#"}`,
+		`{"$ref":"#/$defs/a","$defs":{"a":{"$ref":"#/$defs/a"}}}`,
+		`{"properties":{"a":{"x-sensitive":true,"items":{"prefixItems":[{"x-sensitive":true}]}}}}`,
+		`{"allOf":[{"if":{"required":["a"]},"then":{"required":["b"]},"else":{"not":{}}}]}`,
+		`{"pattern":"(a+)+$"}`, `{"$id":"http://x/y","$anchor":"z"}`, `{"$dynamicRef":"#meta"}`,
+		`{"format":"email","contentEncoding":"base64","contentMediaType":"application/json"}`,
+		`{"minimum":1e400}`, `{"$ref":"file:///etc/passwd"}`, `{"$schema":"http://json-schema.org/draft-04/schema#"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, schema []byte) {
+		s := NewSchemas()
+		if err := s.Register("fuzz.event", 1, schema); err != nil {
+			if !errors.Is(err, ErrInvalidSchema) {
+				t.Fatalf("Register(%q) = %v: want ErrInvalidSchema", schema, err)
+			}
+			if len(s.List()) != 0 {
+				t.Fatal("a refused schema was registered")
+			}
+			return
+		}
+		for _, data := range []string{`{}`, `{"a":1,"b":[true,null,"x"]}`, `{"a":{"a":{"a":"é"}}}`} {
+			err := s.Validate(&Event{ID: "x", Name: "fuzz.event", Version: 1, Data: json.RawMessage(data)})
+			var ve *ValidationError
+			if err != nil && (!errors.As(err, &ve) || !strings.HasPrefix(ve.Field, "data")) {
+				t.Fatalf("Validate against %q: %v", schema, err)
+			}
+		}
+		_ = s.SensitiveFields("fuzz.event", 1)
+	})
+}
