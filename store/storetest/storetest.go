@@ -10,7 +10,9 @@
 //
 // New behaviour of stores is specified here first. The suite only uses the
 // herald.Store interface, creates its own events, and never modifies an
-// event a store returned.
+// event a store returned. Its property tests (pgregory.net/rapid) run
+// -rapid.checks random cases each, 100 by default; on the memory store the
+// whole suite takes a few seconds with -race.
 package storetest
 
 import (
@@ -34,14 +36,14 @@ type Features struct {
 	// Reopen opens again the data of a store the suite has just closed, as
 	// a process that restarts would, and returns the new handle. When set,
 	// the suite checks that everything it wrote survives Close and reopen.
-	// nil means the store is not persistent.
+	// The suite closes the new handle. nil means the store is not persistent.
 	Reopen func(t *testing.T, closed herald.Store) herald.Store
 
 	// OpenSecond opens a second handle on the data of the open store s, as
 	// a second process would. When nil, the tests of several owners are
 	// skipped. With SharedAcrossProcesses it must succeed and both handles
-	// must see one log; without, it must fail with an error wrapping
-	// herald.ErrStoreLocked.
+	// must see one log (the suite closes the second handle); without, it
+	// must fail with an error wrapping herald.ErrStoreLocked.
 	OpenSecond func(t *testing.T, s herald.Store) (herald.Store, error)
 
 	// SharedAcrossProcesses is set for stores that several processes use at
