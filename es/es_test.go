@@ -76,7 +76,10 @@ type countingStore struct {
 func (s *countingStore) Read(ctx context.Context, after uint64, f herald.Filter) iter.Seq2[*herald.Event, error] {
 	s.reads.Add(1)
 	if s.gate != nil {
-		<-s.gate
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+		}
 	}
 	return func(yield func(*herald.Event, error) bool) {
 		for e, err := range s.Store.Read(ctx, after, f) {
