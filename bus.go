@@ -329,6 +329,10 @@ func (b *Bus) publishFailed(err error) error {
 // prepare fills e's defaults and validates it; index is its place in a batch.
 func (b *Bus) prepare(ctx context.Context, hc *handlerCtx, e *Event, index int) error {
 	if hc != nil {
+		if e.fromNewEvent && e.CorrelationID == e.ID && e.CausationID == "" {
+			// NewEvent generated these; a response event gets the bus's.
+			e.ID, e.CorrelationID = "", ""
+		}
 		if e.ID == "" {
 			e.ID = ChildID(hc.ev.ID, hc.sub, int(hc.children.Add(1)-1))
 		}

@@ -576,7 +576,13 @@ func TestChildEventsHaveDeterministicIDs(t *testing.T) {
 	b := newBus(t)
 	var calls atomic.Int32
 	mustSubscribe(t, b, "order.placed", func(ctx context.Context, e *Event) error {
-		if _, err := b.Publish(ctx, ev("order.billed", "", "")); err != nil {
+		// NewEvent fills an ID and a correlation id; published from a
+		// handler, the event still becomes a deterministic child.
+		child, err := NewEvent("order.billed", nil)
+		if err != nil {
+			return err
+		}
+		if _, err := b.Publish(ctx, child); err != nil {
 			return err
 		}
 		if calls.Add(1) == 1 {

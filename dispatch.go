@@ -230,7 +230,7 @@ const (
 )
 
 // errHung is recorded for a call that did not return after its timeout.
-var errHung = errors.New("handler did not return after its timeout (context.DeadlineExceeded ignored); abandoned")
+var errHung = fmt.Errorf("handler did not return after its timeout and was abandoned: %w", context.DeadlineExceeded)
 
 // watch abandons handler calls that ignore their context and run past
 // their timeout (plus a grace period): their events are recorded as failed
@@ -240,7 +240,7 @@ var errHung = errors.New("handler did not return after its timeout (context.Dead
 func (s *Subscription) watch() {
 	defer s.workerDone()
 	tick := min(max(s.cfg.timeout/4, 10*time.Millisecond), time.Second)
-	grace := min(max(s.cfg.timeout/10, 50*time.Millisecond), 5*time.Second)
+	grace := min(max(s.cfg.timeout/10, 100*time.Millisecond), 5*time.Second)
 	limit := int64(s.cfg.timeout + grace)
 	t := time.NewTicker(tick)
 	defer t.Stop()

@@ -63,6 +63,11 @@ type Event struct {
 	// Position is the event's place in the global log, strictly increasing,
 	// assigned by the store. Zero until stored.
 	Position uint64 `json:"position,omitempty"`
+
+	// fromNewEvent is set by NewEvent, whose ID and correlation id were
+	// generated rather than chosen: published from a handler, such an event
+	// is given the deterministic child ID and the parent's correlation id.
+	fromNewEvent bool
 }
 
 // NewEvent returns an event named name whose data is v encoded as JSON. v
@@ -73,7 +78,7 @@ func NewEvent(name string, v any) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Event{Name: name, Data: data}
+	e := &Event{Name: name, Data: data, fromNewEvent: true}
 	e.fillDefaults(time.Now())
 	if err := e.Validate(); err != nil {
 		return nil, err
