@@ -225,6 +225,7 @@ func (s *MemoryStore) append(events []*Event, res []AppendResult, opts AppendOpt
 		return ErrClosed
 	}
 	fresh := 0
+	var seen map[string]struct{} // IDs earlier in a large batch
 	for i, e := range events {
 		if e == nil {
 			return fmt.Errorf("%w: event %d is nil", ErrInvalidEvent, i)
@@ -239,10 +240,18 @@ func (s *MemoryStore) append(events []*Event, res []AppendResult, opts AppendOpt
 			continue
 		}
 		dupInBatch := false
-		for j := range i {
-			if events[j].ID == e.ID {
-				dupInBatch = true
-				break
+		if len(events) > 16 {
+			if seen == nil {
+				seen = make(map[string]struct{}, len(events))
+			}
+			_, dupInBatch = seen[e.ID]
+			seen[e.ID] = struct{}{}
+		} else {
+			for j := range i {
+				if events[j].ID == e.ID {
+					dupInBatch = true
+					break
+				}
 			}
 		}
 		if dupInBatch {
