@@ -172,16 +172,19 @@ func (t EventType[T]) event(data T, opts []EventOption) (*Event, error) {
 
 // New returns an event of this type with data, its defaults filled as
 // NewEvent fills them (a new id, the time now, its own correlation id), and
-// checked against the type's schema. To publish a response from a handler,
-// use Publish, which gives it a deterministic id instead.
+// checked against the type's schema. Like NewEvent's, an event whose id and
+// correlation id New generated becomes, when published with a handler's
+// ctx, a response to the handled event, with a deterministic id.
 func (t EventType[T]) New(data T, opts ...EventOption) (*Event, error) {
 	e, err := t.event(data, opts)
 	if err != nil {
 		return nil, err
 	}
+	generated := e.ID == "" && e.CorrelationID == ""
 	if err := e.Prepare(time.Now()); err != nil {
 		return nil, err
 	}
+	e.fromNewEvent = generated
 	if err := t.own.Validate(e); err != nil {
 		return nil, err
 	}

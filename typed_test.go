@@ -438,3 +438,50 @@ func TestTypedPublishExpectVersion(t *testing.T) {
 		t.Errorf("first event = %+v, %v", e, err)
 	}
 }
+
+// TestTypedNewInHandler checks that an event made with New inside a handler
+// and published with the handler's ctx is a response, as with NewEvent,
+// unless its id was chosen.
+func TestTypedNewInHandler(t *testing.T) {
+	b := newTypedBus(t)
+	ctx := t.Context()
+	sub, err := recordingEndedType.Subscribe(ctx, b, func(ctx context.Context, r recordingEnded) error {
+		made, err := noiseReducedType.New(noiseReduced{RecordingID: r.RecordingID})
+		if err != nil {
+			return err
+		}
+		if _, err := b.Publish(ctx, made); err != nil {
+			return err
+		}
+		chosen, err := noiseReducedType.New(noiseReduced{RecordingID: r.RecordingID}, herald.EventID("chosen-"+r.RecordingID))
+		if err != nil {
+			return err
+		}
+		_, err = b.Publish(ctx, chosen)
+		return err
+	}, herald.Durable("maker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(context.Background())
+	if _, err := recordingEndedType.Publish(ctx, b, recordingEnded{RecordingID: "r1", Path: "/p"}, herald.EventID("parent-1"), herald.CorrelationID("corr-1")); err != nil {
+		t.Fatal(err)
+	}
+	var children []*herald.Event
+	waitFor(t, "both responses", func() bool {
+		children = children[:0]
+		for e, err := range b.Store().Read(ctx, 0, herald.Filter{Name: "noise_reduction.completed"}) {
+			if err != nil {
+				return false
+			}
+			children = append(children, e)
+		}
+		return len(children) == 2
+	})
+	if c := children[0]; c.ID != herald.ChildID("parent-1", "maker", 0) || c.CorrelationID != "corr-1" || c.CausationID != "parent-1" {
+		t.Errorf("New's event published from a handler = id %s correlation %s causation %s; want a deterministic child of parent-1", c.ID, c.CorrelationID, c.CausationID)
+	}
+	if c := children[1]; c.ID != "chosen-r1" || c.CausationID != "parent-1" {
+		t.Errorf("event with a chosen id = id %s causation %s; want chosen-r1 caused by parent-1", c.ID, c.CausationID)
+	}
+}
