@@ -275,3 +275,23 @@ func TestValidateTypedRulesAndRequireSource(t *testing.T) {
 	}
 	expectHead(t, b, 3)
 }
+
+// TestValidateDefaultSizeLimit checks the default bound on an encoded event
+// (1 MiB) at the bus, alone and in a batch.
+func TestValidateDefaultSizeLimit(t *testing.T) {
+	b := newTypedBus(t)
+	ctx := t.Context()
+	payload := func(n int) string { return `{"blob":"` + strings.Repeat("x", n) + `"}` }
+	if _, err := b.Publish(ctx, rawEvent("blob.stored", payload(herald.DefaultMaxEventSize-4096))); err != nil {
+		t.Fatalf("an event just under 1 MiB: %v", err)
+	}
+	_, err := b.Publish(ctx, rawEvent("blob.stored", payload(herald.DefaultMaxEventSize)))
+	expectRejected(t, err, herald.ErrTooLarge, 0, "")
+	_, err = b.PublishBatch(ctx, []*herald.Event{rawEvent("blob.small", `{}`), rawEvent("blob.stored", payload(herald.DefaultMaxEventSize+1))})
+	expectRejected(t, err, herald.ErrTooLarge, 1, "")
+	// Escapes are counted as encoded: 300,000 escaped quotes are 600,000 bytes.
+	if _, err := b.Publish(ctx, rawEvent("blob.quoted", `{"q":"`+strings.Repeat(`\"`, 300_000)+`"}`)); err != nil {
+		t.Errorf("an event of escaped quotes under the limit: %v", err)
+	}
+	expectHead(t, b, 2)
+}
