@@ -115,10 +115,7 @@ func (b *Bus) Publish(ctx context.Context, e *Event, opts ...PublishOption) (uin
 	if e == nil {
 		return 0, &ValidationError{Reason: "nil event", Err: ErrInvalidEvent}
 	}
-	var pc publishConfig
-	for _, o := range opts {
-		o(&pc)
-	}
+	pc := publishOptions(opts)
 	hc := handlerFrom(ctx)
 	freshID := e.ID == "" && hc == nil
 	if err := b.prepare(ctx, hc, e, 0); err != nil {
@@ -172,10 +169,7 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 	if len(events) == 0 {
 		return nil, nil
 	}
-	var pc publishConfig
-	for _, o := range opts {
-		o(&pc)
-	}
+	pc := publishOptions(opts)
 	hc := handlerFrom(ctx)
 	for i, e := range events {
 		if e == nil {
@@ -231,6 +225,18 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 		b.metrics.published.Add(float64(fresh))
 	}
 	return res, nil
+}
+
+// publishOptions applies opts; without options it allocates nothing.
+func publishOptions(opts []PublishOption) publishConfig {
+	if len(opts) == 0 {
+		return publishConfig{}
+	}
+	pc := new(publishConfig)
+	for _, o := range opts {
+		o(pc)
+	}
+	return *pc
 }
 
 func (b *Bus) deadline(ctx context.Context) time.Time {
