@@ -105,7 +105,10 @@ func (b *Bus) Schemas() *Schemas { return b.cfg.schemas }
 // ErrSchemaViolation or ErrTooLarge) and stores nothing. When the store or
 // an ephemeral subscription has no room, Publish waits until ctx's deadline
 // (WithPublishTimeout when it has none) and then returns an error wrapping
-// ErrBackpressure. With ExpectVersion a subject at another version returns
+// ErrBackpressure. (A handler that publishes to its own full ephemeral
+// subscription therefore waits for that deadline: give such a subscription
+// room, Concurrency above 1 or DropOldest.) With ExpectVersion a subject at
+// another version returns
 // ErrConflict. After Close it returns ErrClosed. e belongs to the bus once
 // Publish is called and must not be modified.
 func (b *Bus) Publish(ctx context.Context, e *Event, opts ...PublishOption) (uint64, error) {
