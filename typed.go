@@ -259,11 +259,7 @@ func (t EventType[T]) checkOwn(b *Bus, e *Event) error {
 	if t.own == nil || b.Schemas().has(t.name, t.version) {
 		return nil
 	}
-	ev := *e
-	if len(ev.Data) == 0 {
-		ev.Data = json.RawMessage("{}")
-	}
-	return t.own.Validate(&ev)
+	return t.own.Validate(e)
 }
 
 // Decode returns the data of e as T. An event of another name, or data that
