@@ -873,7 +873,7 @@ func TestMetricsOnCallersRegistry(t *testing.T) {
 		got[mf.GetName()] = true
 	}
 	for _, name := range []string{"herald_events_published_total", "herald_event_processing_duration_seconds",
-		"herald_handler_errors_total", "herald_dead_lettered_total", "herald_subscription_lag"} {
+		"herald_handler_errors_total", "herald_dead_lettered_total", "herald_subscription_lag", "herald_publish_backpressure_total"} {
 		if !got[name] {
 			t.Errorf("metric %s missing (have %v)", name, got)
 		}
