@@ -198,6 +198,9 @@ func explain(err error, server string) error {
 	case errors.Is(err, herald.ErrUnauthorized):
 		return say("unauthorized: %s: pass a valid token with --token or HERALD_TOKEN", msg)
 	case errors.Is(err, herald.ErrForbidden):
+		if strings.Contains(msg, "ask") {
+			return say("forbidden: %s", msg) // the server said what to do
+		}
 		return say("forbidden: %s: this needs a token with more rights (ask an admin)", msg)
 	case errors.Is(err, herald.ErrRateLimited):
 		return say("rate limited: %s: slow down, or ask for a higher rate on the token", msg)

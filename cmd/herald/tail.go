@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -50,7 +51,11 @@ and resumes where it was: no event is missed or printed twice.`,
 				return err
 			}
 			opts := []client.StreamOption{client.StreamOnDrop(func(err error) {
-				fmt.Fprintf(g.stderr, "herald: the connection to %s dropped (%v); reconnecting\n", c.BaseURL(), err)
+				why := err.Error()
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					why = "the server closed it"
+				}
+				fmt.Fprintf(g.stderr, "herald: the stream from %s dropped (%s); reconnecting\n", c.BaseURL(), why)
 			})}
 			if cmd.Flags().Changed("after") {
 				opts = append(opts, client.StreamAfter(after))

@@ -24,8 +24,12 @@ func TestTokens(t *testing.T) {
 	t.Setenv("HERALD_TOKEN", secret)
 	ts.run(t, "publish", "transcript.ready", "--id", "t1").ok(t)
 	r = ts.run(t, "publish", "recording.ended")
-	if !errors.Is(r.err, herald.ErrForbidden) {
+	if !errors.Is(r.err, herald.ErrForbidden) || !strings.HasPrefix(r.err.Error(), "forbidden: ") {
 		t.Errorf("forbidden name: %v", r.err)
+	}
+	r = ts.run(t, "tail")
+	if !errors.Is(r.err, herald.ErrForbidden) || strings.Count(r.err.Error(), "ask") != 1 {
+		t.Errorf("tail of every name: %v", r.err)
 	}
 	ev := ts.run(t, "events", "--name", "transcript.>", "--json").ok(t).stdout
 	if !strings.Contains(ev, `"source_plugin":"transcriber"`) {
