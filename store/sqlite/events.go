@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -72,46 +71,31 @@ func checkEvents(events []*herald.Event, opts herald.AppendOptions) error {
 
 // eventRow is an event's column values, encoded outside the writer.
 type eventRow struct {
-	ts       int64
-	tsText   any
-	subject  any
-	metadata any
+	ts      int64
+	subject any
+	body    []byte
 }
 
 func encodeEvent(e *herald.Event) eventRow {
-	r := eventRow{}
-	r.ts, r.tsText = encodeTS(e.Timestamp)
+	r := eventRow{body: encodeBody(e)}
+	r.ts, _ = encodeTS(e.Timestamp)
 	if e.Subject != "" {
 		r.subject = e.Subject
-	}
-	if e.Metadata != nil {
-		b, _ := json.Marshal(e.Metadata) // a map of strings always encodes
-		r.metadata = b
 	}
 	return r
 }
 
-// encodeTS stores a time as Unix nanoseconds, and also as text when it is
-// outside the range nanoseconds can hold (the integer is then clamped, so
-// that it still sorts).
-func encodeTS(t time.Time) (int64, any) {
+// encodeTS returns the ts column of a time: Unix nanoseconds, clamped to
+// the int64 range for times nanoseconds cannot hold (the exact time is in
+// the body). inRange reports whether no clamping was needed.
+func encodeTS(t time.Time) (ns int64, inRange bool) {
 	if y := t.Year(); y > 1677 && y < 2262 {
-		return t.UnixNano(), nil
+		return t.UnixNano(), true
 	}
-	text := t.UTC().Format(time.RFC3339Nano)
 	if t.Before(time.Unix(0, 0)) {
-		return math.MinInt64, text
+		return math.MinInt64, false
 	}
-	return math.MaxInt64, text
-}
-
-func decodeTS(ns int64, text sql.NullString) time.Time {
-	if text.Valid {
-		if t, err := time.Parse(time.RFC3339Nano, text.String); err == nil {
-			return t.UTC()
-		}
-	}
-	return time.Unix(0, ns).UTC()
+	return math.MaxInt64, false
 }
 
 // appendEvents runs in the writer: it stores the events that are new,
@@ -185,8 +169,7 @@ func (tx *wtx) appendEvents(events []*herald.Event, rows []eventRow, opts herald
 			subjectVersion = int64(v)
 		}
 		res, err := tx.st.insertEvent.ExecContext(tx.ctx,
-			int64(tx.next), e.ID, e.Name, r.ts, r.tsText, e.CorrelationID, e.CausationID, e.SourcePlugin,
-			r.subject, subjectVersion, e.Version, int(e.Priority), r.metadata, []byte(e.Data))
+			int64(tx.next), e.ID, e.Name, r.ts, e.CorrelationID, e.SourcePlugin, r.subject, subjectVersion, r.body)
 		if err != nil {
 			return err
 		}
@@ -270,30 +253,17 @@ func (s *Store) SubjectVersion(ctx context.Context, subject string) (uint64, err
 type scanner interface{ Scan(dest ...any) error }
 
 func scanEvent(row scanner) (*herald.Event, error) {
-	var (
-		e              herald.Event
-		pos, ts        int64
-		tsText         sql.NullString
-		subject        sql.NullString
-		subjectVersion sql.NullInt64
-		priority       int64
-		metadata, data []byte
-	)
-	if err := row.Scan(&pos, &e.ID, &e.Name, &ts, &tsText, &e.CorrelationID, &e.CausationID, &e.SourcePlugin,
-		&subject, &subjectVersion, &e.Version, &priority, &metadata, &data); err != nil {
+	var pos int64
+	var body []byte
+	if err := row.Scan(&pos, &body); err != nil {
 		return nil, err
 	}
-	e.Position = uint64(pos)
-	e.Timestamp = decodeTS(ts, tsText)
-	e.Subject = subject.String
-	e.Priority = herald.Priority(priority)
-	e.Data = data
-	if metadata != nil {
-		if err := json.Unmarshal(metadata, &e.Metadata); err != nil {
-			return nil, fmt.Errorf("event %d: damaged metadata: %w", pos, err)
-		}
+	e, err := decodeBody(uint64(pos), body)
+	if err != nil {
+		return nil, &opError{op: "read", reason: fmt.Sprintf("the stored event at position %d is damaged", pos),
+			sentinel: herald.ErrIncompatibleStore}
 	}
-	return &e, nil
+	return e, nil
 }
 
 // Read yields the events after `after` matching f, in position order,
@@ -406,16 +376,16 @@ func buildRead(f herald.Filter) (q string, args []any, exact bool) {
 	}
 	if !f.Since.IsZero() || !f.Until.IsZero() {
 		if !f.Since.IsZero() {
-			ns, text := encodeTS(f.Since)
-			if text != nil {
+			ns, inRange := encodeTS(f.Since)
+			if !inRange {
 				exact = false
 			}
 			b.WriteString(" AND ts >= ?")
 			args = append(args, ns)
 		}
 		if !f.Until.IsZero() {
-			ns, text := encodeTS(f.Until)
-			if text != nil {
+			ns, inRange := encodeTS(f.Until)
+			if !inRange {
 				exact = false
 				b.WriteString(" AND ts <= ?")
 			} else {

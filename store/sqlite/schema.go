@@ -24,16 +24,11 @@ CREATE TABLE events (
 	id              TEXT    NOT NULL,
 	name            TEXT    NOT NULL,
 	ts              INTEGER NOT NULL,
-	ts_text         TEXT,
 	correlation_id  TEXT    NOT NULL,
-	causation_id    TEXT    NOT NULL,
 	source_plugin   TEXT    NOT NULL,
 	subject         TEXT,
 	subject_version INTEGER,
-	version         INTEGER NOT NULL,
-	priority        INTEGER NOT NULL,
-	metadata        BLOB,
-	data            BLOB    NOT NULL
+	body            BLOB    NOT NULL
 );
 CREATE UNIQUE INDEX events_id ON events (id);
 CREATE INDEX events_name ON events (name);

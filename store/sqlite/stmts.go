@@ -19,8 +19,10 @@ type writeStmts struct {
 }
 
 const (
-	eventColumns = `position, id, name, ts, ts_text, correlation_id, causation_id, source_plugin,
-		subject, subject_version, version, priority, metadata, data`
+	// eventColumns are the columns an event is read from.
+	eventColumns = `position, body`
+	// insertColumns are the columns an event is written to.
+	insertColumns = `position, id, name, ts, correlation_id, source_plugin, subject, subject_version, body`
 	subjectVersionSQL = `SELECT max(coalesce((SELECT max(subject_version) FROM events WHERE subject = ?1), 0),
 		coalesce((SELECT version FROM subject_floor WHERE subject = ?1), 0))`
 )
@@ -37,8 +39,8 @@ func prepareWriteStmts(ctx context.Context, conn *sql.Conn) (*writeStmts, error)
 		{&st.savepoint, "SAVEPOINT req"},
 		{&st.rollbackTo, "ROLLBACK TO req"},
 		{&st.release, "RELEASE req"},
-		{&st.insertEvent, `INSERT INTO events (` + eventColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+		{&st.insertEvent, `INSERT INTO events (` + insertColumns + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
 		{&st.positionByID, `SELECT position FROM events WHERE id = ?`},
 		{&st.subjectVersion, subjectVersionSQL},
 		{&st.upsertOutcome, `INSERT INTO outcomes (subscription, event_id, event_name, position, correlation_id,

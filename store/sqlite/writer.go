@@ -96,7 +96,6 @@ func (s *Store) do(ctx context.Context, fn func(tx *wtx) error) error {
 func (w *writer) run() {
 	defer close(w.done)
 	group := make([]*request, 0, w.s.cfg.maxGroup)
-	last := 0 // the size of the last group
 	for {
 		var first *request
 		select {
@@ -115,14 +114,12 @@ func (w *writer) run() {
 			}
 		}
 		group = append(group[:0], first)
-		if last > 1 {
-			// The callers answered by the last commit are runnable now:
-			// let them queue their next writes before the group closes.
-			runtime.Gosched()
-		}
 		group = w.gather(group)
-		last = len(group)
 		w.commitGroup(group)
+		// The callers just answered are runnable: let them run before the
+		// next group is gathered, so that they can queue their next writes
+		// into it, and so that they return about in commit order.
+		runtime.Gosched()
 	}
 }
 
