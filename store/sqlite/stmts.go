@@ -22,7 +22,7 @@ const (
 	// eventColumns are the columns an event is read from.
 	eventColumns = `position, body`
 	// insertColumns are the columns an event is written to.
-	insertColumns = `position, id, name, ts, correlation_id, source_plugin, subject, subject_version, body`
+	insertColumns     = `position, id, name, ts, correlation_id, source_plugin, subject, subject_version, body`
 	subjectVersionSQL = `SELECT max(coalesce((SELECT max(subject_version) FROM events WHERE subject = ?1), 0),
 		coalesce((SELECT version FROM subject_floor WHERE subject = ?1), 0))`
 )
