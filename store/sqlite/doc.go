@@ -36,11 +36,22 @@
 // thousand pages of writes). In both modes the file is never corrupted:
 // what is lost is a suffix of the log, never a hole in it.
 //
+// # Storage
+//
+// Each event is one row: its position (the row id), copies of the fields
+// reads filter on (id, name, timestamp, correlation id, source, subject
+// and subject version) for the indexes, and the whole event in a compact
+// binary body, so that a replay decodes one column per event. Checkpoints,
+// outcomes, dead letters and the key-value space are tables in the same
+// file, so a subscription's Commit and the appends around it share
+// transactions.
+//
 // # Ownership
 //
 // One process owns a store file at a time: Open takes an exclusive lock on
 // path+".lock" and a second opener gets an error wrapping
-// herald.ErrStoreLocked. A file that is not a herald store, is damaged, or
+// herald.ErrStoreLocked. The lock is released by Close or by the end of
+// the process, however it ends; the lock file itself stays. A file that is not a herald store, is damaged, or
 // was written by a newer herald is refused with an error wrapping
 // herald.ErrIncompatibleStore and is never modified.
 //

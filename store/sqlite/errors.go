@@ -124,5 +124,8 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}
+	if s.closed.Load() {
+		return herald.ErrClosed
+	}
 	return wrap(s.log, op, err)
 }
