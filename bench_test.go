@@ -149,3 +149,28 @@ func BenchmarkPublishPath(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkChannelBaseline is the anchor: events through a bare buffered Go
+// channel to one goroutine, nothing else. Compare the bus's figures with it
+// in the same run.
+func BenchmarkChannelBaseline(b *testing.B) {
+	ch := make(chan *Event, DefaultBufferSize)
+	done := make(chan struct{})
+	var n atomic.Int64
+	go func() {
+		for range ch {
+			n.Add(1)
+		}
+		close(done)
+	}()
+	e := &Event{Name: "bench.recorded", Data: benchPayload}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		ch <- e
+	}
+	close(ch)
+	<-done
+	b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "events/s")
+}

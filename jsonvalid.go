@@ -1,5 +1,7 @@
 package herald
 
+import "encoding/binary"
+
 // maxJSONDepth is encoding/json's nesting limit, which validJSON keeps.
 const maxJSONDepth = 10000
 
@@ -109,9 +111,34 @@ func jsonLiteral(b []byte, i int, lit string) (int, bool) {
 	return i + len(lit), true
 }
 
+// Eight bytes at a time: lo and hi spread a byte over a word.
+const (
+	swarLo = 0x0101010101010101
+	swarHi = 0x8080808080808080
+)
+
+// plainWord reports whether none of the 8 bytes of w (little endian) is a
+// quote, a backslash or a control character. It may answer false for a
+// plain word (then the bytes are looked at one by one), never true for
+// another.
+func plainWord(w uint64) bool {
+	quote := w ^ (swarLo * '"')
+	backslash := w ^ (swarLo * '\\')
+	special := (quote - swarLo) &^ quote
+	special |= (backslash - swarLo) &^ backslash
+	special |= (w - swarLo*0x20) &^ w
+	return special&swarHi == 0
+}
+
 func jsonString(b []byte, i int) (int, bool) {
 	i++ // opening quote
 	for i < len(b) {
+		for len(b)-i >= 8 && plainWord(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1, true
