@@ -66,7 +66,6 @@ CREATE TABLE outcomes (
 ) WITHOUT ROWID;
 CREATE INDEX outcomes_event ON outcomes (event_id);
 CREATE INDEX outcomes_correlation ON outcomes (correlation_id);
-CREATE INDEX outcomes_position ON outcomes (position, subscription);
 
 CREATE TABLE dead_letters (
 	seq          INTEGER PRIMARY KEY,
