@@ -28,9 +28,9 @@ var errHandlerPanicked = errors.New("handler panicked")
 // and, when the handler runs under a bus (herald.FromContext),
 // messaging.destination.subscription.name and herald.attempt. A handler
 // error is recorded on the span with status Error (and herald.permanent
-// true when it is marked herald.Permanent); a panic is recorded (with its stack,
-// not its value), ends the span and goes on up to the bus untouched. A nil error sets the
-// status Ok.
+// true when it is marked herald.Permanent), a nil error sets status Ok,
+// and a panic is recorded (with its stack, not its value), ends the span
+// and goes on up to the bus untouched.
 //
 // The handler gets a context that wraps the bus's: herald.FromContext,
 // the deadline and the bus's response-event rules still apply, and the

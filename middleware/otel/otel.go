@@ -9,7 +9,8 @@
 // On the producer side, a Publisher wraps a *herald.Bus: each Publish or
 // PublishBatch opens a producer span "publish <name>" and writes its
 // context into the events' metadata. Inject does only the writing, for
-// events published some other way.
+// events published some other way, and PublishArgs for typed publishing
+// (herald.EventType.Publish).
 //
 // On the consumer side, Middleware wraps a herald.Handler: each call opens
 // a consumer span "process <name>" whose parent is the trace context found
@@ -27,6 +28,7 @@ package heraldotel
 import (
 	"context"
 	"maps"
+	"slices"
 
 	"github.com/heraldhq/herald"
 	"go.opentelemetry.io/otel"
@@ -139,6 +141,29 @@ func inject(ctx context.Context, p propagation.TextMapPropagator, e *herald.Even
 	maps.Copy(m, e.Metadata)
 	maps.Copy(m, carrier)
 	e.Metadata = m
+}
+
+// PublishArgs returns the trace context of ctx as event options
+// (herald.WithMetadata), for typed publishing, which makes its events
+// itself:
+//
+//	args := append(heraldotel.PublishArgs(ctx), herald.Subject("order/7"))
+//	pos, err := orderPlaced.Publish(ctx, bus, order, args...)
+//
+// It returns nil when ctx has nothing to propagate. It opens no span;
+// Publisher does that for events made by hand.
+func PublishArgs(ctx context.Context, opts ...Option) []herald.PublishArg {
+	c := newConfig(opts)
+	carrier := propagation.MapCarrier{}
+	c.prop().Inject(ctx, carrier)
+	if len(carrier) == 0 {
+		return nil
+	}
+	args := make([]herald.PublishArg, 0, len(carrier))
+	for _, k := range slices.Sorted(maps.Keys(carrier)) {
+		args = append(args, herald.WithMetadata(k, carrier[k]))
+	}
+	return args
 }
 
 // Extract returns ctx carrying the trace context (and baggage, when the

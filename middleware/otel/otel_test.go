@@ -630,3 +630,38 @@ func FuzzExtract(f *testing.F) {
 		_ = heraldotel.Extract(context.Background(), e, prop)
 	})
 }
+
+func TestPublishArgsTyped(t *testing.T) {
+	tr := newTracing(t)
+	bus := newBus(t)
+	ctx := context.Background()
+	type order struct {
+		ID int `json:"id"`
+	}
+	placed := herald.Define[order]("order.placed")
+	if args := heraldotel.PublishArgs(ctx); args != nil {
+		t.Errorf("nothing to propagate, yet %d args", len(args))
+	}
+	got := make(chan *herald.Event, 1)
+	_, err := bus.Subscribe(ctx, "order.placed", herald.HandlerFunc(func(_ context.Context, e *herald.Event) error {
+		got <- e
+		return nil
+	}), herald.Durable("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, span := tr.tp.Tracer("test").Start(ctx, "request")
+	defer span.End()
+	args := append(heraldotel.PublishArgs(sctx), herald.Subject("order/7"))
+	if _, err := placed.Publish(sctx, bus, order{ID: 7}, args...); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-got:
+		if e.Metadata["traceparent"] != traceparent(span.SpanContext()) || e.Subject != "order/7" {
+			t.Errorf("typed event metadata %v subject %q", e.Metadata, e.Subject)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("typed event not delivered")
+	}
+}
