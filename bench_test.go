@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -85,6 +86,7 @@ func benchPublish(b *testing.B, subs int, durable bool, batch int) {
 	runtime.GC()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	if batch <= 1 {
 		for range b.N {
@@ -106,7 +108,11 @@ func benchPublish(b *testing.B, subs int, durable bool, batch int) {
 	}
 	<-done
 	el := time.Since(start)
+	cpu := cpuTime() - cpu0
 	b.StopTimer()
+	// CPU time per event (all goroutines): what the figures above would be
+	// bounded by on idle cores, whatever else shares the machine.
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
 	b.ReportMetric(float64(want)/el.Seconds(), "deliveries/s")
@@ -173,4 +179,13 @@ func BenchmarkChannelBaseline(b *testing.B) {
 	close(ch)
 	<-done
 	b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "events/s")
+}
+
+// cpuTime returns the CPU time the process has used (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"iter"
 	"maps"
 	"math"
@@ -42,7 +43,7 @@ type MemoryStore struct {
 
 	slots       []memSlot // ring indexed by position & (len-1)
 	first, head uint64    // positions held: first..head (first = head+1 when empty)
-	ids         map[string]uint64
+	ids         idIndex
 	subjects    map[string]uint64
 
 	notify     chan struct{} // closed and replaced on append when notifyUsed
@@ -111,7 +112,7 @@ func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
 		max:         DefaultMaxEvents,
 		slots:       make([]memSlot, 64),
 		first:       1,
-		ids:         make(map[string]uint64),
+		ids:         newIDIndex(),
 		subjects:    make(map[string]uint64),
 		notify:      make(chan struct{}),
 		checkpoints: make(map[string]uint64),
@@ -160,7 +161,7 @@ func (s *MemoryStore) minCheckpoint() uint64 {
 func (s *MemoryStore) forget(p uint64) {
 	sl := s.slot(p)
 	if sl.ev != nil {
-		delete(s.ids, sl.ev.ID)
+		s.ids.remove(s, sl.ev.ID, p)
 	}
 	*sl = memSlot{}
 }
@@ -235,7 +236,7 @@ func (s *MemoryStore) append(events []*Event, res []AppendResult, opts AppendOpt
 			fresh++
 			continue
 		}
-		if p, ok := s.ids[e.ID]; ok {
+		if p, ok := s.ids.find(s, e.ID); ok {
 			res[i] = AppendResult{Position: p, Duplicate: true}
 			continue
 		}
@@ -285,7 +286,7 @@ func (s *MemoryStore) append(events []*Event, res []AppendResult, opts AppendOpt
 		s.head++
 		e.Position = s.head
 		*s.slot(s.head) = memSlot{ev: e}
-		s.ids[e.ID] = s.head
+		s.ids.add(s, e.ID, s.head)
 		if e.Subject != "" {
 			s.subjects[e.Subject]++
 		}
@@ -293,7 +294,7 @@ func (s *MemoryStore) append(events []*Event, res []AppendResult, opts AppendOpt
 	}
 	for i, e := range events {
 		if res[i].Duplicate && res[i].Position == 0 {
-			res[i].Position = s.ids[e.ID]
+			res[i].Position, _ = s.ids.find(s, e.ID)
 		}
 	}
 	if s.notifyUsed {
@@ -361,7 +362,7 @@ func (s *MemoryStore) Get(ctx context.Context, id string) (*Event, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
-	p, ok := s.ids[id]
+	p, ok := s.ids.find(s, id)
 	if !ok {
 		return nil, fmt.Errorf("%w: event %q", ErrNotFound, id)
 	}
@@ -474,7 +475,7 @@ func (s *MemoryStore) putOutcome(o Outcome) {
 	p, ok := o.Position, o.Position >= s.first && o.Position <= s.head &&
 		s.slot(o.Position).ev != nil && s.slot(o.Position).ev.ID == o.EventID
 	if !ok {
-		p, ok = s.ids[o.EventID]
+		p, ok = s.ids.find(s, o.EventID)
 	}
 	code, known := statusCode(o.Status)
 	if ok && known && s.slot(p).ev.Name == o.EventName && s.slot(p).ev.CorrelationID == o.CorrelationID {
@@ -542,7 +543,7 @@ func (s *MemoryStore) Outcomes(ctx context.Context, q OutcomeQuery) ([]Outcome, 
 		}
 	}
 	if q.EventID != "" {
-		if p, ok := s.ids[q.EventID]; ok {
+		if p, ok := s.ids.find(s, q.EventID); ok {
 			collect(s.slot(p))
 		}
 	} else {
@@ -804,4 +805,64 @@ func (s *MemoryStore) Close() error {
 		close(s.notify)
 	}
 	return nil
+}
+
+// idIndex maps event IDs to positions. It keys a map by a 64-bit hash of
+// the ID, which is smaller and faster than keying by the string; the event
+// in the ring at the position found confirms the ID, and the rare ID whose
+// hash collides with a live one goes to a map keyed by the string.
+type idIndex struct {
+	hash       func(string) uint64
+	byHash     map[uint64]uint64
+	collisions map[string]uint64
+}
+
+func newIDIndex() idIndex {
+	seed := maphash.MakeSeed()
+	return idIndex{
+		hash:       func(id string) uint64 { return maphash.String(seed, id) },
+		byHash:     make(map[uint64]uint64),
+		collisions: make(map[string]uint64),
+	}
+}
+
+// live returns the event at p, or nil when the ring does not hold one.
+func (s *MemoryStore) live(p uint64) *Event {
+	if p < s.first || p > s.head {
+		return nil
+	}
+	return s.slot(p).ev
+}
+
+func (x *idIndex) find(s *MemoryStore, id string) (uint64, bool) {
+	if p, ok := x.byHash[x.hash(id)]; ok {
+		if e := s.live(p); e != nil && e.ID == id {
+			return p, true
+		}
+	}
+	if len(x.collisions) > 0 {
+		p, ok := x.collisions[id]
+		return p, ok
+	}
+	return 0, false
+}
+
+func (x *idIndex) add(s *MemoryStore, id string, p uint64) {
+	h := x.hash(id)
+	if q, ok := x.byHash[h]; ok {
+		if e := s.live(q); e != nil && e.ID != id {
+			x.collisions[id] = p
+			return
+		}
+	}
+	x.byHash[h] = p
+}
+
+func (x *idIndex) remove(s *MemoryStore, id string, p uint64) {
+	h := x.hash(id)
+	if q, ok := x.byHash[h]; ok && q == p {
+		delete(x.byHash, h)
+		return
+	}
+	delete(x.collisions, id)
 }

@@ -133,3 +133,37 @@ func TestMemoryStoreGrowsUnbounded(t *testing.T) {
 		t.Fatalf("read %d, want 300", n)
 	}
 }
+
+func TestMemoryStoreIDHashCollisions(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryStore(WithMaxEvents(4))
+	defer s.Close()
+	s.ids.hash = func(id string) uint64 { return uint64(len(id) % 2) } // everything collides
+	var evs []*Event
+	for i := range 10 {
+		e := memEvent(t, "c.d")
+		e.ID = fmt.Sprintf("id-%d", i)
+		evs = append(evs, e)
+		if res, err := s.Append(ctx, []*Event{e}, AppendOptions{}); err != nil || res[0].Position != uint64(i+1) {
+			t.Fatalf("append %d: %+v %v", i, res, err)
+		}
+		// Every event still held is found, and a duplicate is recognised.
+		for j := max(0, i-3); j <= i; j++ {
+			got, err := s.Get(ctx, evs[j].ID)
+			if err != nil || got != evs[j] {
+				t.Fatalf("after %d: Get(%s) = %v, %v", i, evs[j].ID, got, err)
+			}
+			dup := &Event{ID: evs[j].ID, Name: "c.d"}
+			dup.Prepare(time.Now())
+			if res, err := s.Append(ctx, []*Event{dup}, AppendOptions{}); err != nil || !res[0].Duplicate || res[0].Position != uint64(j+1) {
+				t.Fatalf("after %d: duplicate of %d: %+v %v", i, j, res, err)
+			}
+		}
+	}
+	if _, err := s.Get(ctx, evs[0].ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("evicted event found: %v", err)
+	}
+	if n := len(s.ids.byHash) + len(s.ids.collisions); n != 4 {
+		t.Fatalf("index holds %d entries for 4 events", n)
+	}
+}
