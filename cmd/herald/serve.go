@@ -27,6 +27,7 @@ type serveFlags struct {
 	addr            string
 	data            string
 	store           string
+	nats            string
 	config          string
 	insecure        bool
 	durability      string
@@ -63,11 +64,16 @@ Examples:
   # listen on every interface, with tokens from a configuration file
   herald serve --addr 0.0.0.0:7480 --config herald.yaml
 
+  # keep the log in an existing NATS JetStream cluster; several herald
+  # servers may share it (and their push subscriptions)
+  herald serve --nats nats://h1:4222,nats://h2:4222,nats://h3:4222
+
 A configuration file (YAML) may hold:
 
   addr: 127.0.0.1:7480
   data: ./herald-data
-  store: sqlite              # or memory
+  store: sqlite              # or memory, or nats
+  nats: nats://h1:4222       # with store: nats
   durability: full           # sqlite: full (fsync every commit) or normal
   limits: {max_body: 4194304, max_batch: 1000, max_event: 1048576, max_depth: 64}
   tokens:
@@ -114,7 +120,8 @@ the requests and webhook deliveries in flight, and closes the store.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", envOr("HERALD_ADDR", "127.0.0.1:7480"), "address to listen on (env HERALD_ADDR)")
 	fl.StringVar(&f.data, "data", envOr("HERALD_DATA", "./herald-data"), "data folder: the SQLite store and the audit log (env HERALD_DATA)")
-	fl.StringVar(&f.store, "store", envOr("HERALD_STORE", "sqlite"), "store: sqlite or memory (env HERALD_STORE)")
+	fl.StringVar(&f.store, "store", envOr("HERALD_STORE", "sqlite"), "store: sqlite, memory or nats (env HERALD_STORE)")
+	fl.StringVar(&f.nats, "nats", envOr("HERALD_NATS", ""), "NATS JetStream servers, e.g. nats://h1:4222,nats://h2:4222; implies --store nats (env HERALD_NATS)")
 	fl.StringVar(&f.config, "config", envOr("HERALD_CONFIG", ""), "configuration file, YAML (env HERALD_CONFIG)")
 	fl.BoolVar(&f.insecure, "insecure", envBool("HERALD_INSECURE"), "allow listening on a non-loopback address without tokens (env HERALD_INSECURE)")
 	fl.StringVar(&f.durability, "durability", envOr("HERALD_DURABILITY", "full"), "sqlite: full (fsync every commit) or normal (env HERALD_DURABILITY)")
@@ -151,6 +158,9 @@ func applyConfig(cmd *cobra.Command, f *serveFlags, c *serveConfig) {
 	}
 	if c.Store != "" && !set("store", "HERALD_STORE") {
 		f.store = c.Store
+	}
+	if c.NATS != "" && !set("nats", "HERALD_NATS") {
+		f.nats = c.NATS
 	}
 	if c.Durability != "" && !set("durability", "HERALD_DURABILITY") {
 		f.durability = c.Durability
@@ -202,8 +212,14 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	if err != nil {
 		return err
 	}
-	if f.store != "memory" && f.store != "sqlite" {
-		return usageError{fmt.Errorf("--store %q: want sqlite or memory", f.store)}
+	if f.nats != "" && !cmd.Flags().Changed("store") && !envSet("HERALD_STORE") && cfg.Store == "" {
+		f.store = "nats"
+	}
+	switch {
+	case f.store != "memory" && f.store != "sqlite" && f.store != "nats":
+		return usageError{fmt.Errorf("--store %q: want sqlite, memory or nats", f.store)}
+	case f.store == "nats" && f.nats == "":
+		return usageError{errors.New("--store nats needs --nats with the servers' URLs, e.g. nats://127.0.0.1:4222")}
 	}
 	if _, _, err := net.SplitHostPort(f.addr); err != nil {
 		return usageError{fmt.Errorf("--addr %q: want host:port, e.g. 127.0.0.1:7480", f.addr)}
@@ -221,7 +237,10 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	}()
 
 	audit := log.With("audit", true)
-	if f.store == "sqlite" {
+	if f.store != "memory" {
+		if err := os.MkdirAll(f.data, 0o700); err != nil {
+			return fmt.Errorf("creating the data folder %s: %w", f.data, err)
+		}
 		af, err := os.OpenFile(filepath.Join(f.data, "audit.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("opening the audit log in %s: %w", f.data, err)

@@ -21,6 +21,7 @@ type serveConfig struct {
 	Addr          string                    `yaml:"addr"`
 	Data          string                    `yaml:"data"`
 	Store         string                    `yaml:"store"`
+	NATS          string                    `yaml:"nats"`
 	Durability    string                    `yaml:"durability"`
 	Insecure      bool                      `yaml:"insecure"`
 	Limits        server.Limits             `yaml:"limits"`

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/server"
+	"github.com/heraldhq/herald/store/nats"
 )
 
 // serveProc is `herald serve` run in-process by Run.
@@ -324,5 +325,35 @@ func TestIsLoopback(t *testing.T) {
 		if got := isLoopback(addr); got != want {
 			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+func TestServeOnNATS(t *testing.T) {
+	ns, err := nats.StartEmbedded(nats.EmbeddedConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	data := t.TempDir()
+	p := startServe(t, "--addr", "127.0.0.1:0", "--data", data, "--nats", ns.ClientURL())
+	st, b := post(t, p.url+"/v1/events", "", map[string]any{"id": "on-nats", "name": "nats.ok", "data": map[string]any{}})
+	if st != 201 {
+		t.Fatalf("publish: %d %s", st, b)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	// A second server on the same cluster sees it.
+	q := startServe(t, "--addr", "127.0.0.1:0", "--data", data, "--nats", ns.ClientURL())
+	resp, err := http.Get(q.url + "/v1/events/on-nats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("after restart: %d", resp.StatusCode)
+	}
+	if err := Run(t.Context(), []string{"serve", "--store", "nats"}, strings.NewReader(""), io.Discard, io.Discard); err == nil || exitCode(err) != 2 {
+		t.Fatalf("--store nats without --nats: %v", err)
 	}
 }
