@@ -169,6 +169,9 @@ func (s *Server) handleSubReplay(w http.ResponseWriter, r *http.Request, p *prin
 	if err != nil {
 		return err
 	}
+	if _, shared := s.store.(herald.SharedStore); shared {
+		return newError(http.StatusConflict, CodeConflict, "replay is not available on a shared store (NATS JetStream)")
+	}
 	var body struct {
 		Position *uint64   `json:"position"`
 		Time     time.Time `json:"time"`

@@ -252,3 +252,29 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
 }
+
+// BenchmarkHandlerPublish: the CPU cost of one publish in the handler,
+// without the network (memory store).
+func BenchmarkHandlerPublish(b *testing.B) {
+	bus, err := herald.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bus.Close(context.Background())
+	srv, err := server.New(bus)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	body := []byte(`{"name":"recording.completed","data":{"recording_id":"r1","duration":12.5}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/v1/events", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, req)
+		if w.Code != 201 {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}
