@@ -849,17 +849,32 @@ func (x *idIndex) find(s *MemoryStore, id string) (uint64, bool) {
 
 func (x *idIndex) add(s *MemoryStore, id string, p uint64) {
 	h := x.hash(id)
-	if q, ok := x.byHash[h]; ok {
-		if e := s.live(q); e != nil && e.ID != id {
+	n := len(x.byHash)
+	x.byHash[h] = p
+	if len(x.byHash) != n {
+		return // the common case: one map operation
+	}
+	// h belonged to another live ID (entries leave with their events): give
+	// it back to its owner and keep id by its string.
+	for q := s.first; q <= s.head; q++ {
+		e := s.slot(q).ev
+		if e == nil || q == p || e.ID == id || x.hash(e.ID) != h {
+			continue
+		}
+		if _, aside := x.collisions[e.ID]; !aside {
+			x.byHash[h] = q
 			x.collisions[id] = p
 			return
 		}
 	}
-	x.byHash[h] = p
 }
 
 func (x *idIndex) remove(s *MemoryStore, id string, p uint64) {
 	h := x.hash(id)
+	if len(x.collisions) == 0 {
+		delete(x.byHash, h) // every live ID owns its hash
+		return
+	}
 	if q, ok := x.byHash[h]; ok && q == p {
 		delete(x.byHash, h)
 		return
