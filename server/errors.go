@@ -107,6 +107,10 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, herald.ErrStoreFull):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeBackpressure,
 			Message: "the store is full; retry once space is freed", Index: -1, RetryAfter: 30 * time.Second, cause: err}
+	case errors.Is(err, context.Canceled):
+		// The caller went away; nobody reads this answer.
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeBackpressure,
+			Message: "the request was canceled", Index: -1, RetryAfter: time.Second}
 	case errors.Is(err, herald.ErrClosed):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeBackpressure,
 			Message: "the server is shutting down, retry later", Index: -1, RetryAfter: 5 * time.Second, cause: err}
