@@ -3,7 +3,12 @@ package server
 import (
 	"bytes"
 	"io"
+	"strings"
 	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/heraldhq/herald"
 )
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
@@ -53,4 +58,34 @@ func TestDialControlRefusesLinkLocal(t *testing.T) {
 			t.Errorf("dialControl(%s) = %v", addr, err)
 		}
 	}
+}
+
+// patternCovers is sound: when it says allowed covers req, every name req
+// matches is matched by allowed; and it is complete for literal names.
+func TestPatternCoversProperty(t *testing.T) {
+	seg := rapid.SampledFrom([]string{"a", "b", "c"})
+	pattern := rapid.Custom(func(t *rapid.T) string {
+		n := rapid.IntRange(1, 4).Draw(t, "n")
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = rapid.SampledFrom([]string{"a", "b", "*"}).Draw(t, "seg")
+		}
+		if rapid.Bool().Draw(t, "tail") {
+			parts[n-1] = ">"
+		}
+		return strings.Join(parts, ".")
+	})
+	name := rapid.Custom(func(t *rapid.T) string {
+		return strings.Join(rapid.SliceOfN(seg, 1, 5).Draw(t, "segs"), ".")
+	})
+	rapid.Check(t, func(t *rapid.T) {
+		allowed, req := pattern.Draw(t, "allowed"), pattern.Draw(t, "req")
+		n := name.Draw(t, "name")
+		if patternCovers(allowed, req) && herald.MatchName(req, n) && !herald.MatchName(allowed, n) {
+			t.Fatalf("%q covers %q, but %q matches only the second", allowed, req, n)
+		}
+		if patternCovers(allowed, n) != herald.MatchName(allowed, n) {
+			t.Fatalf("patternCovers(%q, literal %q) disagrees with MatchName", allowed, n)
+		}
+	})
 }
