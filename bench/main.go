@@ -300,6 +300,7 @@ func runScenario(ctx context.Context, o options, exe string, sc *scenario, stder
 			fmt.Fprintf(stderr, "   %-26s prepared in %s\n", sys.name, time.Since(t0).Round(time.Millisecond))
 		}
 	}
+	var err error
 	for r := 0; r < o.rounds; r++ {
 		for _, st := range states {
 			if st.failure != "" {
@@ -308,8 +309,21 @@ func runScenario(ctx context.Context, o options, exe string, sc *scenario, stder
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			// A system that reads prepared data reuses it; every other one
+			// starts each round on an empty folder, so that nothing a round
+			// left behind (a bigger file, unacknowledged messages) carries
+			// over into the next.
+			dir := st.dir
+			if st.sys.prepare == nil {
+				if dir, err = os.MkdirTemp(st.dir, "round-"); err != nil {
+					return nil, err
+				}
+			}
 			t0 := time.Now()
-			rep, rss, err := runChildProc(ctx, o, exe, sc, st.sys, st.dir, false)
+			rep, rss, err := runChildProc(ctx, o, exe, sc, st.sys, dir, false)
+			if dir != st.dir {
+				os.RemoveAll(dir)
+			}
 			if err == nil && rep.Error != "" {
 				err = errors.New(rep.Error)
 			}

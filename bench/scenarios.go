@@ -92,7 +92,7 @@ func scenarios() []*scenario {
 				{herald: "herald-durable-memory", anchor: "watermill-gochannel"},
 			}),
 		mk("inproc-fanout10", "1 publisher → 10 subscribers in one process (events/s: each delivered to all 10)",
-			size{events: 100_000, subscribers: 10}, size{events: 20_000, subscribers: 10},
+			size{events: 50_000, subscribers: 10}, size{events: 10_000, subscribers: 10},
 			[]string{"herald", "watermill-gochannel", "go-channel"},
 			[]comparison{
 				{herald: "herald", anchor: "watermill-gochannel", min: 20},
