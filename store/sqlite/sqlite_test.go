@@ -608,3 +608,51 @@ func containsAny(s string, subs ...string) bool {
 	}
 	return false
 }
+
+// TestConditionalAppendersRace has 16 writers race to extend one subject
+// with the version they read: each version is won once, and the stored
+// events are the winners in version order. (Winners are recorded by
+// version: a caller may return after a later version's winner has.)
+func TestConditionalAppendersRace(t *testing.T) {
+	s := openTest(t, "", Durability(Normal))
+	ctx := context.Background()
+	var mu sync.Mutex
+	won := map[uint64]string{}
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				v, err := s.SubjectVersion(ctx, "c/1")
+				if err != nil || v >= 40 {
+					return
+				}
+				e := ev(t, "c.inc", withSubject("c/1"))
+				_, err = s.Append(ctx, []*herald.Event{e}, herald.AppendOptions{CheckVersion: true, ExpectedVersion: v})
+				switch {
+				case err == nil:
+					mu.Lock()
+					if prev, ok := won[v]; ok {
+						t.Errorf("version %d won twice: %s and %s (writer %d)", v+1, prev, e.ID, w)
+					}
+					won[v] = e.ID
+					mu.Unlock()
+				case !errors.Is(err, herald.ErrConflict):
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got := readAll(t, s, 0, herald.Filter{Subject: "c/1"})
+	if len(got) != len(won) || len(got) < 40 {
+		t.Fatalf("%d events stored, %d versions won", len(got), len(won))
+	}
+	for i, e := range got {
+		if won[uint64(i)] != e.ID {
+			t.Fatalf("version %d is %s, its winner %s", i+1, e.ID, won[uint64(i)])
+		}
+	}
+}
