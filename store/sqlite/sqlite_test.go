@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -654,5 +655,62 @@ func TestConditionalAppendersRace(t *testing.T) {
 		if won[uint64(i)] != e.ID {
 			t.Fatalf("version %d is %s, its winner %s", i+1, e.ID, won[uint64(i)])
 		}
+	}
+}
+
+// TestGroupSurvivesAbortedTransaction has one request of a group end the
+// transaction under the others, as SQLite does on some I/O errors: that
+// request fails alone and the others are written again and succeed.
+func TestGroupSurvivesAbortedTransaction(t *testing.T) {
+	s := openTest(t, "")
+	ctx := context.Background()
+	release := block(t, s)
+	var wg sync.WaitGroup
+	var goodErr [2]error
+	var badErr error
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, goodErr[i] = s.Append(ctx, []*herald.Event{ev(t, "fine.event")}, herald.AppendOptions{})
+		}()
+		for len(s.w.reqs) < 2*i+1 {
+			time.Sleep(time.Millisecond)
+		}
+		if i == 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				badErr = s.do(ctx, func(tx *wtx) error {
+					if _, err := tx.conn.ExecContext(tx.ctx, "INSERT INTO kv (bucket, key, value) VALUES ('b', 'k', x'00')"); err != nil {
+						return err
+					}
+					if _, err := tx.conn.ExecContext(tx.ctx, "ROLLBACK"); err != nil {
+						return err
+					}
+					return errors.New("disk I/O error")
+				})
+			}()
+			for len(s.w.reqs) < 2 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	release()
+	wg.Wait()
+	if goodErr[0] != nil || goodErr[1] != nil {
+		t.Fatalf("the other requests failed: %v", goodErr)
+	}
+	if badErr == nil || strings.Contains(badErr.Error(), "INSERT") {
+		t.Fatalf("failing request: %v", badErr)
+	}
+	if n := len(readAll(t, s, 0, herald.Filter{})); n != 2 {
+		t.Fatalf("%d events stored, want 2", n)
+	}
+	if _, err := s.GetValue(ctx, "b", "k"); !errors.Is(err, herald.ErrNotFound) {
+		t.Fatalf("the failed request's write was kept: %v", err)
+	}
+	if h, _ := s.Head(ctx); h != 2 {
+		t.Fatalf("head %d", h)
 	}
 }
