@@ -46,7 +46,6 @@ func ev(t testing.TB, name string, mod ...func(*herald.Event)) *herald.Event {
 }
 
 func withSubject(s string) func(*herald.Event) { return func(e *herald.Event) { e.Subject = s } }
-func withID(id string) func(*herald.Event)     { return func(e *herald.Event) { e.ID = id } }
 
 func readAll(t testing.TB, s *Store, after uint64, f herald.Filter) []*herald.Event {
 	t.Helper()
