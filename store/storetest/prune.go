@@ -203,6 +203,19 @@ func (s *suite) testPrune(t *testing.T) {
 			t.Errorf("dead letters after pruning their event = %d, %v; want none", len(ds), err)
 		}
 	})
+	t.Run("KeepsSubjectVersion", func(t *testing.T) {
+		// Deleting a subject's events never takes its version back: the
+		// next conditional append continues from it.
+		st := s.open(t)
+		a := event(t, "acct.opened", 1, old(5*time.Hour), subject("acct/9"))
+		b := event(t, "acct.credited", 2, old(5*time.Hour), subject("acct/9"))
+		mustAppend(t, st, herald.AppendOptions{}, a, b)
+		prune(t, st, []herald.RetentionRule{{Pattern: ">", MaxAge: hours(1)}}, herald.PruneResult{Deleted: 2})
+		if v, err := st.SubjectVersion(t.Context(), "acct/9"); err != nil || v != 2 {
+			t.Errorf("SubjectVersion after pruning its events = %d, %v; want 2", v, err)
+		}
+		mustAppend(t, st, herald.AppendOptions{CheckVersion: true, ExpectedVersion: 2}, event(t, "acct.debited", 3, subject("acct/9")))
+	})
 	t.Run("InvalidRule", func(t *testing.T) {
 		st := s.open(t)
 		e := event(t, "a.b", 1, old(5*time.Hour))
