@@ -999,3 +999,33 @@ func TestExpectVersionAndBatchDuplicates(t *testing.T) {
 		t.Fatalf("%d deliveries, want 3 (the duplicate is not delivered)", rec.len())
 	}
 }
+
+func TestStartPositions(t *testing.T) {
+	b := newBus(t)
+	ctx := context.Background()
+	var stamps []time.Time
+	for i := range 6 {
+		e := ev("st.e", "", "")
+		e.Timestamp = time.Date(2026, 1, 1, i, 0, 0, 0, time.UTC)
+		stamps = append(stamps, e.Timestamp)
+		mustPublish(t, b, e)
+	}
+	first := func(rec *recorder) uint64 { rec.mu.Lock(); defer rec.mu.Unlock(); return rec.evs[0].Position }
+	var earliest, latest, pos, at recorder
+	mustSubscribe(t, b, "st.>", earliest.handler(), Durable("earliest"))
+	mustSubscribe(t, b, "st.>", latest.handler(), Durable("latest"), StartAt(StartLatest))
+	mustSubscribe(t, b, "st.>", pos.handler(), Durable("pos"), StartAt(StartPosition(4)))
+	mustSubscribe(t, b, "st.>", at.handler(), Durable("at"), StartAt(StartTime(stamps[2])))
+	mustPublish(t, b, ev("st.e", "", ""))
+	waitFor(t, "deliveries", func() bool {
+		return earliest.len() == 7 && latest.len() == 1 && pos.len() == 4 && at.len() == 5
+	})
+	if first(&earliest) != 1 || first(&latest) != 7 || first(&pos) != 4 || first(&at) != 3 {
+		t.Fatalf("first positions %d %d %d %d", first(&earliest), first(&latest), first(&pos), first(&at))
+	}
+	// Replay by time while running.
+	if err := b.Reset(ctx, "latest", StartTime(stamps[4])); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "replay from a time", func() bool { return latest.len() == 4 })
+}
