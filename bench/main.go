@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -286,20 +287,34 @@ func runScenario(ctx context.Context, o options, exe string, sc *scenario, stder
 			return nil, err
 		}
 		st.dir = dir
-		if sys.prepare != nil {
+	}
+	// Preparing is not measured: the systems prepare their data at the same
+	// time, which overlaps the waiting on disks and servers.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, st := range states {
+		if st.failure != "" || st.sys.prepare == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			t0 := time.Now()
-			rep, _, err := runChildProc(ctx, o, exe, sc, sys, dir, true)
+			rep, _, err := runChildProc(ctx, o, exe, sc, st.sys, st.dir, true)
 			if err == nil && rep.Error != "" {
 				err = errors.New(rep.Error)
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
 				st.failure = "prepare failed: " + err.Error()
-				fmt.Fprintf(stderr, "   %-26s %s\n", sys.name, st.failure)
-				continue
+				fmt.Fprintf(stderr, "   %-26s %s\n", st.sys.name, st.failure)
+				return
 			}
-			fmt.Fprintf(stderr, "   %-26s prepared in %s\n", sys.name, time.Since(t0).Round(time.Millisecond))
-		}
+			fmt.Fprintf(stderr, "   %-26s prepared in %s\n", st.sys.name, time.Since(t0).Round(time.Millisecond))
+		}()
 	}
+	wg.Wait()
 	var err error
 	for r := 0; r < o.rounds; r++ {
 		for _, st := range states {
