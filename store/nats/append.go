@@ -94,6 +94,13 @@ func (s *Store) Append(ctx context.Context, events []*herald.Event, opts herald.
 		msgs[i] = m
 	}
 
+	if len(events) == 1 && !opts.CheckVersion {
+		r, err := s.appendSingle(ctx, events[0], msgs[0])
+		if err != nil {
+			return nil, err
+		}
+		return []herald.AppendResult{r}, nil
+	}
 	for attempt := 0; ; attempt++ {
 		res, err := s.appendOnce(ctx, events, msgs, opts)
 		if !errors.Is(err, errRetry) {
@@ -146,17 +153,22 @@ func (s *Store) appendOnce(ctx context.Context, events []*herald.Event, msgs []*
 	// Which events are new: not stored, and the first of their id in the batch.
 	first := make(map[string]int, len(events))
 	var fresh []int
+	var idList []string
 	for i, e := range events {
 		if _, ok := first[e.ID]; ok {
 			res[i].Duplicate = true
 			continue
 		}
 		first[e.ID] = i
-		pos, ok, err := s.lookupID(ctx, e.ID)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
+		idList = append(idList, e.ID)
+	}
+	known, err := s.lookupIDs(ctx, idList, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range idList {
+		i := first[id]
+		if pos, ok := known[id]; ok {
 			res[i] = herald.AppendResult{Position: pos, Duplicate: true}
 			continue
 		}
@@ -180,28 +192,37 @@ func (s *Store) appendOnce(ctx context.Context, events []*herald.Event, msgs []*
 	// the first of each subject carries the subject's last position as an
 	// expectation: a concurrent append to the subject makes this one fail
 	// and start again, so versions never repeat or skip.
-	type subjState struct {
-		last, version uint64
-		expectSet     bool
-	}
-	states := map[string]*subjState{}
+	var subjects []string
+	seen := map[string]bool{}
 	for _, i := range fresh {
-		subj := events[i].Subject
-		if subj == "" || states[subj] != nil {
-			continue
+		if subj := events[i].Subject; subj != "" && !seen[subj] {
+			seen[subj] = true
+			subjects = append(subjects, subj)
 		}
-		last, version, lastID, err := s.subjectState(ctx, subj)
+	}
+	var states map[string]*subjState
+	if opts.CheckVersion {
+		// The leader answers, so a lagging replica cannot cause a false conflict.
+		last, v, id, err := s.subjectState(ctx, events[0].Subject)
 		if err != nil {
 			return nil, err
 		}
-		if opts.CheckVersion && version != opts.ExpectedVersion {
+		states = map[string]*subjState{events[0].Subject: {last, v, id}}
+	} else if states, err = s.subjectStates(ctx, subjects); err != nil {
+		return nil, err
+	}
+	expectSet := map[string]bool{}
+	if opts.CheckVersion {
+		subj := events[0].Subject
+		st := states[subj]
+		if st.version != opts.ExpectedVersion {
 			// A retried conditional append whose first try was stored but
 			// not acknowledged: its last event is the subject's last one.
 			k := uint64(len(fresh))
-			if lastID == events[fresh[len(fresh)-1]].ID && version == opts.ExpectedVersion+k && last >= k {
+			if st.lastID == events[fresh[len(fresh)-1]].ID && st.version == opts.ExpectedVersion+k && st.last >= k {
 				positions := make([]uint64, len(fresh))
 				for j := range fresh {
-					positions[j] = last - k + 1 + uint64(j)
+					positions[j] = st.last - k + 1 + uint64(j)
 					res[fresh[j]] = herald.AppendResult{Position: positions[j], Duplicate: true}
 				}
 				if err := s.indexIDs(ctx, events, fresh, positions); err != nil {
@@ -209,9 +230,8 @@ func (s *Store) appendOnce(ctx context.Context, events []*herald.Event, msgs []*
 				}
 				return finish(), nil
 			}
-			return nil, fmt.Errorf("%w: subject %q is at version %d, not %d", herald.ErrConflict, subj, version, opts.ExpectedVersion)
+			return nil, fmt.Errorf("%w: subject %q is at version %d, not %d", herald.ErrConflict, subj, st.version, opts.ExpectedVersion)
 		}
-		states[subj] = &subjState{last: last, version: version}
 	}
 
 	out := make([]*natsgo.Msg, len(fresh))
@@ -220,11 +240,11 @@ func (s *Store) appendOnce(ctx context.Context, events []*herald.Event, msgs []*
 		m := natsgo.NewMsg(msgs[i].Subject)
 		m.Data = msgs[i].Data
 		m.Header.Set(hdrMsgID, e.ID)
-		if st := states[e.Subject]; st != nil {
+		if st := states[e.Subject]; st != nil && e.Subject != "" {
 			st.version++
 			m.Header.Set(hdrSubjectVersion, strconv.FormatUint(st.version, 10))
-			if !st.expectSet {
-				st.expectSet = true
+			if !expectSet[e.Subject] {
+				expectSet[e.Subject] = true
 				m.Header.Set(hdrExpLastSubjSeq, strconv.FormatUint(st.last, 10))
 				m.Header.Set(hdrExpLastSubjSub, s.subj.ofSubject(e.Subject))
 			}
@@ -260,6 +280,9 @@ func (s *Store) appendOnce(ctx context.Context, events []*herald.Event, msgs []*
 
 // lookupID returns the position stored for id in the ids bucket.
 func (s *Store) lookupID(ctx context.Context, id string) (uint64, bool, error) {
+	if p, ok := s.idx.get(id); ok {
+		return p, true, nil
+	}
 	e, err := s.ids.Get(ctx, idKey(id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, false, nil

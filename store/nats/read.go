@@ -19,25 +19,37 @@ import (
 const readPage = 256
 
 type directReq struct {
-	Seq      uint64 `json:"seq,omitempty"`
-	NextFor  string `json:"next_by_subj,omitempty"`
-	LastFor  string `json:"last_by_subj,omitempty"`
-	Batch    int    `json:"batch,omitempty"`
-	MaxBytes int    `json:"max_bytes,omitempty"`
-	UpToSeq  uint64 `json:"up_to_seq,omitempty"`
+	Seq       uint64   `json:"seq,omitempty"`
+	NextFor   string   `json:"next_by_subj,omitempty"`
+	LastFor   string   `json:"last_by_subj,omitempty"`
+	Batch     int      `json:"batch,omitempty"`
+	MaxBytes  int      `json:"max_bytes,omitempty"`
+	UpToSeq   uint64   `json:"up_to_seq,omitempty"`
+	MultiLast []string `json:"multi_last,omitempty"`
 }
 
 // directBatch asks the stream for up to batch messages at or after seq
 // matching filter, with one batched direct get. It returns them and whether
 // more matching messages were pending when the server answered.
 func (s *Store) directBatch(ctx context.Context, stream string, seq uint64, filter string, batch int) ([]*natsgo.Msg, bool, error) {
+	return s.direct(ctx, stream, directReq{Seq: seq, NextFor: filter, Batch: batch})
+}
+
+// multiLast returns the last message of every subject matching one of
+// subjects (at most 1,024 answers), with one direct get.
+func (s *Store) multiLast(ctx context.Context, stream string, subjects []string) ([]*natsgo.Msg, error) {
+	msgs, _, err := s.direct(ctx, stream, directReq{MultiLast: subjects, Batch: 1024})
+	return msgs, err
+}
+
+func (s *Store) direct(ctx context.Context, stream string, dr directReq) ([]*natsgo.Msg, bool, error) {
 	inbox := s.nc.NewRespInbox()
 	sub, err := s.nc.SubscribeSync(inbox)
 	if err != nil {
 		return nil, false, s.mapErr("reading", err)
 	}
 	defer sub.Unsubscribe()
-	req, _ := json.Marshal(directReq{Seq: seq, NextFor: filter, Batch: batch})
+	req, _ := json.Marshal(dr)
 	if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
 		return nil, false, s.mapErr("reading", err)
 	}

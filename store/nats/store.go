@@ -82,6 +82,11 @@ type Store struct {
 	tailStop  func() // set once the tail runs
 	repairMu  sync.Mutex
 	consumers sync.Map // *sharedConsumer → struct{}
+	appendQ   chan *appendReq
+	idx       *indexer
+	appWG     sync.WaitGroup // appenders
+	appDone   chan struct{}  // closed once no appender runs
+	idxWG     sync.WaitGroup // the indexer
 }
 
 type config struct {
@@ -94,6 +99,7 @@ type config struct {
 	logger     *slog.Logger
 	storage    jetstream.StorageType
 	maxBytes   int64
+	maxEvents  int64
 }
 
 // Option configures Open and Connect.
@@ -140,6 +146,11 @@ func WithMemoryStorage() Option { return func(c *config) { c.storage = jetstream
 // WithMaxBytes caps the event stream's size; appends beyond it fail with
 // herald.ErrStoreFull. Default: no cap.
 func WithMaxBytes(n int64) Option { return func(c *config) { c.maxBytes = n } }
+
+// WithMaxEvents caps how many events the event stream holds; appends
+// beyond it fail with herald.ErrStoreFull until Prune makes room. Default:
+// no cap.
+func WithMaxEvents(n int64) Option { return func(c *config) { c.maxEvents = n } }
 
 var nsRe = regexp.MustCompile(`^[a-z0-9_]+$`)
 
@@ -243,6 +254,15 @@ func open(ctx context.Context, nc *natsgo.Conn, owns bool, opts []Option) (*Stor
 	}
 	s.wg.Add(1)
 	go s.repairLoop()
+	s.appendQ = make(chan *appendReq, maxGroup)
+	s.appDone = make(chan struct{})
+	s.idx = newIndexer()
+	for range appenders {
+		s.appWG.Add(1)
+		go s.appender()
+	}
+	s.idxWG.Add(1)
+	go s.runIndexer()
 	return s, nil
 }
 
@@ -270,6 +290,9 @@ func (s *Store) setup(ctx context.Context) error {
 	}
 	if s.cfg.maxBytes > 0 {
 		sc.MaxBytes = s.cfg.maxBytes
+	}
+	if s.cfg.maxEvents > 0 {
+		sc.MaxMsgs = s.cfg.maxEvents
 	}
 	st, err := s.js.Stream(ctx, s.eventsStream)
 	switch {
@@ -392,6 +415,12 @@ func (s *Store) Close() error {
 		s.tailStop()
 	}
 	s.tailMu.Unlock()
+	// Appenders finish their groups; then the indexer writes what they queued.
+	s.appWG.Wait()
+	s.failQueued()
+	close(s.appDone)
+	close(s.idx.ch)
+	s.idxWG.Wait()
 	s.wg.Wait()
 	s.headMu.Lock()
 	close(s.headCh)

@@ -17,6 +17,7 @@ import (
 
 var faults = flag.Bool("nats.faults", false, "run the long NATS fault tests (cluster node restarts, leader kills) in full")
 var traceConsume = flag.Bool("nats.trace", false, "log every delivery in the shared-consumer tests")
+var benchPublishers = flag.Int("nats.publishers", 256, "concurrent publishers in BenchmarkAppend")
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
