@@ -174,10 +174,12 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 	}
 	pc := publishOptions(opts)
 	hc := handlerFrom(ctx)
+	freshIDs := hc == nil // every ID generated here: no duplicate to look for
 	for i, e := range events {
 		if e == nil {
 			return nil, b.publishFailed(&ValidationError{Index: i, Reason: "nil event", Err: ErrInvalidEvent})
 		}
+		freshIDs = freshIDs && e.ID == ""
 		if err := b.prepare(ctx, hc, e, i); err != nil {
 			return nil, b.publishFailed(err)
 		}
@@ -204,7 +206,12 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 	var res []AppendResult
 	var err error
 	for {
-		res, err = b.store.Append(ctx, events, pc.append)
+		if b.mem != nil && freshIDs {
+			res = make([]AppendResult, len(events))
+			err = b.mem.append(events, res, pc.append, true)
+		} else {
+			res, err = b.store.Append(ctx, events, pc.append)
+		}
 		if err == nil || !errors.Is(err, ErrBackpressure) || !b.waitRoom(ctx, deadline) {
 			break
 		}

@@ -161,7 +161,9 @@ func (s *MemoryStore) minCheckpoint() uint64 {
 func (s *MemoryStore) forget(p uint64) {
 	sl := s.slot(p)
 	if sl.ev != nil {
-		s.ids.remove(s, sl.ev.ID, p)
+		if p <= s.ids.through {
+			s.ids.remove(s, sl.ev.ID, p)
+		}
 	}
 	*sl = memSlot{}
 }
@@ -286,7 +288,10 @@ func (s *MemoryStore) append(events []*Event, res []AppendResult, opts AppendOpt
 		s.head++
 		e.Position = s.head
 		*s.slot(s.head) = memSlot{ev: e}
-		s.ids.add(s, e.ID, s.head)
+		if !freshIDs {
+			s.ids.add(s, e.ID, s.head)
+			s.ids.through = s.head
+		}
 		if e.Subject != "" {
 			s.subjects[e.Subject]++
 		}
@@ -812,6 +817,7 @@ func (s *MemoryStore) Close() error {
 // in the ring at the position found confirms the ID, and the rare ID whose
 // hash collides with a live one goes to a map keyed by the string.
 type idIndex struct {
+	through    uint64 // every event up to this position is indexed
 	hash       func(string) uint64
 	byHash     map[uint64]uint64
 	collisions map[string]uint64
@@ -834,7 +840,22 @@ func (s *MemoryStore) live(p uint64) *Event {
 	return s.slot(p).ev
 }
 
+// catchUp indexes the events appended since the index was last used:
+// events published with IDs the bus just generated are indexed only when
+// someone looks an ID up, and not at all when they leave the store first.
+func (x *idIndex) catchUp(s *MemoryStore) {
+	for p := max(x.through+1, s.first); p <= s.head; p++ {
+		if e := s.slot(p).ev; e != nil {
+			x.add(s, e.ID, p)
+		}
+	}
+	x.through = s.head
+}
+
 func (x *idIndex) find(s *MemoryStore, id string) (uint64, bool) {
+	if x.through < s.head {
+		x.catchUp(s)
+	}
 	if p, ok := x.byHash[x.hash(id)]; ok {
 		if e := s.live(p); e != nil && e.ID == id {
 			return p, true

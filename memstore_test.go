@@ -167,3 +167,42 @@ func TestMemoryStoreIDHashCollisions(t *testing.T) {
 		t.Fatalf("index holds %d entries for 4 events", n)
 	}
 }
+
+func TestMemoryStoreIndexesFreshIDsLazily(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryStore(WithMaxEvents(8))
+	defer s.Close()
+	var evs []*Event
+	for i := range 20 {
+		e := memEvent(t, "f.g")
+		evs = append(evs, e)
+		if _, err := s.appendOne(e, AppendOptions{}, true); err != nil {
+			t.Fatal(err)
+		}
+		if i == 5 { // a look-up in between indexes what is there
+			if got, err := s.Get(ctx, evs[3].ID); err != nil || got != evs[3] {
+				t.Fatalf("Get: %v %v", got, err)
+			}
+		}
+	}
+	for i, e := range evs {
+		got, err := s.Get(ctx, e.ID)
+		if i < 12 {
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("event %d was evicted but Get says %v, %v", i, got, err)
+			}
+			continue
+		}
+		if err != nil || got != e {
+			t.Fatalf("event %d: %v %v", i, got, err)
+		}
+		dup := &Event{ID: e.ID, Name: "f.g"}
+		dup.Prepare(time.Now())
+		if res, err := s.Append(ctx, []*Event{dup}, AppendOptions{}); err != nil || !res[0].Duplicate || res[0].Position != uint64(i+1) {
+			t.Fatalf("duplicate of %d: %+v %v", i, res, err)
+		}
+	}
+	if n := len(s.ids.byHash); n != 8 {
+		t.Fatalf("index holds %d entries for 8 events", n)
+	}
+}
