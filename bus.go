@@ -362,7 +362,11 @@ func (b *Bus) prepare(ctx context.Context, hc *handlerCtx, e *Event, index int) 
 	if e.SourcePlugin == "" {
 		e.SourcePlugin = b.cfg.source
 	}
-	e.fillDefaults(time.Now())
+	now := time.Now()
+	if e.ID == "" {
+		e.ID = newIDAt(now) // one clock reading for the id and the timestamp
+	}
+	e.fillDefaults(now)
 	e.Position = 0
 	if err := e.Validate(); err != nil {
 		return atIndex(err, index)

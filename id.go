@@ -13,9 +13,12 @@ import (
 // random bits, so ids sort roughly by creation time. The random bits come
 // from math/rand/v2's runtime source, which is seeded from the operating
 // system and safe for concurrent use; ids need to be unique, not secret.
-func newID() string {
+func newID() string { return newIDAt(time.Now()) }
+
+// newIDAt is newID for a clock reading the caller already has.
+func newIDAt(now time.Time) string {
 	var u [16]byte
-	ms := uint64(time.Now().UnixMilli())
+	ms := uint64(now.UnixMilli())
 	binary.BigEndian.PutUint64(u[0:8], ms<<16|uint64(rand.Uint32()&0x0fff)|0x7000)
 	binary.BigEndian.PutUint64(u[8:16], rand.Uint64()&0x3fffffffffffffff|0x8000000000000000)
 	return formatUUID(&u)
