@@ -408,6 +408,9 @@ func (s *Store) mapErr(op string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
 	}
+	if errors.Is(err, natsgo.ErrMaxPayload) {
+		return fmt.Errorf("nats store: %s: %w: %w", op, herald.ErrTooLarge, err)
+	}
 	if errors.Is(err, natsgo.ErrConnectionClosed) {
 		return fmt.Errorf("nats store: %s: %w: %w", op, herald.ErrClosed, err)
 	}

@@ -43,6 +43,10 @@ type EmbeddedConfig struct {
 
 	// MaxStore caps JetStream's file storage in bytes. Default: no cap.
 	MaxStore int64
+	// MaxPayload is the largest message the server takes. Default 4 MiB,
+	// room for herald's largest event (1 MiB by default) and its headers;
+	// NATS's own default is 1 MiB.
+	MaxPayload int32
 	// Logs turns on the server's own logging to stderr. Default off.
 	Logs bool
 }
@@ -65,6 +69,9 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.Port == 0 {
 		cfg.Port = server.RANDOM_PORT
 	}
+	if cfg.MaxPayload == 0 {
+		cfg.MaxPayload = 4 << 20
+	}
 	opts := &server.Options{
 		ServerName:   cfg.ServerName,
 		Host:         cfg.Host,
@@ -75,6 +82,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		SyncInterval: cfg.SyncInterval,
 		NoSigs:       true,
 		NoLog:        !cfg.Logs,
+		MaxPayload:   cfg.MaxPayload,
 	}
 	if cfg.MaxStore > 0 {
 		opts.JetStreamMaxStore = cfg.MaxStore
