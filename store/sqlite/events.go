@@ -258,6 +258,10 @@ func scanEvent(row scanner) (*herald.Event, error) {
 	if err := row.Scan(&pos, &body); err != nil {
 		return nil, err
 	}
+	return decodeEvent(pos, body)
+}
+
+func decodeEvent(pos int64, body []byte) (*herald.Event, error) {
 	e, err := decodeBody(uint64(pos), body)
 	if err != nil {
 		return nil, &opError{op: "read", reason: fmt.Sprintf("the stored event at position %d is damaged", pos),
@@ -271,7 +275,9 @@ func scanEvent(row scanner) (*herald.Event, error) {
 func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Seq2[*herald.Event, error] {
 	return func(yield func(*herald.Event, error) bool) {
 		q, args, exact := buildRead(f)
-		pos := after
+		// The cursor: the last position read, and with a subject filter the
+		// last subject version read, which the subject index pages by.
+		var cur cursor
 		yielded := 0
 		for {
 			if err := s.checkOpen(); err != nil {
@@ -286,13 +292,14 @@ func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Se
 			if exact && f.Limit > 0 && f.Limit-yielded < limit {
 				limit = f.Limit - yielded
 			}
-			page, err := s.readPage(ctx, q, pos, args, limit)
+			var page []*herald.Event
+			var err error
+			page, cur, err = s.readPage(ctx, q, f.Subject != "", after, cur, args, limit)
 			if err != nil {
 				yield(nil, s.fail(ctx, "read", err))
 				return
 			}
 			for _, e := range page {
-				pos = e.Position
 				if !exact && !f.Match(e) {
 					continue
 				}
@@ -311,34 +318,62 @@ func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Se
 	}
 }
 
-func (s *Store) readPage(ctx context.Context, q string, after uint64, args []any, limit int) ([]*herald.Event, error) {
-	all := make([]any, 0, len(args)+2)
-	all = append(all, int64(after))
+// cursor is where a paged read stands.
+type cursor struct {
+	pos     uint64 // last position read
+	version int64  // last subject version read, for subject reads
+}
+
+// readPage runs one page of a read query built by buildRead. A subject
+// read pages by subject version (which follows position order within a
+// subject) so that its index serves the order; other reads page by
+// position.
+func (s *Store) readPage(ctx context.Context, q string, bySubject bool, after uint64, cur cursor, args []any, limit int) ([]*herald.Event, cursor, error) {
+	all := make([]any, 0, len(args)+3)
+	if bySubject {
+		all = append(all, cur.version, int64(after))
+	} else {
+		all = append(all, int64(max(after, cur.pos)))
+	}
 	all = append(all, args...)
 	all = append(all, limit)
 	rows, err := s.rdb.QueryContext(ctx, q, all...)
 	if err != nil {
-		return nil, err
+		return nil, cur, err
 	}
 	defer rows.Close()
 	page := make([]*herald.Event, 0, limit)
+	var pos int64
+	var body []byte
+	dest := []any{&pos, &body}
+	if bySubject {
+		dest = append(dest, &cur.version)
+	}
 	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, err
+		if err := rows.Scan(dest...); err != nil {
+			return nil, cur, err
 		}
+		e, err := decodeEvent(pos, body)
+		if err != nil {
+			return nil, cur, err
+		}
+		cur.pos = e.Position
 		page = append(page, e)
 	}
-	return page, rows.Err()
+	return page, cur, rows.Err()
 }
 
-// buildRead turns a filter into a query whose first argument is the
-// position to read after and whose last is the page size. exact reports
+// buildRead turns a filter into a query whose first arguments are the
+// cursor (see readPage) and whose last is the page size. exact reports
 // whether the query alone decides every field (else rows are also checked
 // with Filter.Match).
 func buildRead(f herald.Filter) (q string, args []any, exact bool) {
 	var b strings.Builder
-	b.WriteString("SELECT " + eventColumns + " FROM events WHERE position > ?")
+	if f.Subject != "" {
+		b.WriteString("SELECT " + eventColumns + ", subject_version FROM events WHERE subject_version > ? AND position > ?")
+	} else {
+		b.WriteString("SELECT " + eventColumns + " FROM events WHERE position > ?")
+	}
 	exact = true
 	if f.Name != "" && f.Name != ">" {
 		if herald.IsLiteralPattern(f.Name) {
@@ -394,6 +429,10 @@ func buildRead(f herald.Filter) (q string, args []any, exact bool) {
 			args = append(args, ns)
 		}
 	}
-	b.WriteString(" ORDER BY position LIMIT ?")
+	if f.Subject != "" {
+		b.WriteString(" ORDER BY subject_version LIMIT ?")
+	} else {
+		b.WriteString(" ORDER BY position LIMIT ?")
+	}
 	return b.String(), args, exact
 }

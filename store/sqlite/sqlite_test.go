@@ -713,3 +713,36 @@ func TestGroupSurvivesAbortedTransaction(t *testing.T) {
 		t.Fatalf("head %d", h)
 	}
 }
+
+// TestReadSubjectPages reads a subject longer than a page, from the start
+// and from the middle of the log, with and without a limit.
+func TestReadSubjectPages(t *testing.T) {
+	s := openTest(t, "", Durability(Normal))
+	var batch []*herald.Event
+	for i := range 1500 {
+		subj := "big/1"
+		if i%3 == 0 {
+			subj = "other/1"
+		}
+		batch = append(batch, ev(t, "item.added", withSubject(subj)))
+	}
+	appendOK(t, s, herald.AppendOptions{}, batch...)
+	for _, c := range []struct {
+		after uint64
+		limit int
+	}{{0, 0}, {700, 0}, {700, 600}, {1499, 0}, {1500, 0}} {
+		var want []uint64
+		for _, e := range batch {
+			if e.Subject == "big/1" && e.Position > c.after && (c.limit == 0 || len(want) < c.limit) {
+				want = append(want, e.Position)
+			}
+		}
+		var got []uint64
+		for _, e := range readAll(t, s, c.after, herald.Filter{Subject: "big/1", Limit: c.limit}) {
+			got = append(got, e.Position)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("after %d limit %d: got %d events, want %d", c.after, c.limit, len(got), len(want))
+		}
+	}
+}
