@@ -97,7 +97,7 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 		perPart: perPart,
 		expiry:  expiry,
 		ackWait: opts.AckWait,
-		hb:      min(max(opts.AckWait/4, 250*time.Millisecond), 5*time.Second),
+		hb:      min(max(opts.AckWait/4, 250*time.Millisecond), time.Second),
 		out:     map[*delivery]struct{}{},
 	}
 	for p := range n {

@@ -19,17 +19,23 @@
 // takes consecutive positions. Append is idempotent by event id for as long
 // as the event is kept (until Prune deletes it): within the stream's
 // duplicate window JetStream itself refuses a repeated Nats-Msg-Id, and
-// beyond it the ids bucket answers. The bucket is written right after the
-// event; a process that dies between the two leaves the event unindexed
-// until the next repair, which every Store runs when it opens and then every
-// quarter of the duplicate window, so the gap is closed long before the
-// duplicate window ends unless no herald process runs at all for that long
-// (and the first to open again repairs before it appends).
+// beyond it the ids bucket answers. Index entries are written in the
+// background right after the event; a process that dies in between leaves
+// the event unindexed until the next repair, which every Store runs when it
+// opens and then every quarter of the duplicate window, so the gap closes
+// long before the duplicate window ends unless no herald process runs at
+// all for that long (and the first to open again repairs before it
+// appends).
 //
-// Durability is JetStream's: see Durability in the package documentation of
-// docs/backends.md and Embedded's SyncAlways. By default a JetStream server
-// acknowledges a write once it is in the operating system's page cache of a
-// quorum of replicas and fsyncs every two minutes.
+// Durability is JetStream's. By default a JetStream server acknowledges a
+// write once it is in the operating system's page cache (of a quorum of
+// replicas) and fsyncs every two minutes: a power failure of a single
+// server, or of a majority of replicas at once, can lose the appends of
+// the last two minutes. EmbeddedConfig.SyncAlways (sync_interval: always
+// on an existing server) fsyncs every write before acknowledging it. The
+// docs (backends.md) tabulate what each setting can lose.
+//
+// NATS server 2.12 or newer is required (atomic batch publish).
 package nats
 
 import (

@@ -1,0 +1,110 @@
+package nats_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	herald "github.com/heraldhq/herald"
+)
+
+// handledLog records, across buses, which bus handled which event, in the
+// order the handlers ran.
+type handledLog struct {
+	mu    sync.Mutex
+	order []*herald.Event
+	by    map[string]map[string]bool // bus → ids
+}
+
+func (h *handledLog) handler(bus string) herald.Handler {
+	return herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.by[bus] == nil {
+			h.by[bus] = map[string]bool{}
+		}
+		h.by[bus][e.ID] = true
+		h.order = append(h.order, e)
+		return nil
+	})
+}
+
+func (h *handledLog) distinct() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := map[string]bool{}
+	for _, e := range h.order {
+		ids[e.ID] = true
+	}
+	return len(ids)
+}
+
+// TestBusesShareDurableSubscription runs two herald buses, each on its own
+// connection as two processes would, with one durable subscription: they
+// share the events, each subject is handled in log order across both, and
+// when one bus closes the other takes over its partitions at once.
+func TestBusesShareDurableSubscription(t *testing.T) {
+	srv := server(t)
+	log := &handledLog{by: map[string]map[string]bool{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var buses []*herald.Bus
+	for _, name := range []string{"a", "b"} {
+		bus, err := herald.New(herald.WithStore(open(t, srv)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { bus.Close(context.Background()) })
+		if _, err := bus.Subscribe(ctx, "work.>", log.handler(name), herald.Durable("shared"), herald.Concurrency(4)); err != nil {
+			t.Fatal(err)
+		}
+		buses = append(buses, bus)
+	}
+	publish := func(n int) {
+		for i := range n {
+			e, err := herald.NewEvent("work.item", map[string]int{"i": i})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			e.Subject = fmt.Sprintf("item/%d", i%30)
+			if _, err := buses[0].Publish(ctx, e); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}
+	time.Sleep(2500 * time.Millisecond) // both see each other (heartbeats every second at most)
+	publish(300)
+	waitFor(t, 30*time.Second, func() bool { return log.distinct() == 300 })
+	log.mu.Lock()
+	na, nb := len(log.by["a"]), len(log.by["b"])
+	log.mu.Unlock()
+	if na == 0 || nb == 0 {
+		t.Errorf("work not shared: a %d, b %d", na, nb)
+	}
+	// b leaves while events keep coming: a takes over.
+	go publish(200)
+	waitFor(t, 30*time.Second, func() bool { return log.distinct() >= 350 })
+	if err := buses[1].Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() bool { return log.distinct() == 500 })
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	seen := map[string]bool{}
+	last := map[string]uint64{}
+	for _, e := range log.order {
+		if seen[e.ID] {
+			continue // a redelivery
+		}
+		seen[e.ID] = true
+		if p := last[e.Subject]; p > e.Position {
+			t.Errorf("subject %s: position %d handled after %d", e.Subject, e.Position, p)
+		}
+		last[e.Subject] = e.Position
+	}
+	t.Logf("a handled %d, b handled %d (%d handler calls for 500 events)", len(log.by["a"]), len(log.by["b"]), len(log.order))
+}
