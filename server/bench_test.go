@@ -30,6 +30,20 @@ import (
 // With HERALD_BENCH_STORE=memory it runs over the memory store instead,
 // which shows what the HTTP layer alone costs.
 func benchEnv(b *testing.B, opts ...server.Option) (*httptest.Server, *herald.Bus) {
+	ts, bus, _ := benchEnvStore(b, opts...)
+	return ts, bus
+}
+
+// reportGroups reports the SQLite writer's mean group size: how many
+// appends shared one commit (one fsync).
+func reportGroups(b *testing.B, st herald.Store) {
+	if s, ok := st.(*sqlite.Store); ok {
+		stats := s.Stats()
+		b.ReportMetric(float64(stats.Requests)/float64(max(stats.Commits, 1)), "appends/commit")
+	}
+}
+
+func benchEnvStore(b *testing.B, opts ...server.Option) (*httptest.Server, *herald.Bus, herald.Store) {
 	b.Helper()
 	var st herald.Store = herald.NewMemoryStore()
 	if os.Getenv("HERALD_BENCH_STORE") != "memory" {
@@ -58,7 +72,7 @@ func benchEnv(b *testing.B, opts ...server.Option) (*httptest.Server, *herald.Bu
 		bus.Close(context.Background())
 		st.Close()
 	})
-	return ts, bus
+	return ts, bus, st
 }
 
 func keepAliveClient(n int) *http.Client {
@@ -83,7 +97,7 @@ func benchPost(b *testing.B, c *http.Client, url string, body []byte) {
 
 // BenchmarkPublishSingle: one event per POST from 64 keep-alive clients.
 func BenchmarkPublishSingle(b *testing.B) {
-	ts, _ := benchEnv(b)
+	ts, _, st := benchEnvStore(b)
 	c := keepAliveClient(64)
 	body := []byte(`{"name":"recording.completed","data":{"recording_id":"r1","duration":12.5}}`)
 	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
@@ -95,6 +109,7 @@ func BenchmarkPublishSingle(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+	reportGroups(b, st)
 }
 
 // BenchmarkPublishBatch100: 100 events per POST from 8 keep-alive clients.
