@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -159,14 +160,19 @@ func (s *Subscription) takeLocked(buf []item, n int) []item {
 	return buf
 }
 
-// roomLocked wakes publishers and the reader waiting for room.
+// roomLocked wakes publishers and the reader waiting for room once the
+// queue is down to half its bound, so that they wake once per half buffer
+// rather than once per event.
 func (s *Subscription) roomLocked() {
-	if s.spaceWaiters && s.count < s.cfg.bufferSize {
+	if s.count > s.cfg.bufferSize/2 {
+		return
+	}
+	if s.spaceWaiters {
 		close(s.spaceCh)
 		s.spaceCh = make(chan struct{})
 		s.spaceWaiters = false
 	}
-	if s.readerWaiting && s.count < s.cfg.bufferSize {
+	if s.readerWaiting {
 		s.readerCond.Signal()
 	}
 }
@@ -228,6 +234,9 @@ const (
 	callRunning
 	callAbandoned
 )
+
+// idleYields is how many times an idle worker yields before it sleeps.
+const idleYields = 4
 
 // errHung is recorded for a call that did not return after its timeout.
 var errHung = fmt.Errorf("handler did not return after its timeout and was abandoned: %w", context.DeadlineExceeded)
@@ -344,6 +353,14 @@ func (s *Subscription) work() {
 		s.workerDone()
 	}()
 	for {
+		// Before sleeping, yield a few times: a publisher is likely about
+		// to queue more, and a wake-up costs more than a yield.
+		for range idleYields {
+			if s.depth.Load() > 0 || s.halted.Load() {
+				break
+			}
+			runtime.Gosched()
+		}
 		s.mu.Lock()
 		for s.nready == 0 && !s.stopping {
 			s.cond.Wait()
