@@ -24,7 +24,8 @@
 //	POST   /v1/events                        publish one event, [...] or {"events":[...]} (atomic)
 //	GET    /v1/events                        read: after, limit, name, correlation_id, subject, source_plugin, since, until
 //	GET    /v1/events/{id}                   one event
-//	GET    /v1/stream                        Server-Sent Events: after or Last-Event-ID, name, format=cloudevents
+//	GET    /v1/stream                        Server-Sent Events: after or Last-Event-ID, name, subject,
+//	                                         correlation_id, source_plugin, format=cloudevents
 //	GET    /v1/correlations/{id}             the chain of events with every subscription's outcome
 //	GET    /v1/subscriptions                 push subscriptions with position, lag and counts
 //	PUT    /v1/subscriptions/{name}          create or replace a push subscription

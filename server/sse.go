@@ -256,7 +256,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 	heartbeat := time.NewTicker(s.cfg.heartbeat)
 	defer heartbeat.Stop()
 	live := false
-	f := herald.Filter{Name: pattern, Limit: catchUpPage}
+	f := herald.Filter{Name: pattern, CorrelationID: q.Get("correlation_id"), Subject: q.Get("subject"),
+		SourcePlugin: q.Get("source_plugin"), Limit: catchUpPage}
 	for {
 		entries, next, base, ok := s.hub.since(cursor, 256)
 		if !ok {
@@ -321,7 +322,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 		}
 		for _, en := range entries {
 			cursor = en.e.Position
-			if (pattern == "" || herald.MatchName(pattern, en.e.Name)) && p.mayRead(en.e.Name) {
+			if f.Match(en.e) && p.mayRead(en.e.Name) {
 				if ce {
 					frame(en.e.Position, en.cloudEvent())
 				} else {

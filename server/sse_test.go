@@ -221,3 +221,25 @@ func TestStreamLimit(t *testing.T) {
 		t.Fatalf("second stream: %d %s", a.status, a.body)
 	}
 }
+
+func TestStreamFilters(t *testing.T) {
+	e := newEnv(t)
+	ch := e.stream(t.Context(), "/v1/stream?subject=order/7&correlation_id=c7")
+	for i, ev := range []map[string]any{
+		{"name": "order.created", "subject": "order/7", "correlation_id": "c7", "data": map[string]any{}},
+		{"name": "order.created", "subject": "order/8", "correlation_id": "c7", "data": map[string]any{}},
+		{"name": "order.paid", "subject": "order/7", "correlation_id": "other", "data": map[string]any{}},
+		{"name": "order.paid", "subject": "order/7", "correlation_id": "c7", "data": map[string]any{"i": 3}},
+	} {
+		ev["id"] = fmt.Sprintf("f-%d", i)
+		e.publish(ev)
+	}
+	got := recv(t, ch, 2)
+	for i, want := range []string{"f-0", "f-3"} {
+		var he herald.Event
+		json.Unmarshal([]byte(got[i].data), &he)
+		if he.ID != want {
+			t.Fatalf("event %d: %s, want %s", i, he.ID, want)
+		}
+	}
+}
