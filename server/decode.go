@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,8 +74,23 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) == nil {
 		defer rc.SetReadDeadline(time.Time{})
 	}
+	var body io.Reader = r.Body
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		// The limit applies to the body as sent and as unpacked.
+		zr, err := gzip.NewReader(io.LimitReader(r.Body, limit+1))
+		if err != nil {
+			return nil, badJSON("the body is not gzip")
+		}
+		defer zr.Close()
+		body = zr
+	default:
+		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Code: CodeInvalidJSON, Index: -1,
+			Message: fmt.Sprintf("Content-Encoding %q is not supported: send gzip or nothing", enc)}
+	}
 	buf := make([]byte, 0, min(limit+1, max(r.ContentLength+1, 512)))
-	b, err := readAllInto(buf, io.LimitReader(r.Body, limit+1))
+	b, err := readAllInto(buf, io.LimitReader(body, limit+1))
 	if err != nil {
 		return nil, badJSON("could not read the body")
 	}

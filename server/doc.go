@@ -52,7 +52,8 @@
 // The publish endpoint reads the body by Content-Type: application/json
 // (herald's wire form), application/cloudevents+json (structured mode),
 // application/cloudevents-batch+json (batch mode), or CloudEvents binary
-// mode (ce-* headers, the data as the body). CloudEvents map to events as
+// mode (ce-* headers, the data as the body); a body may be sent with
+// Content-Encoding: gzip (the body limit applies unpacked). CloudEvents map to events as
 // type↔name, source↔source_plugin, id, time↔timestamp, subject, and the
 // extensions correlationid, causationid, dataversion, priority and
 // sequence↔position; other extensions go to metadata. Reading endpoints

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"regexp"
 	"strings"
 	"testing"
@@ -112,5 +114,37 @@ func TestBadQueries(t *testing.T) {
 		if leak.Match(a.body) {
 			t.Errorf("%s %s: error body leaks internals: %s", c.method, c.path, a.body)
 		}
+	}
+}
+
+func TestGzipBodies(t *testing.T) {
+	e := newEnv(t, server.WithLimits(server.Limits{MaxBody: 64 << 10}))
+	zip := func(s string) []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Write([]byte(s))
+		zw.Close()
+		return b.Bytes()
+	}
+	a := e.do("POST", "/v1/events", zip(`{"name":"gz.one","data":{"a":1}}`), "Content-Encoding", "gzip")
+	if a.status != 201 {
+		t.Fatalf("gzip body: %d %s", a.status, a.body)
+	}
+	// A bomb: small packed, too large unpacked.
+	bomb := zip(`{"name":"gz.bomb","data":{"x":"` + strings.Repeat("z", 1<<20) + `"}}`)
+	if len(bomb) > 64<<10 {
+		t.Fatalf("bomb is %d bytes packed", len(bomb))
+	}
+	if a := e.do("POST", "/v1/events", bomb, "Content-Encoding", "gzip"); a.status != 413 {
+		t.Fatalf("gzip bomb: %d %s", a.status, a.body)
+	}
+	if a := e.do("POST", "/v1/events", []byte("not gzip"), "Content-Encoding", "gzip"); a.status != 400 {
+		t.Fatalf("bad gzip: %d", a.status)
+	}
+	if a := e.do("POST", "/v1/events", `{"name":"a.b","data":{}}`, "Content-Encoding", "br"); a.status != 415 {
+		t.Fatalf("brotli: %d", a.status)
+	}
+	if e.head() != 1 {
+		t.Fatalf("head %d", e.head())
 	}
 }
