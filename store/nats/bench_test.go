@@ -214,3 +214,56 @@ func fill(b *testing.B, s *natsstore.Store, n int) {
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
 
 var _ = sync.Mutex{}
+
+// BenchmarkBusPublish measures herald.Bus.Publish on the JetStream store
+// from many goroutines: validation, encoding, the store's group commit.
+func BenchmarkBusPublish(b *testing.B) {
+	bus, err := herald.New(herald.WithStore(open(b, server(b))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bus.Close(context.Background())
+	ctx := context.Background()
+	b.SetParallelism(*benchPublishers / max(1, runtimeProcs()))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := bus.Publish(ctx, benchEvent(b, "")); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkBusDurableConsume measures a durable subscription of a
+// herald.Bus on the JetStream store (a shared consumer underneath) handling
+// b.N stored events; compare with BenchmarkRawPullConsume.
+func BenchmarkBusDurableConsume(b *testing.B) {
+	s := open(b, server(b))
+	fill(b, s, b.N)
+	bus, err := herald.New(herald.WithStore(s))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bus.Close(context.Background())
+	var n atomic.Int64
+	done := make(chan struct{})
+	b.ResetTimer()
+	_, err = bus.Subscribe(context.Background(), ">", herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
+		if n.Add(1) == int64(b.N) {
+			close(done)
+		}
+		return nil
+	}), herald.Durable("bench"), herald.Concurrency(8))
+	if err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("handled %d of %d", n.Load(), b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

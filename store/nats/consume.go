@@ -401,6 +401,7 @@ func (c *sharedConsumer) pull(p int, it jetstream.MessagesContext) {
 	settling := true
 	var held []jetstream.Msg
 	var lastCheck time.Time
+	every := 20 * time.Millisecond // between ack-pending checks while settling
 	seqOf := func(m jetstream.Msg) uint64 {
 		if md, err := m.Metadata(); err == nil {
 			return md.Sequence.Stream
@@ -437,7 +438,7 @@ func (c *sharedConsumer) pull(p int, it jetstream.MessagesContext) {
 		var m jetstream.Msg
 		var err error
 		if settling {
-			m, err = it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
+			m, err = it.Next(jetstream.NextMaxWait(20 * time.Millisecond))
 		} else {
 			m, err = it.Next()
 		}
@@ -470,12 +471,18 @@ func (c *sharedConsumer) pull(p int, it jetstream.MessagesContext) {
 			}
 			continue
 		}
-		if settling && time.Since(lastCheck) >= 100*time.Millisecond {
+		if m != nil {
+			every = 20 * time.Millisecond
+		}
+		if settling && time.Since(lastCheck) >= every {
 			lastCheck = time.Now()
 			ctx, cancel := context.WithTimeout(c.s.base, 2*time.Second)
 			info, ierr := c.parts[p].cons.Info(ctx)
 			cancel()
-			if ierr == nil && info.NumAckPending <= len(held) {
+			if ierr != nil || info.NumAckPending > len(held) {
+				// Another process still holds deliveries: look less often.
+				every = min(2*every, time.Second)
+			} else {
 				settling = false
 				slices.SortFunc(held, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
 				if !flush() {

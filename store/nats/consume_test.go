@@ -276,3 +276,50 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestPruneHoldsSharedSubscriptions: retention keeps what a shared
+// subscription's consumers have not acknowledged, whatever checkpoints say.
+func TestPruneHoldsSharedSubscriptions(t *testing.T) {
+	s := open(t, server(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	old := time.Now().Add(-48 * time.Hour)
+	for range 10 {
+		e := ev(t, "work.item", "")
+		e.Timestamp = old
+		appendOne(t, s, e, herald.AppendOptions{})
+	}
+	c, err := s.Consume(ctx, "slow", ">", herald.StartEarliest, herald.ConsumeOptions{AckWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var ds []herald.Delivery
+	for len(ds) < 10 {
+		got, err := c.Fetch(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, got...)
+	}
+	// The first three are done; the rest are not acknowledged.
+	positions := map[uint64]herald.Delivery{}
+	for _, d := range ds {
+		positions[d.Event().Position] = d
+	}
+	for p := uint64(1); p <= 3; p++ {
+		positions[p].Ack(ctx)
+	}
+	rules := []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Hour)}}
+	waitFor(t, 5*time.Second, func() bool {
+		res, err := s.Prune(ctx, rules, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Deleted > 0
+	})
+	left := readAll(t, s, 0, herald.Filter{})
+	if len(left) != 7 || left[0].Position != 4 {
+		t.Fatalf("prune deleted unacknowledged events: %d left, first %d", len(left), left[0].Position)
+	}
+}

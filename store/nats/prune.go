@@ -52,6 +52,13 @@ func (s *Store) Prune(ctx context.Context, rules []herald.RetentionRule, now tim
 			minCP, haveCP = p, true
 		}
 	}
+	// Shared subscriptions: their checkpoints are informational (each
+	// process commits its own); the JetStream consumers' ack floors say
+	// what is handled.
+	floors, err := s.sharedFloors(ctx)
+	if err != nil {
+		return res, err
+	}
 	snaps := map[string]uint64{}
 	vals, err := s.ListValues(ctx, herald.SnapshotBucket)
 	if err != nil {
@@ -110,6 +117,10 @@ func (s *Store) Prune(ctx context.Context, rules []herald.RetentionRule, now tim
 			continue
 		}
 		if !r.Force && haveCP && minCP < e.pos {
+			res.Held++
+			continue
+		}
+		if f, ok := floors[partitionOf(e.subject, e.id, s.cfg.partitions)]; !r.Force && ok && f < e.pos {
 			res.Held++
 			continue
 		}
@@ -211,4 +222,40 @@ func (s *Store) Prune(ctx context.Context, rules []herald.RetentionRule, now tim
 		}
 	}
 	return res, nil
+}
+
+// sharedFloors returns, per partition, the position through which every
+// shared subscription has handled that partition's events: a partition
+// consumer with nothing pending or unacknowledged is at the head, any
+// other at its ack floor.
+func (s *Store) sharedFloors(ctx context.Context) (map[int]uint64, error) {
+	rctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	info, err := s.events.Info(rctx)
+	if err != nil {
+		return nil, s.mapErr("pruning", err)
+	}
+	floors := map[int]uint64{}
+	l := s.events.ListConsumers(rctx)
+	for ci := range l.Info() {
+		if ci.Config.Metadata["herald_subscription"] == "" {
+			continue
+		}
+		i := strings.LastIndex(ci.Name, "_p")
+		p, err := strconv.Atoi(ci.Name[i+2:])
+		if i < 0 || err != nil {
+			continue
+		}
+		f := ci.AckFloor.Stream
+		if ci.NumPending == 0 && ci.NumAckPending == 0 {
+			f = info.State.LastSeq
+		}
+		if old, ok := floors[p]; !ok || f < old {
+			floors[p] = f
+		}
+	}
+	if err := l.Err(); err != nil {
+		return nil, s.mapErr("pruning", err)
+	}
+	return floors, nil
 }
