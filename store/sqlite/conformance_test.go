@@ -9,19 +9,17 @@ import (
 	"github.com/heraldhq/herald/store/storetest"
 )
 
-// TestConformance runs the Store suite. It uses Durability(Normal): the
-// contract is the same at both levels, and syncing every commit would only
-// slow the suite down; the crash tests run at the default, Full.
+// TestConformance runs the Store suite at the default durability, Full.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) herald.Store {
-		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), Durability(Normal))
+		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), Durability(Full))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}, storetest.Features{
 		Reopen: func(t *testing.T, closed herald.Store) herald.Store {
-			s, err := Open(context.Background(), closed.(*Store).Path(), Durability(Normal))
+			s, err := Open(context.Background(), closed.(*Store).Path(), Durability(Full))
 			if err != nil {
 				t.Fatal(err)
 			}
