@@ -11,6 +11,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,8 +42,9 @@ type MemoryStore struct {
 	closed bool
 	max    int
 
-	slots       []memSlot // ring indexed by position & (len-1)
-	first, head uint64    // positions held: first..head (first = head+1 when empty)
+	headPos     atomic.Uint64 // head, readable without the lock
+	slots       []memSlot     // ring indexed by position & (len-1)
+	first, head uint64        // positions held: first..head (first = head+1 when empty)
 	ids         idIndex
 	subjects    map[string]uint64
 
@@ -50,6 +52,7 @@ type MemoryStore struct {
 	notifyUsed bool
 
 	checkpoints map[string]uint64
+	outBlock    []memOutcome           // where new slots' outcome slices are carved from
 	orphans     map[outcomeKey]Outcome // outcomes of events the log does not hold
 	dead        map[string]*memDead
 	deadSeq     uint64
@@ -302,6 +305,7 @@ func (s *MemoryStore) append(events []*Event, res []AppendResult, opts AppendOpt
 			res[i].Position, _ = s.ids.find(s, e.ID)
 		}
 	}
+	s.headPos.Store(s.head)
 	if s.notifyUsed {
 		close(s.notify)
 		s.notify = make(chan struct{})
@@ -494,8 +498,14 @@ func (s *MemoryStore) putOutcome(o Outcome) {
 			}
 		}
 		if sl.outs == nil {
-			// Room for every durable subscription at once.
-			sl.outs = make([]memOutcome, 0, min(max(2, len(s.checkpoints)), 64))
+			// Room for every durable subscription at once, carved from a
+			// larger block so that recording outcomes rarely allocates.
+			n := min(max(2, len(s.checkpoints)), 64)
+			if len(s.outBlock) < n {
+				s.outBlock = make([]memOutcome, 64*n)
+			}
+			sl.outs = s.outBlock[:0:n]
+			s.outBlock = s.outBlock[n:]
 		}
 		sl.outs = append(sl.outs, m)
 		return

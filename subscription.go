@@ -292,7 +292,13 @@ func (s *Subscription) readLoop() {
 		if redrive {
 			s.loadRedrives()
 		}
-		head, err := st.Head(s.readCtx)
+		var head uint64
+		var err error
+		if mem := s.bus.mem; mem != nil {
+			head = mem.headPos.Load() // no lock
+		} else {
+			head, err = st.Head(s.readCtx)
+		}
 		if err == nil {
 			buf = buf[:0]
 			for e, rerr := range st.Read(s.readCtx, after, Filter{Name: s.pattern, Limit: room}) {
