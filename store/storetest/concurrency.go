@@ -161,7 +161,7 @@ func (s *suite) testConcurrentConditionalAppenders(t *testing.T) {
 	const writers, target = 16, 40
 	ctx := t.Context()
 	var mu sync.Mutex
-	var winners []string // by version
+	won := map[uint64]string{} // version won (1-based) → the winner's event id
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Add(1)
@@ -180,11 +180,13 @@ func (s *suite) testConcurrentConditionalAppenders(t *testing.T) {
 				_, err = st.Append(ctx, []*herald.Event{e}, herald.AppendOptions{CheckVersion: true, ExpectedVersion: v})
 				switch {
 				case err == nil:
+					// Callers may return in any order: record wins by version,
+					// not by the order in which they are learned.
 					mu.Lock()
-					if len(winners) != int(v) {
-						t.Errorf("writer %d won version %d but %d versions were won before", w, v+1, len(winners))
+					if prev, ok := won[v+1]; ok {
+						t.Errorf("version %d won twice: by %s and by writer %d's %s", v+1, prev, w, e.ID)
 					}
-					winners = append(winners, e.ID)
+					won[v+1] = e.ID
 					mu.Unlock()
 				case errors.Is(err, herald.ErrConflict):
 				default:
@@ -202,7 +204,14 @@ func (s *suite) testConcurrentConditionalAppenders(t *testing.T) {
 	if len(got) < target {
 		t.Fatalf("subject holds %d events, want at least %d", len(got), target)
 	}
-	if !slices.Equal(got[:len(winners)], winners) || len(got) != len(winners) {
+	winners := make([]string, len(won))
+	for v, id := range won {
+		if v < 1 || v > uint64(len(won)) {
+			t.Fatalf("version %d won, but only %d versions were won", v, len(won))
+		}
+		winners[v-1] = id
+	}
+	if !slices.Equal(got, winners) {
 		t.Errorf("subject's events differ from the winners of each version:\n got %v\nwant %v", got, winners)
 	}
 }
