@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,9 @@ func toAPIError(err error) *apiError {
 		return e
 	}
 	msg := cleanMessage(err.Error())
+	if looksInternal(msg) {
+		msg = sentinelMessage(err)
+	}
 	switch {
 	case errors.Is(err, herald.ErrConflict):
 		return &apiError{Status: http.StatusConflict, Code: CodeConflict, Message: msg, Index: -1}
@@ -117,6 +121,35 @@ func toAPIError(err error) *apiError {
 	}
 	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal,
 		Message: "internal error", Index: -1, cause: err}
+}
+
+// internalMarks are what a message must not show a caller: file names,
+// stacks, SQL, backends' own wording.
+var internalMarks = []string{".go:", "goroutine", "sqlite", "SQLITE", "SELECT ", "INSERT ", "UPDATE ", "DELETE FROM", "nats:", "jetstream"}
+
+// absPath finds something that looks like an absolute file path.
+var absPath = regexp.MustCompile(`(^|[\s"'(=:])/[A-Za-z0-9._-]+/`)
+
+// looksInternal reports whether msg shows internal detail.
+func looksInternal(msg string) bool {
+	for _, m := range internalMarks {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return absPath.MatchString(msg)
+}
+
+// sentinelMessage is the message of the herald sentinel err wraps, for
+// when err's own message shows too much.
+func sentinelMessage(err error) string {
+	for _, s := range []error{herald.ErrConflict, herald.ErrNotFound, herald.ErrSchemaViolation, herald.ErrInvalidEvent,
+		herald.ErrTooLarge, herald.ErrUnauthorized, herald.ErrForbidden, herald.ErrRateLimited} {
+		if errors.Is(err, s) {
+			return cleanMessage(s.Error())
+		}
+	}
+	return "internal error"
 }
 
 // cleanMessage removes herald's "herald: " prefixes from an error message.

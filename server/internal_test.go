@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -88,4 +90,21 @@ func TestPatternCoversProperty(t *testing.T) {
 			t.Fatalf("patternCovers(%q, literal %q) disagrees with MatchName", allowed, n)
 		}
 	})
+}
+
+func TestErrorsHideInternals(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("sqlite: get event: SELECT body FROM events: %w", herald.ErrNotFound),
+		fmt.Errorf("open /var/lib/herald/herald.db: %w", herald.ErrConflict),
+		fmt.Errorf("nats: timeout: %w", herald.ErrBackpressure),
+		errors.New("store.go:42: something broke"),
+	} {
+		ae := toAPIError(err)
+		if looksInternal(ae.Message) || strings.Contains(ae.Message, "/var/") {
+			t.Errorf("%v answered %q", err, ae.Message)
+		}
+	}
+	if ae := toAPIError(fmt.Errorf("durable subscription \"x\": %w", herald.ErrNotFound)); !strings.Contains(ae.Message, "durable subscription") {
+		t.Errorf("a clean message was replaced: %q", ae.Message)
+	}
 }
