@@ -347,7 +347,13 @@ func (s *Server) wrap(rt route) http.Handler {
 					s.writeError(w, r, fmt.Errorf("panic: %v", v))
 				}
 			}
-			s.m.observe(label, w.status, time.Since(start))
+			d := time.Since(start)
+			s.m.observe(label, w.status, d)
+			if s.log.Enabled(r.Context(), slog.LevelDebug) {
+				s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
+					slog.String("path", r.URL.Path), slog.Int("status", w.status), slog.Duration("duration", d),
+					slog.String("remote", r.RemoteAddr))
+			}
 		}()
 		p, err := s.serve(w, r, rt)
 		if err != nil {
