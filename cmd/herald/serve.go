@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,8 @@ type serveFlags struct {
 	nats            string
 	config          string
 	insecure        bool
+	tlsCert         string
+	tlsKey          string
 	durability      string
 	logLevel        string
 	logFormat       string
@@ -61,8 +64,8 @@ Examples:
   # keep everything in memory (gone when the server stops)
   herald serve --store memory
 
-  # listen on every interface, with tokens from a configuration file
-  herald serve --addr 0.0.0.0:7480 --config herald.yaml
+  # listen on every interface over HTTPS, with tokens from a configuration file
+  herald serve --addr 0.0.0.0:7480 --config herald.yaml --tls-cert cert.pem --tls-key key.pem
 
   # keep the log in an existing NATS JetStream cluster; several herald
   # servers may share it (and their push subscriptions)
@@ -75,6 +78,8 @@ A configuration file (YAML) may hold:
   store: sqlite              # or memory, or nats
   nats: nats://h1:4222       # with store: nats
   durability: full           # sqlite: full (fsync every commit) or normal
+  tls_cert: cert.pem         # serve HTTPS (with tls_key)
+  tls_key: key.pem
   limits: {max_body: 4194304, max_batch: 1000, max_event: 1048576, max_depth: 64}
   tokens:
     - identity: recorder     # becomes source_plugin of what it publishes
@@ -124,6 +129,8 @@ the requests and webhook deliveries in flight, and closes the store.`,
 	fl.StringVar(&f.nats, "nats", envOr("HERALD_NATS", ""), "NATS JetStream servers, e.g. nats://h1:4222,nats://h2:4222; implies --store nats (env HERALD_NATS)")
 	fl.StringVar(&f.config, "config", envOr("HERALD_CONFIG", ""), "configuration file, YAML (env HERALD_CONFIG)")
 	fl.BoolVar(&f.insecure, "insecure", envBool("HERALD_INSECURE"), "allow listening on a non-loopback address without tokens (env HERALD_INSECURE)")
+	fl.StringVar(&f.tlsCert, "tls-cert", envOr("HERALD_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key) (env HERALD_TLS_CERT)")
+	fl.StringVar(&f.tlsKey, "tls-key", envOr("HERALD_TLS_KEY", ""), "the certificate's private key (PEM) (env HERALD_TLS_KEY)")
 	fl.StringVar(&f.durability, "durability", envOr("HERALD_DURABILITY", "full"), "sqlite: full (fsync every commit) or normal (env HERALD_DURABILITY)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
 	fl.StringVar(&f.logFormat, "log-format", envOr("HERALD_LOG_FORMAT", "text"), "text or json (env HERALD_LOG_FORMAT)")
@@ -167,6 +174,12 @@ func applyConfig(cmd *cobra.Command, f *serveFlags, c *serveConfig) {
 	}
 	if c.Insecure && !set("insecure", "HERALD_INSECURE") {
 		f.insecure = true
+	}
+	if c.TLSCert != "" && !set("tls-cert", "HERALD_TLS_CERT") {
+		f.tlsCert = c.TLSCert
+	}
+	if c.TLSKey != "" && !set("tls-key", "HERALD_TLS_KEY") {
+		f.tlsKey = c.TLSKey
 	}
 }
 
@@ -220,6 +233,17 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 		return usageError{fmt.Errorf("--store %q: want sqlite, memory or nats", f.store)}
 	case f.store == "nats" && f.nats == "":
 		return usageError{errors.New("--store nats needs --nats with the servers' URLs, e.g. nats://127.0.0.1:4222")}
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	var tlsCfg *tls.Config
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("loading the TLS certificate: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if _, _, err := net.SplitHostPort(f.addr); err != nil {
 		return usageError{fmt.Errorf("--addr %q: want host:port, e.g. 127.0.0.1:7480", f.addr)}
@@ -293,6 +317,10 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.addr, err)
 	}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -305,7 +333,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	if srv.AuthEnabled() {
 		mode = "tokens required"
 	}
-	fmt.Fprintf(stdout, "herald listening on http://%s, data in %s, %s\n", ln.Addr(), where, mode)
+	fmt.Fprintf(stdout, "herald listening on %s://%s, data in %s, %s\n", scheme, ln.Addr(), where, mode)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()

@@ -24,6 +24,8 @@ type serveConfig struct {
 	NATS          string                    `yaml:"nats"`
 	Durability    string                    `yaml:"durability"`
 	Insecure      bool                      `yaml:"insecure"`
+	TLSCert       string                    `yaml:"tls_cert"`
+	TLSKey        string                    `yaml:"tls_key"`
 	Limits        server.Limits             `yaml:"limits"`
 	Tokens        []configToken             `yaml:"tokens"`
 	Schemas       []configSchema            `yaml:"schemas"`
