@@ -59,9 +59,10 @@
 //
 // Store.Prune applies herald.RetentionRule values on demand; the Retention
 // option runs it periodically. Deleted space is given back to the file
-// system with incremental vacuum. Idempotency by event id covers every
-// event the store holds: once retention has deleted an event, appending its
-// id again stores it again.
+// system with incremental vacuum. Idempotency by event id is forever:
+// retention keeps the id and position of every event it deletes (about 50
+// bytes each, in a table of their own), so appending a deleted event's id
+// again returns its first position as a duplicate and stores nothing.
 //
 // Errors returned to callers name a herald sentinel and a short reason; the
 // underlying SQLite detail goes to the store's logger.

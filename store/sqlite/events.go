@@ -150,6 +150,16 @@ func (tx *wtx) appendEvents(events []*herald.Event, rows []eventRow, opts herald
 			}
 			seen[e.ID] = i
 		}
+		if tx.w.pruned {
+			pos, found, err := tx.prunedPosition(e.ID)
+			if err != nil {
+				return err
+			}
+			if found {
+				results[i] = herald.AppendResult{Position: pos, Duplicate: true}
+				continue
+			}
+		}
 		r := rows[i]
 		var subjectVersion any
 		var next uint64
@@ -207,6 +217,20 @@ func fixInBatchDuplicates(events []*herald.Event, results []herald.AppendResult,
 func (tx *wtx) positionOf(id string) (uint64, bool, error) {
 	var pos int64
 	err := tx.st.positionByID.QueryRowContext(tx.ctx, id).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return uint64(pos), true, nil
+}
+
+// prunedPosition returns the first position of an event retention
+// deleted, and found=false for an id never pruned.
+func (tx *wtx) prunedPosition(id string) (uint64, bool, error) {
+	var pos int64
+	err := tx.st.prunedPosition.QueryRowContext(tx.ctx, id).Scan(&pos)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}

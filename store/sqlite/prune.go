@@ -220,8 +220,9 @@ func (s *Store) pruneCandidates(ctx context.Context, q string, args []any, after
 
 // deleteEvents deletes the events at the given positions with their
 // outcomes and dead letters, in one transaction. It records the head first
-// (so positions are never reused even when the newest events go) and the
-// subject versions of the deleted events (so versions never go back).
+// (so positions are never reused even when the newest events go), the
+// subject versions of the deleted events (so versions never go back) and
+// their ids with their positions (so appending one again is a duplicate).
 func (s *Store) deleteEvents(ctx context.Context, positions []uint64) (int, error) {
 	var b strings.Builder
 	b.WriteByte('[')
@@ -245,6 +246,8 @@ func (s *Store) deleteEvents(ctx context.Context, positions []uint64) (int, erro
 				SELECT subject, max(subject_version) FROM events
 				WHERE position IN (SELECT value FROM json_each(?)) AND subject IS NOT NULL GROUP BY subject
 				ON CONFLICT (subject) DO UPDATE SET version = max(version, excluded.version)`, []any{set}},
+			{`INSERT OR IGNORE INTO pruned_ids (id, position)
+				SELECT id, position FROM events WHERE position IN (SELECT value FROM json_each(?))`, []any{set}},
 			{`DELETE FROM outcomes WHERE event_id IN
 				(SELECT id FROM events WHERE position IN (SELECT value FROM json_each(?)))`, []any{set}},
 			{`DELETE FROM dead_letters WHERE event_id IN
@@ -259,8 +262,13 @@ func (s *Store) deleteEvents(ctx context.Context, positions []uint64) (int, erro
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if n > 0 {
+			tx.w.pruned = true
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, s.fail(ctx, "prune", err)

@@ -88,6 +88,14 @@ CREATE TABLE kv (
 	PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 `,
+	// 2: the ids of events retention deleted, with their positions, so that
+	// appending one again stays a duplicate.
+	`
+CREATE TABLE pruned_ids (
+	id       TEXT    PRIMARY KEY,
+	position INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // schemaVersion is the user_version this herald writes.

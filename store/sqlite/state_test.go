@@ -2,12 +2,15 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald"
+	msqlite "modernc.org/sqlite"
 )
 
 func TestSubscriptionState(t *testing.T) {
@@ -284,5 +287,86 @@ func TestRetentionRunner(t *testing.T) {
 	s2 := openTest(t, "", Retention(nil, time.Hour))
 	if len(s2.cfg.rules) != 1 || s2.cfg.rules[0].Pattern != ">" {
 		t.Fatalf("default rules %+v", s2.cfg.rules)
+	}
+}
+
+// TestPrunedIDsStayDuplicates appends the ids of events retention deleted
+// again, alone, in a mixed batch, conditionally and after a reopen: each is
+// a duplicate at its first position and nothing is stored again.
+func TestPrunedIDsStayDuplicates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "herald.db")
+	s := openTest(t, path)
+	ctx := context.Background()
+	now := time.Now()
+	old := func(e *herald.Event) { e.Timestamp = now.Add(-48 * time.Hour) }
+	a := ev(t, "tmp.a", old)
+	b := ev(t, "tmp.b", old, withSubject("agg/1"))
+	keep := ev(t, "keep.me")
+	appendOK(t, s, herald.AppendOptions{}, a, b, keep)
+	res, err := s.Prune(ctx, []herald.RetentionRule{{Pattern: "tmp.>", MaxAge: herald.Duration(time.Hour)}}, now)
+	if err != nil || res.Deleted != 2 {
+		t.Fatalf("prune %+v %v", res, err)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		fresh := ev(t, "new.one")
+		got := appendOK(t, s, herald.AppendOptions{}, a.Clone(), fresh, a.Clone(), b.Clone())
+		head, _ := s.Head(ctx)
+		want := []herald.AppendResult{{Position: 1, Duplicate: true}, {Position: head}, {Position: 1, Duplicate: true}, {Position: 2, Duplicate: true}}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("append of pruned ids: %+v, want %+v", got, want)
+		}
+		// A retried conditional append of a pruned event is a duplicate
+		// too, whatever the subject's version now is.
+		got = appendOK(t, s, herald.AppendOptions{CheckVersion: true, ExpectedVersion: 0}, b.Clone())
+		if got[0] != (herald.AppendResult{Position: 2, Duplicate: true}) {
+			t.Fatalf("conditional append of a pruned id: %+v", got)
+		}
+		for _, e := range readAll(t, s, 0, herald.Filter{}) {
+			if e.ID == a.ID || e.ID == b.ID {
+				t.Fatalf("pruned event %s stored again at %d", e.ID, e.Position)
+			}
+		}
+		if _, err := s.Get(ctx, a.ID); !errors.Is(err, herald.ErrNotFound) {
+			t.Fatalf("Get of a pruned id: %v", err)
+		}
+	}
+	check(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(openTest(t, path))
+}
+
+// TestMigrateFromVersion1 opens a file of the first schema version: it is
+// migrated, and its pruned events' ids are known from then on.
+func TestMigrateFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	c, err := msqlite.NewConnector(path + "?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", migrations[0],
+		fmt.Sprintf("PRAGMA application_id = %d", applicationID), "PRAGMA user_version = 1"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s := openTest(t, path)
+	var v int
+	s.rdb.QueryRow("PRAGMA user_version").Scan(&v)
+	if v != schemaVersion() {
+		t.Fatalf("user_version %d after open, want %d", v, schemaVersion())
+	}
+	e := ev(t, "tmp.a", func(e *herald.Event) { e.Timestamp = time.Now().Add(-time.Hour) })
+	appendOK(t, s, herald.AppendOptions{}, e)
+	ctx := context.Background()
+	if res, err := s.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Minute)}}, time.Now()); err != nil || res.Deleted != 1 {
+		t.Fatalf("prune %+v %v", res, err)
+	}
+	if r := appendOK(t, s, herald.AppendOptions{}, e.Clone()); r[0] != (herald.AppendResult{Position: 1, Duplicate: true}) {
+		t.Fatalf("append of a pruned id: %+v", r)
 	}
 }

@@ -10,6 +10,7 @@ type writeStmts struct {
 	begin, commit, rollback         *sql.Stmt
 	savepoint, rollbackTo, release  *sql.Stmt
 	insertEvent, positionByID       *sql.Stmt
+	prunedPosition, anyPruned       *sql.Stmt
 	subjectVersion                  *sql.Stmt
 	upsertOutcome, upsertDeadLetter *sql.Stmt
 	deleteDeadLetter                *sql.Stmt
@@ -41,7 +42,10 @@ func prepareWriteStmts(ctx context.Context, conn *sql.Conn) (*writeStmts, error)
 		{&st.release, "RELEASE req"},
 		{&st.insertEvent, `INSERT INTO events (` + insertColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
-		{&st.positionByID, `SELECT position FROM events WHERE id = ?`},
+		{&st.positionByID, `SELECT position FROM events WHERE id = ?1
+			UNION ALL SELECT position FROM pruned_ids WHERE id = ?1 LIMIT 1`},
+		{&st.prunedPosition, `SELECT position FROM pruned_ids WHERE id = ?`},
+		{&st.anyPruned, `SELECT EXISTS (SELECT 1 FROM pruned_ids)`},
 		{&st.subjectVersion, subjectVersionSQL},
 		{&st.upsertOutcome, `INSERT INTO outcomes (subscription, event_id, event_name, position, correlation_id,
 			status, attempts, last_error, duration, updated_at) VALUES (?1, ?2, ?3,

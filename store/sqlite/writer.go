@@ -25,6 +25,7 @@ type request struct {
 // its prepared statements, inside the group transaction.
 type wtx struct {
 	ctx  context.Context
+	w    *writer
 	conn *sql.Conn
 	st   *writeStmts
 	// next is the next position to assign.
@@ -39,6 +40,10 @@ type writer struct {
 	reqs chan *request
 	done chan struct{}
 	head uint64 // last committed position (the writer's copy)
+	// pruned is set once retention has deleted an event, so that appends
+	// look their ids up among the pruned ones too. A transaction rolled
+	// back after setting it leaves it set, which costs lookups only.
+	pruned bool
 
 	commits, requests atomic.Uint64 // for Stats
 }
@@ -48,13 +53,19 @@ func newWriter(ctx context.Context, s *Store, conn *sql.Conn, head uint64) (*wri
 	if err != nil {
 		return nil, err
 	}
+	var pruned bool
+	if err := st.anyPruned.QueryRowContext(ctx).Scan(&pruned); err != nil {
+		st.close()
+		return nil, err
+	}
 	return &writer{
-		s:    s,
-		conn: conn,
-		st:   st,
-		reqs: make(chan *request, s.cfg.maxGroup),
-		done: make(chan struct{}),
-		head: head,
+		s:      s,
+		conn:   conn,
+		st:     st,
+		reqs:   make(chan *request, s.cfg.maxGroup),
+		done:   make(chan struct{}),
+		head:   head,
+		pruned: pruned,
 	}, nil
 }
 
@@ -155,7 +166,7 @@ func (w *writer) commitGroup(group []*request) {
 			w.failAll(live, wrap(w.s.log, "begin", err))
 			return
 		}
-		tx := &wtx{ctx: ctx, conn: w.conn, st: w.st, next: w.head + 1}
+		tx := &wtx{ctx: ctx, w: w, conn: w.conn, st: w.st, next: w.head + 1}
 		if len(live) == 1 {
 			// Alone in its transaction, a request needs no savepoint.
 			w.commitOne(tx, live[0])
