@@ -483,7 +483,7 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 		bus: b, pattern: pattern, durable: cfg.durable != "", cfg: cfg, h: h, bh: bh,
 		subjects:    make(map[string]*subjectQueue),
 		spaceCh:     make(chan struct{}),
-		timers:      make(map[*time.Timer]struct{}),
+		timers:      make(map[*time.Timer]string),
 		workers:     make(map[*worker]struct{}),
 		workersGone: make(chan struct{}),
 		exited:      make(chan struct{}),
@@ -845,16 +845,7 @@ func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
 		return b.store.Commit(ctx, durableName, Progress{Checkpoint: cp})
 	}
 	s.epoch++
-	for t := range s.timers {
-		t.Stop()
-	}
-	clear(s.timers)
-	for i := range s.ready {
-		s.ready[i].clear()
-	}
-	s.nready, s.count = 0, 0
-	s.depth.Store(0)
-	clear(s.subjects)
+	s.dropQueuedLocked() // queued redrives are loaded again
 	s.track.clear()
 	s.trackBase = s.nextSeq + 1
 	s.readPos = cp

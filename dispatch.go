@@ -63,6 +63,14 @@ type item struct {
 	x       *itemExtra
 }
 
+// redriveID is the dead letter the item redrives, or "".
+func (it *item) redriveID() string {
+	if it.x == nil {
+		return ""
+	}
+	return it.x.redriveID
+}
+
 // itemExtra holds what only retried, redriven or shared deliveries need.
 type itemExtra struct {
 	errs      []AttemptError
@@ -524,13 +532,18 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		// the next run (its checkpoint stays below it).
 		return false
 	}
+	// A stale item was taken before a Reset: its result no longer counts
+	// toward the checkpoint. A redrive does not depend on the log position,
+	// so its result is recorded all the same.
 	stale := it.epoch != s.epoch
+	redriveID := it.redriveID()
+	record := s.durable && (!stale || redriveID != "")
 	if it.x != nil {
 		it.x.dur += r.dur
 	}
 	if r.err == nil {
 		s.handled.Add(1)
-		if s.durable && !stale {
+		if record {
 			s.recordLocked(it, r, OutcomeSucceeded)
 			if it.x != nil && it.x.redriveID != "" {
 				s.resolved = append(s.resolved, it.x.redriveID)
@@ -550,7 +563,7 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		if s.m != nil {
 			s.m.deadLettered.Inc()
 		}
-		if s.durable && !stale {
+		if record {
 			s.recordLocked(it, r, OutcomeDeadLettered)
 			id := x.redriveID
 			if id == "" {
@@ -568,14 +581,22 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 	if s.m != nil {
 		s.m.retried.Inc()
 	}
-	if s.durable && !stale {
+	if record {
 		s.recordLocked(it, r, OutcomeRetrying)
 	}
 	if x.delivery != nil {
 		s.releaseLocked(it.ev.Subject)
 		return true
 	}
-	if s.stopping || stale {
+	if s.stopping {
+		return false
+	}
+	if stale {
+		if redriveID != "" {
+			// Its subject's place is gone with the Reset: load it again.
+			s.forgetRedriveLocked(redriveID)
+			s.wakeForRedriveLocked()
+		}
 		return false
 	}
 	s.count++
@@ -592,7 +613,7 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		delete(s.timers, t)
 		s.pushReadyLocked(retry)
 	})
-	s.timers[t] = struct{}{}
+	s.timers[t] = redriveID
 	return false
 }
 

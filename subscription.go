@@ -41,7 +41,7 @@ type Subscription struct {
 	spaceCh       chan struct{}
 	spaceWaiters  bool
 	readerWaiting bool
-	timers        map[*time.Timer]struct{}
+	timers        map[*time.Timer]string // retries in backoff, with their redrive ids
 	lastPos       uint64       // ephemeral: position of the last event taken in
 	depth         atomic.Int64 // count, readable without the lock
 	lastName      string       // matches' cache, guarded by the bus's publish lock
@@ -481,14 +481,55 @@ func (s *Subscription) loadRedrives() {
 	}
 }
 
-// wake asks the reader to look for dead letters to redrive.
+// wakeForRedrive asks the reader to look for dead letters to redrive.
 func (s *Subscription) wakeForRedrive() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.wakeForRedriveLocked()
+}
+
+func (s *Subscription) wakeForRedriveLocked() {
 	s.redriveReq = true
 	s.readerCond.Signal()
 	if s.wakeReader != nil {
 		s.wakeReader()
+	}
+}
+
+// dropQueuedLocked forgets every queued item: ready, waiting behind its
+// subject, or waiting for a retry. The redrives among them are forgotten
+// too, so that the reader loads them again (their dead letters are still
+// marked for redrive in the store).
+func (s *Subscription) dropQueuedLocked() {
+	for t, id := range s.timers {
+		t.Stop()
+		s.forgetRedriveLocked(id)
+	}
+	clear(s.timers)
+	for i := range s.ready {
+		for j := range s.ready[i].len() {
+			s.forgetRedriveLocked(s.ready[i].at(j).redriveID())
+		}
+		s.ready[i].clear()
+	}
+	for _, q := range s.subjects {
+		if q != nil {
+			for j := range q.waiting.len() {
+				s.forgetRedriveLocked(q.waiting.at(j).redriveID())
+			}
+			q.waiting.clear()
+		}
+	}
+	clear(s.subjects)
+	s.nready, s.count = 0, 0
+	s.depth.Store(0)
+}
+
+// forgetRedriveLocked makes the redrive of dead letter id loadable again.
+func (s *Subscription) forgetRedriveLocked(id string) {
+	if id != "" && s.redriving[id] {
+		delete(s.redriving, id)
+		s.redriveReq = true
 	}
 }
 
@@ -598,16 +639,7 @@ func (s *Subscription) stop(ctx context.Context) error {
 	s.halted.Store(true)
 	s.mu.Lock()
 	s.stopping = true
-	for t := range s.timers {
-		t.Stop()
-	}
-	clear(s.timers)
-	for i := range s.ready {
-		s.ready[i].clear()
-	}
-	s.nready, s.count = 0, 0
-	s.depth.Store(0)
-	clear(s.subjects)
+	s.dropQueuedLocked()
 	if s.spaceWaiters {
 		close(s.spaceCh)
 		s.spaceCh = make(chan struct{})

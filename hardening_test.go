@@ -1,0 +1,85 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+)
+
+// A redrive in flight when the subscription is reset still resolves its
+// dead letter: Reset moves the log position, not the redrives.
+func TestRedriveInFlightSurvivesReset(t *testing.T) {
+	b := newBus(t)
+	ctx := context.Background()
+	var fixed atomic.Bool
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	mustSubscribe(t, b, "job.run", func(ctx context.Context, e *Event) error {
+		if !fixed.Load() {
+			return Permanent(errors.New("broken"))
+		}
+		entered <- struct{}{}
+		<-release
+		return nil
+	}, Durable("jobs"))
+	e := ev("job.run", "", "")
+	mustPublish(t, b, e)
+	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "jobs")) == 1 })
+
+	fixed.Store(true)
+	if n, err := b.Redrive(ctx, DeadLetterQuery{Subscription: "jobs"}); err != nil || n != 1 {
+		t.Fatalf("redrive: %d %v", n, err)
+	}
+	<-entered
+	if err := b.Reset(ctx, "jobs", StartLatest); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitFor(t, "dead letter resolved", func() bool { return len(deadLetters(t, b, "jobs")) == 0 })
+}
+
+// A redrive still queued when the subscription is reset is delivered
+// afterwards: Reset drops queued log events, not requested redrives.
+func TestRedriveQueuedSurvivesReset(t *testing.T) {
+	b := newBus(t)
+	ctx := context.Background()
+	var fixed atomic.Bool
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var redriven atomic.Int32
+	s := mustSubscribe(t, b, "job.>", func(ctx context.Context, e *Event) error {
+		switch {
+		case e.Name == "job.block":
+			entered <- struct{}{}
+			<-release
+			return nil
+		case !fixed.Load():
+			return Permanent(errors.New("broken"))
+		}
+		redriven.Add(1)
+		return nil
+	}, Durable("jobs"))
+	mustPublish(t, b, ev("job.run", "", ""))
+	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "jobs")) == 1 })
+
+	mustPublish(t, b, ev("job.block", "", ""))
+	<-entered // the only worker is busy: the redrive waits in the queue
+	fixed.Store(true)
+	if n, err := b.Redrive(ctx, DeadLetterQuery{Subscription: "jobs"}); err != nil || n != 1 {
+		t.Fatalf("redrive: %d %v", n, err)
+	}
+	waitFor(t, "redrive queued", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.count == 1
+	})
+	if err := b.Reset(ctx, "jobs", StartLatest); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitFor(t, "dead letter resolved", func() bool { return len(deadLetters(t, b, "jobs")) == 0 })
+	if n := redriven.Load(); n != 1 {
+		t.Fatalf("redriven event handled %d times, want 1", n)
+	}
+}
