@@ -42,9 +42,9 @@ type Subscription struct {
 	spaceWaiters  bool
 	readerWaiting bool
 	timers        map[*time.Timer]string // retries in backoff, with their redrive ids
-	lastPos       uint64       // ephemeral: position of the last event taken in
-	depth         atomic.Int64 // count, readable without the lock
-	lastName      string       // matches' cache, guarded by the bus's publish lock
+	lastPos       uint64                 // ephemeral: position of the last event taken in
+	depth         atomic.Int64           // count, readable without the lock
+	lastName      string                 // matches' cache, guarded by the bus's publish lock
 	lastMatch     bool
 
 	// durable state
