@@ -32,7 +32,10 @@ type Bus struct {
 	metrics   *metrics
 
 	closed atomic.Bool
-	pubMu  sync.Mutex // orders appends and ephemeral hand-off when ephemeral subscriptions exist
+	// pubLock orders appends and the ephemeral hand-off while ephemeral
+	// subscriptions exist. It is a one-slot channel rather than a mutex so
+	// that a publisher waiting for it gives up at its own deadline.
+	pubLock chan struct{}
 
 	mu         sync.Mutex
 	subs       map[*Subscription]struct{}
@@ -59,6 +62,7 @@ func New(opts ...Option) (*Bus, error) {
 		subs:     make(map[*Subscription]struct{}),
 		durables: make(map[string]*Subscription),
 		roomCh:   make(chan struct{}),
+		pubLock:  make(chan struct{}, 1),
 	}
 	if cfg.store == nil {
 		cfg.store = NewMemoryStore()
@@ -105,7 +109,9 @@ func (b *Bus) Schemas() *Schemas { return b.cfg.schemas }
 // ErrSchemaViolation or ErrTooLarge) and stores nothing. When the store or
 // an ephemeral subscription has no room, Publish waits until ctx's deadline
 // (WithPublishTimeout when it has none) and then returns an error wrapping
-// ErrBackpressure. (A handler that publishes to its own full ephemeral
+// ErrBackpressure; so does a publisher queued behind one that waits, since
+// publishes to ephemeral subscriptions are handed off in log order. When ctx
+// is cancelled while waiting, Publish returns ctx's error. (A handler that publishes to its own full ephemeral
 // subscription therefore waits for that deadline: give such a subscription
 // room, Concurrency above 1 or DropOldest.) With ExpectVersion a subject at
 // another version returns
@@ -130,8 +136,10 @@ func (b *Bus) Publish(ctx context.Context, e *Event, opts ...PublishOption) (uin
 		// The publish lock keeps the order of the log in every ephemeral
 		// queue; room is checked under it, before the append, and only
 		// publishers add to those queues.
-		b.pubMu.Lock()
-		defer b.pubMu.Unlock()
+		if err := b.lockPublish(ctx, &deadline); err != nil {
+			return 0, b.publishFailed(err)
+		}
+		defer b.unlockPublish()
 		for _, s := range subs {
 			if s.full(1) && s.matches(e.Name) {
 				if deadline.IsZero() {
@@ -187,8 +195,10 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 	deadline := b.deadline(ctx)
 	subs := *b.ephemerals.Load()
 	if len(subs) > 0 {
-		b.pubMu.Lock()
-		defer b.pubMu.Unlock()
+		if err := b.lockPublish(ctx, &deadline); err != nil {
+			return nil, b.publishFailed(err)
+		}
+		defer b.unlockPublish()
 		for _, s := range subs {
 			n := 0
 			for _, e := range events {
@@ -255,6 +265,34 @@ func (b *Bus) deadline(ctx context.Context) time.Time {
 	}
 	return time.Now().Add(b.cfg.publishTimeout)
 }
+
+// lockPublish takes the publish lock, waiting for it until ctx ends or the
+// deadline (set from ctx when zero). Another publisher holds it while it
+// waits for room, so a wait that times out is backpressure.
+func (b *Bus) lockPublish(ctx context.Context, deadline *time.Time) error {
+	select {
+	case b.pubLock <- struct{}{}:
+		return nil
+	default:
+	}
+	if deadline.IsZero() {
+		*deadline = b.deadline(ctx)
+	}
+	t := time.NewTimer(time.Until(*deadline))
+	defer t.Stop()
+	select {
+	case b.pubLock <- struct{}{}:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("%w: waiting behind publishers held by a full subscription", ErrBackpressure)
+}
+
+func (b *Bus) unlockPublish() { <-b.pubLock }
 
 // appendOne appends one event, waiting for room while the store pushes back.
 func (b *Bus) appendOne(ctx context.Context, e *Event, opts AppendOptions, deadline *time.Time, freshID bool) (AppendResult, error) {

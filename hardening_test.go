@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A redrive in flight when the subscription is reset still resolves its
@@ -81,5 +82,36 @@ func TestRedriveQueuedSurvivesReset(t *testing.T) {
 	waitFor(t, "dead letter resolved", func() bool { return len(deadLetters(t, b, "jobs")) == 0 })
 	if n := redriven.Load(); n != 1 {
 		t.Fatalf("redriven event handled %d times, want 1", n)
+	}
+}
+
+// A publisher waiting behind another publisher that waits for room in a
+// full ephemeral subscription gives up at its own deadline, not the other's.
+func TestPublishDeadlineHoldsBehindAnotherPublisher(t *testing.T) {
+	b := newBus(t, WithPublishTimeout(3*time.Second))
+	gate := make(chan struct{})
+	s := mustSubscribe(t, b, "bp.>", func(ctx context.Context, e *Event) error {
+		<-gate
+		return nil
+	}, BufferSize(1))
+	defer close(gate)
+	mustPublish(t, b, ev("bp.e", "", "")) // in flight
+	waitFor(t, "in flight", func() bool { return s.Stats().InFlight == 1 })
+	mustPublish(t, b, ev("bp.e", "", "")) // queued: the subscription is full
+
+	first := make(chan error, 1)
+	go func() { _, err := b.Publish(context.Background(), ev("bp.e", "", "")); first <- err }()
+	time.Sleep(20 * time.Millisecond) // the first publisher now waits for room
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := b.Publish(ctx, ev("bp.other", "", ""))
+	if took := time.Since(start); !errors.Is(err, ErrBackpressure) || took > time.Second {
+		t.Fatalf("second publisher: %v after %v, want ErrBackpressure after about 50ms", err, took)
+	}
+	gate <- struct{}{} // the first publisher gets room
+	if err := <-first; err != nil {
+		t.Fatalf("first publisher: %v", err)
 	}
 }
