@@ -854,7 +854,10 @@ func (b *Bus) Trace(ctx context.Context, correlationID string) (*Trace, error) {
 // finish without counting them toward the new checkpoint, and continues
 // from the new position. It returns ErrNotFound for a name that is not
 // running here and has no checkpoint; a shared store (SharedStore) does not
-// support it.
+// support it. A subscription of that name that is closing is waited for
+// (until ctx ends), so that its last commit does not undo the reset. Reset
+// is safe to call concurrently with everything else, but concurrent resets
+// of one subscription end in an unspecified one of their positions.
 func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
 	if b.closed.Load() {
 		return ErrClosed
@@ -866,21 +869,39 @@ func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	s := b.durables[durableName]
-	b.mu.Unlock()
-	if s == nil {
-		if _, ok, err := b.store.Checkpoint(ctx, durableName); err != nil {
-			return err
-		} else if !ok {
-			return fmt.Errorf("%w: durable subscription %q", ErrNotFound, durableName)
+	var s *Subscription
+	for {
+		b.mu.Lock()
+		s = b.durables[durableName]
+		_, started := b.subs[s]
+		b.mu.Unlock()
+		if s == nil {
+			if _, ok, err := b.store.Checkpoint(ctx, durableName); err != nil {
+				return err
+			} else if !ok {
+				return fmt.Errorf("%w: durable subscription %q", ErrNotFound, durableName)
+			}
+			return b.store.Commit(ctx, durableName, Progress{Checkpoint: cp})
 		}
-		return b.store.Commit(ctx, durableName, Progress{Checkpoint: cp})
-	}
-	s.mu.Lock()
-	if s.stopping {
-		s.mu.Unlock()
-		return b.store.Commit(ctx, durableName, Progress{Checkpoint: cp})
+		// A subscription still reading its checkpoint, or closing (its
+		// last commit would undo this one): wait for it, then look again.
+		var tick <-chan time.Time
+		wait := s.done
+		if started {
+			s.mu.Lock()
+			if !s.stopping {
+				break // s.mu held
+			}
+			s.mu.Unlock()
+		} else {
+			wait, tick = nil, time.After(time.Millisecond)
+		}
+		select {
+		case <-wait:
+		case <-tick:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	s.epoch++
 	s.dropQueuedLocked() // queued redrives are loaded again

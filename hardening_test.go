@@ -115,3 +115,41 @@ func TestPublishDeadlineHoldsBehindAnotherPublisher(t *testing.T) {
 		t.Fatalf("first publisher: %v", err)
 	}
 }
+
+// Reset of a subscription that is closing is not undone by the final commit
+// of that subscription.
+func TestResetWhileClosingIsNotOverwritten(t *testing.T) {
+	st := sharedStore(t)
+	b := newBus(t, WithStore(st))
+	ctx := context.Background()
+	gate := make(chan struct{})
+	entered := make(chan struct{})
+	s := mustSubscribe(t, b, "c.>", func(ctx context.Context, e *Event) error {
+		if e.Name == "c.last" {
+			close(entered)
+			<-gate
+		}
+		return nil
+	}, Durable("closing"))
+	for range 4 {
+		mustPublish(t, b, ev("c.e", "", ""))
+	}
+	mustPublish(t, b, ev("c.last", "", ""))
+	<-entered
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close(ctx) }()
+	waitFor(t, "stopping", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.stopping })
+	reset := make(chan error, 1)
+	go func() { reset <- b.Reset(ctx, "closing", StartEarliest) }()
+	time.Sleep(20 * time.Millisecond)
+	close(gate)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reset; err != nil {
+		t.Fatal(err)
+	}
+	if cp, _, err := st.Checkpoint(ctx, "closing"); err != nil || cp != 0 {
+		t.Fatalf("checkpoint %d (%v), want 0 after the reset", cp, err)
+	}
+}
