@@ -759,11 +759,11 @@ func (b *Bus) Discard(ctx context.Context, q DeadLetterQuery) (int, error) {
 		})
 	}
 	for sub, outs := range bySub {
-		b.mu.Lock()
-		s := b.durables[sub]
-		b.mu.Unlock()
+		s, err := b.lockRunningDurable(ctx, sub)
+		if err != nil {
+			return n, err
+		}
 		if s != nil {
-			s.mu.Lock()
 			s.outcomes = append(s.outcomes, outs...)
 			s.mu.Unlock()
 			if err := s.flush(ctx); err != nil {
@@ -782,6 +782,39 @@ func (b *Bus) Discard(ctx context.Context, q DeadLetterQuery) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// lockRunningDurable returns the durable subscription name running in this
+// bus with its lock held, or nil when none runs. One that is still reading
+// its checkpoint or is closing (its last commit would undo what the caller
+// commits) is waited for, until ctx ends.
+func (b *Bus) lockRunningDurable(ctx context.Context, name string) (*Subscription, error) {
+	for {
+		b.mu.Lock()
+		s := b.durables[name]
+		_, started := b.subs[s]
+		b.mu.Unlock()
+		if s == nil {
+			return nil, nil
+		}
+		var tick <-chan time.Time
+		wait := s.done
+		if started {
+			s.mu.Lock()
+			if !s.stopping {
+				return s, nil
+			}
+			s.mu.Unlock()
+		} else {
+			wait, tick = nil, time.After(time.Millisecond)
+		}
+		select {
+		case <-wait:
+		case <-tick:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func lastError(errs []AttemptError) string {
@@ -869,39 +902,17 @@ func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
 	if err != nil {
 		return err
 	}
-	var s *Subscription
-	for {
-		b.mu.Lock()
-		s = b.durables[durableName]
-		_, started := b.subs[s]
-		b.mu.Unlock()
-		if s == nil {
-			if _, ok, err := b.store.Checkpoint(ctx, durableName); err != nil {
-				return err
-			} else if !ok {
-				return fmt.Errorf("%w: durable subscription %q", ErrNotFound, durableName)
-			}
-			return b.store.Commit(ctx, durableName, Progress{Checkpoint: cp})
+	s, err := b.lockRunningDurable(ctx, durableName)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		if _, ok, err := b.store.Checkpoint(ctx, durableName); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("%w: durable subscription %q", ErrNotFound, durableName)
 		}
-		// A subscription still reading its checkpoint, or closing (its
-		// last commit would undo this one): wait for it, then look again.
-		var tick <-chan time.Time
-		wait := s.done
-		if started {
-			s.mu.Lock()
-			if !s.stopping {
-				break // s.mu held
-			}
-			s.mu.Unlock()
-		} else {
-			wait, tick = nil, time.After(time.Millisecond)
-		}
-		select {
-		case <-wait:
-		case <-tick:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return b.store.Commit(ctx, durableName, Progress{Checkpoint: cp})
 	}
 	s.epoch++
 	s.dropQueuedLocked() // queued redrives are loaded again

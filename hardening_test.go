@@ -3,6 +3,8 @@ package herald
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -151,5 +153,75 @@ func TestResetWhileClosingIsNotOverwritten(t *testing.T) {
 	}
 	if cp, _, err := st.Checkpoint(ctx, "closing"); err != nil || cp != 0 {
 		t.Fatalf("checkpoint %d (%v), want 0 after the reset", cp, err)
+	}
+}
+
+// gatedStore holds Checkpoint calls until gate is closed.
+type gatedStore struct {
+	Store
+	entered chan struct{}
+	gate    chan struct{}
+	once    sync.Once
+}
+
+func (g *gatedStore) Checkpoint(ctx context.Context, sub string) (uint64, bool, error) {
+	g.once.Do(func() {
+		g.entered <- struct{}{}
+		<-g.gate
+	})
+	return g.Store.Checkpoint(ctx, sub)
+}
+
+// Discarding a dead letter of a durable subscription that is still reading
+// its checkpoint does not move that checkpoint (which would replay the log).
+func TestDiscardDuringSubscribeKeepsCheckpoint(t *testing.T) {
+	st := sharedStore(t)
+	ctx := context.Background()
+	b1 := newBus(t, WithStore(st))
+	s1 := mustSubscribe(t, b1, "x.>", func(ctx context.Context, e *Event) error {
+		return Permanent(errors.New("no"))
+	}, Durable("x"))
+	for range 3 {
+		mustPublish(t, b1, ev("x.e", "", ""))
+	}
+	waitFor(t, "dead letters", func() bool { return len(deadLetters(t, b1, "x")) == 3 })
+	if err := s1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	g := &gatedStore{Store: st, entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	b2 := newBus(t, WithStore(g))
+	var replayed atomic.Int32
+	subscribed := make(chan error, 1)
+	go func() {
+		_, err := b2.Subscribe(ctx, "x.>", HandlerFunc(func(ctx context.Context, e *Event) error {
+			replayed.Add(1)
+			return nil
+		}), Durable("x"))
+		subscribed <- err
+	}()
+	<-g.entered
+	discarded := make(chan error, 1)
+	go func() {
+		n, err := b2.Discard(ctx, DeadLetterQuery{Subscription: "x"})
+		if err == nil && n != 3 {
+			err = fmt.Errorf("discarded %d, want 3", n)
+		}
+		discarded <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	close(g.gate)
+	if err := <-subscribed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-discarded; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := replayed.Load(); n != 0 {
+		t.Fatalf("%d events replayed after the discard", n)
+	}
+	if cp, _, _ := st.Checkpoint(ctx, "x"); cp != 3 {
+		t.Fatalf("checkpoint %d, want 3", cp)
 	}
 }
