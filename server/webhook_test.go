@@ -297,3 +297,80 @@ func TestPushSubscriptionsSurviveRestart(t *testing.T) {
 	p := e.publish(map[string]any{"name": "keep.it", "data": map[string]any{}})
 	waitFor(t, "delivery after restart", func() bool { _, d := rc.counts(p.Events[0].ID); return d == 1 })
 }
+
+// Deliveries of one subject arrive in log order even with concurrency; a
+// Retry-After is waited out before the next attempt.
+func TestWebhookOrderingAndRetryAfter(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string][]int{}
+	var inFlight, peak int
+	firstTry := map[string]time.Time{}
+	var retryGap time.Duration
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var d struct {
+			I int `json:"i"`
+		}
+		json.NewDecoder(r.Body).Decode(&d)
+		subj := r.Header.Get("Ce-Subject")
+		mu.Lock()
+		if subj == "limited" {
+			if t0, ok := firstTry[subj]; ok {
+				retryGap = time.Since(t0)
+			} else {
+				firstTry[subj] = time.Now()
+				mu.Unlock()
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(429)
+				return
+			}
+		}
+		inFlight++
+		peak = max(peak, inFlight)
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		seen[subj] = append(seen[subj], d.I)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	e := newEnv(t)
+	if a := e.do("PUT", "/v1/subscriptions/ordered", map[string]any{"filter": "ord.*", "endpoint": hook.URL, "concurrency": 8,
+		"backoff": map[string]string{"initial": "1ms", "max": "2ms"}}); a.status != 201 {
+		t.Fatalf("PUT: %d %s", a.status, a.body)
+	}
+	const perSubject = 40
+	subjects := []string{"s0", "s1", "s2", "s3", "s4"}
+	var batch []map[string]any
+	for i := range perSubject {
+		for _, s := range subjects {
+			batch = append(batch, map[string]any{"name": "ord.x", "subject": s, "data": map[string]any{"i": i}})
+		}
+	}
+	e.publish(batch)
+	e.publish(map[string]any{"name": "ord.x", "subject": "limited", "data": map[string]any{"i": 0}})
+	waitFor(t, "every delivery", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, s := range subjects {
+			n += len(seen[s])
+		}
+		return n == perSubject*len(subjects) && len(seen["limited"]) == 1
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range subjects {
+		for i, v := range seen[s] {
+			if v != i {
+				t.Fatalf("subject %s: delivery %d carried %d: %v", s, i, v, seen[s])
+			}
+		}
+	}
+	if peak < 2 {
+		t.Errorf("at most %d delivery at once with concurrency 8", peak)
+	}
+	if retryGap < 900*time.Millisecond {
+		t.Errorf("retried %v after a Retry-After of 1 s", retryGap)
+	}
+}
