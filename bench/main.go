@@ -164,7 +164,7 @@ type result struct {
 	AllocsPerEvent *float64 `json:"allocs_per_event"`
 	PeakRSSMB      *float64 `json:"peak_rss_mb"`
 
-	note string // why the system has no figures, when it has none
+	note string // why the system has no figures, or which rounds failed
 }
 
 type sample struct {
@@ -264,7 +264,8 @@ func runScenario(ctx context.Context, o options, exe string, sc *scenario, stder
 		sys     *system
 		dir     string
 		samples []sample
-		failure string
+		failure string   // why the system did not run at all
+		failed  []string // the errors of the rounds that failed
 	}
 	var states []*state
 	defer func() {
@@ -328,10 +329,21 @@ func runScenario(ctx context.Context, o options, exe string, sc *scenario, stder
 			// starts each round on an empty folder, so that nothing a round
 			// left behind (a bigger file, unacknowledged messages) carries
 			// over into the next.
+			// A scenario whose runs change their prepared data (consuming
+			// records state) gets a fresh copy of it each round.
 			dir := st.dir
-			if st.sys.prepare == nil {
+			switch {
+			case st.sys.prepare == nil:
 				if dir, err = os.MkdirTemp(st.dir, "round-"); err != nil {
 					return nil, err
+				}
+			case sc.copyPrepared:
+				if dir, err = os.MkdirTemp("", "herald-bench-round-"); err != nil {
+					return nil, err
+				}
+				if err = os.CopyFS(dir, os.DirFS(st.dir)); err != nil {
+					os.RemoveAll(dir)
+					return nil, fmt.Errorf("copying %s's data: %w", st.sys.name, err)
 				}
 			}
 			t0 := time.Now()
@@ -343,8 +355,9 @@ func runScenario(ctx context.Context, o options, exe string, sc *scenario, stder
 				err = errors.New(rep.Error)
 			}
 			if err != nil {
-				st.failure = "failed: " + err.Error()
-				fmt.Fprintf(stderr, "   %-26s round %d %s\n", st.sys.name, r+1, st.failure)
+				// The other rounds still run; the report says how many failed.
+				st.failed = append(st.failed, err.Error())
+				fmt.Fprintf(stderr, "   %-26s round %d failed: %s\n", st.sys.name, r+1, err)
 				continue
 			}
 			s := sample{rss: rss, hasLat: rep.HasLat, p50: rep.P50us, p99: rep.P99us}
@@ -370,6 +383,9 @@ func runScenario(ctx context.Context, o options, exe string, sc *scenario, stder
 	var out []result
 	for _, st := range states {
 		res := result{Scenario: sc.name, System: st.sys.name, note: st.failure}
+		if len(st.failed) > 0 {
+			res.note = fmt.Sprintf("%d of %d rounds failed, first: %s", len(st.failed), o.rounds, st.failed[0])
+		}
 		if len(st.samples) > 0 && st.failure == "" {
 			res.EventsPerSec = median(st.samples, func(s sample) float64 { return s.rate })
 			if st.samples[0].hasLat {

@@ -90,6 +90,9 @@ func printTable(w io.Writer, scs []*scenario, rs []result) {
 			fmt.Fprintf(w, "  %-26s %13s %10s %10s %10s %9s\n", sys.name,
 				fmtNum(r.EventsPerSec, 0), fmtNum(r.P50us, 0), fmtNum(r.P99us, 0),
 				fmtNum(r.AllocsPerEvent, 1), fmtNum(r.PeakRSSMB, 0))
+			if r.note != "" {
+				fmt.Fprintf(w, "  %-26s (%s)\n", "", r.note)
+			}
 		}
 		for _, r := range ratios {
 			if r.scenario != sc.name {

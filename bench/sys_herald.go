@@ -107,7 +107,7 @@ func heraldInprocRun(ctx context.Context, e *env, durable bool) error {
 			return fmt.Errorf("publish %d: %w", i, err)
 		}
 	}
-	if err := c.wait(ctx, 5*time.Minute); err != nil {
+	if err := c.wait(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	e.meter.end(int64(n))
@@ -206,7 +206,7 @@ func heraldE2ERun(ctx context.Context, e *env, st herald.Store) error {
 		return err
 	}
 	c.setTarget(n)
-	if err := c.wait(ctx, 5*time.Minute); err != nil {
+	if err := c.wait(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	e.meter.end(n)

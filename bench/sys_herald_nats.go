@@ -72,7 +72,7 @@ func heraldNATSConsumeRun(ctx context.Context, e *env) error {
 		if _, err := bus.Subscribe(ctx, benchEventName, h, herald.Durable(name)); err != nil {
 			return err
 		}
-		if err := c.wait(ctx, 5*time.Minute); err != nil {
+		if err := c.wait(ctx, 2*time.Minute); err != nil {
 			return err
 		}
 		e.meter.end(c.n.Load())

@@ -135,7 +135,7 @@ func watermillRun(ctx context.Context, e *env, cfg gochannel.Config) error {
 			return err
 		}
 	}
-	if err := c.wait(ctx, 5*time.Minute); err != nil {
+	if err := c.wait(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	e.meter.end(int64(n))

@@ -239,7 +239,7 @@ func natsRawConsumeRun(ctx context.Context, e *env) error {
 		return err
 	}
 	defer cc.Stop()
-	if err := c.wait(ctx, 5*time.Minute); err != nil {
+	if err := c.wait(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	e.meter.end(c.n.Load())
@@ -283,7 +283,7 @@ func natsRawReplayRun(ctx context.Context, e *env) error {
 		return err
 	}
 	defer cc.Stop()
-	if err := c.wait(ctx, 5*time.Minute); err != nil {
+	if err := c.wait(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	e.meter.end(c.n.Load())
@@ -355,7 +355,7 @@ func watermillJetStreamE2ERun(ctx context.Context, e *env) error {
 		return err
 	}
 	c.setTarget(n)
-	if err := c.wait(ctx, 5*time.Minute); err != nil {
+	if err := c.wait(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	e.meter.end(n)
