@@ -225,3 +225,36 @@ func TestDiscardDuringSubscribeKeepsCheckpoint(t *testing.T) {
 		t.Fatalf("checkpoint %d, want 3", cp)
 	}
 }
+
+// flakyCommitStore fails the next fail Commit calls.
+type flakyCommitStore struct {
+	Store
+	fail atomic.Int32
+}
+
+func (f *flakyCommitStore) Commit(ctx context.Context, sub string, p Progress) error {
+	if f.fail.Add(-1) >= 0 {
+		return errors.New("disk hiccup")
+	}
+	return f.Store.Commit(ctx, sub, p)
+}
+
+// Progress whose commit failed is committed again without waiting for more
+// events: an idle subscription does not sit on its outcomes and checkpoint.
+func TestFailedCommitIsRetried(t *testing.T) {
+	st := sharedStore(t)
+	f := &flakyCommitStore{Store: st}
+	b := newBus(t, WithStore(f))
+	ctx := context.Background()
+	var rec recorder
+	mustSubscribe(t, b, "f.>", rec.handler(), Durable("flaky"))
+	f.fail.Store(3)
+	e := ev("f.e", "", "")
+	p := mustPublish(t, b, e)
+	waitFor(t, "handled", func() bool { return rec.len() == 1 })
+	waitFor(t, "outcome and checkpoint committed", func() bool {
+		outs, _ := st.Outcomes(ctx, OutcomeQuery{EventID: e.ID})
+		cp, _, _ := st.Checkpoint(ctx, "flaky")
+		return len(outs) == 1 && cp == p
+	})
+}

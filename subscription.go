@@ -534,29 +534,42 @@ func (s *Subscription) forgetRedriveLocked(id string) {
 }
 
 // flushLoop commits outcomes and the checkpoint in batches: at most 20 ms
-// after the first pending change, or at once when 64 outcomes wait.
+// after the first pending change, or at once when 64 outcomes wait. A
+// commit that failed is tried again after a backoff (100 ms doubling up to
+// 5 s), whether or not more changes come.
 func (s *Subscription) flushLoop() {
 	defer s.workerDone()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	defer t.Stop()
+	var retry time.Duration
 	for {
-		select {
-		case <-s.flushKick:
-		case <-s.flushFull:
-		case <-s.readCtx.Done():
-			return
+		full := s.flushFull
+		if retry == 0 {
+			select {
+			case <-s.flushKick:
+			case <-s.flushFull:
+			case <-s.readCtx.Done():
+				return
+			}
+			t.Reset(20 * time.Millisecond)
+		} else {
+			t.Reset(retry)
+			full = nil // the store is failing: do not hurry
 		}
-		t.Reset(20 * time.Millisecond)
 		select {
 		case <-t.C:
-		case <-s.flushFull:
+		case <-full:
 			t.Stop()
 		case <-s.readCtx.Done():
 			t.Stop()
 			return
 		}
-		s.flush(context.Background())
+		if err := s.flush(context.Background()); err != nil {
+			retry = min(max(2*retry, 100*time.Millisecond), 5*time.Second)
+		} else {
+			retry = 0
+		}
 	}
 }
 
