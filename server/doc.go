@@ -78,7 +78,8 @@
 // subscriptions), an admin flag (schemas, dead letters, tokens, every
 // subscription) and a rate limit. Tokens are kept as SHA-256 hashes; see
 // Token for why that is enough. Admin actions and refused requests go to
-// the audit logger.
+// the audit logger. WithCORS lets browser pages of given origins call the
+// API.
 //
 // # Webhooks
 //

@@ -56,6 +56,7 @@ type config struct {
 	pruneEvery     time.Duration
 	defaultReadLim int
 	maxStreams     int
+	corsOrigins    []string
 }
 
 // Option configures a Server in New.
@@ -98,6 +99,13 @@ func WithStreamWriteTimeout(d time.Duration) Option { return func(c *config) { c
 // WithMaxStreams caps the SSE streams open at once; one more is refused
 // with 503 and Retry-After. Default 1,000.
 func WithMaxStreams(n int) Option { return func(c *config) { c.maxStreams = n } }
+
+// WithCORS lets browser pages from origins call the API (Cross-Origin
+// Resource Sharing); "*" allows any origin. None by default. Tokens still
+// apply: CORS only tells browsers they may send the request.
+func WithCORS(origins ...string) Option {
+	return func(c *config) { c.corsOrigins = append(c.corsOrigins, origins...) }
+}
 
 // WithWebhookClient sets the HTTP client of webhook deliveries. The default
 // keeps many idle connections per host and follows no redirect.
@@ -222,7 +230,47 @@ func (s *Server) start(ctx context.Context) error {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(s.cfg.corsOrigins) > 0 && s.cors(w, r) {
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// corsAllowHeaders are the request headers a browser may send.
+const corsAllowHeaders = "Authorization, Content-Type, Content-Encoding, Last-Event-ID, Herald-Expected-Version, " +
+	"Ce-Specversion, Ce-Id, Ce-Type, Ce-Source, Ce-Time, Ce-Subject, Ce-Correlationid, Ce-Causationid, Ce-Dataversion, Ce-Priority"
+
+// cors sets the CORS headers for an allowed origin, and answers a
+// preflight request itself (then it returns true).
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	allowed := false
+	for _, o := range s.cfg.corsOrigins {
+		if o == "*" || o == origin {
+			allowed = true
+			break
+		}
+	}
+	if !allowed {
+		return false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	h.Set("Access-Control-Expose-Headers", "Retry-After, Herald-Next-After")
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
+		h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	return false
+}
 
 // EndStreams ends every open SSE stream (clients resume with Last-Event-ID).
 // Give it to http.Server.RegisterOnShutdown so that Shutdown does not wait

@@ -285,3 +285,25 @@ func newTestHTTP(t *testing.T, h http.Handler) string {
 	t.Cleanup(ts.Close)
 	return ts.URL
 }
+
+func TestCORS(t *testing.T) {
+	e := newEnv(t, server.WithCORS("https://dash.example"))
+	a := e.do("OPTIONS", "/v1/events", nil, "Origin", "https://dash.example", "Access-Control-Request-Method", "POST")
+	if a.status != 204 || a.header.Get("Access-Control-Allow-Origin") != "https://dash.example" ||
+		!strings.Contains(a.header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight: %d %v", a.status, a.header)
+	}
+	a = e.do("GET", "/v1/events", nil, "Origin", "https://dash.example")
+	if a.status != 200 || a.header.Get("Access-Control-Allow-Origin") != "https://dash.example" {
+		t.Fatalf("simple request: %d %v", a.status, a.header)
+	}
+	a = e.do("GET", "/v1/events", nil, "Origin", "https://evil.example")
+	if a.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("another origin allowed: %v", a.header)
+	}
+	// Without WithCORS nothing changes.
+	plain := newEnv(t)
+	if a := plain.do("GET", "/v1/events", nil, "Origin", "https://dash.example"); a.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("CORS without WithCORS")
+	}
+}

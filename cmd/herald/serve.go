@@ -33,6 +33,7 @@ type serveFlags struct {
 	insecure        bool
 	tlsCert         string
 	tlsKey          string
+	corsOrigins     []string
 	durability      string
 	logLevel        string
 	logFormat       string
@@ -80,6 +81,7 @@ A configuration file (YAML) may hold:
   durability: full           # sqlite: full (fsync every commit) or normal
   tls_cert: cert.pem         # serve HTTPS (with tls_key)
   tls_key: key.pem
+  cors_origins: [https://dashboard.example]
   limits: {max_body: 4194304, max_batch: 1000, max_event: 1048576, max_depth: 64}
   tokens:
     - identity: recorder     # becomes source_plugin of what it publishes
@@ -131,6 +133,7 @@ the requests and webhook deliveries in flight, and closes the store.`,
 	fl.BoolVar(&f.insecure, "insecure", envBool("HERALD_INSECURE"), "allow listening on a non-loopback address without tokens (env HERALD_INSECURE)")
 	fl.StringVar(&f.tlsCert, "tls-cert", envOr("HERALD_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key) (env HERALD_TLS_CERT)")
 	fl.StringVar(&f.tlsKey, "tls-key", envOr("HERALD_TLS_KEY", ""), "the certificate's private key (PEM) (env HERALD_TLS_KEY)")
+	fl.StringSliceVar(&f.corsOrigins, "cors-origin", envList("HERALD_CORS_ORIGIN"), "let browser pages from this origin call the API; repeat or comma-separate, * for any (env HERALD_CORS_ORIGIN)")
 	fl.StringVar(&f.durability, "durability", envOr("HERALD_DURABILITY", "full"), "sqlite: full (fsync every commit) or normal (env HERALD_DURABILITY)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
 	fl.StringVar(&f.logFormat, "log-format", envOr("HERALD_LOG_FORMAT", "text"), "text or json (env HERALD_LOG_FORMAT)")
@@ -141,6 +144,13 @@ the requests and webhook deliveries in flight, and closes the store.`,
 func envBool(key string) bool {
 	v, err := strconv.ParseBool(os.Getenv(key))
 	return err == nil && v
+}
+
+func envList(key string) []string {
+	if v := os.Getenv(key); v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
 }
 
 func envDuration(key string, def time.Duration) time.Duration {
@@ -180,6 +190,9 @@ func applyConfig(cmd *cobra.Command, f *serveFlags, c *serveConfig) {
 	}
 	if c.TLSKey != "" && !set("tls-key", "HERALD_TLS_KEY") {
 		f.tlsKey = c.TLSKey
+	}
+	if len(c.CORSOrigins) > 0 && !set("cors-origin", "HERALD_CORS_ORIGIN") {
+		f.corsOrigins = c.CORSOrigins
 	}
 }
 
@@ -293,6 +306,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	opts := []server.Option{
 		server.WithLogger(log), server.WithAuditLogger(audit), server.WithRegistry(reg),
 		server.WithTokens(tokens), server.WithLimits(cfg.Limits), server.WithSubscriptions(cfg.Subscriptions),
+		server.WithCORS(f.corsOrigins...),
 	}
 	if len(cfg.Retention) > 0 {
 		opts = append(opts, server.WithRetention(cfg.Retention, 0))

@@ -26,6 +26,7 @@ type serveConfig struct {
 	Insecure      bool                      `yaml:"insecure"`
 	TLSCert       string                    `yaml:"tls_cert"`
 	TLSKey        string                    `yaml:"tls_key"`
+	CORSOrigins   []string                  `yaml:"cors_origins"`
 	Limits        server.Limits             `yaml:"limits"`
 	Tokens        []configToken             `yaml:"tokens"`
 	Schemas       []configSchema            `yaml:"schemas"`
