@@ -453,6 +453,11 @@ func (s *Subscription) runOne(w *worker, i int, start time.Time) result {
 	if !w.state.CompareAndSwap(callRunning, callIdle) {
 		return result{} // abandoned by the watchdog, which recorded the attempt
 	}
+	if err != nil && s.baseCtx.Err() != nil {
+		// Close cancelled the call: not a failure of the event, which is
+		// left for the subscription's next run.
+		return result{}
+	}
 	end := time.Now()
 	r := result{err: err, dur: end.Sub(start), end: end, ran: true}
 	if s.m != nil {
@@ -528,8 +533,9 @@ func asPanic(err error, pe **panicError) bool {
 func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 	s.inflight--
 	if !r.ran {
-		// Taken but not started because the subscription stopped: left for
-		// the next run (its checkpoint stays below it).
+		// Taken but not started because the subscription stopped, or
+		// cancelled by Close: left for the next run (its checkpoint stays
+		// below it).
 		return false
 	}
 	// A stale item was taken before a Reset: its result no longer counts
@@ -709,6 +715,10 @@ func (s *Subscription) runBatch(w *worker) {
 			r.err = errs.all
 		case errs.each != nil:
 			r.err = errs.each[i]
+		}
+		if r.err != nil && s.baseCtx.Err() != nil {
+			w.res[i] = result{} // cancelled by Close: left for the next run
+			continue
 		}
 		if s.m != nil {
 			s.m.observer(w.obs, s.name, it.ev.Name).Observe(per.Seconds())

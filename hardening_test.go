@@ -258,3 +258,33 @@ func TestFailedCommitIsRetried(t *testing.T) {
 		return len(outs) == 1 && cp == p
 	})
 }
+
+// A handler whose context Close cancelled has not failed: its event is not
+// dead-lettered but left for the subscription's next run.
+func TestCloseCancelledHandlerIsNotDeadLettered(t *testing.T) {
+	st := sharedStore(t)
+	b := newBus(t, WithStore(st))
+	entered := make(chan struct{})
+	s := mustSubscribe(t, b, "k.>", func(ctx context.Context, e *Event) error {
+		close(entered)
+		<-ctx.Done()
+		return ctx.Err()
+	}, Durable("k"), MaxAttempts(1))
+	mustPublish(t, b, ev("k.e", "", ""))
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	bg := context.Background()
+	if dls, err := st.DeadLetters(bg, DeadLetterQuery{Subscription: "k"}); err != nil || len(dls) != 0 {
+		t.Fatalf("dead letters after Close: %v %v", dls, err)
+	}
+	if cp, _, _ := st.Checkpoint(bg, "k"); cp != 0 {
+		t.Fatalf("checkpoint %d, want 0: the event is not done", cp)
+	}
+	var rec recorder
+	mustSubscribe(t, b, "k.>", rec.handler(), Durable("k"))
+	waitFor(t, "redelivered", func() bool { return rec.len() == 1 })
+}

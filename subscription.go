@@ -630,11 +630,18 @@ func (s *Subscription) flush(ctx context.Context) error {
 // Close stops delivery: no new event is handed to the handler, handler
 // calls in progress are allowed to finish until ctx ends (their contexts
 // are then cancelled), and a durable subscription commits its outcomes and
-// checkpoint. Events that were queued but not started are not delivered by
-// this subscription: a durable one delivers them when it runs again, an
-// ephemeral one drops them. Close waits for the subscription's goroutines
-// and returns ctx's error if they did not end in time. Calling it again
-// returns nil at once.
+// checkpoint. Events that were queued, waiting for a retry, or whose call
+// Close cancelled and that then returned an error, are not delivered (nor
+// dead-lettered) by this subscription: a durable one delivers them when it
+// runs again, an ephemeral one drops them. Close waits for the
+// subscription's goroutines and returns an error wrapping ctx's error if
+// handlers were still running 100 ms after ctx ended (they are abandoned:
+// their goroutines end whenever the handlers return). Calling it again, or
+// concurrently, returns nil at once without waiting.
+//
+// Close must not be called from the subscription's own handler with a
+// context that does not end: it waits for that very handler to return.
+// Call it from another goroutine instead.
 func (s *Subscription) Close(ctx context.Context) error {
 	var err error
 	first := false
