@@ -230,8 +230,11 @@ func decodeEvents(ctx context.Context, h http.Header, body []byte, lim Limits) (
 // without parameters; "" when there is none.
 func contentType(h http.Header) (string, error) {
 	v := h.Get("Content-Type")
-	if v == "" {
+	switch v {
+	case "":
 		return "", nil
+	case ctJSON, ctCloudEvent, ctCloudBatch:
+		return v, nil
 	}
 	mt, _, err := mime.ParseMediaType(v)
 	if err != nil {

@@ -12,16 +12,6 @@ import (
 // maxReadLimit caps GET /v1/events?limit=.
 const maxReadLimit = 1000
 
-type publishedEvent struct {
-	ID        string `json:"id"`
-	Position  uint64 `json:"position"`
-	Duplicate bool   `json:"duplicate,omitempty"`
-}
-
-type publishAnswer struct {
-	Events []publishedEvent `json:"events"`
-}
-
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *principal) error {
 	body, err := readBody(w, r, s.cfg.limits.MaxBody)
 	if err != nil {
@@ -64,16 +54,42 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
-	ans := publishAnswer{Events: make([]publishedEvent, len(events))}
 	status := http.StatusOK
-	for i, res := range results {
-		ans.Events[i] = publishedEvent{ID: events[i].ID, Position: res.Position, Duplicate: res.Duplicate}
+	for _, res := range results {
 		if !res.Duplicate {
 			status = http.StatusCreated
 		}
 	}
-	writeJSON(w, status, ans)
+	writeRaw(w, status, ctJSON, appendPublishAnswer(make([]byte, 0, 32+64*len(events)), events, results))
 	return nil
+}
+
+// appendPublishAnswer appends {"events":[{"id","position"[,"duplicate"]}]}.
+// Stored ids are printable ASCII, which strconv quotes as JSON does.
+func appendPublishAnswer(b []byte, events []*herald.Event, results []herald.AppendResult) []byte {
+	b = append(b, `{"events":[`...)
+	for i, res := range results {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = strconv.AppendQuoteToASCII(b, events[i].ID)
+		b = append(b, `,"position":`...)
+		b = strconv.AppendUint(b, res.Position, 10)
+		if res.Duplicate {
+			b = append(b, `,"duplicate":true`...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}\n"...)
+}
+
+func writeRaw(w http.ResponseWriter, status int, ct string, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = []string{ct}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	w.Write(b)
 }
 
 type listAnswer struct {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ type metrics struct {
 	deliveries *prometheus.CounterVec
 	delivDur   prometheus.Histogram
 	dropped    prometheus.Counter
+	routes     sync.Map // route → *routeMetrics
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -49,12 +51,32 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// routeMetrics are one route's series, looked up once.
+type routeMetrics struct {
+	duration prometheus.Observer
+	codes    sync.Map // status int → prometheus.Counter
+}
+
+func (m *metrics) route(route string) *routeMetrics {
+	if v, ok := m.routes.Load(route); ok {
+		return v.(*routeMetrics)
+	}
+	rm := &routeMetrics{duration: m.duration.WithLabelValues(route)}
+	v, _ := m.routes.LoadOrStore(route, rm)
+	return v.(*routeMetrics)
+}
+
 func (m *metrics) observe(route string, status int, d time.Duration) {
 	if status == 0 {
 		status = 200
 	}
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	rm := m.route(route)
+	c, ok := rm.codes.Load(status)
+	if !ok {
+		c, _ = rm.codes.LoadOrStore(status, m.requests.WithLabelValues(route, strconv.Itoa(status)))
+	}
+	c.(prometheus.Counter).Inc()
 	if route != "GET /v1/stream" {
-		m.duration.WithLabelValues(route).Observe(d.Seconds())
+		rm.duration.Observe(d.Seconds())
 	}
 }
