@@ -20,9 +20,15 @@ import (
 // Handlers run on the subscriptions' own goroutines: a slow, failing or
 // panicking handler affects only its own subscription.
 //
+// Durable subscriptions record an outcome for every event they handle and
+// keep dead letters in the store (see Outcomes, Trace, DeadLetters).
+// Ephemeral subscriptions record neither: their failures are logged and
+// counted (SubscriptionStats, metrics) only; see Durable for why.
+//
 // A Bus is safe for concurrent use. Close stops it; after Close every
-// method returns ErrClosed. The bus does not close a store given with
-// WithStore; it closes the memory store it made itself.
+// method that publishes, subscribes or reads the store returns ErrClosed
+// (Store, Schemas and Subscriptions keep working). The bus does not close a
+// store given with WithStore; it closes the memory store it made itself.
 type Bus struct {
 	cfg       busConfig
 	store     Store
@@ -85,7 +91,9 @@ func New(opts ...Option) (*Bus, error) {
 	return b, nil
 }
 
-// Store returns the bus's store.
+// Store returns the bus's store. The memory store the bus made itself
+// (no WithStore) is closed by Bus.Close; a store given with WithStore stays
+// open.
 func (b *Bus) Store() Store { return b.store }
 
 // Schemas returns the JSON Schema registry the bus validates events
@@ -102,8 +110,10 @@ func (b *Bus) Schemas() *Schemas { return b.cfg.schemas }
 // When ctx is a handler's context, the event is a response to the event
 // being handled: it inherits its correlation id, its causation id is the
 // handled event's ID, and its ID, when empty, is ChildID(parent,
-// subscription, n) for the handler's n-th publish, so a retried handler
-// publishes the same IDs and nothing twice.
+// subscription, n) for the handler's n-th publish (n restarts at 0 on each
+// attempt), so a retried handler publishes the same IDs and nothing twice —
+// provided it publishes its events in the same order each time (not from
+// several goroutines at once).
 //
 // An invalid event returns a *ValidationError (ErrInvalidEvent,
 // ErrSchemaViolation or ErrTooLarge) and stores nothing. When the store or
@@ -482,8 +492,17 @@ func jsonStringBound(s string) int {
 // BufferSize, DropOldest). ctx bounds the setup only; the subscription runs
 // until Close, Bus.Unsubscribe or Bus.Close.
 //
+// Delivery: events of one Subject are handled one at a time in log order
+// (retries included, except on a SharedStore); other events run
+// concurrently up to Concurrency.
+// Among queued events the higher Priority is taken first; a worker whose
+// handler is fast (under 100 µs per event) takes up to 64 queued events at
+// a time, so a more urgent event that arrives meanwhile waits behind those.
+//
 // A durable name may run only once per bus at a time: a second Subscribe
-// with the same name returns an error wrapping ErrConflict. After Close it
+// with the same name returns an error wrapping ErrConflict. An invalid
+// pattern or option returns an error and starts nothing; a store error
+// while reading the durable checkpoint is returned wrapped. After Close it
 // returns ErrClosed.
 func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts ...SubscribeOption) (*Subscription, error) {
 	if h == nil {
@@ -495,7 +514,10 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts ...
 // SubscribeBatch is Subscribe for a handler that takes up to BatchSize
 // events (default 100) per call. Its results are per event: each failed
 // event is retried or dead-lettered on its own. The batch handler's context
-// carries no single event (FromContext reports false).
+// carries no single event (FromContext reports false), so events it
+// publishes are not response events: they get fresh IDs on every attempt
+// and no inherited correlation; give them IDs of your own (for instance
+// ChildID) when a retried batch must not publish twice.
 func (b *Bus) SubscribeBatch(ctx context.Context, pattern string, h BatchHandler, opts ...SubscribeOption) (*Subscription, error) {
 	if h == nil {
 		return nil, errors.New("herald: nil batch handler")
@@ -628,7 +650,8 @@ func (s *Subscription) setupDurable(ctx context.Context) error {
 	return nil
 }
 
-// Unsubscribe stops s as Subscription.Close does.
+// Unsubscribe stops s as Subscription.Close does. It returns an error
+// wrapping ErrNotFound when s belongs to another bus.
 func (b *Bus) Unsubscribe(ctx context.Context, s *Subscription) error {
 	if s == nil || s.bus != b {
 		return fmt.Errorf("herald: subscription of another bus: %w", ErrNotFound)
@@ -669,7 +692,8 @@ func (b *Bus) subscriptionList() []*Subscription {
 	return out
 }
 
-// Subscriptions describes the bus's running subscriptions, by name.
+// Subscriptions describes the bus's running subscriptions, by name. It is
+// empty after Close.
 func (b *Bus) Subscriptions() []SubscriptionInfo {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -686,7 +710,9 @@ func (b *Bus) Subscriptions() []SubscriptionInfo {
 // subscription stops as Subscription.Close says (handlers in progress may
 // finish until ctx ends, durable progress is committed), and the memory
 // store the bus made itself is closed. It returns ctx's error when handlers
-// were still running at its end. Calling it again returns nil.
+// were still running at its end. Calling it again, or concurrently, returns
+// nil at once without waiting for the first call. Like Subscription.Close,
+// it must not be called from a handler with a context that does not end.
 func (b *Bus) Close(ctx context.Context) error {
 	if b.closed.Swap(true) {
 		return nil
@@ -705,7 +731,8 @@ func (b *Bus) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// DeadLetters lists the dead letters matching q, oldest first.
+// DeadLetters lists the dead letters matching q, oldest first. Only durable
+// subscriptions have dead letters. After Close it returns ErrClosed.
 func (b *Bus) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
@@ -718,7 +745,8 @@ func (b *Bus) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter,
 // event again (with fresh attempts) and removes the entry when it succeeds;
 // when it fails again, the entry comes back with the longer error history.
 // Entries of a subscription that is not running are redriven when it runs
-// again.
+// again; a subscription running in another process sharing the store finds
+// them within 10 s. After Close it returns ErrClosed.
 func (b *Bus) Redrive(ctx context.Context, q DeadLetterQuery) (int, error) {
 	if b.closed.Load() {
 		return 0, ErrClosed
@@ -736,7 +764,12 @@ func (b *Bus) Redrive(ctx context.Context, q DeadLetterQuery) (int, error) {
 }
 
 // Discard removes the dead letters matching q, records their outcome as
-// discarded, and returns how many it removed.
+// discarded, and returns how many it removed. The outcome is recorded
+// through the owning subscription when it runs here (waiting, until ctx
+// ends, for one that is starting or closing), else directly in the store
+// when the subscription has a checkpoint. An entry whose redrive is under
+// way when it is discarded may come back if that redrive fails. After
+// Close it returns ErrClosed.
 func (b *Bus) Discard(ctx context.Context, q DeadLetterQuery) (int, error) {
 	if b.closed.Load() {
 		return 0, ErrClosed
@@ -824,7 +857,9 @@ func lastError(errs []AttemptError) string {
 	return errs[len(errs)-1].Error
 }
 
-// Outcomes returns the outcomes matching q (set at least one field).
+// Outcomes returns the outcomes matching q (set at least one field), as
+// Store.Outcomes orders them. Only durable subscriptions record outcomes.
+// After Close it returns ErrClosed.
 func (b *Bus) Outcomes(ctx context.Context, q OutcomeQuery) ([]Outcome, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
@@ -848,8 +883,9 @@ type TraceEvent struct {
 const maxTraceEvents = 10000
 
 // Trace returns the events of correlationID in log order (at most 10,000),
-// each with the outcomes recorded for it. It returns ErrNotFound when the
-// store holds no event of that correlation.
+// each with the outcomes recorded for it (by durable subscriptions). It
+// returns ErrNotFound when the store holds no event of that correlation,
+// and ErrClosed after Close.
 func (b *Bus) Trace(ctx context.Context, correlationID string) (*Trace, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed

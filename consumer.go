@@ -10,6 +10,10 @@ import (
 // type assertion: a durable subscription on such a store takes its events
 // from Consume instead of Read and checkpoints, and still records outcomes
 // and dead letters with Commit (the checkpoint is then informational).
+// A failed attempt is retried by Nak, so the consumer may deliver later
+// events of the same subject before the retry: per-subject order holds
+// across retries only on stores without this ability. Bus.Reset is not
+// supported on such a store.
 type SharedStore interface {
 	// Consume joins (creating if needed) the shared durable consumer `sub`
 	// for events matching pattern, starting at start for a new consumer.

@@ -200,7 +200,15 @@ func validSubName(s string) bool {
 // same name resumes where the last one stood, receiving what was published
 // meanwhile (at-least-once). Names are 1 to 200 characters of
 // [A-Za-z0-9_.-]. Without it the subscription is ephemeral: it receives
-// only events published through this bus while it exists.
+// only events published through this bus while it exists, and it records
+// no outcomes and no dead letters: its failures are logged and counted
+// (SubscriptionStats, metrics) only. Recording them in the store would be
+// wrong rather than slow: Store.Commit always saves a checkpoint, which
+// would hold retention for a subscription that ends with its process, and
+// the bus-made names of ephemeral subscriptions are reused by every
+// process and restart, so their outcomes and dead letters (and a redrive)
+// would reach unrelated subscriptions. Use a durable subscription for
+// events whose failures must be traced, dead-lettered or redriven.
 func Durable(name string) SubscribeOption { return func(c *subConfig) { c.durable = name } }
 
 // Concurrency sets how many events the subscription handles at once (events
@@ -209,12 +217,16 @@ func Concurrency(n int) SubscribeOption { return func(c *subConfig) { c.concurre
 
 // Timeout sets the per-call handler timeout: the handler's context ends
 // then, and an attempt that ran out of time counts as a temporary failure.
-// Default DefaultHandlerTimeout (30 s).
+// A handler that ignores its context and is still running a grace period
+// later (a tenth of the timeout, between 100 ms and 5 s) is abandoned: its
+// attempt is recorded as failed, another goroutine takes its place, and its
+// own goroutine ends whenever the handler returns. For a batch handler the
+// timeout covers the whole call. Default DefaultHandlerTimeout (30 s).
 func Timeout(d time.Duration) SubscribeOption { return func(c *subConfig) { c.timeout = d } }
 
 // MaxAttempts sets how many times an event is tried before it goes to the
-// dead-letter queue. Default DefaultMaxAttempts (4: the first try and three
-// retries).
+// dead-letter queue. A redriven dead letter gets MaxAttempts fresh attempts.
+// Default DefaultMaxAttempts (4: the first try and three retries).
 func MaxAttempts(n int) SubscribeOption { return func(c *subConfig) { c.maxAttempts = n } }
 
 // Backoff sets the exponential backoff between attempts: the n-th retry

@@ -122,7 +122,8 @@ func (s *Subscription) Name() string { return s.name }
 // Bus.Unsubscribe or Bus.Close).
 func (s *Subscription) Done() <-chan struct{} { return s.done }
 
-// Stats returns the subscription's counters.
+// Stats returns the subscription's counters. It may be called at any time,
+// also after Close (the counters keep their last values).
 func (s *Subscription) Stats() SubscriptionStats {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
