@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/heraldhq/herald"
 )
@@ -66,84 +68,156 @@ func encodeBody(e *herald.Event) []byte {
 	return appendString(b, string(e.Data))
 }
 
-// bodyReader decodes a body; the first failure sticks.
+// bodyReader decodes a body by offsets; the first failure sticks.
 type bodyReader struct {
 	b   []byte
+	off int
 	bad bool
 }
 
 func (r *bodyReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
+	v, n := binary.Uvarint(r.b[r.off:])
 	if n <= 0 {
 		r.bad = true
 		return 0
 	}
-	r.b = r.b[n:]
+	r.off += n
 	return v
 }
 
 func (r *bodyReader) varint() int64 {
-	v, n := binary.Varint(r.b)
+	v, n := binary.Varint(r.b[r.off:])
 	if n <= 0 {
 		r.bad = true
 		return 0
 	}
-	r.b = r.b[n:]
+	r.off += n
 	return v
 }
 
-func (r *bodyReader) bytes() []byte {
+// span is where a string's bytes lie in the body.
+type span struct{ start, end int }
+
+func (r *bodyReader) span() span {
 	n := r.uvarint()
-	if r.bad || n > uint64(len(r.b)) {
+	if r.bad || n > uint64(len(r.b)-r.off) {
 		r.bad = true
-		return nil
+		return span{}
 	}
-	s := r.b[:n:n]
-	r.b = r.b[n:]
-	return s
+	sp := span{r.off, r.off + int(n)}
+	r.off = sp.end
+	return sp
 }
 
-func (r *bodyReader) string() string { return string(r.bytes()) }
-
-// decodeBody returns the event stored as b at position pos; its Data shares
-// b's memory. It never panics, whatever b holds.
+// decodeBody returns the event stored as b at position pos; see decodeInto.
 func decodeBody(pos uint64, b []byte) (*herald.Event, error) {
-	if len(b) == 0 || b[0] != bodyFormat {
-		return nil, errBadBody
+	e := new(herald.Event)
+	if err := decodeInto(e, pos, b); err != nil {
+		return nil, err
 	}
-	r := bodyReader{b: b[1:]}
-	e := &herald.Event{Position: pos}
-	e.ID = r.string()
-	e.Name = r.string()
-	e.CorrelationID = r.string()
-	e.CausationID = r.string()
-	e.SourcePlugin = r.string()
-	e.Subject = r.string()
+	return e, nil
+}
+
+// decodeInto decodes the event stored as b at position pos into e. It
+// never panics, whatever b holds.
+//
+// The event shares b's memory instead of copying it: its text fields are
+// strings over the part of b before the data, and its Data is the rest,
+// capped so that appending to it cannot reach beyond. b is therefore
+// taken over: nothing may write to it afterwards (callers of a store must
+// not modify the events it returns, and even a write into Data leaves the
+// strings as they were).
+func decodeInto(e *herald.Event, pos uint64, b []byte) error {
+	if len(b) == 0 || b[0] != bodyFormat {
+		return errBadBody
+	}
+	// First pass: check the layout and find where each part lies.
+	r := bodyReader{b: b, off: 1}
+	var fields [6]span
+	for i := range fields {
+		fields[i] = r.span()
+	}
 	sec := r.varint()
 	nsec := r.uvarint()
 	if nsec >= 1e9 {
 		r.bad = true
 	}
-	e.Timestamp = time.Unix(sec, int64(nsec)).UTC()
-	e.Version = int(r.varint())
-	e.Priority = herald.Priority(r.varint())
-	if n := r.uvarint(); n > 0 {
-		n--
-		if n > uint64(len(r.b)) { // every entry takes at least one byte
+	version := r.varint()
+	priority := r.varint()
+	entries := r.uvarint()
+	metaStart := r.off
+	if entries > 0 {
+		if entries-1 > uint64(len(b)-r.off) { // every entry takes at least one byte
 			r.bad = true
 		}
-		if !r.bad {
-			e.Metadata = make(map[string]string, n)
-			for range n {
-				k := r.string()
-				e.Metadata[k] = r.string()
-			}
+		for i := uint64(1); i < entries && !r.bad; i++ {
+			r.span()
+			r.span()
 		}
 	}
-	data := r.bytes()
-	if r.bad || len(r.b) != 0 {
-		return nil, errBadBody
+	data := r.span()
+	if r.bad || r.off != len(b) {
+		return errBadBody
 	}
-	e.Data = data
-	return e, nil
+	// Second pass: the text fields are substrings of b before the data.
+	text := unsafe.String(unsafe.SliceData(b), data.start)
+	str := func(sp span) string { return text[sp.start:sp.end] }
+	*e = herald.Event{
+		Position:      pos,
+		ID:            str(fields[0]),
+		Name:          str(fields[1]),
+		CorrelationID: str(fields[2]),
+		CausationID:   str(fields[3]),
+		SourcePlugin:  str(fields[4]),
+		Subject:       str(fields[5]),
+		Timestamp:     time.Unix(sec, int64(nsec)).UTC(),
+		Version:       int(version),
+		Priority:      herald.Priority(priority),
+		Data:          b[data.start:data.end:data.end],
+	}
+	if entries > 0 {
+		e.Metadata = make(map[string]string, entries-1)
+		m := bodyReader{b: b, off: metaStart}
+		for i := uint64(1); i < entries; i++ {
+			k := m.span()
+			e.Metadata[str(k)] = str(m.span())
+		}
+	}
+	return nil
+}
+
+// slab carves the events of a read, and copies of their bodies, out of
+// blocks, so that reading an event costs no allocation of its own. An
+// event returned keeps its blocks in memory: at most slabEvents events and
+// slabBytes bytes.
+type slab struct {
+	events []herald.Event
+	bytes  []byte
+}
+
+const (
+	slabEvents = 64
+	slabBytes  = 64 << 10
+)
+
+func (a *slab) event() *herald.Event {
+	if len(a.events) == 0 {
+		a.events = make([]herald.Event, slabEvents)
+	}
+	e := &a.events[0]
+	a.events = a.events[1:]
+	return e
+}
+
+// copy returns a copy of b that nothing else writes to.
+func (a *slab) copy(b []byte) []byte {
+	if len(b) > cap(a.bytes)-len(a.bytes) {
+		if len(b) > slabBytes/4 {
+			return bytes.Clone(b)
+		}
+		a.bytes = make([]byte, 0, slabBytes)
+	}
+	n := len(a.bytes)
+	a.bytes = append(a.bytes, b...)
+	return a.bytes[n:len(a.bytes):len(a.bytes)]
 }

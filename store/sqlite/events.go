@@ -285,13 +285,18 @@ func scanEvent(row scanner) (*herald.Event, error) {
 	return decodeEvent(pos, body)
 }
 
+// decodeEvent decodes a body read from the store, which it takes over.
 func decodeEvent(pos int64, body []byte) (*herald.Event, error) {
 	e, err := decodeBody(uint64(pos), body)
 	if err != nil {
-		return nil, &opError{op: "read", reason: fmt.Sprintf("the stored event at position %d is damaged", pos),
-			sentinel: herald.ErrIncompatibleStore}
+		return nil, damaged(pos)
 	}
 	return e, nil
+}
+
+func damaged(pos int64) error {
+	return &opError{op: "read", reason: fmt.Sprintf("the stored event at position %d is damaged", pos),
+		sentinel: herald.ErrIncompatibleStore}
 }
 
 // Read yields the events after `after` matching f, in position order,
@@ -367,8 +372,9 @@ func (s *Store) readPage(ctx context.Context, q string, bySubject bool, after ui
 	}
 	defer rows.Close()
 	page := make([]*herald.Event, 0, limit)
+	var alloc slab
 	var pos int64
-	var body []byte
+	var body sql.RawBytes // valid until the next row: copied into alloc
 	dest := []any{&pos, &body}
 	if bySubject {
 		dest = append(dest, &cur.version)
@@ -377,9 +383,9 @@ func (s *Store) readPage(ctx context.Context, q string, bySubject bool, after ui
 		if err := rows.Scan(dest...); err != nil {
 			return nil, cur, err
 		}
-		e, err := decodeEvent(pos, body)
-		if err != nil {
-			return nil, cur, err
+		e := alloc.event()
+		if err := decodeInto(e, uint64(pos), alloc.copy(body)); err != nil {
+			return nil, cur, damaged(pos)
 		}
 		cur.pos = e.Position
 		page = append(page, e)
