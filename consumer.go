@@ -17,6 +17,7 @@ import (
 type SharedStore interface {
 	// Consume joins (creating if needed) the shared durable consumer `sub`
 	// for events matching pattern, starting at start for a new consumer.
+	// ctx bounds the joining only: the Consumer lives until its Close.
 	Consume(ctx context.Context, sub string, pattern string, start Start, opts ConsumeOptions) (Consumer, error)
 }
 

@@ -421,6 +421,9 @@ func (s *Subscription) consumeLoop() {
 		fctx, cancel := context.WithTimeout(s.readCtx, redrivePoll)
 		s.mu.Lock()
 		s.wakeReader = cancel // a Redrive in this process wakes it at once
+		if s.redriveReq || s.stopping {
+			cancel() // asked for while the wake-up was not set yet
+		}
 		s.mu.Unlock()
 		ds, err := s.consumer.Fetch(fctx, room)
 		s.mu.Lock()
