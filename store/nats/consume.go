@@ -16,7 +16,6 @@ import (
 	"time"
 
 	herald "github.com/heraldhq/herald"
-	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 )
@@ -56,11 +55,13 @@ func (s *Store) consumerName(sub string, p int) string {
 // so JetStream delivers a partition to one process at a time, in log order;
 // events of one subject are always in one partition, and the bus keeps a
 // subject's events in order within the process. A process that dies keeps
-// its partitions pinned for AckWait plus twice the pull expiry, by which
-// time its unacknowledged deliveries are due again; JetStream hands due
-// redeliveries out before new events, so the next process handles them
-// first. Subject order can still break when a delivery is negatively
-// acknowledged with a delay (a retry) and the partition moves meanwhile.
+// its partitions pinned for AckWait plus two seconds, by which time its
+// unacknowledged deliveries are due again. The process that takes a
+// partition over holds back what it receives until every outstanding
+// delivery of the partition is in its hands, and then hands them out in log
+// order (see pull), so it handles the dead process's events first. Subject
+// order can still break when a delivery is negatively acknowledged with a
+// delay (a retry) and the partition moves meanwhile.
 func (s *Store) Consume(ctx context.Context, sub string, pattern string, start herald.Start, opts herald.ConsumeOptions) (herald.Consumer, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -86,7 +87,9 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 	}
 	n := s.cfg.partitions
 	perPart := max(1, (opts.MaxInFlight+n-1)/n)
-	expiry := min(max(opts.AckWait/2, time.Second), 30*time.Second)
+	// Pull requests expire quickly so that stopping a partition (a
+	// handover, Close) waits at most this long for the request in flight.
+	expiry := time.Second
 	c := &sharedConsumer{
 		s:       s,
 		sub:     sub,
@@ -95,6 +98,7 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 		done:    make(chan struct{}),
 		parts:   make([]*partition, n),
 		perPart: perPart,
+		fetchN:  min(perPart, 256),
 		expiry:  expiry,
 		ackWait: opts.AckWait,
 		hb:      min(max(opts.AckWait/4, 250*time.Millisecond), time.Second),
@@ -198,7 +202,7 @@ func (s *Store) deleteSharedConsumers(ctx context.Context, sub string) error {
 type partition struct {
 	name string
 	cons jetstream.Consumer
-	it   jetstream.MessagesContext // while this process pulls it
+	stop chan struct{} // while this process pulls it; closed to stop
 	// outstanding counts deliveries pulled and not yet acked or naked.
 	outstanding int
 	releasing   bool
@@ -218,6 +222,7 @@ type sharedConsumer struct {
 	once    sync.Once
 	wg      sync.WaitGroup
 	perPart int
+	fetchN  int // messages per pull request
 	expiry  time.Duration
 	ackWait time.Duration
 	hb      time.Duration
@@ -269,7 +274,7 @@ func (c *sharedConsumer) rebalance(ctx context.Context) error {
 		mine := owner(p, members) == c.id
 		c.mu.Lock()
 		part := c.parts[p]
-		pulling := part.it != nil
+		pulling := part.stop != nil
 		c.mu.Unlock()
 		switch {
 		case mine && !pulling:
@@ -302,20 +307,12 @@ func (c *sharedConsumer) startPull(p int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	part := c.parts[p]
-	if part.it != nil || part.releasing {
+	if part.stop != nil || part.releasing {
 		return nil
 	}
-	it, err := part.cons.Messages(
-		jetstream.PullPriorityGroup(priorityGroup),
-		jetstream.PullMaxMessages(min(c.perPart, 256)),
-		jetstream.PullExpiry(c.expiry),
-	)
-	if err != nil {
-		return c.s.mapErr("joining shared subscription "+c.sub, err)
-	}
-	part.it = it
+	part.stop = make(chan struct{})
 	c.wg.Add(1)
-	go c.pull(p, it)
+	go c.pull(p, part.stop)
 	return nil
 }
 
@@ -325,14 +322,14 @@ func (c *sharedConsumer) startPull(p int) error {
 func (c *sharedConsumer) release(p int) {
 	c.mu.Lock()
 	part := c.parts[p]
-	it := part.it
-	if it == nil || part.releasing {
+	stop := part.stop
+	if stop == nil || part.releasing {
 		c.mu.Unlock()
 		return
 	}
 	part.releasing = true
+	close(stop)
 	c.mu.Unlock()
-	it.Drain()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -340,9 +337,9 @@ func (c *sharedConsumer) release(p int) {
 		for time.Now().Before(deadline) {
 			c.mu.Lock()
 			n := part.outstanding
-			itDone := part.it != it
+			pulling := part.stop == stop
 			c.mu.Unlock()
-			if n == 0 && itDone {
+			if n == 0 && !pulling {
 				break
 			}
 			select {
@@ -383,112 +380,102 @@ func (c *sharedConsumer) membership() {
 	}
 }
 
-// pull moves partition p's deliveries into c.msgs. It starts by settling:
-// JetStream may hand out the redeliveries of a previous owner out of order
-// and mixed with new events, so pull holds back what it receives until every
-// delivery the consumer has outstanding is in this process's hands (the
-// consumer's ack-pending count equals what pull holds), then passes them on
-// sorted by position, and from then on streams in delivery order.
-func (c *sharedConsumer) pull(p int, it jetstream.MessagesContext) {
+// pull moves partition p's deliveries into c.msgs, one pull request
+// (Fetch) at a time, until stop or Close; every message a request brings
+// is passed on or handed back, none is dropped in a client-side buffer.
+//
+// It starts by settling: JetStream may hand out the redeliveries of a
+// previous owner out of order and mixed with new events, so pull holds back
+// what it receives until every delivery the consumer has outstanding is in
+// this process's hands (the consumer's ack-pending count equals what pull
+// holds), then passes them on sorted by position, and from then on streams
+// in delivery order.
+func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 	defer c.wg.Done()
+	part := c.parts[p]
 	defer func() {
 		c.mu.Lock()
-		if c.parts[p].it == it {
-			c.parts[p].it = nil
+		if part.stop == stop {
+			part.stop = nil
 		}
 		c.mu.Unlock()
 	}()
-	settling := true
-	var held []jetstream.Msg
-	var lastCheck time.Time
-	every := 20 * time.Millisecond // between ack-pending checks while settling
 	seqOf := func(m jetstream.Msg) uint64 {
 		if md, err := m.Metadata(); err == nil {
 			return md.Sequence.Stream
 		}
 		return 0
 	}
-	// send passes m on; when the consumer closes first, m is handed back.
-	send := func(m jetstream.Msg) bool {
-		select {
-		case c.msgs <- pmsg{m, p}:
-			return true
-		case <-c.done:
-			_ = m.Nak()
+	var held []jetstream.Msg
+	handBack := func() {
+		slices.SortFunc(held, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
+		for _, h := range held {
+			_ = h.Nak()
 			c.settle(p)
-			return false
-		}
-	}
-	// flush passes every held delivery on, in order.
-	flush := func() bool {
-		for i, h := range held {
-			if !send(h) {
-				for _, r := range held[i+1:] {
-					_ = r.Nak()
-					c.settle(p)
-				}
-				held = nil
-				return false
-			}
 		}
 		held = nil
-		return true
 	}
+	// settled reports whether every outstanding delivery of the partition
+	// is held here.
+	settled := func() bool {
+		ctx, cancel := context.WithTimeout(c.s.base, 2*time.Second)
+		defer cancel()
+		info, err := part.cons.Info(ctx)
+		return err == nil && info.NumAckPending <= len(held)
+	}
+	settling := !settled()
+	stopped := false
 	for {
-		var m jetstream.Msg
-		var err error
-		if settling {
-			m, err = it.Next(jetstream.NextMaxWait(20 * time.Millisecond))
-		} else {
-			m, err = it.Next()
+		select {
+		case <-c.done:
+			handBack()
+			return
+		case <-stop:
+			stopped = true
+		default:
 		}
-		if m != nil {
-			c.mu.Lock()
-			c.parts[p].outstanding++
-			c.mu.Unlock()
-			if !settling {
-				if !send(m) {
-					return
-				}
-				continue
-			}
-			held = append(held, m)
+		if stopped {
+			handBack() // still settling: not ours to hand out any more
+			return
 		}
-		if err != nil && !errors.Is(err, natsgo.ErrTimeout) {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				slices.SortFunc(held, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
-				flush()
-				return
-			}
+		batch, err := part.cons.Fetch(c.fetchN, jetstream.FetchMaxWait(c.expiry), jetstream.FetchPriorityGroup(priorityGroup))
+		if err != nil {
 			select {
 			case <-c.done:
-				for _, h := range held {
-					_ = h.Nak()
-					c.settle(p)
-				}
+				handBack()
 				return
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(100 * time.Millisecond):
 			}
 			continue
 		}
-		if m != nil {
-			every = 20 * time.Millisecond
+		for m := range batch.Messages() {
+			c.mu.Lock()
+			part.outstanding++
+			c.mu.Unlock()
+			if settling {
+				held = append(held, m)
+				continue
+			}
+			select {
+			case c.msgs <- pmsg{m, p}:
+			case <-c.done:
+				_ = m.Nak()
+				c.settle(p)
+			}
 		}
-		if settling && time.Since(lastCheck) >= every {
-			lastCheck = time.Now()
-			ctx, cancel := context.WithTimeout(c.s.base, 2*time.Second)
-			info, ierr := c.parts[p].cons.Info(ctx)
-			cancel()
-			if ierr != nil || info.NumAckPending > len(held) {
-				// Another process still holds deliveries: look less often.
-				every = min(2*every, time.Second)
-			} else {
-				settling = false
-				slices.SortFunc(held, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
-				if !flush() {
+		if settling && settled() {
+			settling = false
+			slices.SortFunc(held, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
+			for i, h := range held {
+				select {
+				case c.msgs <- pmsg{h, p}:
+				case <-c.done:
+					held = held[i:]
+					handBack()
 					return
 				}
 			}
+			held = nil
 		}
 	}
 }
@@ -548,17 +535,6 @@ func (c *sharedConsumer) Fetch(ctx context.Context, n int) ([]herald.Delivery, e
 func (c *sharedConsumer) Close() error {
 	c.once.Do(func() {
 		close(c.done)
-		c.mu.Lock()
-		var its []jetstream.MessagesContext
-		for _, p := range c.parts {
-			if p.it != nil {
-				its = append(its, p.it)
-			}
-		}
-		c.mu.Unlock()
-		for _, it := range its {
-			it.Stop()
-		}
 		c.wg.Wait()
 		for {
 			select {
