@@ -543,7 +543,7 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 		bus: b, pattern: pattern, durable: cfg.durable != "", cfg: cfg, h: h, bh: bh,
 		subjects:    make(map[string]*subjectQueue),
 		spaceCh:     make(chan struct{}),
-		timers:      make(map[*time.Timer]string),
+		timers:      make(map[*time.Timer]*item),
 		workers:     make(map[*worker]struct{}),
 		workersGone: make(chan struct{}),
 		exited:      make(chan struct{}),
@@ -920,8 +920,9 @@ func (b *Bus) Trace(ctx context.Context, correlationID string) (*Trace, error) {
 // Reset moves the durable subscription durableName to start (replay when
 // it moves back), whether it is running in this bus or not. A running
 // subscription drops what it had queued, lets handler calls in progress
-// finish without counting them toward the new checkpoint, and continues
-// from the new position. It returns ErrNotFound for a name that is not
+// finish without counting them toward the new checkpoint (events of their
+// subjects wait for them, so subject order holds), and continues from the
+// new position. Redrives it had queued are loaded again. It returns ErrNotFound for a name that is not
 // running here and has no checkpoint; a shared store (SharedStore) does not
 // support it. A subscription of that name that is closing is waited for
 // (until ctx ends), so that its last commit does not undo the reset. Reset
@@ -951,7 +952,7 @@ func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
 		return b.store.Commit(ctx, durableName, Progress{Checkpoint: cp})
 	}
 	s.epoch++
-	s.dropQueuedLocked() // queued redrives are loaded again
+	s.dropQueuedLocked(true) // queued redrives are loaded again
 	s.track.clear()
 	s.trackBase = s.nextSeq + 1
 	s.readPos = cp

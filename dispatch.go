@@ -597,12 +597,10 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 	if s.stopping {
 		return false
 	}
-	if stale {
-		if redriveID != "" {
-			// Its subject's place is gone with the Reset: load it again.
-			s.forgetRedriveLocked(redriveID)
-			s.wakeForRedriveLocked()
-		}
+	if stale && redriveID == "" {
+		// Taken before a Reset: the reset position decides whether it is
+		// delivered again. (A redrive is retried all the same.)
+		s.releaseLocked(it.ev.Subject)
 		return false
 	}
 	s.count++
@@ -619,16 +617,15 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		delete(s.timers, t)
 		s.pushReadyLocked(retry)
 	})
-	s.timers[t] = redriveID
+	s.timers[t] = &retry
 	return false
 }
 
 // finishLocked ends an item for good: its subject moves on and the
-// durable tracker learns it is done.
+// durable tracker learns it is done. (A stale item still owns its subject:
+// Reset keeps the subjects of the items in flight.)
 func (s *Subscription) finishLocked(it *item, stale bool) {
-	if !stale {
-		s.releaseLocked(it.ev.Subject)
-	}
+	s.releaseLocked(it.ev.Subject)
 	if it.x != nil && it.x.delivery != nil {
 		s.acks = append(s.acks, it.x.delivery)
 		s.maxDone = max(s.maxDone, it.ev.Position)

@@ -288,3 +288,35 @@ func TestCloseCancelledHandlerIsNotDeadLettered(t *testing.T) {
 	mustSubscribe(t, b, "k.>", rec.handler(), Durable("k"))
 	waitFor(t, "redelivered", func() bool { return rec.len() == 1 })
 }
+
+// A Reset does not let the replay of a subject overtake (or run alongside)
+// that subject's event still in flight from before the Reset.
+func TestResetKeepsSubjectOrderWithInFlightEvent(t *testing.T) {
+	b := newBus(t)
+	ctx := context.Background()
+	entered := make(chan struct{}, 1)
+	gate := make(chan struct{})
+	var active, overlap, calls atomic.Int32
+	mustSubscribe(t, b, "o.>", func(ctx context.Context, e *Event) error {
+		if active.Add(1) > 1 {
+			overlap.Add(1)
+		}
+		defer active.Add(-1)
+		if calls.Add(1) == 1 {
+			entered <- struct{}{}
+			<-gate
+		}
+		return nil
+	}, Durable("ordered"), Concurrency(4))
+	mustPublish(t, b, ev("o.e", "agg-1", ""))
+	<-entered
+	if err := b.Reset(ctx, "ordered", StartEarliest); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond) // the replay is read meanwhile
+	close(gate)
+	waitFor(t, "replayed", func() bool { return calls.Load() == 2 })
+	if n := overlap.Load(); n != 0 {
+		t.Fatalf("the replay ran alongside the in-flight event of its subject %d times", n)
+	}
+}

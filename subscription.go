@@ -41,10 +41,10 @@ type Subscription struct {
 	spaceCh       chan struct{}
 	spaceWaiters  bool
 	readerWaiting bool
-	timers        map[*time.Timer]string // retries in backoff, with their redrive ids
-	lastPos       uint64                 // ephemeral: position of the last event taken in
-	depth         atomic.Int64           // count, readable without the lock
-	lastName      string                 // matches' cache, guarded by the bus's publish lock
+	timers        map[*time.Timer]*item // retries in backoff
+	lastPos       uint64                // ephemeral: position of the last event taken in
+	depth         atomic.Int64          // count, readable without the lock
+	lastName      string                // matches' cache, guarded by the bus's publish lock
 	lastMatch     bool
 
 	// durable state
@@ -503,19 +503,10 @@ func (s *Subscription) wakeForRedriveLocked() {
 // dropQueuedLocked forgets every queued item: ready, waiting behind its
 // subject, or waiting for a retry. The redrives among them are forgotten
 // too, so that the reader loads them again (their dead letters are still
-// marked for redrive in the store).
-func (s *Subscription) dropQueuedLocked() {
-	for t, id := range s.timers {
-		t.Stop()
-		s.forgetRedriveLocked(id)
-	}
-	clear(s.timers)
-	for i := range s.ready {
-		for j := range s.ready[i].len() {
-			s.forgetRedriveLocked(s.ready[i].at(j).redriveID())
-		}
-		s.ready[i].clear()
-	}
+// marked for redrive in the store). With keepActive, the subjects of the
+// items in flight stay theirs, so that what is queued next for those
+// subjects waits until they end.
+func (s *Subscription) dropQueuedLocked(keepActive bool) {
 	for _, q := range s.subjects {
 		if q != nil {
 			for j := range q.waiting.len() {
@@ -524,7 +515,23 @@ func (s *Subscription) dropQueuedLocked() {
 			q.waiting.clear()
 		}
 	}
-	clear(s.subjects)
+	for t, it := range s.timers {
+		t.Stop()
+		s.forgetRedriveLocked(it.redriveID())
+		delete(s.subjects, it.ev.Subject)
+	}
+	clear(s.timers)
+	for i := range s.ready {
+		for j := range s.ready[i].len() {
+			it := s.ready[i].at(j)
+			s.forgetRedriveLocked(it.redriveID())
+			delete(s.subjects, it.ev.Subject)
+		}
+		s.ready[i].clear()
+	}
+	if !keepActive {
+		clear(s.subjects)
+	}
 	s.nready, s.count = 0, 0
 	s.depth.Store(0)
 }
@@ -663,7 +670,7 @@ func (s *Subscription) stop(ctx context.Context) error {
 	s.halted.Store(true)
 	s.mu.Lock()
 	s.stopping = true
-	s.dropQueuedLocked()
+	s.dropQueuedLocked(false)
 	if s.spaceWaiters {
 		close(s.spaceCh)
 		s.spaceCh = make(chan struct{})
