@@ -18,9 +18,11 @@
 //
 // One writer goroutine owns the only connection that writes. Concurrent
 // Append, Commit, KV and retention calls queue to it; it gathers whatever is
-// queued into one transaction, gives each call its own savepoint (so one
-// caller's conflict or failure does not fail the others), commits once and
-// syncs once, then answers every caller with its own result. Positions are
+// queued into one transaction, commits once and syncs once, then answers
+// every caller with its own result. One caller's conflict or failure does
+// not fail the others: a group with a conditional append gives each call
+// its own savepoint, and any other group whose call fails is rolled back
+// and written again that way. Positions are
 // assigned by that goroutine in commit order, so a reader never sees
 // position N+1 before N.
 //

@@ -33,7 +33,11 @@ func (s *Store) Append(ctx context.Context, events []*herald.Event, opts herald.
 		rows[i] = encodeEvent(e)
 	}
 	results := make([]herald.AppendResult, len(events))
-	err := s.do(ctx, func(tx *wtx) error {
+	queue := s.do
+	if opts.CheckVersion {
+		queue = s.doMayFail
+	}
+	err := queue(ctx, func(tx *wtx) error {
 		return tx.appendEvents(events, rows, opts, results)
 	})
 	if err != nil {

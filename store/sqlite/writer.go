@@ -9,10 +9,14 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-// A request is one caller's write, run by the writer goroutine inside its
-// own savepoint of a group transaction.
+// A request is one caller's write, run by the writer goroutine inside a
+// group transaction.
 type request struct {
 	ctx context.Context
+	// mayFail marks a request that fails in the normal course of things
+	// (a conditional append): its group runs each request in a savepoint
+	// from the start.
+	mayFail bool
 	// fn does the writes. It may run more than once (when another request
 	// of its group breaks the transaction), so it must reset what it
 	// records at its start.
@@ -80,10 +84,20 @@ func (w *writer) close() error {
 // after Close, and ctx's error when ctx ends before the request is taken
 // (a request already being written completes regardless).
 func (s *Store) do(ctx context.Context, fn func(tx *wtx) error) error {
+	return s.queue(ctx, &request{ctx: ctx, fn: fn})
+}
+
+// doMayFail is do for a write that fails in the normal course of things,
+// such as a conditional append.
+func (s *Store) doMayFail(ctx context.Context, fn func(tx *wtx) error) error {
+	return s.queue(ctx, &request{ctx: ctx, fn: fn, mayFail: true})
+}
+
+func (s *Store) queue(ctx context.Context, r *request) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	r := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	r.done = make(chan error, 1)
 	select {
 	case s.w.reqs <- r:
 	case <-s.quit:
@@ -147,18 +161,25 @@ func (w *writer) gather(group []*request) []*request {
 	return group
 }
 
-// commitGroup runs the group's requests in one transaction, each in its
-// own savepoint, commits once and answers each request. A request whose
-// failure breaks the transaction is answered with its error and the others
-// are run again without it.
+// commitGroup runs the group's requests in one transaction, commits once
+// and answers each request.
+//
+// When no request of the group is expected to fail, the requests run one
+// after the other without savepoints. If one fails after all, the
+// transaction is rolled back and the group runs again with a savepoint per
+// request, so that one caller's failure does not fail the others; a
+// request whose failure breaks the transaction itself is answered with its
+// error and the others are run again without it.
 func (w *writer) commitGroup(group []*request) {
 	live := group[:0]
+	savepoints := false
 	for _, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			r.done <- err
 			continue
 		}
 		live = append(live, r)
+		savepoints = savepoints || r.mayFail
 	}
 	ctx := context.Background()
 	for len(live) > 0 {
@@ -171,6 +192,15 @@ func (w *writer) commitGroup(group []*request) {
 			// Alone in its transaction, a request needs no savepoint.
 			w.commitOne(tx, live[0])
 			return
+		}
+		if !savepoints {
+			if w.runAll(tx, live) {
+				w.commit(tx, live)
+				return
+			}
+			_, _ = w.st.rollback.ExecContext(ctx)
+			savepoints = true
+			continue
 		}
 		broken := -1
 		for i, r := range live {
@@ -204,21 +234,38 @@ func (w *writer) commitGroup(group []*request) {
 			live = append(live[:broken:broken], live[broken+1:]...)
 			continue
 		}
-		if _, err := w.st.commit.ExecContext(ctx); err != nil {
-			_, _ = w.st.rollback.ExecContext(ctx)
-			w.failAll(live, wrap(w.s.log, "commit", err))
-			return
-		}
-		if tx.next-1 > w.head {
-			w.head = tx.next - 1
-			w.s.setHead(w.head)
-		}
-		w.commits.Add(1)
-		w.requests.Add(uint64(len(live)))
-		for _, r := range live {
-			r.done <- wrap(w.s.log, "write", r.err)
-		}
+		w.commit(tx, live)
 		return
+	}
+}
+
+// runAll runs every request in tx without savepoints and reports whether
+// all of them succeeded.
+func (w *writer) runAll(tx *wtx, reqs []*request) bool {
+	for _, r := range reqs {
+		r.err = nil
+		if err := r.fn(tx); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// commit commits the transaction the requests ran in and answers them.
+func (w *writer) commit(tx *wtx, reqs []*request) {
+	if _, err := w.st.commit.ExecContext(tx.ctx); err != nil {
+		_, _ = w.st.rollback.ExecContext(tx.ctx)
+		w.failAll(reqs, wrap(w.s.log, "commit", err))
+		return
+	}
+	if tx.next-1 > w.head {
+		w.head = tx.next - 1
+		w.s.setHead(w.head)
+	}
+	w.commits.Add(1)
+	w.requests.Add(uint64(len(reqs)))
+	for _, r := range reqs {
+		r.done <- wrap(w.s.log, "write", r.err)
 	}
 }
 
