@@ -578,6 +578,7 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 
 	if s.durable {
 		if err := s.setupDurable(ctx); err != nil {
+			b.metrics.forget(s.name)
 			b.mu.Lock()
 			delete(b.durables, s.name)
 			b.mu.Unlock()
@@ -587,6 +588,7 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 	}
 	b.mu.Lock()
 	if b.closed.Load() {
+		b.metrics.forget(s.name)
 		delete(b.durables, s.name)
 		b.mu.Unlock()
 		s.cancelContexts()

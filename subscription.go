@@ -710,10 +710,10 @@ func (s *Subscription) stop(ctx context.Context) error {
 			}
 		}
 	}
+	// Forget the series before the name is free: a new subscription of
+	// the same name keeps its own.
+	s.bus.metrics.forget(s.name)
 	s.bus.removeSub(s)
-	if s.bus.metrics != nil {
-		s.bus.metrics.forget(s.name)
-	}
 	close(s.done)
 	return err
 }
