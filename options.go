@@ -244,9 +244,11 @@ func StartAt(s Start) SubscribeOption {
 	return func(c *subConfig) { c.start, c.startSet = s, true }
 }
 
-// BufferSize bounds an ephemeral subscription's queue. When it is full,
-// Publish waits (up to its deadline, then ErrBackpressure), or, with
-// DropOldest, the oldest queued event is dropped. Default DefaultBufferSize
+// BufferSize bounds an ephemeral subscription's queue (events waiting for
+// a retry included). When it is full, Publish waits (up to its deadline,
+// then ErrBackpressure), or, with DropOldest, the oldest queued event is
+// dropped. A PublishBatch with more matching events than the bound waits
+// for an empty queue and then goes in whole. Default DefaultBufferSize
 // (1024). For a durable subscription it bounds how far it reads ahead.
 func BufferSize(n int) SubscribeOption { return func(c *subConfig) { c.bufferSize = n } }
 
