@@ -494,11 +494,13 @@ func jsonStringBound(s string) int {
 //
 // Delivery: events of one Subject are handled one at a time in log order
 // (retries included, except on a SharedStore); other events run
-// concurrently up to Concurrency.
-// Among queued events the higher Priority is taken first, strictly: while
-// higher-priority events keep coming, lower ones wait. A worker whose
-// handler is fast (under 100 µs per event) takes up to 64 queued events at
-// a time, so a more urgent event that arrives meanwhile waits behind those.
+// concurrently up to Concurrency. Among queued events the higher Priority
+// is taken first, strictly: while higher-priority events keep coming,
+// lower ones wait. A worker whose handler is fast (under 100 µs per event)
+// takes up to 64 queued events at a time, so a more urgent event that
+// arrives meanwhile waits behind those. Durable subscriptions record an
+// outcome per event and keep dead letters in the store; ephemeral ones do
+// not (see Durable).
 //
 // A durable name may run only once per bus at a time: a second Subscribe
 // with the same name returns an error wrapping ErrConflict. An invalid
