@@ -7,10 +7,17 @@ import (
 
 // Handler handles the events of a subscription. Handle is called with a
 // context that carries the event's EventContext (see FromContext) and ends
-// at the subscription's handler timeout. Returning nil marks the event done;
-// an error marked with Permanent sends it to the dead-letter queue at once;
-// any other error is retried with backoff up to the subscription's attempt
-// limit. A panic is recovered and treated as an unexpected error.
+// at the subscription's handler timeout, or when Close gives up waiting.
+// Returning nil marks the event done; an error marked with Permanent sends
+// it to the dead-letter queue at once; any other error is retried with
+// backoff up to the subscription's attempt limit. A panic is recovered and
+// treated as an unexpected error. An error returned after Close cancelled
+// the context is not counted: the event is left for the next run.
+//
+// With Concurrency above 1 Handle is called from several goroutines at
+// once. The event is shared with other subscriptions and must not be
+// modified; a durable subscription delivers at least once, so Handle
+// should be idempotent.
 type Handler interface {
 	Handle(ctx context.Context, e *Event) error
 }
@@ -50,6 +57,8 @@ type EventContext struct {
 	// Subscription is the name of the subscription handling the event.
 	Subscription string
 	// Attempt is 1 for the first attempt, 2 for the first retry, and so on.
+	// A redriven dead letter starts again at 1; on a shared store it is the
+	// store's delivery count.
 	Attempt int
 	// Timestamp is the event's timestamp.
 	Timestamp time.Time
