@@ -1,0 +1,126 @@
+package nats
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzToken checks that any string survives encodeToken/decodeToken and
+// that its token is one valid subject token.
+func FuzzToken(f *testing.F) {
+	for _, s := range []string{"", "a", "sub.with.dots", "x/y=z", "=", "=abc", "-_", "é", "a b", ">", "*", strings.Repeat("z", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tok := encodeToken(s)
+		if s == "" {
+			return
+		}
+		if tok == "" || strings.ContainsAny(tok, ".*> \t\r\n") {
+			t.Fatalf("token %q of %q is not one subject token", tok, s)
+		}
+		back, ok := decodeToken(tok)
+		if !ok || back != s {
+			t.Fatalf("%q → %q → %q, %v", s, tok, back, ok)
+		}
+		st := subjectToken(s)
+		if st == "" || strings.ContainsAny(st, ".*> \t\r\n") {
+			t.Fatalf("subject token %q of %q is not one subject token", st, s)
+		}
+		if k := idKey(s); k == "" || strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") || strings.Contains(k, "..") || strings.ContainsAny(k, "*> ") {
+			t.Fatalf("id key %q of %q is not a valid key", k, s)
+		}
+	})
+}
+
+// FuzzDecodeToken feeds arbitrary tokens to decodeToken: no panic, and a
+// token it accepts encodes back to itself.
+func FuzzDecodeToken(f *testing.F) {
+	for _, s := range []string{"abc", "=YWJj", "=", "==", "=!!", "a.b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		s, ok := decodeToken(tok)
+		if ok && s != "" && encodeToken(s) != tok {
+			// Padding-free base64 has one spelling per value except for
+			// non-canonical trailing bits; those must not round-trip silently.
+			if back, _ := decodeToken(encodeToken(s)); back != s {
+				t.Fatalf("%q decodes to %q, which does not round-trip", tok, s)
+			}
+		}
+	})
+}
+
+// FuzzHeaderValue reads header values out of arbitrary header blocks.
+func FuzzHeaderValue(f *testing.F) {
+	f.Add([]byte("NATS/1.0\r\nHerald-Subject-Version: 7\r\nNats-Msg-Id: x\r\n\r\n"), "Herald-Subject-Version")
+	f.Add([]byte("NATS/1.0 404 Not Found\r\n\r\n"), "Status")
+	f.Add([]byte(":::\r\n\r\n"), "")
+	f.Fuzz(func(t *testing.T, hdr []byte, key string) {
+		v := headerValue(hdr, key)
+		if strings.Contains(v, "\r\n") {
+			t.Fatalf("value %q spans lines", v)
+		}
+	})
+}
+
+// FuzzDecodeEvent decodes arbitrary stored bodies: an error or an event at
+// the given position, never a panic.
+func FuzzDecodeEvent(f *testing.F) {
+	f.Add([]byte(`{"id":"a","name":"x.y","timestamp":"2026-01-01T00:00:00Z","data":{},"correlation_id":"a","source_plugin":"","version":1,"priority":"normal"}`), uint64(3))
+	f.Add([]byte(`{"priority":"urgent"}`), uint64(1))
+	f.Add([]byte(`not json`), uint64(0))
+	f.Fuzz(func(t *testing.T, body []byte, seq uint64) {
+		e, err := decodeEventData(body, seq)
+		if err == nil && e.Position != seq {
+			t.Fatalf("position %d, want %d", e.Position, seq)
+		}
+	})
+}
+
+// FuzzRecentID: only UUIDv7 strings minted near now count as recent.
+func FuzzRecentID(f *testing.F) {
+	f.Add("0190a5b2-3c4d-7e5f-8a6b-7c8d9e0f1a2b", int64(0))
+	f.Add("not-a-uuid", int64(0))
+	f.Add("0190a5b2-3c4d-4e5f-8a6b-7c8d9e0f1a2b", int64(0))
+	f.Fuzz(func(t *testing.T, id string, ms int64) {
+		now := time.UnixMilli(ms)
+		if recentID(id, now, 10*time.Minute) && (len(id) != 36 || id[14] != '7') {
+			t.Fatalf("%q counted as a recent UUIDv7", id)
+		}
+	})
+}
+
+func TestRecentID(t *testing.T) {
+	now := time.Now()
+	mk := func(at time.Time) string {
+		x := formatHex(at.UnixMilli())
+		for len(x) < 12 {
+			x = "0" + x
+		}
+		return x[:8] + "-" + x[8:12] + "-7abc-8def-0123456789ab"
+	}
+	if !recentID(mk(now), now, 10*time.Minute) {
+		t.Error("a UUIDv7 minted now is not recent")
+	}
+	if recentID(mk(now.Add(-5*time.Minute)), now, 10*time.Minute) {
+		t.Error("a UUIDv7 minted half a window ago counts as recent")
+	}
+	if recentID(mk(now.Add(5*time.Minute)), now, 10*time.Minute) {
+		t.Error("a UUIDv7 from half a window in the future counts as recent")
+	}
+}
+
+func formatHex(v int64) string {
+	const digits = "0123456789abcdef"
+	if v == 0 {
+		return "0"
+	}
+	var b []byte
+	for v > 0 {
+		b = append([]byte{digits[v%16]}, b...)
+		v /= 16
+	}
+	return string(b)
+}
