@@ -453,9 +453,8 @@ func (s *Subscription) runOne(w *worker, i int, start time.Time) result {
 	if !w.state.CompareAndSwap(callRunning, callIdle) {
 		return result{} // abandoned by the watchdog, which recorded the attempt
 	}
-	if err != nil && s.baseCtx.Err() != nil {
-		// Close cancelled the call: not a failure of the event, which is
-		// left for the subscription's next run.
+	if err != nil && s.closedUnder(err) {
+		// Not a failure of the event, which is left for the next run.
 		return result{}
 	}
 	end := time.Now()
@@ -480,6 +479,14 @@ func (s *Subscription) call(ctx *handlerCtx, e *Event) (err error) {
 		}
 	}()
 	return s.h.Handle(ctx, e)
+}
+
+// closedUnder reports whether a handler's error comes from the
+// subscription closing under it: Close cancelled its context, or the bus
+// (or store) was closed while the subscription was stopping.
+func (s *Subscription) closedUnder(err error) bool {
+	return s.baseCtx.Err() != nil ||
+		((s.halted.Load() || s.bus.closed.Load()) && errors.Is(err, ErrClosed))
 }
 
 // panicError is a recovered handler panic.
@@ -713,8 +720,8 @@ func (s *Subscription) runBatch(w *worker) {
 		case errs.each != nil:
 			r.err = errs.each[i]
 		}
-		if r.err != nil && s.baseCtx.Err() != nil {
-			w.res[i] = result{} // cancelled by Close: left for the next run
+		if r.err != nil && s.closedUnder(r.err) {
+			w.res[i] = result{} // left for the next run
 			continue
 		}
 		if s.m != nil {

@@ -12,7 +12,9 @@ import (
 // it to the dead-letter queue at once; any other error is retried with
 // backoff up to the subscription's attempt limit. A panic is recovered and
 // treated as an unexpected error. An error returned after Close cancelled
-// the context is not counted: the event is left for the next run.
+// the context, or one wrapping ErrClosed while the subscription or bus is
+// closing (a follow-up Publish refused), is not counted: the event is left
+// for the next run.
 //
 // With Concurrency above 1 Handle is called from several goroutines at
 // once. The event is shared with other subscriptions and must not be

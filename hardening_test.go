@@ -320,3 +320,38 @@ func TestResetKeepsSubjectOrderWithInFlightEvent(t *testing.T) {
 		t.Fatalf("the replay ran alongside the in-flight event of its subject %d times", n)
 	}
 }
+
+// A handler that fails because the bus closed under it (its follow-up
+// publish returns ErrClosed) has not failed its event: no dead letter, and
+// the event is delivered again on the next run.
+func TestHandlerFailingWithErrClosedDuringCloseIsNotDeadLettered(t *testing.T) {
+	st := sharedStore(t)
+	ctx := context.Background()
+	b, err := New(WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered := make(chan struct{})
+	gate := make(chan struct{})
+	mustSubscribe(t, b, "p.in", func(ctx context.Context, e *Event) error {
+		close(entered)
+		<-gate
+		_, err := b.Publish(ctx, ev("p.out", "", ""))
+		return err
+	}, Durable("p"), MaxAttempts(1))
+	mustPublish(t, b, ev("p.in", "", ""))
+	<-entered
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close(ctx) }()
+	waitFor(t, "closing", func() bool { return b.closed.Load() })
+	close(gate)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if dls, _ := st.DeadLetters(ctx, DeadLetterQuery{}); len(dls) != 0 {
+		t.Fatalf("dead-lettered during Close: %+v", dls[0].Errors)
+	}
+	if cp, _, _ := st.Checkpoint(ctx, "p"); cp != 0 {
+		t.Fatalf("checkpoint %d, want 0", cp)
+	}
+}

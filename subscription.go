@@ -642,7 +642,7 @@ func (s *Subscription) flush(ctx context.Context) error {
 // calls in progress are allowed to finish until ctx ends (their contexts
 // are then cancelled), and a durable subscription commits its outcomes and
 // checkpoint. Events that were queued, waiting for a retry, or whose call
-// Close cancelled and that then returned an error, are not delivered (nor
+// failed because of the Close (see Handler), are not delivered (nor
 // dead-lettered) by this subscription: a durable one delivers them when it
 // runs again, an ephemeral one drops them. Close waits for the
 // subscription's goroutines and returns an error wrapping ctx's error if
