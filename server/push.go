@@ -38,8 +38,11 @@ const maxRetryAfter = 60 * time.Second
 // to a webhook. Zero fields take the bus's defaults. Its durable name is
 // Name, so its dead letters and outcomes carry that name.
 type PushSubscription struct {
-	Name     string `json:"name" yaml:"name"`
-	Filter   string `json:"filter" yaml:"filter"`
+	// Name is 1 to 200 characters of [A-Za-z0-9_.-].
+	Name string `json:"name" yaml:"name"`
+	// Filter is the name pattern of the events delivered; default ">".
+	Filter string `json:"filter" yaml:"filter"`
+	// Endpoint is the http:// or https:// URL deliveries are POSTed to.
 	Endpoint string `json:"endpoint" yaml:"endpoint"`
 	// MaxAttempts: default 4 (the first try and three retries).
 	MaxAttempts int `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
@@ -56,8 +59,10 @@ type PushSubscription struct {
 	// when empty; it is shown only when the subscription is created. It is
 	// kept in the store as it is (signing needs it), never shown by GET.
 	Secret string `json:"secret,omitempty" yaml:"secret,omitempty"`
-	// Owner is the identity that created the subscription.
-	Owner     string    `json:"owner,omitempty" yaml:"-"`
+	// Owner is the identity that created the subscription; only it and
+	// admins see and change it. Set by the server.
+	Owner string `json:"owner,omitempty" yaml:"-"`
+	// CreatedAt and UpdatedAt are set by the server.
 	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
 	UpdatedAt time.Time `json:"updated_at,omitzero" yaml:"-"`
 }
