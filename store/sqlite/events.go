@@ -146,6 +146,15 @@ func (tx *wtx) appendEvents(events []*herald.Event, rows []eventRow, opts herald
 		clear(results)
 		clear(seen)
 	}
+	if len(events) > 1 {
+		done, err := tx.appendRows(events, rows, results, seen)
+		if err != nil || done {
+			return err
+		}
+		// An event of the batch is stored already: go row by row.
+		clear(results)
+		clear(seen)
+	}
 	for i, e := range events {
 		if seen != nil {
 			if j, ok := seen[e.ID]; ok {
@@ -206,6 +215,102 @@ func (tx *wtx) appendEvents(events []*herald.Event, rows []eventRow, opts herald
 		}
 	}
 	return nil
+}
+
+// insertChunk is how many events one INSERT statement writes at most.
+const insertChunk = 64
+
+// appendRows is appendEvents for a batch believed new: it inserts the
+// events insertChunk rows per statement. When one turns out to be stored
+// already, it removes what it inserted, puts the next position back and
+// reports done=false, and the batch is written again row by row.
+func (tx *wtx) appendRows(events []*herald.Event, rows []eventRow, results []herald.AppendResult, seen map[string]int) (done bool, err error) {
+	start := tx.next
+	var versions map[string]uint64
+	args := make([]any, 0, insertChunk*9)
+	n := 0
+	flush := func() (bool, error) {
+		if n == 0 {
+			return true, nil
+		}
+		stmt, err := tx.st.insertN(tx.ctx, tx.conn, n)
+		if err != nil {
+			return false, err
+		}
+		res, err := stmt.ExecContext(tx.ctx, args...)
+		if err != nil {
+			return false, err
+		}
+		affected, err := res.RowsAffected()
+		if err != nil || affected != int64(n) {
+			return false, err
+		}
+		args, n = args[:0], 0
+		return true, nil
+	}
+	for i, e := range events {
+		if j, ok := seen[e.ID]; ok {
+			results[i] = herald.AppendResult{Position: results[j].Position, Duplicate: true}
+			continue
+		}
+		seen[e.ID] = i
+		if tx.w.pruned {
+			pos, found, err := tx.prunedPosition(e.ID)
+			if err != nil {
+				return false, err
+			}
+			if found {
+				results[i] = herald.AppendResult{Position: pos, Duplicate: true}
+				continue
+			}
+		}
+		r := rows[i]
+		var subjectVersion any
+		if e.Subject != "" {
+			if versions == nil {
+				versions = make(map[string]uint64)
+			}
+			v, ok := versions[e.Subject]
+			if !ok {
+				cur, err := tx.subjectVersion(e.Subject)
+				if err != nil {
+					return false, err
+				}
+				v = cur + 1
+			}
+			versions[e.Subject] = v + 1
+			subjectVersion = int64(v)
+		}
+		args = append(args, int64(tx.next), e.ID, e.Name, r.ts, e.CorrelationID, e.SourcePlugin, r.subject, subjectVersion, r.body)
+		results[i] = herald.AppendResult{Position: tx.next}
+		tx.next++
+		n++
+		if n == insertChunk {
+			ok, err := flush()
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				return false, tx.undoRows(start)
+			}
+		}
+	}
+	ok, err := flush()
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, tx.undoRows(start)
+	}
+	return true, nil
+}
+
+// undoRows deletes the events inserted from position start on and puts
+// the next position back to start.
+func (tx *wtx) undoRows(start uint64) error {
+	_, err := tx.st.deleteFrom.ExecContext(tx.ctx, int64(start))
+	tx.next = start
+	return err
 }
 
 // fixInBatchDuplicates turns the index placeholders of in-batch duplicates

@@ -746,3 +746,62 @@ func TestReadSubjectPages(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchWithStoredDuplicate appends a batch longer than one INSERT
+// chunk whose events include stored ones late in the batch: the stored
+// ones are duplicates at their first positions, the new ones get
+// contiguous positions and subject versions, as if written row by row.
+func TestBatchWithStoredDuplicate(t *testing.T) {
+	s := openTest(t, "", Durability(Normal))
+	ctx := context.Background()
+	first := ev(t, "a.b", withSubject("s/1"))
+	appendOK(t, s, herald.AppendOptions{}, ev(t, "a.b"), first, ev(t, "a.b"))
+	var batch []*herald.Event
+	for i := range 150 {
+		switch i {
+		case 120:
+			batch = append(batch, first.Clone())
+		case 130:
+			batch = append(batch, batch[5].Clone())
+		default:
+			batch = append(batch, ev(t, "a.c", withSubject(fmt.Sprintf("s/%d", i%2))))
+		}
+	}
+	res := appendOK(t, s, herald.AppendOptions{}, batch...)
+	next := uint64(4)
+	for i, r := range res {
+		var want herald.AppendResult
+		switch i {
+		case 120:
+			want = herald.AppendResult{Position: 2, Duplicate: true}
+		case 130:
+			want = herald.AppendResult{Position: res[5].Position, Duplicate: true}
+		default:
+			want = herald.AppendResult{Position: next}
+			next++
+		}
+		if r != want {
+			t.Fatalf("result %d: %+v, want %+v", i, r, want)
+		}
+	}
+	if h, _ := s.Head(ctx); h != next-1 {
+		t.Fatalf("head %d, want %d", h, next-1)
+	}
+	all := readAll(t, s, 0, herald.Filter{})
+	if len(all) != int(next-1) {
+		t.Fatalf("%d events stored, want %d", len(all), next-1)
+	}
+	for i, e := range all {
+		if e.Position != uint64(i+1) {
+			t.Fatalf("position %d at %d", e.Position, i)
+		}
+	}
+	// s/1 had one event and gains the 75 odd-indexed ones; s/0 gains the
+	// even-indexed ones but the two duplicates.
+	if v, _ := s.SubjectVersion(ctx, "s/1"); v != 1+75 {
+		t.Fatalf("s/1 at version %d", v)
+	}
+	if got := readAll(t, s, 0, herald.Filter{Subject: "s/0"}); len(got) != 73 {
+		t.Fatalf("s/0 holds %d events", len(got))
+	}
+}

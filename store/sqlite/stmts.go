@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"strings"
 )
 
 // writeStmts are the writer connection's prepared statements.
@@ -11,12 +12,16 @@ type writeStmts struct {
 	savepoint, rollbackTo, release  *sql.Stmt
 	insertEvent, positionByID       *sql.Stmt
 	prunedPosition, anyPruned       *sql.Stmt
+	deleteFrom                      *sql.Stmt
 	subjectVersion                  *sql.Stmt
 	upsertOutcome, upsertDeadLetter *sql.Stmt
 	deleteDeadLetter                *sql.Stmt
 	setCheckpoint, deleteCheckpoint *sql.Stmt
 	putValue, deleteValue           *sql.Stmt
 	all                             []*sql.Stmt
+	// insertRows holds the statements inserting n events at once, by n,
+	// prepared when first needed.
+	insertRows map[int]*sql.Stmt
 }
 
 const (
@@ -46,6 +51,7 @@ func prepareWriteStmts(ctx context.Context, conn *sql.Conn) (*writeStmts, error)
 			UNION ALL SELECT position FROM pruned_ids WHERE id = ?1 LIMIT 1`},
 		{&st.prunedPosition, `SELECT position FROM pruned_ids WHERE id = ?`},
 		{&st.anyPruned, `SELECT EXISTS (SELECT 1 FROM pruned_ids)`},
+		{&st.deleteFrom, `DELETE FROM events WHERE position >= ?`},
 		{&st.subjectVersion, subjectVersionSQL},
 		{&st.upsertOutcome, `INSERT INTO outcomes (subscription, event_id, event_name, position, correlation_id,
 			status, attempts, last_error, duration, updated_at) VALUES (?1, ?2, ?3,
@@ -80,6 +86,33 @@ func (st *writeStmts) close() {
 	for _, s := range st.all {
 		s.Close()
 	}
+}
+
+// insertN returns the statement inserting n events (n ≤ insertChunk),
+// preparing it on conn when first needed.
+func (st *writeStmts) insertN(ctx context.Context, conn *sql.Conn, n int) (*sql.Stmt, error) {
+	if s, ok := st.insertRows[n]; ok {
+		return s, nil
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (` + insertColumns + `) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(" ON CONFLICT (id) DO NOTHING")
+	s, err := conn.PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, err
+	}
+	if st.insertRows == nil {
+		st.insertRows = make(map[int]*sql.Stmt)
+	}
+	st.insertRows[n] = s
+	st.all = append(st.all, s)
+	return s, nil
 }
 
 // readStmts are statements the read pool prepares on each connection as
