@@ -367,3 +367,45 @@ func (h *handled) snapshot() []*herald.Event {
 	defer h.mu.Unlock()
 	return append([]*herald.Event(nil), h.evs...)
 }
+
+// TestEmbeddedCluster forms a replicated cluster from three stores that
+// each run their own JetStream node (as three `herald serve
+// --nats-embedded` processes would), and checks that they share one log.
+func TestEmbeddedCluster(t *testing.T) {
+	var routes []string
+	var cfgs []natsstore.EmbeddedConfig
+	for i := range 3 {
+		cp := freePort(t)
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", cp))
+		cfgs = append(cfgs, natsstore.EmbeddedConfig{Dir: t.TempDir(), ServerName: fmt.Sprintf("h%d", i+1), ClusterName: "herald", ClusterPort: cp})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stores := make([]*natsstore.Store, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range cfgs {
+		cfgs[i].Routes = routes
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = natsstore.OpenEmbedded(ctx, cfgs[i], natsstore.WithReplicas(3))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+		defer stores[i].Close()
+	}
+	e := ev(t, "cluster.hello", "")
+	appendOne(t, stores[0], e, herald.AppendOptions{})
+	for i, s := range stores[1:] {
+		waitFor(t, 10*time.Second, func() bool {
+			g, err := s.Get(ctx, e.ID)
+			return err == nil && g.Position == 1
+		})
+		_ = i
+	}
+}

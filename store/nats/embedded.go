@@ -1,11 +1,13 @@
 package nats
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"time"
 
+	herald "github.com/heraldhq/herald"
 	"github.com/nats-io/nats-server/v2/server"
 	natsgo "github.com/nats-io/nats.go"
 )
@@ -137,4 +139,42 @@ func (e *Embedded) Connect(opts ...natsgo.Option) (*natsgo.Conn, error) {
 func (e *Embedded) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
+}
+
+// OpenEmbedded starts a JetStream server in this process (see
+// StartEmbedded), connects to it in-process and opens the store on it. In a
+// cluster it keeps trying to open while the cluster forms, until ctx ends.
+// The store owns the server: Close closes the store, then shuts the server
+// down. Use WithReplicas(3) with a three-node cluster.
+func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig, opts ...Option) (*Store, error) {
+	e, err := StartEmbedded(cfg)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := e.Connect(natsgo.MaxReconnects(-1))
+	if err != nil {
+		e.Shutdown()
+		return nil, fmt.Errorf("nats embedded: connecting: %w", err)
+	}
+	for {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err := open(actx, nc, true, opts)
+		cancel()
+		if err == nil {
+			s.onClose = e.Shutdown
+			return s, nil
+		}
+		if cfg.ClusterName == "" || errors.Is(err, herald.ErrIncompatibleStore) {
+			nc.Close()
+			e.Shutdown()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			nc.Close()
+			e.Shutdown()
+			return nil, fmt.Errorf("nats embedded: the cluster did not form: %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

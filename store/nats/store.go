@@ -60,11 +60,12 @@ var _ herald.Store = (*Store)(nil)
 // by many goroutines, and many Stores (in one process or many) may use the
 // same streams at once. After Close every method returns herald.ErrClosed.
 type Store struct {
-	nc     *natsgo.Conn
-	ownsNC bool
-	js     jetstream.JetStream
-	cfg    config
-	subj   subjects
+	nc      *natsgo.Conn
+	ownsNC  bool
+	onClose func() // after the connection closes (OpenEmbedded: stop the server)
+	js      jetstream.JetStream
+	cfg     config
+	subj    subjects
 
 	events jetstream.Stream
 	ids    jetstream.KeyValue
@@ -434,6 +435,9 @@ func (s *Store) Close() error {
 	s.headMu.Unlock()
 	if s.ownsNC {
 		s.nc.Close()
+	}
+	if s.onClose != nil {
+		s.onClose()
 	}
 	return nil
 }

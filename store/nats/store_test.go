@@ -207,6 +207,16 @@ func TestIdempotentBeyondDuplicateWindow(t *testing.T) {
 	if v, _ := s.SubjectVersion(ctx, "order/1"); v != 2 {
 		t.Fatalf("version %d", v)
 	}
+	// An id first stored in a batch, appended alone: JetStream's duplicate
+	// window answers for a freshly minted id.
+	b1, b2 := ev(t, "order.placed", ""), ev(t, "order.placed", "")
+	res, err = s.Append(ctx, []*herald.Event{b1, b2}, herald.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := appendOne(t, s, b2.Clone(), herald.AppendOptions{}); !r.Duplicate || r.Position != res[1].Position {
+		t.Fatalf("batch id appended alone: %+v, want position %d", r, res[1].Position)
+	}
 	// A retried conditional append whose events are all stored succeeds
 	// without the version check.
 	res, err = s.Append(ctx, []*herald.Event{n.Clone()}, herald.AppendOptions{CheckVersion: true, ExpectedVersion: 0})
@@ -614,5 +624,28 @@ func TestOpenRefusesForeignStream(t *testing.T) {
 	}
 	if _, err := natsstore.Open(context.Background(), nc, natsstore.WithNamespace("Bad NS")); err == nil {
 		t.Fatal("bad namespace accepted")
+	}
+}
+
+func TestOpenEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := natsstore.OpenEmbedded(ctx, natsstore.EmbeddedConfig{Dir: dir, SyncAlways: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := ev(t, "kept.event", "")
+	appendOne(t, s, e, herald.AppendOptions{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The server stopped with the store; its files hold the event.
+	s, err = natsstore.OpenEmbedded(ctx, natsstore.EmbeddedConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if g, err := s.Get(ctx, e.ID); err != nil || g.Position != 1 {
+		t.Fatalf("after restart: %v %v", g, err)
 	}
 }
