@@ -168,19 +168,18 @@ func (s *Subscription) takeLocked(buf []item, n int) []item {
 	return buf
 }
 
-// roomLocked wakes publishers and the reader waiting for room once the
-// queue is down to half its bound, so that they wake once per half buffer
-// rather than once per event.
+// roomLocked wakes the publishers waiting for room as soon as one of them
+// fits, and the reader once the queue is down to half its bound (so that
+// it reads in large steps) or nothing is left to take (what is queued
+// waits for retries or behind busy subjects: reading on is the only way
+// forward).
 func (s *Subscription) roomLocked() {
-	if s.count > s.cfg.bufferSize/2 {
-		return
-	}
-	if s.spaceWaiters {
+	if s.spaceWaiters && (s.count == 0 || s.count+s.spaceNeed <= s.cfg.bufferSize) {
 		close(s.spaceCh)
 		s.spaceCh = make(chan struct{})
 		s.spaceWaiters = false
 	}
-	if s.readerWaiting {
+	if s.readerWaiting && s.count < s.cfg.bufferSize && (s.count <= s.cfg.bufferSize/2 || s.nready == 0) {
 		s.readerCond.Signal()
 	}
 }

@@ -355,3 +355,68 @@ func TestHandlerFailingWithErrClosedDuringCloseIsNotDeadLettered(t *testing.T) {
 		t.Fatalf("checkpoint %d, want 0", cp)
 	}
 }
+
+// A publisher held by a full ephemeral subscription goes on as soon as
+// there is room for its event, even when the rest of the queue is waiting
+// for retries and cannot drain.
+func TestPublisherWakesWhenRoomAppears(t *testing.T) {
+	b := newBus(t)
+	gate := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	s := mustSubscribe(t, b, "w.>", func(ctx context.Context, e *Event) error {
+		switch e.Name {
+		case "w.fail":
+			return Temporary(errors.New("later"))
+		case "w.block":
+			entered <- struct{}{}
+			<-gate
+		}
+		return nil
+	}, BufferSize(4), Backoff(time.Hour, time.Hour), MaxAttempts(2))
+	for range 3 {
+		mustPublish(t, b, ev("w.fail", "", ""))
+	}
+	waitFor(t, "retries pending", func() bool { return s.Stats().Retried == 3 })
+	mustPublish(t, b, ev("w.block", "", ""))
+	<-entered
+	mustPublish(t, b, ev("w.x", "", "")) // the queue is full: 3 retries and this one
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := b.Publish(ctx, ev("w.y", "", ""))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	close(gate) // w.x is taken: there is room for w.y
+	if err := <-done; err != nil {
+		t.Fatalf("publish with room in the queue: %v", err)
+	}
+}
+
+// A durable subscription whose read-ahead is mostly events waiting for
+// retries keeps reading and delivering what comes after them.
+func TestDurableReadsOnPastPendingRetries(t *testing.T) {
+	b := newBus(t)
+	var ok atomic.Int32
+	mustSubscribe(t, b, "r.>", func(ctx context.Context, e *Event) error {
+		if e.Name == "r.fail" {
+			return Temporary(errors.New("later"))
+		}
+		ok.Add(1)
+		return nil
+	}, Durable("reader"), BufferSize(4), Backoff(time.Hour, time.Hour), MaxAttempts(2))
+	for range 3 {
+		mustPublish(t, b, ev("r.fail", "", ""))
+	}
+	for range 10 {
+		mustPublish(t, b, ev("r.ok", "", ""))
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for ok.Load() < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 10 events after the pending retries delivered", ok.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

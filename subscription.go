@@ -40,6 +40,7 @@ type Subscription struct {
 	stopping      bool
 	spaceCh       chan struct{}
 	spaceWaiters  bool
+	spaceNeed     int // the smallest room a waiting publisher needs
 	readerWaiting bool
 	timers        map[*time.Timer]*item // retries in backoff
 	lastPos       uint64                // ephemeral: position of the last event taken in
@@ -214,6 +215,9 @@ func (s *Subscription) waitRoom(ctx context.Context, n int, deadline time.Time) 
 		}
 		used := s.count
 		ch := s.spaceCh
+		if !s.spaceWaiters || n < s.spaceNeed {
+			s.spaceNeed = n
+		}
 		s.spaceWaiters = true
 		s.mu.Unlock()
 		if timer == nil {
