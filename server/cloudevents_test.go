@@ -109,6 +109,11 @@ func TestCloudEventsWithTheSDK(t *testing.T) {
 	if a.header.Get("Herald-Next-After") != "4" {
 		t.Fatalf("Herald-Next-After %q", a.header.Get("Herald-Next-After"))
 	}
+	a = e.do("GET", "/v1/correlations/corr-1", nil, "Accept", "application/cloudevents-batch+json")
+	var chain []event.Event
+	if err := json.Unmarshal(a.body, &chain); err != nil || len(chain) != 4 || chain[0].ID() != "ce-binary" {
+		t.Fatalf("correlation as CloudEvents: %v %s", err, a.body)
+	}
 
 	// A webhook receiver written with the SDK reads herald's deliveries.
 	got := make(chan event.Event, 1)

@@ -228,6 +228,15 @@ func (s *Server) handleCorrelation(w http.ResponseWriter, r *http.Request, p *pr
 		return notFound("no events with correlation id %q", id)
 	}
 	tr.Events = visible
+	if wantsCloudEvents(r) {
+		// CloudEvents have no place for outcomes: the chain's events only.
+		ces := make([]map[string]any, len(visible))
+		for i, te := range visible {
+			ces[i] = toCloudEvent(te.Event)
+		}
+		writeCE(w, http.StatusOK, ctCloudBatch, ces)
+		return nil
+	}
 	writeJSON(w, http.StatusOK, tr)
 	return nil
 }
