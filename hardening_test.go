@@ -420,3 +420,67 @@ func TestDurableReadsOnPastPendingRetries(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// slowRedriveList returns the second listing of dead letters to redrive
+// late: only once the listed entries are resolved (or after 500 ms).
+type slowRedriveList struct {
+	Store
+	calls   atomic.Int32
+	entered chan struct{}
+}
+
+func (s *slowRedriveList) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error) {
+	dls, err := s.Store.DeadLetters(ctx, q)
+	if !q.OnlyRedrive || len(dls) == 0 || s.calls.Add(1) != 2 {
+		return dls, err
+	}
+	close(s.entered)
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if now, _ := s.Store.DeadLetters(ctx, DeadLetterQuery{IDs: []string{dls[0].ID}}); len(now) == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return dls, err
+}
+
+// A redrive that succeeds while the subscription is listing redrives again
+// is not delivered a second time from that stale listing.
+func TestRedriveNotRepeatedFromStaleListing(t *testing.T) {
+	st := sharedStore(t)
+	slow := &slowRedriveList{Store: st, entered: make(chan struct{})}
+	b := newBus(t, WithStore(slow))
+	ctx := context.Background()
+	var fixed atomic.Bool
+	var calls atomic.Int32
+	entered := make(chan struct{})
+	gate := make(chan struct{})
+	mustSubscribe(t, b, "q.e", func(ctx context.Context, e *Event) error {
+		if !fixed.Load() {
+			return Permanent(errors.New("broken"))
+		}
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-gate
+		}
+		return nil
+	}, Durable("q"))
+	mustPublish(t, b, ev("q.e", "", ""))
+	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "q")) == 1 })
+	fixed.Store(true)
+	if _, err := b.Redrive(ctx, DeadLetterQuery{Subscription: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	if _, err := b.Redrive(ctx, DeadLetterQuery{Subscription: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	<-slow.entered
+	close(gate)
+	waitFor(t, "resolved", func() bool { return len(deadLetters(t, b, "q")) == 0 })
+	time.Sleep(100 * time.Millisecond)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("redriven event handled %d times, want 1", n)
+	}
+}

@@ -468,7 +468,12 @@ func (s *Subscription) consumeLoop() {
 }
 
 // loadRedrives queues the subscription's dead letters marked for redrive.
+// It holds the flush lock, so that no redrive is resolved (and forgotten)
+// between the listing and the queueing: a stale listing would deliver it
+// again.
 func (s *Subscription) loadRedrives() {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	dls, err := s.bus.store.DeadLetters(s.readCtx, DeadLetterQuery{Subscription: s.name, OnlyRedrive: true})
 	if err != nil {
 		if s.readCtx.Err() == nil {
