@@ -24,7 +24,7 @@ import (
 const maxGroup = 512
 
 // appenders is how many groups may be in flight at once.
-const appenders = 1
+const appenders = 4
 
 type appendReq struct {
 	e        *herald.Event
