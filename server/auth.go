@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -192,6 +193,7 @@ type authenticator struct {
 	byHash   map[string]*Token
 	limiters map[string]*rate.Limiter // by token ID
 	config   []*Token
+	lastLoad atomic.Int64 // unix nanoseconds of the last load
 }
 
 func newAuthenticator(kv herald.KV, config []Token) (*authenticator, error) {
@@ -215,7 +217,9 @@ func newAuthenticator(kv herald.KV, config []Token) (*authenticator, error) {
 	return a, nil
 }
 
-// load reads the tokens kept in KV.
+// load brings the tokens kept in KV up to date: it adds new ones and drops
+// revoked ones (several servers may share one store). Configured tokens
+// stay as they are and win over a stored token with the same secret.
 func (a *authenticator) load(ctx context.Context) error {
 	vals, err := a.kv.ListValues(ctx, TokenBucket)
 	if err != nil {
@@ -223,15 +227,42 @@ func (a *authenticator) load(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.lastLoad.Store(time.Now().UnixNano())
+	seen := make(map[string]bool, len(vals))
 	for _, v := range vals {
 		var t Token
-		if err := json.Unmarshal(v, &t); err != nil {
+		if err := json.Unmarshal(v, &t); err != nil || len(t.Hash) != 64 {
 			continue
+		}
+		seen[t.Hash] = true
+		if _, known := a.byHash[t.Hash]; known {
+			continue // keep its rate limiter's state
 		}
 		t.FromConfig = false
 		a.add(&t)
 	}
+	for h, t := range a.byHash {
+		if !t.FromConfig && !seen[h] {
+			delete(a.byHash, h)
+			delete(a.limiters, t.ID)
+		}
+	}
 	return nil
+}
+
+// reloadOnMiss is how often an unknown token may make the server look in
+// the store for tokens another server created.
+const reloadOnMiss = time.Second
+
+// tokenRefresh is how often the server reloads the stored tokens, so that
+// a token revoked on another server sharing the store stops working here.
+const tokenRefresh = 15 * time.Second
+
+// mayReload reports whether an unknown token may trigger a reload now.
+func (a *authenticator) mayReload() bool {
+	last := a.lastLoad.Load()
+	now := time.Now().UnixNano()
+	return now-last > int64(reloadOnMiss) && a.lastLoad.CompareAndSwap(last, now)
 }
 
 func (a *authenticator) add(t *Token) {
@@ -255,14 +286,26 @@ func (a *authenticator) enabled() bool {
 // authenticate returns the caller of r. With no token known the server is
 // open and every caller is the anonymous principal.
 func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
+	p, miss, err := a.lookup(r)
+	if miss && a.mayReload() {
+		if lerr := a.load(r.Context()); lerr == nil {
+			p, _, err = a.lookup(r)
+		}
+	}
+	return p, err
+}
+
+// lookup finds the caller's token; miss is set when a token was given and
+// is unknown.
+func (a *authenticator) lookup(r *http.Request) (p *principal, miss bool, err error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	if len(a.byHash) == 0 {
-		return &principal{}, nil
+		return &principal{}, false, nil
 	}
 	secret := bearer(r)
 	if secret == "" {
-		return nil, newError(http.StatusUnauthorized, CodeUnauthorized, "a token is required: send Authorization: Bearer <token>")
+		return nil, false, newError(http.StatusUnauthorized, CodeUnauthorized, "a token is required: send Authorization: Bearer <token>")
 	}
 	h := HashToken(secret)
 	t, ok := a.byHash[h]
@@ -270,9 +313,9 @@ func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
 	// nothing useful about the secret. The constant-time comparison makes
 	// the final check independent of how much of the hash matched.
 	if !ok || subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
-		return nil, newError(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid")
+		return nil, true, newError(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid")
 	}
-	return &principal{tok: t, lim: a.limiters[t.ID]}, nil
+	return &principal{tok: t, lim: a.limiters[t.ID]}, false, nil
 }
 
 func bearer(r *http.Request) string {

@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/server"
@@ -209,5 +211,34 @@ func TestTokensAPI(t *testing.T) {
 	}
 	if a := e.do("DELETE", "/v1/tokens/tok_nope", nil, "Authorization", auth); a.status != 404 {
 		t.Fatalf("revoke unknown: %d", a.status)
+	}
+}
+
+// Servers sharing a store (and a configuration) see the tokens each other
+// creates.
+func TestTokensSharedBetweenServers(t *testing.T) {
+	st := herald.NewMemoryStore()
+	a := newEnvStore(t, st, server.WithTokens([]server.Token{{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true}}))
+	busB, err := herald.New(herald.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvB, err := server.New(busB, server.WithTokens([]server.Token{{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srvB.Close(context.Background()); busB.Close(context.Background()) })
+	b := &env{t: t, store: st, bus: busB, srv: srvB, url: newTestHTTP(t, srvB)}
+
+	var created struct {
+		Token string `json:"token"`
+	}
+	a.do("POST", "/v1/tokens", map[string]any{"identity": "rec", "publish": []string{">"}}, "Authorization", bearer(adminToken)).json(t, &created)
+	time.Sleep(1100 * time.Millisecond) // past the reload-on-miss interval
+	p := b.publish(map[string]any{"name": "x.y", "data": map[string]any{}}, "Authorization", bearer(created.Token))
+	var ev herald.Event
+	a.do("GET", "/v1/events/"+p.Events[0].ID, nil, "Authorization", bearer(adminToken)).json(t, &ev)
+	if ev.SourcePlugin != "rec" {
+		t.Fatalf("source_plugin %q", ev.SourcePlugin)
 	}
 }

@@ -219,6 +219,11 @@ func (s *Server) start(ctx context.Context) error {
 			return fmt.Errorf("server: subscription %q: %s", def.Name, toAPIError(err).Message)
 		}
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.refreshTokens()
+	}()
 	if len(s.cfg.retention) > 0 {
 		s.wg.Add(1)
 		go func() {
@@ -227,6 +232,24 @@ func (s *Server) start(ctx context.Context) error {
 		}()
 	}
 	return nil
+}
+
+// refreshTokens reloads the stored tokens every tokenRefresh until Close.
+func (s *Server) refreshTokens() {
+	t := time.NewTicker(tokenRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		if err := s.auth.load(ctx); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("reloading tokens", "err", err)
+		}
+		cancel()
+	}
 }
 
 // ServeHTTP implements http.Handler.
