@@ -41,9 +41,9 @@ type busConfig struct {
 	publishTimeout time.Duration
 }
 
-// WithStore sets the store behind the bus. The default is a new
-// NewMemoryStore(). The bus does not close a store it was given: the caller
-// closes it after Bus.Close.
+// WithStore sets the store behind the bus. The default (and a nil store)
+// is a new NewMemoryStore(), which Bus.Close closes. The bus does not close
+// a store it was given: the caller closes it after Bus.Close.
 func WithStore(s Store) Option { return func(c *busConfig) { c.store = s } }
 
 // WithLogger sets the logger; the default (and a nil logger) discards

@@ -11,7 +11,8 @@ import (
 )
 
 // Subscription is a running subscription of a Bus, returned by Subscribe
-// and SubscribeBatch. Its methods are safe for concurrent use.
+// and SubscribeBatch. Its methods are safe for concurrent use, and keep
+// working once it has stopped (Close then returns nil).
 type Subscription struct {
 	bus     *Bus
 	name    string
