@@ -403,16 +403,17 @@ func (s *Store) Conn() *natsgo.Conn { return s.nc }
 // Partitions returns the partition count of the event stream.
 func (s *Store) Partitions() int { return s.cfg.partitions }
 
-// Close stops the store's background work and its shared consumers, waits
-// for them, and closes the connection when the store dialled it (Connect).
-// Everything acknowledged is already in JetStream, so Close has nothing to
-// flush. It is safe to call more than once.
+// Close stops the store's shared consumers (handing their unfinished
+// deliveries back), lets the appends in flight finish, writes the id index
+// entries still queued, stops the background work, and closes the
+// connection when the store dialled it (Connect, OpenEmbedded) and the
+// server when it runs it (OpenEmbedded). Appends still queued fail with
+// herald.ErrClosed. It is safe to call more than once.
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	close(s.closing)
-	s.stop()
 	s.consumers.Range(func(k, _ any) bool {
 		k.(*sharedConsumer).Close()
 		return true
@@ -428,6 +429,7 @@ func (s *Store) Close() error {
 	close(s.appDone)
 	close(s.idx.ch)
 	s.idxWG.Wait()
+	s.stop() // background requests (repair) end here
 	s.wg.Wait()
 	s.headMu.Lock()
 	close(s.headCh)
