@@ -98,11 +98,8 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 			deadAt: formatTime(d.DeadAt), redrive: d.Redrive}
 	}
 	err := s.do(ctx, func(tx *wtx) error {
-		for _, o := range p.Outcomes {
-			if _, err := tx.st.upsertOutcome.ExecContext(tx.ctx, sub, o.EventID, o.EventName, int64(o.Position),
-				o.CorrelationID, string(o.Status), o.Attempts, o.LastError, int64(o.Duration), formatTime(o.UpdatedAt)); err != nil {
-				return err
-			}
+		if err := tx.upsertOutcomes(sub, p.Outcomes); err != nil {
+			return err
 		}
 		for _, d := range dls {
 			if _, err := tx.st.upsertDeadLetter.ExecContext(tx.ctx, d.id, sub, d.eventID, d.event, d.errors,
@@ -119,6 +116,31 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 		return err
 	})
 	return s.fail(ctx, "commit", err)
+}
+
+// outcomeChunk is how many outcomes one statement records at most.
+const outcomeChunk = 32
+
+// upsertOutcomes records outcomes of sub, outcomeChunk per statement.
+func (tx *wtx) upsertOutcomes(sub string, outcomes []herald.Outcome) error {
+	args := make([]any, 0, 11*min(len(outcomes), outcomeChunk))
+	for len(outcomes) > 0 {
+		chunk := outcomes[:min(len(outcomes), outcomeChunk)]
+		outcomes = outcomes[len(chunk):]
+		stmt, err := tx.st.upsertOutcomesN(tx.ctx, tx.conn, len(chunk))
+		if err != nil {
+			return err
+		}
+		args = args[:0]
+		for _, o := range chunk {
+			args = append(args, sub, o.EventID, o.EventName, o.EventID, int64(o.Position), o.CorrelationID,
+				string(o.Status), o.Attempts, o.LastError, int64(o.Duration), formatTime(o.UpdatedAt))
+		}
+		if _, err := stmt.ExecContext(tx.ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DeleteSubscription removes sub's checkpoint; its outcomes and dead

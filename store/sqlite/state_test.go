@@ -370,3 +370,40 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Fatalf("append of a pruned id: %+v", r)
 	}
 }
+
+// TestCommitManyOutcomes records more outcomes than one statement takes,
+// one event twice (the later wins) and one with a wrong position (the
+// stored event's wins).
+func TestCommitManyOutcomes(t *testing.T) {
+	s := openTest(t, "", Durability(Normal))
+	ctx := context.Background()
+	var evs []*herald.Event
+	for range 70 {
+		evs = append(evs, ev(t, "many.outcomes"))
+	}
+	appendOK(t, s, herald.AppendOptions{}, evs...)
+	var outs []herald.Outcome
+	for _, e := range evs {
+		outs = append(outs, herald.Outcome{EventID: e.ID, EventName: e.Name, Position: e.Position,
+			Status: herald.OutcomeSucceeded, Attempts: 1})
+	}
+	outs[3].Position = 999
+	again := outs[40]
+	again.Attempts, again.Status = 2, herald.OutcomeRetrying
+	outs = append(outs, again)
+	if err := s.Commit(ctx, "w", herald.Progress{Checkpoint: 70, Outcomes: outs}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Outcomes(ctx, herald.OutcomeQuery{Subscription: "w"})
+	if err != nil || len(got) != 70 {
+		t.Fatalf("%d outcomes, %v", len(got), err)
+	}
+	for i, o := range got {
+		if o.Position != uint64(i+1) || o.EventID != evs[i].ID {
+			t.Fatalf("outcome %d: %+v", i, o)
+		}
+	}
+	if got[40].Attempts != 2 || got[40].Status != herald.OutcomeRetrying {
+		t.Fatalf("the later outcome of an event did not win: %+v", got[40])
+	}
+}

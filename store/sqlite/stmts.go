@@ -14,14 +14,14 @@ type writeStmts struct {
 	prunedPosition, anyPruned       *sql.Stmt
 	deleteFrom                      *sql.Stmt
 	subjectVersion                  *sql.Stmt
-	upsertOutcome, upsertDeadLetter *sql.Stmt
+	upsertDeadLetter                *sql.Stmt
 	deleteDeadLetter                *sql.Stmt
 	setCheckpoint, deleteCheckpoint *sql.Stmt
 	putValue, deleteValue           *sql.Stmt
 	all                             []*sql.Stmt
-	// insertRows holds the statements inserting n events at once, by n,
-	// prepared when first needed.
-	insertRows map[int]*sql.Stmt
+	// insertRows and upsertOutcomes hold the statements writing n rows at
+	// once, by n, prepared when first needed.
+	insertRows, upsertOutcomes map[int]*sql.Stmt
 }
 
 const (
@@ -53,13 +53,6 @@ func prepareWriteStmts(ctx context.Context, conn *sql.Conn) (*writeStmts, error)
 		{&st.anyPruned, `SELECT EXISTS (SELECT 1 FROM pruned_ids)`},
 		{&st.deleteFrom, `DELETE FROM events WHERE position >= ?`},
 		{&st.subjectVersion, subjectVersionSQL},
-		{&st.upsertOutcome, `INSERT INTO outcomes (subscription, event_id, event_name, position, correlation_id,
-			status, attempts, last_error, duration, updated_at) VALUES (?1, ?2, ?3,
-			coalesce((SELECT position FROM events WHERE id = ?2), ?4), ?5, ?6, ?7, ?8, ?9, ?10)
-			ON CONFLICT (subscription, event_id) DO UPDATE SET event_name = excluded.event_name,
-			position = excluded.position, correlation_id = excluded.correlation_id, status = excluded.status,
-			attempts = excluded.attempts, last_error = excluded.last_error, duration = excluded.duration,
-			updated_at = excluded.updated_at`},
 		// REPLACE gives a replaced entry a new seq, as if it were new.
 		{&st.upsertDeadLetter, `INSERT OR REPLACE INTO dead_letters (id, subscription, event_id, event, errors,
 			permanent, dead_at, redrive) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
@@ -91,28 +84,55 @@ func (st *writeStmts) close() {
 // insertN returns the statement inserting n events (n ≤ insertChunk),
 // preparing it on conn when first needed.
 func (st *writeStmts) insertN(ctx context.Context, conn *sql.Conn, n int) (*sql.Stmt, error) {
-	if s, ok := st.insertRows[n]; ok {
+	return st.prepared(ctx, conn, &st.insertRows, n, func() string {
+		return `INSERT INTO events (` + insertColumns + `) VALUES ` +
+			repeatJoin("(?, ?, ?, ?, ?, ?, ?, ?, ?)", n) + ` ON CONFLICT (id) DO NOTHING`
+	})
+}
+
+// upsertOutcomesN returns the statement recording n outcomes (n ≤
+// outcomeChunk), preparing it on conn when first needed. An outcome's
+// position is its event's when the event is stored, else the one given.
+func (st *writeStmts) upsertOutcomesN(ctx context.Context, conn *sql.Conn, n int) (*sql.Stmt, error) {
+	return st.prepared(ctx, conn, &st.upsertOutcomes, n, func() string {
+		return `INSERT INTO outcomes (subscription, event_id, event_name, position, correlation_id,
+			status, attempts, last_error, duration, updated_at) VALUES ` +
+			repeatJoin("(?, ?, ?, coalesce((SELECT position FROM events WHERE id = ?), ?), ?, ?, ?, ?, ?, ?)", n) + `
+			ON CONFLICT (subscription, event_id) DO UPDATE SET event_name = excluded.event_name,
+			position = excluded.position, correlation_id = excluded.correlation_id, status = excluded.status,
+			attempts = excluded.attempts, last_error = excluded.last_error, duration = excluded.duration,
+			updated_at = excluded.updated_at`
+	})
+}
+
+// prepared returns (*cache)[n], preparing the statement build gives on
+// conn when first needed.
+func (st *writeStmts) prepared(ctx context.Context, conn *sql.Conn, cache *map[int]*sql.Stmt, n int, build func() string) (*sql.Stmt, error) {
+	if s, ok := (*cache)[n]; ok {
 		return s, nil
 	}
+	s, err := conn.PrepareContext(ctx, build())
+	if err != nil {
+		return nil, err
+	}
+	if *cache == nil {
+		*cache = make(map[int]*sql.Stmt)
+	}
+	(*cache)[n] = s
+	st.all = append(st.all, s)
+	return s, nil
+}
+
+// repeatJoin returns n copies of s joined by commas.
+func repeatJoin(s string, n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO events (` + insertColumns + `) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString(s)
 	}
-	b.WriteString(" ON CONFLICT (id) DO NOTHING")
-	s, err := conn.PrepareContext(ctx, b.String())
-	if err != nil {
-		return nil, err
-	}
-	if st.insertRows == nil {
-		st.insertRows = make(map[int]*sql.Stmt)
-	}
-	st.insertRows[n] = s
-	st.all = append(st.all, s)
-	return s, nil
+	return b.String()
 }
 
 // readStmts are statements the read pool prepares on each connection as
