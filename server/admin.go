@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -291,6 +292,9 @@ func (s *Server) loadSchemas(ctx context.Context) error {
 		name, ver, ok := strings.Cut(k, "/")
 		n, err := strconv.Atoi(ver)
 		if !ok || err != nil {
+			continue
+		}
+		if cur, err := s.bus.Schemas().Get(name, n); err == nil && bytes.Equal(cur, v) {
 			continue
 		}
 		if err := s.bus.Schemas().Register(name, n, v); err != nil {

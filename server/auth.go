@@ -254,8 +254,9 @@ func (a *authenticator) load(ctx context.Context) error {
 // the store for tokens another server created.
 const reloadOnMiss = time.Second
 
-// tokenRefresh is how often the server reloads the stored tokens, so that
-// a token revoked on another server sharing the store stops working here.
+// tokenRefresh is how often, by default, the server reloads the stored
+// tokens (and schemas and push subscriptions), so that a token revoked on
+// another server sharing the store stops working here.
 const tokenRefresh = 15 * time.Second
 
 // mayReload reports whether an unknown token may trigger a reload now.

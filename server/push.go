@@ -200,9 +200,10 @@ func (d *PushSubscription) options() []herald.SubscribeOption {
 
 // pushManager runs the push subscriptions.
 type pushManager struct {
-	s  *Server
-	mu sync.Mutex
-	m  map[string]*pushSub
+	s       *Server
+	mu      sync.Mutex
+	m       map[string]*pushSub
+	stopped bool // by stopAll: nothing starts again
 
 	// Dead letters redriven through the API, and those among them whose
 	// delivery has since succeeded. The bus removes a resolved entry at
@@ -319,6 +320,53 @@ func (pm *pushManager) load(ctx context.Context) error {
 	return nil
 }
 
+// sync brings the running push subscriptions in line with those kept in
+// KV, which another server sharing the store may have changed: it starts
+// new ones, restarts changed ones and stops deleted ones.
+func (pm *pushManager) sync(ctx context.Context) error {
+	vals, err := pm.s.store.ListValues(ctx, SubscriptionBucket)
+	if err != nil {
+		return err
+	}
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if pm.stopped {
+		return nil
+	}
+	var errs []error
+	for name, raw := range vals {
+		var d PushSubscription
+		if json.Unmarshal(raw, &d) != nil || d.validate() != nil {
+			continue
+		}
+		cur, running := pm.m[name]
+		if running && cur.def.UpdatedAt.Equal(d.UpdatedAt) {
+			continue
+		}
+		if running {
+			if err := pm.s.bus.Unsubscribe(ctx, cur.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+				errs = append(errs, err)
+				continue
+			}
+			delete(pm.m, name)
+		}
+		if err := pm.startLocked(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for name, ps := range pm.m {
+		if _, kept := vals[name]; kept {
+			continue
+		}
+		if err := pm.s.bus.Unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+			errs = append(errs, err)
+			continue
+		}
+		delete(pm.m, name)
+	}
+	return errors.Join(errs...)
+}
+
 func (pm *pushManager) startLocked(d PushSubscription) error {
 	wh := &webhook{s: pm.s, def: d, secret: []byte(d.Secret)}
 	timeout := defaultDeliveryTimeout
@@ -426,6 +474,7 @@ func (pm *pushManager) remove(ctx context.Context, name string) error {
 func (pm *pushManager) stopAll(ctx context.Context) error {
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
+	pm.stopped = true
 	var errs []error
 	for name, ps := range pm.m {
 		if err := pm.s.bus.Unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {

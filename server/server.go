@@ -57,6 +57,7 @@ type config struct {
 	defaultReadLim int
 	maxStreams     int
 	corsOrigins    []string
+	refresh        time.Duration
 }
 
 // Option configures a Server in New.
@@ -107,6 +108,11 @@ func WithCORS(origins ...string) Option {
 	return func(c *config) { c.corsOrigins = append(c.corsOrigins, origins...) }
 }
 
+// WithRefresh sets how often the server reloads the tokens, schemas and
+// push subscriptions that another server sharing its store may have
+// changed. Default 15 s.
+func WithRefresh(d time.Duration) Option { return func(c *config) { c.refresh = d } }
+
 // WithWebhookClient sets the HTTP client of webhook deliveries. The default
 // keeps many idle connections per host and follows no redirect.
 func WithWebhookClient(cl *http.Client) Option { return func(c *config) { c.webhookClient = cl } }
@@ -133,7 +139,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 	if bus == nil {
 		return nil, errors.New("server: bus is nil")
 	}
-	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100, maxStreams: 1000}
+	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100, maxStreams: 1000, refresh: tokenRefresh}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -147,6 +153,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: stream write timeout must be positive")
 	case cfg.maxStreams < 1:
 		return nil, errors.New("server: max streams must be at least 1")
+	case cfg.refresh <= 0:
+		return nil, errors.New("server: refresh interval must be positive")
 	case cfg.limits.MaxEvent > int(cfg.limits.MaxBody):
 		return nil, errors.New("server: the event limit is above the body limit")
 	}
@@ -222,7 +230,7 @@ func (s *Server) start(ctx context.Context) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.refreshTokens()
+		s.refreshShared()
 	}()
 	if len(s.cfg.retention) > 0 {
 		s.wg.Add(1)
@@ -234,9 +242,11 @@ func (s *Server) start(ctx context.Context) error {
 	return nil
 }
 
-// refreshTokens reloads the stored tokens every tokenRefresh until Close.
-func (s *Server) refreshTokens() {
-	t := time.NewTicker(tokenRefresh)
+// refreshShared reloads, every refresh interval until Close, what another
+// server sharing the store may have changed: tokens, schemas and push
+// subscriptions.
+func (s *Server) refreshShared() {
+	t := time.NewTicker(s.cfg.refresh)
 	defer t.Stop()
 	for {
 		select {
@@ -247,6 +257,14 @@ func (s *Server) refreshTokens() {
 		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 		if err := s.auth.load(ctx); err != nil && s.ctx.Err() == nil {
 			s.log.Warn("reloading tokens", "err", err)
+		}
+		if err := s.loadSchemas(ctx); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("reloading schemas", "err", err)
+		}
+		if !s.closed.Load() {
+			if err := s.push.sync(ctx); err != nil && s.ctx.Err() == nil {
+				s.log.Warn("reloading push subscriptions", "err", err)
+			}
 		}
 		cancel()
 	}

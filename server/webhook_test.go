@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -373,4 +374,35 @@ func TestWebhookOrderingAndRetryAfter(t *testing.T) {
 	if retryGap < 900*time.Millisecond {
 		t.Errorf("retried %v after a Retry-After of 1 s", retryGap)
 	}
+}
+
+// A push subscription created or deleted on one server starts or stops on
+// another that shares the store.
+func TestPushSubscriptionsFollowTheSharedStore(t *testing.T) {
+	rc := newReceiver(t, func(string, string, int) int { return 200 })
+	st := herald.NewMemoryStore()
+	a := newEnvStore(t, st, server.WithRefresh(50*time.Millisecond))
+	busB, err := herald.New(herald.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvB, err := server.New(busB, server.WithRefresh(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srvB.Close(context.Background()); busB.Close(context.Background()) })
+	b := &env{t: t, store: st, bus: busB, srv: srvB, url: newTestHTTP(t, srvB)}
+	names := func(e *env) int {
+		var list struct {
+			Subscriptions []map[string]any `json:"subscriptions"`
+		}
+		e.do("GET", "/v1/subscriptions", nil).json(t, &list)
+		return len(list.Subscriptions)
+	}
+	if a := a.do("PUT", "/v1/subscriptions/shared", map[string]any{"filter": "sh.*", "endpoint": rc.ts.URL}); a.status != 201 {
+		t.Fatalf("PUT: %d", a.status)
+	}
+	waitFor(t, "the other server to start it", func() bool { return names(b) == 1 })
+	a.do("DELETE", "/v1/subscriptions/shared", nil)
+	waitFor(t, "the other server to stop it", func() bool { return names(b) == 0 })
 }
