@@ -22,9 +22,10 @@
 // every caller with its own result. One caller's conflict or failure does
 // not fail the others: a group with a conditional append gives each call
 // its own savepoint, and any other group whose call fails is rolled back
-// and written again that way. Positions are
-// assigned by that goroutine in commit order, so a reader never sees
-// position N+1 before N.
+// and written again that way. A batch's events are inserted up to 64 rows
+// per statement, and a commit's outcomes up to 32. Positions are assigned
+// by that goroutine in commit order, so a reader never sees position N+1
+// before N.
 //
 // # Durability
 //
@@ -43,7 +44,10 @@
 // Each event is one row: its position (the row id), copies of the fields
 // reads filter on (id, name, timestamp, correlation id, source, subject
 // and subject version) for the indexes, and the whole event in a compact
-// binary body, so that a replay decodes one column per event. Checkpoints,
+// binary body, so that a replay decodes one column per event. A read
+// decodes a page of rows at a time into shared blocks: an event's text
+// fields and data share one copy of its body, and an event kept after the
+// read keeps its block (at most 64 KiB) in memory. Checkpoints,
 // outcomes, dead letters and the key-value space are tables in the same
 // file, so a subscription's Commit and the appends around it share
 // transactions.
