@@ -623,6 +623,7 @@ func (s *Subscription) setupDurable(ctx context.Context) error {
 	s.flushKick = make(chan struct{}, 1)
 	s.flushFull = make(chan struct{}, 1)
 	s.redriving = make(map[string]bool)
+	s.discarded = make(map[string]bool)
 	s.redriveReq = true // pick up redrives requested while it was away
 	s.trackBase = 1
 	start := StartEarliest
@@ -772,9 +773,9 @@ func (b *Bus) Redrive(ctx context.Context, q DeadLetterQuery) (int, error) {
 // discarded, and returns how many it removed. The outcome is recorded
 // through the owning subscription when it runs here (waiting, until ctx
 // ends, for one that is starting or closing), else directly in the store
-// when the subscription has a checkpoint. An entry whose redrive is under
-// way when it is discarded may come back if that redrive fails. After
-// Close it returns ErrClosed.
+// when the subscription has a checkpoint. A redrive under way in this bus
+// when its entry is discarded ends at its next failure, without a new
+// dead letter. After Close it returns ErrClosed.
 func (b *Bus) Discard(ctx context.Context, q DeadLetterQuery) (int, error) {
 	if b.closed.Load() {
 		return 0, ErrClosed
@@ -802,6 +803,12 @@ func (b *Bus) Discard(ctx context.Context, q DeadLetterQuery) (int, error) {
 			return n, err
 		}
 		if s != nil {
+			for _, o := range outs {
+				// A redrive under way ends without a new dead letter.
+				if id := DeadLetterID(sub, o.EventID); s.redriving[id] {
+					s.discarded[id] = true
+				}
+			}
 			s.outcomes = append(s.outcomes, outs...)
 			s.mu.Unlock()
 			if err := s.flush(ctx); err != nil {

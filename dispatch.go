@@ -557,8 +557,9 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		s.handled.Add(1)
 		if record {
 			s.recordLocked(it, r, OutcomeSucceeded)
-			if it.x != nil && it.x.redriveID != "" {
-				s.resolved = append(s.resolved, it.x.redriveID)
+			if redriveID != "" {
+				s.resolved = append(s.resolved, redriveID)
+				delete(s.discarded, redriveID)
 			}
 		}
 		s.finishLocked(it, stale)
@@ -569,6 +570,17 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 	}
 	x := it.x
 	x.errs = append(x.errs, AttemptError{Attempt: x.prior + int(it.attempt), At: r.end, Error: r.err.Error()})
+	if redriveID != "" && s.discarded[redriveID] {
+		// Its dead letter was discarded during the redrive: give up
+		// without bringing it back.
+		delete(s.discarded, redriveID)
+		delete(s.redriving, redriveID)
+		if record {
+			s.recordLocked(it, r, OutcomeDiscarded)
+		}
+		s.finishLocked(it, stale)
+		return false
+	}
 	if r.final {
 		x.permanent = IsPermanent(r.err)
 		s.deadLettered.Add(1)

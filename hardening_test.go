@@ -487,3 +487,40 @@ func TestRedriveNotRepeatedFromStaleListing(t *testing.T) {
 		t.Fatalf("redriven event handled %d times, want 1", n)
 	}
 }
+
+// A dead letter discarded while its redrive is in flight stays discarded
+// when that redrive fails again.
+func TestDiscardDuringFailingRedriveStaysDiscarded(t *testing.T) {
+	b := newBus(t)
+	ctx := context.Background()
+	var redriving atomic.Bool
+	entered := make(chan struct{})
+	gate := make(chan struct{})
+	mustSubscribe(t, b, "d.e", func(ctx context.Context, e *Event) error {
+		if redriving.Load() {
+			close(entered)
+			<-gate
+		}
+		return Permanent(errors.New("still broken"))
+	}, Durable("disc"))
+	e := ev("d.e", "", "")
+	mustPublish(t, b, e)
+	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "disc")) == 1 })
+	redriving.Store(true)
+	if _, err := b.Redrive(ctx, DeadLetterQuery{Subscription: "disc"}); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	if n, err := b.Discard(ctx, DeadLetterQuery{Subscription: "disc"}); err != nil || n != 1 {
+		t.Fatalf("discard: %d %v", n, err)
+	}
+	close(gate)
+	waitFor(t, "discarded outcome", func() bool {
+		outs, _ := b.Outcomes(ctx, OutcomeQuery{EventID: e.ID})
+		return len(outs) == 1 && outs[0].Status == OutcomeDiscarded && outs[0].Attempts == 2
+	})
+	time.Sleep(50 * time.Millisecond)
+	if dls := deadLetters(t, b, "disc"); len(dls) != 0 {
+		t.Fatalf("discarded dead letter came back: %+v", dls[0].Errors)
+	}
+}

@@ -62,6 +62,7 @@ type Subscription struct {
 	acks        []Delivery
 	maxDone     uint64
 	redriving   map[string]bool
+	discarded   map[string]bool // redrives under way whose dead letter was discarded
 	redriveReq  bool
 	wakeReader  context.CancelFunc
 	consumer    Consumer
@@ -551,6 +552,10 @@ func (s *Subscription) forgetRedriveLocked(id string) {
 	if id != "" && s.redriving[id] {
 		delete(s.redriving, id)
 		s.redriveReq = true
+		if s.discarded[id] {
+			// Discarded meanwhile: nothing left to load.
+			delete(s.discarded, id)
+		}
 	}
 }
 
