@@ -97,7 +97,7 @@ A configuration file (YAML) may hold:
     - name: recording.completed
       version: 1
       schema: {type: object, required: [recording_id]}
-  retention:
+  retention:                 # default: everything kept 30 days
     - {pattern: "debug.>", max_age: 1d}
     - {pattern: ">", max_age: 30d}
   subscriptions:
@@ -308,9 +308,13 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 		server.WithTokens(tokens), server.WithLimits(cfg.Limits), server.WithSubscriptions(cfg.Subscriptions),
 		server.WithCORS(f.corsOrigins...),
 	}
-	if len(cfg.Retention) > 0 {
-		opts = append(opts, server.WithRetention(cfg.Retention, 0))
+	// Without rules the server keeps events 30 days (herald.DefaultRetention),
+	// as the seed's product requirements ask; a configuration's rules replace it.
+	retention := cfg.Retention
+	if len(retention) == 0 {
+		retention = herald.DefaultRetention()
 	}
+	opts = append(opts, server.WithRetention(retention, 0))
 	srv, err := server.New(bus, opts...)
 	if err != nil {
 		return err
