@@ -187,12 +187,15 @@ func decodeInto(e *herald.Event, pos uint64, b []byte) error {
 }
 
 // slab carves the events of a read, and copies of their bodies, out of
-// blocks, so that reading an event costs no allocation of its own. An
-// event returned keeps its blocks in memory: at most slabEvents events and
-// slabBytes bytes.
+// blocks, so that reading an event costs no allocation of its own. Blocks
+// start small and double up to slabEvents events and slabBytes bytes, so
+// that a read of a few events allocates little. An event returned keeps
+// its blocks in memory.
 type slab struct {
 	events []herald.Event
 	bytes  []byte
+	// nEvents and nBytes are the sizes of the last blocks.
+	nEvents, nBytes int
 }
 
 const (
@@ -202,7 +205,8 @@ const (
 
 func (a *slab) event() *herald.Event {
 	if len(a.events) == 0 {
-		a.events = make([]herald.Event, slabEvents)
+		a.nEvents = min(max(2*a.nEvents, 4), slabEvents)
+		a.events = make([]herald.Event, a.nEvents)
 	}
 	e := &a.events[0]
 	a.events = a.events[1:]
@@ -215,7 +219,8 @@ func (a *slab) copy(b []byte) []byte {
 		if len(b) > slabBytes/4 {
 			return bytes.Clone(b)
 		}
-		a.bytes = make([]byte, 0, slabBytes)
+		a.nBytes = min(max(2*a.nBytes, 2*len(b), 1<<10), slabBytes)
+		a.bytes = make([]byte, 0, a.nBytes)
 	}
 	n := len(a.bytes)
 	a.bytes = append(a.bytes, b...)
