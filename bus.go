@@ -951,17 +951,30 @@ func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
 	if err != nil {
 		return err
 	}
-	s, err := b.lockRunningDurable(ctx, durableName)
-	if err != nil {
-		return err
-	}
-	if s == nil {
+	var s *Subscription
+	for {
+		if s, err = b.lockRunningDurable(ctx, durableName); err != nil {
+			return err
+		}
+		if s != nil {
+			break // s.mu held
+		}
 		if _, ok, err := b.store.Checkpoint(ctx, durableName); err != nil {
 			return err
 		} else if !ok {
 			return fmt.Errorf("%w: durable subscription %q", ErrNotFound, durableName)
 		}
-		return b.store.Commit(ctx, durableName, Progress{Checkpoint: cp})
+		if err := b.store.Commit(ctx, durableName, Progress{Checkpoint: cp}); err != nil {
+			return err
+		}
+		// A Subscribe of that name may have read the checkpoint before
+		// this commit: reset it too.
+		b.mu.Lock()
+		_, again := b.durables[durableName]
+		b.mu.Unlock()
+		if !again {
+			return nil
+		}
 	}
 	s.epoch++
 	s.dropQueuedLocked(true) // queued redrives are loaded again

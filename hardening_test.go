@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,19 +155,19 @@ func TestResetWhileClosingIsNotOverwritten(t *testing.T) {
 	}
 }
 
-// gatedStore holds Checkpoint calls until gate is closed.
+// gatedStore holds its first Checkpoint call until gate is closed.
 type gatedStore struct {
 	Store
 	entered chan struct{}
 	gate    chan struct{}
-	once    sync.Once
+	used    atomic.Bool
 }
 
 func (g *gatedStore) Checkpoint(ctx context.Context, sub string) (uint64, bool, error) {
-	g.once.Do(func() {
+	if !g.used.Swap(true) {
 		g.entered <- struct{}{}
 		<-g.gate
-	})
+	}
 	return g.Store.Checkpoint(ctx, sub)
 }
 
@@ -523,4 +522,33 @@ func TestDiscardDuringFailingRedriveStaysDiscarded(t *testing.T) {
 	if dls := deadLetters(t, b, "disc"); len(dls) != 0 {
 		t.Fatalf("discarded dead letter came back: %+v", dls[0].Errors)
 	}
+}
+
+// A Reset that finds no subscription running, racing with a Subscribe of
+// that name, still moves the subscription that then runs.
+func TestResetRacingSubscribe(t *testing.T) {
+	st := sharedStore(t)
+	ctx := context.Background()
+	b1 := newBus(t, WithStore(st))
+	var rec recorder
+	s1 := mustSubscribe(t, b1, "z.>", rec.handler(), Durable("z"))
+	for range 3 {
+		mustPublish(t, b1, ev("z.e", "", ""))
+	}
+	waitFor(t, "first pass", func() bool { return rec.len() == 3 })
+	if err := s1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	g := &gatedStore{Store: st, entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	b2 := newBus(t, WithStore(g))
+	reset := make(chan error, 1)
+	go func() { reset <- b2.Reset(ctx, "z", StartEarliest) }()
+	<-g.entered // the Reset found nothing running and reads the checkpoint
+	mustSubscribe(t, b2, "z.>", rec.handler(), Durable("z"))
+	close(g.gate)
+	if err := <-reset; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "replay", func() bool { return rec.len() == 6 })
 }
