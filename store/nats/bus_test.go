@@ -46,6 +46,7 @@ func (h *handledLog) distinct() int {
 // share the events, each subject is handled in log order across both, and
 // when one bus closes the other takes over its partitions at once.
 func TestBusesShareDurableSubscription(t *testing.T) {
+	t.Parallel()
 	srv := server(t)
 	log := &handledLog{by: map[string]map[string]bool{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

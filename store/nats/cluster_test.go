@@ -256,11 +256,12 @@ func verify(t *testing.T, s herald.Store, acks []acked) {
 // exactly once and in order. The default run kills the leader once; with
 // -nats.faults it also restarts a follower and kills the leader twice.
 func TestClusterFaults(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t)
 	s := c.open(t)
 	stop := make(chan struct{})
 	done := publishers(t, s, 4, stop)
-	pause := time.Second
+	pause := 700 * time.Millisecond
 	time.Sleep(pause)
 	rounds := 1
 	if *faults {
@@ -292,6 +293,7 @@ func TestClusterFaults(t *testing.T) {
 // TestReconnectDuringPublish drops the client's connection while
 // publishers run: nothing acknowledged is lost or doubled.
 func TestReconnectDuringPublish(t *testing.T) {
+	t.Parallel()
 	srv := server(t)
 	s := open(t, srv)
 	stop := make(chan struct{})
@@ -318,6 +320,7 @@ func TestReconnectDuringPublish(t *testing.T) {
 // TestClusterSharedConsumeKill: two processes share a durable subscription
 // on the cluster; one is killed mid-work; every event is handled.
 func TestClusterSharedConsumeKill(t *testing.T) {
+	t.Parallel()
 	if !*faults {
 		t.Skip("with -nats.faults (the single-server failover test runs by default)")
 	}
@@ -372,6 +375,7 @@ func (h *handled) snapshot() []*herald.Event {
 // each run their own JetStream node (as three `herald serve
 // --nats-embedded` processes would), and checks that they share one log.
 func TestEmbeddedCluster(t *testing.T) {
+	t.Parallel()
 	var routes []string
 	var cfgs []natsstore.EmbeddedConfig
 	for i := range 3 {

@@ -100,6 +100,7 @@ func checkSubjectOrder(t *testing.T, name string, evs []*herald.Event) {
 }
 
 func TestSharedConsumeSplitsWork(t *testing.T) {
+	t.Parallel()
 	srv := server(t)
 	a, b := open(t, srv), open(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -161,6 +162,7 @@ func TestSharedConsumeSplitsWork(t *testing.T) {
 // TestSharedConsumeFailover kills one of two processes mid-work (its
 // connection drops, nothing acknowledged): the other one handles all.
 func TestSharedConsumeFailover(t *testing.T) {
+	t.Parallel()
 	srv := server(t)
 	a, b := open(t, srv), open(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -202,6 +204,7 @@ func TestSharedConsumeFailover(t *testing.T) {
 }
 
 func TestSharedConsumeStartAndValidation(t *testing.T) {
+	t.Parallel()
 	srv := server(t)
 	s := open(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -280,6 +283,7 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 // TestPruneHoldsSharedSubscriptions: retention keeps what a shared
 // subscription's consumers have not acknowledged, whatever checkpoints say.
 func TestPruneHoldsSharedSubscriptions(t *testing.T) {
+	t.Parallel()
 	s := open(t, server(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

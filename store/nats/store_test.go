@@ -182,6 +182,7 @@ func TestReadPagesAndLargeBatch(t *testing.T) {
 }
 
 func TestIdempotentBeyondDuplicateWindow(t *testing.T) {
+	t.Parallel()
 	srv := server(t)
 	s := open(t, srv, natsstore.WithDuplicateWindow(time.Second))
 	ctx := context.Background()
@@ -229,6 +230,7 @@ func TestIdempotentBeyondDuplicateWindow(t *testing.T) {
 // event and its index entry would leave it, and checks that the id is
 // still refused once JetStream's duplicate window has passed.
 func TestIndexRepair(t *testing.T) {
+	t.Parallel()
 	srv := server(t)
 	s := open(t, srv, natsstore.WithDuplicateWindow(time.Second))
 	ctx := context.Background()
