@@ -1,6 +1,9 @@
 package herald
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // maxJSONDepth is encoding/json's nesting limit, which validJSON keeps.
 const maxJSONDepth = 10000
@@ -117,25 +120,46 @@ const (
 	swarHi = 0x8080808080808080
 )
 
-// plainWord reports whether none of the 8 bytes of w (little endian) is a
-// quote, a backslash or a control character. It may answer false for a
-// plain word (then the bytes are looked at one by one), never true for
-// another.
-func plainWord(w uint64) bool {
+// specialBytes returns a word whose high bit is set in the lowest byte of
+// w (little endian) that is a quote, a backslash or a control character,
+// and possibly in later bytes (borrows only run upwards), so the lowest set
+// bit finds the first such byte exactly; zero when there is none.
+func specialBytes(w uint64) uint64 {
 	quote := w ^ (swarLo * '"')
 	backslash := w ^ (swarLo * '\\')
 	special := (quote - swarLo) &^ quote
 	special |= (backslash - swarLo) &^ backslash
 	special |= (w - swarLo*0x20) &^ w
-	return special&swarHi == 0
+	return special & swarHi
 }
 
 func jsonString(b []byte, i int) (int, bool) {
 	i++ // opening quote
 	for i < len(b) {
-		for len(b)-i >= 8 && plainWord(binary.LittleEndian.Uint64(b[i:])) {
-			i += 8
+		// Skip plain bytes 16 and then 8 at a time, landing on the first
+		// byte that needs a look.
+		for len(b)-i >= 16 {
+			sp0 := specialBytes(binary.LittleEndian.Uint64(b[i:]))
+			sp1 := specialBytes(binary.LittleEndian.Uint64(b[i+8:]))
+			if sp0 != 0 {
+				i += bits.TrailingZeros64(sp0) / 8
+				goto look
+			}
+			if sp1 != 0 {
+				i += 8 + bits.TrailingZeros64(sp1)/8
+				goto look
+			}
+			i += 16
 		}
+		if len(b)-i >= 8 {
+			if sp := specialBytes(binary.LittleEndian.Uint64(b[i:])); sp != 0 {
+				i += bits.TrailingZeros64(sp) / 8
+			} else {
+				i += 8
+				continue
+			}
+		}
+	look:
 		if i >= len(b) {
 			break
 		}
