@@ -439,6 +439,9 @@ func (b *Bus) prepare(ctx context.Context, hc *handlerCtx, e *Event, index int) 
 			return &ValidationError{Index: index, Reason: err.Error(), Err: ErrInvalidEvent}
 		}
 	}
+	if b.cfg.codec != nil {
+		return atIndex(b.cfg.codec.Encode(ctx, e), index)
+	}
 	return nil
 }
 

@@ -482,6 +482,9 @@ func (s *Subscription) call(ctx *handlerCtx, e *Event) (err error) {
 			err = &panicError{value: p, stack: debug.Stack()}
 		}
 	}()
+	if e, err = decodeEvent(ctx, s.bus.cfg.codec, e); err != nil {
+		return err
+	}
 	return s.h.Handle(ctx, e)
 }
 
@@ -762,6 +765,9 @@ func (s *Subscription) callBatch(ctx *handlerCtx, evs []*Event) (r batchErrs) {
 			r = batchErrs{all: &panicError{value: p, stack: debug.Stack()}}
 		}
 	}()
+	if evs, r.all = decodeEvents(ctx, s.bus.cfg.codec, evs); r.all != nil {
+		return r
+	}
 	errs := s.bh.HandleBatch(ctx, evs)
 	switch {
 	case len(errs) == 0:

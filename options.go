@@ -39,6 +39,7 @@ type busConfig struct {
 	schemas        *Schemas
 	maxEventSize   int
 	publishTimeout time.Duration
+	codec          Codec
 }
 
 // WithStore sets the store behind the bus. The default (and a nil store)
