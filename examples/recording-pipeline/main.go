@@ -15,6 +15,11 @@
 // outcome (Bus.Trace), and each recording as an event-sourced aggregate:
 // the events of its subject "recording/<id>" folded by package es.
 //
+// The transcript is marked "x-sensitive" in its event's JSON Schema: the
+// bus stores it encrypted with its recording's key (package sensitive),
+// handlers and aggregates read it in clear, and forgetting the first
+// recording deletes its key, after which its transcript reads as null.
+//
 //	go run ./examples/recording-pipeline               # events in memory
 //	go run ./examples/recording-pipeline -data ./data  # events in a SQLite file
 package main

@@ -107,6 +107,17 @@ func testPipeline(t *testing.T, dataDir string) {
 			t.Fatalf("%s: aggregate at version %d: %+v", res.Recordings[i], res.Versions[i], st)
 		}
 	}
+	for i, st := range res.States {
+		if st.Transcript != transcript {
+			t.Fatalf("%s: the aggregate reads transcript %q", res.Recordings[i], st.Transcript)
+		}
+	}
+	if res.PlaintextAtRest {
+		t.Fatal("a transcript is stored in clear")
+	}
+	if f := res.Forgotten; f.Transcript != "" || len(f.Stages) != chainLength {
+		t.Fatalf("the forgotten recording reads %+v", f)
+	}
 	for _, s := range []string{"rec-1", "rec-2", "rec-3", "dead letter in meeting_notes_local", "redrove 1"} {
 		if !strings.Contains(out.String(), s) {
 			t.Fatalf("output lacks %q", s)

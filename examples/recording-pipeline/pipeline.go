@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/es"
+	"github.com/heraldhq/herald/sensitive"
 	"github.com/heraldhq/herald/store/sqlite"
 )
 
@@ -46,10 +47,26 @@ type (
 var (
 	recordingEnded          = herald.Define[RecordingEnded]("recording.ended")
 	noiseReductionCompleted = herald.Define[NoiseReductionCompleted]("noise_reduction.completed")
-	transcriptionCompleted  = herald.Define[TranscriptionCompleted]("transcription_local.completed")
+	transcriptionCompleted  = herald.Define[TranscriptionCompleted]("transcription_local.completed", herald.WithJSONSchema([]byte(transcriptionSchema)))
 	meetingNotesCompleted   = herald.Define[MeetingNotesCompleted]("meeting_notes_local.completed")
 	notificationCompleted   = herald.Define[DesktopNotificationCompleted]("desktop_notification.completed")
 )
+
+// transcriptionSchema marks the transcript sensitive: it is encrypted at
+// rest with its recording's key, and unreadable once the recording is
+// forgotten.
+const transcriptionSchema = `{
+  "type": "object",
+  "required": ["recording_id", "transcript"],
+  "properties": {
+    "recording_id": {"type": "string"},
+    "transcript": {"type": "string", "x-sensitive": true},
+    "words": {"type": "integer", "minimum": 0}
+  }
+}`
+
+// transcript is what the transcription plugin hears in every recording.
+const transcript = "Let's ship the release on Friday. Ada takes the changelog."
 
 // The plugins' subscription names.
 const (
@@ -83,6 +100,10 @@ type result struct {
 	// events, in the order of Recordings, and Versions their versions.
 	States   []recordingState
 	Versions []uint64
+	// PlaintextAtRest is set when a stored event holds a transcript in
+	// clear; Forgotten is the first recording's aggregate after Forget.
+	PlaintextAtRest bool
+	Forgotten       recordingState
 }
 
 // recordingState is a recording as an event-sourced aggregate: the
@@ -166,7 +187,16 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 	}
 	defer st.Close()
 
-	bus, err := herald.New(herald.WithStore(st), herald.WithSource("recorder"))
+	// Sensitive fields are encrypted at rest with a key per subject.
+	schemas := herald.NewSchemas()
+	if err := transcriptionCompleted.Register(schemas); err != nil {
+		return nil, err
+	}
+	codec, err := sensitive.New(st, schemas)
+	if err != nil {
+		return nil, err
+	}
+	bus, err := herald.New(herald.WithStore(st), herald.WithSource("recorder"), herald.WithSchemas(schemas), herald.WithCodec(codec))
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +295,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 	}
 
 	// Each recording is also an aggregate: its subject's events, folded.
-	repo, err := es.NewRepository(st, foldRecording)
+	repo, err := es.NewRepository(st, foldRecording, es.WithDecoder(codec))
 	if err != nil {
 		return nil, err
 	}
@@ -275,8 +305,28 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 			return nil, err
 		}
 		res.States, res.Versions = append(res.States, s), append(res.Versions, v)
-		fmt.Fprintf(w, "aggregate recording/%s at version %d: %d stages, notified=%t, summary %q\n", id, v, len(s.Stages), s.Notified, s.Summary)
+		fmt.Fprintf(w, "aggregate recording/%s at version %d: %d stages, notified=%t, transcript %q\n", id, v, len(s.Stages), s.Notified, s.Transcript)
 	}
+
+	// The transcripts are stored encrypted; forgetting a recording deletes
+	// its key, and its transcript with it, wherever the events went.
+	for _, id := range ids {
+		for e, err := range st.Read(ctx, start, herald.Filter{CorrelationID: corr[id], Name: transcriptionCompleted.Name()}) {
+			if err != nil {
+				return nil, err
+			}
+			res.PlaintextAtRest = res.PlaintextAtRest || strings.Contains(string(e.Data), transcript)
+		}
+	}
+	forget := "recording/" + ids[0]
+	if err := codec.Forget(ctx, forget); err != nil {
+		return nil, err
+	}
+	repo.Evict(forget)
+	if res.Forgotten, _, err = repo.Load(ctx, forget); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "\ntranscripts in clear in the store: %t\nforgot %s: its transcript now reads %q\n", res.PlaintextAtRest, forget, res.Forgotten.Transcript)
 	return res, nil
 }
 
@@ -301,7 +351,7 @@ func subscribePlugins(ctx context.Context, bus *herald.Bus, f *faults) error {
 		}
 		_, err := transcriptionCompleted.Publish(ctx, bus, TranscriptionCompleted{
 			RecordingID: n.RecordingID,
-			Transcript:  "Let's ship the release on Friday. Ada takes the changelog.",
+			Transcript:  transcript,
 			Words:       10,
 		}, herald.Subject("recording/"+n.RecordingID), source(subTranscription))
 		return err
