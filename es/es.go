@@ -35,7 +35,8 @@ type ApplyFunc[S any] func(state S, e *herald.Event) (S, error)
 // Decoder turns an event as stored into the event handlers see, e.g. by
 // decrypting its sensitive fields. It is given a shallow copy of the
 // stored event and may replace its fields, but must not write into the
-// stored event's Data or Metadata. The sensitive package's Codec is one.
+// stored event's Data or Metadata. Every herald.Codec is one, such as the
+// sensitive package's Codec.
 type Decoder interface {
 	Decode(ctx context.Context, e *herald.Event) error
 }

@@ -19,6 +19,16 @@
 // that backups of the event log do not include (pass another KV to New) to
 // have backups forget too.
 //
+// A Codec is a herald.Codec: give it to a bus with herald.WithCodec, and
+// events are encrypted before they are stored and decrypted before
+// handlers get them; give it to an es.Repository with es.WithDecoder, and
+// aggregates read them in clear and keep sealed snapshots.
+//
+//	codec, err := sensitive.New(store, schemas)
+//	bus, err := herald.New(herald.WithStore(store), herald.WithSchemas(schemas), herald.WithCodec(codec))
+//	...
+//	err = codec.Forget(ctx, "customer/42")
+//
 // Sensitive values are never logged, and never appear in errors.
 package sensitive
 
@@ -105,6 +115,8 @@ func KeyCacheTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } 
 // KeyCacheSize bounds how many keys the cache holds (default
 // DefaultKeyCacheSize).
 func KeyCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
+
+var _ herald.Codec = (*Codec)(nil)
 
 // Codec encrypts sensitive fields before events are stored (Encode) and
 // decrypts them when events are read (Decode). It is safe for concurrent
