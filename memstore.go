@@ -154,6 +154,9 @@ func (s *MemoryStore) grow(need int) {
 // minCheckpoint returns the smallest durable checkpoint, or MaxUint64.
 func (s *MemoryStore) minCheckpoint() uint64 {
 	m := uint64(math.MaxUint64)
+	if len(s.checkpoints) == 0 {
+		return m // no durable subscription: skip starting a map iteration on every append
+	}
 	for _, c := range s.checkpoints {
 		m = min(m, c)
 	}
