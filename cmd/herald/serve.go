@@ -29,6 +29,13 @@ type serveFlags struct {
 	data            string
 	store           string
 	nats            string
+	natsEmbedded    bool
+	natsListen      string
+	natsName        string
+	natsCluster     string
+	natsRoutes      []string
+	natsReplicas    int
+	natsSyncAlways  bool
 	config          string
 	insecure        bool
 	tlsCert         string
@@ -71,6 +78,11 @@ Examples:
   # keep the log in an existing NATS JetStream cluster; several herald
   # servers may share it (and their push subscriptions)
   herald serve --nats nats://h1:4222,nats://h2:4222,nats://h3:4222
+
+  # run a JetStream node inside herald (files in --data); three servers
+  # that list each other's routes form a replicated cluster (replicas 3)
+  herald serve --nats-embedded --nats-name h1 --nats-cluster 0.0.0.0:6222 \
+    --nats-routes nats-route://h1:6222,nats-route://h2:6222,nats-route://h3:6222
 
 A configuration file (YAML) may hold:
 
@@ -129,6 +141,13 @@ the requests and webhook deliveries in flight, and closes the store.`,
 	fl.StringVar(&f.data, "data", envOr("HERALD_DATA", "./herald-data"), "data folder: the SQLite store and the audit log (env HERALD_DATA)")
 	fl.StringVar(&f.store, "store", envOr("HERALD_STORE", "sqlite"), "store: sqlite, memory or nats (env HERALD_STORE)")
 	fl.StringVar(&f.nats, "nats", envOr("HERALD_NATS", ""), "NATS JetStream servers, e.g. nats://h1:4222,nats://h2:4222; implies --store nats (env HERALD_NATS)")
+	fl.BoolVar(&f.natsEmbedded, "nats-embedded", envBool("HERALD_NATS_EMBEDDED"), "run a NATS JetStream node inside herald, its files in --data; implies --store nats (env HERALD_NATS_EMBEDDED)")
+	fl.StringVar(&f.natsListen, "nats-listen", envOr("HERALD_NATS_LISTEN", "127.0.0.1:4222"), "--nats-embedded: the node's client address (env HERALD_NATS_LISTEN)")
+	fl.StringVar(&f.natsName, "nats-name", envOr("HERALD_NATS_NAME", ""), "--nats-embedded: the node's name, stable across restarts; needed in a cluster (env HERALD_NATS_NAME)")
+	fl.StringVar(&f.natsCluster, "nats-cluster", envOr("HERALD_NATS_CLUSTER", ""), "--nats-embedded: listen for cluster routes on this address, e.g. 0.0.0.0:6222 (env HERALD_NATS_CLUSTER)")
+	fl.StringSliceVar(&f.natsRoutes, "nats-routes", envList("HERALD_NATS_ROUTES"), "--nats-embedded: every cluster node's route URL, e.g. nats-route://h1:6222 (env HERALD_NATS_ROUTES)")
+	fl.IntVar(&f.natsReplicas, "nats-replicas", envInt("HERALD_NATS_REPLICAS", 0), "replicas of the streams herald creates on NATS (default 1, 3 with --nats-cluster) (env HERALD_NATS_REPLICAS)")
+	fl.BoolVar(&f.natsSyncAlways, "nats-sync-always", envBool("HERALD_NATS_SYNC_ALWAYS"), "--nats-embedded: fsync every write before acknowledging it (much slower; survives power loss) (env HERALD_NATS_SYNC_ALWAYS)")
 	fl.StringVar(&f.config, "config", envOr("HERALD_CONFIG", ""), "configuration file, YAML (env HERALD_CONFIG)")
 	fl.BoolVar(&f.insecure, "insecure", envBool("HERALD_INSECURE"), "allow listening on a non-loopback address without tokens (env HERALD_INSECURE)")
 	fl.StringVar(&f.tlsCert, "tls-cert", envOr("HERALD_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key) (env HERALD_TLS_CERT)")
@@ -151,6 +170,13 @@ func envList(key string) []string {
 		return strings.Split(v, ",")
 	}
 	return nil
+}
+
+func envInt(key string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(key)); err == nil {
+		return n
+	}
+	return def
 }
 
 func envDuration(key string, def time.Duration) time.Duration {
@@ -238,13 +264,21 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	if err != nil {
 		return err
 	}
-	if f.nats != "" && !cmd.Flags().Changed("store") && !envSet("HERALD_STORE") && cfg.Store == "" {
+	if (f.nats != "" || f.natsEmbedded) && !cmd.Flags().Changed("store") && !envSet("HERALD_STORE") && cfg.Store == "" {
 		f.store = "nats"
 	}
 	switch {
 	case f.store != "memory" && f.store != "sqlite" && f.store != "nats":
 		return usageError{fmt.Errorf("--store %q: want sqlite, memory or nats", f.store)}
-	case f.store == "nats" && f.nats == "":
+	case f.natsEmbedded && f.nats != "":
+		return usageError{errors.New("--nats-embedded runs its own JetStream node: leave out --nats")}
+	case f.natsEmbedded && f.store != "nats":
+		return usageError{errors.New("--nats-embedded needs --store nats")}
+	case f.natsCluster != "" && (!f.natsEmbedded || f.natsName == "" || len(f.natsRoutes) == 0):
+		return usageError{errors.New("--nats-cluster needs --nats-embedded, --nats-name and --nats-routes")}
+	case f.natsReplicas < 0 || f.natsReplicas > 5:
+		return usageError{fmt.Errorf("--nats-replicas %d: want 1 to 5", f.natsReplicas)}
+	case f.store == "nats" && f.nats == "" && !f.natsEmbedded:
 		return usageError{errors.New("--store nats needs --nats with the servers' URLs, e.g. nats://127.0.0.1:4222")}
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {

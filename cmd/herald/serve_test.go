@@ -420,3 +420,41 @@ func TestServeTLS(t *testing.T) {
 		t.Fatalf("--tls-cert without --tls-key: %v", err)
 	}
 }
+
+// TestServeNATSEmbedded runs herald with its own JetStream node: what it
+// stores survives a restart on the same data folder.
+func TestServeNATSEmbedded(t *testing.T) {
+	data := t.TempDir()
+	args := []string{"--addr", "127.0.0.1:0", "--data", data, "--nats-embedded", "--nats-listen", "127.0.0.1:0"}
+	p := startServe(t, args...)
+	st, b := post(t, p.url+"/v1/events", "", map[string]any{"id": "embedded-1", "name": "nats.embedded", "data": map[string]any{}})
+	if st != 201 {
+		t.Fatalf("publish: %d %s", st, b)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	q := startServe(t, args...)
+	resp, err := http.Get(q.url + "/v1/events/embedded-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("after restart: %d", resp.StatusCode)
+	}
+	if err := q.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{
+		{"serve", "--nats-embedded", "--nats", "nats://127.0.0.1:4222"},
+		{"serve", "--nats-embedded", "--nats-cluster", "127.0.0.1:6222"},
+		{"serve", "--nats-cluster", "127.0.0.1:6222", "--nats-name", "h1", "--nats-routes", "nats-route://127.0.0.1:6222"},
+		{"serve", "--nats-embedded", "--nats-replicas", "7"},
+		{"serve", "--nats-embedded", "--store", "sqlite"},
+	} {
+		if err := Run(t.Context(), bad, strings.NewReader(""), io.Discard, io.Discard); err == nil || exitCode(err) != 2 {
+			t.Errorf("%v: %v, want a usage error", bad, err)
+		}
+	}
+}
