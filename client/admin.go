@@ -299,3 +299,15 @@ func (c *Client) RevokeToken(ctx context.Context, id string) error {
 func schemaPath(name string, version int) string {
 	return "/v1/schemas/" + seg(name) + "/" + strconv.Itoa(version)
 }
+
+// Forget forgets subject on the server: the key its sensitive fields are
+// encrypted with is deleted (crypto-shredding), so from then on those
+// fields read as null everywhere the events were copied. Events of the
+// subject published afterwards get a new key. It needs an admin token when
+// the server has tokens; forgetting a subject the server never saw is not
+// an error. The error wraps herald.ErrNotFound when the server encrypts no
+// field (it keeps no keys).
+func (c *Client) Forget(ctx context.Context, subject string) error {
+	_, err := c.do(ctx, http.MethodPost, "/v1/subjects/"+seg(subject)+"/forget", nil, nil, nil)
+	return err
+}

@@ -220,6 +220,9 @@ func (s *Server) handleDLQList(w http.ResponseWriter, r *http.Request, p *princi
 	if dls == nil {
 		dls = []herald.DeadLetter{}
 	}
+	for i := range dls {
+		dls[i].Event = s.decoded(r.Context(), dls[i].Event)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": dls})
 	return nil
 }

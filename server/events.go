@@ -141,6 +141,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 		events = append(events, e)
 		next = e.Position
 	}
+	s.decodeAll(r.Context(), events)
 	if wantsCloudEvents(r) {
 		ces := make([]map[string]any, len(events))
 		for i, e := range events {
@@ -204,6 +205,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, p *principal)
 		// events it may not read.
 		return notFound("no event with this id")
 	}
+	e = s.decoded(r.Context(), e)
 	if wantsCloudEvents(r) {
 		writeCE(w, http.StatusOK, ctCloudEvent, toCloudEvent(e))
 		return nil
@@ -226,6 +228,9 @@ func (s *Server) handleCorrelation(w http.ResponseWriter, r *http.Request, p *pr
 	}
 	if len(visible) == 0 {
 		return notFound("no events with correlation id %q", id)
+	}
+	for i := range visible {
+		visible[i].Event = s.decoded(r.Context(), visible[i].Event)
 	}
 	tr.Events = visible
 	if wantsCloudEvents(r) {

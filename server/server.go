@@ -58,6 +58,7 @@ type config struct {
 	maxStreams     int
 	corsOrigins    []string
 	refresh        time.Duration
+	codec          herald.Codec
 }
 
 // Option configures a Server in New.
@@ -367,6 +368,7 @@ func (s *Server) routes() {
 		{"POST /v1/dlq/redrive", false, s.handleDLQRedriveAll},
 		{"POST /v1/dlq/{id}/redrive", false, s.handleDLQRedrive},
 		{"DELETE /v1/dlq/{id}", false, s.handleDLQDelete},
+		{"POST /v1/subjects/{subject}/forget", false, s.handleForget},
 		{"GET /v1/schemas", false, s.handleSchemaList},
 		{"PUT /v1/schemas/{name}/{version}", false, s.handleSchemaPut},
 		{"GET /v1/schemas/{name}/{version}", false, s.handleSchemaGet},

@@ -275,7 +275,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 					return nil
 				}
 				if p.mayRead(e.Name) {
-					b, merr := encodeStreamEvent(e, ce)
+					b, merr := encodeStreamEvent(s.decoded(ctx, e), ce)
 					if merr == nil {
 						frame(e.Position, b)
 					}
@@ -323,11 +323,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 		for _, en := range entries {
 			cursor = en.e.Position
 			if f.Match(en.e) && p.mayRead(en.e.Name) {
-				if ce {
-					frame(en.e.Position, en.cloudEvent())
-				} else {
-					frame(en.e.Position, en.json())
-				}
+				frame(en.e.Position, s.hubFrame(ctx, en, ce))
 				if len(buf) >= streamFlushBytes && !write() {
 					s.m.dropped.Inc()
 					return nil

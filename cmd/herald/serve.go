@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/sensitive"
 	"github.com/heraldhq/herald/server"
 )
 
@@ -322,8 +323,16 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Fields a schema marks "x-sensitive" are encrypted with a key per
+	// subject kept in the store; POST /v1/subjects/{subject}/forget deletes
+	// the key (crypto-shredding).
+	schemas := herald.NewSchemas()
+	codec, err := sensitive.New(st, schemas)
+	if err != nil {
+		return err
+	}
 	bus, err := herald.New(herald.WithStore(st), herald.WithLogger(log), herald.WithRegisterer(reg),
-		herald.WithMaxEventSize(eventLimit(cfg.Limits)))
+		herald.WithMaxEventSize(eventLimit(cfg.Limits)), herald.WithSchemas(schemas), herald.WithCodec(codec))
 	if err != nil {
 		return err
 	}
@@ -340,7 +349,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	opts := []server.Option{
 		server.WithLogger(log), server.WithAuditLogger(audit), server.WithRegistry(reg),
 		server.WithTokens(tokens), server.WithLimits(cfg.Limits), server.WithSubscriptions(cfg.Subscriptions),
-		server.WithCORS(f.corsOrigins...),
+		server.WithCORS(f.corsOrigins...), server.WithCodec(codec),
 	}
 	// Without rules the server keeps events 30 days (herald.DefaultRetention),
 	// as the seed's product requirements ask; a configuration's rules replace it.
