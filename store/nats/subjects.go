@@ -132,13 +132,3 @@ func (s subjects) partitionFilter(p int, pattern string) string {
 	}
 	return s.ns + ".ev." + strconv.Itoa(p) + ".*." + pattern
 }
-
-// nameOf returns the event name carried by an event subject.
-func (s subjects) nameOf(subj string) string {
-	// ns . ev . p . tok . name...
-	rest := strings.TrimPrefix(subj, s.ns+".ev.")
-	for range 2 {
-		_, rest, _ = strings.Cut(rest, ".")
-	}
-	return rest
-}
