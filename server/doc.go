@@ -42,6 +42,7 @@
 //	POST   /v1/tokens                        create a token; the answer shows it once (admin)
 //	GET    /v1/tokens                        list tokens, never their secrets (admin)
 //	DELETE /v1/tokens/{id}                   revoke (admin)
+//	POST   /v1/subjects/{subject}/forget     crypto-shred a subject's sensitive fields; subject URL-escaped (admin)
 //	GET    /metrics, /healthz, /readyz       Prometheus text, liveness, readiness (no token needed)
 //
 // Publishing answers 201 with {"events":[{"id","position"}]}, or 200 when
@@ -91,6 +92,17 @@
 // answer is success; 408, 429, 5xx, a timeout or a connection error is
 // temporary (retried with backoff, after the endpoint's Retry-After when it
 // gives one); any other answer is permanent and dead-letters the event.
+//
+// # Sensitive fields
+//
+// Give the server the codec the Bus encodes with (WithCodec, usually a
+// sensitive.Codec) and the events it returns, from every reading
+// endpoint, the stream and the dead-letter queue, are decoded: the fields
+// a schema marks "x-sensitive" in clear, or null (listed in the metadata
+// under herald-shredded) once their subject is forgotten. Webhooks get
+// them decoded the same way, through the bus. POST
+// /v1/subjects/{subject}/forget deletes the subject's key; the events stay
+// in the log, their sensitive fields unreadable for good.
 //
 // # Streams
 //

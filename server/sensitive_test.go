@@ -256,6 +256,22 @@ func TestSensitiveFieldsEndToEnd(t *testing.T) {
 	if s := readStream(t, e, 2); emailOf(t, &s[0]) != nil || emailOf(t, &s[1]) != nil {
 		t.Errorf("stream after forget: %s %s", s[0].Data, s[1].Data)
 	}
+	// A webhook subscription made after the forget gets the old events
+	// with the field null.
+	late := newReceiver(t, func(id, mode string, attempt int) int { return 200 })
+	if a := e.do("PUT", "/v1/subscriptions/late", map[string]any{"filter": "customer.*", "endpoint": late.ts.URL,
+		"start": "earliest"}); a.status != 201 {
+		t.Fatalf("PUT subscription: %d %s", a.status, a.body)
+	}
+	waitFor(t, "the late delivery", func() bool { _, ok := late.counts(id); return ok == 1 })
+	late.mu.Lock()
+	lateBody := late.bodies[id]
+	late.mu.Unlock()
+	var d map[string]any
+	if err := json.Unmarshal(lateBody, &d); err != nil || d["email"] != nil || d["plan"] != "pro" {
+		t.Errorf("webhook body after forget: %s (%v)", lateBody, err)
+	}
+	e.do("DELETE", "/v1/subscriptions/late", nil)
 	if strings.Contains(audit.String(), secretEmail) {
 		t.Error("the audit log holds the sensitive value")
 	}

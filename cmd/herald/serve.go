@@ -127,6 +127,11 @@ A token's hash: printf %s "$TOKEN" | sha256sum. Tokens created with
 exists, every request needs one (Authorization: Bearer <token>), so create
 an admin token first. /healthz, /readyz and /metrics stay open.
 
+Fields a schema marks "x-sensitive": true are encrypted in the store with a
+key per subject (events carrying them need a subject), and returned in
+clear to readers; "herald forget SUBJECT" deletes the subject's key, after
+which those fields read as null (crypto-shredding).
+
 Admin actions and refused requests are written to audit.log in the data
 folder.
 
