@@ -162,7 +162,14 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig, opts ...Option) (*Sto
 		cancel()
 		if err == nil {
 			s.onClose = e.Shutdown
-			return s, nil
+			if cfg.ClusterName == "" {
+				return s, nil
+			}
+			if err = waitReady(ctx, s); err == nil {
+				return s, nil
+			}
+			s.Close()
+			return nil, fmt.Errorf("nats embedded: the cluster did not form: %w", err)
 		}
 		if cfg.ClusterName == "" || errors.Is(err, herald.ErrIncompatibleStore) {
 			nc.Close()
@@ -174,6 +181,34 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig, opts ...Option) (*Sto
 			nc.Close()
 			e.Shutdown()
 			return nil, fmt.Errorf("nats embedded: the cluster did not form: %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// waitReady waits until the store's streams and buckets answer: in a
+// forming cluster they exist before their replicas have elected a leader,
+// and until then reads fail with "no responders". It returns ctx's error
+// with the last failure when ctx ends first.
+func waitReady(ctx context.Context, s *Store) error {
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := s.Head(pctx)
+		if err == nil {
+			_, err = s.Checkpoints(pctx)
+		}
+		if err == nil {
+			if _, err = s.GetValue(pctx, "herald", "ready"); errors.Is(err, herald.ErrNotFound) {
+				err = nil
+			}
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
