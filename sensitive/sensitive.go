@@ -137,6 +137,9 @@ type Codec struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedKey
+	// forgets counts Forget's evictions; a key read before one is not
+	// cached after it, so a read racing a Forget cannot bring the key back.
+	forgets uint64
 }
 
 type cachedKey struct {
@@ -325,10 +328,13 @@ func (c *Codec) Forget(ctx context.Context, subject string) error {
 	name := keyName(subject)
 	c.create.Lock()
 	defer c.create.Unlock()
-	c.mu.Lock()
-	delete(c.cache, name)
-	c.mu.Unlock()
-	if err := c.kv.DeleteValue(ctx, c.cfg.bucket, name); err != nil {
+	// Evict before and after the delete: a read that starts while the
+	// delete is under way may still find the key in the KV, and must not
+	// leave it cached once Forget returns.
+	c.evict(name)
+	err := c.kv.DeleteValue(ctx, c.cfg.bucket, name)
+	c.evict(name)
+	if err != nil {
 		return fmt.Errorf("sensitive: forget: %w", err)
 	}
 	snap, err := c.kv.GetValue(ctx, herald.SnapshotBucket, subject)
@@ -426,13 +432,31 @@ func (c *Codec) keyFor(ctx context.Context, subject string, create bool) (*subje
 	if err != nil {
 		return nil, err
 	}
+	gen := c.generation()
 	if err := c.kv.PutValue(ctx, c.cfg.bucket, name, b); err != nil {
 		return nil, fmt.Errorf("sensitive: store key: %w", err)
 	}
-	return c.remember(name, sk)
+	return c.remember(name, sk, gen)
+}
+
+// evict drops name's cached key and makes reads that started before it
+// skip caching what they found.
+func (c *Codec) evict(name string) {
+	c.mu.Lock()
+	delete(c.cache, name)
+	c.forgets++
+	c.mu.Unlock()
+}
+
+// generation returns how many evictions Forget has made.
+func (c *Codec) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.forgets
 }
 
 func (c *Codec) readKey(ctx context.Context, name string) (*subjectKey, error) {
+	gen := c.generation()
 	b, err := c.kv.GetValue(ctx, c.cfg.bucket, name)
 	if errors.Is(err, herald.ErrNotFound) {
 		return nil, nil
@@ -444,10 +468,12 @@ func (c *Codec) readKey(ctx context.Context, name string) (*subjectKey, error) {
 	if err := json.Unmarshal(b, &sk); err != nil || len(sk.Key) != 32 || sk.ID == "" {
 		return nil, errors.New("sensitive: read key: malformed key record")
 	}
-	return c.remember(name, sk)
+	return c.remember(name, sk, gen)
 }
 
-func (c *Codec) remember(name string, sk storedKey) (*subjectKey, error) {
+// remember builds the cipher of sk and caches it under name, unless a
+// Forget started after generation gen (the key may be forgotten already).
+func (c *Codec) remember(name string, sk storedKey, gen uint64) (*subjectKey, error) {
 	block, err := aes.NewCipher(sk.Key)
 	if err != nil {
 		return nil, fmt.Errorf("sensitive: key: %w", err)
@@ -457,8 +483,9 @@ func (c *Codec) remember(name string, sk storedKey) (*subjectKey, error) {
 		return nil, fmt.Errorf("sensitive: key: %w", err)
 	}
 	k := &subjectKey{id: sk.ID, aead: aead}
-	if c.cfg.ttl > 0 {
-		c.mu.Lock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg.ttl > 0 && c.forgets == gen {
 		if len(c.cache) >= c.cfg.cacheSize {
 			for n := range c.cache { // evict one entry, any
 				delete(c.cache, n)
@@ -466,7 +493,6 @@ func (c *Codec) remember(name string, sk storedKey) (*subjectKey, error) {
 			}
 		}
 		c.cache[name] = cachedKey{k: k, at: time.Now()}
-		c.mu.Unlock()
 	}
 	return k, nil
 }
