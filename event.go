@@ -157,7 +157,7 @@ func (e *Event) Validate() error {
 		return invalid("source_plugin", fmt.Sprintf("longer than %d bytes", MaxSourceLen))
 	case e.Version < 0:
 		return invalid("version", "must be 1 or more")
-	case e.Timestamp.Year() < 0 || e.Timestamp.Year() > 9999:
+	case !encodableYear(e.Timestamp):
 		return invalid("timestamp", "must be between years 0000 and 9999")
 	case e.Priority < PriorityLow || e.Priority > PriorityCritical:
 		return invalid("priority", "must be low, normal, high or critical")
@@ -172,6 +172,13 @@ func (e *Event) Validate() error {
 
 func invalid(field, reason string) *ValidationError {
 	return &ValidationError{Field: field, Reason: reason, Err: ErrInvalidEvent}
+}
+
+// encodableYear reports whether t's year is within 0–9999, the years an
+// RFC 3339 timestamp can carry. It reads the year once: Year is not free.
+func encodableYear(t time.Time) bool {
+	y := t.Year()
+	return y >= 0 && y <= 9999
 }
 
 // printable reports whether s is printable ASCII without spaces.
