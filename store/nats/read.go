@@ -42,20 +42,62 @@ func (s *Store) multiLast(ctx context.Context, stream string, subjects []string)
 	return msgs, err
 }
 
+// direct sends one direct get on a reply subscription of its own.
 func (s *Store) direct(ctx context.Context, stream string, dr directReq) ([]*natsgo.Msg, bool, error) {
+	d, err := s.newDirectReader()
+	if err != nil {
+		return nil, false, err
+	}
+	defer d.close()
+	return d.get(ctx, stream, dr)
+}
+
+// directReader sends direct gets one after another and receives their
+// answers on one reply subscription, so that a long read (Read, repair)
+// opens one subscription instead of one per page: each subscription costs
+// a pending queue of its own (half a megabyte with the client's defaults).
+// It is used by one goroutine at a time. After an error it refuses further
+// gets, since answers of the failed request may still arrive.
+type directReader struct {
+	s      *Store
+	inbox  string
+	sub    *natsgo.Subscription
+	broken error
+}
+
+func (s *Store) newDirectReader() (*directReader, error) {
 	inbox := s.nc.NewRespInbox()
 	sub, err := s.nc.SubscribeSync(inbox)
 	if err != nil {
-		return nil, false, s.mapErr("reading", err)
+		return nil, s.mapErr("reading", err)
 	}
-	defer sub.Unsubscribe()
+	return &directReader{s: s, inbox: inbox, sub: sub}, nil
+}
+
+func (d *directReader) close() { _ = d.sub.Unsubscribe() }
+
+// get sends dr to stream and collects the answer: the messages and whether
+// more matching messages were pending when the server answered.
+func (d *directReader) get(ctx context.Context, stream string, dr directReq) ([]*natsgo.Msg, bool, error) {
+	if d.broken != nil {
+		return nil, false, d.broken
+	}
+	msgs, more, err := d.collect(ctx, stream, dr)
+	if err != nil {
+		d.broken = err
+	}
+	return msgs, more, err
+}
+
+func (d *directReader) collect(ctx context.Context, stream string, dr directReq) ([]*natsgo.Msg, bool, error) {
+	s := d.s
 	req, _ := json.Marshal(dr)
-	if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
+	if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, d.inbox, req); err != nil {
 		return nil, false, s.mapErr("reading", err)
 	}
 	var out []*natsgo.Msg
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
+		m, err := d.sub.NextMsgWithContext(ctx)
 		if err != nil {
 			if s.closed.Load() {
 				return nil, false, herald.ErrClosed
@@ -115,6 +157,12 @@ func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Se
 			}
 		}
 		filter := s.subj.filter(f.Name, f.Subject)
+		d, err := s.newDirectReader()
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer d.close()
 		seq := after + 1
 		n := 0
 		for {
@@ -123,7 +171,7 @@ func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Se
 				page = f.Limit - n
 			}
 			rctx, cancel := s.reqCtx(ctx)
-			msgs, more, err := s.directBatch(rctx, s.eventsStream, seq, filter, page)
+			msgs, more, err := d.get(rctx, s.eventsStream, directReq{Seq: seq, NextFor: filter, Batch: page})
 			cancel()
 			if err != nil {
 				if ctx.Err() != nil {

@@ -43,8 +43,13 @@ func (s *Store) repair(ctx context.Context) error {
 	}
 	prefix := "$KV." + s.cfg.namespace + "_ids."
 	seq := max(wm+1, info.State.FirstSeq)
+	d, err := s.newDirectReader()
+	if err != nil {
+		return err
+	}
+	defer d.close()
 	for seq <= head {
-		msgs, more, err := s.directBatch(ctx, s.eventsStream, seq, s.subj.all(), readPage)
+		msgs, more, err := d.get(ctx, s.eventsStream, directReq{Seq: seq, NextFor: s.subj.all(), Batch: readPage})
 		if err != nil {
 			return err
 		}
