@@ -37,7 +37,12 @@ func (x *indexer) add(id string, pos uint64) {
 	x.ch <- idxEntry{id, pos}
 }
 
+// get returns the pending position of id. A nil indexer (while the Store
+// opens) holds nothing.
 func (x *indexer) get(id string) (uint64, bool) {
+	if x == nil {
+		return 0, false
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	p, ok := x.pending[id]

@@ -53,7 +53,12 @@ func (s *Store) repair(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var futs []jetstream.PubAckFuture
+		type unindexed struct {
+			id  string
+			pos uint64
+		}
+		var page []unindexed
+		var ids []string
 		for _, m := range msgs {
 			n, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
 			if err != nil || n > head {
@@ -61,8 +66,21 @@ func (s *Store) repair(ctx context.Context) error {
 				break
 			}
 			seq = n + 1
-			id := m.Header.Get(hdrMsgID)
-			if id == "" {
+			if id := m.Header.Get(hdrMsgID); id != "" {
+				page = append(page, unindexed{id, n})
+				ids = append(ids, id)
+			}
+		}
+		// Reading the index is cheaper than writing it: only the ids it
+		// does not hold yet are written.
+		found, err := s.lookupIDs(ctx, ids, false)
+		if err != nil {
+			return err
+		}
+		var futs []jetstream.PubAckFuture
+		for _, u := range page {
+			id, n := u.id, u.pos
+			if _, ok := found[id]; ok {
 				continue
 			}
 			pm := natsgo.NewMsg(prefix + idKey(id))
