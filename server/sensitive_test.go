@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -42,30 +41,7 @@ func sensitiveEnv(t *testing.T, opts ...server.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(bus, append([]server.Option{server.WithCodec(codec)}, opts...)...)
-	if err != nil {
-		bus.Close(context.Background())
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(srv)
-	ts.Config.RegisterOnShutdown(srv.EndStreams)
-	ts.Start()
-	e := &env{t: t, store: st, bus: bus, srv: srv, ts: ts, url: ts.URL}
-	t.Cleanup(func() {
-		srv.EndStreams()
-		ts.CloseClientConnections()
-		ts.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("server Close: %v", err)
-		}
-		if err := bus.Close(ctx); err != nil {
-			t.Errorf("bus Close: %v", err)
-		}
-		st.Close()
-	})
-	return e
+	return newEnvBus(t, st, bus, append([]server.Option{server.WithCodec(codec)}, opts...)...)
 }
 
 func forgetPath(subject string) string { return "/v1/subjects/" + url.PathEscape(subject) + "/forget" }

@@ -42,6 +42,13 @@ func newEnvStore(t *testing.T, st herald.Store, opts ...server.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvBus(t, st, bus, opts...)
+}
+
+// newEnvBus serves bus (on st) on a loopback port; the env's cleanup closes
+// the server, the bus and st.
+func newEnvBus(t *testing.T, st herald.Store, bus *herald.Bus, opts ...server.Option) *env {
+	t.Helper()
 	srv, err := server.New(bus, opts...)
 	if err != nil {
 		bus.Close(context.Background())
