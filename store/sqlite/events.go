@@ -323,23 +323,22 @@ func fixInBatchDuplicates(events []*herald.Event, results []herald.AppendResult,
 	}
 }
 
+// positionOf returns the position of the stored event id, and
+// found=false for an id not stored.
 func (tx *wtx) positionOf(id string) (uint64, bool, error) {
-	var pos int64
-	err := tx.st.positionByID.QueryRowContext(tx.ctx, id).Scan(&pos)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	return uint64(pos), true, nil
+	return queryPosition(tx, tx.st.positionByID, id)
 }
 
 // prunedPosition returns the first position of an event retention
 // deleted, and found=false for an id never pruned.
 func (tx *wtx) prunedPosition(id string) (uint64, bool, error) {
+	return queryPosition(tx, tx.st.prunedPosition, id)
+}
+
+// queryPosition runs q, a query of one position by id.
+func queryPosition(tx *wtx, q *sql.Stmt, id string) (uint64, bool, error) {
 	var pos int64
-	err := tx.st.prunedPosition.QueryRowContext(tx.ctx, id).Scan(&pos)
+	err := q.QueryRowContext(tx.ctx, id).Scan(&pos)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
