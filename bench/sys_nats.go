@@ -88,19 +88,29 @@ func connectRaw(ctx context.Context, s *server.Server) (*nats.Conn, jetstream.Je
 	return nc, js, st, nil
 }
 
+// openRaw starts an embedded server on dir and connects a raw client to
+// its bench stream; done closes the client, then the server.
+func openRaw(ctx context.Context, dir string, syncAlways bool) (jetstream.JetStream, jetstream.Stream, func(), error) {
+	s, err := startNATS(dir, syncAlways)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	nc, js, st, err := connectRaw(ctx, s)
+	if err != nil {
+		stopNATS(s)
+		return nil, nil, nil, err
+	}
+	return js, st, func() { nc.Close(); stopNATS(s) }, nil
+}
+
 // jetstreamSyncAlwaysRun: 64 publishers, each waiting for its ack, to a
 // server that fsyncs every write.
 func jetstreamSyncAlwaysRun(ctx context.Context, e *env) error {
-	s, err := startNATS(e.dir, true)
+	js, _, done, err := openRaw(ctx, e.dir, true)
 	if err != nil {
 		return err
 	}
-	defer stopNATS(s)
-	nc, js, _, err := connectRaw(ctx, s)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
+	defer done()
 	payload := makePayload(0, 0)
 	e.meter.begin()
 	n, err := publishLoop(ctx, e, func(seq int) error {
@@ -166,16 +176,11 @@ func natsAsyncPublish(ctx context.Context, js jetstream.JetStream, n int, d time
 }
 
 func natsRawPublishRun(ctx context.Context, e *env) error {
-	s, err := startNATS(e.dir, false)
+	js, _, done, err := openRaw(ctx, e.dir, false)
 	if err != nil {
 		return err
 	}
-	defer stopNATS(s)
-	nc, js, _, err := connectRaw(ctx, s)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
+	defer done()
 	e.meter.begin()
 	n, err := natsAsyncPublish(ctx, js, e.size.events, e.size.dur)
 	e.meter.end(n)
@@ -183,16 +188,11 @@ func natsRawPublishRun(ctx context.Context, e *env) error {
 }
 
 func natsRawPrepare(ctx context.Context, dir string, sz size) error {
-	s, err := startNATS(dir, false)
+	js, _, done, err := openRaw(ctx, dir, false)
 	if err != nil {
 		return err
 	}
-	defer stopNATS(s)
-	nc, js, _, err := connectRaw(ctx, s)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
+	defer done()
 	n, err := natsAsyncPublish(ctx, js, sz.events, 0)
 	if err != nil {
 		return err
@@ -206,16 +206,11 @@ func natsRawPrepare(ctx context.Context, dir string, sz size) error {
 // natsRawConsumeRun reads the prepared stream with a new durable pull
 // consumer, acking each message explicitly.
 func natsRawConsumeRun(ctx context.Context, e *env) error {
-	s, err := startNATS(e.dir, false)
+	_, st, done, err := openRaw(ctx, e.dir, false)
 	if err != nil {
 		return err
 	}
-	defer stopNATS(s)
-	nc, _, st, err := connectRaw(ctx, s)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
+	defer done()
 	name := fmt.Sprintf("bench%d", time.Now().UnixNano())
 	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       name,
@@ -251,16 +246,11 @@ func natsRawConsumeRun(ctx context.Context, e *env) error {
 
 // natsRawReplayRun reads the prepared stream with an ordered consumer.
 func natsRawReplayRun(ctx context.Context, e *env) error {
-	s, err := startNATS(e.dir, false)
+	_, st, done, err := openRaw(ctx, e.dir, false)
 	if err != nil {
 		return err
 	}
-	defer stopNATS(s)
-	nc, _, st, err := connectRaw(ctx, s)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
+	defer done()
 	e.meter.begin()
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
