@@ -393,7 +393,7 @@ func (b *Bus) publishFailed(err error) error {
 // prepare fills e's defaults and validates it; index is its place in a batch.
 func (b *Bus) prepare(ctx context.Context, hc *handlerCtx, e *Event, index int) error {
 	if hc != nil {
-		if e.fromNewEvent && e.CorrelationID == e.ID && e.CausationID == "" {
+		if generated(e) && e.CorrelationID == e.ID && e.CausationID == "" {
 			// NewEvent generated these; a response event gets the bus's.
 			e.ID, e.CorrelationID = "", ""
 		}
@@ -414,7 +414,7 @@ func (b *Bus) prepare(ctx context.Context, hc *handlerCtx, e *Event, index int) 
 	if e.ID == "" {
 		e.ID = newIDAt(now) // one clock reading for the id and the timestamp
 	}
-	e.fillDefaults(now)
+	fillDefaults(e, now)
 	e.Position = 0
 	if err := e.Validate(); err != nil {
 		return atIndex(err, index)
@@ -880,18 +880,6 @@ func (b *Bus) Outcomes(ctx context.Context, q OutcomeQuery) ([]Outcome, error) {
 		return nil, ErrClosed
 	}
 	return b.store.Outcomes(ctx, q)
-}
-
-// Trace is a correlation's chain of events with every handler's outcome.
-type Trace struct {
-	CorrelationID string       `json:"correlation_id"`
-	Events        []TraceEvent `json:"events"`
-}
-
-// TraceEvent is one event of a Trace with its outcomes, by subscription.
-type TraceEvent struct {
-	Event    *Event    `json:"event"`
-	Outcomes []Outcome `json:"outcomes"`
 }
 
 // maxTraceEvents bounds a Trace.

@@ -31,13 +31,6 @@ const MaxSchemaSize = 1 << 20
 // supports it. See Schemas.SensitiveFields.
 const SensitiveKeyword = "x-sensitive"
 
-// SchemaRef names one registered schema: an event name and the version of
-// its data.
-type SchemaRef struct {
-	Name    string `json:"name"`
-	Version int    `json:"version"`
-}
-
 // Schemas is a registry of JSON Schemas (draft 2020-12), one per event name
 // and data version, against which a Bus validates the data of the events it
 // publishes. An event whose name and version have no schema is not checked.
@@ -109,7 +102,7 @@ func (s *Schemas) Register(name string, version int, schema []byte) error {
 		sensitive: sensitive,
 	}
 	s.mu.Lock()
-	s.schemas[SchemaRef{name, version}] = e
+	s.schemas[SchemaRef{Name: name, Version: version}] = e
 	s.mu.Unlock()
 	return nil
 }
@@ -156,7 +149,7 @@ func (refuseLoader) Load(string) (any, error) {
 // wrapping ErrNotFound. The caller may modify the returned slice.
 func (s *Schemas) Get(name string, version int) ([]byte, error) {
 	s.mu.RLock()
-	e, ok := s.schemas[SchemaRef{name, version}]
+	e, ok := s.schemas[SchemaRef{Name: name, Version: version}]
 	s.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("%w: schema %s v%d", ErrNotFound, name, version)
@@ -168,7 +161,7 @@ func (s *Schemas) Get(name string, version int) ([]byte, error) {
 // missing schema is not an error.
 func (s *Schemas) Delete(name string, version int) {
 	s.mu.Lock()
-	delete(s.schemas, SchemaRef{name, version})
+	delete(s.schemas, SchemaRef{Name: name, Version: version})
 	s.mu.Unlock()
 }
 
@@ -193,7 +186,7 @@ func (s *Schemas) has(name string, version int) bool {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, ok := s.schemas[SchemaRef{name, version}]
+	_, ok := s.schemas[SchemaRef{Name: name, Version: version}]
 	return ok
 }
 
@@ -206,7 +199,7 @@ func (s *Schemas) has(name string, version int) bool {
 // The caller may modify the returned slice.
 func (s *Schemas) SensitiveFields(name string, version int) []string {
 	s.mu.RLock()
-	e, ok := s.schemas[SchemaRef{name, version}]
+	e, ok := s.schemas[SchemaRef{Name: name, Version: version}]
 	s.mu.RUnlock()
 	if !ok {
 		return nil
@@ -232,7 +225,7 @@ func (s *Schemas) Validate(e *Event) error {
 		version = 1
 	}
 	s.mu.RLock()
-	entry, ok := s.schemas[SchemaRef{e.Name, version}]
+	entry, ok := s.schemas[SchemaRef{Name: e.Name, Version: version}]
 	s.mu.RUnlock()
 	if !ok {
 		return nil

@@ -126,7 +126,7 @@ func TestSchemasVersionsAndUnknown(t *testing.T) {
 	if err := s.Validate(schemaEvent(t, "a.b", 2, `{}`)); err != nil {
 		t.Errorf("after replacing v2: %v", err)
 	}
-	if got, want := s.List(), []SchemaRef{{"a.b", 1}, {"a.b", 2}}; !slices.Equal(got, want) {
+	if got, want := s.List(), []SchemaRef{{Name: "a.b", Version: 1}, {Name: "a.b", Version: 2}}; !slices.Equal(got, want) {
 		t.Errorf("List = %v, want %v", got, want)
 	}
 	s.Delete("a.b", 2)

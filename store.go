@@ -181,36 +181,6 @@ func (f *Filter) Match(e *Event) bool {
 		(f.Until.IsZero() || e.Timestamp.Before(f.Until))
 }
 
-// OutcomeStatus is how handling an event in a subscription ended.
-type OutcomeStatus string
-
-// The outcome statuses.
-const (
-	// OutcomeSucceeded: the handler returned nil.
-	OutcomeSucceeded OutcomeStatus = "succeeded"
-	// OutcomeRetrying: the last attempt failed and another is scheduled.
-	OutcomeRetrying OutcomeStatus = "retrying"
-	// OutcomeDeadLettered: the event is in the dead-letter queue.
-	OutcomeDeadLettered OutcomeStatus = "dead_lettered"
-	// OutcomeDiscarded: its dead letter was discarded.
-	OutcomeDiscarded OutcomeStatus = "discarded"
-)
-
-// Outcome is the result of handling one event in one subscription.
-type Outcome struct {
-	Subscription  string        `json:"subscription"`
-	EventID       string        `json:"event_id"`
-	EventName     string        `json:"event_name"`
-	Position      uint64        `json:"position"`
-	CorrelationID string        `json:"correlation_id"`
-	Status        OutcomeStatus `json:"status"`
-	// Attempts counts every attempt so far, redriven ones included.
-	Attempts  int       `json:"attempts"`
-	LastError string    `json:"last_error,omitempty"`
-	Duration  Duration  `json:"duration"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
 // OutcomeQuery selects outcomes; set at least one field.
 type OutcomeQuery struct {
 	EventID       string
@@ -218,34 +188,6 @@ type OutcomeQuery struct {
 	Subscription  string
 	// Limit caps the result; 0 means the store's default (1,000).
 	Limit int
-}
-
-// AttemptError is one failed attempt in a dead letter's history.
-type AttemptError struct {
-	Attempt int       `json:"attempt"`
-	At      time.Time `json:"at"`
-	Error   string    `json:"error"`
-}
-
-// DeadLetter is an event a subscription gave up on, with its error history.
-type DeadLetter struct {
-	// ID identifies the entry; it is unique per (Subscription, Event.ID).
-	ID           string         `json:"id"`
-	Subscription string         `json:"subscription"`
-	Event        *Event         `json:"event"`
-	Errors       []AttemptError `json:"errors"`
-	// Permanent is set when the handler marked the error permanent.
-	Permanent bool      `json:"permanent"`
-	DeadAt    time.Time `json:"dead_at"`
-	// Redrive is set while a redrive is requested and not yet handled.
-	Redrive bool `json:"redrive"`
-}
-
-// DeadLetterID returns the ID of the dead-letter entry of event eventID in
-// subscription sub. Every store uses it, so an entry keeps its ID wherever
-// it is stored.
-func DeadLetterID(sub, eventID string) string {
-	return ChildID(eventID, sub, -1)
 }
 
 // DeadLetterQuery selects dead letters. Zero fields select everything.

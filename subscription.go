@@ -88,35 +88,6 @@ type trackEntry struct {
 	done bool
 }
 
-// SubscriptionInfo describes a running subscription.
-type SubscriptionInfo struct {
-	Name    string            `json:"name"`
-	Pattern string            `json:"pattern"`
-	Durable bool              `json:"durable"`
-	Stats   SubscriptionStats `json:"stats"`
-}
-
-// SubscriptionStats counts what a subscription did since it started.
-type SubscriptionStats struct {
-	// Position is the durable subscription's checkpoint (every event up to
-	// it is done) and Lag the events in the log after it; for an ephemeral
-	// subscription Lag counts the events it holds (queued and in flight)
-	// and Position is Head minus Lag. Head is the log's head.
-	Position uint64 `json:"position"`
-	Head     uint64 `json:"head"`
-	Lag      uint64 `json:"lag"`
-	// Handled counts events handled successfully, Failed failed attempts,
-	// Retried scheduled retries, DeadLettered events given up on, Dropped
-	// events dropped by DropOldest.
-	Handled      uint64 `json:"handled"`
-	Failed       uint64 `json:"failed"`
-	Retried      uint64 `json:"retried"`
-	DeadLettered uint64 `json:"dead_lettered"`
-	Dropped      uint64 `json:"dropped"`
-	// InFlight is the number of events being handled now.
-	InFlight int `json:"in_flight"`
-}
-
 // Name returns the subscription's name: its durable name, or a name the
 // bus made up for an ephemeral one.
 func (s *Subscription) Name() string { return s.name }

@@ -184,7 +184,7 @@ func (t EventType[T]) New(data T, opts ...EventOption) (*Event, error) {
 	if err := e.Prepare(time.Now()); err != nil {
 		return nil, err
 	}
-	e.fromNewEvent = generated
+	setGenerated(e, generated)
 	if err := t.own.Validate(e); err != nil {
 		return nil, err
 	}

@@ -8,13 +8,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // Correlation returns the chain of events that share correlation id id. The
-// error wraps herald.ErrNotFound when no event has it.
-func (c *Client) Correlation(ctx context.Context, id string) (*herald.Trace, error) {
-	var t herald.Trace
+// error wraps api.ErrNotFound when no event has it.
+func (c *Client) Correlation(ctx context.Context, id string) (*api.Trace, error) {
+	var t api.Trace
 	if _, err := c.do(ctx, http.MethodGet, "/v1/correlations/"+seg(id), nil, nil, &t); err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ type Subscription struct {
 	// Concurrency is how many deliveries may be in flight at once.
 	Concurrency int `json:"concurrency,omitempty"`
 	// Timeout bounds one delivery.
-	Timeout herald.Duration `json:"timeout,omitempty"`
+	Timeout api.Duration `json:"timeout,omitempty"`
 	// Start is where a new subscription begins: "earliest" (the server's
 	// default), "latest" or a position. It applies only while the
 	// subscription has no checkpoint.
@@ -63,13 +63,13 @@ type Subscription struct {
 	Position uint64 `json:"position,omitempty"`
 	Lag      uint64 `json:"lag,omitempty"`
 	// Stats counts deliveries.
-	Stats *herald.SubscriptionStats `json:"stats,omitempty"`
+	Stats *api.SubscriptionStats `json:"stats,omitempty"`
 }
 
 // Backoff is an exponential backoff with jitter between retries.
 type Backoff struct {
-	Initial herald.Duration `json:"initial,omitempty"`
-	Max     herald.Duration `json:"max,omitempty"`
+	Initial api.Duration `json:"initial,omitempty"`
+	Max     api.Duration `json:"max,omitempty"`
 }
 
 // PutSubscription creates the push subscription s.Name, or replaces its
@@ -88,7 +88,7 @@ func (c *Client) PutSubscription(ctx context.Context, s Subscription) (*Subscrip
 }
 
 // GetSubscription returns the push subscription name with its stats; the
-// error wraps herald.ErrNotFound when there is none.
+// error wraps api.ErrNotFound when there is none.
 func (c *Client) GetSubscription(ctx context.Context, name string) (*Subscription, error) {
 	var out Subscription
 	if _, err := c.do(ctx, http.MethodGet, "/v1/subscriptions/"+seg(name), nil, nil, &out); err != nil {
@@ -101,7 +101,7 @@ func (c *Client) GetSubscription(ctx context.Context, name string) (*Subscriptio
 }
 
 // DeleteSubscription removes the push subscription name; the error wraps
-// herald.ErrNotFound when there is none.
+// api.ErrNotFound when there is none.
 func (c *Client) DeleteSubscription(ctx context.Context, name string) error {
 	_, err := c.do(ctx, http.MethodDelete, "/v1/subscriptions/"+seg(name), nil, nil, nil)
 	return err
@@ -149,7 +149,7 @@ type DeadLetterQuery struct {
 }
 
 // DeadLetters lists the dead-letter queue, oldest first.
-func (c *Client) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]herald.DeadLetter, error) {
+func (c *Client) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]api.DeadLetter, error) {
 	v := url.Values{}
 	if q.Subscription != "" {
 		v.Set("subscription", q.Subscription)
@@ -161,7 +161,7 @@ func (c *Client) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]herald.D
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
 	var out struct {
-		DeadLetters []herald.DeadLetter `json:"dead_letters"`
+		DeadLetters []api.DeadLetter `json:"dead_letters"`
 	}
 	if _, err := c.do(ctx, http.MethodGet, "/v1/dlq", v, nil, &out); err != nil {
 		return nil, err
@@ -171,7 +171,7 @@ func (c *Client) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]herald.D
 
 // Redrive delivers the dead letter id again to its subscription; the entry
 // leaves the queue once the delivery succeeds. The error wraps
-// herald.ErrNotFound when there is no such entry.
+// api.ErrNotFound when there is no such entry.
 func (c *Client) Redrive(ctx context.Context, id string) error {
 	_, err := c.do(ctx, http.MethodPost, "/v1/dlq/"+seg(id)+"/redrive", nil, nil, nil)
 	return err
@@ -192,7 +192,7 @@ func (c *Client) RedriveAll(ctx context.Context, subscription string) (int, erro
 }
 
 // Discard removes the dead letter id from the queue for good. The error
-// wraps herald.ErrNotFound when there is no such entry.
+// wraps api.ErrNotFound when there is no such entry.
 func (c *Client) Discard(ctx context.Context, id string) error {
 	_, err := c.do(ctx, http.MethodDelete, "/v1/dlq/"+seg(id), nil, nil, nil)
 	return err
@@ -200,7 +200,7 @@ func (c *Client) Discard(ctx context.Context, id string) error {
 
 // PutSchema registers the JSON Schema that the data of events named name
 // with version version must satisfy from now on. schema must be a JSON
-// Schema document; the error wraps herald.ErrInvalidEvent when the server
+// Schema document; the error wraps api.ErrInvalidEvent when the server
 // cannot compile it.
 func (c *Client) PutSchema(ctx context.Context, name string, version int, schema json.RawMessage) error {
 	_, err := c.do(ctx, http.MethodPut, schemaPath(name, version), nil, []byte(schema), nil)
@@ -208,7 +208,7 @@ func (c *Client) PutSchema(ctx context.Context, name string, version int, schema
 }
 
 // Schema returns the JSON Schema registered for name and version; the error
-// wraps herald.ErrNotFound when there is none.
+// wraps api.ErrNotFound when there is none.
 func (c *Client) Schema(ctx context.Context, name string, version int) (json.RawMessage, error) {
 	var out json.RawMessage
 	if _, err := c.do(ctx, http.MethodGet, schemaPath(name, version), nil, nil, &out); err != nil {
@@ -218,9 +218,9 @@ func (c *Client) Schema(ctx context.Context, name string, version int) (json.Raw
 }
 
 // Schemas lists the registered schemas by name and version.
-func (c *Client) Schemas(ctx context.Context) ([]herald.SchemaRef, error) {
+func (c *Client) Schemas(ctx context.Context) ([]api.SchemaRef, error) {
 	var out struct {
-		Schemas []herald.SchemaRef `json:"schemas"`
+		Schemas []api.SchemaRef `json:"schemas"`
 	}
 	if _, err := c.do(ctx, http.MethodGet, "/v1/schemas", nil, nil, &out); err != nil {
 		return nil, err
@@ -290,7 +290,7 @@ func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
 }
 
 // RevokeToken revokes the token id at once. It needs an admin token; the
-// error wraps herald.ErrNotFound when there is no such token.
+// error wraps api.ErrNotFound when there is no such token.
 func (c *Client) RevokeToken(ctx context.Context, id string) error {
 	_, err := c.do(ctx, http.MethodDelete, "/v1/tokens/"+seg(id), nil, nil, nil)
 	return err
@@ -305,7 +305,7 @@ func schemaPath(name string, version int) string {
 // fields read as null everywhere the events were copied. Events of the
 // subject published afterwards get a new key. It needs an admin token when
 // the server has tokens; forgetting a subject the server never saw is not
-// an error. The error wraps herald.ErrNotFound when the server encrypts no
+// an error. The error wraps api.ErrNotFound when the server encrypts no
 // field (it keeps no keys).
 func (c *Client) Forget(ctx context.Context, subject string) error {
 	_, err := c.do(ctx, http.MethodPost, "/v1/subjects/"+seg(subject)+"/forget", nil, nil, nil)

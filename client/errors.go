@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // Error is an error answer from a herald server. It wraps the herald
-// sentinel that matches its code, so errors.Is(err, herald.ErrNotFound) and
+// sentinel that matches its code, so errors.Is(err, api.ErrNotFound) and
 // the like work across the network as they do in-process.
 type Error struct {
 	// Status is the HTTP status code.
@@ -67,23 +67,23 @@ func (e *Error) Unwrap() error { return e.err }
 func sentinel(code string) error {
 	switch code {
 	case "invalid_json", "invalid_event":
-		return herald.ErrInvalidEvent
+		return api.ErrInvalidEvent
 	case "schema_violation":
-		return herald.ErrSchemaViolation
+		return api.ErrSchemaViolation
 	case "unauthorized":
-		return herald.ErrUnauthorized
+		return api.ErrUnauthorized
 	case "forbidden":
-		return herald.ErrForbidden
+		return api.ErrForbidden
 	case "payload_too_large":
-		return herald.ErrTooLarge
+		return api.ErrTooLarge
 	case "rate_limited":
-		return herald.ErrRateLimited
+		return api.ErrRateLimited
 	case "backpressure":
-		return herald.ErrBackpressure
+		return api.ErrBackpressure
 	case "conflict":
-		return herald.ErrConflict
+		return api.ErrConflict
 	case "not_found":
-		return herald.ErrNotFound
+		return api.ErrNotFound
 	}
 	return nil
 }
@@ -93,17 +93,17 @@ func sentinel(code string) error {
 func statusSentinel(status int) error {
 	switch status {
 	case http.StatusUnauthorized:
-		return herald.ErrUnauthorized
+		return api.ErrUnauthorized
 	case http.StatusForbidden:
-		return herald.ErrForbidden
+		return api.ErrForbidden
 	case http.StatusNotFound:
-		return herald.ErrNotFound
+		return api.ErrNotFound
 	case http.StatusConflict:
-		return herald.ErrConflict
+		return api.ErrConflict
 	case http.StatusRequestEntityTooLarge:
-		return herald.ErrTooLarge
+		return api.ErrTooLarge
 	case http.StatusTooManyRequests:
-		return herald.ErrRateLimited
+		return api.ErrRateLimited
 	}
 	return nil
 }
@@ -175,7 +175,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 func IsRetryable(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Status >= 500 || errors.Is(e, herald.ErrRateLimited) || errors.Is(e, herald.ErrBackpressure)
+		return e.Status >= 500 || errors.Is(e, api.ErrRateLimited) || errors.Is(e, api.ErrBackpressure)
 	}
-	return herald.IsTemporary(err)
+	return api.IsTemporary(err)
 }

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // PublishResult is what the server did with one published event.
@@ -32,7 +32,7 @@ type publishConfig struct {
 
 // ExpectVersion makes the publish succeed only while the events' subject
 // has exactly n events stored (0: none yet); otherwise nothing is stored and
-// the error wraps herald.ErrConflict. Every event must then have the same
+// the error wraps api.ErrConflict. Every event must then have the same
 // subject. Default: no check.
 func ExpectVersion(n uint64) PublishOption {
 	return func(p *publishConfig) { p.expect, p.hasExpect = n, true }
@@ -42,9 +42,9 @@ func ExpectVersion(n uint64) PublishOption {
 // id is already stored is not stored again: the result then has Duplicate
 // set and the first position. The event is not modified; fields it leaves
 // empty (id, timestamp, correlation id) are filled by the server.
-func (c *Client) Publish(ctx context.Context, e *herald.Event, opts ...PublishOption) (PublishResult, error) {
+func (c *Client) Publish(ctx context.Context, e *api.Event, opts ...PublishOption) (PublishResult, error) {
 	if e == nil {
-		return PublishResult{}, &herald.ValidationError{Reason: "the event is nil", Err: herald.ErrInvalidEvent}
+		return PublishResult{}, &api.ValidationError{Reason: "the event is nil", Err: api.ErrInvalidEvent}
 	}
 	res, err := c.publish(ctx, e, opts)
 	if err != nil {
@@ -56,13 +56,13 @@ func (c *Client) Publish(ctx context.Context, e *herald.Event, opts ...PublishOp
 // PublishBatch appends events atomically: all of them or none. The results
 // are in the order of events. A rejected event is named by the error's
 // Index (see *Error).
-func (c *Client) PublishBatch(ctx context.Context, events []*herald.Event, opts ...PublishOption) ([]PublishResult, error) {
+func (c *Client) PublishBatch(ctx context.Context, events []*api.Event, opts ...PublishOption) ([]PublishResult, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
 	for i, e := range events {
 		if e == nil {
-			return nil, &herald.ValidationError{Index: i, Reason: "the event is nil", Err: herald.ErrInvalidEvent}
+			return nil, &api.ValidationError{Index: i, Reason: "the event is nil", Err: api.ErrInvalidEvent}
 		}
 	}
 	return c.publish(ctx, map[string]any{"events": events}, opts)
@@ -144,7 +144,7 @@ func (q EventQuery) values() url.Values {
 
 // EventPage is one page of the log.
 type EventPage struct {
-	Events []*herald.Event `json:"events"`
+	Events []*api.Event `json:"events"`
 	// NextAfter is the position to read the next page after; it is 0 or
 	// equal to q.After when there is nothing more for now.
 	NextAfter uint64 `json:"next_after"`
@@ -164,8 +164,8 @@ func (c *Client) Events(ctx context.Context, q EventQuery) (*EventPage, error) {
 // yields every event matching q, in position order; q.Limit sets the page
 // size. An error ends the sequence as its last pair. Stopping the loop early
 // stops the reading.
-func (c *Client) AllEvents(ctx context.Context, q EventQuery) iter.Seq2[*herald.Event, error] {
-	return func(yield func(*herald.Event, error) bool) {
+func (c *Client) AllEvents(ctx context.Context, q EventQuery) iter.Seq2[*api.Event, error] {
+	return func(yield func(*api.Event, error) bool) {
 		for {
 			page, err := c.Events(ctx, q)
 			if err != nil {
@@ -190,9 +190,9 @@ func (c *Client) AllEvents(ctx context.Context, q EventQuery) iter.Seq2[*herald.
 }
 
 // Event returns the event with the given id; the error wraps
-// herald.ErrNotFound when there is none.
-func (c *Client) Event(ctx context.Context, id string) (*herald.Event, error) {
-	var e herald.Event
+// api.ErrNotFound when there is none.
+func (c *Client) Event(ctx context.Context, id string) (*api.Event, error) {
+	var e api.Event
 	if _, err := c.do(ctx, http.MethodGet, "/v1/events/"+seg(id), nil, nil, &e); err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // Export writes the events matching q, from q.After to the log's current
@@ -91,7 +91,7 @@ func (c *Client) Import(ctx context.Context, r io.Reader, opts ...ImportOption) 
 	}
 	var (
 		res   ImportResult
-		batch []*herald.Event
+		batch []*api.Event
 		lines []int // the input line of each event of batch
 		size  int
 	)
@@ -129,7 +129,7 @@ func (c *Client) Import(ctx context.Context, r io.Reader, opts ...ImportOption) 
 		if len(b) == 0 {
 			continue
 		}
-		var e herald.Event
+		var e api.Event
 		if err := json.Unmarshal(b, &e); err != nil {
 			return res, fmt.Errorf("line %d: not an event: %w", line, err)
 		}
@@ -154,7 +154,7 @@ func (c *Client) Import(ctx context.Context, r io.Reader, opts ...ImportOption) 
 // while the server is rate limiting, busy or unreachable and asks for a
 // wait of at most a minute. It is safe because events keep their ids: a
 // batch stored before its answer was lost is not stored twice.
-func (c *Client) publishRetrying(ctx context.Context, batch []*herald.Event) ([]PublishResult, error) {
+func (c *Client) publishRetrying(ctx context.Context, batch []*api.Event) ([]PublishResult, error) {
 	wait := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		out, err := c.PublishBatch(ctx, batch)

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // maxSSEEvent bounds one server-sent event (an event is at most 1 MiB by
@@ -65,7 +65,7 @@ func StreamOnDrop(f func(err error)) StreamOption {
 // delivered twice.
 //
 // A Stream is read by one goroutine (Next or All); Close may be called from
-// any goroutine, more than once. After Close, Next returns herald.ErrClosed.
+// any goroutine, more than once. After Close, Next returns api.ErrClosed.
 type Stream struct {
 	c       *Client
 	ctx     context.Context // the caller's
@@ -110,7 +110,7 @@ func (c *Client) Stream(ctx context.Context, pattern string, opts ...StreamOptio
 
 // Ready asks the server whether it is ready to serve (GET /readyz) and
 // returns the position of the last event in its log. A server that is
-// starting or stopping answers with an error wrapping herald.ErrBackpressure.
+// starting or stopping answers with an error wrapping api.ErrBackpressure.
 func (c *Client) Ready(ctx context.Context) (head uint64, err error) {
 	var out struct {
 		Head *uint64 `json:"head"`
@@ -157,7 +157,7 @@ func (s *Stream) connect() error {
 	defer s.mu.Unlock()
 	if s.closed {
 		resp.Body.Close()
-		return herald.ErrClosed
+		return api.ErrClosed
 	}
 	s.resp = resp
 	s.r = newSSEReader(resp.Body, maxSSEEvent)
@@ -178,9 +178,9 @@ func (s *Stream) drop() {
 // Next blocks until the next event arrives and returns it. It reconnects
 // when the connection drops, waiting between attempts, until the server
 // answers with an error that retrying cannot mend (such as
-// herald.ErrUnauthorized), the caller's context ends (its error is
-// returned) or the stream is closed (herald.ErrClosed).
-func (s *Stream) Next() (*herald.Event, error) {
+// api.ErrUnauthorized), the caller's context ends (its error is
+// returned) or the stream is closed (api.ErrClosed).
+func (s *Stream) Next() (*api.Event, error) {
 	wait := s.cfg.minWait
 	for {
 		if err := s.stopped(); err != nil {
@@ -230,7 +230,7 @@ func (s *Stream) Next() (*herald.Event, error) {
 // decode turns one SSE event into a herald event. It reports ok=false for
 // events to skip: keep-alives, other event types, and positions already
 // delivered.
-func (s *Stream) decode(ev sseEvent) (*herald.Event, bool, error) {
+func (s *Stream) decode(ev sseEvent) (*api.Event, bool, error) {
 	if s.r != nil && s.r.retry > s.cfg.minWait {
 		s.cfg.minWait = min(s.r.retry, s.cfg.maxWait)
 	}
@@ -239,7 +239,7 @@ func (s *Stream) decode(ev sseEvent) (*herald.Event, bool, error) {
 	default:
 		return nil, false, nil
 	}
-	var e herald.Event
+	var e api.Event
 	if err := json.Unmarshal(ev.Data, &e); err != nil {
 		return nil, false, fmt.Errorf("herald client: stream: decoding an event: %w", err)
 	}
@@ -268,7 +268,7 @@ func (s *Stream) stopped() error {
 	closed := s.closed
 	s.mu.Unlock()
 	if closed || s.sctx.Err() != nil {
-		return herald.ErrClosed
+		return api.ErrClosed
 	}
 	return nil
 }
@@ -299,11 +299,11 @@ func reconnectable(err error) bool {
 }
 
 // All yields the stream's events as Next returns them, until an error,
-// which comes as the last pair (herald.ErrClosed or the context's error
+// which comes as the last pair (api.ErrClosed or the context's error
 // when the stream was stopped). Breaking out of the loop leaves the stream
 // open.
-func (s *Stream) All() iter.Seq2[*herald.Event, error] {
-	return func(yield func(*herald.Event, error) bool) {
+func (s *Stream) All() iter.Seq2[*api.Event, error] {
+	return func(yield func(*api.Event, error) bool) {
 		for {
 			e, err := s.Next()
 			if err != nil {
@@ -318,7 +318,7 @@ func (s *Stream) All() iter.Seq2[*herald.Event, error] {
 }
 
 // Close ends the stream and its connection. It is safe to call from any
-// goroutine and more than once; a blocked Next returns herald.ErrClosed.
+// goroutine and more than once; a blocked Next returns api.ErrClosed.
 func (s *Stream) Close() error {
 	s.mu.Lock()
 	s.closed = true

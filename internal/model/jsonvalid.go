@@ -1,18 +1,18 @@
-package herald
+package model
 
 import (
 	"encoding/binary"
 	"math/bits"
 )
 
-// maxJSONDepth is encoding/json's nesting limit, which validJSON keeps.
+// maxJSONDepth is encoding/json's nesting limit, which ValidJSON keeps.
 const maxJSONDepth = 10000
 
-// validJSON reports whether b is exactly one valid JSON value, with the
+// ValidJSON reports whether b is exactly one valid JSON value, with the
 // same answer as encoding/json.Valid (strings are not checked for valid
 // UTF-8; nesting deeper than 10,000 is refused) but several times faster:
 // every published event's data goes through it.
-func validJSON(b []byte) bool {
+func ValidJSON(b []byte) bool {
 	i, ok := jsonValue(b, jsonSpace(b, 0), 0)
 	return ok && jsonSpace(b, i) == len(b)
 }

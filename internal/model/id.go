@@ -1,4 +1,4 @@
-package herald
+package model
 
 import (
 	"crypto/sha256"
@@ -13,10 +13,10 @@ import (
 // random bits, so ids sort roughly by creation time. The random bits come
 // from math/rand/v2's runtime source, which is seeded from the operating
 // system and safe for concurrent use; ids need to be unique, not secret.
-func newID() string { return newIDAt(time.Now()) }
+func newID() string { return NewIDAt(time.Now()) }
 
-// newIDAt is newID for a clock reading the caller already has.
-func newIDAt(now time.Time) string {
+// NewIDAt is NewID for a clock reading the caller already has.
+func NewIDAt(now time.Time) string {
 	var u [16]byte
 	ms := uint64(now.UnixMilli())
 	binary.BigEndian.PutUint64(u[0:8], ms<<16|uint64(rand.Uint32()&0x0fff)|0x7000)

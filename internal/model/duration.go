@@ -1,4 +1,4 @@
-package herald
+package model
 
 import (
 	"encoding/json"

@@ -1,0 +1,109 @@
+package model
+
+import "time"
+
+// OutcomeStatus is how handling an event in a subscription ended.
+type OutcomeStatus string
+
+// The outcome statuses.
+const (
+	// OutcomeSucceeded: the handler returned nil.
+	OutcomeSucceeded OutcomeStatus = "succeeded"
+	// OutcomeRetrying: the last attempt failed and another is scheduled.
+	OutcomeRetrying OutcomeStatus = "retrying"
+	// OutcomeDeadLettered: the event is in the dead-letter queue.
+	OutcomeDeadLettered OutcomeStatus = "dead_lettered"
+	// OutcomeDiscarded: its dead letter was discarded.
+	OutcomeDiscarded OutcomeStatus = "discarded"
+)
+
+// Outcome is the result of handling one event in one subscription.
+type Outcome struct {
+	Subscription  string        `json:"subscription"`
+	EventID       string        `json:"event_id"`
+	EventName     string        `json:"event_name"`
+	Position      uint64        `json:"position"`
+	CorrelationID string        `json:"correlation_id"`
+	Status        OutcomeStatus `json:"status"`
+	// Attempts counts every attempt so far, redriven ones included.
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
+	Duration  Duration  `json:"duration"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// AttemptError is one failed attempt in a dead letter's history.
+type AttemptError struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	Error   string    `json:"error"`
+}
+
+// DeadLetter is an event a subscription gave up on, with its error history.
+type DeadLetter struct {
+	// ID identifies the entry; it is unique per (Subscription, Event.ID).
+	ID           string         `json:"id"`
+	Subscription string         `json:"subscription"`
+	Event        *Event         `json:"event"`
+	Errors       []AttemptError `json:"errors"`
+	// Permanent is set when the handler marked the error permanent.
+	Permanent bool      `json:"permanent"`
+	DeadAt    time.Time `json:"dead_at"`
+	// Redrive is set while a redrive is requested and not yet handled.
+	Redrive bool `json:"redrive"`
+}
+
+// DeadLetterID returns the ID of the dead-letter entry of event eventID in
+// subscription sub. Every store uses it, so an entry keeps its ID wherever
+// it is stored.
+func DeadLetterID(sub, eventID string) string {
+	return ChildID(eventID, sub, -1)
+}
+
+// Trace is a correlation's chain of events with every handler's outcome.
+type Trace struct {
+	CorrelationID string       `json:"correlation_id"`
+	Events        []TraceEvent `json:"events"`
+}
+
+// TraceEvent is one event of a Trace with its outcomes, by subscription.
+type TraceEvent struct {
+	Event    *Event    `json:"event"`
+	Outcomes []Outcome `json:"outcomes"`
+}
+
+// SchemaRef names one registered schema: an event name and the version of
+// its data.
+type SchemaRef struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+}
+
+// SubscriptionInfo describes a running subscription.
+type SubscriptionInfo struct {
+	Name    string            `json:"name"`
+	Pattern string            `json:"pattern"`
+	Durable bool              `json:"durable"`
+	Stats   SubscriptionStats `json:"stats"`
+}
+
+// SubscriptionStats counts what a subscription did since it started.
+type SubscriptionStats struct {
+	// Position is the durable subscription's checkpoint (every event up to
+	// it is done) and Lag the events in the log after it; for an ephemeral
+	// subscription Lag counts the events it holds (queued and in flight)
+	// and Position is Head minus Lag. Head is the log's head.
+	Position uint64 `json:"position"`
+	Head     uint64 `json:"head"`
+	Lag      uint64 `json:"lag"`
+	// Handled counts events handled successfully, Failed failed attempts,
+	// Retried scheduled retries, DeadLettered events given up on, Dropped
+	// events dropped by DropOldest.
+	Handled      uint64 `json:"handled"`
+	Failed       uint64 `json:"failed"`
+	Retried      uint64 `json:"retried"`
+	DeadLettered uint64 `json:"dead_lettered"`
+	Dropped      uint64 `json:"dropped"`
+	// InFlight is the number of events being handled now.
+	InFlight int `json:"in_flight"`
+}
