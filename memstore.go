@@ -56,7 +56,8 @@ type MemoryStore struct {
 	orphans     map[outcomeKey]Outcome // outcomes of events the log does not hold
 	dead        map[string]*memDead
 	deadSeq     uint64
-	kv          map[string]map[string][]byte
+	kv          map[string]map[string]KVEntry
+	kvRev       uint64 // the last KV revision given
 }
 
 type memSlot struct {
@@ -121,7 +122,7 @@ func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
 		checkpoints: make(map[string]uint64),
 		orphans:     make(map[outcomeKey]Outcome),
 		dead:        make(map[string]*memDead),
-		kv:          make(map[string]map[string][]byte),
+		kv:          make(map[string]map[string]KVEntry),
 	}
 	for _, o := range opts {
 		o(s)
@@ -664,7 +665,86 @@ func (s *MemoryStore) DeleteDeadLetters(ctx context.Context, q DeadLetterQuery) 
 
 // PutValue implements KV.
 func (s *MemoryStore) PutValue(ctx context.Context, bucket, key string, value []byte) error {
-	if err := validKVName(bucket, key); err != nil {
+	_, err := s.writeValue(bucket, key, value, func(KVEntry, bool) error { return nil })
+	return err
+}
+
+// CreateValue implements KV.
+func (s *MemoryStore) CreateValue(ctx context.Context, bucket, key string, value []byte) (uint64, error) {
+	return s.writeValue(bucket, key, value, func(_ KVEntry, exists bool) error {
+		if exists {
+			return fmt.Errorf("%w: kv %s/%s exists", ErrConflict, bucket, key)
+		}
+		return nil
+	})
+}
+
+// UpdateValue implements KV.
+func (s *MemoryStore) UpdateValue(ctx context.Context, bucket, key string, value []byte, rev uint64) (uint64, error) {
+	return s.writeValue(bucket, key, value, func(cur KVEntry, exists bool) error {
+		if !exists || cur.Revision != rev {
+			return fmt.Errorf("%w: kv %s/%s is not at revision %d", ErrConflict, bucket, key, rev)
+		}
+		return nil
+	})
+}
+
+// writeValue stores value under bucket/key with a new revision when check,
+// given the current entry, allows it.
+func (s *MemoryStore) writeValue(bucket, key string, value []byte, check func(cur KVEntry, exists bool) error) (uint64, error) {
+	if err := ValidateKVName(bucket, key); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	cur, exists := s.kv[bucket][key]
+	if err := check(cur, exists); err != nil {
+		return 0, err
+	}
+	b := s.kv[bucket]
+	if b == nil {
+		b = make(map[string]KVEntry)
+		s.kv[bucket] = b
+	}
+	v := slices.Clone(value)
+	if v == nil {
+		v = []byte{}
+	}
+	s.kvRev++
+	b[key] = KVEntry{Value: v, Revision: s.kvRev}
+	return s.kvRev, nil
+}
+
+// GetValue implements KV.
+func (s *MemoryStore) GetValue(ctx context.Context, bucket, key string) ([]byte, error) {
+	e, err := s.GetEntry(ctx, bucket, key)
+	return e.Value, err
+}
+
+// GetEntry implements KV.
+func (s *MemoryStore) GetEntry(ctx context.Context, bucket, key string) (KVEntry, error) {
+	if err := ValidateKVName(bucket, key); err != nil {
+		return KVEntry{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return KVEntry{}, ErrClosed
+	}
+	e, ok := s.kv[bucket][key]
+	if !ok {
+		return KVEntry{}, fmt.Errorf("%w: %s/%s", ErrNotFound, bucket, key)
+	}
+	e.Value = slices.Clone(e.Value)
+	return e, nil
+}
+
+// DeleteValue implements KV.
+func (s *MemoryStore) DeleteValue(ctx context.Context, bucket, key string) error {
+	if err := ValidateKVName(bucket, key); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -672,70 +752,28 @@ func (s *MemoryStore) PutValue(ctx context.Context, bucket, key string, value []
 	if s.closed {
 		return ErrClosed
 	}
-	b := s.kv[bucket]
-	if b == nil {
-		b = make(map[string][]byte)
-		s.kv[bucket] = b
+	if e, ok := s.kv[bucket][key]; ok {
+		clear(e.Value) // key material does not linger in memory the store held
+		delete(s.kv[bucket], key)
 	}
-	b[key] = slices.Clone(value)
-	if b[key] == nil {
-		b[key] = []byte{}
-	}
-	return nil
-}
-
-// GetValue implements KV.
-func (s *MemoryStore) GetValue(ctx context.Context, bucket, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrClosed
-	}
-	v, ok := s.kv[bucket][key]
-	if !ok {
-		return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, bucket, key)
-	}
-	return slices.Clone(v), nil
-}
-
-// DeleteValue implements KV.
-func (s *MemoryStore) DeleteValue(ctx context.Context, bucket, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	delete(s.kv[bucket], key)
 	return nil
 }
 
 // ListValues implements KV.
 func (s *MemoryStore) ListValues(ctx context.Context, bucket string) (map[string][]byte, error) {
+	if err := ValidateKVBucket(bucket); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
 	out := make(map[string][]byte, len(s.kv[bucket]))
-	for k, v := range s.kv[bucket] {
-		out[k] = slices.Clone(v)
+	for k, e := range s.kv[bucket] {
+		out[k] = slices.Clone(e.Value)
 	}
 	return out, nil
-}
-
-func validKVName(bucket, key string) error {
-	for _, s := range [2]string{bucket, key} {
-		if s == "" || len(s) > 1024 {
-			return fmt.Errorf("%w: kv bucket and key must be 1 to 1024 characters", ErrInvalidEvent)
-		}
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-' || c == '/' || c == '=') {
-				return fmt.Errorf("%w: kv name %q: want [A-Za-z0-9_.-/=]", ErrInvalidEvent, s)
-			}
-		}
-	}
-	return nil
 }
 
 // Prune implements Store.
@@ -766,7 +804,8 @@ func (s *MemoryStore) Prune(ctx context.Context, rules []RetentionRule, now time
 	}
 	floor := s.minCheckpoint()
 	snapshots := map[string]uint64{}
-	for subj, v := range s.kv[SnapshotBucket] {
+	for subj, kv := range s.kv[SnapshotBucket] {
+		v := kv.Value
 		var snap struct {
 			Position uint64 `json:"position"`
 		}

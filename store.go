@@ -119,13 +119,35 @@ type SubscriptionState interface {
 }
 
 // KV is a small key-value space for herald's own configuration (push
-// subscriptions, schemas, tokens, snapshots), kept in the same store as the
-// events. Buckets and keys are short strings of [A-Za-z0-9_.-/=].
+// subscriptions, schemas, tokens, snapshots, subject keys), kept in the same
+// store as the events. Bucket and key names follow ValidateKVName (1 to
+// MaxKVNameLen bytes of [A-Za-z0-9_.-/=]) on every store; a call with
+// another name fails with an error wrapping ErrInvalidEvent.
+//
+// Every write of a key gives it a new revision: a positive number greater
+// than any revision the key had before, even across a delete and a new
+// create, so a revision read once never matches a later write. Several
+// processes may share one KV (JetStream); state they share is written with
+// CreateValue and UpdateValue, never read-then-put: of two racing writers
+// exactly one wins, and the loser gets ErrConflict and reads the winner.
 type KV interface {
 	// PutValue stores value under bucket/key, replacing what was there.
 	PutValue(ctx context.Context, bucket, key string, value []byte) error
 	// GetValue returns the value under bucket/key, or an error wrapping ErrNotFound.
 	GetValue(ctx context.Context, bucket, key string) ([]byte, error)
+	// GetEntry returns the value under bucket/key with its revision, or an
+	// error wrapping ErrNotFound.
+	GetEntry(ctx context.Context, bucket, key string) (KVEntry, error)
+	// CreateValue stores value under bucket/key only when the key is absent
+	// (never written, or deleted since), and returns its revision. When the
+	// key exists it stores nothing and returns an error wrapping
+	// ErrConflict. Of concurrent creates of one key, exactly one succeeds.
+	CreateValue(ctx context.Context, bucket, key string, value []byte) (rev uint64, err error)
+	// UpdateValue replaces the value under bucket/key only while the key is
+	// at revision rev, and returns the new revision. When the key was
+	// written or deleted since rev, it stores nothing and returns an error
+	// wrapping ErrConflict.
+	UpdateValue(ctx context.Context, bucket, key string, value []byte, rev uint64) (newRev uint64, err error)
 	// DeleteValue removes bucket/key; removing a missing key is not an error.
 	DeleteValue(ctx context.Context, bucket, key string) error
 	// ListValues returns every key of bucket with its value.

@@ -17,9 +17,12 @@ var (
 	// the event before the context's deadline (5 s when it has none).
 	ErrBackpressure = errors.New("herald: backpressure: the bus is full, retry later")
 
-	// ErrConflict is returned when an append states an expected subject
-	// version and the subject is at another version. Nothing is stored.
-	ErrConflict = errors.New("herald: conflict: subject version does not match")
+	// ErrConflict is returned when a conditional write finds the state it
+	// depends on changed: an append states an expected subject version and
+	// the subject is at another version, a KV create finds the key already
+	// there, a KV update finds the key no longer at the revision it names.
+	// Nothing is stored.
+	ErrConflict = errors.New("herald: conflict")
 
 	// ErrNotFound is returned when an event, dead letter, subscription or
 	// schema does not exist.

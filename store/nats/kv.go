@@ -13,60 +13,97 @@ import (
 )
 
 // herald's KV space is one JetStream KV bucket; a herald bucket and key
-// become the two tokens "<bucket>.<key>" (encodeToken forms).
-
-func validKVName(what, s string) error {
-	if s == "" || len(s) > 256 {
-		return fmt.Errorf("%w: %s %q must be 1 to 256 bytes", herald.ErrInvalidEvent, what, s)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_.-/=", c) >= 0) {
-			return fmt.Errorf("%w: %s %q: only [A-Za-z0-9_.-/=] are allowed", herald.ErrInvalidEvent, what, s)
-		}
-	}
-	return nil
-}
+// become the two tokens "<bucket>.<key>" (encodeToken forms). A value's
+// revision is its message's stream sequence.
 
 func kvKey(bucket, key string) string { return encodeToken(bucket) + "." + encodeToken(key) }
 
 // PutValue implements herald.KV.
 func (s *Store) PutValue(ctx context.Context, bucket, key string, value []byte) error {
+	_, err := s.writeValue(ctx, "storing a value", bucket, key, value, func(ctx context.Context, k string, v []byte) (uint64, error) {
+		return s.kv.Put(ctx, k, v)
+	})
+	return err
+}
+
+// CreateValue implements herald.KV with KeyValue.Create.
+func (s *Store) CreateValue(ctx context.Context, bucket, key string, value []byte) (uint64, error) {
+	return s.writeValue(ctx, "creating a value", bucket, key, value, func(ctx context.Context, k string, v []byte) (uint64, error) {
+		rev, err := s.kv.Create(ctx, k, v)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, fmt.Errorf("%w: kv %s/%s exists", herald.ErrConflict, bucket, key)
+		}
+		return rev, err
+	})
+}
+
+// UpdateValue implements herald.KV with KeyValue.Update.
+func (s *Store) UpdateValue(ctx context.Context, bucket, key string, value []byte, rev uint64) (uint64, error) {
+	return s.writeValue(ctx, "updating a value", bucket, key, value, func(ctx context.Context, k string, v []byte) (uint64, error) {
+		conflict := fmt.Errorf("%w: kv %s/%s is not at revision %d", herald.ErrConflict, bucket, key, rev)
+		if rev == 0 {
+			return 0, conflict // to JetStream, revision 0 means "absent"
+		}
+		n, err := s.kv.Update(ctx, k, v, rev)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, conflict
+		}
+		return n, err
+	})
+}
+
+// writeValue checks the names and runs write with the KV key and value.
+func (s *Store) writeValue(ctx context.Context, op, bucket, key string, value []byte,
+	write func(ctx context.Context, k string, v []byte) (uint64, error)) (uint64, error) {
 	if err := s.check(); err != nil {
-		return err
+		return 0, err
 	}
-	if err := errors.Join(validKVName("bucket", bucket), validKVName("key", key)); err != nil {
-		return err
+	if err := herald.ValidateKVName(bucket, key); err != nil {
+		return 0, err
 	}
 	ctx, cancel := s.reqCtx(ctx)
 	defer cancel()
 	if value == nil {
 		value = []byte{}
 	}
-	if _, err := s.kv.Put(ctx, kvKey(bucket, key), value); err != nil {
-		return s.mapErr("storing a value", err)
+	rev, err := write(ctx, kvKey(bucket, key), value)
+	if errors.Is(err, herald.ErrConflict) {
+		return 0, err
 	}
-	return nil
+	if err != nil {
+		return 0, s.mapErr(op, err)
+	}
+	return rev, nil
 }
 
 // GetValue implements herald.KV.
 func (s *Store) GetValue(ctx context.Context, bucket, key string) ([]byte, error) {
+	e, err := s.GetEntry(ctx, bucket, key)
+	return e.Value, err
+}
+
+// GetEntry implements herald.KV.
+func (s *Store) GetEntry(ctx context.Context, bucket, key string) (herald.KVEntry, error) {
 	if err := s.check(); err != nil {
-		return nil, err
+		return herald.KVEntry{}, err
 	}
-	if err := errors.Join(validKVName("bucket", bucket), validKVName("key", key)); err != nil {
-		return nil, err
+	if err := herald.ValidateKVName(bucket, key); err != nil {
+		return herald.KVEntry{}, err
 	}
 	ctx, cancel := s.reqCtx(ctx)
 	defer cancel()
 	e, err := s.kv.Get(ctx, kvKey(bucket, key))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, fmt.Errorf("%s/%s: %w", bucket, key, herald.ErrNotFound)
+		return herald.KVEntry{}, fmt.Errorf("%s/%s: %w", bucket, key, herald.ErrNotFound)
 	}
 	if err != nil {
-		return nil, s.mapErr("reading a value", err)
+		return herald.KVEntry{}, s.mapErr("reading a value", err)
 	}
-	return e.Value(), nil
+	v := e.Value()
+	if v == nil {
+		v = []byte{}
+	}
+	return herald.KVEntry{Value: v, Revision: e.Revision()}, nil
 }
 
 // DeleteValue implements herald.KV. The value is purged from the stream,
@@ -75,7 +112,7 @@ func (s *Store) DeleteValue(ctx context.Context, bucket, key string) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	if err := errors.Join(validKVName("bucket", bucket), validKVName("key", key)); err != nil {
+	if err := herald.ValidateKVName(bucket, key); err != nil {
 		return err
 	}
 	ctx, cancel := s.reqCtx(ctx)
@@ -88,7 +125,7 @@ func (s *Store) ListValues(ctx context.Context, bucket string) (map[string][]byt
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := validKVName("bucket", bucket); err != nil {
+	if err := herald.ValidateKVBucket(bucket); err != nil {
 		return nil, err
 	}
 	ctx, cancel := s.reqCtx(ctx)

@@ -96,6 +96,13 @@ CREATE TABLE pruned_ids (
 	position INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 3: a revision per KV entry, for create-if-absent and compare-and-set.
+	// meta's kv_revision is the last revision given; entries written before
+	// share revision 1.
+	`
+ALTER TABLE kv ADD COLUMN rev INTEGER NOT NULL DEFAULT 1;
+INSERT INTO meta (key, value) VALUES ('kv_revision', 1);
+`,
 }
 
 // schemaVersion is the user_version this herald writes.

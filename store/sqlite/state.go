@@ -331,73 +331,121 @@ func (s *Store) DeleteDeadLetters(ctx context.Context, q herald.DeadLetterQuery)
 	return int(n), nil
 }
 
-// validKey reports whether s is a valid KV bucket or key: 1 to 1024 bytes
-// of [A-Za-z0-9_.-/=].
-func validKey(s string) bool {
-	if s == "" || len(s) > 1024 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '_' || c == '.' || c == '-' || c == '/' || c == '=') {
-			return false
-		}
-	}
-	return true
+// PutValue stores value under bucket/key.
+func (s *Store) PutValue(ctx context.Context, bucket, key string, value []byte) error {
+	_, err := s.writeValue(ctx, "put value", bucket, key, value, false, func(tx *wtx, value []byte, rev int64) error {
+		_, err := tx.st.putValue.ExecContext(tx.ctx, bucket, key, value, rev)
+		return err
+	})
+	return err
 }
 
-func checkKey(bucket, key string) error {
-	if !validKey(bucket) {
-		return fmt.Errorf("%w: bucket %q must be 1 to 1024 bytes of [A-Za-z0-9_.-/=]", herald.ErrInvalidEvent, bucket)
+// CreateValue stores value under bucket/key when the key is absent, and
+// returns its revision; when the key exists the error wraps
+// herald.ErrConflict.
+func (s *Store) CreateValue(ctx context.Context, bucket, key string, value []byte) (uint64, error) {
+	return s.writeValue(ctx, "create value", bucket, key, value, true, func(tx *wtx, value []byte, rev int64) error {
+		res, err := tx.st.createValue.ExecContext(tx.ctx, bucket, key, value, rev)
+		return changedOne(res, err, "%w: kv %s/%s exists", herald.ErrConflict, bucket, key)
+	})
+}
+
+// UpdateValue replaces the value under bucket/key while the key is at
+// revision rev, and returns the new revision; otherwise the error wraps
+// herald.ErrConflict.
+func (s *Store) UpdateValue(ctx context.Context, bucket, key string, value []byte, rev uint64) (uint64, error) {
+	return s.writeValue(ctx, "update value", bucket, key, value, true, func(tx *wtx, value []byte, next int64) error {
+		res, err := tx.st.updateValue.ExecContext(tx.ctx, bucket, key, value, next, int64(rev))
+		return changedOne(res, err, "%w: kv %s/%s is not at revision %d", herald.ErrConflict, bucket, key, rev)
+	})
+}
+
+// changedOne returns err, or the error format and args describe when res
+// changed no row.
+func changedOne(res sql.Result, err error, format string, args ...any) error {
+	if err != nil {
+		return err
 	}
-	if !validKey(key) {
-		return fmt.Errorf("%w: key %q must be 1 to 1024 bytes of [A-Za-z0-9_.-/=]", herald.ErrInvalidEvent, key)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf(format, args...)
 	}
 	return nil
 }
 
-// PutValue stores value under bucket/key.
-func (s *Store) PutValue(ctx context.Context, bucket, key string, value []byte) error {
+// writeValue runs write in the writer with the key's next revision and
+// returns that revision.
+func (s *Store) writeValue(ctx context.Context, op, bucket, key string, value []byte, mayFail bool,
+	write func(tx *wtx, value []byte, rev int64) error) (uint64, error) {
 	if err := s.checkOpen(); err != nil {
-		return err
+		return 0, err
 	}
-	if err := checkKey(bucket, key); err != nil {
-		return err
+	if err := herald.ValidateKVName(bucket, key); err != nil {
+		return 0, err
 	}
 	if value == nil {
 		value = []byte{}
 	}
-	err := s.do(ctx, func(tx *wtx) error {
-		_, err := tx.st.putValue.ExecContext(tx.ctx, bucket, key, value)
-		return err
-	})
-	return s.fail(ctx, "put value", err)
+	var rev int64
+	fn := func(tx *wtx) error {
+		if err := tx.st.nextRevision.QueryRowContext(tx.ctx).Scan(&rev); err != nil {
+			return err
+		}
+		return write(tx, value, rev)
+	}
+	var err error
+	if mayFail {
+		err = s.doMayFail(ctx, fn)
+	} else {
+		err = s.do(ctx, fn)
+	}
+	if err != nil {
+		return 0, s.fail(ctx, op, err)
+	}
+	return uint64(rev), nil
 }
 
 // GetValue returns the value under bucket/key, or an error wrapping
 // herald.ErrNotFound.
 func (s *Store) GetValue(ctx context.Context, bucket, key string) ([]byte, error) {
+	e, err := s.GetEntry(ctx, bucket, key)
+	return e.Value, err
+}
+
+// GetEntry returns the value under bucket/key with its revision, or an
+// error wrapping herald.ErrNotFound.
+func (s *Store) GetEntry(ctx context.Context, bucket, key string) (herald.KVEntry, error) {
 	if err := s.checkOpen(); err != nil {
-		return nil, err
+		return herald.KVEntry{}, err
 	}
-	var v []byte
-	err := s.reads.getValue.QueryRowContext(ctx, bucket, key).Scan(&v)
+	if err := herald.ValidateKVName(bucket, key); err != nil {
+		return herald.KVEntry{}, err
+	}
+	var e herald.KVEntry
+	var rev int64
+	err := s.reads.getValue.QueryRowContext(ctx, bucket, key).Scan(&e.Value, &rev)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s/%s", herald.ErrNotFound, bucket, key)
+		return herald.KVEntry{}, fmt.Errorf("%w: %s/%s", herald.ErrNotFound, bucket, key)
 	}
 	if err != nil {
-		return nil, s.fail(ctx, "get value", err)
+		return herald.KVEntry{}, s.fail(ctx, "get value", err)
 	}
-	if v == nil {
-		v = []byte{}
+	if e.Value == nil {
+		e.Value = []byte{}
 	}
-	return v, nil
+	e.Revision = uint64(rev)
+	return e, nil
 }
 
 // DeleteValue removes bucket/key; a missing key is not an error.
 func (s *Store) DeleteValue(ctx context.Context, bucket, key string) error {
 	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	if err := herald.ValidateKVName(bucket, key); err != nil {
 		return err
 	}
 	err := s.do(ctx, func(tx *wtx) error {
@@ -410,6 +458,9 @@ func (s *Store) DeleteValue(ctx context.Context, bucket, key string) error {
 // ListValues returns every key of bucket with its value.
 func (s *Store) ListValues(ctx context.Context, bucket string) (map[string][]byte, error) {
 	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := herald.ValidateKVBucket(bucket); err != nil {
 		return nil, err
 	}
 	rows, err := s.reads.listValues.QueryContext(ctx, bucket)

@@ -407,3 +407,43 @@ func TestCommitManyOutcomes(t *testing.T) {
 		t.Fatalf("the later outcome of an event did not win: %+v", got[40])
 	}
 }
+
+// TestMigrateKVRevisions opens a file whose KV entries predate revisions:
+// they keep their values, read at revision 1, and update at it; later
+// writes get greater revisions.
+func TestMigrateKVRevisions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v2.db")
+	c, err := msqlite.NewConnector(path + "?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", migrations[0], migrations[1],
+		`INSERT INTO kv (bucket, key, value) VALUES ('keys', 'a', 'old-a'), ('keys', 'b', 'old-b')`,
+		fmt.Sprintf("PRAGMA application_id = %d", applicationID), "PRAGMA user_version = 2"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s := openTest(t, path)
+	ctx := context.Background()
+	e, err := s.GetEntry(ctx, "keys", "a")
+	if err != nil || string(e.Value) != "old-a" || e.Revision != 1 {
+		t.Fatalf("migrated entry = {%q %d}, %v; want {old-a 1}", e.Value, e.Revision, err)
+	}
+	rev, err := s.UpdateValue(ctx, "keys", "a", []byte("new-a"), 1)
+	if err != nil || rev <= 1 {
+		t.Fatalf("UpdateValue at the migrated revision = %d, %v", rev, err)
+	}
+	if _, err := s.UpdateValue(ctx, "keys", "b", []byte("x"), 2); !errors.Is(err, herald.ErrConflict) {
+		t.Fatalf("UpdateValue of a migrated entry at a revision it never had: %v", err)
+	}
+	if _, err := s.CreateValue(ctx, "keys", "b", []byte("x")); !errors.Is(err, herald.ErrConflict) {
+		t.Fatalf("CreateValue of a migrated key: %v", err)
+	}
+	rc, err := s.CreateValue(ctx, "keys", "c", []byte("c"))
+	if err != nil || rc <= rev {
+		t.Fatalf("CreateValue after the update = %d, %v; want > %d", rc, err, rev)
+	}
+}

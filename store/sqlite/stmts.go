@@ -18,6 +18,8 @@ type writeStmts struct {
 	deleteDeadLetter                *sql.Stmt
 	setCheckpoint, deleteCheckpoint *sql.Stmt
 	putValue, deleteValue           *sql.Stmt
+	createValue, updateValue        *sql.Stmt
+	nextRevision                    *sql.Stmt
 	all                             []*sql.Stmt
 	// insertRows and upsertOutcomes hold the statements writing n rows at
 	// once, by n, prepared when first needed.
@@ -60,8 +62,12 @@ func prepareWriteStmts(ctx context.Context, conn *sql.Conn) (*writeStmts, error)
 		{&st.setCheckpoint, `INSERT INTO checkpoints (subscription, position) VALUES (?, ?)
 			ON CONFLICT (subscription) DO UPDATE SET position = excluded.position`},
 		{&st.deleteCheckpoint, `DELETE FROM checkpoints WHERE subscription = ?`},
-		{&st.putValue, `INSERT INTO kv (bucket, key, value) VALUES (?, ?, ?)
-			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value`},
+		{&st.nextRevision, `UPDATE meta SET value = value + 1 WHERE key = 'kv_revision' RETURNING value`},
+		{&st.putValue, `INSERT INTO kv (bucket, key, value, rev) VALUES (?, ?, ?, ?)
+			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, rev = excluded.rev`},
+		{&st.createValue, `INSERT INTO kv (bucket, key, value, rev) VALUES (?, ?, ?, ?)
+			ON CONFLICT (bucket, key) DO NOTHING`},
+		{&st.updateValue, `UPDATE kv SET value = ?3, rev = ?4 WHERE bucket = ?1 AND key = ?2 AND rev = ?5`},
 		{&st.deleteValue, `DELETE FROM kv WHERE bucket = ? AND key = ?`},
 	} {
 		s, err := conn.PrepareContext(ctx, p.sql)
@@ -154,7 +160,7 @@ func newReadStmts(db *sql.DB) (*readStmts, error) {
 		{&rs.subjectVersion, subjectVersionSQL},
 		{&rs.checkpoint, `SELECT position FROM checkpoints WHERE subscription = ?`},
 		{&rs.checkpoints, `SELECT subscription, position FROM checkpoints`},
-		{&rs.getValue, `SELECT value FROM kv WHERE bucket = ? AND key = ?`},
+		{&rs.getValue, `SELECT value, rev FROM kv WHERE bucket = ? AND key = ?`},
 		{&rs.listValues, `SELECT key, value FROM kv WHERE bucket = ?`},
 	} {
 		s, err := db.Prepare(p.sql)
