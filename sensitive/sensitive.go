@@ -122,12 +122,11 @@ var _ herald.Codec = (*Codec)(nil)
 // decrypts them when events are read (Decode). It is safe for concurrent
 // use. It does not own kv.
 //
-// A Codec makes a subject's first key under a lock, so concurrent first
-// events of one subject share one key. The KV has no create-if-absent, so
-// two processes sharing a KV (JetStream) that make the first key of the
-// same subject at the same instant can each write one; the events sealed
-// with the key that lost then read as shredded. Publish a subject's first
-// sensitive event from one process, or make its key first with Seal.
+// A subject's key is created with the KV's create-if-absent
+// (herald.KV.CreateValue), so codecs sharing a KV — in one process or in
+// several sharing a JetStream store — that make the first key of a
+// subject at the same instant agree on one key: the loser reads and uses
+// the winner's.
 type Codec struct {
 	kv     herald.KV
 	fields Fields
@@ -423,20 +422,34 @@ func (c *Codec) keyFor(ctx context.Context, subject string, create bool) (*subje
 	if k, err = c.readKey(ctx, name); err != nil || k != nil {
 		return k, err
 	}
-	sk := storedKey{Key: make([]byte, 32), Created: time.Now().UTC()}
-	id := make([]byte, 8)
-	rand.Read(sk.Key) // never fails: it crashes the program instead
-	rand.Read(id)
-	sk.ID = hex.EncodeToString(id)
-	b, err := json.Marshal(sk)
-	if err != nil {
-		return nil, err
+	// The key is created only if absent, so that codecs in several
+	// processes sharing the KV agree on one key: the loser of a race reads
+	// the winner's. A Forget elsewhere between the two may leave nothing to
+	// read; then try again.
+	for range 3 {
+		sk := storedKey{Key: make([]byte, 32), Created: time.Now().UTC()}
+		id := make([]byte, 8)
+		rand.Read(sk.Key) // never fails: it crashes the program instead
+		rand.Read(id)
+		sk.ID = hex.EncodeToString(id)
+		b, err := json.Marshal(sk)
+		if err != nil {
+			return nil, err
+		}
+		gen := c.generation()
+		_, err = c.kv.CreateValue(ctx, c.cfg.bucket, name, b)
+		clear(b)
+		if err == nil {
+			return c.remember(name, sk, gen)
+		}
+		if !errors.Is(err, herald.ErrConflict) {
+			return nil, fmt.Errorf("sensitive: store key: %w", err)
+		}
+		if k, err = c.readKey(ctx, name); err != nil || k != nil {
+			return k, err
+		}
 	}
-	gen := c.generation()
-	if err := c.kv.PutValue(ctx, c.cfg.bucket, name, b); err != nil {
-		return nil, fmt.Errorf("sensitive: store key: %w", err)
-	}
-	return c.remember(name, sk, gen)
+	return nil, errors.New("sensitive: store key: the subject's key keeps being created and deleted")
 }
 
 // evict drops name's cached key and makes reads that started before it
