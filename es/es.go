@@ -318,7 +318,8 @@ func (r *Repository[S]) fold(ctx context.Context, e *entry[S], ev *herald.Event,
 func (r *Repository[S]) readSnapshot(ctx context.Context, subject string) (entry[S], bool) {
 	b, err := r.store.GetValue(ctx, herald.SnapshotBucket, subject)
 	if err != nil {
-		if !errors.Is(err, herald.ErrNotFound) {
+		// A subject no KV key can name (herald.ValidateKVName) has none.
+		if !errors.Is(err, herald.ErrNotFound) && !errors.Is(err, herald.ErrInvalidEvent) {
 			r.cfg.logger.WarnContext(ctx, "es: snapshot not readable, rebuilding from events", "subject", subject, "error", err)
 		}
 		return entry[S]{}, false

@@ -336,6 +336,9 @@ func (c *Codec) Forget(ctx context.Context, subject string) error {
 	if err != nil {
 		return fmt.Errorf("sensitive: forget: %w", err)
 	}
+	if herald.ValidateKVName(herald.SnapshotBucket, subject) != nil {
+		return nil // no KV key can name this subject, so it has no snapshot
+	}
 	snap, err := c.kv.GetValue(ctx, herald.SnapshotBucket, subject)
 	if errors.Is(err, herald.ErrNotFound) {
 		return nil

@@ -110,7 +110,7 @@ func (s *Server) handleSubPut(w http.ResponseWriter, r *http.Request, p *princip
 		return newError(http.StatusForbidden, CodeForbidden, "subscription %q belongs to another identity", name)
 	}
 	d.Owner, d.CreatedAt, d.UpdatedAt = "", time.Time{}, time.Time{}
-	def, created, err := s.push.put(r.Context(), d, p.identity())
+	def, created, err := s.push.put(r.Context(), d, p)
 	if err != nil {
 		return err
 	}

@@ -382,55 +382,83 @@ func (pm *pushManager) startLocked(d PushSubscription) error {
 	return nil
 }
 
-// put creates or replaces a push subscription. It returns the stored
-// definition and whether it was created.
-func (pm *pushManager) put(ctx context.Context, d PushSubscription, owner string) (PushSubscription, bool, error) {
+// put creates or replaces a push subscription on behalf of p (nil: the
+// server's own configuration, which may replace any), and returns the
+// stored definition and whether it was created. Ownership is decided on
+// the definition in the store, which other servers sharing it may have
+// written, and kept by compare-and-set: a new name is created only if
+// absent, a change is written only at the revision whose owner was
+// checked. Of two callers racing for one name, one wins; the other gets a
+// 403 when the winner is another identity, and ErrConflict (409) when the
+// name keeps changing under it.
+func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal) (PushSubscription, bool, error) {
 	if err := d.validate(); err != nil {
 		return d, false, err
 	}
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
-	old, exists := pm.m[d.Name]
-	now := time.Now().UTC()
-	d.UpdatedAt = now
-	d.CreatedAt = now
-	if owner != "" {
-		d.Owner = owner
-	}
-	if exists {
-		d.CreatedAt = old.def.CreatedAt
-		if d.Owner == "" {
-			d.Owner = old.def.Owner
-		}
-		if d.Secret == "" {
-			d.Secret = old.def.Secret
-		}
-	}
-	if d.Secret == "" {
-		var b [24]byte
-		rand.Read(b[:])
-		d.Secret = "whsec_" + hex.EncodeToString(b[:])
-	}
-	b, err := json.Marshal(&d)
-	if err != nil {
-		return d, false, err
-	}
-	if exists {
-		if err := pm.s.bus.Unsubscribe(ctx, old.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		cur, err := pm.s.store.GetEntry(ctx, SubscriptionBucket, d.Name)
+		exists := err == nil
+		if err != nil && !errors.Is(err, herald.ErrNotFound) {
 			return d, false, err
 		}
-		delete(pm.m, d.Name)
-	}
-	if err := pm.s.store.PutValue(ctx, SubscriptionBucket, d.Name, b); err != nil {
-		if exists { // put the old one back
-			_ = pm.startLocked(old.def)
+		var old PushSubscription
+		if exists {
+			_ = json.Unmarshal(cur.Value, &old) // unreadable: owned by no one, only admins replace it
+			if p != nil && !p.admin() && old.Owner != p.identity() {
+				return d, false, newError(http.StatusForbidden, CodeForbidden, "subscription %q belongs to another identity", d.Name)
+			}
 		}
-		return d, false, err
+		next := d
+		now := time.Now().UTC()
+		next.UpdatedAt, next.CreatedAt = now, now
+		if p != nil && p.identity() != "" {
+			next.Owner = p.identity()
+		}
+		if exists {
+			if !old.CreatedAt.IsZero() {
+				next.CreatedAt = old.CreatedAt
+			}
+			if next.Owner == "" {
+				next.Owner = old.Owner
+			}
+			if next.Secret == "" {
+				next.Secret = old.Secret
+			}
+		}
+		if next.Secret == "" {
+			var b [24]byte
+			rand.Read(b[:])
+			next.Secret = "whsec_" + hex.EncodeToString(b[:])
+		}
+		b, err := json.Marshal(&next)
+		if err != nil {
+			return d, false, err
+		}
+		if exists {
+			_, err = pm.s.store.UpdateValue(ctx, SubscriptionBucket, d.Name, b, cur.Revision)
+		} else {
+			_, err = pm.s.store.CreateValue(ctx, SubscriptionBucket, d.Name, b)
+		}
+		if errors.Is(err, herald.ErrConflict) && attempt < attempts {
+			continue // written by someone else since we read it: check its owner again
+		}
+		if err != nil {
+			return d, false, err
+		}
+		if running, ok := pm.m[d.Name]; ok {
+			if err := pm.s.bus.Unsubscribe(ctx, running.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+				return next, false, err
+			}
+			delete(pm.m, d.Name)
+		}
+		if err := pm.startLocked(next); err != nil {
+			return next, false, err
+		}
+		return next, !exists, nil
 	}
-	if err := pm.startLocked(d); err != nil {
-		return d, false, err
-	}
-	return d, !exists, nil
 }
 
 func (pm *pushManager) get(name string) (*pushSub, bool) {

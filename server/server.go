@@ -224,7 +224,7 @@ func (s *Server) start(ctx context.Context) error {
 		return fmt.Errorf("server: loading push subscriptions: %w", err)
 	}
 	for _, def := range s.cfg.subscriptions {
-		if _, _, err := s.push.put(ctx, def, ""); err != nil {
+		if _, _, err := s.push.put(ctx, def, nil); err != nil {
 			return fmt.Errorf("server: subscription %q: %s", def.Name, toAPIError(err).Message)
 		}
 	}
