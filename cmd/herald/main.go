@@ -20,6 +20,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,7 +55,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root := newRootCmd(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	if err != nil && strings.HasPrefix(err.Error(), "unknown ") {
+	var u usageError
+	if err != nil && !errors.As(err, &u) && strings.HasPrefix(err.Error(), "unknown ") {
 		err = usageError{fmt.Errorf("%w\nsee 'herald --help'", err)}
 	}
 	if ctx.Err() != nil && err != nil && ctx.Err() == context.Canceled {

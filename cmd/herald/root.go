@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -89,7 +90,35 @@ server asks for one.`,
 	} {
 		root.AddCommand(c(g))
 	}
+	root.Version = buildVersion(debug.ReadBuildInfo())
+	root.SetVersionTemplate("{{.Version}}\n")
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others (herald,
+// herald dlq, herald tokens, ...) show its help when called alone and refuse
+// an unknown subcommand as a usage error that suggests the closest one. Left
+// to itself, cobra prints the group's help and exits 0 on "herald dlq drp".
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.SuggestionsMinimumDistance = 2
+	c.RunE = func(cmd *cobra.Command, a []string) error {
+		if len(a) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", a[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(a[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+		}
+		return usageError{fmt.Errorf("%s\nsee '%s --help'", msg, cmd.CommandPath())}
+	}
 }
 
 // client returns a client of the --server with the --token (or

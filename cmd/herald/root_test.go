@@ -125,3 +125,64 @@ func TestServerFromEnvironment(t *testing.T) {
 		t.Errorf("stdout %q", out.String())
 	}
 }
+
+// TestMistypedSubcommand: a typo in a subcommand is a usage error (exit 2)
+// that names the command and suggests the right one, not help and exit 0.
+func TestMistypedSubcommand(t *testing.T) {
+	var ts *testServer
+	for _, c := range []struct {
+		args    []string
+		suggest string
+	}{
+		{[]string{"dlq", "drp"}, "drop"},
+		{[]string{"tokens", "revok"}, "revoke"},
+		{[]string{"subs", "lss"}, "ls"},
+		{[]string{"schemas", "zzz"}, ""},
+	} {
+		r := ts.run(t, c.args...)
+		if exitCode(r.err) != 2 {
+			t.Errorf("%q: exit %d (%v)", c.args, exitCode(r.err), r.err)
+			continue
+		}
+		msg := r.err.Error()
+		if !strings.Contains(msg, `unknown command "`+c.args[1]+`"`) {
+			t.Errorf("%q: %q does not name the unknown command", c.args, msg)
+		}
+		if c.suggest != "" && !strings.Contains(msg, "did you mean "+c.suggest+"?") {
+			t.Errorf("%q: %q does not suggest %s", c.args, msg, c.suggest)
+		}
+	}
+	// The group alone still shows its help and succeeds.
+	r := ts.run(t, "dlq").ok(t)
+	if !strings.Contains(r.stdout, "Available Commands:") {
+		t.Errorf("herald dlq:\n%s", r.stdout)
+	}
+}
+
+// TestVersionFlag: herald --version prints what herald version prints.
+func TestVersionFlag(t *testing.T) {
+	var ts *testServer
+	flag := ts.run(t, "--version").ok(t)
+	cmd := ts.run(t, "version").ok(t)
+	if flag.stdout == "" || flag.stdout != cmd.stdout {
+		t.Errorf("--version %q, version %q", flag.stdout, cmd.stdout)
+	}
+}
+
+// TestOneHint: a usage error ends with one hint, the closest command's.
+func TestOneHint(t *testing.T) {
+	var ts *testServer
+	for _, args := range [][]string{{"dlq", "ls", "--bogus"}, {"--no-such-flag"}, {"no-such-command"}, {"trace"}} {
+		r := ts.run(t, args...)
+		if r.err == nil {
+			t.Fatalf("%q: no error", args)
+		}
+		if n := strings.Count(r.err.Error(), "--help"); n > 1 {
+			t.Errorf("%q: %d hints: %q", args, n, r.err)
+		}
+	}
+	r := ts.run(t, "dlq", "ls", "--bogus")
+	if !strings.Contains(r.err.Error(), "see 'herald dlq ls --help'") {
+		t.Errorf("hint is not the command's own: %q", r.err)
+	}
+}

@@ -67,7 +67,7 @@ func loadServeConfig(path string) (*serveConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
-		return nil, fmt.Errorf("configuration %s: %w", path, err)
+		return nil, fmt.Errorf("configuration %s: %w", path, configErrors(raw, c, err))
 	}
 	for i := range c.Schemas {
 		sc := &c.Schemas[i]

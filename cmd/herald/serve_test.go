@@ -458,3 +458,51 @@ func TestServeNATSEmbedded(t *testing.T) {
 		}
 	}
 }
+
+// TestServeConfigErrorsNameTheKey: a configuration error says which key is
+// wrong in the file's own words, never Go's type names.
+func TestServeConfigErrorsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	for name, c := range map[string]struct{ cfg, want string }{
+		"typo":         {"adress: x\n", `line 1: unknown key "adress"`},
+		"near typo":    {"adrr: x\n", `line 1: unknown key "adrr" (did you mean "addr"?)`},
+		"nested typo":  {"limits:\n  max_body: 5\n  max_evnts: 3\n", `line 3: unknown key "limits.max_evnts"`},
+		"list typo":    {"tokens:\n  - identity: x\n    tokn: a\n", `line 3: unknown key "tokens[0].tokn" (did you mean "token"?)`},
+		"wrong type":   {"addr: [1, 2]\n", `line 1: addr: expected a string, not a list`},
+		"wrong number": {"limits:\n  max_body: lots\n", `line 2: limits.max_body: expected a number, not "lots"`},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
+		os.WriteFile(path, []byte(c.cfg), 0o600)
+		err := Run(t.Context(), []string{"serve", "--store", "memory", "--addr", "127.0.0.1:0", "--config", path}, strings.NewReader(""), io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %q does not say %q", name, err, c.want)
+		}
+		if strings.Contains(err.Error(), "main.") || strings.Contains(err.Error(), "!!") {
+			t.Errorf("%s: Go or YAML internals in %q", name, err)
+		}
+	}
+}
+
+// FuzzServeConfig: any configuration file either loads or is refused with
+// an error in the file's words; none panics or names a Go type.
+func FuzzServeConfig(f *testing.F) {
+	for _, s := range []string{"adress: x\n", "limits:\n  max_body: lots\n", "tokens:\n  - identity: x\n    tokn: a\n",
+		"addr: [1, 2]\n", "retention:\n  - pattern: '>'\n    max_age: 1h\n", ":", "- a\n- b\n", "a: &x [*x]\n"} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		path := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadServeConfig(path)
+		if err != nil && strings.Contains(err.Error(), "main.") {
+			t.Errorf("Go type in %q", err)
+		}
+	})
+}
