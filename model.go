@@ -212,10 +212,28 @@ func invalid(field, reason string) *ValidationError { return model.Invalid(field
 func fillDefaults(e *Event, now time.Time)          { model.FillDefaults(e, now) }
 func isJSONObject(b []byte) bool                    { return model.IsJSONObject(b) }
 func validJSON(b []byte) bool                       { return model.ValidJSON(b) }
-func validSegment(s string, first bool) bool        { return model.ValidSegment(s, first) }
 func newIDAt(now time.Time) string                  { return model.NewIDAt(now) }
 
 // generated reports whether NewEvent or EventType.New generated e's ID and
 // correlation id; setGenerated records it.
 func generated(e *Event) bool               { return model.Generated(e) }
 func setGenerated(e *Event, generated bool) { model.SetGenerated(e, generated) }
+
+// MatchName reports whether the event name matches pattern. Patterns are
+// dot-separated like names; a segment "*" matches exactly one segment, a
+// last segment ">" matches one or more segments, and ">" alone matches every
+// name: "recording.completed", "recording.*", "recording.>", ">".
+// MatchName does not allocate.
+func MatchName(pattern, name string) bool { return api.MatchName(pattern, name) }
+
+// ValidatePattern reports whether pattern is a valid subscription pattern:
+// segments of [a-z0-9_] (the first segment starts with a letter), "*" for
+// one segment, ">" only as the last segment.
+func ValidatePattern(pattern string) error { return api.ValidatePattern(pattern) }
+
+// IsLiteralPattern reports whether pattern has no wildcard, so it matches
+// exactly one name.
+func IsLiteralPattern(pattern string) bool { return api.IsLiteralPattern(pattern) }
+
+// validSubName reports whether s is a valid durable subscription name.
+func validSubName(s string) bool { return api.ValidateSubscriptionName(s) == nil }

@@ -183,19 +183,6 @@ func (c *subConfig) validate() error {
 	return nil
 }
 
-func validSubName(s string) bool {
-	if s == "" || len(s) > 200 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // Durable makes the subscription durable under name: its checkpoint,
 // outcomes and dead letters live in the store, and a subscription with the
 // same name resumes where the last one stood, receiving what was published

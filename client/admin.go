@@ -21,62 +21,20 @@ func (c *Client) Correlation(ctx context.Context, id string) (*api.Trace, error)
 	return &t, nil
 }
 
-// Subscription is a durable push subscription: the server delivers every
-// event matching Filter to Endpoint (a webhook), with retries and a
-// dead-letter queue. Zero fields take the server's defaults.
-type Subscription struct {
-	// Name identifies the subscription; it is the path segment of its URL.
-	Name string `json:"name,omitempty"`
-	// Filter is a name pattern ("recording.*", "recording.>", ">").
-	Filter string `json:"filter"`
-	// Endpoint is the webhook URL events are POSTed to.
-	Endpoint string `json:"endpoint"`
-	// Secret signs each delivery (HMAC-SHA256 of the body) so the endpoint
-	// can verify the sender. Write-only: servers do not return it.
-	Secret string `json:"secret,omitempty"`
-	// MaxAttempts is how many times an event is tried before it is
-	// dead-lettered (the first try included).
-	MaxAttempts int `json:"max_attempts,omitempty"`
-	// Backoff bounds the waits between attempts.
-	Backoff *Backoff `json:"backoff,omitempty"`
-	// Concurrency is how many deliveries may be in flight at once.
-	Concurrency int `json:"concurrency,omitempty"`
-	// Timeout bounds one delivery.
-	Timeout api.Duration `json:"timeout,omitempty"`
-	// Start is where a new subscription begins: "earliest" (the server's
-	// default), "latest" or a position. It applies only while the
-	// subscription has no checkpoint.
-	Start string `json:"start,omitempty"`
-
-	// The fields below are set by the server on reads.
-
-	// Owner is the identity that created the subscription.
-	Owner     string    `json:"owner,omitempty"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
-	UpdatedAt time.Time `json:"updated_at,omitzero"`
-	// SecretSet tells that deliveries are signed.
-	SecretSet bool `json:"secret_set,omitempty"`
-	// Running tells that the subscription is delivering.
-	Running bool `json:"running,omitempty"`
-	// Position is the checkpoint: every event up to it is done; Lag is how
-	// many positions the log's head is ahead of it.
-	Position uint64 `json:"position,omitempty"`
-	Lag      uint64 `json:"lag,omitempty"`
-	// Stats counts deliveries.
-	Stats *api.SubscriptionStats `json:"stats,omitempty"`
-}
+// Subscription is a push subscription as the server shows it: its
+// definition (api.PushSubscription: the server delivers every event
+// matching Filter to Endpoint, a webhook, with retries and a dead-letter
+// queue) and its progress.
+type Subscription = api.PushSubscriptionInfo
 
 // Backoff is an exponential backoff with jitter between retries.
-type Backoff struct {
-	Initial api.Duration `json:"initial,omitempty"`
-	Max     api.Duration `json:"max,omitempty"`
-}
+type Backoff = api.Backoff
 
 // PutSubscription creates the push subscription s.Name, or replaces its
-// definition, and returns it as the server stored it. When s.Secret is
-// empty on creation the server generates one and returns it this once, in
-// the result's Secret.
-func (c *Client) PutSubscription(ctx context.Context, s Subscription) (*Subscription, error) {
+// definition, and returns it as the server stored it. Zero fields take the
+// server's defaults. When s.Secret is empty on creation the server
+// generates one and returns it this once, in the result's Secret.
+func (c *Client) PutSubscription(ctx context.Context, s api.PushSubscription) (*Subscription, error) {
 	var out Subscription
 	if _, err := c.do(ctx, http.MethodPut, "/v1/subscriptions/"+seg(s.Name), nil, s, &out); err != nil {
 		return nil, err
@@ -109,21 +67,16 @@ func (c *Client) DeleteSubscription(ctx context.Context, name string) error {
 
 // Subscriptions lists the push subscriptions, with their stats.
 func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
-	var out struct {
-		Subscriptions []Subscription `json:"subscriptions"`
-	}
+	var out api.PushSubscriptionList
 	if _, err := c.do(ctx, http.MethodGet, "/v1/subscriptions", nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Subscriptions, nil
 }
 
-// ReplayTarget is where Replay moves a subscription: a position, or the
-// first event at or after a time. Set exactly one.
-type ReplayTarget struct {
-	Position *uint64   `json:"position,omitempty"`
-	Time     time.Time `json:"time,omitzero"`
-}
+// ReplayTarget is where ReplaySubscription moves a subscription: a
+// position, or the first event at or after a time. Set exactly one.
+type ReplayTarget = api.ReplayTarget
 
 // ReplayFromPosition moves a subscription to just after position p.
 func ReplayFromPosition(p uint64) ReplayTarget { return ReplayTarget{Position: &p} }
@@ -160,9 +113,7 @@ func (c *Client) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]api.Dead
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
-	var out struct {
-		DeadLetters []api.DeadLetter `json:"dead_letters"`
-	}
+	var out api.DeadLetterList
 	if _, err := c.do(ctx, http.MethodGet, "/v1/dlq", v, nil, &out); err != nil {
 		return nil, err
 	}
@@ -182,9 +133,7 @@ func (c *Client) Redrive(ctx context.Context, id string) error {
 func (c *Client) RedriveAll(ctx context.Context, subscription string) (int, error) {
 	v := url.Values{}
 	v.Set("subscription", subscription)
-	var out struct {
-		Redriven int `json:"redriven"`
-	}
+	var out api.RedriveAnswer
 	if _, err := c.do(ctx, http.MethodPost, "/v1/dlq/redrive", v, nil, &out); err != nil {
 		return 0, err
 	}
@@ -219,9 +168,7 @@ func (c *Client) Schema(ctx context.Context, name string, version int) (json.Raw
 
 // Schemas lists the registered schemas by name and version.
 func (c *Client) Schemas(ctx context.Context) ([]api.SchemaRef, error) {
-	var out struct {
-		Schemas []api.SchemaRef `json:"schemas"`
-	}
+	var out api.SchemaList
 	if _, err := c.do(ctx, http.MethodGet, "/v1/schemas", nil, nil, &out); err != nil {
 		return nil, err
 	}
@@ -230,44 +177,15 @@ func (c *Client) Schemas(ctx context.Context) ([]api.SchemaRef, error) {
 
 // Token is an API token's description: who it is for and what it may do.
 // The secret itself is returned only once, by CreateToken.
-type Token struct {
-	// ID names the token in listings and in RevokeToken; it is not a secret.
-	ID string `json:"id,omitempty"`
-	// Identity is who the caller is: the source_plugin of what it publishes.
-	Identity string `json:"identity"`
-	// Publish and Subscribe list the name patterns the token may publish
-	// and may read (read, stream, push subscriptions); empty: none.
-	Publish   []string `json:"publish,omitempty"`
-	Subscribe []string `json:"subscribe,omitempty"`
-	// Admin allows schemas, dead letters, tokens and every subscription.
-	Admin bool `json:"admin,omitempty"`
-	// Rate is the events (or requests) per second allowed, Burst the token
-	// bucket's size; 0 means no limit and max(1, Rate).
-	Rate  float64 `json:"rate,omitempty"`
-	Burst int     `json:"burst,omitempty"`
-	// CreatedAt is when the token was made (set by the server).
-	CreatedAt time.Time `json:"created_at,omitzero"`
-	// FromConfig marks tokens of the server's configuration file, which the
-	// API cannot revoke.
-	FromConfig bool `json:"from_config,omitempty"`
-}
+type Token = api.Token
 
 // CreateToken makes a token for t.Identity with t's rights and returns its
 // secret, which the server shows only this once, and its description. It
 // needs an admin token.
 func (c *Client) CreateToken(ctx context.Context, t Token) (secret string, info *Token, err error) {
-	req := struct {
-		Identity  string   `json:"identity"`
-		Publish   []string `json:"publish"`
-		Subscribe []string `json:"subscribe"`
-		Admin     bool     `json:"admin"`
-		Rate      float64  `json:"rate"`
-		Burst     int      `json:"burst"`
-	}{t.Identity, t.Publish, t.Subscribe, t.Admin, t.Rate, t.Burst}
-	var out struct {
-		Token string `json:"token"`
-		Info  Token  `json:"info"`
-	}
+	req := api.TokenRequest{Identity: t.Identity, Publish: t.Publish, Subscribe: t.Subscribe,
+		Admin: t.Admin, Rate: t.Rate, Burst: t.Burst}
+	var out api.TokenCreated
 	if _, err := c.do(ctx, http.MethodPost, "/v1/tokens", nil, req, &out); err != nil {
 		return "", nil, err
 	}
@@ -280,9 +198,7 @@ func (c *Client) CreateToken(ctx context.Context, t Token) (secret string, info 
 // Tokens lists the server's tokens (without their secrets). It needs an
 // admin token.
 func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
-	var out struct {
-		Tokens []Token `json:"tokens"`
-	}
+	var out api.TokenList
 	if _, err := c.do(ctx, http.MethodGet, "/v1/tokens", nil, nil, &out); err != nil {
 		return nil, err
 	}

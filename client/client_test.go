@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 	"github.com/heraldhq/herald/client"
 	"github.com/heraldhq/herald/server"
 )
@@ -320,7 +321,7 @@ func TestSubscriptionsAndDLQ(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer hook.Close()
-	sub, err := ts.c.PutSubscription(ctx, client.Subscription{Name: "hooks", Filter: "h.*", Endpoint: hook.URL, MaxAttempts: 2,
+	sub, err := ts.c.PutSubscription(ctx, api.PushSubscription{Name: "hooks", Filter: "h.*", Endpoint: hook.URL, MaxAttempts: 2,
 		Backoff: &client.Backoff{Initial: herald.Duration(10 * time.Millisecond)}, Start: "earliest"})
 	if err != nil || sub.Name != "hooks" || sub.Secret == "" {
 		t.Fatalf("put: %+v %v", sub, err)

@@ -1,12 +1,10 @@
 package client
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,7 +28,8 @@ type Error struct {
 	// server named none.
 	Index int
 	// RetryAfter is how long the server asked the caller to wait before
-	// trying again (429 and 503 answers); 0 when it did not say.
+	// trying again (429 and 503 answers), at most api.MaxRetryAfter; 0 when
+	// it did not say.
 	RetryAfter time.Duration
 
 	err error
@@ -62,52 +61,6 @@ func (e *Error) Error() string {
 // codes that have none ("internal", unknown codes).
 func (e *Error) Unwrap() error { return e.err }
 
-// sentinel returns herald's sentinel error for an error code of the API,
-// or nil for codes that have none ("internal", codes it does not know).
-func sentinel(code string) error {
-	switch code {
-	case "invalid_json", "invalid_event":
-		return api.ErrInvalidEvent
-	case "schema_violation":
-		return api.ErrSchemaViolation
-	case "unauthorized":
-		return api.ErrUnauthorized
-	case "forbidden":
-		return api.ErrForbidden
-	case "payload_too_large":
-		return api.ErrTooLarge
-	case "rate_limited":
-		return api.ErrRateLimited
-	case "backpressure":
-		return api.ErrBackpressure
-	case "conflict":
-		return api.ErrConflict
-	case "not_found":
-		return api.ErrNotFound
-	}
-	return nil
-}
-
-// statusSentinel returns the sentinel of a status, for answers without a
-// herald error body (a proxy in the way, an old server).
-func statusSentinel(status int) error {
-	switch status {
-	case http.StatusUnauthorized:
-		return api.ErrUnauthorized
-	case http.StatusForbidden:
-		return api.ErrForbidden
-	case http.StatusNotFound:
-		return api.ErrNotFound
-	case http.StatusConflict:
-		return api.ErrConflict
-	case http.StatusRequestEntityTooLarge:
-		return api.ErrTooLarge
-	case http.StatusTooManyRequests:
-		return api.ErrRateLimited
-	}
-	return nil
-}
-
 // maxErrorBody bounds how much of an error answer is read.
 const maxErrorBody = 64 << 10
 
@@ -122,52 +75,19 @@ func decodeError(status int, header http.Header, body io.Reader) *Error {
 // Retry-After header value and body. It never fails: a body that is not a
 // herald error body leaves Code empty and the status picks the sentinel.
 func parseError(status int, retryAfter string, raw []byte) *Error {
-	e := &Error{Status: status, Index: -1, RetryAfter: parseRetryAfter(retryAfter, time.Now())}
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-			Field   string `json:"field"`
-			Index   *int   `json:"index"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(raw, &body) == nil {
-		e.Code = body.Error.Code
-		e.Message = body.Error.Message
-		e.Field = body.Error.Field
-		if body.Error.Index != nil && *body.Error.Index >= 0 {
-			e.Index = *body.Error.Index
+	e := &Error{Status: status, Index: -1, RetryAfter: api.ParseRetryAfter(retryAfter, time.Now())}
+	if d, ok := api.DecodeErrorBody(raw); ok {
+		e.Code, e.Message, e.Field = d.Code, d.Message, d.Field
+		if d.Index != nil {
+			e.Index = *d.Index
 		}
 	}
 	if e.Code != "" {
-		e.err = sentinel(e.Code)
+		e.err = api.Sentinel(e.Code)
 	} else {
-		e.err = statusSentinel(status)
+		e.err = api.StatusSentinel(status)
 	}
 	return e
-}
-
-// parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		if n > 24*3600 {
-			n = 24 * 3600
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d.Round(time.Second)
-		}
-	}
-	return 0
 }
 
 // IsRetryable reports whether err is worth retrying later as it is: a

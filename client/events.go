@@ -12,15 +12,7 @@ import (
 )
 
 // PublishResult is what the server did with one published event.
-type PublishResult struct {
-	// ID is the event's id: the one it was sent with, or the one the server gave it.
-	ID string `json:"id"`
-	// Position is the event's place in the log: new, or its first one.
-	Position uint64 `json:"position"`
-	// Duplicate is set when the event's id was already stored, so nothing
-	// new was stored for it.
-	Duplicate bool `json:"duplicate,omitempty"`
-}
+type PublishResult = api.PublishResult
 
 // PublishOption changes one Publish or PublishBatch call.
 type PublishOption func(*publishConfig)
@@ -65,7 +57,7 @@ func (c *Client) PublishBatch(ctx context.Context, events []*api.Event, opts ...
 			return nil, &api.ValidationError{Index: i, Reason: "the event is nil", Err: api.ErrInvalidEvent}
 		}
 	}
-	return c.publish(ctx, map[string]any{"events": events}, opts)
+	return c.publish(ctx, api.EventBatch{Events: events}, opts)
 }
 
 func (c *Client) publish(ctx context.Context, body any, opts []PublishOption) ([]PublishResult, error) {
@@ -78,11 +70,9 @@ func (c *Client) publish(ctx context.Context, body any, opts []PublishOption) ([
 		return nil, err
 	}
 	if pc.hasExpect {
-		req.Header.Set("Herald-Expected-Version", strconv.FormatUint(pc.expect, 10))
+		req.Header.Set(api.HeaderExpectedVersion, strconv.FormatUint(pc.expect, 10))
 	}
-	var out struct {
-		Events []PublishResult `json:"events"`
-	}
+	var out api.PublishAnswer
 	status, err := c.decode(req, &out)
 	if err != nil {
 		return nil, err
@@ -143,12 +133,7 @@ func (q EventQuery) values() url.Values {
 }
 
 // EventPage is one page of the log.
-type EventPage struct {
-	Events []*api.Event `json:"events"`
-	// NextAfter is the position to read the next page after; it is 0 or
-	// equal to q.After when there is nothing more for now.
-	NextAfter uint64 `json:"next_after"`
-}
+type EventPage = api.EventPage
 
 // Events reads one page of the log: the events after q.After matching q, in
 // position order.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // SchemaBucket is the KV bucket that keeps JSON Schemas, keyed "name/version".
@@ -47,18 +48,7 @@ const smallBody = 64 << 10
 
 // subscriptionView is a push subscription as GET shows it: its definition
 // without the secret, and its progress.
-type subscriptionView struct {
-	PushSubscription
-	Secret    string                    `json:"secret,omitempty"`
-	SecretSet bool                      `json:"secret_set"`
-	Running   bool                      `json:"running"`
-	Stats     *herald.SubscriptionStats `json:"stats,omitempty"`
-	Position  uint64                    `json:"position"`
-	Lag       uint64                    `json:"lag"`
-	// DeadLetters counts the subscription's dead letters now (up to
-	// maxReadLimit×10), shown for one subscription only.
-	DeadLetters *int `json:"dead_letters,omitempty"`
-}
+type subscriptionView = api.PushSubscriptionInfo
 
 func (s *Server) view(ctx context.Context, ps *pushSub) subscriptionView {
 	v := subscriptionView{PushSubscription: ps.def, SecretSet: ps.def.Secret != "", Running: true}
@@ -376,14 +366,7 @@ func (s *Server) handleSchemaList(w http.ResponseWriter, r *http.Request, p *pri
 }
 
 // tokenRequest is the body of POST /v1/tokens.
-type tokenRequest struct {
-	Identity  string   `json:"identity"`
-	Publish   []string `json:"publish"`
-	Subscribe []string `json:"subscribe"`
-	Admin     bool     `json:"admin"`
-	Rate      float64  `json:"rate"`
-	Burst     int      `json:"burst"`
-}
+type tokenRequest = api.TokenRequest
 
 func (s *Server) handleTokenCreate(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if err := requireAdmin(p); err != nil {

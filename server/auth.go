@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // TokenBucket is the KV bucket that holds the tokens created through the API.
@@ -29,43 +30,18 @@ const TokenBucket = "tokens"
 // is recognisable (secret scanners) and a token is never mistaken for its id.
 const tokenPrefix = "hrld_"
 
-// Token is one caller's credentials and rights. The secret itself is never
-// stored: only Hash, the hex SHA-256 of it.
+// Token is one caller's credentials and rights (see api.Token). The secret
+// itself is never stored: only Hash, the hex SHA-256 of it.
 //
 // SHA-256 without salt or stretching is enough because herald's tokens are
 // 256 random bits: nobody can guess one, so slow hashing (bcrypt, argon2)
 // would protect nothing and would cost every request. A token written by
 // hand in a configuration file is hashed the same way and is only as strong
 // as its author made it.
-type Token struct {
-	// ID names the token in listings and in revoke; it is not a secret.
-	ID string `json:"id" yaml:"id"`
-	// Identity is who the caller is: the source_plugin of what it publishes.
-	Identity string `json:"identity" yaml:"identity"`
-	// Hash is the lower-case hex SHA-256 of the token.
-	Hash string `json:"hash,omitempty" yaml:"token_sha256,omitempty"`
-	// Publish lists the name patterns the caller may publish; empty: none.
-	Publish []string `json:"publish,omitempty" yaml:"publish,omitempty"`
-	// Subscribe lists the name patterns the caller may read, stream and
-	// create push subscriptions for; empty: none.
-	Subscribe []string `json:"subscribe,omitempty" yaml:"subscribe,omitempty"`
-	// Admin allows schemas, dead letters, tokens, retention and every
-	// subscription.
-	Admin bool `json:"admin,omitempty" yaml:"admin,omitempty"`
-	// Rate is the sustained events (or requests) per second allowed; 0 means
-	// no limit.
-	Rate float64 `json:"rate,omitempty" yaml:"rate,omitempty"`
-	// Burst is the token bucket's size; 0 means max(1, Rate).
-	Burst int `json:"burst,omitempty" yaml:"burst,omitempty"`
-	// CreatedAt is when the token was made.
-	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
-	// FromConfig is set for tokens of the configuration file, which the API
-	// can neither list as its own nor revoke.
-	FromConfig bool `json:"from_config,omitempty" yaml:"-"`
-}
+type Token = api.Token
 
-// Validate checks the token's fields.
-func (t *Token) Validate() error {
+// validateToken checks the token's fields.
+func validateToken(t *Token) error {
 	switch {
 	case t.Identity == "" || len(t.Identity) > herald.MaxSourceLen:
 		return badRequest("identity", "identity must be 1 to %d characters", herald.MaxSourceLen)
@@ -205,7 +181,7 @@ func newAuthenticator(kv herald.KV, config []Token) (*authenticator, error) {
 		}
 		t.Hash = strings.ToLower(t.Hash)
 		t.FromConfig = true
-		if err := t.Validate(); err != nil {
+		if err := validateToken(&t); err != nil {
 			return nil, fmt.Errorf("token %q: %s", t.Identity, toAPIError(err).Message)
 		}
 		if _, dup := a.byHash[t.Hash]; dup {
@@ -358,7 +334,7 @@ func (a *authenticator) create(ctx context.Context, t Token) (string, *Token, er
 	t.Hash = HashToken(secret)
 	t.CreatedAt = time.Now().UTC()
 	t.FromConfig = false
-	if err := t.Validate(); err != nil {
+	if err := validateToken(&t); err != nil {
 		return "", nil, err
 	}
 	b, err := json.Marshal(&t)

@@ -13,22 +13,25 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // The error codes of the HTTP API. Every error answer carries one of them in
 // {"error":{"code":...}}; the client maps them back to herald's sentinels.
+// They are api's codes, where each is documented with its status and
+// sentinel.
 const (
-	CodeInvalidJSON     = "invalid_json"
-	CodeInvalidEvent    = "invalid_event"
-	CodeSchemaViolation = "schema_violation"
-	CodeUnauthorized    = "unauthorized"
-	CodeForbidden       = "forbidden"
-	CodeTooLarge        = "payload_too_large"
-	CodeRateLimited     = "rate_limited"
-	CodeBackpressure    = "backpressure"
-	CodeConflict        = "conflict"
-	CodeNotFound        = "not_found"
-	CodeInternal        = "internal"
+	CodeInvalidJSON     = api.CodeInvalidJSON
+	CodeInvalidEvent    = api.CodeInvalidEvent
+	CodeSchemaViolation = api.CodeSchemaViolation
+	CodeUnauthorized    = api.CodeUnauthorized
+	CodeForbidden       = api.CodeForbidden
+	CodeTooLarge        = api.CodeTooLarge
+	CodeRateLimited     = api.CodeRateLimited
+	CodeBackpressure    = api.CodeBackpressure
+	CodeConflict        = api.CodeConflict
+	CodeNotFound        = api.CodeNotFound
+	CodeInternal        = api.CodeInternal
 )
 
 // apiError is an error answer: a status, a code of the API and a message
@@ -64,7 +67,8 @@ func notFound(format string, args ...any) *apiError {
 	return newError(http.StatusNotFound, CodeNotFound, format, args...)
 }
 
-// toAPIError maps any error to the answer the caller gets. Errors herald
+// toAPIError maps any error to the answer the caller gets: the code of
+// the sentinel it wraps (api.CodeOf) with that code's status. Errors herald
 // does not know become a 500 "internal" whose message says nothing of the
 // cause; the cause is kept for the log.
 func toAPIError(err error) *apiError {
@@ -74,37 +78,29 @@ func toAPIError(err error) *apiError {
 	}
 	var ve *herald.ValidationError
 	if errors.As(err, &ve) {
-		e := &apiError{Status: http.StatusBadRequest, Code: CodeInvalidEvent, Field: ve.Field, Index: ve.Index,
+		code := api.CodeOf(ve.Err)
+		if code != CodeSchemaViolation && code != CodeTooLarge {
+			code = CodeInvalidEvent
+		}
+		return &apiError{Status: api.Status(code), Code: code, Field: ve.Field, Index: ve.Index,
 			Message: cleanMessage(ve.Error())}
-		switch {
-		case errors.Is(ve.Err, herald.ErrSchemaViolation):
-			e.Code = CodeSchemaViolation
-		case errors.Is(ve.Err, herald.ErrTooLarge):
-			e.Status, e.Code = http.StatusRequestEntityTooLarge, CodeTooLarge
+	}
+	code := api.CodeOf(err)
+	if errors.Is(err, herald.ErrInvalidSchema) && code != CodeConflict && code != CodeNotFound && code != CodeSchemaViolation {
+		code = CodeInvalidEvent
+	}
+	if code != "" && code != CodeBackpressure {
+		msg := cleanMessage(err.Error())
+		if looksInternal(msg) {
+			msg = sentinelMessage(code)
+		}
+		e := &apiError{Status: api.Status(code), Code: code, Message: msg, Index: -1}
+		if code == CodeRateLimited {
+			e.RetryAfter = time.Second
 		}
 		return e
 	}
-	msg := cleanMessage(err.Error())
-	if looksInternal(msg) {
-		msg = sentinelMessage(err)
-	}
 	switch {
-	case errors.Is(err, herald.ErrConflict):
-		return &apiError{Status: http.StatusConflict, Code: CodeConflict, Message: msg, Index: -1}
-	case errors.Is(err, herald.ErrNotFound):
-		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: msg, Index: -1}
-	case errors.Is(err, herald.ErrSchemaViolation):
-		return &apiError{Status: http.StatusBadRequest, Code: CodeSchemaViolation, Message: msg, Index: -1}
-	case errors.Is(err, herald.ErrInvalidEvent), errors.Is(err, herald.ErrInvalidSchema):
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidEvent, Message: msg, Index: -1}
-	case errors.Is(err, herald.ErrTooLarge):
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: msg, Index: -1}
-	case errors.Is(err, herald.ErrUnauthorized):
-		return &apiError{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: msg, Index: -1}
-	case errors.Is(err, herald.ErrForbidden):
-		return &apiError{Status: http.StatusForbidden, Code: CodeForbidden, Message: msg, Index: -1}
-	case errors.Is(err, herald.ErrRateLimited):
-		return &apiError{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: msg, Index: -1, RetryAfter: time.Second}
 	case errors.Is(err, herald.ErrBackpressure), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeBackpressure,
 			Message: "the server is busy, retry later", Index: -1, RetryAfter: time.Second, cause: err}
@@ -140,14 +136,11 @@ func looksInternal(msg string) bool {
 	return absPath.MatchString(msg)
 }
 
-// sentinelMessage is the message of the herald sentinel err wraps, for
-// when err's own message shows too much.
-func sentinelMessage(err error) string {
-	for _, s := range []error{herald.ErrConflict, herald.ErrNotFound, herald.ErrSchemaViolation, herald.ErrInvalidEvent,
-		herald.ErrTooLarge, herald.ErrUnauthorized, herald.ErrForbidden, herald.ErrRateLimited} {
-		if errors.Is(err, s) {
-			return cleanMessage(s.Error())
-		}
+// sentinelMessage is the message of code's sentinel, for when an error's
+// own message shows too much.
+func sentinelMessage(code string) string {
+	if s := api.Sentinel(code); s != nil {
+		return cleanMessage(s.Error())
 	}
 	return "internal error"
 }
@@ -157,16 +150,11 @@ func cleanMessage(s string) string {
 	return strings.ReplaceAll(s, "herald: ", "")
 }
 
-type errorBody struct {
-	Error errorFields `json:"error"`
-}
-
-type errorFields struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-	Index   *int   `json:"index,omitempty"`
-}
+// errorBody and errorFields are the error answer's JSON form.
+type (
+	errorBody   = api.ErrorBody
+	errorFields = api.ErrorDetail
+)
 
 // writeError sends err as the API's JSON error body, with Retry-After on
 // 429 and 503. Internal errors are logged with their cause.
@@ -186,11 +174,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	h := w.Header()
 	if ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable {
-		ra := ae.RetryAfter
-		if ra <= 0 {
-			ra = time.Second
-		}
-		h.Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
+		h.Set("Retry-After", api.FormatRetryAfter(ae.RetryAfter))
 	}
 	if ae.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="herald"`)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // maxReadLimit caps GET /v1/events?limit=.
@@ -92,10 +93,8 @@ func writeRaw(w http.ResponseWriter, status int, ct string, b []byte) {
 	w.Write(b)
 }
 
-type listAnswer struct {
-	Events    []*herald.Event `json:"events"`
-	NextAfter uint64          `json:"next_after"`
-}
+// listAnswer is the answer of GET /v1/events.
+type listAnswer = api.EventPage
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal) error {
 	q := r.URL.Query()

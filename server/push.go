@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // SubscriptionBucket is the KV bucket that keeps push subscriptions.
@@ -28,76 +29,27 @@ const SubscriptionBucket = "push_subscriptions"
 
 // SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of a webhook
 // delivery's body, keyed with the subscription's secret.
-const SignatureHeader = "Herald-Signature"
+const SignatureHeader = api.HeaderSignature
 
 // maxRetryAfter bounds how long a delivery waits on an endpoint's
 // Retry-After before it gives its attempt back to the bus.
 const maxRetryAfter = 60 * time.Second
 
 // PushSubscription is a durable subscription whose events the server POSTs
-// to a webhook. Zero fields take the bus's defaults. Its durable name is
-// Name, so its dead letters and outcomes carry that name.
-type PushSubscription struct {
-	// Name is 1 to 200 characters of [A-Za-z0-9_.-].
-	Name string `json:"name" yaml:"name"`
-	// Filter is the name pattern of the events delivered; default ">".
-	Filter string `json:"filter" yaml:"filter"`
-	// Endpoint is the http:// or https:// URL deliveries are POSTed to.
-	Endpoint string `json:"endpoint" yaml:"endpoint"`
-	// MaxAttempts: default 4 (the first try and three retries).
-	MaxAttempts int `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
-	// Backoff between attempts: default 100ms to 30s, full jitter.
-	Backoff *BackoffConfig `json:"backoff,omitempty" yaml:"backoff,omitempty"`
-	// Concurrency: deliveries in flight at once (one per subject). Default 1.
-	Concurrency int `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
-	// Timeout of one delivery: default 10s.
-	Timeout herald.Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
-	// Start: "earliest" (default), "latest", or a position. It applies only
-	// when the subscription has no checkpoint yet.
-	Start StartSpec `json:"start,omitempty" yaml:"start,omitempty"`
-	// Secret keys the Herald-Signature of deliveries. One is generated
-	// when empty; it is shown only when the subscription is created. It is
-	// kept in the store as it is (signing needs it), never shown by GET.
-	Secret string `json:"secret,omitempty" yaml:"secret,omitempty"`
-	// Owner is the identity that created the subscription; only it and
-	// admins see and change it. Set by the server.
-	Owner string `json:"owner,omitempty" yaml:"-"`
-	// CreatedAt and UpdatedAt are set by the server.
-	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
-	UpdatedAt time.Time `json:"updated_at,omitzero" yaml:"-"`
-}
+// to a webhook (see api.PushSubscription). Zero fields take the bus's
+// defaults. Its durable name is Name, so its dead letters and outcomes carry
+// that name.
+type PushSubscription = api.PushSubscription
 
 // BackoffConfig bounds the exponential backoff between delivery attempts.
-type BackoffConfig struct {
-	Initial herald.Duration `json:"initial,omitempty" yaml:"initial,omitempty"`
-	Max     herald.Duration `json:"max,omitempty" yaml:"max,omitempty"`
-}
+type BackoffConfig = api.Backoff
 
 // StartSpec is where a new push subscription starts: "earliest", "latest"
 // or a position (a JSON number or a string of digits).
-type StartSpec string
+type StartSpec = api.StartSpec
 
-// UnmarshalJSON accepts a string or a non-negative integer.
-func (s *StartSpec) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*s = StartSpec(v)
-		return nil
-	}
-	if string(b) == "null" {
-		return nil
-	}
-	if _, err := strconv.ParseUint(string(b), 10, 64); err != nil {
-		return fmt.Errorf("start must be \"earliest\", \"latest\" or a position")
-	}
-	*s = StartSpec(b)
-	return nil
-}
-
-func (s StartSpec) start() (herald.Start, error) {
+// startOf returns the herald.Start of a StartSpec.
+func startOf(s StartSpec) (herald.Start, error) {
 	switch v := strings.TrimSpace(string(s)); v {
 	case "", "earliest":
 		return herald.StartEarliest, nil
@@ -114,10 +66,10 @@ func (s StartSpec) start() (herald.Start, error) {
 
 const defaultDeliveryTimeout = 10 * time.Second
 
-// validate checks d and fills what can be defaulted.
-func (d *PushSubscription) validate() error {
-	if !validName(d.Name) {
-		return badRequest("name", "a subscription name is 1 to 200 characters of [A-Za-z0-9_.-]")
+// validateSub checks d and fills what can be defaulted.
+func validateSub(d *PushSubscription) error {
+	if api.ValidateSubscriptionName(d.Name) != nil {
+		return badRequest("name", "a subscription name is 1 to %d characters of [A-Za-z0-9_.-]", api.MaxSubscriptionNameLen)
 	}
 	if d.Filter == "" {
 		d.Filter = ">"
@@ -150,26 +102,14 @@ func (d *PushSubscription) validate() error {
 			return badRequest("backoff", "backoff wants 0 < initial <= max")
 		}
 	}
-	if _, err := d.Start.start(); err != nil {
+	if _, err := startOf(d.Start); err != nil {
 		return err
 	}
 	return nil
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > 200 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func (d *PushSubscription) options() []herald.SubscribeOption {
+// subOptions returns the subscribe options of d.
+func subOptions(d *PushSubscription) []herald.SubscribeOption {
 	opts := []herald.SubscribeOption{herald.Durable(d.Name)}
 	if d.MaxAttempts > 0 {
 		opts = append(opts, herald.MaxAttempts(d.MaxAttempts))
@@ -194,7 +134,7 @@ func (d *PushSubscription) options() []herald.SubscribeOption {
 		mx = max(mx, init)
 		opts = append(opts, herald.Backoff(init, mx))
 	}
-	st, _ := d.Start.start()
+	st, _ := startOf(d.Start)
 	return append(opts, herald.StartAt(st))
 }
 
@@ -309,7 +249,7 @@ func (pm *pushManager) load(ctx context.Context) error {
 	defer pm.mu.Unlock()
 	for _, k := range names {
 		var d PushSubscription
-		if err := json.Unmarshal(vals[k], &d); err != nil || d.validate() != nil {
+		if err := json.Unmarshal(vals[k], &d); err != nil || validateSub(&d) != nil {
 			pm.s.log.Error("push subscription kept in the store is unreadable; skipped", "name", k)
 			continue
 		}
@@ -336,7 +276,7 @@ func (pm *pushManager) sync(ctx context.Context) error {
 	var errs []error
 	for name, raw := range vals {
 		var d PushSubscription
-		if json.Unmarshal(raw, &d) != nil || d.validate() != nil {
+		if json.Unmarshal(raw, &d) != nil || validateSub(&d) != nil {
 			continue
 		}
 		cur, running := pm.m[name]
@@ -374,7 +314,7 @@ func (pm *pushManager) startLocked(d PushSubscription) error {
 		timeout = d.Timeout.Std()
 	}
 	wh.timeout = timeout
-	sub, err := pm.s.bus.Subscribe(pm.s.ctx, d.Filter, wh, d.options()...)
+	sub, err := pm.s.bus.Subscribe(pm.s.ctx, d.Filter, wh, subOptions(&d)...)
 	if err != nil {
 		return err
 	}
@@ -392,7 +332,7 @@ func (pm *pushManager) startLocked(d PushSubscription) error {
 // 403 when the winner is another identity, and ErrConflict (409) when the
 // name keeps changing under it.
 func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal) (PushSubscription, bool, error) {
-	if err := d.validate(); err != nil {
+	if err := validateSub(&d); err != nil {
 		return d, false, err
 	}
 	pm.mu.Lock()
@@ -572,7 +512,7 @@ func (w *webhook) deliver(ctx context.Context, e *herald.Event) (string, error) 
 		return "delivered", nil
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
 		err := herald.Temporary(fmt.Errorf("endpoint answered %d", code))
-		if ra := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ra > 0 {
+		if ra := api.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ra > 0 {
 			sleep(ctx, min(ra, maxRetryAfter))
 		}
 		return "temporary", err
@@ -593,23 +533,6 @@ func shortNetError(err error) string {
 		s = s[i+2:]
 	}
 	return s
-}
-
-// retryAfter reads a Retry-After value: seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, 3600)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, t.Sub(now))
-	}
-	return 0
 }
 
 // errForbiddenAddress is the error of a webhook connection to an address

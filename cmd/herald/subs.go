@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 	"github.com/heraldhq/herald/client"
 )
 
@@ -98,7 +99,7 @@ func newSubsShowCmd(g *globals) *cobra.Command {
 
 func newSubsCreateCmd(g *globals) *cobra.Command {
 	var (
-		s                client.Subscription
+		s                api.PushSubscription
 		initial, maxWait time.Duration
 	)
 	cmd := &cobra.Command{
@@ -153,7 +154,7 @@ the endpoint verifies the Herald-Signature header with it.`,
 	f.DurationVar(&maxWait, "backoff-max", 0, "longest wait between attempts (default 30s)")
 	f.IntVar(&s.Concurrency, "concurrency", 0, "deliveries in flight at once, one per subject (default 1)")
 	f.Var((*durationValue)(&s.Timeout), "timeout", "time limit of one delivery (default 10s)")
-	f.StringVar(&s.Start, "start", "", "where a new subscription starts: earliest, latest or a position")
+	f.StringVar((*string)(&s.Start), "start", "", "where a new subscription starts: earliest, latest or a position")
 	return cmd
 }
 

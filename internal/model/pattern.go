@@ -1,4 +1,4 @@
-package herald
+package model
 
 import (
 	"fmt"
@@ -45,7 +45,7 @@ func ValidatePattern(pattern string) error {
 			if i != len(segs)-1 {
 				return fmt.Errorf("%w: pattern %q: '>' must be the last segment", ErrInvalidEvent, pattern)
 			}
-		case !validSegment(s, i == 0):
+		case !ValidSegment(s, i == 0):
 			return fmt.Errorf("%w: pattern %q: segment %q must be [a-z0-9_]+ (the first starting with a letter), '*' or '>'", ErrInvalidEvent, pattern, s)
 		}
 	}
