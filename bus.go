@@ -50,6 +50,8 @@ type Bus struct {
 	nextEph    int
 	roomCh     chan struct{}
 	roomUsed   bool
+
+	forgetHooks forgetHooks
 }
 
 // New returns a bus configured by opts. With no options it keeps events in
@@ -88,12 +90,26 @@ func New(opts ...Option) (*Bus, error) {
 	}
 	b.metrics = m
 	b.ephemerals.Store(new([]*Subscription))
+	if a, ok := cfg.codec.(CodecAttacher); ok {
+		if err := a.AttachBus(b); err != nil {
+			return nil, fmt.Errorf("herald: attaching the codec: %w", err)
+		}
+	}
 	return b, nil
 }
 
-// Store returns the bus's store. The memory store the bus made itself
-// (no WithStore) is closed by Bus.Close; a store given with WithStore stays
+// Store returns the bus's store, raw: reads from it are not decoded,
+// appends to it skip validation, the codec and delivery, and deleting
+// subscription state behind a running subscription undoes its progress.
+// It is an escape hatch for tests and store tooling; herald's own packages
+// never use it, and programs should use the Bus's methods (Read, Get,
+// Head, Wait, SubjectVersion, KV, DeleteSubscription, Prune), which are
+// the one door to the store. The memory store the bus made itself (no
+// WithStore) is closed by Bus.Close; a store given with WithStore stays
 // open.
+//
+// Deprecated: use the Bus's methods; Store remains for tests and tools
+// that need the raw store.
 func (b *Bus) Store() Store { return b.store }
 
 // Schemas returns the JSON Schema registry the bus validates events
@@ -439,10 +455,7 @@ func (b *Bus) prepare(ctx context.Context, hc *handlerCtx, e *Event, index int) 
 			return &ValidationError{Index: index, Reason: err.Error(), Err: ErrInvalidEvent}
 		}
 	}
-	if b.cfg.codec != nil {
-		return atIndex(b.cfg.codec.Encode(ctx, e), index)
-	}
-	return nil
+	return atIndex(b.encode(ctx, e), index)
 }
 
 func atIndex(err error, index int) error {
@@ -740,13 +753,25 @@ func (b *Bus) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// DeadLetters lists the dead letters matching q, oldest first. Only durable
-// subscriptions have dead letters. After Close it returns ErrClosed.
+// DeadLetters lists the dead letters matching q, oldest first, their
+// events decoded with the bus's codec (an event that does not decode, as
+// when that is why it was dead-lettered, is listed as stored). Only
+// durable subscriptions have dead letters. It first commits what the matching durable subscriptions
+// running in this bus have pending, so an entry whose redrive has
+// succeeded here is not listed. After Close it returns ErrClosed.
 func (b *Bus) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
 	}
-	return b.store.DeadLetters(ctx, q)
+	if err := b.flushRunning(ctx, q.Subscription); err != nil {
+		return nil, err
+	}
+	dls, err := b.store.DeadLetters(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	b.decodeDeadLetters(ctx, dls)
+	return dls, nil
 }
 
 // Redrive marks the dead letters matching q for redrive and returns how
@@ -886,7 +911,8 @@ func (b *Bus) Outcomes(ctx context.Context, q OutcomeQuery) ([]Outcome, error) {
 const maxTraceEvents = 10000
 
 // Trace returns the events of correlationID in log order (at most 10,000),
-// each with the outcomes recorded for it (by durable subscriptions). It
+// decoded with the bus's codec, each with the outcomes recorded for it (by
+// durable subscriptions). It
 // returns ErrNotFound when the store holds no event of that correlation,
 // and ErrClosed after Close.
 func (b *Bus) Trace(ctx context.Context, correlationID string) (*Trace, error) {
@@ -898,7 +924,7 @@ func (b *Bus) Trace(ctx context.Context, correlationID string) (*Trace, error) {
 	}
 	t := &Trace{CorrelationID: correlationID}
 	idx := map[string]int{}
-	for e, err := range b.store.Read(ctx, 0, Filter{CorrelationID: correlationID, Limit: maxTraceEvents}) {
+	for e, err := range b.Read(ctx, 0, Filter{CorrelationID: correlationID, Limit: maxTraceEvents}) {
 		if err != nil {
 			return nil, err
 		}

@@ -13,11 +13,23 @@ import "context"
 // copy's fields but must not write into its Data or Metadata. A Codec is
 // called from many goroutines at once.
 //
-// Events a Bus returns other than to handlers (Trace, DeadLetters, the
-// store's Read) are as stored: encoded.
+// The codec is given once, to the Bus, which applies it on every path:
+// Encode on Publish, PublishBatch and everything built on them (typed
+// events, es repositories, the HTTP server), Decode on every read (Read,
+// Get, Trace, DeadLetters, handlers). Only a read asked for Raw returns
+// events as stored, encoded. Reading the store itself (Bus.Store) bypasses
+// the codec.
 type Codec interface {
 	Encode(ctx context.Context, e *Event) error
 	Decode(ctx context.Context, e *Event) error
+}
+
+// CodecAttacher is a Codec that needs the bus it serves, for instance to
+// keep its keys in the bus's KV and learn sensitive fields from the bus's
+// schemas. New calls AttachBus once, before it returns; an error fails New.
+type CodecAttacher interface {
+	Codec
+	AttachBus(b *Bus) error
 }
 
 // WithCodec sets the codec that encodes events before they are stored and

@@ -42,6 +42,9 @@ const SensitiveKeyword = "x-sensitive"
 type Schemas struct {
 	mu      sync.RWMutex
 	schemas map[SchemaRef]*schemaEntry
+	// byName is, for each name with sensitive fields, the union of the
+	// fields its versions' schemas mark.
+	byName map[string][]string
 }
 
 type schemaEntry struct {
@@ -52,7 +55,7 @@ type schemaEntry struct {
 
 // NewSchemas returns an empty registry.
 func NewSchemas() *Schemas {
-	return &Schemas{schemas: make(map[SchemaRef]*schemaEntry)}
+	return &Schemas{schemas: make(map[SchemaRef]*schemaEntry), byName: make(map[string][]string)}
 }
 
 // Register compiles schema and registers it for events named name whose
@@ -103,8 +106,26 @@ func (s *Schemas) Register(name string, version int, schema []byte) error {
 	}
 	s.mu.Lock()
 	s.schemas[SchemaRef{Name: name, Version: version}] = e
+	s.nameChangedLocked(name)
 	s.mu.Unlock()
 	return nil
+}
+
+// nameChangedLocked recomputes the sensitive fields of name over its
+// versions.
+func (s *Schemas) nameChangedLocked(name string) {
+	var all []string
+	for ref, e := range s.schemas {
+		if ref.Name == name {
+			all = append(all, e.sensitive...)
+		}
+	}
+	if len(all) == 0 {
+		delete(s.byName, name)
+		return
+	}
+	slices.Sort(all)
+	s.byName[name] = slices.Compact(all)
 }
 
 // schemaBase is where schemas are compiled; it appears in nothing returned
@@ -162,6 +183,7 @@ func (s *Schemas) Get(name string, version int) ([]byte, error) {
 func (s *Schemas) Delete(name string, version int) {
 	s.mu.Lock()
 	delete(s.schemas, SchemaRef{Name: name, Version: version})
+	s.nameChangedLocked(name)
 	s.mu.Unlock()
 }
 
@@ -179,15 +201,26 @@ func (s *Schemas) List() []SchemaRef {
 	return refs
 }
 
-// has reports whether a schema is registered for name and version.
-func (s *Schemas) has(name string, version int) bool {
-	if s == nil {
-		return false
-	}
+// adopt registers the schema own holds for ref unless s holds one for ref
+// already, and reports whether s now holds own's (the same schema) for ref.
+func (s *Schemas) adopt(own *Schemas, ref SchemaRef) bool {
+	own.mu.RLock()
+	e := own.schemas[ref]
+	own.mu.RUnlock()
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	_, ok := s.schemas[SchemaRef{Name: name, Version: version}]
-	return ok
+	cur, ok := s.schemas[ref]
+	s.mu.RUnlock()
+	if ok {
+		return cur == e || bytes.Equal(cur.raw, e.raw)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.schemas[ref]; ok {
+		return cur == e || bytes.Equal(cur.raw, e.raw)
+	}
+	s.schemas[ref] = e
+	s.nameChangedLocked(ref.Name)
+	return true
 }
 
 // SensitiveFields returns the paths of the fields that the schema for name
@@ -205,6 +238,22 @@ func (s *Schemas) SensitiveFields(name string, version int) []string {
 		return nil
 	}
 	return slices.Clone(e.sensitive)
+}
+
+// NameSensitiveFields returns the paths of the fields that any registered
+// schema of name marks sensitive, whatever its version, in the form of
+// SensitiveFields. Sensitive is a property of the name: herald treats these
+// fields as sensitive in every event of the name, including versions that
+// have no schema or whose schema does not mark them. It returns nil when no
+// schema of name marks anything. A nil *Schemas marks nothing. The caller
+// may modify the returned slice.
+func (s *Schemas) NameSensitiveFields(name string) []string {
+	if s == nil {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.byName[name])
 }
 
 // Validate checks e's data against the schema registered for e's name and

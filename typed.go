@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 )
 
@@ -51,8 +52,11 @@ type typeConfig struct {
 func SchemaVersion(n int) TypeOption { return func(c *typeConfig) { c.version = n } }
 
 // WithJSONSchema attaches a JSON Schema (draft 2020-12) to the type: New
-// and Publish check the data against it, and Register adds it to a
-// Schemas registry. By default a type has no schema.
+// checks the data against it, Register adds it to a Schemas registry, and
+// Publish and PublishBatch register it with the bus they publish on (see
+// Bus.Schemas) when the bus has no schema for the type's name and version,
+// so that the bus validates the data and encrypts the fields it marks
+// "x-sensitive". By default a type has no schema.
 func WithJSONSchema(schema []byte) TypeOption {
 	return func(c *typeConfig) { c.schema = append([]byte(nil), schema...) }
 }
@@ -253,13 +257,31 @@ func (t EventType[T]) PublishBatch(ctx context.Context, b *Bus, data []T, args .
 	return b.PublishBatch(ctx, events, po...)
 }
 
-// checkOwn validates e against the type's own schema unless the bus's
-// registry already holds a schema for the type, which Publish then checks.
+// checkOwn makes sure the bus knows the type's schema before e is
+// published: a type with a schema registers it with the bus's registry
+// (Bus.Schemas) when the registry has none for its name and version, so
+// that the bus validates the data against it and the bus's codec encrypts
+// the fields it marks sensitive. When the registry holds another schema
+// for them, that schema applies, provided it marks sensitive every field
+// the type's schema marks (across the name's versions); otherwise the
+// publish fails with an error wrapping ErrInvalidSchema rather than store
+// a field the type marks sensitive in clear.
 func (t EventType[T]) checkOwn(b *Bus, e *Event) error {
-	if t.own == nil || b.Schemas().has(t.name, t.version) {
+	if t.own == nil {
 		return nil
 	}
-	return t.own.Validate(e)
+	reg := b.Schemas()
+	if reg.adopt(t.own, SchemaRef{Name: t.name, Version: t.version}) {
+		return nil
+	}
+	marked := reg.NameSensitiveFields(t.name)
+	for _, f := range t.own.SensitiveFields(t.name, t.version) {
+		if !slices.Contains(marked, f) {
+			return fmt.Errorf("%w: %s v%d: the bus holds another schema for it, which does not mark %s sensitive as the type's schema does",
+				ErrInvalidSchema, t.name, t.version, f)
+		}
+	}
+	return nil
 }
 
 // Decode returns the data of e as T. An event of another name, or data that

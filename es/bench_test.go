@@ -13,7 +13,7 @@ func benchStore(b *testing.B, events int) *herald.MemoryStore {
 	b.Helper()
 	st := herald.NewMemoryStore()
 	b.Cleanup(func() { st.Close() })
-	w, err := es.NewRepository(st, applyAccount, es.CacheSize(0), es.SnapshotEvery(0))
+	w, err := es.NewRepository(busOn(b, st), applyAccount, es.CacheSize(0), es.SnapshotEvery(0))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func BenchmarkLoad(b *testing.B) {
 		{fmt.Sprintf("full-%d-events", events), []es.Option{es.CacheSize(0), es.SnapshotEvery(0)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			r, err := es.NewRepository(st, applyAccount, bc.opts...)
+			r, err := es.NewRepository(busOn(b, st), applyAccount, bc.opts...)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -57,7 +57,7 @@ func BenchmarkLoad(b *testing.B) {
 func BenchmarkSave(b *testing.B) {
 	ctx := context.Background()
 	st := benchStore(b, 0)
-	r, err := es.NewRepository(st, applyAccount)
+	r, err := es.NewRepository(busOn(b, st), applyAccount)
 	if err != nil {
 		b.Fatal(err)
 	}

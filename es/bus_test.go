@@ -27,7 +27,10 @@ func TestSaveThroughBus(t *testing.T) {
 	}), herald.Durable("audit")); err != nil {
 		t.Fatal(err)
 	}
-	r := newRepo(t, bus.Store(), es.WithBus(bus))
+	r, err := es.NewRepository(bus, applyAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
 	v, err := r.Save(ctx, "account/b", 0, ev(t, "account.opened", amount{Owner: "ada"}), ev(t, "account.deposited", amount{Cents: 3}))
 	if err != nil || v != 2 {
 		t.Fatalf("%d %v", v, err)
@@ -48,7 +51,11 @@ func TestSaveThroughBus(t *testing.T) {
 	if _, err := r.Save(ctx, "account/b", 2, &herald.Event{Name: "Not A Name"}); !errors.Is(err, herald.ErrInvalidEvent) {
 		t.Fatalf("want ErrInvalidEvent from the bus, got %v", err)
 	}
-	s, v, err := newRepo(t, bus.Store()).Load(ctx, "account/b")
+	fresh, err := es.NewRepository(bus, applyAccount, es.CacheSize(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, v, err := fresh.Load(ctx, "account/b")
 	if err != nil || s.Balance != 3 || s.Owner != "ada" || v != 2 {
 		t.Fatalf("%+v@%d %v", s, v, err)
 	}
@@ -71,7 +78,7 @@ func TestCachedFoldMatchesRebuild(t *testing.T) {
 		s.IDs = append(append([]string(nil), s.IDs...), e.ID+"@"+e.Timestamp.String())
 		return s, nil
 	}
-	r, err := es.NewRepository(bus.Store(), apply, es.WithBus(bus))
+	r, err := es.NewRepository(bus, apply)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +92,7 @@ func TestCachedFoldMatchesRebuild(t *testing.T) {
 	if err != nil || r.Stats().StoreLoads != 1 {
 		t.Fatalf("%v %+v", err, r.Stats())
 	}
-	fresh, err := es.NewRepository(bus.Store(), apply)
+	fresh, err := es.NewRepository(bus, apply)
 	if err != nil {
 		t.Fatal(err)
 	}

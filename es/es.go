@@ -1,4 +1,4 @@
-// Package es builds event-sourced aggregates on a herald store.
+// Package es builds event-sourced aggregates on a herald Bus.
 //
 // An event's subject is the aggregate's stream, and a subject's version is
 // the number of events stored for it. A Repository rebuilds an aggregate's
@@ -8,7 +8,14 @@
 // herald.SnapshotBucket so a rebuild reads only the events after it,
 // upgrades old event versions on read with Upcasters, and keeps hot
 // aggregates in a bounded cache whose concurrent loads of one subject share
-// a single read (the seed's EventCache.get_or_create).
+// a single read (as PanottiServer's event-system architecture's
+// EventCache.get_or_create does).
+//
+// A Repository reads and writes only through its Bus: events are saved
+// with PublishBatch (validated, encoded by the bus's codec, delivered to
+// subscriptions), read decoded, and snapshots kept in the bus's KV, sealed
+// when the bus's codec is a Sealer. Forgetting a subject through the bus
+// (Bus.Forget) drops it from every repository's cache.
 package es
 
 import (
@@ -32,19 +39,10 @@ import (
 // when S holds maps, slices or pointers, but return a modified copy.
 type ApplyFunc[S any] func(state S, e *herald.Event) (S, error)
 
-// Decoder turns an event as stored into the event handlers see, e.g. by
-// decrypting its sensitive fields. It is given a shallow copy of the
-// stored event and may replace its fields, but must not write into the
-// stored event's Data or Metadata. Every herald.Codec is one, such as the
-// sensitive package's Codec.
-type Decoder interface {
-	Decode(ctx context.Context, e *herald.Event) error
-}
-
-// Sealer encrypts snapshots at rest. When the Decoder given with
-// WithDecoder is also a Sealer (the sensitive package's Codec is), the
-// repository seals each snapshot's state with it, so that a snapshot keeps
-// sensitive data no more readable than the events it was folded from.
+// Sealer encrypts snapshots at rest. When the bus's codec is also a Sealer
+// (the sensitive package's Codec is), the repository seals each snapshot's
+// state with it, so that a snapshot keeps sensitive data no more readable
+// than the events it was folded from.
 //
 // Open returns an error wrapping herald.ErrNotFound when the key is gone
 // for good (the subject was forgotten): the repository then starts from
@@ -78,8 +76,7 @@ type config struct {
 	cacheSize      int
 	updateAttempts int
 	upcasters      *Upcasters
-	decoder        Decoder
-	appender       Appender
+	upgrade        func(schema int, state []byte) ([]byte, error)
 	logger         *slog.Logger
 }
 
@@ -88,11 +85,28 @@ type config struct {
 func SnapshotEvery(n int) Option { return func(c *config) { c.snapshotEvery = n } }
 
 // SnapshotSchema sets the version of the state's JSON form (default 0).
-// Snapshots written under another version are ignored and the state is
-// rebuilt from the events, so changing S's shape only needs a new number —
-// as long as retention has kept the events (it may delete a subject's
-// events up to its snapshot).
+// A snapshot written under another version is upgraded with the function
+// given with UpgradeSnapshot, when there is one; otherwise it is ignored
+// and the state rebuilt from the subject's events. When retention has
+// deleted events the ignored snapshot held, the state cannot be rebuilt:
+// Load returns an error wrapping ErrIncomplete rather than a state that
+// misses them (see UpgradeSnapshot).
 func SnapshotSchema(v int) Option { return func(c *config) { c.snapshotSchema = v } }
+
+// UpgradeSnapshot sets the function that turns the state of a snapshot
+// written under an older SnapshotSchema (its JSON form, opened when it was
+// sealed) into the JSON form of the current schema. Without it (the
+// default), such snapshots are ignored, which needs every event of the
+// subject still stored.
+func UpgradeSnapshot(f func(schema int, state []byte) ([]byte, error)) Option {
+	return func(c *config) { c.upgrade = f }
+}
+
+// ErrIncomplete is wrapped by Load's error when a subject's state cannot be
+// rebuilt: retention deleted some of its events and no usable snapshot
+// holds them. Loading it again fails the same way; give UpgradeSnapshot
+// when a SnapshotSchema change caused it.
+var ErrIncomplete = errors.New("es: the subject's history is incomplete")
 
 // CacheSize sets how many aggregates the read-through cache keeps, least
 // recently used evicted first (default DefaultCacheSize); n <= 0 turns the
@@ -107,41 +121,10 @@ func UpdateAttempts(n int) Option { return func(c *config) { c.updateAttempts = 
 // none).
 func WithUpcasters(u *Upcasters) Option { return func(c *config) { c.upcasters = u } }
 
-// WithDecoder sets a Decoder applied to every event read from the store,
-// before upcasting (default none). Use the codec the bus encodes with, so
-// that aggregates see what handlers see.
-func WithDecoder(d Decoder) Option { return func(c *config) { c.decoder = d } }
-
 // WithLogger sets the logger for failures that do not fail a call, such as
 // a snapshot that could not be written (default: discard). Event data is
 // never logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
-
-// Appender appends a batch of events for one subject at an expected
-// version. WithAppender uses it in place of the store's Append, e.g. to
-// publish through a Bus so the events are validated, encoded and delivered
-// (see WithBus).
-type Appender interface {
-	AppendAt(ctx context.Context, events []*herald.Event, expected uint64) ([]herald.AppendResult, error)
-}
-
-// WithAppender makes Save append through a instead of straight to the
-// store (default: the store's Append with herald.AppendOptions
-// CheckVersion, after Event.Prepare).
-func WithAppender(a Appender) Option { return func(c *config) { c.appender = a } }
-
-// WithBus makes Save publish through b (PublishBatch with
-// herald.ExpectVersion), so that saved events are validated, encoded and
-// delivered to subscriptions like any other (default: straight to the
-// store). Give the Repository b.Store(), and, when the bus encodes events
-// (e.g. encrypts sensitive fields), the same codec with WithDecoder.
-func WithBus(b *herald.Bus) Option { return WithAppender(busAppender{b}) }
-
-type busAppender struct{ b *herald.Bus }
-
-func (a busAppender) AppendAt(ctx context.Context, events []*herald.Event, expected uint64) ([]herald.AppendResult, error) {
-	return a.b.PublishBatch(ctx, events, herald.ExpectVersion(expected))
-}
 
 // Stats counts what a Repository did since it was made.
 type Stats struct {
@@ -160,9 +143,9 @@ type Stats struct {
 }
 
 // Repository loads and saves the aggregates of one kind, whose state is S.
-// It is safe for concurrent use. It does not own the store: closing the
-// store is the caller's business, and a Repository whose store is closed
-// returns the store's herald.ErrClosed.
+// It is safe for concurrent use. It does not own the bus: a Repository
+// whose bus is closed returns herald.ErrClosed. Close unregisters it from
+// the bus.
 //
 // The cache is exact as long as every write to the repository's subjects
 // goes through this Repository. A subject written elsewhere is seen on the
@@ -170,8 +153,10 @@ type Stats struct {
 // with herald.ErrConflict (which drops the entry), so a decide-and-save
 // loop such as Update always converges.
 type Repository[S any] struct {
-	store  herald.Store
+	bus    *herald.Bus
+	sealer Sealer // the bus's codec, when it seals
 	apply  ApplyFunc[S]
+	remove func() // unregisters the forget hook
 	cfg    config
 	cache  *lru[S]
 	flight flight[entry[S]]
@@ -180,11 +165,13 @@ type Repository[S any] struct {
 	snapsRead, snapsWritten, conflicts  atomic.Uint64
 }
 
-// NewRepository returns a Repository of aggregates kept in store and
-// rebuilt with apply. It returns an error when store or apply is nil.
-func NewRepository[S any](store herald.Store, apply ApplyFunc[S], opts ...Option) (*Repository[S], error) {
-	if store == nil {
-		return nil, errors.New("es: NewRepository: nil store")
+// NewRepository returns a Repository of aggregates whose events bus
+// stores, rebuilt with apply. It registers with bus (Bus.OnForget) so that
+// a forgotten subject leaves its cache. It returns an error when bus or
+// apply is nil.
+func NewRepository[S any](bus *herald.Bus, apply ApplyFunc[S], opts ...Option) (*Repository[S], error) {
+	if bus == nil {
+		return nil, errors.New("es: NewRepository: nil bus")
 	}
 	if apply == nil {
 		return nil, errors.New("es: NewRepository: nil apply function")
@@ -203,12 +190,21 @@ func NewRepository[S any](store herald.Store, apply ApplyFunc[S], opts ...Option
 	if cfg.updateAttempts < 1 {
 		cfg.updateAttempts = 1
 	}
-	r := &Repository[S]{store: store, apply: apply, cfg: cfg}
+	r := &Repository[S]{bus: bus, apply: apply, cfg: cfg}
+	r.sealer, _ = bus.Codec().(Sealer)
 	if cfg.cacheSize > 0 {
 		r.cache = newLRU[S](cfg.cacheSize)
+		r.remove = bus.OnForget(r.Evict)
+	} else {
+		r.remove = func() {}
 	}
 	return r, nil
 }
+
+// Close unregisters the repository from its bus. It is safe to call more
+// than once; the repository keeps working, but a subject forgotten after
+// Close may stay in its cache.
+func (r *Repository[S]) Close() { r.remove() }
 
 // Load returns subject's current state and version (0 and the zero S for
 // a subject without events). It serves the state from the cache when it
@@ -269,37 +265,54 @@ type snapshot struct {
 }
 
 // rebuild folds subject's events from its snapshot on, and writes a new
-// snapshot when SnapshotEvery events or more were folded.
+// snapshot when SnapshotEvery events or more were folded. It fails with
+// ErrIncomplete when it ends below the subject's version as it stood
+// before the read: events it needed are gone.
 func (r *Repository[S]) rebuild(ctx context.Context, subject string) (entry[S], error) {
 	r.storeLoads.Add(1)
+	want, err := r.bus.SubjectVersion(ctx, subject)
+	if err != nil {
+		return entry[S]{}, fmt.Errorf("es: load %s: %w", subject, err)
+	}
 	var e entry[S]
+	snapSchema, snapIgnored := 0, false
 	if r.cfg.snapshotEvery > 0 {
-		if s, ok := r.readSnapshot(ctx, subject); ok {
+		if s, schema, ok := r.readSnapshot(ctx, subject); ok {
 			e = s
+		} else if schema >= 0 {
+			snapSchema, snapIgnored = schema, true
 		}
 	}
-	for ev, err := range r.store.Read(ctx, e.position, herald.Filter{Subject: subject}) {
+	for ev, err := range r.bus.Read(ctx, e.position, herald.Filter{Subject: subject}) {
 		if err != nil {
 			return entry[S]{}, fmt.Errorf("es: load %s: %w", subject, err)
 		}
 		r.eventsRead.Add(1)
-		if err := r.fold(ctx, &e, ev, true); err != nil {
+		if err := r.fold(ctx, &e, ev, false); err != nil {
 			return entry[S]{}, err
 		}
+	}
+	if e.version < want {
+		why := "no snapshot holds them"
+		if snapIgnored {
+			why = fmt.Sprintf("its snapshot is of schema %d, not %d (give UpgradeSnapshot)", snapSchema, r.cfg.snapshotSchema)
+		}
+		return entry[S]{}, fmt.Errorf("%w: %s is at version %d but only %d of its events can be folded: retention deleted the others and %s",
+			ErrIncomplete, subject, want, e.version, why)
 	}
 	r.maybeSnapshot(ctx, subject, &e)
 	return e, nil
 }
 
-// fold applies one stored event to e.
+// fold applies one event to e, decoding it first when it is as stored.
 func (r *Repository[S]) fold(ctx context.Context, e *entry[S], ev *herald.Event, decode bool) error {
 	pos := ev.Position
-	if decode && r.cfg.decoder != nil {
-		c := *ev
-		if err := r.cfg.decoder.Decode(ctx, &c); err != nil {
+	if decode {
+		d, err := r.bus.Decode(ctx, ev)
+		if err != nil {
 			return fmt.Errorf("es: decode event %s of %s: %w", ev.ID, ev.Subject, err)
 		}
-		ev = &c
+		ev = d
 	}
 	ev, err := r.cfg.upcasters.Upcast(ev)
 	if err != nil {
@@ -315,39 +328,51 @@ func (r *Repository[S]) fold(ctx context.Context, e *entry[S], ev *herald.Event,
 	return nil
 }
 
-func (r *Repository[S]) readSnapshot(ctx context.Context, subject string) (entry[S], bool) {
-	b, err := r.store.GetValue(ctx, herald.SnapshotBucket, subject)
+// readSnapshot returns subject's snapshot as an entry. When there is a
+// snapshot it cannot use because of its schema, it also returns that
+// schema (else -1).
+func (r *Repository[S]) readSnapshot(ctx context.Context, subject string) (entry[S], int, bool) {
+	b, err := r.bus.KV().GetValue(ctx, herald.SnapshotBucket, subject)
 	if err != nil {
 		// A subject no KV key can name (herald.ValidateKVName) has none.
 		if !errors.Is(err, herald.ErrNotFound) && !errors.Is(err, herald.ErrInvalidEvent) {
 			r.cfg.logger.WarnContext(ctx, "es: snapshot not readable, rebuilding from events", "subject", subject, "error", err)
 		}
-		return entry[S]{}, false
+		return entry[S]{}, -1, false
 	}
 	var s snapshot
-	if err := json.Unmarshal(b, &s); err != nil || s.Schema != r.cfg.snapshotSchema {
-		return entry[S]{}, false
+	if err := json.Unmarshal(b, &s); err != nil {
+		return entry[S]{}, -1, false
+	}
+	if s.Schema != r.cfg.snapshotSchema && r.cfg.upgrade == nil {
+		return entry[S]{}, s.Schema, false
 	}
 	state := []byte(s.State)
-	if sealer, ok := r.cfg.decoder.(Sealer); ok && s.Sealed != nil {
-		if state, err = sealer.Open(ctx, subject, s.Sealed); errors.Is(err, herald.ErrNotFound) {
+	if r.sealer != nil && s.Sealed != nil {
+		if state, err = r.sealer.Open(ctx, subject, s.Sealed); errors.Is(err, herald.ErrNotFound) {
 			// Forgotten: the state is gone for good, but the events up to
 			// the snapshot may be too, so keep its version and position.
 			r.snapsRead.Add(1)
-			return entry[S]{version: s.Version, position: s.Position, snapVersion: s.Version}, true
+			return entry[S]{version: s.Version, position: s.Position, snapVersion: s.Version}, -1, true
 		} else if err != nil {
 			r.cfg.logger.WarnContext(ctx, "es: snapshot does not open, rebuilding from events", "subject", subject, "error", err)
-			return entry[S]{}, false
+			return entry[S]{}, -1, false
+		}
+	}
+	if s.Schema != r.cfg.snapshotSchema {
+		if state, err = r.cfg.upgrade(s.Schema, state); err != nil {
+			r.cfg.logger.WarnContext(ctx, "es: snapshot does not upgrade, rebuilding from events", "subject", subject, "schema", s.Schema, "error", err)
+			return entry[S]{}, s.Schema, false
 		}
 	}
 	var e entry[S]
 	if err := json.Unmarshal(state, &e.state); err != nil {
 		r.cfg.logger.WarnContext(ctx, "es: snapshot state does not decode, rebuilding from events", "subject", subject, "error", err)
-		return entry[S]{}, false
+		return entry[S]{}, -1, false
 	}
 	e.version, e.position, e.snapVersion = s.Version, s.Position, s.Version
 	r.snapsRead.Add(1)
-	return e, true
+	return e, -1, true
 }
 
 // maybeSnapshot writes e as subject's snapshot when it is SnapshotEvery or
@@ -359,15 +384,15 @@ func (r *Repository[S]) maybeSnapshot(ctx context.Context, subject string, e *en
 	}
 	state, err := json.Marshal(e.state)
 	snap := snapshot{Position: e.position, Version: e.version, Schema: r.cfg.snapshotSchema, State: state, At: time.Now().UTC()}
-	if sealer, ok := r.cfg.decoder.(Sealer); ok && err == nil {
+	if r.sealer != nil && err == nil {
 		snap.State = nil
-		snap.Sealed, err = sealer.Seal(ctx, subject, state)
+		snap.Sealed, err = r.sealer.Seal(ctx, subject, state)
 	}
 	if err == nil {
 		var b []byte
 		b, err = json.Marshal(snap)
 		if err == nil {
-			err = r.store.PutValue(ctx, herald.SnapshotBucket, subject, b)
+			err = r.bus.KV().PutValue(ctx, herald.SnapshotBucket, subject, b)
 		}
 	}
 	if err != nil {
@@ -385,10 +410,14 @@ func (r *Repository[S]) maybeSnapshot(ctx context.Context, subject string, e *en
 // herald.ErrConflict: Load again and decide again (see Update). Saving no
 // events returns expected.
 //
-// Save appends through the Appender given with WithAppender, or straight
-// to the store. It takes ownership of the events, as Publish does. When
-// the cache holds the subject at version expected, Save folds the new
-// events into it, as stored; otherwise it drops the entry.
+// Save publishes the events through the bus (PublishBatch with
+// herald.ExpectVersion): they are validated, encoded and delivered like
+// any other. It takes ownership of the events, as Publish does. When the
+// cache holds the subject at version expected, Save folds the new events
+// into it; otherwise it drops the entry. Either way, when the save brings
+// the subject SnapshotEvery events or more past its snapshot, Save writes
+// a new one (rebuilding the state when the cache does not hold it), so
+// that a subject only ever saved is snapshotted too.
 func (r *Repository[S]) Save(ctx context.Context, subject string, expected uint64, events ...*herald.Event) (uint64, error) {
 	if subject == "" {
 		return 0, errors.New("es: Save: empty subject")
@@ -396,7 +425,6 @@ func (r *Repository[S]) Save(ctx context.Context, subject string, expected uint6
 	if len(events) == 0 {
 		return expected, nil
 	}
-	now := time.Now()
 	for i, ev := range events {
 		if ev == nil {
 			return 0, &herald.ValidationError{Index: i, Reason: "nil event", Err: herald.ErrInvalidEvent}
@@ -405,23 +433,9 @@ func (r *Repository[S]) Save(ctx context.Context, subject string, expected uint6
 			return 0, &herald.ValidationError{Index: i, Field: "subject", Reason: fmt.Sprintf("event is for %q, not %q", ev.Subject, subject), Err: herald.ErrInvalidEvent}
 		}
 		ev.Subject = subject
-		if r.cfg.appender == nil {
-			if err := ev.Prepare(now); err != nil {
-				if ve, ok := errors.AsType[*herald.ValidationError](err); ok {
-					ve.Index = i
-				}
-				return 0, err
-			}
-		}
 	}
 
-	var res []herald.AppendResult
-	var err error
-	if r.cfg.appender != nil {
-		res, err = r.cfg.appender.AppendAt(ctx, events, expected)
-	} else {
-		res, err = r.store.Append(ctx, events, herald.AppendOptions{CheckVersion: true, ExpectedVersion: expected})
-	}
+	res, err := r.bus.PublishBatch(ctx, events, herald.ExpectVersion(expected))
 	if err != nil {
 		if errors.Is(err, herald.ErrConflict) {
 			r.conflicts.Add(1)
@@ -436,29 +450,35 @@ func (r *Repository[S]) Save(ctx context.Context, subject string, expected uint6
 	for _, x := range res {
 		dup = dup || x.Duplicate
 	}
-	if r.cache == nil {
-		return version, nil
-	}
-	cached, ok := r.cache.get(subject)
-	if !ok || cached.version != expected || dup || len(res) != len(events) {
-		r.cache.remove(subject)
-		return version, nil
-	}
-	// Fold the events as stored (prepared, and encoded by the appender if
-	// it encodes), as a rebuild would read them.
-	next := cached
-	for i, ev := range events {
-		c := *ev
-		c.Position = res[i].Position
-		if err := r.fold(ctx, &next, &c, true); err != nil {
-			// The events are stored; only the cached state is in doubt.
-			r.cache.remove(subject)
-			return version, nil
+	if r.cache != nil {
+		if cached, ok := r.cache.get(subject); ok && cached.version == expected && !dup && len(res) == len(events) {
+			// Fold the events as stored (prepared and encoded by the bus),
+			// decoded as a rebuild reads them.
+			next := cached
+			folded := true
+			for i, ev := range events {
+				c := *ev
+				c.Position = res[i].Position
+				if err := r.fold(ctx, &next, &c, true); err != nil {
+					folded = false // the events are stored; only the cached state is in doubt
+					break
+				}
+			}
+			if folded {
+				r.maybeSnapshot(ctx, subject, &next)
+				if r.cache.replace(subject, expected, next) {
+					return version, nil
+				}
+			}
 		}
-	}
-	r.maybeSnapshot(ctx, subject, &next)
-	if !r.cache.replace(subject, expected, next) {
 		r.cache.remove(subject)
+	}
+	if every := uint64(r.cfg.snapshotEvery); every > 0 && !dup && version/every > expected/every {
+		// Not folded in the cache: rebuild to snapshot. The events are
+		// stored; a failure here only delays the snapshot.
+		if _, err := r.rebuild(ctx, subject); err != nil {
+			r.cfg.logger.WarnContext(ctx, "es: snapshot after save not written", "subject", subject, "version", version, "error", err)
+		}
 	}
 	return version, nil
 }

@@ -145,9 +145,20 @@ func TestStores(t *testing.T) {
 	}
 }
 
+// busOn returns a bus on st, closed at the end of the test.
+func busOn(t testing.TB, st herald.Store) *herald.Bus {
+	t.Helper()
+	b, err := herald.New(herald.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	return b
+}
+
 func newRepo(t *testing.T, st herald.Store, opts ...es.Option) *es.Repository[account] {
 	t.Helper()
-	r, err := es.NewRepository(st, applyAccount, opts...)
+	r, err := es.NewRepository(busOn(t, st), applyAccount, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +242,7 @@ func TestSaveRejectsOtherSubjectAndInvalidEvents(t *testing.T) {
 	if _, err := es.NewRepository[account](nil, applyAccount); err == nil {
 		t.Fatal("nil store accepted")
 	}
-	if _, err := es.NewRepository[account](newStore(t), nil); err == nil {
+	if _, err := es.NewRepository[account](busOn(t, newStore(t)), nil); err == nil {
 		t.Fatal("nil apply accepted")
 	}
 }
@@ -374,7 +385,7 @@ func testUpcasting(t *testing.T, newStore func(*testing.T) *countingStore) {
 	}
 
 	var versions []int
-	r, err := es.NewRepository(st, func(s account, e *herald.Event) (account, error) {
+	r, err := es.NewRepository(busOn(t, st), func(s account, e *herald.Event) (account, error) {
 		versions = append(versions, e.Version)
 		return applyAccount(s, e)
 	}, es.WithUpcasters(up))

@@ -12,11 +12,14 @@ import (
 // A counter aggregate: load its state, decide, save at the version seen.
 func ExampleRepository() {
 	ctx := context.Background()
-	store := herald.NewMemoryStore()
-	defer store.Close()
+	bus, err := herald.New()
+	if err != nil {
+		panic(err)
+	}
+	defer bus.Close(ctx)
 
 	type counter struct{ N int }
-	repo, err := es.NewRepository(store, func(c counter, e *herald.Event) (counter, error) {
+	repo, err := es.NewRepository(bus, func(c counter, e *herald.Event) (counter, error) {
 		var d struct{ By int }
 		if err := e.Decode(&d); err != nil {
 			return c, err

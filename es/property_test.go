@@ -24,17 +24,22 @@ func TestRepositoryProperties(t *testing.T) {
 		ctx := context.Background()
 		st := herald.NewMemoryStore()
 		defer st.Close()
+		bus, err := herald.New(herald.WithStore(st))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bus.Close(ctx)
 		snap := rapid.IntRange(0, 4).Draw(t, "snapshotEvery")
 		repos := []*es.Repository[account]{}
 		for i := range 2 {
 			size := rapid.IntRange(0, 3).Draw(t, fmt.Sprintf("cacheSize%d", i))
-			r, err := es.NewRepository(st, applyAccount, es.CacheSize(size), es.SnapshotEvery(snap))
+			r, err := es.NewRepository(bus, applyAccount, es.CacheSize(size), es.SnapshotEvery(snap))
 			if err != nil {
 				t.Fatal(err)
 			}
 			repos = append(repos, r)
 		}
-		fresh, _ := es.NewRepository(st, applyAccount, es.CacheSize(0), es.SnapshotEvery(0))
+		fresh, _ := es.NewRepository(bus, applyAccount, es.CacheSize(0), es.SnapshotEvery(0))
 		// history[s][v] is subject s's balance at version v.
 		history := map[string][]int64{}
 		subjects := []string{"a/1", "a/2", "a/3"}

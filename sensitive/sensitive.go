@@ -19,15 +19,19 @@
 // that backups of the event log do not include (pass another KV to New) to
 // have backups forget too.
 //
-// A Codec is a herald.Codec: give it to a bus with herald.WithCodec, and
-// events are encrypted before they are stored and decrypted before
-// handlers get them; give it to an es.Repository with es.WithDecoder, and
-// aggregates read them in clear and keep sealed snapshots.
+// A Codec is a herald.Codec, given once, to a bus, with herald.WithCodec:
+// the bus encrypts events before they are stored and decrypts them on
+// every read (handlers, Bus.Read, Get, Trace, DeadLetters, the HTTP
+// server); an es.Repository on that bus reads aggregates in clear and
+// keeps sealed snapshots. Sensitive is a property of an event's name: a
+// field that any version's schema marks is sealed in every event of the
+// name (see Codec.Encode). Forget a subject through the bus, so that
+// caches built on it (es repositories) drop it too.
 //
-//	codec, err := sensitive.New(store, schemas)
-//	bus, err := herald.New(herald.WithStore(store), herald.WithSchemas(schemas), herald.WithCodec(codec))
+//	codec, err := sensitive.New(nil, nil) // keys in the bus's KV, fields from its schemas
+//	bus, err := herald.New(herald.WithStore(store), herald.WithCodec(codec))
 //	...
-//	err = codec.Forget(ctx, "customer/42")
+//	err = bus.Forget(ctx, "customer/42")
 //
 // Sensitive values are never logged, and never appear in errors.
 package sensitive
@@ -49,6 +53,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -128,9 +133,8 @@ var _ herald.Codec = (*Codec)(nil)
 // subject at the same instant agree on one key: the loser reads and uses
 // the winner's.
 type Codec struct {
-	kv     herald.KV
-	fields Fields
-	cfg    config
+	deps atomic.Pointer[deps] // where keys and fields come from
+	cfg  config
 
 	create sync.Mutex // serialises key creation and Forget
 
@@ -159,15 +163,14 @@ type storedKey struct {
 }
 
 // New returns a Codec that keeps keys in kv and learns which fields are
-// sensitive from fields. It returns an error when kv or fields is nil or
-// an option is invalid.
+// sensitive from fields. A nil kv or fields is taken from the bus the
+// codec is given to (herald.WithCodec): the KV of the bus's store and the
+// bus's schema registry. It returns an error when an option is invalid.
+//
+// When fields also has a NameSensitiveFields method (*herald.Schemas has),
+// a field marked in any version of a name is sealed in every event of that
+// name: see Encode.
 func New(kv herald.KV, fields Fields, opts ...Option) (*Codec, error) {
-	if kv == nil {
-		return nil, errors.New("sensitive: New: nil KV")
-	}
-	if fields == nil {
-		return nil, errors.New("sensitive: New: nil Fields")
-	}
 	cfg := config{bucket: DefaultKeyBucket, ttl: DefaultKeyCacheTTL, cacheSize: DefaultKeyCacheSize}
 	for _, o := range opts {
 		o(&cfg)
@@ -178,17 +181,80 @@ func New(kv herald.KV, fields Fields, opts ...Option) (*Codec, error) {
 	if cfg.cacheSize < 1 {
 		cfg.cacheSize = 1
 	}
-	return &Codec{kv: kv, fields: fields, cfg: cfg, cache: map[string]cachedKey{}}, nil
+	c := &Codec{cfg: cfg, cache: map[string]cachedKey{}}
+	c.deps.Store(&deps{kv: kv, fields: fields})
+	return c, nil
+}
+
+// AttachBus implements the hook herald.New calls on its codec: a Codec made
+// with a nil KV or Fields takes the bus's KV and schema registry. A Codec
+// given to several buses keeps what the first one gave.
+func (c *Codec) AttachBus(b *herald.Bus) error {
+	for {
+		old := c.deps.Load()
+		d := *old
+		if d.kv == nil {
+			d.kv = b.KV()
+		}
+		if d.fields == nil {
+			d.fields = b.Schemas()
+		}
+		if c.deps.CompareAndSwap(old, &d) {
+			return nil
+		}
+	}
+}
+
+// deps are the KV of the keys and the Fields of a Codec.
+type deps struct {
+	kv     herald.KV
+	fields Fields
+}
+
+// NameFields is a Fields that also knows the sensitive fields of a name
+// across its versions; *herald.Schemas implements it.
+type NameFields interface {
+	Fields
+	NameSensitiveFields(name string) []string
+}
+
+var errDetached = errors.New("sensitive: the codec has no KV or no Fields: give them to New or give the codec to a bus (herald.WithCodec)")
+
+func (c *Codec) parts() (herald.KV, Fields, error) {
+	d := c.deps.Load()
+	if d.kv == nil || d.fields == nil {
+		return nil, nil, errDetached
+	}
+	return d.kv, d.fields, nil
+}
+
+// keys returns the KV of the keys.
+func (c *Codec) keys() (herald.KV, error) {
+	kv, _, err := c.parts()
+	return kv, err
 }
 
 // Encode replaces the sensitive values of e's data with envelopes sealed
 // under the key of e's subject, making the key when the subject has none.
-// An event without sensitive fields is left as it is. An event with
-// sensitive values but no subject is refused with a *herald.ValidationError
-// wrapping herald.ErrInvalidEvent. Encode replaces e.Data; it never writes
-// into the old Data's bytes.
+//
+// Sensitive is a property of the name: when the Fields is a NameFields, a
+// field that the schema of any version of e's name marks is sealed whatever
+// e's version, even one without a schema; otherwise the fields of e's
+// version are. An event without sensitive values is left as it is. An
+// event with sensitive values but no subject is refused with a
+// *herald.ValidationError wrapping herald.ErrInvalidEvent. Encode replaces
+// e.Data; it never writes into the old Data's bytes.
 func (c *Codec) Encode(ctx context.Context, e *herald.Event) error {
-	paths := c.fields.SensitiveFields(e.Name, max(e.Version, 1))
+	_, fields, err := c.parts()
+	if err != nil {
+		return err
+	}
+	var paths []string
+	if nf, ok := fields.(NameFields); ok {
+		paths = nf.NameSensitiveFields(e.Name)
+	} else {
+		paths = fields.SensitiveFields(e.Name, max(e.Version, 1))
+	}
 	if len(paths) == 0 {
 		return nil
 	}
@@ -318,11 +384,18 @@ func (c *Codec) Decode(ctx context.Context, e *herald.Event) error {
 // Forget deletes subject's key, so that its sensitive values never decrypt
 // again, here or in any copy of the events, and deletes the subject's
 // snapshot in herald.SnapshotBucket of the same KV when it holds its state
-// in clear (a snapshot sealed with Seal is kept: it no longer opens). Forgetting a subject without a key is not an error. Events of the
-// subject published afterwards get a new key.
+// in clear (a snapshot sealed with Seal is kept: it no longer opens).
+// Forgetting a subject without a key is not an error. Events of the
+// subject published afterwards get a new key. Call it through the bus
+// (herald.Bus.Forget), which also tells the caches built on the bus;
+// called directly it reaches only the keys.
 func (c *Codec) Forget(ctx context.Context, subject string) error {
 	if subject == "" {
 		return errors.New("sensitive: Forget: empty subject")
+	}
+	kv, err := c.keys()
+	if err != nil {
+		return err
 	}
 	name := keyName(subject)
 	c.create.Lock()
@@ -331,7 +404,7 @@ func (c *Codec) Forget(ctx context.Context, subject string) error {
 	// delete is under way may still find the key in the KV, and must not
 	// leave it cached once Forget returns.
 	c.evict(name)
-	err := c.kv.DeleteValue(ctx, c.cfg.bucket, name)
+	err = kv.DeleteValue(ctx, c.cfg.bucket, name)
 	c.evict(name)
 	if err != nil {
 		return fmt.Errorf("sensitive: forget: %w", err)
@@ -339,7 +412,7 @@ func (c *Codec) Forget(ctx context.Context, subject string) error {
 	if herald.ValidateKVName(herald.SnapshotBucket, subject) != nil {
 		return nil // no KV key can name this subject, so it has no snapshot
 	}
-	snap, err := c.kv.GetValue(ctx, herald.SnapshotBucket, subject)
+	snap, err := kv.GetValue(ctx, herald.SnapshotBucket, subject)
 	if errors.Is(err, herald.ErrNotFound) {
 		return nil
 	}
@@ -353,7 +426,7 @@ func (c *Codec) Forget(ctx context.Context, subject string) error {
 	if json.Unmarshal(snap, &sealed) == nil && sealed.State == nil && sealed.Sealed != nil {
 		return nil // sealed with the key just deleted: unreadable, and still marks the subject's version
 	}
-	if err := c.kv.DeleteValue(ctx, herald.SnapshotBucket, subject); err != nil {
+	if err := kv.DeleteValue(ctx, herald.SnapshotBucket, subject); err != nil {
 		return fmt.Errorf("sensitive: forget snapshot: %w", err)
 	}
 	return nil
@@ -440,7 +513,11 @@ func (c *Codec) keyFor(ctx context.Context, subject string, create bool) (*subje
 			return nil, err
 		}
 		gen := c.generation()
-		_, err = c.kv.CreateValue(ctx, c.cfg.bucket, name, b)
+		kv, err := c.keys()
+		if err != nil {
+			return nil, err
+		}
+		_, err = kv.CreateValue(ctx, c.cfg.bucket, name, b)
 		clear(b)
 		if err == nil {
 			return c.remember(name, sk, gen)
@@ -473,7 +550,11 @@ func (c *Codec) generation() uint64 {
 
 func (c *Codec) readKey(ctx context.Context, name string) (*subjectKey, error) {
 	gen := c.generation()
-	b, err := c.kv.GetValue(ctx, c.cfg.bucket, name)
+	kv, err := c.keys()
+	if err != nil {
+		return nil, err
+	}
+	b, err := kv.GetValue(ctx, c.cfg.bucket, name)
 	if errors.Is(err, herald.ErrNotFound) {
 		return nil, nil
 	}

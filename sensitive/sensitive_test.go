@@ -54,6 +54,18 @@ func setup(t *testing.T, opts ...sensitive.Option) (*herald.MemoryStore, *herald
 	return st, sc, c
 }
 
+// busOf returns a bus on st with the schemas sc and the codec c, closed at
+// the end of the test.
+func busOf(t *testing.T, st herald.Store, sc *herald.Schemas, c herald.Codec) *herald.Bus {
+	t.Helper()
+	b, err := herald.New(herald.WithStore(st), herald.WithSchemas(sc), herald.WithCodec(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	return b
+}
+
 func customer(t *testing.T, subject string) *herald.Event {
 	t.Helper()
 	e, err := herald.NewEvent("customer.registered", map[string]any{
@@ -345,11 +357,14 @@ func TestConcurrentFirstEventsShareOneKey(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	st := herald.NewMemoryStore()
 	defer st.Close()
-	if _, err := sensitive.New(nil, herald.NewSchemas()); err == nil {
-		t.Fatal("nil KV accepted")
+	// Without a KV and Fields, the codec takes the bus's; until then it
+	// refuses to encode.
+	detached, err := sensitive.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := sensitive.New(st, nil); err == nil {
-		t.Fatal("nil Fields accepted")
+	if err := detached.Encode(context.Background(), customer(t, "customer/1")); err == nil {
+		t.Fatal("a codec with no KV encoded")
 	}
 	if _, err := sensitive.New(st, herald.NewSchemas(), sensitive.KeyBucket("")); err == nil {
 		t.Fatal("empty bucket accepted")
@@ -364,14 +379,15 @@ func TestNewValidates(t *testing.T) {
 // after Forget.
 func TestRepositoryDecodes(t *testing.T) {
 	ctx := context.Background()
-	st, _, c := setup(t)
+	st, sc, c := setup(t)
+	bus := busOf(t, st, sc, c)
 	type profile struct{ Email string }
-	r, err := es.NewRepository(st, func(p profile, e *herald.Event) (profile, error) {
+	r, err := es.NewRepository(bus, func(p profile, e *herald.Event) (profile, error) {
 		var d struct{ Email string }
 		err := e.Decode(&d)
 		p.Email = d.Email
 		return p, err
-	}, es.WithDecoder(c), es.CacheSize(0), es.SnapshotEvery(1))
+	}, es.CacheSize(0), es.SnapshotEvery(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,12 +420,12 @@ func TestRepositoryDecodes(t *testing.T) {
 	for k := range keys {
 		_ = st.DeleteValue(ctx, sensitive.DefaultKeyBucket, k)
 	}
-	r2, _ := es.NewRepository(st, func(p profile, e *herald.Event) (profile, error) {
+	r2, _ := es.NewRepository(busOf(t, st, herald.NewSchemas(), c2), func(p profile, e *herald.Event) (profile, error) {
 		var d struct{ Email string }
 		err := e.Decode(&d)
 		p.Email = d.Email
 		return p, err
-	}, es.WithDecoder(c2), es.CacheSize(0))
+	}, es.CacheSize(0))
 	if p, v, err := r2.Load(ctx, "customer/r"); err != nil || p.Email != "" || v != 1 || r2.Stats().SnapshotsRead != 1 {
 		t.Fatalf("key gone: %+v@%d %v %+v", p, v, err, r2.Stats())
 	}
@@ -426,7 +442,8 @@ func TestRepositoryDecodes(t *testing.T) {
 // reads nothing sensitive.
 func TestForgetAfterRetention(t *testing.T) {
 	ctx := context.Background()
-	st, _, c := setup(t)
+	st, sc, c := setup(t)
+	bus := busOf(t, st, sc, c)
 	type profile struct {
 		Email string
 		N     int
@@ -440,16 +457,13 @@ func TestForgetAfterRetention(t *testing.T) {
 		p.N++
 		return p, err
 	}
-	r, err := es.NewRepository(st, apply, es.WithDecoder(c), es.CacheSize(0), es.SnapshotEvery(10))
+	r, err := es.NewRepository(bus, apply, es.CacheSize(0), es.SnapshotEvery(10))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var v uint64
 	for range 25 {
 		e := customer(t, "")
-		if err := c.Encode(ctx, withSubject(e, "customer/p")); err != nil {
-			t.Fatal(err)
-		}
 		if v, err = r.Save(ctx, "customer/p", v, e); err != nil {
 			t.Fatal(err)
 		}
@@ -460,7 +474,7 @@ func TestForgetAfterRetention(t *testing.T) {
 	if _, err := st.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxCount: 1, Force: true}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Forget(ctx, "customer/p"); err != nil {
+	if err := bus.Forget(ctx, "customer/p"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.GetValue(ctx, herald.SnapshotBucket, "customer/p"); err != nil {
@@ -471,17 +485,9 @@ func TestForgetAfterRetention(t *testing.T) {
 		t.Fatalf("after retention and Forget: %+v@%d %v", p, v, err)
 	}
 	e := customer(t, "customer/p")
-	if err := c.Encode(ctx, e); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := r.Save(ctx, "customer/p", v, e); err != nil {
 		t.Fatalf("a save at the loaded version: %v", err)
 	}
-}
-
-func withSubject(e *herald.Event, s string) *herald.Event {
-	e.Subject = s
-	return e
 }
 
 func TestSealOpen(t *testing.T) {

@@ -54,10 +54,10 @@ func (s *Server) view(ctx context.Context, ps *pushSub) subscriptionView {
 	v := subscriptionView{PushSubscription: ps.def, SecretSet: ps.def.Secret != "", Running: true}
 	v.PushSubscription.Secret = ""
 	st := ps.sub.Stats()
-	if pos, ok, err := s.store.Checkpoint(ctx, ps.def.Name); err == nil && ok && pos > st.Position {
+	if pos, ok, err := s.bus.Checkpoint(ctx, ps.def.Name); err == nil && ok && pos > st.Position {
 		st.Position = pos
 	}
-	if head, err := s.store.Head(ctx); err == nil {
+	if head, err := s.bus.Head(ctx); err == nil {
 		st.Head = max(st.Head, head)
 		st.Lag = st.Head - min(st.Head, st.Position)
 	}
@@ -135,7 +135,7 @@ func (s *Server) handleSubGet(w http.ResponseWriter, r *http.Request, p *princip
 	}
 	v := s.view(r.Context(), ps)
 	if dls, err := s.bus.DeadLetters(r.Context(), herald.DeadLetterQuery{Subscription: ps.def.Name, Limit: maxReadLimit * 10}); err == nil {
-		n := len(s.push.pending(dls))
+		n := len(dls)
 		v.DeadLetters = &n
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -160,7 +160,7 @@ func (s *Server) handleSubReplay(w http.ResponseWriter, r *http.Request, p *prin
 	if err != nil {
 		return err
 	}
-	if _, shared := s.store.(herald.SharedStore); shared {
+	if s.bus.Shared() {
 		return newError(http.StatusConflict, CodeConflict, "replay is not available on a shared store (NATS JetStream)")
 	}
 	var body struct {
@@ -206,12 +206,8 @@ func (s *Server) handleDLQList(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
-	dls = s.push.pending(dls)
 	if dls == nil {
 		dls = []herald.DeadLetter{}
-	}
-	for i := range dls {
-		dls[i].Event = s.decoded(r.Context(), dls[i].Event)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": dls})
 	return nil
@@ -223,9 +219,6 @@ func (s *Server) handleDLQRedrive(w http.ResponseWriter, r *http.Request, p *pri
 	}
 	id := r.PathValue("id")
 	q := herald.DeadLetterQuery{IDs: []string{id}}
-	if dls, err := s.bus.DeadLetters(r.Context(), q); err == nil {
-		s.push.markRedrive(dls)
-	}
 	n, err := s.bus.Redrive(r.Context(), q)
 	if err != nil {
 		return err
@@ -244,9 +237,6 @@ func (s *Server) handleDLQRedriveAll(w http.ResponseWriter, r *http.Request, p *
 	}
 	sub := r.URL.Query().Get("subscription")
 	q := herald.DeadLetterQuery{Subscription: sub}
-	if dls, err := s.bus.DeadLetters(r.Context(), herald.DeadLetterQuery{Subscription: sub, Limit: maxRedriveMarks}); err == nil {
-		s.push.markRedrive(dls)
-	}
 	n, err := s.bus.Redrive(r.Context(), q)
 	if err != nil {
 		return err
@@ -277,7 +267,7 @@ func schemaKey(name string, version int) string { return name + "/" + strconv.It
 
 // loadSchemas registers the schemas kept in KV with the bus.
 func (s *Server) loadSchemas(ctx context.Context) error {
-	vals, err := s.store.ListValues(ctx, SchemaBucket)
+	vals, err := s.kv.ListValues(ctx, SchemaBucket)
 	if err != nil {
 		return err
 	}
@@ -330,7 +320,7 @@ func (s *Server) handleSchemaPut(w http.ResponseWriter, r *http.Request, p *prin
 		e.Field = "schema"
 		return e
 	}
-	if err := s.store.PutValue(r.Context(), SchemaBucket, schemaKey(name, v), body); err != nil {
+	if err := s.kv.PutValue(r.Context(), SchemaBucket, schemaKey(name, v), body); err != nil {
 		return err
 	}
 	s.auditAction(r, p, "schema.put", slog.String("name", name), slog.Int("version", v))
@@ -415,7 +405,7 @@ func (s *Server) pruneLoop() {
 	defer t.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Minute)
-		res, err := s.store.Prune(ctx, s.cfg.retention, time.Now())
+		res, err := s.bus.Prune(ctx, s.cfg.retention, time.Now())
 		cancel()
 		if err != nil && s.ctx.Err() == nil {
 			s.log.Warn("retention: prune failed", "err", err)

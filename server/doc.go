@@ -95,9 +95,11 @@
 //
 // # Sensitive fields
 //
-// Give the server the codec the Bus encodes with (WithCodec, usually a
-// sensitive.Codec) and the events it returns, from every reading
-// endpoint, the stream and the dead-letter queue, are decoded: the fields
+// The server reads and writes every event through its Bus, so the codec
+// given to the Bus (herald.WithCodec, usually a sensitive.Codec) applies
+// on every path: what is published is encoded, and the events the server
+// returns, from every reading endpoint, the stream and the dead-letter
+// queue, are decoded: the fields
 // a schema marks "x-sensitive" in clear, or null (listed in the metadata
 // under herald-shredded) once their subject is forgotten. Webhooks get
 // them decoded the same way, through the bus. POST

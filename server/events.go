@@ -133,14 +133,13 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 	}
 	events := make([]*herald.Event, 0, min(int(limit), 256))
 	next := after
-	for e, err := range s.store.Read(r.Context(), after, f) {
+	for e, err := range s.bus.Read(r.Context(), after, f) {
 		if err != nil {
 			return err
 		}
 		events = append(events, e)
 		next = e.Position
 	}
-	s.decodeAll(r.Context(), events)
 	if wantsCloudEvents(r) {
 		ces := make([]map[string]any, len(events))
 		for i, e := range events {
@@ -192,7 +191,7 @@ func uintParam(v, name string, def uint64) (uint64, error) {
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, p *principal) error {
 	id := r.PathValue("id")
-	e, err := s.store.Get(r.Context(), id)
+	e, err := s.bus.Get(r.Context(), id, herald.Raw())
 	if err != nil {
 		if toAPIError(err).Code == CodeNotFound {
 			return notFound("no event with this id")
@@ -204,7 +203,9 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, p *principal)
 		// events it may not read.
 		return notFound("no event with this id")
 	}
-	e = s.decoded(r.Context(), e)
+	if e, err = s.bus.Decode(r.Context(), e); err != nil {
+		return err
+	}
 	if wantsCloudEvents(r) {
 		writeCE(w, http.StatusOK, ctCloudEvent, toCloudEvent(e))
 		return nil
@@ -227,9 +228,6 @@ func (s *Server) handleCorrelation(w http.ResponseWriter, r *http.Request, p *pr
 	}
 	if len(visible) == 0 {
 		return notFound("no events with correlation id %q", id)
-	}
-	for i := range visible {
-		visible[i].Event = s.decoded(r.Context(), visible[i].Event)
 	}
 	tr.Events = visible
 	if wantsCloudEvents(r) {

@@ -144,85 +144,6 @@ type pushManager struct {
 	mu      sync.Mutex
 	m       map[string]*pushSub
 	stopped bool // by stopAll: nothing starts again
-
-	// Dead letters redriven through the API, and those among them whose
-	// delivery has since succeeded. The bus removes a resolved entry at
-	// its next commit; until then the API already leaves it out, so that
-	// a caller who saw the delivery never sees the entry again.
-	rmu       sync.Mutex
-	redriving map[string]redriveMark // by subscription and event id
-	resolved  map[string]time.Time   // dead-letter id → when delivered
-}
-
-type redriveMark struct {
-	id string
-	at time.Time
-}
-
-// maxRedriveMarks bounds the redrives the manager remembers.
-const maxRedriveMarks = 100_000
-
-// redriveTTL is how long a redrive or a resolution is remembered.
-const redriveTTL = 10 * time.Minute
-
-func redriveKey(sub, eventID string) string { return sub + "\x00" + eventID }
-
-// markRedrive remembers dead letters about to be redriven.
-func (pm *pushManager) markRedrive(dls []herald.DeadLetter) {
-	pm.rmu.Lock()
-	defer pm.rmu.Unlock()
-	now := time.Now()
-	if len(pm.redriving)+len(dls) > maxRedriveMarks {
-		for k, m := range pm.redriving {
-			if now.Sub(m.at) > redriveTTL {
-				delete(pm.redriving, k)
-			}
-		}
-	}
-	for _, d := range dls {
-		if len(pm.redriving) >= maxRedriveMarks {
-			return
-		}
-		if d.Event != nil {
-			pm.redriving[redriveKey(d.Subscription, d.Event.ID)] = redriveMark{d.ID, now}
-		}
-	}
-}
-
-// delivered notes a successful delivery; it resolves a redriven entry.
-func (pm *pushManager) delivered(sub, eventID string) {
-	pm.rmu.Lock()
-	defer pm.rmu.Unlock()
-	if len(pm.redriving) == 0 {
-		return
-	}
-	k := redriveKey(sub, eventID)
-	if m, ok := pm.redriving[k]; ok {
-		delete(pm.redriving, k)
-		pm.resolved[m.id] = time.Now()
-	}
-}
-
-// pending drops from dls the entries whose redrive has succeeded.
-func (pm *pushManager) pending(dls []herald.DeadLetter) []herald.DeadLetter {
-	pm.rmu.Lock()
-	defer pm.rmu.Unlock()
-	if len(pm.resolved) == 0 {
-		return dls
-	}
-	now := time.Now()
-	for id, at := range pm.resolved {
-		if now.Sub(at) > redriveTTL {
-			delete(pm.resolved, id)
-		}
-	}
-	out := dls[:0]
-	for _, d := range dls {
-		if _, done := pm.resolved[d.ID]; !done {
-			out = append(out, d)
-		}
-	}
-	return out
 }
 
 type pushSub struct {
@@ -231,12 +152,12 @@ type pushSub struct {
 }
 
 func newPushManager(s *Server) *pushManager {
-	return &pushManager{s: s, m: map[string]*pushSub{}, redriving: map[string]redriveMark{}, resolved: map[string]time.Time{}}
+	return &pushManager{s: s, m: map[string]*pushSub{}}
 }
 
 // load starts every push subscription kept in KV.
 func (pm *pushManager) load(ctx context.Context) error {
-	vals, err := pm.s.store.ListValues(ctx, SubscriptionBucket)
+	vals, err := pm.s.kv.ListValues(ctx, SubscriptionBucket)
 	if err != nil {
 		return err
 	}
@@ -264,7 +185,7 @@ func (pm *pushManager) load(ctx context.Context) error {
 // KV, which another server sharing the store may have changed: it starts
 // new ones, restarts changed ones and stops deleted ones.
 func (pm *pushManager) sync(ctx context.Context) error {
-	vals, err := pm.s.store.ListValues(ctx, SubscriptionBucket)
+	vals, err := pm.s.kv.ListValues(ctx, SubscriptionBucket)
 	if err != nil {
 		return err
 	}
@@ -339,7 +260,7 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 	defer pm.mu.Unlock()
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
-		cur, err := pm.s.store.GetEntry(ctx, SubscriptionBucket, d.Name)
+		cur, err := pm.s.kv.GetEntry(ctx, SubscriptionBucket, d.Name)
 		exists := err == nil
 		if err != nil && !errors.Is(err, herald.ErrNotFound) {
 			return d, false, err
@@ -378,9 +299,9 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 			return d, false, err
 		}
 		if exists {
-			_, err = pm.s.store.UpdateValue(ctx, SubscriptionBucket, d.Name, b, cur.Revision)
+			_, err = pm.s.kv.UpdateValue(ctx, SubscriptionBucket, d.Name, b, cur.Revision)
 		} else {
-			_, err = pm.s.store.CreateValue(ctx, SubscriptionBucket, d.Name, b)
+			_, err = pm.s.kv.CreateValue(ctx, SubscriptionBucket, d.Name, b)
 		}
 		if errors.Is(err, herald.ErrConflict) && attempt < attempts {
 			continue // written by someone else since we read it: check its owner again
@@ -432,10 +353,10 @@ func (pm *pushManager) remove(ctx context.Context, name string) error {
 		return err
 	}
 	delete(pm.m, name)
-	if err := pm.s.store.DeleteValue(ctx, SubscriptionBucket, name); err != nil {
+	if err := pm.s.kv.DeleteValue(ctx, SubscriptionBucket, name); err != nil {
 		return err
 	}
-	return pm.s.store.DeleteSubscription(ctx, name)
+	return pm.s.bus.DeleteSubscription(ctx, name)
 }
 
 // stopAll stops every push subscription, waiting for deliveries in flight.
@@ -508,7 +429,6 @@ func (w *webhook) deliver(ctx context.Context, e *herald.Event) (string, error) 
 	code := resp.StatusCode
 	switch {
 	case code >= 200 && code < 300:
-		w.s.push.delivered(w.def.Name, e.ID)
 		return "delivered", nil
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
 		err := herald.Temporary(fmt.Errorf("endpoint answered %d", code))

@@ -22,7 +22,7 @@ import (
 // retention loop); it never closes the Bus or its store.
 type Server struct {
 	bus   *herald.Bus
-	store herald.Store
+	kv    herald.KV // the bus's KV: tokens, schemas, push subscriptions
 	cfg   config
 	log   *slog.Logger
 	audit *slog.Logger
@@ -58,7 +58,6 @@ type config struct {
 	maxStreams     int
 	corsOrigins    []string
 	refresh        time.Duration
-	codec          herald.Codec
 }
 
 // Option configures a Server in New.
@@ -179,7 +178,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 	if cfg.webhookClient == nil {
 		cfg.webhookClient = defaultWebhookClient()
 	}
-	s := &Server{bus: bus, store: bus.Store(), cfg: cfg, log: cfg.logger, audit: cfg.audit}
+	s := &Server{bus: bus, kv: bus.KV(), cfg: cfg, log: cfg.logger, audit: cfg.audit}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.streams, s.endSSE = context.WithCancel(s.ctx)
 	m, err := newMetrics(cfg.registry)
@@ -188,7 +187,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("server: metrics: %w", err)
 	}
 	s.m = m
-	if s.auth, err = newAuthenticator(s.store, cfg.tokens); err != nil {
+	if s.auth, err = newAuthenticator(s.kv, cfg.tokens); err != nil {
 		s.cancel()
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -209,11 +208,11 @@ func (s *Server) start(ctx context.Context) error {
 	if err := s.loadSchemas(ctx); err != nil {
 		return fmt.Errorf("server: loading schemas: %w", err)
 	}
-	head, err := s.store.Head(ctx)
+	head, err := s.bus.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("server: reading the log's head: %w", err)
 	}
-	s.hub = newHub(s.store, head, s.cfg.streamBuffer, s.log)
+	s.hub = newHub(s.bus, head, s.cfg.streamBuffer, s.log)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -517,7 +516,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *principa
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	head, err := s.store.Head(ctx)
+	head, err := s.bus.Head(ctx)
 	if err != nil {
 		ae := toAPIError(err)
 		if ae.Status < 500 {

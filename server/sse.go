@@ -45,9 +45,9 @@ func (h *hubEntry) cloudEvent() []byte {
 // streams when new ones arrive. A stream never holds the hub up: the hub
 // only appends and broadcasts.
 type hub struct {
-	store herald.Store
-	log   *slog.Logger
-	size  int
+	bus  *herald.Bus // read raw: streams decode each frame
+	log  *slog.Logger
+	size int
 
 	// streams counts the open streams; with none, the hub does not read
 	// the log at all.
@@ -62,8 +62,8 @@ type hub struct {
 	stopped bool
 }
 
-func newHub(st herald.Store, head uint64, size int, log *slog.Logger) *hub {
-	return &hub{store: st, log: log, size: size, base: head, head: head, notify: make(chan struct{})}
+func newHub(bus *herald.Bus, head uint64, size int, log *slog.Logger) *hub {
+	return &hub{bus: bus, log: log, size: size, base: head, head: head, notify: make(chan struct{})}
 }
 
 func (h *hub) run(ctx context.Context) {
@@ -75,7 +75,7 @@ func (h *hub) run(ctx context.Context) {
 	}()
 	cursor := h.head
 	for ctx.Err() == nil {
-		head, err := h.store.Wait(ctx, cursor)
+		head, err := h.bus.Wait(ctx, cursor)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, herald.ErrClosed) {
 				return
@@ -92,7 +92,7 @@ func (h *hub) run(ctx context.Context) {
 			continue
 		}
 		var batch []*hubEntry
-		for e, rerr := range h.store.Read(ctx, cursor, herald.Filter{Limit: 1024}) {
+		for e, rerr := range h.bus.Read(ctx, cursor, herald.Filter{Limit: 1024}, herald.Raw()) {
 			if rerr != nil {
 				err = rerr
 				break
@@ -270,14 +270,15 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 
 			}
 			n, last := 0, cursor
-			for e, err := range s.store.Read(ctx, cursor, f) {
+			for e, err := range s.bus.Read(ctx, cursor, f, herald.Raw()) {
 				if err != nil {
 					return nil
 				}
 				if p.mayRead(e.Name) {
-					b, merr := encodeStreamEvent(s.decoded(ctx, e), ce)
-					if merr == nil {
-						frame(e.Position, b)
+					if d := s.decoded(ctx, e); d != nil {
+						if b, merr := encodeStreamEvent(d, ce); merr == nil {
+							frame(e.Position, b)
+						}
 					}
 				}
 				n++
@@ -323,7 +324,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 		for _, en := range entries {
 			cursor = en.e.Position
 			if f.Match(en.e) && p.mayRead(en.e.Name) {
-				frame(en.e.Position, s.hubFrame(ctx, en, ce))
+				if b := s.hubFrame(ctx, en, ce); b != nil {
+					frame(en.e.Position, b)
+				}
 				if len(buf) >= streamFlushBytes && !write() {
 					s.m.dropped.Inc()
 					return nil

@@ -34,14 +34,14 @@ func TestImport(t *testing.T) {
 	if r.stderr != "imported 30 events: 0 stored, 30 already present\n" {
 		t.Errorf("second import said %q", r.stderr)
 	}
-	if head, _ := dst.bus.Store().Head(context.Background()); head != 31 {
+	if head, _ := dst.bus.Head(context.Background()); head != 31 {
 		t.Errorf("head %d after importing twice, want 31", head)
 	}
 	// The events kept their ids, data, subjects and correlation.
 	first := strings.SplitN(dump, "\n", 2)[0]
 	var e herald.Event
 	json.Unmarshal([]byte(first), &e)
-	got, err := dst.bus.Store().Get(context.Background(), e.ID)
+	got, err := dst.bus.Get(context.Background(), e.ID)
 	if err != nil || string(got.Data) != string(e.Data) || got.Subject != e.Subject || got.CorrelationID != e.CorrelationID ||
 		!got.Timestamp.Equal(e.Timestamp) || got.Position != 2 {
 		t.Errorf("imported %+v (%v), exported %+v", got, err, e)

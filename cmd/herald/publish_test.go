@@ -20,7 +20,7 @@ func TestPublish(t *testing.T) {
 	if !strings.HasPrefix(r.stdout, "published recording.ended at position 1 (id ev-1)") {
 		t.Fatalf("stdout %q", r.stdout)
 	}
-	e, err := ts.bus.Store().Get(context.Background(), "ev-1")
+	e, err := ts.bus.Get(context.Background(), "ev-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestPublish(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Position != 2 || res.ID == "" {
 		t.Fatalf("--json: %q (%v)", r.stdout, err)
 	}
-	if e, _ := ts.bus.Store().Get(context.Background(), res.ID); e == nil || string(e.Data) != `{"from":"file"}` {
+	if e, _ := ts.bus.Get(context.Background(), res.ID); e == nil || string(e.Data) != `{"from":"file"}` {
 		t.Errorf("@file data not stored: %+v", e)
 	}
 	ts.runIn(t, `{"from":"stdin"}`, "publish", "a.stdin", "--data", "-").ok(t)
@@ -95,7 +95,7 @@ func TestPublishRejected(t *testing.T) {
 			t.Errorf("%q: exit %d (%v), want 2", bad, exitCode(r.err), r.err)
 		}
 	}
-	if n, _ := ts.bus.Store().Head(context.Background()); n != 0 {
+	if n, _ := ts.bus.Head(context.Background()); n != 0 {
 		t.Errorf("rejected publishes stored %d events", n)
 	}
 }

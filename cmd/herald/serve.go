@@ -329,15 +329,15 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Fields a schema marks "x-sensitive" are encrypted with a key per
-	// subject kept in the store; POST /v1/subjects/{subject}/forget deletes
-	// the key (crypto-shredding).
-	schemas := herald.NewSchemas()
-	codec, err := sensitive.New(st, schemas)
+	// subject kept in the bus's KV; POST /v1/subjects/{subject}/forget
+	// deletes the key (crypto-shredding). The codec is given once, to the
+	// bus, which applies it on every path.
+	codec, err := sensitive.New(nil, nil)
 	if err != nil {
 		return err
 	}
 	bus, err := herald.New(herald.WithStore(st), herald.WithLogger(log), herald.WithRegisterer(reg),
-		herald.WithMaxEventSize(eventLimit(cfg.Limits)), herald.WithSchemas(schemas), herald.WithCodec(codec))
+		herald.WithMaxEventSize(eventLimit(cfg.Limits)), herald.WithCodec(codec))
 	if err != nil {
 		return err
 	}
@@ -354,7 +354,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	opts := []server.Option{
 		server.WithLogger(log), server.WithAuditLogger(audit), server.WithRegistry(reg),
 		server.WithTokens(tokens), server.WithLimits(cfg.Limits), server.WithSubscriptions(cfg.Subscriptions),
-		server.WithCORS(f.corsOrigins...), server.WithCodec(codec),
+		server.WithCORS(f.corsOrigins...),
 	}
 	// Without rules the server keeps events 30 days (herald.DefaultRetention),
 	// as the seed's product requirements ask; a configuration's rules replace it.

@@ -187,20 +187,24 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 	}
 	defer st.Close()
 
-	// Sensitive fields are encrypted at rest with a key per subject.
-	schemas := herald.NewSchemas()
-	if err := transcriptionCompleted.Register(schemas); err != nil {
-		return nil, err
-	}
-	codec, err := sensitive.New(st, schemas)
+	// Sensitive fields are encrypted at rest with a key per subject. The
+	// codec is given once, to the bus: it keeps its keys in the bus's KV
+	// and learns which fields are sensitive from the bus's schemas, where
+	// each typed event registers its own schema when it is published.
+	codec, err := sensitive.New(nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	bus, err := herald.New(herald.WithStore(st), herald.WithSource("recorder"), herald.WithSchemas(schemas), herald.WithCodec(codec))
+	bus, err := herald.New(herald.WithStore(st), herald.WithSource("recorder"), herald.WithCodec(codec))
 	if err != nil {
 		return nil, err
 	}
 	defer bus.Close(context.WithoutCancel(ctx))
+	// Registered up front so that a subscriber's events are encrypted even
+	// before the first transcription is published here.
+	if err := transcriptionCompleted.Register(bus.Schemas()); err != nil {
+		return nil, err
+	}
 
 	ids := make([]string, cfg.recordings)
 	for i := range ids {
@@ -215,7 +219,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 		return nil, err
 	}
 
-	start, err := st.Head(ctx)
+	start, err := bus.Head(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +236,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 	fmt.Fprintf(w, "published %d recordings; %s will fail once in %s, %s fails in %s until fixed\n\n",
 		len(ids), flaky, subTranscription, broken, subNotes)
 
-	corr, err := correlations(ctx, st, start, ids)
+	corr, err := correlations(ctx, bus, start, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -295,10 +299,11 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 	}
 
 	// Each recording is also an aggregate: its subject's events, folded.
-	repo, err := es.NewRepository(st, foldRecording, es.WithDecoder(codec))
+	repo, err := es.NewRepository(bus, foldRecording)
 	if err != nil {
 		return nil, err
 	}
+	defer repo.Close()
 	for _, id := range ids {
 		s, v, err := repo.Load(ctx, "recording/"+id)
 		if err != nil {
@@ -311,7 +316,8 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 	// The transcripts are stored encrypted; forgetting a recording deletes
 	// its key, and its transcript with it, wherever the events went.
 	for _, id := range ids {
-		for e, err := range st.Read(ctx, start, herald.Filter{CorrelationID: corr[id], Name: transcriptionCompleted.Name()}) {
+		// Raw: the events as stored, not decoded.
+		for e, err := range bus.Read(ctx, start, herald.Filter{CorrelationID: corr[id], Name: transcriptionCompleted.Name()}, herald.Raw()) {
 			if err != nil {
 				return nil, err
 			}
@@ -319,10 +325,11 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 		}
 	}
 	forget := "recording/" + ids[0]
-	if err := codec.Forget(ctx, forget); err != nil {
+	// Through the bus, which also drops the subject from the repository's
+	// cache.
+	if err := bus.Forget(ctx, forget); err != nil {
 		return nil, err
 	}
-	repo.Evict(forget)
 	if res.Forgotten, _, err = repo.Load(ctx, forget); err != nil {
 		return nil, err
 	}
@@ -391,9 +398,9 @@ func source(plugin string) herald.EventOption {
 
 // correlations returns the correlation id of each recording published
 // after position start.
-func correlations(ctx context.Context, st herald.Store, start uint64, ids []string) (map[string]string, error) {
+func correlations(ctx context.Context, bus *herald.Bus, start uint64, ids []string) (map[string]string, error) {
 	corr := map[string]string{}
-	for e, err := range st.Read(ctx, start, herald.Filter{Name: recordingEnded.Name()}) {
+	for e, err := range bus.Read(ctx, start, herald.Filter{Name: recordingEnded.Name()}) {
 		if err != nil {
 			return nil, err
 		}
