@@ -29,9 +29,10 @@ const (
 	MaxMetadataEntries = api.MaxMetadataEntries
 )
 
-// Event is one fact that happened (see api.Event for its fields). The JSON
-// form is the wire form of the HTTP API; Position is set by the store and is
-// output only.
+// Event is one fact that happened. The JSON form is the wire form of the
+// HTTP API (see api.Event); Position is set by the store and is output only.
+// Its fields' rules are documented on the declaration, in
+// github.com/heraldhq/herald/internal/model.
 //
 // An Event handed to Publish belongs to the bus until Publish returns; an
 // Event handed to a handler is shared with every other subscription and
@@ -113,8 +114,11 @@ var (
 	// the event before the context's deadline (5 s when it has none).
 	ErrBackpressure = api.ErrBackpressure
 
-	// ErrConflict is returned when an append states an expected subject
-	// version and the subject is at another version. Nothing is stored.
+	// ErrConflict is returned when a conditional write finds the state it
+	// depends on changed: an append states an expected subject version and
+	// the subject is at another version, a KV create finds the key already
+	// there, a KV update finds the key no longer at the revision it names.
+	// Nothing is stored.
 	ErrConflict = api.ErrConflict
 
 	// ErrNotFound is returned when an event, dead letter, subscription or

@@ -18,8 +18,26 @@ const (
 	MaxMetadataEntries = model.MaxMetadataEntries
 )
 
-// Event is one fact that happened; its JSON form is the wire form of the
-// HTTP API. See the fields' documentation for each field's rules.
+// Event is one fact that happened. Its JSON form is the wire form of the
+// HTTP API:
+//
+//	{
+//	  "id": "0193...",                      // unique, the idempotency key; made when empty
+//	  "name": "recording.completed",        // dot-separated segments of [a-z0-9_]
+//	  "timestamp": "2026-01-02T03:04:05Z",  // UTC; now when empty
+//	  "data": {"duration": 90},             // a JSON object
+//	  "correlation_id": "0193...",          // the chain it belongs to
+//	  "causation_id": "0192...",            // the event that caused it, if any
+//	  "source_plugin": "recorder",          // who published it
+//	  "subject": "recording/123",           // unit of ordering and concurrency, optional
+//	  "version": 1,                         // schema version of data
+//	  "priority": "normal",                 // low, normal, high or critical
+//	  "metadata": {"traceparent": "..."},   // free string headers, optional
+//	  "position": 42                        // place in the log, set by the store
+//	}
+//
+// Each field's rules are documented on the declaration, in
+// github.com/heraldhq/herald/internal/model.
 type Event = model.Event
 
 // Priority orders ready events within a subscription. Its JSON form is
