@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,16 +64,6 @@ func mustSubscribe(t *testing.T, b *Bus, pattern string, h HandlerFunc, opts ...
 	return s
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // recorder collects what a handler saw.
 type recorder struct {
@@ -118,7 +109,7 @@ func TestPublishSubscribeEphemeralAndDurable(t *testing.T) {
 	if p1 != 1 || p2 != 2 {
 		t.Fatalf("positions %d %d", p1, p2)
 	}
-	waitFor(t, "deliveries", func() bool { return eph.len() == 1 && dur.len() == 2 })
+	testwait.For(t, "deliveries", func() bool { return eph.len() == 1 && dur.len() == 2 })
 	e, ec := eph.evs[0], eph.ecs[0]
 	if e.Name != "recording.completed" || e.SourcePlugin != "tester" || e.CorrelationID != e.ID || e.Position != 1 {
 		t.Fatalf("event %+v", e)
@@ -139,7 +130,7 @@ func TestPublishSubscribeEphemeralAndDurable(t *testing.T) {
 	if eph.len() != 1 || dur.len() != 2 {
 		t.Fatalf("duplicate delivered: %d %d", eph.len(), dur.len())
 	}
-	waitFor(t, "outcomes", func() bool {
+	testwait.For(t, "outcomes", func() bool {
 		outs, _ := b.Outcomes(context.Background(), OutcomeQuery{EventID: e.ID})
 		return len(outs) == 1 && outs[0].Status == OutcomeSucceeded && outs[0].Subscription == "notes"
 	})
@@ -229,7 +220,7 @@ func TestOrderingPerSubject(t *testing.T) {
 				mustPublish(t, b, ev("order.step", fmt.Sprintf("o-%v-%d", durable, s), fmt.Sprintf(`{"i":%d}`, i)))
 			}
 		}
-		waitFor(t, fmt.Sprintf("all events (durable %v)", durable), func() bool { return n.Load() == 300 })
+		testwait.For(t, fmt.Sprintf("all events (durable %v)", durable), func() bool { return n.Load() == 300 })
 		for _, s := range b.Subscriptions() {
 			b.Unsubscribe(context.Background(), subByName(b, s.Name))
 		}
@@ -267,7 +258,7 @@ func TestConcurrencyAcrossSubjects(t *testing.T) {
 	for i := range 8 {
 		mustPublish(t, b, ev("job.run", fmt.Sprintf("job/%d", i), ""))
 	}
-	waitFor(t, "4 concurrent handlers", func() bool { return running.Load() == 4 })
+	testwait.For(t, "4 concurrent handlers", func() bool { return running.Load() == 4 })
 	time.Sleep(20 * time.Millisecond)
 	if p := peak.Load(); p != 4 {
 		t.Fatalf("peak concurrency %d, want 4", p)
@@ -295,14 +286,14 @@ func TestPriorityUnderBacklog(t *testing.T) {
 		return nil
 	})
 	mustPublish(t, b, ev("work.block", "", ""))
-	waitFor(t, "first handler", func() bool { mu.Lock(); defer mu.Unlock(); return !first })
+	testwait.For(t, "first handler", func() bool { mu.Lock(); defer mu.Unlock(); return !first })
 	for _, p := range []Priority{PriorityLow, PriorityNormal, PriorityHigh, PriorityCritical, PriorityLow, PriorityCritical, PriorityNormal, PriorityHigh} {
 		e := ev("work.item", "", "")
 		e.Priority = p
 		mustPublish(t, b, e)
 	}
 	close(gate)
-	waitFor(t, "backlog", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 8 })
+	testwait.For(t, "backlog", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 8 })
 	want := []Priority{PriorityCritical, PriorityCritical, PriorityHigh, PriorityHigh, PriorityNormal, PriorityNormal, PriorityLow, PriorityLow}
 	if fmt.Sprint(order) != fmt.Sprint(want) {
 		t.Fatalf("order %v, want %v", order, want)
@@ -327,14 +318,14 @@ func TestTemporaryErrorRetriedWithBackoff(t *testing.T) {
 	}, Durable("flaky"), Backoff(20*time.Millisecond, 40*time.Millisecond))
 	e := ev("flaky.op", "", "")
 	mustPublish(t, b, e)
-	waitFor(t, "success", func() bool { return s.Stats().Handled == 1 })
+	testwait.For(t, "success", func() bool { return s.Stats().Handled == 1 })
 	if fmt.Sprint(attempts) != "[1 2 3]" {
 		t.Fatalf("attempts %v", attempts)
 	}
 	if st := s.Stats(); st.Retried != 2 || st.Failed != 2 || st.DeadLettered != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	waitFor(t, "outcome", func() bool {
+	testwait.For(t, "outcome", func() bool {
 		outs, _ := b.Outcomes(context.Background(), OutcomeQuery{EventID: e.ID})
 		return len(outs) == 1 && outs[0].Status == OutcomeSucceeded && outs[0].Attempts == 3
 	})
@@ -376,13 +367,13 @@ func TestPermanentErrorDeadLettersAtOnce(t *testing.T) {
 	bad := ev("pay.bad", "", "")
 	mustPublish(t, b, bad)
 	mustPublish(t, b, ev("pay.good", "", ""))
-	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "payments")) == 1 })
-	waitFor(t, "next event", func() bool { return rec.len() == 1 })
+	testwait.For(t, "dead letter", func() bool { return len(deadLetters(t, b, "payments")) == 1 })
+	testwait.For(t, "next event", func() bool { return rec.len() == 1 })
 	dl := deadLetters(t, b, "payments")[0]
 	if calls.Load() != 1 || !dl.Permanent || len(dl.Errors) != 1 || dl.Event.ID != bad.ID || !strings.Contains(dl.Errors[0].Error, "card number") {
 		t.Fatalf("calls %d, dead letter %+v", calls.Load(), dl)
 	}
-	waitFor(t, "outcome", func() bool {
+	testwait.For(t, "outcome", func() bool {
 		outs, _ := b.Outcomes(context.Background(), OutcomeQuery{EventID: bad.ID})
 		return len(outs) == 1 && outs[0].Status == OutcomeDeadLettered && outs[0].Attempts == 1
 	})
@@ -401,7 +392,7 @@ func TestMaxAttemptsDeadLettersWithHistory(t *testing.T) {
 	}, Durable("x"), MaxAttempts(3), Backoff(time.Millisecond, 2*time.Millisecond))
 	mustPublish(t, b, ev("x.fail", "s", ""))
 	mustPublish(t, b, ev("x.ok", "s", "")) // same subject: waits for the failing one
-	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "x")) == 1 })
+	testwait.For(t, "dead letter", func() bool { return len(deadLetters(t, b, "x")) == 1 })
 	dl := deadLetters(t, b, "x")[0]
 	if dl.Permanent || len(dl.Errors) != 3 {
 		t.Fatalf("dead letter %+v", dl)
@@ -411,7 +402,7 @@ func TestMaxAttemptsDeadLettersWithHistory(t *testing.T) {
 			t.Fatalf("history %+v", dl.Errors)
 		}
 	}
-	waitFor(t, "subscription moves on", func() bool { return rec.len() == 1 })
+	testwait.For(t, "subscription moves on", func() bool { return rec.len() == 1 })
 }
 
 func TestPanicIsolated(t *testing.T) {
@@ -427,7 +418,7 @@ func TestPanicIsolated(t *testing.T) {
 	mustSubscribe(t, b, "p.>", other.handler())
 	mustPublish(t, b, ev("p.panic", "", ""))
 	mustPublish(t, b, ev("p.next", "", ""))
-	waitFor(t, "both subscriptions", func() bool { return other.len() == 2 && after.len() == 1 })
+	testwait.For(t, "both subscriptions", func() bool { return other.len() == 2 && after.len() == 1 })
 	if st := s.Stats(); st.DeadLettered != 1 || st.Failed != 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -444,7 +435,7 @@ func TestHandlerTimeout(t *testing.T) {
 		return ctx.Err()
 	}, Durable("slow"), Timeout(30*time.Millisecond), MaxAttempts(2), Backoff(time.Millisecond, time.Millisecond))
 	mustPublish(t, b, ev("slow.op", "", ""))
-	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "slow")) == 1 })
+	testwait.For(t, "dead letter", func() bool { return len(deadLetters(t, b, "slow")) == 1 })
 	if el := time.Since(start); el < 60*time.Millisecond {
 		t.Fatalf("two timed-out attempts took %v", el)
 	}
@@ -470,13 +461,13 @@ func TestRedriveAndDiscard(t *testing.T) {
 	for _, e := range []*Event{e1, e2, e3} {
 		mustPublish(t, b, e)
 	}
-	waitFor(t, "dead letters", func() bool { return len(deadLetters(t, b, "mailer")) == 3 })
+	testwait.For(t, "dead letters", func() bool { return len(deadLetters(t, b, "mailer")) == 3 })
 
 	// Redrive one while still broken: it comes back with a longer history.
 	if n, err := b.Redrive(context.Background(), DeadLetterQuery{EventID: e1.ID}); err != nil || n != 1 {
 		t.Fatalf("redrive: %d %v", n, err)
 	}
-	waitFor(t, "failed redrive", func() bool {
+	testwait.For(t, "failed redrive", func() bool {
 		for _, d := range deadLetters(t, b, "mailer") {
 			if d.Event.ID == e1.ID {
 				return len(d.Errors) == 2 && !d.Redrive
@@ -489,15 +480,15 @@ func TestRedriveAndDiscard(t *testing.T) {
 	if n, err := b.Redrive(context.Background(), DeadLetterQuery{EventID: e1.ID}); err != nil || n != 1 {
 		t.Fatalf("redrive: %d %v", n, err)
 	}
-	waitFor(t, "redriven event handled", func() bool { return handled.len() == 1 })
+	testwait.For(t, "redriven event handled", func() bool { return handled.len() == 1 })
 	if n, err := b.Discard(context.Background(), DeadLetterQuery{EventID: e2.ID}); err != nil || n != 1 {
 		t.Fatalf("discard: %d %v", n, err)
 	}
-	waitFor(t, "one dead letter left", func() bool {
+	testwait.For(t, "one dead letter left", func() bool {
 		dls := deadLetters(t, b, "mailer")
 		return len(dls) == 1 && dls[0].Event.ID == e3.ID
 	})
-	waitFor(t, "outcomes", func() bool {
+	testwait.For(t, "outcomes", func() bool {
 		o1, _ := b.Outcomes(context.Background(), OutcomeQuery{EventID: e1.ID})
 		o2, _ := b.Outcomes(context.Background(), OutcomeQuery{EventID: e2.ID})
 		return len(o1) == 1 && o1[0].Status == OutcomeSucceeded && o1[0].Attempts == 3 &&
@@ -512,11 +503,11 @@ func TestResetReplaysDurableSubscription(t *testing.T) {
 	for range 10 {
 		mustPublish(t, b, ev("r.e", "", ""))
 	}
-	waitFor(t, "first pass", func() bool { return rec.len() == 10 })
+	testwait.For(t, "first pass", func() bool { return rec.len() == 10 })
 	if err := b.Reset(context.Background(), "replayer", StartPosition(4)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "replay while running", func() bool { return rec.len() == 17 })
+	testwait.For(t, "replay while running", func() bool { return rec.len() == 17 })
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +515,7 @@ func TestResetReplaysDurableSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustSubscribe(t, b, "r.>", rec.handler(), Durable("replayer"))
-	waitFor(t, "replay after restart", func() bool { return rec.len() == 27 })
+	testwait.For(t, "replay after restart", func() bool { return rec.len() == 27 })
 	if err := b.Reset(context.Background(), "nobody", StartEarliest); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("reset of unknown subscription: %v", err)
 	}
@@ -543,7 +534,7 @@ func TestDurableResumesAfterRestart(t *testing.T) {
 	for range 5 {
 		mustPublish(t, b1, ev("doc.saved", "", ""))
 	}
-	waitFor(t, "first run", func() bool { return first.len() == 5 })
+	testwait.For(t, "first run", func() bool { return first.len() == 5 })
 	if err := b1.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -557,7 +548,7 @@ func TestDurableResumesAfterRestart(t *testing.T) {
 	}
 	var second recorder
 	mustSubscribe(t, b2, "doc.>", second.handler(), Durable("indexer"))
-	waitFor(t, "catch up", func() bool { return second.len() == 3 })
+	testwait.For(t, "catch up", func() bool { return second.len() == 3 })
 	time.Sleep(20 * time.Millisecond)
 	if second.len() != 3 {
 		t.Fatalf("got %d events after restart, want the 3 missed", second.len())
@@ -594,7 +585,7 @@ func TestChildEventsHaveDeterministicIDs(t *testing.T) {
 	mustSubscribe(t, b, "order.billed", billed.handler(), Durable("shipping"))
 	parent := ev("order.placed", "", "")
 	mustPublish(t, b, parent)
-	waitFor(t, "child handled", func() bool { return billed.len() >= 1 && calls.Load() == 2 })
+	testwait.For(t, "child handled", func() bool { return billed.len() >= 1 && calls.Load() == 2 })
 	time.Sleep(30 * time.Millisecond)
 	if billed.len() != 1 {
 		t.Fatalf("child delivered %d times", billed.len())
@@ -607,7 +598,7 @@ func TestChildEventsHaveDeterministicIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "trace outcomes", func() bool {
+	testwait.For(t, "trace outcomes", func() bool {
 		tr, _ = b.Trace(context.Background(), parent.ID)
 		return len(tr.Events) == 2 && len(tr.Events[0].Outcomes) == 1 && len(tr.Events[1].Outcomes) == 1
 	})
@@ -626,7 +617,7 @@ func TestEphemeralBackpressure(t *testing.T) {
 		return nil
 	}, BufferSize(2))
 	mustPublish(t, b, ev("bp.e", "", "")) // taken by the handler
-	waitFor(t, "in flight", func() bool { return s.Stats().InFlight == 1 })
+	testwait.For(t, "in flight", func() bool { return s.Stats().InFlight == 1 })
 	mustPublish(t, b, ev("bp.e", "", ""))
 	mustPublish(t, b, ev("bp.e", "", ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -644,7 +635,7 @@ func TestEphemeralBackpressure(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "all handled", func() bool { return rec.len() == 4 })
+	testwait.For(t, "all handled", func() bool { return rec.len() == 4 })
 }
 
 func TestEphemeralDropOldest(t *testing.T) {
@@ -658,12 +649,12 @@ func TestEphemeralDropOldest(t *testing.T) {
 	}, BufferSize(2), DropOldest())
 	var ps []uint64
 	ps = append(ps, mustPublish(t, b, ev("d.e", "", "")))
-	waitFor(t, "in flight", func() bool { return s.Stats().InFlight == 1 })
+	testwait.For(t, "in flight", func() bool { return s.Stats().InFlight == 1 })
 	for range 5 {
 		ps = append(ps, mustPublish(t, b, ev("d.e", "", "")))
 	}
 	close(gate)
-	waitFor(t, "handled", func() bool { return rec.len() == 3 })
+	testwait.For(t, "handled", func() bool { return rec.len() == 3 })
 	if st := s.Stats(); st.Dropped != 3 {
 		t.Fatalf("dropped %d, want 3", st.Dropped)
 	}
@@ -703,7 +694,7 @@ func TestDurableSubscriberHoldsBoundedMemoryStore(t *testing.T) {
 	for range 40 {
 		mustPublish(t, b, ev("m.e", "", ""))
 	}
-	waitFor(t, "everything handled", func() bool { return rec.len() == n+40 })
+	testwait.For(t, "everything handled", func() bool { return rec.len() == n+40 })
 }
 
 func TestUnsubscribeLetsInFlightHandlerFinish(t *testing.T) {
@@ -718,7 +709,7 @@ func TestUnsubscribeLetsInFlightHandlerFinish(t *testing.T) {
 		return nil
 	})
 	mustPublish(t, b, ev("u.e", "", ""))
-	waitFor(t, "in flight", func() bool { return rec.len() == 1 })
+	testwait.For(t, "in flight", func() bool { return rec.len() == 1 })
 	mustPublish(t, b, ev("u.e", "", "")) // queued, never delivered
 	done := make(chan error, 1)
 	go func() { done <- b.Unsubscribe(context.Background(), s) }()
@@ -756,7 +747,7 @@ func TestCloseDrainsAndRefuses(t *testing.T) {
 	}, Durable("closer"))
 	e := ev("c.e", "", "")
 	mustPublish(t, b, e)
-	waitFor(t, "in flight", func() bool { return b.Subscriptions()[0].Stats.InFlight == 1 })
+	testwait.For(t, "in flight", func() bool { return b.Subscriptions()[0].Stats.InFlight == 1 })
 	go func() { time.Sleep(20 * time.Millisecond); close(gate) }()
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -785,7 +776,7 @@ func TestCloseGivesUpAtDeadline(t *testing.T) {
 		return ctx.Err()
 	})
 	mustPublish(t, b, ev("h.e", "", ""))
-	waitFor(t, "in flight", func() bool { return b.Subscriptions()[0].Stats.InFlight == 1 })
+	testwait.For(t, "in flight", func() bool { return b.Subscriptions()[0].Stats.InFlight == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if err := b.Close(ctx); err != nil {
@@ -831,7 +822,7 @@ func TestBatchHandlerPerEventResults(t *testing.T) {
 	if _, err := b.PublishBatch(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "all handled", func() bool { return s.Stats().Handled == 25 })
+	testwait.For(t, "all handled", func() bool { return s.Stats().Handled == 25 })
 	mu.Lock()
 	defer mu.Unlock()
 	for n := range 25 {
@@ -863,7 +854,7 @@ func TestMetricsOnCallersRegistry(t *testing.T) {
 	}, Durable("metered"))
 	mustPublish(t, b, ev("met.ok", "", ""))
 	mustPublish(t, b, ev("met.fail", "", ""))
-	waitFor(t, "handled", func() bool { return len(deadLetters(t, b, "metered")) == 1 })
+	testwait.For(t, "handled", func() bool { return len(deadLetters(t, b, "metered")) == 1 })
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -898,12 +889,12 @@ func TestHungHandlerIsAbandoned(t *testing.T) {
 	}, Durable("hanger"), Timeout(20*time.Millisecond), MaxAttempts(2), Backoff(time.Millisecond, time.Millisecond))
 	mustPublish(t, b, ev("hang.forever", "", ""))
 	mustPublish(t, b, ev("hang.ok", "", ""))
-	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "hanger")) == 1 })
+	testwait.For(t, "dead letter", func() bool { return len(deadLetters(t, b, "hanger")) == 1 })
 	dl := deadLetters(t, b, "hanger")[0]
 	if len(dl.Errors) != 2 || !strings.Contains(dl.Errors[0].Error, "did not return") {
 		t.Fatalf("history %+v", dl.Errors)
 	}
-	waitFor(t, "subscription moves on", func() bool { return rec.len() == 1 })
+	testwait.For(t, "subscription moves on", func() bool { return rec.len() == 1 })
 }
 
 // syncBuffer is a bytes.Buffer safe for the bus's goroutines.
@@ -937,7 +928,7 @@ func TestLogsNameEventButNeverPayload(t *testing.T) {
 	bad := ev("log.fail", "", `{"password":"hunter2"}`)
 	mustPublish(t, b, bad)
 	mustPublish(t, b, ev("log.ok", "", `{"password":"hunter2"}`))
-	waitFor(t, "both handled", func() bool { st := s.Stats(); return st.Handled == 1 && st.DeadLettered == 1 })
+	testwait.For(t, "both handled", func() bool { st := s.Stats(); return st.Handled == 1 && st.DeadLettered == 1 })
 	logs := out.String()
 	if strings.Contains(logs, "hunter2") {
 		t.Fatalf("payload logged:\n%s", logs)
@@ -962,7 +953,7 @@ func TestCloseAbandonsHungHandler(t *testing.T) {
 		return nil
 	}, Timeout(20*time.Millisecond))
 	mustPublish(t, b, ev("stuck.e", "", ""))
-	waitFor(t, "in flight", func() bool { return b.Subscriptions()[0].Stats.InFlight == 1 })
+	testwait.For(t, "in flight", func() bool { return b.Subscriptions()[0].Stats.InFlight == 1 })
 	start := time.Now()
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -993,7 +984,7 @@ func TestExpectVersionAndBatchDuplicates(t *testing.T) {
 	if err != nil || !res[0].Duplicate || res[0].Position != 2 || res[1].Duplicate || res[1].Position != 4 {
 		t.Fatalf("batch with a duplicate: %+v %v", res, err)
 	}
-	waitFor(t, "deliveries", func() bool { return rec.len() == 3 })
+	testwait.For(t, "deliveries", func() bool { return rec.len() == 3 })
 	time.Sleep(20 * time.Millisecond)
 	if rec.len() != 3 {
 		t.Fatalf("%d deliveries, want 3 (the duplicate is not delivered)", rec.len())
@@ -1017,7 +1008,7 @@ func TestStartPositions(t *testing.T) {
 	mustSubscribe(t, b, "st.>", pos.handler(), Durable("pos"), StartAt(StartPosition(4)))
 	mustSubscribe(t, b, "st.>", at.handler(), Durable("at"), StartAt(StartTime(stamps[2])))
 	mustPublish(t, b, ev("st.e", "", ""))
-	waitFor(t, "deliveries", func() bool {
+	testwait.For(t, "deliveries", func() bool {
 		return earliest.len() == 7 && latest.len() == 1 && pos.len() == 4 && at.len() == 5
 	})
 	if first(&earliest) != 1 || first(&latest) != 7 || first(&pos) != 4 || first(&at) != 3 {
@@ -1027,5 +1018,5 @@ func TestStartPositions(t *testing.T) {
 	if err := b.Reset(ctx, "latest", StartTime(stamps[4])); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "replay from a time", func() bool { return latest.len() == 4 })
+	testwait.For(t, "replay from a time", func() bool { return latest.len() == 4 })
 }

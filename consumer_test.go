@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"errors"
 	"sync"
@@ -155,14 +156,14 @@ func TestDurableSubscriptionOnSharedStore(t *testing.T) {
 			ids = append(ids, e.ID)
 		}
 	}
-	waitFor(t, "every event handled", func() bool {
+	testwait.For(t, "every event handled", func() bool {
 		n := 0
 		handled.Range(func(any, any) bool { n++; return true })
 		return n == len(ids)
 	})
-	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b1, "workers")) == 1 })
+	testwait.For(t, "dead letter", func() bool { return len(deadLetters(t, b1, "workers")) == 1 })
 	c := st.consumers["workers"]
-	waitFor(t, "acks", func() bool {
+	testwait.For(t, "acks", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return len(c.acked) == 40
@@ -176,7 +177,7 @@ func TestDurableSubscriptionOnSharedStore(t *testing.T) {
 	if got := calls.Load(); got != 42 {
 		t.Fatalf("%d handler calls, want 40 + 2 retries", got)
 	}
-	waitFor(t, "outcomes", func() bool {
+	testwait.For(t, "outcomes", func() bool {
 		outs, _ := b2.Outcomes(context.Background(), OutcomeQuery{Subscription: "workers"})
 		return len(outs) == 40
 	})

@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +28,7 @@ func TestRedriveInFlightSurvivesReset(t *testing.T) {
 	}, Durable("jobs"))
 	e := ev("job.run", "", "")
 	mustPublish(t, b, e)
-	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "jobs")) == 1 })
+	testwait.For(t, "dead letter", func() bool { return len(deadLetters(t, b, "jobs")) == 1 })
 
 	fixed.Store(true)
 	if n, err := b.Redrive(ctx, DeadLetterQuery{Subscription: "jobs"}); err != nil || n != 1 {
@@ -38,7 +39,7 @@ func TestRedriveInFlightSurvivesReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(release)
-	waitFor(t, "dead letter resolved", func() bool { return len(deadLetters(t, b, "jobs")) == 0 })
+	testwait.For(t, "dead letter resolved", func() bool { return len(deadLetters(t, b, "jobs")) == 0 })
 }
 
 // A redrive still queued when the subscription is reset is delivered
@@ -63,7 +64,7 @@ func TestRedriveQueuedSurvivesReset(t *testing.T) {
 		return nil
 	}, Durable("jobs"))
 	mustPublish(t, b, ev("job.run", "", ""))
-	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "jobs")) == 1 })
+	testwait.For(t, "dead letter", func() bool { return len(deadLetters(t, b, "jobs")) == 1 })
 
 	mustPublish(t, b, ev("job.block", "", ""))
 	<-entered // the only worker is busy: the redrive waits in the queue
@@ -71,7 +72,7 @@ func TestRedriveQueuedSurvivesReset(t *testing.T) {
 	if n, err := b.Redrive(ctx, DeadLetterQuery{Subscription: "jobs"}); err != nil || n != 1 {
 		t.Fatalf("redrive: %d %v", n, err)
 	}
-	waitFor(t, "redrive queued", func() bool {
+	testwait.For(t, "redrive queued", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.count == 1
@@ -80,7 +81,7 @@ func TestRedriveQueuedSurvivesReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(release)
-	waitFor(t, "dead letter resolved", func() bool { return len(deadLetters(t, b, "jobs")) == 0 })
+	testwait.For(t, "dead letter resolved", func() bool { return len(deadLetters(t, b, "jobs")) == 0 })
 	if n := redriven.Load(); n != 1 {
 		t.Fatalf("redriven event handled %d times, want 1", n)
 	}
@@ -97,7 +98,7 @@ func TestPublishDeadlineHoldsBehindAnotherPublisher(t *testing.T) {
 	}, BufferSize(1))
 	defer close(gate)
 	mustPublish(t, b, ev("bp.e", "", "")) // in flight
-	waitFor(t, "in flight", func() bool { return s.Stats().InFlight == 1 })
+	testwait.For(t, "in flight", func() bool { return s.Stats().InFlight == 1 })
 	mustPublish(t, b, ev("bp.e", "", "")) // queued: the subscription is full
 
 	first := make(chan error, 1)
@@ -139,7 +140,7 @@ func TestResetWhileClosingIsNotOverwritten(t *testing.T) {
 	<-entered
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close(ctx) }()
-	waitFor(t, "stopping", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.stopping })
+	testwait.For(t, "stopping", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.stopping })
 	reset := make(chan error, 1)
 	go func() { reset <- b.Reset(ctx, "closing", StartEarliest) }()
 	time.Sleep(20 * time.Millisecond)
@@ -183,7 +184,7 @@ func TestDiscardDuringSubscribeKeepsCheckpoint(t *testing.T) {
 	for range 3 {
 		mustPublish(t, b1, ev("x.e", "", ""))
 	}
-	waitFor(t, "dead letters", func() bool { return len(deadLetters(t, b1, "x")) == 3 })
+	testwait.For(t, "dead letters", func() bool { return len(deadLetters(t, b1, "x")) == 3 })
 	if err := s1.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -250,8 +251,8 @@ func TestFailedCommitIsRetried(t *testing.T) {
 	f.fail.Store(3)
 	e := ev("f.e", "", "")
 	p := mustPublish(t, b, e)
-	waitFor(t, "handled", func() bool { return rec.len() == 1 })
-	waitFor(t, "outcome and checkpoint committed", func() bool {
+	testwait.For(t, "handled", func() bool { return rec.len() == 1 })
+	testwait.For(t, "outcome and checkpoint committed", func() bool {
 		outs, _ := st.Outcomes(ctx, OutcomeQuery{EventID: e.ID})
 		cp, _, _ := st.Checkpoint(ctx, "flaky")
 		return len(outs) == 1 && cp == p
@@ -288,7 +289,7 @@ func TestCloseCancelledHandlerIsNotDeadLettered(t *testing.T) {
 	}
 	var rec recorder
 	mustSubscribe(t, b, "k.>", rec.handler(), Durable("k"))
-	waitFor(t, "redelivered", func() bool { return rec.len() == 1 })
+	testwait.For(t, "redelivered", func() bool { return rec.len() == 1 })
 }
 
 // A Reset does not let the replay of a subject overtake (or run alongside)
@@ -317,7 +318,7 @@ func TestResetKeepsSubjectOrderWithInFlightEvent(t *testing.T) {
 	}
 	time.Sleep(30 * time.Millisecond) // the replay is read meanwhile
 	close(gate)
-	waitFor(t, "replayed", func() bool { return calls.Load() == 2 })
+	testwait.For(t, "replayed", func() bool { return calls.Load() == 2 })
 	if n := overlap.Load(); n != 0 {
 		t.Fatalf("the replay ran alongside the in-flight event of its subject %d times", n)
 	}
@@ -345,7 +346,7 @@ func TestHandlerFailingWithErrClosedDuringCloseIsNotDeadLettered(t *testing.T) {
 	<-entered
 	closed := make(chan error, 1)
 	go func() { closed <- b.Close(ctx) }()
-	waitFor(t, "closing", func() bool { return b.closed.Load() })
+	testwait.For(t, "closing", func() bool { return b.closed.Load() })
 	close(gate)
 	if err := <-closed; err != nil {
 		t.Fatal(err)
@@ -378,7 +379,7 @@ func TestPublisherWakesWhenRoomAppears(t *testing.T) {
 	for range 3 {
 		mustPublish(t, b, ev("w.fail", "", ""))
 	}
-	waitFor(t, "retries pending", func() bool { return s.Stats().Retried == 3 })
+	testwait.For(t, "retries pending", func() bool { return s.Stats().Retried == 3 })
 	mustPublish(t, b, ev("w.block", "", ""))
 	<-entered
 	mustPublish(t, b, ev("w.x", "", "")) // the queue is full: 3 retries and this one
@@ -469,7 +470,7 @@ func TestRedriveNotRepeatedFromStaleListing(t *testing.T) {
 		return nil
 	}, Durable("q"))
 	mustPublish(t, b, ev("q.e", "", ""))
-	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "q")) == 1 })
+	testwait.For(t, "dead letter", func() bool { return len(deadLetters(t, b, "q")) == 1 })
 	fixed.Store(true)
 	if _, err := b.Redrive(ctx, DeadLetterQuery{Subscription: "q"}); err != nil {
 		t.Fatal(err)
@@ -480,7 +481,7 @@ func TestRedriveNotRepeatedFromStaleListing(t *testing.T) {
 	}
 	<-slow.entered
 	close(gate)
-	waitFor(t, "resolved", func() bool { return len(deadLetters(t, b, "q")) == 0 })
+	testwait.For(t, "resolved", func() bool { return len(deadLetters(t, b, "q")) == 0 })
 	time.Sleep(100 * time.Millisecond)
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("redriven event handled %d times, want 1", n)
@@ -504,7 +505,7 @@ func TestDiscardDuringFailingRedriveStaysDiscarded(t *testing.T) {
 	}, Durable("disc"))
 	e := ev("d.e", "", "")
 	mustPublish(t, b, e)
-	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, b, "disc")) == 1 })
+	testwait.For(t, "dead letter", func() bool { return len(deadLetters(t, b, "disc")) == 1 })
 	redriving.Store(true)
 	if _, err := b.Redrive(ctx, DeadLetterQuery{Subscription: "disc"}); err != nil {
 		t.Fatal(err)
@@ -514,7 +515,7 @@ func TestDiscardDuringFailingRedriveStaysDiscarded(t *testing.T) {
 		t.Fatalf("discard: %d %v", n, err)
 	}
 	close(gate)
-	waitFor(t, "discarded outcome", func() bool {
+	testwait.For(t, "discarded outcome", func() bool {
 		outs, _ := b.Outcomes(ctx, OutcomeQuery{EventID: e.ID})
 		return len(outs) == 1 && outs[0].Status == OutcomeDiscarded && outs[0].Attempts == 2
 	})
@@ -535,7 +536,7 @@ func TestResetRacingSubscribe(t *testing.T) {
 	for range 3 {
 		mustPublish(t, b1, ev("z.e", "", ""))
 	}
-	waitFor(t, "first pass", func() bool { return rec.len() == 3 })
+	testwait.For(t, "first pass", func() bool { return rec.len() == 3 })
 	if err := s1.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -550,5 +551,5 @@ func TestResetRacingSubscribe(t *testing.T) {
 	if err := <-reset; err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "replay", func() bool { return rec.len() == 6 })
+	testwait.For(t, "replay", func() bool { return rec.len() == 6 })
 }

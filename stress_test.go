@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"errors"
 	"fmt"
@@ -82,7 +83,7 @@ func TestDurableStressCheckpointAndOrder(t *testing.T) {
 
 	r2 := &run{last: map[string]uint64{}}
 	mustSubscribe(t, b, "s.>", handler(r2), opts...)
-	waitFor(t, "every event settled", func() bool {
+	testwait.For(t, "every event settled", func() bool {
 		got := final()
 		for _, p := range pos {
 			if s := got[p]; s != OutcomeSucceeded && s != OutcomeDeadLettered {

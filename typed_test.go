@@ -1,6 +1,7 @@
 package herald_test
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,16 +56,6 @@ func newTypedBus(t *testing.T, opts ...herald.Option) *herald.Bus {
 	return b
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func TestDefineRejects(t *testing.T) {
 	type payload struct{ A int }
@@ -233,7 +224,7 @@ func TestTypedPipeline(t *testing.T) {
 	if err != nil || pos == 0 {
 		t.Fatalf("Publish = %d, %v", pos, err)
 	}
-	waitFor(t, "the response to reach the second plugin", func() bool {
+	testwait.For(t, "the response to reach the second plugin", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(cleaned) == 1
@@ -291,13 +282,13 @@ func TestTypedSubscribeDeadLettersUndecodable(t *testing.T) {
 	if _, err := recordingEndedType.Publish(ctx, b, recordingEnded{RecordingID: "r2", Path: "/r2"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the good event to be handled", func() bool {
+	testwait.For(t, "the good event to be handled", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(handled) == 1
 	})
 	var dls []herald.DeadLetter
-	waitFor(t, "the bad event's dead letter", func() bool {
+	testwait.For(t, "the bad event's dead letter", func() bool {
 		dls, err = b.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: "strict"})
 		return err == nil && len(dls) == 1
 	})
@@ -393,13 +384,13 @@ func TestTypedSubscribeBatch(t *testing.T) {
 	if _, err := b.PublishBatch(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the flaky item's retry", func() bool {
+	testwait.For(t, "the flaky item's retry", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return seen["flaky"] == 2
 	})
 	var dls []herald.DeadLetter
-	waitFor(t, "the undecodable event's dead letter", func() bool {
+	testwait.For(t, "the undecodable event's dead letter", func() bool {
 		dls, err = b.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: "batcher"})
 		return err == nil && len(dls) == 1
 	})
@@ -468,7 +459,7 @@ func TestTypedNewInHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	var children []*herald.Event
-	waitFor(t, "both responses", func() bool {
+	testwait.For(t, "both responses", func() bool {
 		children = children[:0]
 		for e, err := range b.Store().Read(ctx, 0, herald.Filter{Name: "noise_reduction.completed"}) {
 			if err != nil {

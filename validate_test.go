@@ -1,6 +1,7 @@
 package herald_test
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"encoding/json"
 	"errors"
@@ -85,7 +86,7 @@ func TestValidateSchemaNamesField(t *testing.T) {
 	if err != nil || pos != 1 {
 		t.Fatalf("a valid event: %d, %v", pos, err)
 	}
-	waitFor(t, "delivery of the valid event", func() bool { return delivered.Load() == 1 })
+	testwait.For(t, "delivery of the valid event", func() bool { return delivered.Load() == 1 })
 	time.Sleep(20 * time.Millisecond)
 	if n := delivered.Load(); n != 1 {
 		t.Errorf("%d events delivered, want only the valid one", n)

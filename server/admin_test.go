@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -76,7 +77,7 @@ func TestCorrelationWithOutcomesAndRedriveAll(t *testing.T) {
 	var dl struct {
 		DeadLetters []herald.DeadLetter `json:"dead_letters"`
 	}
-	waitFor(t, "two dead letters", func() bool {
+	testwait.For(t, "two dead letters", func() bool {
 		e.do("GET", "/v1/dlq?subscription=notes", nil).json(t, &dl)
 		return len(dl.DeadLetters) == 2
 	})
@@ -104,11 +105,11 @@ func TestCorrelationWithOutcomesAndRedriveAll(t *testing.T) {
 	if a.status != 202 || n.Redriven != 2 {
 		t.Fatalf("redrive all: %d %s", a.status, a.body)
 	}
-	waitFor(t, "the queue to empty", func() bool {
+	testwait.For(t, "the queue to empty", func() bool {
 		e.do("GET", "/v1/dlq?subscription=notes", nil).json(t, &dl)
 		return len(dl.DeadLetters) == 0
 	})
-	waitFor(t, "the outcome to be recorded", func() bool {
+	testwait.For(t, "the outcome to be recorded", func() bool {
 		e.do("GET", "/v1/correlations/root-1", nil).json(t, &tr)
 		return tr.Events[1].Outcomes[0].Status == herald.OutcomeSucceeded
 	})

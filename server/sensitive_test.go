@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"bufio"
 	"bytes"
 	"context"
@@ -132,7 +133,7 @@ func TestSensitiveFieldsEndToEnd(t *testing.T) {
 		t.Fatal("the store holds no envelope")
 	}
 
-	waitFor(t, "the webhook delivery and the dead letter", func() bool {
+	testwait.For(t, "the webhook delivery and the dead letter", func() bool {
 		_, ok := hook.counts(id)
 		a := e.do("GET", "/v1/dlq", nil)
 		return ok == 1 && bytes.Contains(a.body, []byte(id))
@@ -239,7 +240,7 @@ func TestSensitiveFieldsEndToEnd(t *testing.T) {
 		"start": "earliest"}); a.status != 201 {
 		t.Fatalf("PUT subscription: %d %s", a.status, a.body)
 	}
-	waitFor(t, "the late delivery", func() bool { _, ok := late.counts(id); return ok == 1 })
+	testwait.For(t, "the late delivery", func() bool { _, ok := late.counts(id); return ok == 1 })
 	late.mu.Lock()
 	lateBody := late.bodies[id]
 	late.mu.Unlock()

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -105,7 +106,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		}()
 	}
 	// Stop while publishing is in full swing.
-	waitFor(t, "publishing to get going", func() bool {
+	testwait.For(t, "publishing to get going", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(acked) >= 50

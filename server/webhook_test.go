@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"encoding/json"
 	"io"
@@ -63,17 +64,6 @@ func (rc *receiver) counts(id string) (attempts, delivered int) {
 	return rc.attempts[id], rc.delivered[id]
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
 
 func TestWebhookRetryDeadLetterRedrive(t *testing.T) {
 	var fixed sync.WaitGroup
@@ -109,7 +99,7 @@ func TestWebhookRetryDeadLetterRedrive(t *testing.T) {
 			"correlation_id": "corr-" + m, "priority": "high", "metadata": map[string]string{"traceparent": "00-abc-def-01"}})
 		ids[m] = p.Events[0].ID
 	}
-	waitFor(t, "deliveries", func() bool {
+	testwait.For(t, "deliveries", func() bool {
 		_, f := rc.counts(ids["flaky"])
 		_, ok := rc.counts(ids["fine"])
 		_, l := rc.counts(ids["limited"])
@@ -192,8 +182,8 @@ func TestWebhookRetryDeadLetterRedrive(t *testing.T) {
 	if a := e.do("POST", "/v1/dlq/"+badDL.ID+"/redrive", nil); a.status != 202 {
 		t.Fatalf("redrive: %d %s", a.status, a.body)
 	}
-	waitFor(t, "the redriven delivery", func() bool { _, d := rc.counts(ids["bad"]); return d == 1 })
-	waitFor(t, "the redriven entry to leave the queue", func() bool {
+	testwait.For(t, "the redriven delivery", func() bool { _, d := rc.counts(ids["bad"]); return d == 1 })
+	testwait.For(t, "the redriven entry to leave the queue", func() bool {
 		e.do("GET", "/v1/dlq?subscription=hooks", nil).json(t, &dl)
 		return len(dl.DeadLetters) == 1
 	})
@@ -245,7 +235,7 @@ func TestWebhookConnectionRefusedAndReplay(t *testing.T) {
 	var dl struct {
 		DeadLetters []herald.DeadLetter `json:"dead_letters"`
 	}
-	waitFor(t, "a dead letter for a refused connection", func() bool {
+	testwait.For(t, "a dead letter for a refused connection", func() bool {
 		e.do("GET", "/v1/dlq?subscription=replayer", nil).json(t, &dl)
 		return len(dl.DeadLetters) == 1
 	})
@@ -259,7 +249,7 @@ func TestWebhookConnectionRefusedAndReplay(t *testing.T) {
 	if a := e.do("POST", "/v1/subscriptions/replayer/replay", map[string]any{"position": 1}); a.status != 200 {
 		t.Fatalf("replay: %d %s", a.status, a.body)
 	}
-	waitFor(t, "the replayed delivery", func() bool { _, d := rc.counts(p.Events[0].ID); return d >= 1 })
+	testwait.For(t, "the replayed delivery", func() bool { _, d := rc.counts(p.Events[0].ID); return d >= 1 })
 	if a := e.do("POST", "/v1/subscriptions/replayer/replay", map[string]any{}); a.status != 400 {
 		t.Fatalf("replay without position: %d", a.status)
 	}
@@ -296,7 +286,7 @@ func TestPushSubscriptionsSurviveRestart(t *testing.T) {
 	// A second server over the same store runs it again.
 	e := newEnvStore(t, st)
 	p := e.publish(map[string]any{"name": "keep.it", "data": map[string]any{}})
-	waitFor(t, "delivery after restart", func() bool { _, d := rc.counts(p.Events[0].ID); return d == 1 })
+	testwait.For(t, "delivery after restart", func() bool { _, d := rc.counts(p.Events[0].ID); return d == 1 })
 }
 
 // Deliveries of one subject arrive in log order even with concurrency; a
@@ -350,7 +340,7 @@ func TestWebhookOrderingAndRetryAfter(t *testing.T) {
 	}
 	e.publish(batch)
 	e.publish(map[string]any{"name": "ord.x", "subject": "limited", "data": map[string]any{"i": 0}})
-	waitFor(t, "every delivery", func() bool {
+	testwait.For(t, "every delivery", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		n := 0
@@ -402,7 +392,7 @@ func TestPushSubscriptionsFollowTheSharedStore(t *testing.T) {
 	if a := a.do("PUT", "/v1/subscriptions/shared", map[string]any{"filter": "sh.*", "endpoint": rc.ts.URL}); a.status != 201 {
 		t.Fatalf("PUT: %d", a.status)
 	}
-	waitFor(t, "the other server to start it", func() bool { return names(b) == 1 })
+	testwait.For(t, "the other server to start it", func() bool { return names(b) == 1 })
 	a.do("DELETE", "/v1/subscriptions/shared", nil)
-	waitFor(t, "the other server to stop it", func() bool { return names(b) == 0 })
+	testwait.For(t, "the other server to stop it", func() bool { return names(b) == 0 })
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"errors"
 	"net/http"
 	"strings"
@@ -17,7 +18,7 @@ func TestDLQ(t *testing.T) {
 	ts.run(t, "publish", "hook.a", "--id", "a").ok(t)
 	ts.run(t, "publish", "hook.b", "--id", "b").ok(t)
 	var out string
-	eventually(t, "two dead letters", func() bool {
+	testwait.For(t, "two dead letters", func() bool {
 		out = ts.run(t, "dlq", "ls", "--subscription", "hooks").ok(t).stdout
 		return strings.Count(out, "\n") == 3
 	})
@@ -40,8 +41,8 @@ func TestDLQ(t *testing.T) {
 	if r.stdout != "redriving 1 dead letter\n" {
 		t.Errorf("redrive said %q", r.stdout)
 	}
-	eventually(t, "the redriven delivery", func() bool { return len(h.delivered()) == 1 })
-	eventually(t, "an empty queue", func() bool {
+	testwait.For(t, "the redriven delivery", func() bool { return len(h.delivered()) == 1 })
+	testwait.For(t, "an empty queue", func() bool {
 		return strings.Contains(ts.run(t, "dlq", "ls").ok(t).stderr, "empty")
 	})
 	if d := h.delivered(); d[0] != "a" {

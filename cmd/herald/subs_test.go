@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"encoding/json"
 	"errors"
 	"io"
@@ -61,7 +62,7 @@ func TestSubs(t *testing.T) {
 	}
 	ts.run(t, "publish", "hook.one", "--id", "h1").ok(t)
 	ts.run(t, "publish", "other.one").ok(t)
-	eventually(t, "the delivery", func() bool { return len(h.delivered()) == 1 })
+	testwait.For(t, "the delivery", func() bool { return len(h.delivered()) == 1 })
 
 	r = ts.run(t, "subs", "ls").ok(t)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
@@ -76,7 +77,7 @@ func TestSubs(t *testing.T) {
 
 	// Replay from the start: h1 is delivered again.
 	ts.run(t, "subs", "replay", "hooks", "--position", "0").ok(t)
-	eventually(t, "the replayed delivery", func() bool { return len(h.delivered()) == 2 })
+	testwait.For(t, "the replayed delivery", func() bool { return len(h.delivered()) == 2 })
 	if d := h.delivered(); d[0] != "h1" || d[1] != "h1" {
 		t.Errorf("delivered %v", d)
 	}

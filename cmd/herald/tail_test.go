@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -22,7 +23,7 @@ func TestTailFollowsLive(t *testing.T) {
 		done <- Run(ctx, []string{"--server", ts.URL, "tail", "recording.>"}, strings.NewReader(""), &out, &bytes.Buffer{})
 	}()
 	// tail is live: publish until it shows, since it may not be connected yet.
-	eventually(t, "tail to print a live event", func() bool {
+	testwait.For(t, "tail to print a live event", func() bool {
 		ts.publish(t, &herald.Event{Name: "recording.ended", Subject: "recording/r1", Data: json.RawMessage(`{"id":"r1"}`)})
 		ts.publish(t, &herald.Event{Name: "other.thing", Data: json.RawMessage(`{}`)})
 		return strings.Contains(out.String(), "recording.ended")
@@ -96,7 +97,7 @@ func TestTailResumesAfterDrop(t *testing.T) {
 	for i := range 60 {
 		ts.publish(t, &herald.Event{Name: "d.e", Data: json.RawMessage(`{}`)})
 		if i%10 == 5 {
-			eventually(t, "the stream to catch up", func() bool { return strings.Count(out.String(), "\n") > i-3 })
+			testwait.For(t, "the stream to catch up", func() bool { return strings.Count(out.String(), "\n") > i-3 })
 			ts.hs.CloseClientConnections()
 		}
 	}

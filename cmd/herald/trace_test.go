@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,7 +42,7 @@ func TestTrace(t *testing.T) {
 	defer broken.Close(ctx)
 
 	root := ts.publish(t, &herald.Event{Name: "recording.ended", Data: json.RawMessage(`{"recording_id":"r1"}`)})
-	eventually(t, "the chain to complete", func() bool {
+	testwait.For(t, "the chain to complete", func() bool {
 		tr, err := ts.bus.Trace(ctx, root.ID)
 		if err != nil || len(tr.Events) != 3 {
 			return false

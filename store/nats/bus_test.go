@@ -1,6 +1,7 @@
 package nats_test
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"fmt"
 	"sync"
@@ -79,7 +80,7 @@ func TestBusesShareDurableSubscription(t *testing.T) {
 	}
 	time.Sleep(2500 * time.Millisecond) // both see each other (heartbeats every second at most)
 	publish(300)
-	waitFor(t, 30*time.Second, func() bool { return log.distinct() == 300 })
+	testwait.Within(t, 30*time.Second, "300 events handled", func() bool { return log.distinct() == 300 })
 	log.mu.Lock()
 	na, nb := len(log.by["a"]), len(log.by["b"])
 	log.mu.Unlock()
@@ -88,11 +89,11 @@ func TestBusesShareDurableSubscription(t *testing.T) {
 	}
 	// b leaves while events keep coming: a takes over.
 	go publish(200)
-	waitFor(t, 30*time.Second, func() bool { return log.distinct() >= 350 })
+	testwait.Within(t, 30*time.Second, "350 events handled", func() bool { return log.distinct() >= 350 })
 	if err := buses[1].Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() bool { return log.distinct() == 500 })
+	testwait.Within(t, 30*time.Second, "all 500 events handled", func() bool { return log.distinct() == 500 })
 	log.mu.Lock()
 	defer log.mu.Unlock()
 	seen := map[string]bool{}

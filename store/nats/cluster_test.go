@@ -1,6 +1,7 @@
 package nats_test
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"errors"
 	"fmt"
@@ -346,13 +347,13 @@ func TestClusterSharedConsumeKill(t *testing.T) {
 	go wa.run(actx, t, &wg)
 	go wb.run(ctx, t, &wg)
 	pub := publishSubjects(t, b, 300, 30)
-	waitFor(t, 10*time.Second, func() bool { return len(wa.events()) > 20 })
+	testwait.Within(t, 10*time.Second, "a has handled some events", func() bool { return len(wa.events()) > 20 })
 	// a dies mid-work.
 	acancel()
 	a.Conn().Close()
 	more := publishSubjects(t, b, 100, 30)
 	pub = append(pub, more...)
-	waitFor(t, 40*time.Second, func() bool {
+	testwait.Within(t, 40*time.Second, "every event handled once a died", func() bool {
 		ids := map[string]bool{}
 		for _, e := range log.snapshot() {
 			ids[e.ID] = true
@@ -406,7 +407,7 @@ func TestEmbeddedCluster(t *testing.T) {
 	e := ev(t, "cluster.hello", "")
 	appendOne(t, stores[0], e, herald.AppendOptions{})
 	for i, s := range stores[1:] {
-		waitFor(t, 10*time.Second, func() bool {
+		testwait.Within(t, 10*time.Second, "the event on every node", func() bool {
 			g, err := s.Get(ctx, e.ID)
 			return err == nil && g.Position == 1
 		})

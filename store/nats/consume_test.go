@@ -1,6 +1,7 @@
 package nats_test
 
 import (
+	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"errors"
 	"fmt"
@@ -127,7 +128,7 @@ func TestSharedConsumeSplitsWork(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	pub = append(pub, publishSubjects(t, a, 200, 30)...)
 	appendOne(t, a, ev(t, "other.thing", ""), herald.AppendOptions{}) // filtered out
-	waitFor(t, 15*time.Second, func() bool { return len(wa.events())+len(wb.events()) >= len(pub) })
+	testwait.Within(t, 15*time.Second, "every event handled by a or b", func() bool { return len(wa.events())+len(wb.events()) >= len(pub) })
 	wcancel()
 	wg.Wait()
 	ca.Close()
@@ -189,7 +190,7 @@ func TestSharedConsumeFailover(t *testing.T) {
 	go wb.run(ctx, t, &wg)
 	// a dies: its connection goes away without closing anything.
 	a.Conn().Close()
-	waitFor(t, 20*time.Second, func() bool {
+	testwait.Within(t, 20*time.Second, "b handling every event a held", func() bool {
 		ids := map[string]bool{}
 		for _, e := range wb.events() {
 			ids[e.ID] = true
@@ -269,16 +270,6 @@ func TestSharedConsumeStartAndValidation(t *testing.T) {
 	_ = natsstore.Option(nil)
 }
 
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // TestPruneHoldsSharedSubscriptions: retention keeps what a shared
 // subscription's consumers have not acknowledged, whatever checkpoints say.
@@ -315,7 +306,7 @@ func TestPruneHoldsSharedSubscriptions(t *testing.T) {
 		positions[p].Ack(ctx)
 	}
 	rules := []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Hour)}}
-	waitFor(t, 5*time.Second, func() bool {
+	testwait.Within(t, 5*time.Second, "a prune that deletes", func() bool {
 		res, err := s.Prune(ctx, rules, time.Now())
 		if err != nil {
 			t.Fatal(err)
