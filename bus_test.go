@@ -1,18 +1,20 @@
 package herald
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/heraldhq/herald/internal/testwait"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -64,7 +66,6 @@ func mustSubscribe(t *testing.T, b *Bus, pattern string, h HandlerFunc, opts ...
 	return s
 }
 
-
 // recorder collects what a handler saw.
 type recorder struct {
 	mu   sync.Mutex
@@ -96,6 +97,10 @@ func (r *recorder) handler() HandlerFunc {
 }
 
 func TestPublishSubscribeEphemeralAndDurable(t *testing.T) {
+	synctest.Test(t, testPublishSubscribeEphemeralAndDurable)
+}
+
+func testPublishSubscribeEphemeralAndDurable(t *testing.T) {
 	b := newBus(t, WithSource("tester"))
 	var eph, dur recorder
 	mustSubscribe(t, b, "recording.*", eph.handler())
@@ -126,7 +131,7 @@ func TestPublishSubscribeEphemeralAndDurable(t *testing.T) {
 	if p, err := b.Publish(context.Background(), again); err != nil || p != 1 {
 		t.Fatalf("duplicate publish: %d %v", p, err)
 	}
-	time.Sleep(30 * time.Millisecond)
+	synctest.Wait() // every goroutine of the bus is idle: nothing more is coming
 	if eph.len() != 1 || dur.len() != 2 {
 		t.Fatalf("duplicate delivered: %d %d", eph.len(), dur.len())
 	}
@@ -196,7 +201,9 @@ func TestOrderingPerSubject(t *testing.T) {
 		}
 		var d struct{ I int }
 		json.Unmarshal(e.Data, &d)
-		time.Sleep(time.Duration(d.I%3) * 100 * time.Microsecond)
+		for range d.I % 3 * 20 { // handlers of varied length interleave across subjects
+			runtime.Gosched()
+		}
 		mu.Lock()
 		if d.I != last[e.Subject]+1 {
 			bad.Add(1)
@@ -239,7 +246,9 @@ func subByName(b *Bus, name string) *Subscription {
 	return nil
 }
 
-func TestConcurrencyAcrossSubjects(t *testing.T) {
+func TestConcurrencyAcrossSubjects(t *testing.T) { synctest.Test(t, testConcurrencyAcrossSubjects) }
+
+func testConcurrencyAcrossSubjects(t *testing.T) {
 	b := newBus(t)
 	var running, peak atomic.Int32
 	release := make(chan struct{})
@@ -259,7 +268,7 @@ func TestConcurrencyAcrossSubjects(t *testing.T) {
 		mustPublish(t, b, ev("job.run", fmt.Sprintf("job/%d", i), ""))
 	}
 	testwait.For(t, "4 concurrent handlers", func() bool { return running.Load() == 4 })
-	time.Sleep(20 * time.Millisecond)
+	synctest.Wait() // the other 4 events are queued, not running
 	if p := peak.Load(); p != 4 {
 		t.Fatalf("peak concurrency %d, want 4", p)
 	}
@@ -301,6 +310,10 @@ func TestPriorityUnderBacklog(t *testing.T) {
 }
 
 func TestTemporaryErrorRetriedWithBackoff(t *testing.T) {
+	synctest.Test(t, testTemporaryErrorRetriedWithBackoff)
+}
+
+func testTemporaryErrorRetriedWithBackoff(t *testing.T) {
 	b := newBus(t)
 	var attempts []int
 	var times []time.Time
@@ -321,6 +334,12 @@ func TestTemporaryErrorRetriedWithBackoff(t *testing.T) {
 	testwait.For(t, "success", func() bool { return s.Stats().Handled == 1 })
 	if fmt.Sprint(attempts) != "[1 2 3]" {
 		t.Fatalf("attempts %v", attempts)
+	}
+	// Retry n waits a jittered delay in (0, min(max, initial·2ⁿ⁻¹)].
+	for i, ceil := range []time.Duration{20 * time.Millisecond, 40 * time.Millisecond} {
+		if d := times[i+1].Sub(times[i]); d <= 0 || d > ceil {
+			t.Errorf("retry %d after %v, want (0, %v]", i+1, d, ceil)
+		}
 	}
 	if st := s.Stats(); st.Retried != 2 || st.Failed != 2 || st.DeadLettered != 0 {
 		t.Fatalf("stats %+v", st)
@@ -380,6 +399,10 @@ func TestPermanentErrorDeadLettersAtOnce(t *testing.T) {
 }
 
 func TestMaxAttemptsDeadLettersWithHistory(t *testing.T) {
+	synctest.Test(t, testMaxAttemptsDeadLettersWithHistory)
+}
+
+func testMaxAttemptsDeadLettersWithHistory(t *testing.T) {
 	b := newBus(t)
 	var rec recorder
 	mustSubscribe(t, b, "x.>", func(ctx context.Context, e *Event) error {
@@ -424,7 +447,9 @@ func TestPanicIsolated(t *testing.T) {
 	}
 }
 
-func TestHandlerTimeout(t *testing.T) {
+func TestHandlerTimeout(t *testing.T) { synctest.Test(t, testHandlerTimeout) }
+
+func testHandlerTimeout(t *testing.T) {
 	b := newBus(t)
 	start := time.Now()
 	mustSubscribe(t, b, "slow.op", func(ctx context.Context, e *Event) error {
@@ -436,12 +461,16 @@ func TestHandlerTimeout(t *testing.T) {
 	}, Durable("slow"), Timeout(30*time.Millisecond), MaxAttempts(2), Backoff(time.Millisecond, time.Millisecond))
 	mustPublish(t, b, ev("slow.op", "", ""))
 	testwait.For(t, "dead letter", func() bool { return len(deadLetters(t, b, "slow")) == 1 })
-	if el := time.Since(start); el < 60*time.Millisecond {
-		t.Fatalf("two timed-out attempts took %v", el)
-	}
 	dl := deadLetters(t, b, "slow")[0]
 	if len(dl.Errors) != 2 || !strings.Contains(dl.Errors[1].Error, "deadline") {
 		t.Fatalf("history %+v", dl.Errors)
+	}
+	// Each attempt ends at its 30 ms timeout; the retry waits at most 1 ms.
+	if d := dl.Errors[0].At.Sub(start); d != 30*time.Millisecond {
+		t.Fatalf("first attempt timed out after %v, want 30ms", d)
+	}
+	if d := dl.Errors[1].At.Sub(dl.Errors[0].At); d <= 30*time.Millisecond || d > 31*time.Millisecond {
+		t.Fatalf("second attempt timed out %v after the first, want 30ms plus a backoff of at most 1ms", d)
 	}
 }
 
@@ -497,6 +526,10 @@ func TestRedriveAndDiscard(t *testing.T) {
 }
 
 func TestResetReplaysDurableSubscription(t *testing.T) {
+	synctest.Test(t, testResetReplaysDurableSubscription)
+}
+
+func testResetReplaysDurableSubscription(t *testing.T) {
 	b := newBus(t)
 	var rec recorder
 	s := mustSubscribe(t, b, "r.>", rec.handler(), Durable("replayer"))
@@ -519,13 +552,15 @@ func TestResetReplaysDurableSubscription(t *testing.T) {
 	if err := b.Reset(context.Background(), "nobody", StartEarliest); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("reset of unknown subscription: %v", err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	synctest.Wait()
 	if rec.len() != 27 {
 		t.Fatalf("delivered %d, want 27", rec.len())
 	}
 }
 
-func TestDurableResumesAfterRestart(t *testing.T) {
+func TestDurableResumesAfterRestart(t *testing.T) { synctest.Test(t, testDurableResumesAfterRestart) }
+
+func testDurableResumesAfterRestart(t *testing.T) {
 	st := sharedStore(t)
 	ctx := context.Background()
 	b1 := newBus(t, WithStore(st))
@@ -549,7 +584,7 @@ func TestDurableResumesAfterRestart(t *testing.T) {
 	var second recorder
 	mustSubscribe(t, b2, "doc.>", second.handler(), Durable("indexer"))
 	testwait.For(t, "catch up", func() bool { return second.len() == 3 })
-	time.Sleep(20 * time.Millisecond)
+	synctest.Wait()
 	if second.len() != 3 {
 		t.Fatalf("got %d events after restart, want the 3 missed", second.len())
 	}
@@ -564,6 +599,10 @@ func TestDurableResumesAfterRestart(t *testing.T) {
 }
 
 func TestChildEventsHaveDeterministicIDs(t *testing.T) {
+	synctest.Test(t, testChildEventsHaveDeterministicIDs)
+}
+
+func testChildEventsHaveDeterministicIDs(t *testing.T) {
 	b := newBus(t)
 	var calls atomic.Int32
 	mustSubscribe(t, b, "order.placed", func(ctx context.Context, e *Event) error {
@@ -586,7 +625,7 @@ func TestChildEventsHaveDeterministicIDs(t *testing.T) {
 	parent := ev("order.placed", "", "")
 	mustPublish(t, b, parent)
 	testwait.For(t, "child handled", func() bool { return billed.len() >= 1 && calls.Load() == 2 })
-	time.Sleep(30 * time.Millisecond)
+	synctest.Wait()
 	if billed.len() != 1 {
 		t.Fatalf("child delivered %d times", billed.len())
 	}
@@ -607,7 +646,9 @@ func TestChildEventsHaveDeterministicIDs(t *testing.T) {
 	}
 }
 
-func TestEphemeralBackpressure(t *testing.T) {
+func TestEphemeralBackpressure(t *testing.T) { synctest.Test(t, testEphemeralBackpressure) }
+
+func testEphemeralBackpressure(t *testing.T) {
 	b := newBus(t)
 	gate := make(chan struct{})
 	var rec recorder
@@ -624,13 +665,18 @@ func TestEphemeralBackpressure(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := b.Publish(ctx, ev("bp.e", "", ""))
-	if !errors.Is(err, ErrBackpressure) || time.Since(start) < 40*time.Millisecond {
-		t.Fatalf("publish to a full subscription: %v after %v", err, time.Since(start))
+	if !errors.Is(err, ErrBackpressure) || time.Since(start) != 50*time.Millisecond {
+		t.Fatalf("publish to a full subscription: %v after %v, want ErrBackpressure after 50ms", err, time.Since(start))
 	}
 	// A publisher that waits gets through once the handler moves on.
 	done := make(chan error, 1)
 	go func() { _, err := b.Publish(context.Background(), ev("bp.e", "", "")); done <- err }()
-	time.Sleep(10 * time.Millisecond)
+	synctest.Wait()
+	select {
+	case err := <-done:
+		t.Fatalf("publish to a full subscription returned at once: %v", err)
+	default: // it waits for room
+	}
 	close(gate)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -665,6 +711,10 @@ func TestEphemeralDropOldest(t *testing.T) {
 }
 
 func TestDurableSubscriberHoldsBoundedMemoryStore(t *testing.T) {
+	synctest.Test(t, testDurableSubscriberHoldsBoundedMemoryStore)
+}
+
+func testDurableSubscriberHoldsBoundedMemoryStore(t *testing.T) {
 	st := sharedStore(t, WithMaxEvents(16))
 	b := newBus(t, WithStore(st))
 	gate := make(chan struct{})
@@ -698,6 +748,10 @@ func TestDurableSubscriberHoldsBoundedMemoryStore(t *testing.T) {
 }
 
 func TestUnsubscribeLetsInFlightHandlerFinish(t *testing.T) {
+	synctest.Test(t, testUnsubscribeLetsInFlightHandlerFinish)
+}
+
+func testUnsubscribeLetsInFlightHandlerFinish(t *testing.T) {
 	b := newBus(t)
 	gate := make(chan struct{})
 	var finished atomic.Bool
@@ -713,10 +767,11 @@ func TestUnsubscribeLetsInFlightHandlerFinish(t *testing.T) {
 	mustPublish(t, b, ev("u.e", "", "")) // queued, never delivered
 	done := make(chan error, 1)
 	go func() { done <- b.Unsubscribe(context.Background(), s) }()
+	synctest.Wait()
 	select {
 	case <-done:
 		t.Fatal("Unsubscribe returned while a handler was running")
-	case <-time.After(30 * time.Millisecond):
+	default:
 	}
 	close(gate)
 	if err := <-done; err != nil {
@@ -727,13 +782,15 @@ func TestUnsubscribeLetsInFlightHandlerFinish(t *testing.T) {
 	}
 	<-s.Done()
 	mustPublish(t, b, ev("u.e", "", ""))
-	time.Sleep(20 * time.Millisecond)
+	synctest.Wait()
 	if rec.len() != 1 {
 		t.Fatalf("delivered %d events, want 1", rec.len())
 	}
 }
 
-func TestCloseDrainsAndRefuses(t *testing.T) {
+func TestCloseDrainsAndRefuses(t *testing.T) { synctest.Test(t, testCloseDrainsAndRefuses) }
+
+func testCloseDrainsAndRefuses(t *testing.T) {
 	b, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -748,8 +805,16 @@ func TestCloseDrainsAndRefuses(t *testing.T) {
 	e := ev("c.e", "", "")
 	mustPublish(t, b, e)
 	testwait.For(t, "in flight", func() bool { return b.Subscriptions()[0].Stats.InFlight == 1 })
-	go func() { time.Sleep(20 * time.Millisecond); close(gate) }()
-	if err := b.Close(context.Background()); err != nil {
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close(context.Background()) }()
+	synctest.Wait() // Close is waiting for the handler
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned before the handler finished: %v", err)
+	default:
+	}
+	close(gate)
+	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
 	if !finished.Load() {
@@ -766,7 +831,9 @@ func TestCloseDrainsAndRefuses(t *testing.T) {
 	}
 }
 
-func TestCloseGivesUpAtDeadline(t *testing.T) {
+func TestCloseGivesUpAtDeadline(t *testing.T) { synctest.Test(t, testCloseGivesUpAtDeadline) }
+
+func testCloseGivesUpAtDeadline(t *testing.T) {
 	b, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -784,7 +851,9 @@ func TestCloseGivesUpAtDeadline(t *testing.T) {
 	}
 }
 
-func TestBatchHandlerPerEventResults(t *testing.T) {
+func TestBatchHandlerPerEventResults(t *testing.T) { synctest.Test(t, testBatchHandlerPerEventResults) }
+
+func testBatchHandlerPerEventResults(t *testing.T) {
 	b := newBus(t)
 	var mu sync.Mutex
 	var sizes []int
@@ -874,7 +943,9 @@ func TestMetricsOnCallersRegistry(t *testing.T) {
 	}
 }
 
-func TestHungHandlerIsAbandoned(t *testing.T) {
+func TestHungHandlerIsAbandoned(t *testing.T) { synctest.Test(t, testHungHandlerIsAbandoned) }
+
+func testHungHandlerIsAbandoned(t *testing.T) {
 	b := newBus(t)
 	release := make(chan struct{})
 	defer close(release)
@@ -941,7 +1012,9 @@ func TestLogsNameEventButNeverPayload(t *testing.T) {
 	}
 }
 
-func TestCloseAbandonsHungHandler(t *testing.T) {
+func TestCloseAbandonsHungHandler(t *testing.T) { synctest.Test(t, testCloseAbandonsHungHandler) }
+
+func testCloseAbandonsHungHandler(t *testing.T) {
 	b, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -964,6 +1037,10 @@ func TestCloseAbandonsHungHandler(t *testing.T) {
 }
 
 func TestExpectVersionAndBatchDuplicates(t *testing.T) {
+	synctest.Test(t, testExpectVersionAndBatchDuplicates)
+}
+
+func testExpectVersionAndBatchDuplicates(t *testing.T) {
 	b := newBus(t)
 	ctx := context.Background()
 	if _, err := b.Publish(ctx, ev("acct.opened", "acct/1", ""), ExpectVersion(0)); err != nil {
@@ -985,7 +1062,7 @@ func TestExpectVersionAndBatchDuplicates(t *testing.T) {
 		t.Fatalf("batch with a duplicate: %+v %v", res, err)
 	}
 	testwait.For(t, "deliveries", func() bool { return rec.len() == 3 })
-	time.Sleep(20 * time.Millisecond)
+	synctest.Wait()
 	if rec.len() != 3 {
 		t.Fatalf("%d deliveries, want 3 (the duplicate is not delivered)", rec.len())
 	}

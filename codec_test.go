@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // wrapCodec stores data base64-wrapped as {"b64": "..."}; it refuses to
@@ -100,21 +102,16 @@ func TestCodec(t *testing.T) {
 	if _, err := st.Append(ctx, []*Event{bad}, AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		dl, err := b.DeadLetters(ctx, DeadLetterQuery{Subscription: "one", EventID: bad.ID})
+	var dl []DeadLetter
+	testwait.For(t, "the undecodable event dead-lettered", func() bool {
+		var err error
+		dl, err = b.DeadLetters(ctx, DeadLetterQuery{Subscription: "one", EventID: bad.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(dl) == 1 {
-			if !dl[0].Permanent {
-				t.Fatalf("dead letter %+v is not permanent", dl[0])
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the undecodable event was not dead-lettered")
-		}
-		time.Sleep(5 * time.Millisecond)
+		return len(dl) == 1
+	})
+	if !dl[0].Permanent {
+		t.Fatalf("dead letter %+v is not permanent", dl[0])
 	}
 }

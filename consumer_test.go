@@ -1,13 +1,14 @@
 package herald
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // sharedMem is a memory store with a minimal SharedStore: one cursor per

@@ -1,13 +1,15 @@
 package herald
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // A redrive in flight when the subscription is reset still resolves its
@@ -90,6 +92,10 @@ func TestRedriveQueuedSurvivesReset(t *testing.T) {
 // A publisher waiting behind another publisher that waits for room in a
 // full ephemeral subscription gives up at its own deadline, not the other's.
 func TestPublishDeadlineHoldsBehindAnotherPublisher(t *testing.T) {
+	synctest.Test(t, testPublishDeadlineHoldsBehindAnotherPublisher)
+}
+
+func testPublishDeadlineHoldsBehindAnotherPublisher(t *testing.T) {
 	b := newBus(t, WithPublishTimeout(3*time.Second))
 	gate := make(chan struct{})
 	s := mustSubscribe(t, b, "bp.>", func(ctx context.Context, e *Event) error {
@@ -103,14 +109,19 @@ func TestPublishDeadlineHoldsBehindAnotherPublisher(t *testing.T) {
 
 	first := make(chan error, 1)
 	go func() { _, err := b.Publish(context.Background(), ev("bp.e", "", "")); first <- err }()
-	time.Sleep(20 * time.Millisecond) // the first publisher now waits for room
+	synctest.Wait()
+	select {
+	case err := <-first:
+		t.Fatalf("first publisher did not wait for room: %v", err)
+	default: // it waits for room, up to its 3 s publish timeout
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	_, err := b.Publish(ctx, ev("bp.other", "", ""))
-	if took := time.Since(start); !errors.Is(err, ErrBackpressure) || took > time.Second {
-		t.Fatalf("second publisher: %v after %v, want ErrBackpressure after about 50ms", err, took)
+	if took := time.Since(start); !errors.Is(err, ErrBackpressure) || took != 50*time.Millisecond {
+		t.Fatalf("second publisher: %v after %v, want ErrBackpressure after 50ms", err, took)
 	}
 	gate <- struct{}{} // the first publisher gets room
 	if err := <-first; err != nil {
@@ -121,6 +132,10 @@ func TestPublishDeadlineHoldsBehindAnotherPublisher(t *testing.T) {
 // Reset of a subscription that is closing is not undone by the final commit
 // of that subscription.
 func TestResetWhileClosingIsNotOverwritten(t *testing.T) {
+	synctest.Test(t, testResetWhileClosingIsNotOverwritten)
+}
+
+func testResetWhileClosingIsNotOverwritten(t *testing.T) {
 	st := sharedStore(t)
 	b := newBus(t, WithStore(st))
 	ctx := context.Background()
@@ -143,7 +158,12 @@ func TestResetWhileClosingIsNotOverwritten(t *testing.T) {
 	testwait.For(t, "stopping", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.stopping })
 	reset := make(chan error, 1)
 	go func() { reset <- b.Reset(ctx, "closing", StartEarliest) }()
-	time.Sleep(20 * time.Millisecond)
+	synctest.Wait() // the Reset waits for the closing subscription
+	select {
+	case err := <-reset:
+		t.Fatalf("Reset returned while the subscription was closing: %v", err)
+	default:
+	}
 	close(gate)
 	if err := <-closed; err != nil {
 		t.Fatal(err)
@@ -175,6 +195,10 @@ func (g *gatedStore) Checkpoint(ctx context.Context, sub string) (uint64, bool, 
 // Discarding a dead letter of a durable subscription that is still reading
 // its checkpoint does not move that checkpoint (which would replay the log).
 func TestDiscardDuringSubscribeKeepsCheckpoint(t *testing.T) {
+	synctest.Test(t, testDiscardDuringSubscribeKeepsCheckpoint)
+}
+
+func testDiscardDuringSubscribeKeepsCheckpoint(t *testing.T) {
 	st := sharedStore(t)
 	ctx := context.Background()
 	b1 := newBus(t, WithStore(st))
@@ -209,7 +233,7 @@ func TestDiscardDuringSubscribeKeepsCheckpoint(t *testing.T) {
 		}
 		discarded <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	synctest.Wait() // the Discard runs, or waits, while Subscribe reads the checkpoint
 	close(g.gate)
 	if err := <-subscribed; err != nil {
 		t.Fatal(err)
@@ -217,7 +241,7 @@ func TestDiscardDuringSubscribeKeepsCheckpoint(t *testing.T) {
 	if err := <-discarded; err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	synctest.Wait()
 	if n := replayed.Load(); n != 0 {
 		t.Fatalf("%d events replayed after the discard", n)
 	}
@@ -241,7 +265,9 @@ func (f *flakyCommitStore) Commit(ctx context.Context, sub string, p Progress) e
 
 // Progress whose commit failed is committed again without waiting for more
 // events: an idle subscription does not sit on its outcomes and checkpoint.
-func TestFailedCommitIsRetried(t *testing.T) {
+func TestFailedCommitIsRetried(t *testing.T) { synctest.Test(t, testFailedCommitIsRetried) }
+
+func testFailedCommitIsRetried(t *testing.T) {
 	st := sharedStore(t)
 	f := &flakyCommitStore{Store: st}
 	b := newBus(t, WithStore(f))
@@ -262,6 +288,10 @@ func TestFailedCommitIsRetried(t *testing.T) {
 // A handler whose context Close cancelled has not failed: its event is not
 // dead-lettered but left for the subscription's next run.
 func TestCloseCancelledHandlerIsNotDeadLettered(t *testing.T) {
+	synctest.Test(t, testCloseCancelledHandlerIsNotDeadLettered)
+}
+
+func testCloseCancelledHandlerIsNotDeadLettered(t *testing.T) {
 	st := sharedStore(t)
 	b := newBus(t, WithStore(st))
 	entered := make(chan struct{})
@@ -295,6 +325,10 @@ func TestCloseCancelledHandlerIsNotDeadLettered(t *testing.T) {
 // A Reset does not let the replay of a subject overtake (or run alongside)
 // that subject's event still in flight from before the Reset.
 func TestResetKeepsSubjectOrderWithInFlightEvent(t *testing.T) {
+	synctest.Test(t, testResetKeepsSubjectOrderWithInFlightEvent)
+}
+
+func testResetKeepsSubjectOrderWithInFlightEvent(t *testing.T) {
 	b := newBus(t)
 	ctx := context.Background()
 	entered := make(chan struct{}, 1)
@@ -316,7 +350,12 @@ func TestResetKeepsSubjectOrderWithInFlightEvent(t *testing.T) {
 	if err := b.Reset(ctx, "ordered", StartEarliest); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(30 * time.Millisecond) // the replay is read meanwhile
+	// The replay of agg-1 is read and queued while its first event is
+	// still in flight; it waits for that event instead of running now.
+	synctest.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the replay ran while the event before it was in flight (%d calls)", n)
+	}
 	close(gate)
 	testwait.For(t, "replayed", func() bool { return calls.Load() == 2 })
 	if n := overlap.Load(); n != 0 {
@@ -363,6 +402,10 @@ func TestHandlerFailingWithErrClosedDuringCloseIsNotDeadLettered(t *testing.T) {
 // there is room for its event, even when the rest of the queue is waiting
 // for retries and cannot drain.
 func TestPublisherWakesWhenRoomAppears(t *testing.T) {
+	synctest.Test(t, testPublisherWakesWhenRoomAppears)
+}
+
+func testPublisherWakesWhenRoomAppears(t *testing.T) {
 	b := newBus(t)
 	gate := make(chan struct{})
 	entered := make(chan struct{}, 1)
@@ -390,7 +433,12 @@ func TestPublisherWakesWhenRoomAppears(t *testing.T) {
 		_, err := b.Publish(ctx, ev("w.y", "", ""))
 		done <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	synctest.Wait()
+	select {
+	case err := <-done:
+		t.Fatalf("publish to a full queue returned at once: %v", err)
+	default: // it waits for room
+	}
 	close(gate) // w.x is taken: there is room for w.y
 	if err := <-done; err != nil {
 		t.Fatalf("publish with room in the queue: %v", err)
@@ -415,17 +463,13 @@ func TestDurableReadsOnPastPendingRetries(t *testing.T) {
 	for range 10 {
 		mustPublish(t, b, ev("r.ok", "", ""))
 	}
-	deadline := time.Now().Add(5 * time.Second) // an hour when stalled
-	for ok.Load() < 10 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 10 events after the pending retries delivered", ok.Load())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// Stalled, they would wait an hour for the retries.
+	testwait.For(t, "the 10 events after the pending retries", func() bool { return ok.Load() == 10 })
 }
 
 // slowRedriveList returns the second listing of dead letters to redrive
-// late: only once the listed entries are resolved (or after 500 ms).
+// late: only once the listed entries are resolved (or after 500 ms). It
+// simulates a slow store, so it waits on the real clock.
 type slowRedriveList struct {
 	Store
 	calls   atomic.Int32
@@ -450,6 +494,10 @@ func (s *slowRedriveList) DeadLetters(ctx context.Context, q DeadLetterQuery) ([
 
 // A redrive that succeeds while the subscription is listing redrives again
 // is not delivered a second time from that stale listing.
+//
+// It runs on the real clock: the subscription holds its flush lock while it
+// lists redrives, and a bubble's clock does not move while a goroutine waits
+// for a mutex.
 func TestRedriveNotRepeatedFromStaleListing(t *testing.T) {
 	st := sharedStore(t)
 	slow := &slowRedriveList{Store: st, entered: make(chan struct{})}
@@ -459,7 +507,13 @@ func TestRedriveNotRepeatedFromStaleListing(t *testing.T) {
 	var calls atomic.Int32
 	entered := make(chan struct{})
 	gate := make(chan struct{})
-	mustSubscribe(t, b, "q.e", func(ctx context.Context, e *Event) error {
+	sentinel := ev("q.sentinel", "", "")
+	var sentinelSeen atomic.Bool
+	mustSubscribe(t, b, "q.>", func(ctx context.Context, e *Event) error {
+		if e.ID == sentinel.ID {
+			sentinelSeen.Store(true)
+			return nil
+		}
 		if !fixed.Load() {
 			return Permanent(errors.New("broken"))
 		}
@@ -482,7 +536,11 @@ func TestRedriveNotRepeatedFromStaleListing(t *testing.T) {
 	<-slow.entered
 	close(gate)
 	testwait.For(t, "resolved", func() bool { return len(deadLetters(t, b, "q")) == 0 })
-	time.Sleep(100 * time.Millisecond)
+	// A second delivery from the stale listing is queued before anything
+	// read from the log after it: once a later event is handled, it would
+	// have been too.
+	mustPublish(t, b, sentinel)
+	testwait.For(t, "the sentinel event", sentinelSeen.Load)
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("redriven event handled %d times, want 1", n)
 	}
@@ -491,6 +549,10 @@ func TestRedriveNotRepeatedFromStaleListing(t *testing.T) {
 // A dead letter discarded while its redrive is in flight stays discarded
 // when that redrive fails again.
 func TestDiscardDuringFailingRedriveStaysDiscarded(t *testing.T) {
+	synctest.Test(t, testDiscardDuringFailingRedriveStaysDiscarded)
+}
+
+func testDiscardDuringFailingRedriveStaysDiscarded(t *testing.T) {
 	b := newBus(t)
 	ctx := context.Background()
 	var redriving atomic.Bool
@@ -519,7 +581,7 @@ func TestDiscardDuringFailingRedriveStaysDiscarded(t *testing.T) {
 		outs, _ := b.Outcomes(ctx, OutcomeQuery{EventID: e.ID})
 		return len(outs) == 1 && outs[0].Status == OutcomeDiscarded && outs[0].Attempts == 2
 	})
-	time.Sleep(50 * time.Millisecond)
+	synctest.Wait()
 	if dls := deadLetters(t, b, "disc"); len(dls) != 0 {
 		t.Fatalf("discarded dead letter came back: %+v", dls[0].Errors)
 	}

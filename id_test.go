@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -58,9 +59,11 @@ func TestNewIDUnique(t *testing.T) {
 	wg.Wait()
 }
 
-func TestNewIDSortsByTime(t *testing.T) {
+func TestNewIDSortsByTime(t *testing.T) { synctest.Test(t, testNewIDSortsByTime) }
+
+func testNewIDSortsByTime(t *testing.T) {
 	a := NewID()
-	time.Sleep(2 * time.Millisecond)
+	time.Sleep(2 * time.Millisecond) // the bubble's clock: exact, and at once
 	b := NewID()
 	if !(a < b) {
 		t.Errorf("id %s made before %s does not sort first", a, b)

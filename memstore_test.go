@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -83,6 +84,10 @@ func TestMemoryStoreBackpressureWhileDurableSubscriptionNeedsEvents(t *testing.T
 }
 
 func TestMemoryStoreWaitWakesOnAppendAndClose(t *testing.T) {
+	synctest.Test(t, testMemoryStoreWaitWakesOnAppendAndClose)
+}
+
+func testMemoryStoreWaitWakesOnAppendAndClose(t *testing.T) {
 	ctx := context.Background()
 	s := NewMemoryStore()
 	done := make(chan error, 1)
@@ -93,7 +98,12 @@ func TestMemoryStoreWaitWakesOnAppendAndClose(t *testing.T) {
 		}
 		done <- err
 	}()
-	time.Sleep(10 * time.Millisecond)
+	synctest.Wait() // Wait is blocked
+	select {
+	case err := <-done:
+		t.Fatalf("Wait returned before an append: %v", err)
+	default:
+	}
 	if _, err := s.Append(ctx, []*Event{memEvent(t, "a")}, AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +111,12 @@ func TestMemoryStoreWaitWakesOnAppendAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _, err := s.Wait(ctx, 5); done <- err }()
-	time.Sleep(10 * time.Millisecond)
+	synctest.Wait() // Wait is blocked
+	select {
+	case err := <-done:
+		t.Fatalf("Wait returned before Close: %v", err)
+	default:
+	}
 	s.Close()
 	if err := <-done; !errors.Is(err, ErrClosed) {
 		t.Fatalf("Wait after Close: %v", err)

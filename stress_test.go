@@ -1,14 +1,16 @@
 package herald
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // A durable subscription with concurrency, retries, permanent failures and
@@ -28,9 +30,10 @@ func TestDurableStressCheckpointAndOrder(t *testing.T) {
 	}
 
 	type run struct {
-		mu   sync.Mutex
-		last map[string]uint64 // subject → position of its last attempt
-		bad  []string
+		mu       sync.Mutex
+		last     map[string]uint64 // subject → position of its last attempt
+		bad      []string
+		attempts int
 	}
 	handler := func(r *run) HandlerFunc {
 		return func(ctx context.Context, e *Event) error {
@@ -39,6 +42,7 @@ func TestDurableStressCheckpointAndOrder(t *testing.T) {
 				r.bad = append(r.bad, fmt.Sprintf("%s: %d after %d", e.Subject, e.Position, p))
 			}
 			r.last[e.Subject] = e.Position
+			r.attempts++
 			r.mu.Unlock()
 			switch x := rand.IntN(10); {
 			case x == 0:
@@ -46,7 +50,9 @@ func TestDurableStressCheckpointAndOrder(t *testing.T) {
 			case x < 4:
 				return Temporary(errors.New("flaky"))
 			case x == 4:
-				time.Sleep(time.Millisecond)
+				for range 100 { // a slower handler
+					runtime.Gosched()
+				}
 			}
 			return nil
 		}
@@ -55,7 +61,13 @@ func TestDurableStressCheckpointAndOrder(t *testing.T) {
 
 	r1 := &run{last: map[string]uint64{}}
 	s1 := mustSubscribe(t, b, "s.>", handler(r1), opts...)
-	time.Sleep(time.Duration(5+rand.IntN(20)) * time.Millisecond)
+	// Close after some attempts, at a random point of the first run.
+	attempts := 20 + rand.IntN(200)
+	testwait.For(t, fmt.Sprintf("%d attempts", attempts), func() bool {
+		r1.mu.Lock()
+		defer r1.mu.Unlock()
+		return r1.attempts >= attempts
+	})
 	if err := s1.Close(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package herald_test
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // The seed's first two plugins, typed.
@@ -55,7 +55,6 @@ func newTypedBus(t *testing.T, opts ...herald.Option) *herald.Bus {
 	})
 	return b
 }
-
 
 func TestDefineRejects(t *testing.T) {
 	type payload struct{ A int }

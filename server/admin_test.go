@@ -1,12 +1,12 @@
 package server_test
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 	"github.com/heraldhq/herald/server"
 )
 

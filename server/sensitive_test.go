@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"bufio"
 	"bytes"
 	"context"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 	"github.com/heraldhq/herald/sensitive"
 	"github.com/heraldhq/herald/server"
 	"github.com/heraldhq/herald/store/sqlite"

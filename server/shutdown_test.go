@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 	"github.com/heraldhq/herald/server"
 )
 

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"encoding/json"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 	"github.com/heraldhq/herald/server"
 )
 
@@ -63,7 +63,6 @@ func (rc *receiver) counts(id string) (attempts, delivered int) {
 	defer rc.mu.Unlock()
 	return rc.attempts[id], rc.delivered[id]
 }
-
 
 func TestWebhookRetryDeadLetterRedrive(t *testing.T) {
 	var fixed sync.WaitGroup

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"errors"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 func TestDLQ(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/client"
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // hook is a webhook receiver that records the ids it was sent and answers

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 func TestTailFollowsLive(t *testing.T) {

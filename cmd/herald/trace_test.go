@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 func TestTrace(t *testing.T) {

@@ -1,7 +1,6 @@
 package nats_test
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"fmt"
 	"sync"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	herald "github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // handledLog records, across buses, which bus handled which event, in the

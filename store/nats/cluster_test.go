@@ -1,7 +1,6 @@
 package nats_test
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	herald "github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 	natsstore "github.com/heraldhq/herald/store/nats"
 	"github.com/nats-io/nats.go/jetstream"
 )

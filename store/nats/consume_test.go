@@ -1,7 +1,6 @@
 package nats_test
 
 import (
-	"github.com/heraldhq/herald/internal/testwait"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	herald "github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 	natsstore "github.com/heraldhq/herald/store/nats"
 )
 
@@ -269,7 +269,6 @@ func TestSharedConsumeStartAndValidation(t *testing.T) {
 	}
 	_ = natsstore.Option(nil)
 }
-
 
 // TestPruneHoldsSharedSubscriptions: retention keeps what a shared
 // subscription's consumers have not acknowledged, whatever checkpoints say.
