@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // Every read of the bus decodes with the codec the bus was given; only a
@@ -56,7 +58,7 @@ func TestBusReadsDecode(t *testing.T) {
 	mustSubscribe(t, b, "door.read", func(ctx context.Context, e *Event) error {
 		return Permanent(errors.New("no"))
 	}, Durable("dl"))
-	waitFor(t, "the dead letter", func() bool {
+	testwait.For(t, "the dead letter", func() bool {
 		dls, _ := b.DeadLetters(ctx, DeadLetterQuery{Subscription: "dl"})
 		return len(dls) == 1
 	})
@@ -178,7 +180,7 @@ func TestDeadLettersSeeSucceededRedrive(t *testing.T) {
 		return nil
 	}, Durable("redr"))
 	mustPublish(t, b, ev("door.dl", "", ""))
-	waitFor(t, "the dead letter", func() bool {
+	testwait.For(t, "the dead letter", func() bool {
 		dls, _ := b.DeadLetters(ctx, DeadLetterQuery{Subscription: "redr"})
 		return len(dls) == 1
 	})
@@ -186,7 +188,7 @@ func TestDeadLettersSeeSucceededRedrive(t *testing.T) {
 	if n, err := b.Redrive(ctx, DeadLetterQuery{Subscription: "redr"}); err != nil || n != 1 {
 		t.Fatalf("Redrive %d %v", n, err)
 	}
-	waitFor(t, "the redrive to succeed", func() bool { return s.Stats().Handled == 1 })
+	testwait.For(t, "the redrive to succeed", func() bool { return s.Stats().Handled == 1 })
 	// The handler succeeded: the entry is gone for every reader of the bus,
 	// whether or not the subscription has committed yet.
 	if dls, err := b.DeadLetters(ctx, DeadLetterQuery{Subscription: "redr"}); err != nil || len(dls) != 0 {
