@@ -5,6 +5,11 @@
 // Errors the server answers with are *Error values that wrap herald's
 // sentinel errors, so errors.Is(err, herald.ErrConflict) works across the
 // network as it does in-process.
+//
+// The types the client sends and returns are those of package api, which
+// package herald aliases (api.Event is herald.Event): the client imports
+// api and the standard library only, not the bus, its metrics, its JSON
+// Schema compiler or any store.
 package client
 
 import (

@@ -66,8 +66,10 @@
 // 4xx or 5xx status; 429 and 503 carry Retry-After. The codes are
 // invalid_json, invalid_event, schema_violation, unauthorized, forbidden,
 // payload_too_large, rate_limited, backpressure, conflict, not_found and
-// internal. Nothing is stored when a request is refused, and messages
-// never carry internal paths, SQL or stack traces.
+// internal; package api maps each to its status and to herald's sentinel
+// error, and holds the request and answer types. Nothing is stored when a
+// request is refused, and messages never carry internal paths, SQL or stack
+// traces.
 //
 // # Access
 //
