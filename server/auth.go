@@ -111,8 +111,11 @@ func (p *principal) identity() string {
 
 func (p *principal) admin() bool { return p.tok == nil || p.tok.Admin }
 
+// mayPublish reports whether the caller may publish events named name. An
+// admin token holds every right: it may publish any name (as its own
+// identity) and read everything.
 func (p *principal) mayPublish(name string) bool {
-	if p.tok == nil {
+	if p.tok == nil || p.tok.Admin {
 		return true
 	}
 	return slices.ContainsFunc(p.tok.Publish, func(pat string) bool { return herald.MatchName(pat, name) })
@@ -164,6 +167,11 @@ func patternCovers(allowed, req string) bool {
 // concurrent use.
 type authenticator struct {
 	kv herald.KV
+	// required is set when the server must never be open (it listens
+	// beyond loopback): with no token known every request is refused
+	// rather than served anonymously, and the last admin token cannot be
+	// revoked.
+	required bool
 
 	mu       sync.RWMutex
 	byHash   map[string]*Token
@@ -172,8 +180,8 @@ type authenticator struct {
 	lastLoad atomic.Int64 // unix nanoseconds of the last load
 }
 
-func newAuthenticator(kv herald.KV, config []Token) (*authenticator, error) {
-	a := &authenticator{kv: kv, byHash: map[string]*Token{}, limiters: map[string]*rate.Limiter{}}
+func newAuthenticator(kv herald.KV, config []Token, required bool) (*authenticator, error) {
+	a := &authenticator{kv: kv, required: required, byHash: map[string]*Token{}, limiters: map[string]*rate.Limiter{}}
 	for i := range config {
 		t := config[i]
 		if t.ID == "" {
@@ -278,6 +286,10 @@ func (a *authenticator) lookup(r *http.Request) (p *principal, miss bool, err er
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	if len(a.byHash) == 0 {
+		if a.required {
+			return nil, false, newError(http.StatusUnauthorized, CodeUnauthorized,
+				"this server requires tokens and has none: configure an admin token in its configuration file")
+		}
 		return &principal{}, false, nil
 	}
 	secret := bearer(r)
@@ -337,6 +349,10 @@ func (a *authenticator) create(ctx context.Context, t Token) (string, *Token, er
 	if err := validateToken(&t); err != nil {
 		return "", nil, err
 	}
+	if !t.Admin && !a.enabled() {
+		return "", nil, badRequest("admin", "the first token must be an admin token (admin: true): once a token exists "+
+			"every call needs one, and only an admin can create the others")
+	}
 	b, err := json.Marshal(&t)
 	if err != nil {
 		return "", nil, err
@@ -380,6 +396,22 @@ func (a *authenticator) revoke(ctx context.Context, id string) error {
 	}
 	if found.FromConfig {
 		return newError(http.StatusConflict, CodeConflict, "token %q comes from the configuration file: remove it there", id)
+	}
+	if found.Admin {
+		admins := 0
+		for _, t := range a.byHash {
+			if t.Admin {
+				admins++
+			}
+		}
+		switch {
+		case admins == 1 && a.required:
+			return newError(http.StatusConflict, CodeConflict,
+				"token %q is the last admin token, and this server listens beyond loopback, where it is never open: create another admin token first", id)
+		case admins == 1 && len(a.byHash) > 1:
+			return newError(http.StatusConflict, CodeConflict,
+				"token %q is the last admin token: nobody could manage the other tokens; create another admin token first, or revoke the others", id)
+		}
 	}
 	if err := a.kv.DeleteValue(ctx, TokenBucket, id); err != nil && !errors.Is(err, herald.ErrNotFound) {
 		return err

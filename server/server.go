@@ -58,6 +58,7 @@ type config struct {
 	maxStreams     int
 	corsOrigins    []string
 	refresh        time.Duration
+	requireTokens  bool
 }
 
 // Option configures a Server in New.
@@ -65,6 +66,14 @@ type Option func(*config)
 
 // WithLogger sets the server's logger. The default (and nil) discards.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithRequireTokens says that the server must never be open: give it to a
+// server that listens beyond loopback. Without it a server that knows no
+// token serves everyone (the zero-configuration case on 127.0.0.1); with
+// it every request then needs a token, and the last admin token cannot be
+// revoked, so that revoking tokens can never open the server to a
+// network.
+func WithRequireTokens() Option { return func(c *config) { c.requireTokens = true } }
 
 // WithAuditLogger sets the audit log, which records admin actions and
 // denied requests. The default is the server's logger with audit=true.
@@ -187,7 +196,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("server: metrics: %w", err)
 	}
 	s.m = m
-	if s.auth, err = newAuthenticator(s.kv, cfg.tokens); err != nil {
+	if s.auth, err = newAuthenticator(s.kv, cfg.tokens, cfg.requireTokens); err != nil {
 		s.cancel()
 		return nil, fmt.Errorf("server: %w", err)
 	}

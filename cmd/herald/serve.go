@@ -363,6 +363,11 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 		retention = herald.DefaultRetention()
 	}
 	opts = append(opts, server.WithRetention(retention, 0))
+	if !isLoopback(f.addr) && !f.insecure {
+		// Beyond loopback the server must never be open, not even after
+		// its last token is revoked.
+		opts = append(opts, server.WithRequireTokens())
+	}
 	srv, err := server.New(bus, opts...)
 	if err != nil {
 		return err

@@ -17,9 +17,16 @@ func newTokensCmd(g *globals) *cobra.Command {
 		Short: "create, list and revoke API tokens",
 		Long: `Each caller of the server (a plugin, a person) gets a token: an identity
 (the source_plugin of everything it publishes), the name patterns it may
-publish and may read, an admin flag, and a rate limit. A server with no
-token at all is open, and only listens on loopback. These commands need an
-admin token.`,
+publish and may read, an admin flag, and a rate limit. An admin token holds
+every right: it may publish and read every name (as its own identity) and
+manage schemas, dead letters, subscriptions and tokens.
+
+A server with no token at all is open, and only listens on loopback. On an
+open server the first token must be an admin token: from then on every call
+needs a token, and only an admin can create the others. The last admin
+token cannot be revoked while other tokens exist, nor ever on a server that
+listens beyond loopback. These commands need an admin token (or an open
+server).`,
 		Example: `  herald tokens create --identity transcriber --publish 'transcript.>' --subscribe 'recording.>'
   herald tokens create --identity ops --admin
   herald tokens ls
@@ -36,7 +43,10 @@ func newTokensCreateCmd(g *globals) *cobra.Command {
 		Short: "create a token; its secret is printed once",
 		Long: `Create a token for --identity. The secret is printed alone on standard
 output, once: the server keeps only its hash. Give it to the caller as
-HERALD_TOKEN (or --token), or as an "Authorization: Bearer" header.`,
+HERALD_TOKEN (or --token), or as an "Authorization: Bearer" header.
+
+On an open server (no token yet) the first token must be --admin: once it
+exists every call needs a token, and only an admin can create the others.`,
 		Example: `  herald tokens create --identity transcriber --publish 'transcript.>' --subscribe 'recording.>' --rate 100
   export HERALD_TOKEN=$(herald tokens create --identity ops --admin)`,
 		Args: args(cobra.NoArgs),
@@ -66,7 +76,7 @@ HERALD_TOKEN (or --token), or as an "Authorization: Bearer" header.`,
 	f.StringVar(&t.Identity, "identity", "", "who the caller is: the source_plugin of its events (required)")
 	f.StringSliceVar(&t.Publish, "publish", nil, "name patterns it may publish (repeatable or comma-separated)")
 	f.StringSliceVar(&t.Subscribe, "subscribe", nil, "name patterns it may read, stream and subscribe to")
-	f.BoolVar(&t.Admin, "admin", false, "allow schemas, dead letters, tokens and every subscription")
+	f.BoolVar(&t.Admin, "admin", false, "every right: publish and read every name, and manage schemas, dead letters, subscriptions and tokens")
 	f.Float64Var(&t.Rate, "rate", 0, "events (or requests) per second allowed (0: no limit)")
 	f.IntVar(&t.Burst, "burst", 0, "how many may come at once above the rate (default: the rate)")
 	return cmd
