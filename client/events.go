@@ -104,6 +104,11 @@ type EventQuery struct {
 	// Since and Until bound the events' timestamps: Since inclusive, Until
 	// exclusive; zero means unbounded.
 	Since, Until time.Time
+	// Raw asks for the events as stored: the fields a schema marks
+	// sensitive stay sealed (and open again only in a herald that holds
+	// their keys), for backups that a forget must still reach. By default
+	// events come decoded.
+	Raw bool
 }
 
 func (q EventQuery) values() url.Values {
@@ -128,6 +133,9 @@ func (q EventQuery) values() url.Values {
 	}
 	if !q.Until.IsZero() {
 		v.Set("until", q.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if q.Raw {
+		v.Set("raw", "true")
 	}
 	return v
 }

@@ -22,7 +22,7 @@
 // # Endpoints
 //
 //	POST   /v1/events                        publish one event, [...] or {"events":[...]} (atomic)
-//	GET    /v1/events                        read: after, limit, name, correlation_id, subject, source_plugin, since, until
+//	GET    /v1/events                        read: after, limit, name, correlation_id, subject, source_plugin, since, until, raw
 //	GET    /v1/events/{id}                   one event
 //	GET    /v1/stream                        Server-Sent Events: after or Last-Event-ID, name, subject,
 //	                                         correlation_id, source_plugin, format=cloudevents

@@ -131,9 +131,17 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 	if err := s.checkReadPattern(p, f.Name); err != nil {
 		return err
 	}
+	var ro []herald.ReadOption
+	switch q.Get("raw") {
+	case "", "false":
+	case "true":
+		ro = append(ro, herald.Raw())
+	default:
+		return badRequest("raw", "raw must be true or false")
+	}
 	events := make([]*herald.Event, 0, min(int(limit), 256))
 	next := after
-	for e, err := range s.bus.Read(r.Context(), after, f) {
+	for e, err := range s.bus.Read(r.Context(), after, f, ro...) {
 		if err != nil {
 			return err
 		}

@@ -75,3 +75,40 @@ func TestImportSealsSensitiveName(t *testing.T) {
 		t.Errorf("stored %d events, want 3", n)
 	}
 }
+
+// herald export --raw writes sensitive fields sealed; a plain export
+// writes them in clear.
+func TestExportRaw(t *testing.T) {
+	p := startServe(t, "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--store", "sqlite", "--durability", "normal")
+	base := "http://" + strings.TrimPrefix(p.url, "http://")
+	req, _ := http.NewRequest("PUT", base+"/v1/schemas/patient.admitted/1",
+		strings.NewReader(`{"type":"object","properties":{"ssn":{"type":"string","x-sensitive":true}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if st, b := post(t, base+"/v1/events", "", map[string]any{"name": "patient.admitted", "subject": "patient/1",
+		"data": map[string]any{"ssn": "ZZEXPORTSSN"}}); st != 201 {
+		t.Fatalf("publish: %d %s", st, b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var raw, plain, errb bytes.Buffer
+	if err := Run(ctx, []string{"--server", base, "export", "--raw"}, strings.NewReader(""), &raw, &errb); err != nil {
+		t.Fatalf("export --raw: %v: %s", err, errb.String())
+	}
+	if err := Run(ctx, []string{"--server", base, "export"}, strings.NewReader(""), &plain, &errb); err != nil {
+		t.Fatalf("export: %v: %s", err, errb.String())
+	}
+	if strings.Contains(raw.String(), "ZZEXPORTSSN") || !strings.Contains(raw.String(), `"$enc"`) {
+		t.Errorf("export --raw wrote %s", raw.String())
+	}
+	if !strings.Contains(plain.String(), "ZZEXPORTSSN") {
+		t.Errorf("export wrote %s", plain.String())
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -14,6 +14,7 @@ func newExportCmd(g *globals) *cobra.Command {
 	var (
 		filters eventFilters
 		out     string
+		raw     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "export [flags]",
@@ -23,9 +24,15 @@ per line, every field kept (id, name, timestamp, data, correlation and
 causation ids, subject, ...). The flags of herald events select which.
 herald import reads the file back, into this server or another one.
 
+Events come decoded: fields a schema marks sensitive are in clear, and a
+copy is beyond the reach of a later herald forget. With --raw they come as
+stored, those fields sealed: such a backup opens only in a herald holding
+their keys, and forgetting a subject there shreds it in the backup too.
+
 On a terminal a progress counter runs on standard error.`,
 		Example: `  herald export > events.jsonl
-  herald export --name 'recording.>' --since 2d -o recordings.jsonl`,
+  herald export --name 'recording.>' --since 2d -o recordings.jsonl
+  herald export --raw -o backup.jsonl`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q, err := filters.query(time.Now())
@@ -33,6 +40,7 @@ On a terminal a progress counter runs on standard error.`,
 				return err
 			}
 			q.Limit = 1000
+			q.Raw = raw
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -74,6 +82,7 @@ On a terminal a progress counter runs on standard error.`,
 	}
 	filters.register(cmd.Flags())
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
+	cmd.Flags().BoolVar(&raw, "raw", false, "write events as stored, sensitive fields sealed")
 	return cmd
 }
 
