@@ -26,7 +26,7 @@ func TestForget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(bus, server.WithCodec(codec), server.WithTokens([]server.Token{
+	srv, err := server.New(bus, server.WithTokens([]server.Token{
 		{ID: "tok_admin", Identity: "ops", Admin: true, Hash: server.HashToken(adminSecret), Publish: []string{">"}, Subscribe: []string{">"}},
 		{ID: "tok_reader", Identity: "reader", Hash: server.HashToken(readerSecret), Subscribe: []string{">"}},
 	}))
