@@ -38,10 +38,8 @@ type Bus struct {
 	metrics   *metrics
 
 	closed atomic.Bool
-	// pubLock orders appends and the ephemeral hand-off while ephemeral
-	// subscriptions exist. It is a one-slot channel rather than a mutex so
-	// that a publisher waiting for it gives up at its own deadline.
-	pubLock chan struct{}
+	// fan hands events to the ephemeral subscriptions in log order.
+	fan fanout
 
 	mu         sync.Mutex
 	subs       map[*Subscription]struct{}
@@ -70,7 +68,6 @@ func New(opts ...Option) (*Bus, error) {
 		subs:     make(map[*Subscription]struct{}),
 		durables: make(map[string]*Subscription),
 		roomCh:   make(chan struct{}),
-		pubLock:  make(chan struct{}, 1),
 	}
 	if cfg.store == nil {
 		cfg.store = NewMemoryStore()
@@ -158,40 +155,54 @@ func (b *Bus) Publish(ctx context.Context, e *Event, opts ...PublishOption) (uin
 	}
 	var deadline time.Time
 	subs := *b.ephemerals.Load()
+	var match uint64
 	if len(subs) > 0 {
-		// The publish lock keeps the order of the log in every ephemeral
-		// queue; room is checked under it, before the append, and only
-		// publishers add to those queues.
-		if err := b.lockPublish(ctx, &deadline); err != nil {
+		// Room in the subscriptions is reserved before the append; no
+		// lock is held across it (see fanout).
+		var err error
+		if match, err = b.reserveOne(ctx, subs, e.Name, &deadline); err != nil {
 			return 0, b.publishFailed(err)
 		}
-		defer b.unlockPublish()
-		for _, s := range subs {
-			if s.full(1) && s.matches(e.Name) {
-				if deadline.IsZero() {
-					deadline = b.deadline(ctx)
-				}
-				if err := s.waitRoom(ctx, 1, deadline); err != nil {
-					return 0, b.publishFailed(err)
-				}
-			}
-		}
 	}
-	res, err := b.appendOne(ctx, e, pc.append, &deadline, freshID)
+	res, err := b.appendOne(ctx, e, pc.append, &deadline, freshID, subs, match)
+	if err != nil || res.Duplicate {
+		unreserveOne(subs, e.Name)
+	}
 	if err != nil {
 		return 0, b.publishFailed(err)
 	}
-	if !res.Duplicate {
-		for _, s := range subs {
-			if s.matches(e.Name) {
-				s.push(e)
-			}
-		}
-		if b.metrics != nil {
-			b.metrics.published.Inc()
-		}
+	if !res.Duplicate && b.metrics != nil {
+		b.metrics.published.Inc()
 	}
 	return res.Position, nil
+}
+
+// reserveOne reserves room for an event named name in the subscriptions
+// that take it and returns which of subs[:64] do.
+func (b *Bus) reserveOne(ctx context.Context, subs []*Subscription, name string, deadline *time.Time) (uint64, error) {
+	var match uint64
+	for i, s := range subs {
+		if !MatchName(s.pattern, name) {
+			continue
+		}
+		if i < 64 {
+			match |= 1 << i
+		}
+		if err := s.reserve(ctx, 1, deadline); err != nil {
+			unreserveOne(subs[:i], name)
+			return 0, err
+		}
+	}
+	return match, nil
+}
+
+// unreserveOne gives back what reserveOne reserved.
+func unreserveOne(subs []*Subscription, name string) {
+	for _, s := range subs {
+		if MatchName(s.pattern, name) {
+			s.unreserve(1)
+		}
+	}
 }
 
 // PublishBatch publishes events atomically: all of them are stored or none.
@@ -220,57 +231,82 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 	}
 	deadline := b.deadline(ctx)
 	subs := *b.ephemerals.Load()
+	var need []int // events each subscription takes, room reserved
 	if len(subs) > 0 {
-		if err := b.lockPublish(ctx, &deadline); err != nil {
-			return nil, b.publishFailed(err)
-		}
-		defer b.unlockPublish()
-		for _, s := range subs {
-			n := 0
+		need = make([]int, len(subs))
+		for i, s := range subs {
 			for _, e := range events {
-				if s.matches(e.Name) {
-					n++
+				if MatchName(s.pattern, e.Name) {
+					need[i]++
 				}
 			}
-			if n > 0 && s.full(n) {
-				if err := s.waitRoom(ctx, n, deadline); err != nil {
-					return nil, b.publishFailed(err)
-				}
+			if need[i] == 0 {
+				continue
+			}
+			if err := s.reserve(ctx, need[i], &deadline); err != nil {
+				unreserveBatch(subs[:i], need)
+				return nil, b.publishFailed(err)
 			}
 		}
 	}
 	var res []AppendResult
 	var err error
 	for {
+		var t uint64
+		if len(subs) > 0 {
+			t = b.fan.begin()
+		}
 		if b.mem != nil && freshIDs {
 			res = make([]AppendResult, len(events))
 			err = b.mem.append(events, res, pc.append, true)
 		} else {
 			res, err = b.store.Append(ctx, events, pc.append)
 		}
+		if len(subs) > 0 {
+			var fe fanEntry
+			if err == nil {
+				for i := range res {
+					if !res[i].Duplicate {
+						fe = fanEntry{pos: res[i].Position, batch: events, res: res, subs: subs}
+						break
+					}
+				}
+			}
+			b.fan.end(t, fe)
+		}
 		if err == nil || !errors.Is(err, ErrBackpressure) || !b.waitRoom(ctx, deadline) {
 			break
 		}
 	}
 	if err != nil {
+		unreserveBatch(subs, need)
 		return nil, b.publishFailed(err)
 	}
 	fresh := 0
 	for i, e := range events {
 		if res[i].Duplicate {
+			for j, s := range subs {
+				if need[j] > 0 && MatchName(s.pattern, e.Name) {
+					s.unreserve(1)
+				}
+			}
 			continue
 		}
 		fresh++
-		for _, s := range subs {
-			if s.matches(e.Name) {
-				s.push(e)
-			}
-		}
 	}
 	if b.metrics != nil {
 		b.metrics.published.Add(float64(fresh))
 	}
 	return res, nil
+}
+
+// unreserveBatch gives back the room PublishBatch reserved.
+func unreserveBatch(subs []*Subscription, need []int) {
+	for i, s := range subs {
+		if need[i] > 0 {
+			s.unreserve(need[i])
+		}
+	}
 }
 
 // publishOptions applies opts; without options it allocates nothing.
@@ -292,50 +328,35 @@ func (b *Bus) deadline(ctx context.Context) time.Time {
 	return time.Now().Add(b.cfg.publishTimeout)
 }
 
-// lockPublish takes the publish lock, waiting for it until ctx ends or the
-// deadline (set from ctx when zero). Another publisher holds it while it
-// waits for room, so a wait that times out is backpressure.
-func (b *Bus) lockPublish(ctx context.Context, deadline *time.Time) error {
-	select {
-	case b.pubLock <- struct{}{}:
-		return nil
-	default:
-	}
-	if deadline.IsZero() {
-		*deadline = b.deadline(ctx)
-	}
-	t := time.NewTimer(time.Until(*deadline))
-	defer t.Stop()
-	select {
-	case b.pubLock <- struct{}{}:
-		return nil
-	case <-t.C:
-	case <-ctx.Done():
-		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return ctx.Err()
-		}
-	}
-	return fmt.Errorf("%w: waiting behind publishers held by a full subscription", ErrBackpressure)
-}
-
-func (b *Bus) unlockPublish() { <-b.pubLock }
-
-// appendOne appends one event, waiting for room while the store pushes back.
-func (b *Bus) appendOne(ctx context.Context, e *Event, opts AppendOptions, deadline *time.Time, freshID bool) (AppendResult, error) {
+// appendOne appends one event, waiting for room while the store pushes
+// back. When subs is not empty it hands the event to those of them that
+// take it (match, see reserveOne), in log order.
+func (b *Bus) appendOne(ctx context.Context, e *Event, opts AppendOptions, deadline *time.Time, freshID bool, subs []*Subscription, match uint64) (AppendResult, error) {
 	for {
 		var res AppendResult
 		var err error
+		var t uint64
+		if len(subs) > 0 {
+			t = b.fan.begin()
+		}
 		if b.mem != nil {
 			res, err = b.mem.appendOne(e, opts, freshID)
 		} else {
 			var rs []AppendResult
 			rs, err = b.store.Append(ctx, []*Event{e}, opts)
+			if err == nil && len(rs) != 1 {
+				err = fmt.Errorf("herald: store returned %d results for one event", len(rs))
+			}
 			if err == nil {
-				if len(rs) != 1 {
-					return res, fmt.Errorf("herald: store returned %d results for one event", len(rs))
-				}
 				res = rs[0]
 			}
+		}
+		if len(subs) > 0 {
+			var fe fanEntry
+			if err == nil && !res.Duplicate {
+				fe = fanEntry{pos: res.Position, one: e, subs: subs, match: match}
+			}
+			b.fan.end(t, fe)
 		}
 		if err == nil || !errors.Is(err, ErrBackpressure) {
 			return res, err
@@ -519,7 +540,8 @@ func jsonStringBound(s string) int {
 // not (see Durable).
 //
 // A durable name may run only once per bus at a time: a second Subscribe
-// with the same name returns an error wrapping ErrConflict. An invalid
+// with the same name returns an error wrapping ErrConflict that says the
+// name is already running. An invalid
 // pattern or option returns an error and starts nothing; a store error
 // while reading the durable checkpoint is returned wrapped. After Close it
 // returns ErrClosed.
@@ -584,7 +606,7 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 		if _, dup := b.durables[s.name]; dup {
 			b.mu.Unlock()
 			s.cancelContexts()
-			return nil, fmt.Errorf("herald: durable subscription %s is already running: %w", s.name, ErrConflict)
+			return nil, &nameTakenError{name: s.name}
 		}
 		b.durables[s.name] = s // claimed; removed again on failure
 	} else {
@@ -626,6 +648,16 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 	b.mu.Unlock()
 	return s, nil
 }
+
+// nameTakenError is Subscribe's error for a durable name that already runs
+// in the bus. It wraps ErrConflict.
+type nameTakenError struct{ name string }
+
+func (e *nameTakenError) Error() string {
+	return "herald: durable subscription " + e.name + " is already running in this bus"
+}
+
+func (e *nameTakenError) Unwrap() error { return ErrConflict }
 
 func (s *Subscription) cancelContexts() {
 	s.baseCancel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -24,14 +25,18 @@ func (d *deque[T]) len() int { return d.n }
 
 func (d *deque[T]) push(v T) {
 	if d.n == len(d.buf) {
-		nb := make([]T, max(16, 2*len(d.buf)))
-		for i := range d.n {
-			nb[i] = d.buf[(d.head+i)&(len(d.buf)-1)]
-		}
-		d.buf, d.head = nb, 0
+		d.grow()
 	}
 	d.buf[(d.head+d.n)&(len(d.buf)-1)] = v
 	d.n++
+}
+
+func (d *deque[T]) grow() {
+	nb := make([]T, max(16, 2*len(d.buf)))
+	for i := range d.n {
+		nb[i] = d.buf[(d.head+i)&(len(d.buf)-1)]
+	}
+	d.buf, d.head = nb, 0
 }
 
 func (d *deque[T]) pop() T {
@@ -44,6 +49,20 @@ func (d *deque[T]) pop() T {
 }
 
 func (d *deque[T]) front() *T { return &d.buf[d.head] }
+
+// insert puts v at index i (0 is the front), moving the i values before it
+// one step towards the front.
+func (d *deque[T]) insert(i int, v T) {
+	if d.n == len(d.buf) {
+		d.grow()
+	}
+	d.head = (d.head - 1) & (len(d.buf) - 1)
+	d.n++
+	for k := range i {
+		*d.at(k) = *d.at(k + 1)
+	}
+	*d.at(i) = v
+}
 
 func (d *deque[T]) at(i int) *T { return &d.buf[(d.head+i)&(len(d.buf)-1)] }
 
@@ -127,8 +146,20 @@ func (s *Subscription) newSubjectQueue() *subjectQueue {
 	return &subjectQueue{}
 }
 
+// pushReadyLocked makes an item ready. Each priority's ready list is in
+// log order: a new event goes last, an older one (a retry, an event that
+// waited behind its subject, a redrive) before the newer ones.
 func (s *Subscription) pushReadyLocked(it item) {
-	s.ready[prioIndex(it.ev.Priority)].push(it)
+	q := &s.ready[prioIndex(it.ev.Priority)]
+	if pos := it.ev.Position; q.len() == 0 || q.at(q.len()-1).ev.Position <= pos {
+		q.push(it)
+	} else {
+		i := 0
+		for q.at(i).ev.Position <= pos {
+			i++
+		}
+		q.insert(i, it)
+	}
 	s.nready++
 	s.cond.Signal()
 }
@@ -154,10 +185,26 @@ func (s *Subscription) releaseLocked(subj string) {
 }
 
 // takeLocked moves up to n ready items, highest priority first, into buf.
+// With one worker it stops before an item that comes, in the log, after an
+// event waiting behind the subject of an item it took: that event becomes
+// ready when the item ends, and is handed first (see pushReadyLocked), so
+// that one worker hands events over in log order.
 func (s *Subscription) takeLocked(buf []item, n int) []item {
+	one := s.cfg.concurrency == 1
+	bound := uint64(math.MaxUint64)
+take:
 	for i := 0; i < len(s.ready) && len(buf) < n; i++ {
 		for s.ready[i].len() > 0 && len(buf) < n {
-			buf = append(buf, s.ready[i].pop())
+			if one && s.ready[i].front().ev.Position > bound {
+				break take
+			}
+			it := s.ready[i].pop()
+			buf = append(buf, it)
+			if subj := it.ev.Subject; one && subj != "" {
+				if q := s.subjects[subj]; q != nil && q.waiting.len() > 0 {
+					bound = min(bound, q.waiting.front().ev.Position)
+				}
+			}
 		}
 	}
 	s.nready -= len(buf)
@@ -174,7 +221,7 @@ func (s *Subscription) takeLocked(buf []item, n int) []item {
 // waits for retries or behind busy subjects: reading on is the only way
 // forward).
 func (s *Subscription) roomLocked() {
-	if s.spaceWaiters && (s.count == 0 || s.count+s.spaceNeed <= s.cfg.bufferSize) {
+	if used := s.count + int(s.reserved.Load()); s.spaceWaiters && (used == 0 || used+s.spaceNeed <= s.cfg.bufferSize) {
 		close(s.spaceCh)
 		s.spaceCh = make(chan struct{})
 		s.spaceWaiters = false

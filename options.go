@@ -139,6 +139,7 @@ type SubscribeOption func(*subConfig)
 
 type subConfig struct {
 	durable     string
+	durableSet  bool // Durable was given, with whatever name
 	concurrency int
 	timeout     time.Duration
 	maxAttempts int
@@ -165,7 +166,7 @@ func defaultSubConfig() subConfig {
 
 func (c *subConfig) validate() error {
 	switch {
-	case c.durable != "" && !validSubName(c.durable):
+	case c.durableSet && !validSubName(c.durable):
 		return fmt.Errorf("herald: durable name %q: want 1 to 200 characters of [A-Za-z0-9_.-]", c.durable)
 	case c.concurrency < 1:
 		return fmt.Errorf("herald: concurrency must be at least 1, got %d", c.concurrency)
@@ -187,7 +188,8 @@ func (c *subConfig) validate() error {
 // outcomes and dead letters live in the store, and a subscription with the
 // same name resumes where the last one stood, receiving what was published
 // meanwhile (at-least-once). Names are 1 to 200 characters of
-// [A-Za-z0-9_.-]. Without it the subscription is ephemeral: it receives
+// [A-Za-z0-9_.-]; any other name, the empty one included, makes Subscribe
+// fail. Without it the subscription is ephemeral: it receives
 // only events published through this bus while it exists, and it records
 // no outcomes and no dead letters: its failures are logged and counted
 // (SubscriptionStats, metrics) only. Recording them in the store would be
@@ -197,7 +199,9 @@ func (c *subConfig) validate() error {
 // process and restart, so their outcomes and dead letters (and a redrive)
 // would reach unrelated subscriptions. Use a durable subscription for
 // events whose failures must be traced, dead-lettered or redriven.
-func Durable(name string) SubscribeOption { return func(c *subConfig) { c.durable = name } }
+func Durable(name string) SubscribeOption {
+	return func(c *subConfig) { c.durable, c.durableSet = name, true }
+}
 
 // Concurrency sets how many events the subscription handles at once (events
 // of one subject are still handled one at a time, in log order). Default 1.

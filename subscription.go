@@ -46,8 +46,7 @@ type Subscription struct {
 	timers        map[*time.Timer]*item // retries in backoff
 	lastPos       uint64                // ephemeral: position of the last event taken in
 	depth         atomic.Int64          // count, readable without the lock
-	lastName      string                // matches' cache, guarded by the bus's publish lock
-	lastMatch     bool
+	reserved      atomic.Int64          // ephemeral: room publishers reserved (reserve)
 
 	// durable state
 	epoch       uint32
@@ -170,10 +169,21 @@ func (s *Subscription) workerDone() {
 	}
 }
 
-// waitRoom waits, for a publisher holding the bus's publish lock, until the
-// ephemeral subscription can queue n more events (or is empty), until
-// deadline, or until it stops.
-func (s *Subscription) waitRoom(ctx context.Context, n int, deadline time.Time) error {
+// reserve makes room for n events that a publisher is about to append,
+// waiting until the ephemeral subscription can queue them (or is empty and
+// has nothing reserved), until the deadline (set from ctx when zero), or
+// until it stops. A subscription that drops its oldest events reserves
+// nothing. push takes the reservation up; unreserve gives it back.
+func (s *Subscription) reserve(ctx context.Context, n int, deadline *time.Time) error {
+	if s.cfg.dropOldest {
+		return nil
+	}
+	n64 := int64(n)
+	r := s.reserved.Add(n64)
+	if d := s.depth.Load(); d+r <= int64(s.cfg.bufferSize) || d+r == n64 {
+		return nil
+	}
+	s.reserved.Add(-n64)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -182,10 +192,12 @@ func (s *Subscription) waitRoom(ctx context.Context, n int, deadline time.Time) 
 	}()
 	for {
 		s.mu.Lock()
-		if s.stopping || s.count == 0 || s.count+n <= s.cfg.bufferSize {
+		r := s.reserved.Add(n64)
+		if s.stopping || int64(s.count)+r <= int64(s.cfg.bufferSize) || int64(s.count)+r == n64 {
 			s.mu.Unlock()
 			return nil
 		}
+		s.reserved.Add(-n64)
 		used := s.count
 		ch := s.spaceCh
 		if !s.spaceWaiters || n < s.spaceNeed {
@@ -194,7 +206,10 @@ func (s *Subscription) waitRoom(ctx context.Context, n int, deadline time.Time) 
 		s.spaceWaiters = true
 		s.mu.Unlock()
 		if timer == nil {
-			timer = time.NewTimer(time.Until(deadline))
+			if deadline.IsZero() {
+				*deadline = s.bus.deadline(ctx)
+			}
+			timer = time.NewTimer(time.Until(*deadline))
 		}
 		select {
 		case <-ch:
@@ -209,26 +224,24 @@ func (s *Subscription) waitRoom(ctx context.Context, n int, deadline time.Time) 
 	}
 }
 
-// full reports, without the lock, whether the subscription holds its
-// publishers now.
-func (s *Subscription) full(n int) bool {
-	d := int(s.depth.Load())
-	return !s.cfg.dropOldest && d > 0 && d+n > s.cfg.bufferSize
-}
-
-// matches reports whether the subscription takes events named name. It is
-// called with the bus's publish lock held, which guards its one-entry cache.
-func (s *Subscription) matches(name string) bool {
-	if name == s.lastName {
-		return s.lastMatch
+// unreserve gives back room reserved for n events that were not stored.
+func (s *Subscription) unreserve(n int) {
+	if s.cfg.dropOldest {
+		return
 	}
-	s.lastName, s.lastMatch = name, MatchName(s.pattern, name)
-	return s.lastMatch
+	s.mu.Lock()
+	s.reserved.Add(-int64(n))
+	s.roomLocked()
+	s.mu.Unlock()
 }
 
-// push hands a published event to an ephemeral subscription.
+// push hands a published event to an ephemeral subscription, taking up
+// the room its publisher reserved.
 func (s *Subscription) push(e *Event) {
 	s.mu.Lock()
+	if !s.cfg.dropOldest {
+		s.reserved.Add(-1)
+	}
 	if s.stopping {
 		s.mu.Unlock()
 		return
