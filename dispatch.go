@@ -274,7 +274,6 @@ type worker struct {
 	res  []result
 	obs  map[string]prometheus.Observer
 	evs  []*Event
-	ctxs []handlerCtx // fresh contexts for the next calls (handlerContext)
 	slow bool
 
 	// What the watchdog looks at: the call in progress (buf[cur], or the
@@ -476,25 +475,10 @@ func (s *Subscription) work() {
 	}
 }
 
-// ctxChunk is how many handler contexts a worker allocates at once.
-const ctxChunk = 64
-
-// handlerContext makes the context of one attempt. Contexts are carved from
-// a per-worker block of ctxChunk: one allocation for many events. Each
-// context is still its own (a handler may keep it); a kept one keeps its
-// block alive.
-func (s *Subscription) handlerContext(w *worker, it *item, start time.Time) *handlerCtx {
-	if len(w.ctxs) == 0 {
-		w.ctxs = make([]handlerCtx, ctxChunk)
-	}
-	hc := &w.ctxs[0]
-	w.ctxs = w.ctxs[1:]
-	hc.parent = s.baseCtx
-	hc.deadline = start.Add(s.cfg.timeout)
-	hc.ev = it.ev
-	hc.sub = s.name
-	hc.attempt = it.attempt
-	return hc
+// handlerContext makes the context of one attempt: one allocation of its
+// own, so that a handler that keeps it pins nothing else.
+func (s *Subscription) handlerContext(it *item, start time.Time) *handlerCtx {
+	return &handlerCtx{parent: s.baseCtx, deadline: start.Add(s.cfg.timeout), ev: it.ev, sub: s.name, attempt: it.attempt}
 }
 
 // runOne makes one attempt at it, outside the lock.
@@ -502,7 +486,7 @@ func (s *Subscription) handlerContext(w *worker, it *item, start time.Time) *han
 func (s *Subscription) runOne(w *worker, i int, start time.Time) result {
 	it := &w.buf[i]
 	it.attempt++
-	hc := s.handlerContext(w, it, start)
+	hc := s.handlerContext(it, start)
 	w.cur = i
 	w.started.Store(start.UnixNano())
 	w.state.Store(callRunning)
