@@ -1,11 +1,13 @@
 package herald
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -116,7 +118,10 @@ func (b *Bus) Schemas() *Schemas { return b.cfg.schemas }
 // Publish validates e, fills in what it lacks, appends it to the store and
 // hands it to the ephemeral subscriptions whose pattern matches; it returns
 // the event's position. Publishing an ID that is already stored stores
-// nothing, delivers nothing and returns the first position.
+// nothing, delivers nothing and returns the first position; ReportDuplicate
+// says when that happened. The stored event must have the same name,
+// version, subject and data (as JSON values): an ID reused for other
+// content returns an error wrapping ErrConflict.
 //
 // What Publish fills in: the ID (a UUIDv7), the timestamp, the version, the
 // correlation id (its own ID), source_plugin (WithSource) and empty data.
@@ -132,14 +137,18 @@ func (b *Bus) Schemas() *Schemas { return b.cfg.schemas }
 // ErrSchemaViolation or ErrTooLarge) and stores nothing. When the store or
 // an ephemeral subscription has no room, Publish waits until ctx's deadline
 // (WithPublishTimeout when it has none) and then returns an error wrapping
-// ErrBackpressure; so does a publisher queued behind one that waits, since
-// publishes to ephemeral subscriptions are handed off in log order. When ctx
-// is cancelled while waiting, Publish returns ctx's error. (A handler that publishes to its own full ephemeral
-// subscription therefore waits for that deadline: give such a subscription
-// room, Concurrency above 1 or DropOldest.) With ExpectVersion a subject at
-// another version returns
+// ErrBackpressure; only the subscriptions that take e can hold it. When
+// ctx is cancelled while waiting, Publish returns ctx's error. (A handler
+// that publishes to its own full ephemeral subscription therefore waits
+// for that deadline: give such a subscription room, Concurrency above 1 or
+// DropOldest.) With ExpectVersion a subject at another version returns
 // ErrConflict. After Close it returns ErrClosed. e belongs to the bus once
 // Publish is called and must not be modified.
+//
+// Concurrent publishers do not wait for each other's appends: no lock is
+// held while the store writes. Ephemeral subscriptions still receive the
+// events of this bus in log order: an event stored while an earlier
+// append is still under way is handed off once that append returns.
 func (b *Bus) Publish(ctx context.Context, e *Event, opts ...PublishOption) (uint64, error) {
 	if b.closed.Load() {
 		return 0, ErrClosed
@@ -168,13 +177,82 @@ func (b *Bus) Publish(ctx context.Context, e *Event, opts ...PublishOption) (uin
 	if err != nil || res.Duplicate {
 		unreserveOne(subs, e.Name)
 	}
+	if err == nil && res.Duplicate {
+		err = b.checkDuplicate(ctx, e, -1)
+	}
 	if err != nil {
 		return 0, b.publishFailed(err)
+	}
+	if pc.duplicate != nil {
+		*pc.duplicate = res.Duplicate
 	}
 	if !res.Duplicate && b.metrics != nil {
 		b.metrics.published.Inc()
 	}
 	return res.Position, nil
+}
+
+// checkDuplicate returns an error wrapping ErrConflict when the event
+// stored under e's ID differs from e in name, version, subject or data
+// (its JSON value, decoded when the bus has a codec). Timestamp, metadata,
+// correlation and the rest may differ: a retried publish carries a new
+// trace context and time. An event no longer stored (pruned) is not
+// compared. index is e's place in a batch, or -1.
+func (b *Bus) checkDuplicate(ctx context.Context, e *Event, index int) error {
+	var stored *Event
+	var err error
+	if b.mem != nil {
+		stored, err = b.mem.Get(ctx, e.ID)
+	} else {
+		stored, err = b.store.Get(ctx, e.ID)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("herald: reading the event stored as %q to compare: %w", e.ID, err)
+	}
+	field := ""
+	switch {
+	case stored.Name != e.Name:
+		field = "name"
+	case stored.Version != e.Version:
+		field = "version"
+	case stored.Subject != e.Subject:
+		field = "subject"
+	case !b.sameData(ctx, stored, e):
+		field = "data"
+	}
+	if field == "" {
+		return nil
+	}
+	at := ""
+	if index >= 0 {
+		at = fmt.Sprintf("event %d: ", index)
+	}
+	return fmt.Errorf("herald: %sid %q is already stored with another %s: %w", at, e.ID, field, ErrConflict)
+}
+
+// sameData reports whether two events carry the same JSON value. With a
+// codec both are decoded first; one that cannot be decoded (a forgotten
+// subject) is taken as the same.
+func (b *Bus) sameData(ctx context.Context, x, y *Event) bool {
+	if b.cfg.codec != nil {
+		dx, errx := decodeEvent(ctx, b.cfg.codec, x)
+		dy, erry := decodeEvent(ctx, b.cfg.codec, y)
+		if errx != nil || erry != nil {
+			return true
+		}
+		x, y = dx, dy
+	}
+	if bytes.Equal(x.Data, y.Data) {
+		return true
+	}
+	var vx, vy any
+	if json.Unmarshal(x.Data, &vx) != nil || json.Unmarshal(y.Data, &vy) != nil {
+		return false
+	}
+	return reflect.DeepEqual(vx, vy)
 }
 
 // reserveOne reserves room for an event named name in the subscriptions
@@ -208,8 +286,10 @@ func unreserveOne(subs []*Subscription, name string) {
 // PublishBatch publishes events atomically: all of them are stored or none.
 // One invalid event rejects the batch with a *ValidationError whose Index
 // says which. Results come in the order of events; an event already stored
-// has Duplicate set and is not delivered again. Otherwise it behaves like
-// Publish.
+// has Duplicate set and is not delivered again. An event whose ID is
+// stored with other content (see Publish) makes it return the results with
+// an error wrapping ErrConflict that names the event: the batch's new
+// events are stored all the same. Otherwise it behaves like Publish.
 func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...PublishOption) ([]AppendResult, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
@@ -282,6 +362,12 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 		unreserveBatch(subs, need)
 		return nil, b.publishFailed(err)
 	}
+	var conflict error
+	for i, e := range events {
+		if res[i].Duplicate && conflict == nil {
+			conflict = b.checkDuplicate(ctx, e, i)
+		}
+	}
 	fresh := 0
 	for i, e := range events {
 		if res[i].Duplicate {
@@ -296,6 +382,9 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 	}
 	if b.metrics != nil {
 		b.metrics.published.Add(float64(fresh))
+	}
+	if conflict != nil {
+		return res, b.publishFailed(conflict)
 	}
 	return res, nil
 }
@@ -430,9 +519,9 @@ func (b *Bus) publishFailed(err error) error {
 // prepare fills e's defaults and validates it; index is its place in a batch.
 func (b *Bus) prepare(ctx context.Context, hc *handlerCtx, e *Event, index int) error {
 	if hc != nil {
-		if generated(e) && e.CorrelationID == e.ID && e.CausationID == "" {
-			// NewEvent generated these; a response event gets the bus's.
-			e.ID, e.CorrelationID = "", ""
+		if generated(e) {
+			// NewEvent generated it; a response event gets the bus's.
+			e.ID = ""
 		}
 		if e.ID == "" {
 			e.ID = ChildID(hc.ev.ID, hc.sub, int(hc.children.Add(1)-1))

@@ -29,8 +29,8 @@ func TestNewEventDefaults(t *testing.T) {
 	if e.Timestamp.Before(before.Add(-time.Millisecond)) || e.Timestamp.After(after.Add(time.Millisecond)) {
 		t.Errorf("Timestamp %v not between %v and %v", e.Timestamp, before, after)
 	}
-	if e.CorrelationID != e.ID {
-		t.Errorf("CorrelationID = %q, want the event's own id %q", e.CorrelationID, e.ID)
+	if e.CorrelationID != "" {
+		t.Errorf("CorrelationID = %q, want it left for Publish", e.CorrelationID)
 	}
 	if e.Version != 1 {
 		t.Errorf("Version = %d, want 1", e.Version)

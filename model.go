@@ -162,7 +162,11 @@ var (
 
 // NewEvent returns an event named name whose data is v encoded as JSON. v
 // must encode to a JSON object (a struct, a map, json.RawMessage or nil for
-// {}). The ID, timestamp and correlation id are filled at once.
+// {}). The ID and timestamp are filled at once; the correlation id is left
+// empty and resolved when the event is published: its own ID, or, when
+// published from a handler, the handled event's correlation id (and the
+// ID, while it is still the one NewEvent generated, becomes the
+// deterministic ChildID).
 func NewEvent(name string, v any) (*Event, error) { return api.NewEvent(name, v) }
 
 // ValidateName reports whether name is a valid event name:
@@ -214,6 +218,7 @@ func IsTemporary(err error) bool { return api.IsTemporary(err) }
 
 func invalid(field, reason string) *ValidationError { return model.Invalid(field, reason) }
 func fillDefaults(e *Event, now time.Time)          { model.FillDefaults(e, now) }
+func fillNew(e *Event, now time.Time)               { model.FillNew(e, now) }
 func isJSONObject(b []byte) bool                    { return model.IsJSONObject(b) }
 func validJSON(b []byte) bool                       { return model.ValidJSON(b) }
 func newIDAt(now time.Time) string                  { return model.NewIDAt(now) }

@@ -120,7 +120,18 @@ func (f ValidatorFunc) Validate(ctx context.Context, e *Event) error { return f(
 type PublishOption func(*publishConfig)
 
 type publishConfig struct {
-	append AppendOptions
+	append    AppendOptions
+	duplicate *bool
+}
+
+// ReportDuplicate makes Publish set *dup to whether the event's ID was
+// stored already: then nothing was stored or delivered, and the position
+// returned is the stored event's. (An ID stored already with another name,
+// version, subject or data is not a duplicate but an error wrapping
+// ErrConflict.) PublishBatch reports it per event in AppendResult and
+// ignores this option. By default Publish does not say.
+func ReportDuplicate(dup *bool) PublishOption {
+	return func(c *publishConfig) { c.duplicate = dup }
 }
 
 // ExpectVersion makes the publish succeed only while the events' subject is

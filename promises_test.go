@@ -140,3 +140,133 @@ func TestDuplicateDurableNameSaysSo(t *testing.T) {
 		}
 	})
 }
+
+type chainStep struct {
+	Step int `json:"step"`
+}
+
+var chainB = herald.Define[chainStep]("chain.b")
+
+// A child event inherits the correlation and causation of the event being
+// handled however its id was chosen: with EventType.New and EventID, with
+// NewEvent and then setting ID, with an ID in the literal, or generated.
+// The root's correlation is its own id, also when set after NewEvent.
+func TestChildEventsInheritCorrelation(t *testing.T) {
+	onEachStore(t, func(t *testing.T, b *herald.Bus) {
+		ctx := context.Background()
+		relay := func(pattern string, next func() (*herald.Event, error)) {
+			if _, err := b.Subscribe(ctx, pattern, herald.HandlerFunc(func(ctx context.Context, _ *herald.Event) error {
+				e, err := next()
+				if err != nil {
+					return err
+				}
+				_, err = b.Publish(ctx, e)
+				return err
+			}), herald.Durable(strings.ReplaceAll(pattern, ".", "-"))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		relay("chain.a", func() (*herald.Event, error) { return chainB.New(chainStep{2}, herald.EventID("chain-b")) })
+		relay("chain.b", func() (*herald.Event, error) {
+			e, err := herald.NewEvent("chain.c", chainStep{3})
+			if err == nil {
+				e.ID = "chain-c"
+			}
+			return e, err
+		})
+		relay("chain.c", func() (*herald.Event, error) { return &herald.Event{ID: "chain-d", Name: "chain.d"}, nil })
+		relay("chain.d", func() (*herald.Event, error) { return herald.NewEvent("chain.e", chainStep{5}) })
+		done := make(chan struct{})
+		if _, err := b.Subscribe(ctx, "chain.e", herald.HandlerFunc(func(context.Context, *herald.Event) error {
+			close(done)
+			return nil
+		})); err != nil {
+			t.Fatal(err)
+		}
+
+		root, err := herald.NewEvent("chain.a", chainStep{1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		root.ID = "chain-a"
+		if _, err := b.Publish(ctx, root); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the chain did not reach chain.e")
+		}
+		tr, err := b.Trace(ctx, "chain-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tr.Events) != 5 {
+			var names []string
+			for _, te := range tr.Events {
+				names = append(names, te.Event.Name)
+			}
+			t.Fatalf("trace of chain-a has %v, want the 5 events", names)
+		}
+		for i, te := range tr.Events {
+			want := ""
+			if i > 0 {
+				want = tr.Events[i-1].Event.ID
+			}
+			if te.Event.CausationID != want {
+				t.Errorf("%s: causation %q, want %q", te.Event.Name, te.Event.CausationID, want)
+			}
+		}
+	})
+}
+
+// Publishing an id again reports the duplicate (ReportDuplicate) and
+// stores nothing; the same id with other content is ErrConflict.
+func TestPublishDuplicateAndConflict(t *testing.T) {
+	onEachStore(t, func(t *testing.T, b *herald.Bus) {
+		ctx := context.Background()
+		ev := func() *herald.Event {
+			return &herald.Event{ID: "order-1", Name: "order.placed", Subject: "order/1", Data: []byte(`{"total": 12, "currency":"EUR"}`)}
+		}
+		var dup bool
+		first, err := b.Publish(ctx, ev(), herald.ReportDuplicate(&dup))
+		if err != nil || dup {
+			t.Fatalf("first publish: %d, duplicate %t, %v", first, dup, err)
+		}
+		// The same content (the data's JSON spelled differently) again.
+		again := ev()
+		again.Data = []byte(`{"currency":"EUR","total":12}`)
+		again.Metadata = map[string]string{"traceparent": "00-retry"}
+		pos, err := b.Publish(ctx, again, herald.ReportDuplicate(&dup))
+		if err != nil || !dup || pos != first {
+			t.Fatalf("same id, same content: %d (first %d), duplicate %t, %v", pos, first, dup, err)
+		}
+		for what, change := range map[string]func(e *herald.Event){
+			"name":    func(e *herald.Event) { e.Name = "order.cancelled" },
+			"data":    func(e *herald.Event) { e.Data = []byte(`{"total": 13, "currency":"EUR"}`) },
+			"subject": func(e *herald.Event) { e.Subject = "order/2" },
+			"version": func(e *herald.Event) { e.Version = 2 },
+		} {
+			e := ev()
+			change(e)
+			if _, err := b.Publish(ctx, e); !errors.Is(err, herald.ErrConflict) {
+				t.Errorf("same id, other %s: %v, want ErrConflict", what, err)
+			}
+			e = ev()
+			change(e)
+			if _, err := b.PublishBatch(ctx, []*herald.Event{{Name: "order.noted"}, e}); !errors.Is(err, herald.ErrConflict) {
+				t.Errorf("batch with the same id, other %s: %v, want ErrConflict", what, err)
+			}
+		}
+		n := 0
+		for _, err := range b.Store().Read(ctx, 0, herald.Filter{Name: "order.placed"}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if n != 1 {
+			t.Fatalf("%d order.placed events stored, want 1", n)
+		}
+	})
+}

@@ -175,17 +175,19 @@ func (t EventType[T]) event(data T, opts []EventOption) (*Event, error) {
 }
 
 // New returns an event of this type with data, its defaults filled as
-// NewEvent fills them (a new id, the time now, its own correlation id), and
-// checked against the type's schema. Like NewEvent's, an event whose id and
-// correlation id New generated becomes, when published with a handler's
-// ctx, a response to the handled event, with a deterministic id.
+// NewEvent fills them (a new id, the time now; the correlation id is
+// resolved at publish), and checked against the type's schema. Like
+// NewEvent's, an event published with a handler's ctx is a response to the
+// handled event (its correlation and causation), and one whose id New
+// generated gets a deterministic id instead.
 func (t EventType[T]) New(data T, opts ...EventOption) (*Event, error) {
 	e, err := t.event(data, opts)
 	if err != nil {
 		return nil, err
 	}
-	generated := e.ID == "" && e.CorrelationID == ""
-	if err := e.Prepare(time.Now()); err != nil {
+	generated := e.ID == ""
+	fillNew(e, time.Now())
+	if err := e.Validate(); err != nil {
 		return nil, err
 	}
 	setGenerated(e, generated)

@@ -134,7 +134,7 @@ func TestTypedNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.ID == "" || d.CorrelationID != d.ID || d.Version != 1 || d.Timestamp.IsZero() || d.Timestamp.Location() != time.UTC {
+	if d.ID == "" || d.CorrelationID != "" || d.Version != 1 || d.Timestamp.IsZero() || d.Timestamp.Location() != time.UTC {
 		t.Errorf("defaults not filled: %+v", d)
 	}
 

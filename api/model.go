@@ -119,7 +119,11 @@ var (
 
 // NewEvent returns an event named name whose data is v encoded as JSON. v
 // must encode to a JSON object (a struct, a map, json.RawMessage or nil for
-// {}). The ID, timestamp and correlation id are filled at once.
+// {}). The ID and timestamp are filled at once; the correlation id is left
+// empty and resolved when the event is published: its own ID, or, when
+// published from a handler, the handled event's correlation id (and the
+// ID, while it is still the one NewEvent generated, becomes the
+// deterministic ChildID).
 func NewEvent(name string, v any) (*Event, error) { return model.NewEvent(name, v) }
 
 // ValidateName reports whether name is a valid event name:

@@ -77,11 +77,11 @@ func TestPublishAndRead(t *testing.T) {
 	if err != nil || res.ID != "e1" || res.Position != 1 || res.Duplicate {
 		t.Fatalf("publish: %+v %v", res, err)
 	}
-	res, err = ts.c.Publish(ctx, &herald.Event{ID: "e1", Name: "a.b", Data: json.RawMessage(`{"k":1}`)})
+	res, err = ts.c.Publish(ctx, &herald.Event{ID: "e1", Name: "a.b", Data: json.RawMessage(`{"k":1}`), Subject: "s/1"})
 	if err != nil || res.Position != 1 || !res.Duplicate {
 		t.Fatalf("publish again: %+v %v", res, err)
 	}
-	batch, err := ts.c.PublishBatch(ctx, []*herald.Event{ev("a.c", `{}`), {ID: "e1", Name: "a.b", Data: json.RawMessage(`{}`)}, ev("x.y", `{}`)})
+	batch, err := ts.c.PublishBatch(ctx, []*herald.Event{ev("a.c", `{}`), {ID: "e1", Name: "a.b", Data: json.RawMessage(`{"k":1}`), Subject: "s/1"}, ev("x.y", `{}`)})
 	if err != nil || len(batch) != 3 || batch[0].Position != 2 || !batch[1].Duplicate || batch[1].Position != 1 || batch[2].Position != 3 {
 		t.Fatalf("batch: %+v %v", batch, err)
 	}

@@ -188,7 +188,7 @@ func TestPublishAndRead(t *testing.T) {
 	}
 
 	// Idempotent by id: 200 and the first position.
-	dup := e.do("POST", "/v1/events", map[string]any{"id": id, "name": "recording.completed", "data": map[string]any{}})
+	dup := e.do("POST", "/v1/events", map[string]any{"id": id, "name": "recording.completed", "data": map[string]any{"recording_id": "r1"}, "subject": "recording/r1"})
 	var dp published
 	dup.json(t, &dp)
 	if dup.status != 200 || dp.Events[0].Position != p.Events[0].Position || !dp.Events[0].Duplicate {

@@ -29,7 +29,7 @@ func TestPublish(t *testing.T) {
 	}
 
 	// The same id again: stored once, said so.
-	r = ts.run(t, "publish", "recording.ended", "--id", "ev-1", "--data", `{"recording_id":"r1"}`).ok(t)
+	r = ts.run(t, "publish", "recording.ended", "--id", "ev-1", "--data", `{"recording_id":"r1"}`, "--subject", "recording/r1").ok(t)
 	if !strings.HasPrefix(r.stdout, "already stored: recording.ended at position 1") {
 		t.Errorf("duplicate: stdout %q", r.stdout)
 	}

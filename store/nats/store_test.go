@@ -58,6 +58,9 @@ func ev(t testing.TB, name, subject string) *herald.Event {
 		t.Fatal(err)
 	}
 	e.Subject = subject
+	if err := e.Prepare(time.Now()); err != nil { // the correlation id, as Publish sets it
+		t.Fatal(err)
+	}
 	return e
 }
 
