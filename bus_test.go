@@ -126,7 +126,7 @@ func testPublishSubscribeEphemeralAndDurable(t *testing.T) {
 		t.Fatalf("durable subscription name %q", dur.ecs[0].Subscription)
 	}
 	// Publishing the same id again stores and delivers nothing.
-	again := ev("recording.completed", "recording/1", "")
+	again := ev("recording.completed", "recording/1", `{"duration":3}`)
 	again.ID = e.ID
 	if p, err := b.Publish(context.Background(), again); err != nil || p != 1 {
 		t.Fatalf("duplicate publish: %d %v", p, err)

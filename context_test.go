@@ -45,7 +45,7 @@ func TestHandlerContextDerivingStartsNoGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := <-got
-	if c.after != c.before {
+	if c.after > c.before { // other tests' goroutines may end meanwhile
 		t.Fatalf("deriving 150 contexts started %d goroutines", c.after-c.before)
 	}
 	select {
