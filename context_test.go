@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"weak"
+
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // Contexts derived from a handler's context start no goroutine: the
@@ -80,7 +82,7 @@ func TestHandlerContextKeptPinsOnlyItself(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "both events handled", func() bool { return s.Stats().Handled == 2 })
+	testwait.For(t, "both events handled", func() bool { return s.Stats().Handled == 2 })
 	for range 5 {
 		runtime.GC()
 	}
