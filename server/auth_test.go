@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -217,8 +219,12 @@ func TestTokensAPI(t *testing.T) {
 // Servers sharing a store (and a configuration) see the tokens each other
 // creates.
 func TestTokensSharedBetweenServers(t *testing.T) {
+	synctest.Test(t, testTokensSharedBetweenServers)
+}
+
+func testTokensSharedBetweenServers(t *testing.T) {
 	st := herald.NewMemoryStore()
-	a := newEnvStore(t, st, server.WithTokens([]server.Token{{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true}}))
+	a := newBubbleEnvStore(t, st, server.WithTokens([]server.Token{{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true}}))
 	busB, err := herald.New(herald.WithStore(st))
 	if err != nil {
 		t.Fatal(err)
@@ -228,13 +234,13 @@ func TestTokensSharedBetweenServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srvB.Close(context.Background()); busB.Close(context.Background()) })
-	b := &env{t: t, store: st, bus: busB, srv: srvB, url: newTestHTTP(t, srvB)}
+	b := &env{t: t, store: st, bus: busB, srv: srvB, url: "http://herald.test", client: &http.Client{Transport: handlerTransport{srvB}}}
 
 	var created struct {
 		Token string `json:"token"`
 	}
 	a.do("POST", "/v1/tokens", map[string]any{"identity": "rec", "publish": []string{">"}}, "Authorization", bearer(adminToken)).json(t, &created)
-	time.Sleep(1100 * time.Millisecond) // past the reload-on-miss interval
+	time.Sleep(1100 * time.Millisecond) // on the bubble's clock: past the reload-on-miss interval
 	p := b.publish(map[string]any{"name": "x.y", "data": map[string]any{}}, "Authorization", bearer(created.Token))
 	var ev herald.Event
 	a.do("GET", "/v1/events/"+p.Events[0].ID, nil, "Authorization", bearer(adminToken)).json(t, &ev)

@@ -13,6 +13,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 func sdkClient(t *testing.T, target string) cloudevents.Client {
@@ -154,14 +155,8 @@ func TestCloudEventsWithTheSDK(t *testing.T) {
 
 func waitPort(t *testing.T, p *cehttp.Protocol) string {
 	t.Helper()
-	for range 200 {
-		if port := p.GetListeningPort(); port > 0 {
-			return strings.TrimSpace(itoa(port))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the SDK receiver did not listen")
-	return ""
+	testwait.For(t, "the SDK receiver to listen", func() bool { return p.GetListeningPort() > 0 })
+	return strings.TrimSpace(itoa(p.GetListeningPort()))
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }

@@ -66,6 +66,12 @@ func rawHolds(t *testing.T, st herald.Store, s string) bool {
 // readStream reads n events from GET /v1/stream?after=0.
 func readStream(t *testing.T, e *env, n int) []herald.Event {
 	t.Helper()
+	return readStreamThen(t, e, n, nil)
+}
+
+// readStreamThen is readStream that calls got(i) after the i-th event.
+func readStreamThen(t *testing.T, e *env, n int, got func(int)) []herald.Event {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", e.url+"/v1/stream?after=0", nil)
@@ -83,6 +89,9 @@ func readStream(t *testing.T, e *env, n int) []herald.Event {
 				t.Fatalf("stream frame: %v: %s", err, d)
 			}
 			out = append(out, ev)
+			if got != nil {
+				got(len(out))
+			}
 		}
 	}
 	if len(out) < n {
@@ -178,8 +187,20 @@ func TestSensitiveFieldsEndToEnd(t *testing.T) {
 
 	// A live stream (served from the hub) decodes too.
 	streamed := make(chan []herald.Event, 1)
-	go func() { streamed <- readStream(t, e, 2) }()
-	time.Sleep(200 * time.Millisecond)
+	caughtUp, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		streamed <- readStreamThen(t, e, 2, func(i int) {
+			if i == 1 {
+				close(caughtUp) // the stream has the log's one event: it waits for the next
+			}
+		})
+	}()
+	select {
+	case <-caughtUp:
+	case <-ended:
+		t.Fatal("the stream ended before its first event")
+	}
 	ev["data"] = map[string]any{"email": secretEmail, "plan": "pro"}
 	ev["correlation_id"] = "c43"
 	e.publish(ev)

@@ -29,6 +29,8 @@ type env struct {
 	srv   *server.Server
 	ts    *httptest.Server
 	url   string
+	// client sends e.do's requests; nil is http.DefaultClient.
+	client *http.Client
 }
 
 func newEnv(t *testing.T, opts ...server.Option) *env {
@@ -73,6 +75,56 @@ func newEnvBus(t *testing.T, st herald.Store, bus *herald.Bus, opts ...server.Op
 		st.Close()
 	})
 	return e
+}
+
+// newBubbleEnv is an env without a network, for tests that run in a
+// testing/synctest bubble (a goroutine blocked on a socket keeps the
+// bubble's clock from moving): e.do calls the server's handler in process.
+// Its cleanup closes the server, the bus and the memory store.
+func newBubbleEnv(t *testing.T, opts ...server.Option) *env {
+	t.Helper()
+	return newBubbleEnvStore(t, herald.NewMemoryStore(), opts...)
+}
+
+// newBubbleEnvStore is newBubbleEnv on st, which its cleanup closes.
+func newBubbleEnvStore(t *testing.T, st herald.Store, opts ...server.Option) *env {
+	t.Helper()
+	bus, err := herald.New(herald.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(bus, opts...)
+	if err != nil {
+		bus.Close(context.Background())
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.EndStreams()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("server Close: %v", err)
+		}
+		if err := bus.Close(ctx); err != nil {
+			t.Errorf("bus Close: %v", err)
+		}
+		st.Close()
+	})
+	return &env{t: t, store: st, bus: bus, srv: srv, url: "http://herald.test",
+		client: &http.Client{Transport: handlerTransport{srv}}}
+}
+
+// handlerTransport answers each request with its handler, in the calling
+// goroutine: HTTP without a network.
+type handlerTransport struct{ h http.Handler }
+
+func (tr handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		defer r.Body.Close()
+	}
+	rec := httptest.NewRecorder()
+	tr.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
 // answer is a decoded HTTP answer.
@@ -135,7 +187,11 @@ func (e *env) do(method, path string, body any, hdr ...string) answer {
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := e.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -18,8 +19,9 @@ import (
 
 // receiver is a real webhook endpoint whose answers the test scripts.
 type receiver struct {
-	t  *testing.T
-	ts *httptest.Server
+	t   *testing.T
+	ts  *httptest.Server // nil for a receiver without a network
+	url string
 
 	mu        sync.Mutex
 	attempts  map[string]int
@@ -30,32 +32,44 @@ type receiver struct {
 }
 
 func newReceiver(t *testing.T, answer func(id, mode string, attempt int) int) *receiver {
-	rc := &receiver{t: t, attempts: map[string]int{}, delivered: map[string]int{}, headers: map[string]http.Header{},
-		bodies: map[string][]byte{}, answer: answer}
-	rc.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		id := r.Header.Get("Ce-Id")
-		var data struct {
-			Mode string `json:"mode"`
-		}
-		json.Unmarshal(body, &data)
-		rc.mu.Lock()
-		rc.attempts[id]++
-		n := rc.attempts[id]
-		rc.headers[id] = r.Header.Clone()
-		rc.bodies[id] = body
-		code := rc.answer(id, data.Mode, n)
-		if code < 300 {
-			rc.delivered[id]++
-		}
-		rc.mu.Unlock()
-		if code == 429 {
-			w.Header().Set("Retry-After", "1")
-		}
-		w.WriteHeader(code)
-	}))
+	rc := newBubbleReceiver(t, answer)
+	rc.ts = httptest.NewServer(rc)
+	rc.url = rc.ts.URL
 	t.Cleanup(rc.ts.Close)
 	return rc
+}
+
+// newBubbleReceiver is a receiver without a network, for tests in synctest
+// bubbles: the server reaches it through rc.client().
+func newBubbleReceiver(t *testing.T, answer func(id, mode string, attempt int) int) *receiver {
+	return &receiver{t: t, attempts: map[string]int{}, delivered: map[string]int{}, headers: map[string]http.Header{},
+		bodies: map[string][]byte{}, answer: answer, url: "http://hook.test"}
+}
+
+// client is a webhook client that delivers to rc in process.
+func (rc *receiver) client() *http.Client { return &http.Client{Transport: handlerTransport{rc}} }
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	id := r.Header.Get("Ce-Id")
+	var data struct {
+		Mode string `json:"mode"`
+	}
+	json.Unmarshal(body, &data)
+	rc.mu.Lock()
+	rc.attempts[id]++
+	n := rc.attempts[id]
+	rc.headers[id] = r.Header.Clone()
+	rc.bodies[id] = body
+	code := rc.answer(id, data.Mode, n)
+	if code < 300 {
+		rc.delivered[id]++
+	}
+	rc.mu.Unlock()
+	if code == 429 {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.WriteHeader(code)
 }
 
 func (rc *receiver) counts(id string) (attempts, delivered int) {
@@ -65,11 +79,15 @@ func (rc *receiver) counts(id string) (attempts, delivered int) {
 }
 
 func TestWebhookRetryDeadLetterRedrive(t *testing.T) {
+	synctest.Test(t, testWebhookRetryDeadLetterRedrive)
+}
+
+func testWebhookRetryDeadLetterRedrive(t *testing.T) {
 	var fixed sync.WaitGroup
 	fixed.Add(1)
 	isFixed := false
 	var fixMu sync.Mutex
-	rc := newReceiver(t, func(id, mode string, n int) int {
+	rc := newBubbleReceiver(t, func(id, mode string, n int) int {
 		fixMu.Lock()
 		defer fixMu.Unlock()
 		switch {
@@ -84,9 +102,9 @@ func TestWebhookRetryDeadLetterRedrive(t *testing.T) {
 		}
 		return 200
 	})
-	e := newEnv(t)
+	e := newBubbleEnv(t, server.WithWebhookClient(rc.client()))
 	a := e.do("PUT", "/v1/subscriptions/hooks", map[string]any{
-		"filter": "hook.*", "endpoint": rc.ts.URL + "/hook", "max_attempts": 3,
+		"filter": "hook.*", "endpoint": rc.url + "/hook", "max_attempts": 3,
 		"backoff": map[string]string{"initial": "10ms", "max": "50ms"}, "start": "latest", "secret": "s3cret",
 	})
 	if a.status != 201 {
@@ -106,7 +124,10 @@ func TestWebhookRetryDeadLetterRedrive(t *testing.T) {
 		g, _ := rc.counts(ids["gone"])
 		return f == 1 && ok == 1 && l == 1 && b == 1 && g == 3
 	})
-	time.Sleep(200 * time.Millisecond) // room for wrong extra attempts
+	// Past every backoff (50 ms at most) and the Retry-After (1 s): a wrong
+	// extra attempt would have been made by now.
+	time.Sleep(2 * time.Second)
+	synctest.Wait()
 	if n, d := rc.counts(ids["flaky"]); n != 3 || d != 1 {
 		t.Fatalf("503, 503, 200: %d attempts, %d deliveries", n, d)
 	}
@@ -291,12 +312,16 @@ func TestPushSubscriptionsSurviveRestart(t *testing.T) {
 // Deliveries of one subject arrive in log order even with concurrency; a
 // Retry-After is waited out before the next attempt.
 func TestWebhookOrderingAndRetryAfter(t *testing.T) {
+	synctest.Test(t, testWebhookOrderingAndRetryAfter)
+}
+
+func testWebhookOrderingAndRetryAfter(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string][]int{}
 	var inFlight, peak int
 	firstTry := map[string]time.Time{}
 	var retryGap time.Duration
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hook := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var d struct {
 			I int `json:"i"`
 		}
@@ -317,15 +342,14 @@ func TestWebhookOrderingAndRetryAfter(t *testing.T) {
 		inFlight++
 		peak = max(peak, inFlight)
 		mu.Unlock()
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond) // a slow endpoint, on the bubble's clock
 		mu.Lock()
 		inFlight--
 		seen[subj] = append(seen[subj], d.I)
 		mu.Unlock()
-	}))
-	defer hook.Close()
-	e := newEnv(t)
-	if a := e.do("PUT", "/v1/subscriptions/ordered", map[string]any{"filter": "ord.*", "endpoint": hook.URL, "concurrency": 8,
+	})
+	e := newBubbleEnv(t, server.WithWebhookClient(&http.Client{Transport: handlerTransport{hook}}))
+	if a := e.do("PUT", "/v1/subscriptions/ordered", map[string]any{"filter": "ord.*", "endpoint": "http://hook.test", "concurrency": 8,
 		"backoff": map[string]string{"initial": "1ms", "max": "2ms"}}); a.status != 201 {
 		t.Fatalf("PUT: %d %s", a.status, a.body)
 	}
@@ -360,7 +384,7 @@ func TestWebhookOrderingAndRetryAfter(t *testing.T) {
 	if peak < 2 {
 		t.Errorf("at most %d delivery at once with concurrency 8", peak)
 	}
-	if retryGap < 900*time.Millisecond {
+	if retryGap < time.Second || retryGap > time.Second+2*time.Millisecond {
 		t.Errorf("retried %v after a Retry-After of 1 s", retryGap)
 	}
 }
