@@ -52,6 +52,11 @@ type Bus struct {
 	roomUsed   bool
 
 	forgetHooks forgetHooks
+
+	// stopRetention ends the WithRetention schedule, which then closes
+	// retentionDone; both are nil without a schedule.
+	stopRetention context.CancelFunc
+	retentionDone chan struct{}
 }
 
 // New returns a bus configured by opts. With no options it keeps events in
@@ -93,6 +98,11 @@ func New(opts ...Option) (*Bus, error) {
 		if err := a.AttachBus(b); err != nil {
 			return nil, fmt.Errorf("herald: attaching the codec: %w", err)
 		}
+	}
+	if cfg.pruneEvery > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		b.stopRetention, b.retentionDone = cancel, make(chan struct{})
+		go b.retentionLoop(ctx)
 	}
 	return b, nil
 }
@@ -859,6 +869,10 @@ func (b *Bus) Subscriptions() []SubscriptionInfo {
 func (b *Bus) Close(ctx context.Context) error {
 	if b.closed.Swap(true) {
 		return nil
+	}
+	if b.stopRetention != nil {
+		b.stopRetention()
+		<-b.retentionDone
 	}
 	b.signalRoom()
 	subs := b.subscriptionList()

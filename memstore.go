@@ -3,7 +3,6 @@ package herald
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"iter"
@@ -580,11 +579,7 @@ func (s *MemoryStore) Outcomes(ctx context.Context, q OutcomeQuery) ([]Outcome, 
 	slices.SortFunc(out, func(a, b Outcome) int {
 		return cmp.Or(cmp.Compare(a.Position, b.Position), cmp.Compare(a.Subscription, b.Subscription))
 	})
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
-	if len(out) > limit {
+	if limit := OutcomeLimit(q.Limit); len(out) > limit {
 		out = out[:limit]
 	}
 	return out, nil
@@ -776,81 +771,43 @@ func (s *MemoryStore) ListValues(ctx context.Context, bucket string) (map[string
 	return out, nil
 }
 
-// Prune implements Store.
-func (s *MemoryStore) Prune(ctx context.Context, rules []RetentionRule, now time.Time) (PruneResult, error) {
-	for _, r := range rules {
-		if err := ValidatePattern(r.Pattern); err != nil {
-			return PruneResult{}, err
-		}
+// DeleteEvents implements EventLog.
+func (s *MemoryStore) DeleteEvents(ctx context.Context, positions []uint64) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return PruneResult{}, ErrClosed
+		return 0, ErrClosed
 	}
-	// Positions of the events each rule governs, oldest first.
-	governed := make([][]uint64, len(rules))
-	for p := s.first; p <= s.head; p++ {
-		e := s.slot(p).ev
+	var gone map[string]bool
+	for _, p := range positions {
+		e := s.live(p)
 		if e == nil {
 			continue
 		}
-		for i := range rules {
-			if MatchName(rules[i].Pattern, e.Name) {
-				governed[i] = append(governed[i], p)
-				break
-			}
+		if gone == nil {
+			gone = make(map[string]bool, len(positions))
+		}
+		gone[e.ID] = true
+		s.forget(p)
+	}
+	if len(gone) == 0 {
+		return 0, nil
+	}
+	for id, d := range s.dead {
+		if gone[d.dl.Event.ID] {
+			delete(s.dead, id)
 		}
 	}
-	floor := s.minCheckpoint()
-	snapshots := map[string]uint64{}
-	for subj, kv := range s.kv[SnapshotBucket] {
-		v := kv.Value
-		var snap struct {
-			Position uint64 `json:"position"`
-		}
-		if json.Unmarshal(v, &snap) == nil {
-			snapshots[subj] = snap.Position
-		}
-	}
-	var res PruneResult
-	var gone map[string]bool
-	for i, r := range rules {
-		ps := governed[i]
-		for j, p := range ps {
-			e := s.slot(p).ev
-			old := r.MaxAge > 0 && now.Sub(e.Timestamp) > r.MaxAge.Std()
-			over := r.MaxCount > 0 && j < len(ps)-r.MaxCount
-			if !old && !over {
-				continue
-			}
-			snap, hasSnap := snapshots[e.Subject]
-			if (!r.Force && p > floor) || (e.Subject != "" && hasSnap && p > snap) {
-				res.Held++
-				continue
-			}
-			if gone == nil {
-				gone = map[string]bool{}
-			}
-			gone[e.ID] = true
-			s.forget(p)
-			res.Deleted++
-		}
-	}
-	if len(gone) > 0 {
-		for id, d := range s.dead {
-			if gone[d.dl.Event.ID] {
-				delete(s.dead, id)
-			}
-		}
-		for k := range s.orphans {
-			if gone[k.eventID] {
-				delete(s.orphans, k)
-			}
+	for k := range s.orphans {
+		if gone[k.eventID] {
+			delete(s.orphans, k)
 		}
 	}
 	s.trimFront()
-	return res, nil
+	return len(gone), nil
 }
 
 // Close implements Store. It is safe to call more than once.

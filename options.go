@@ -40,6 +40,9 @@ type busConfig struct {
 	maxEventSize   int
 	publishTimeout time.Duration
 	codec          Codec
+	retention      []RetentionRule
+	pruneEvery     time.Duration
+	hasRetention   bool
 }
 
 // WithStore sets the store behind the bus. The default (and a nil store)
@@ -92,6 +95,11 @@ func (c *busConfig) validate() error {
 		return fmt.Errorf("herald: publish timeout must be positive, got %v", c.publishTimeout)
 	case len(c.source) > MaxSourceLen:
 		return fmt.Errorf("herald: source longer than %d bytes", MaxSourceLen)
+	case c.pruneEvery < 0:
+		return fmt.Errorf("herald: retention interval must not be negative, got %v", c.pruneEvery)
+	}
+	if err := validateRules(c.retention); err != nil {
+		return err
 	}
 	for i, v := range c.validators {
 		if v == nil {

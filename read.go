@@ -7,7 +7,6 @@ import (
 	"iter"
 	"strings"
 	"sync"
-	"time"
 )
 
 // The Bus is the one door to the store: packages built on herald (server,
@@ -192,15 +191,6 @@ func (b *Bus) KV() KV { return b.store }
 
 // Codec returns the codec given with WithCodec, or nil.
 func (b *Bus) Codec() Codec { return b.cfg.codec }
-
-// Prune applies retention rules to the store as of now (see Store.Prune)
-// and reports what it deleted. After Close it returns ErrClosed.
-func (b *Bus) Prune(ctx context.Context, rules []RetentionRule, now time.Time) (PruneResult, error) {
-	if b.closed.Load() {
-		return PruneResult{}, ErrClosed
-	}
-	return b.store.Prune(ctx, rules, now)
-}
 
 // Forgetter is a codec that can forget a subject (crypto-shredding), such
 // as the sensitive package's Codec: after Forget the subject's sensitive

@@ -18,16 +18,6 @@ type Store interface {
 	SubscriptionState
 	KV
 
-	// Prune applies retention rules as of now and reports what it deleted.
-	// For each event the first rule whose pattern matches its name applies;
-	// an event no rule matches is kept. An event is deleted when it is older
-	// than the rule's MaxAge or is not among the rule's MaxCount newest
-	// events — except when some durable subscription's checkpoint is below
-	// its position (unless the rule says Force), and never when it is newer
-	// than the last snapshot of its subject (see SnapshotBucket). Outcomes
-	// and dead letters of deleted events are deleted with them.
-	Prune(ctx context.Context, rules []RetentionRule, now time.Time) (PruneResult, error)
-
 	// Close flushes what the store holds and releases it. It is safe to call
 	// more than once.
 	Close() error
@@ -76,6 +66,15 @@ type EventLog interface {
 	// optimistic concurrency keeps working for aggregates pruned after a
 	// snapshot.
 	SubjectVersion(ctx context.Context, subject string) (uint64, error)
+
+	// DeleteEvents deletes the events at positions (in ascending order,
+	// each once) and reports how many it deleted; positions it does not
+	// hold are skipped. With each event go its outcomes and dead letters,
+	// so that nothing refers to an event the log no longer holds. Deleting
+	// never lowers the head or a subject's version, and a position is never
+	// used again. It decides nothing: what to delete is the retention
+	// planner's business (see Prune), which every store shares.
+	DeleteEvents(ctx context.Context, positions []uint64) (int, error)
 }
 
 // SubscriptionState keeps what a durable subscription needs to resume
@@ -208,7 +207,7 @@ type OutcomeQuery struct {
 	EventID       string
 	CorrelationID string
 	Subscription  string
-	// Limit caps the result; 0 means the store's default (1,000).
+	// Limit caps the result; 0 means DefaultOutcomeLimit.
 	Limit int
 }
 
@@ -250,13 +249,13 @@ type RetentionRule struct {
 	Force bool `json:"force,omitempty" yaml:"force,omitempty"`
 }
 
-// DefaultRetention keeps every event for 30 days, as the seed's product
-// requirements ask.
+// DefaultRetention keeps every event for 30 days, as PanottiServer's
+// event-system architecture asks.
 func DefaultRetention() []RetentionRule {
 	return []RetentionRule{{Pattern: ">", MaxAge: Duration(30 * 24 * time.Hour)}}
 }
 
-// PruneResult reports what Prune deleted.
+// PruneResult reports what Prune deleted and held.
 type PruneResult struct {
 	Deleted int `json:"deleted"`
 	// Held counts events a rule would delete but that a durable

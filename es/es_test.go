@@ -664,7 +664,7 @@ func testRetentionKeepsWhatSnapshotsNeed(t *testing.T, newStore func(*testing.T)
 			t.Fatal(err)
 		}
 	}
-	res, err := st.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxCount: 1, Force: true}}, time.Now())
+	res, err := herald.Prune(ctx, st, []herald.RetentionRule{{Pattern: ">", MaxCount: 1, Force: true}}, time.Now(), herald.PruneOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

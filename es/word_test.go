@@ -73,7 +73,7 @@ func TestSnapshotSchemaChangeAfterRetention(t *testing.T) {
 	if v := snapshotVersion(t, st, "account/r"); v != 30 {
 		t.Fatalf("snapshot at %d", v)
 	}
-	if _, err := st.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxCount: 1}}, time.Now()); err != nil {
+	if _, err := herald.Prune(ctx, st, []herald.RetentionRule{{Pattern: ">", MaxCount: 1}}, time.Now(), herald.PruneOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -113,7 +113,7 @@ func TestPrunedWithoutSnapshotIsIncomplete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := st.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxCount: 2}}, time.Now()); err != nil {
+	if _, err := herald.Prune(ctx, st, []herald.RetentionRule{{Pattern: ">", MaxCount: 2}}, time.Now(), herald.PruneOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, v, err := r.Load(ctx, "account/p"); !errors.Is(err, es.ErrIncomplete) {

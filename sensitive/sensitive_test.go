@@ -471,7 +471,7 @@ func TestForgetAfterRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := st.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxCount: 1, Force: true}}, time.Now()); err != nil {
+	if _, err := herald.Prune(ctx, st, []herald.RetentionRule{{Pattern: ">", MaxCount: 1, Force: true}}, time.Now(), herald.PruneOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := bus.Forget(ctx, "customer/p"); err != nil {

@@ -398,24 +398,3 @@ func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request, p *pr
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
-
-// pruneLoop applies the retention rules every interval until Close.
-func (s *Server) pruneLoop() {
-	t := time.NewTicker(s.cfg.pruneEvery)
-	defer t.Stop()
-	for {
-		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Minute)
-		res, err := s.bus.Prune(ctx, s.cfg.retention, time.Now())
-		cancel()
-		if err != nil && s.ctx.Err() == nil {
-			s.log.Warn("retention: prune failed", "err", err)
-		} else if res.Deleted > 0 || res.Held > 0 {
-			s.log.Info("retention: pruned", "deleted", res.Deleted, "held", res.Held)
-		}
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}

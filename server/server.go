@@ -18,8 +18,8 @@ import (
 )
 
 // Server serves herald's HTTP API over one Bus. It is safe for concurrent
-// use. Close stops what it started (streams, push subscriptions, the
-// retention loop); it never closes the Bus or its store.
+// use. Close stops what it started (streams, push subscriptions); it never
+// closes the Bus or its store. Retention is the Bus's (herald.WithRetention).
 type Server struct {
 	bus   *herald.Bus
 	kv    herald.KV // the bus's KV: tokens, schemas, push subscriptions
@@ -52,8 +52,6 @@ type config struct {
 	writeTimeout   time.Duration
 	webhookClient  *http.Client
 	subscriptions  []PushSubscription
-	retention      []herald.RetentionRule
-	pruneEvery     time.Duration
 	defaultReadLim int
 	maxStreams     int
 	corsOrigins    []string
@@ -132,12 +130,6 @@ func WithSubscriptions(s []PushSubscription) Option {
 	return func(c *config) { c.subscriptions = append(c.subscriptions, s...) }
 }
 
-// WithRetention makes the server prune the store by rules every interval
-// (default interval 10 minutes when rules are given). No pruning by default.
-func WithRetention(rules []herald.RetentionRule, every time.Duration) Option {
-	return func(c *config) { c.retention, c.pruneEvery = rules, every }
-}
-
 // startTimeout bounds what New reads from the store.
 const startTimeout = 30 * time.Second
 
@@ -166,14 +158,6 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: refresh interval must be positive")
 	case cfg.limits.MaxEvent > int(cfg.limits.MaxBody):
 		return nil, errors.New("server: the event limit is above the body limit")
-	}
-	if cfg.pruneEvery <= 0 {
-		cfg.pruneEvery = 10 * time.Minute
-	}
-	for _, r := range cfg.retention {
-		if err := herald.ValidatePattern(r.Pattern); err != nil {
-			return nil, fmt.Errorf("server: retention rule: %w", err)
-		}
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
@@ -241,13 +225,6 @@ func (s *Server) start(ctx context.Context) error {
 		defer s.wg.Done()
 		s.refreshShared()
 	}()
-	if len(s.cfg.retention) > 0 {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.pruneLoop()
-		}()
-	}
 	return nil
 }
 
@@ -328,7 +305,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 func (s *Server) EndStreams() { s.endSSE() }
 
 // Close ends the SSE streams, stops the push subscriptions (waiting, until
-// ctx ends, for deliveries in flight) and the retention loop. It does not
+// ctx ends, for deliveries in flight). It does not
 // close the Bus or its store. After Close the API answers 503.
 func (s *Server) Close(ctx context.Context) error {
 	var err error

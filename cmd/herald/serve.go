@@ -25,6 +25,9 @@ import (
 )
 
 // serveFlags are the settings of `herald serve`.
+// pruneEvery is how often herald serve applies its retention rules.
+const pruneEvery = 10 * time.Minute
+
 type serveFlags struct {
 	addr            string
 	data            string
@@ -336,8 +339,15 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	if err != nil {
 		return err
 	}
+	// Without rules the bus keeps events 30 days (herald.DefaultRetention);
+	// a configuration's rules replace it.
+	retention := cfg.Retention
+	if len(retention) == 0 {
+		retention = herald.DefaultRetention()
+	}
 	bus, err := herald.New(herald.WithStore(st), herald.WithLogger(log), herald.WithRegisterer(reg),
-		herald.WithMaxEventSize(eventLimit(cfg.Limits)), herald.WithCodec(codec))
+		herald.WithMaxEventSize(eventLimit(cfg.Limits)), herald.WithCodec(codec),
+		herald.WithRetention(retention, pruneEvery))
 	if err != nil {
 		return err
 	}
@@ -356,13 +366,6 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 		server.WithTokens(tokens), server.WithLimits(cfg.Limits), server.WithSubscriptions(cfg.Subscriptions),
 		server.WithCORS(f.corsOrigins...),
 	}
-	// Without rules the server keeps events 30 days (herald.DefaultRetention),
-	// as the seed's product requirements ask; a configuration's rules replace it.
-	retention := cfg.Retention
-	if len(retention) == 0 {
-		retention = herald.DefaultRetention()
-	}
-	opts = append(opts, server.WithRetention(retention, 0))
 	if !isLoopback(f.addr) && !f.insecure {
 		// Beyond loopback the server must never be open, not even after
 		// its last token is revoked.

@@ -306,7 +306,7 @@ func TestPruneHoldsSharedSubscriptions(t *testing.T) {
 	}
 	rules := []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Hour)}}
 	testwait.Within(t, 5*time.Second, "a prune that deletes", func() bool {
-		res, err := s.Prune(ctx, rules, time.Now())
+		res, err := herald.Prune(ctx, s, rules, time.Now(), herald.PruneOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

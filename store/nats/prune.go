@@ -5,230 +5,251 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	herald "github.com/heraldhq/herald"
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-type pruneEntry struct {
-	pos     uint64
-	id      string
-	subject string
-	version uint64
-	ts      time.Time
-	rule    int
+// doomedEvent is what deleting an event needs to know of it.
+type doomedEvent struct {
+	pos, version uint64
+	id, subject  string
 }
 
-// Prune implements herald.Store. It reads the whole log once, so it is
-// meant to run now and then (the server runs it hourly), not per event.
-// Deleted events leave a gap in the stream: positions are never reused. A
-// leading run of deleted events is purged in one request; others are
-// deleted one by one.
-func (s *Store) Prune(ctx context.Context, rules []herald.RetentionRule, now time.Time) (herald.PruneResult, error) {
-	var res herald.PruneResult
+// DeleteEvents implements herald.EventLog. It reads the given events'
+// headers, records the version of each subject it touches (see
+// pruneVersionKey) before deleting anything, deletes the messages — a run
+// at the start of the stream in one purge, the others one by one — and
+// then their ids in the id index, their outcomes and their dead letters.
+// Deleted events leave a gap in the stream: positions are never reused. It
+// holds only the events it is given, never the stream. A failure part way
+// leaves the record of versions in place and may leave outcomes or dead
+// letters of deleted events, which the next call with the same positions
+// removes.
+func (s *Store) DeleteEvents(ctx context.Context, positions []uint64) (int, error) {
 	if err := s.check(); err != nil {
-		return res, err
+		return 0, err
 	}
-	if len(rules) == 0 {
-		return res, nil
+	if len(positions) == 0 {
+		return 0, nil
 	}
-	for _, r := range rules {
-		if err := herald.ValidatePattern(r.Pattern); err != nil {
-			return res, err
-		}
-	}
-	cps, err := s.Checkpoints(ctx)
+	rctx, cancel := s.reqCtx(ctx)
+	doomed, err := s.readDoomed(rctx, positions)
+	cancel()
 	if err != nil {
-		return res, err
+		return 0, err
 	}
-	var minCP uint64
-	haveCP := false
-	for _, p := range cps {
-		if !haveCP || p < minCP {
-			minCP, haveCP = p, true
-		}
+	if err := s.keepVersions(ctx, doomed); err != nil {
+		return 0, err
 	}
-	// Shared subscriptions: their checkpoints are informational (each
-	// process commits its own); the JetStream consumers' ack floors say
-	// what is handled.
-	floors, err := s.sharedFloors(ctx)
+	n, err := s.deleteMsgs(ctx, doomed)
 	if err != nil {
-		return res, err
+		return n, err
 	}
-	snaps := map[string]uint64{}
-	vals, err := s.ListValues(ctx, herald.SnapshotBucket)
-	if err != nil {
-		return res, err
-	}
-	for subject, v := range vals {
-		var snap struct {
-			Position uint64 `json:"position"`
-		}
-		if json.Unmarshal(v, &snap) == nil {
-			snaps[subject] = snap.Position
-		}
-	}
+	return n, s.deleteState(ctx, doomed)
+}
 
-	var all []pruneEntry
-	for seq := uint64(1); ; {
-		rctx, cancel := s.reqCtx(ctx)
-		msgs, more, err := s.directBatch(rctx, s.eventsStream, seq, s.subj.all(), readPage)
-		cancel()
-		if err != nil {
-			return res, err
+// readDoomed reads the events at positions (ascending), skipping those
+// the stream no longer holds. Consecutive positions are read in pages;
+// a lone position costs one direct get.
+func (s *Store) readDoomed(ctx context.Context, positions []uint64) ([]doomedEvent, error) {
+	d, err := s.newDirectReader()
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	out := make([]doomedEvent, 0, len(positions))
+	for i := 0; i < len(positions); {
+		seq := positions[i]
+		// Read through the last wanted position within one page from seq.
+		j := i
+		for j+1 < len(positions) && positions[j+1]-seq < readPage {
+			j++
 		}
+		msgs, _, err := d.get(ctx, s.eventsStream, directReq{Seq: seq, NextFor: s.subj.all(), Batch: int(positions[j]-seq) + 1})
+		if err != nil {
+			return nil, err
+		}
+		k := i
 		for _, m := range msgs {
-			e, err := s.decodeEvent(m)
+			p, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
 			if err != nil {
-				return res, err
+				return nil, fmt.Errorf("nats store: message without a sequence")
 			}
-			seq = e.Position + 1
-			r := -1
-			for i := range rules {
-				if herald.MatchName(rules[i].Pattern, e.Name) {
-					r = i
-					break
-				}
+			for k <= j && positions[k] < p {
+				k++
+			}
+			if k > j {
+				break
+			}
+			if positions[k] != p {
+				continue
+			}
+			e, err := decodeEventData(m.Data, p)
+			if err != nil {
+				return nil, err
 			}
 			v, _ := strconv.ParseUint(m.Header.Get(hdrSubjectVersion), 10, 64)
-			all = append(all, pruneEntry{pos: e.Position, id: e.ID, subject: e.Subject, version: v, ts: e.Timestamp, rule: r})
+			out = append(out, doomedEvent{pos: p, version: v, id: e.ID, subject: e.Subject})
 		}
-		if !more || len(msgs) == 0 {
-			break
+		i = j + 1
+	}
+	return out, nil
+}
+
+// keepVersions records, for each subject of doomed, the highest version
+// among its doomed events unless a higher one is recorded, so that a
+// subject whose last events go keeps its version.
+func (s *Store) keepVersions(ctx context.Context, doomed []doomedEvent) error {
+	versions := map[string]uint64{}
+	for _, e := range doomed {
+		if e.subject != "" {
+			versions[e.subject] = max(versions[e.subject], e.version)
 		}
 	}
-	// Newest first per rule, to count MaxCount.
-	seen := make([]int, len(rules))
-	doomed := map[uint64]pruneEntry{}
-	for i := len(all) - 1; i >= 0; i-- {
-		e := all[i]
-		if e.rule < 0 {
-			continue
-		}
-		r := rules[e.rule]
-		seen[e.rule]++
-		old := r.MaxAge > 0 && e.ts.Before(now.Add(-time.Duration(r.MaxAge)))
-		over := r.MaxCount > 0 && seen[e.rule] > r.MaxCount
-		if !old && !over {
-			continue
-		}
-		if !r.Force && haveCP && minCP < e.pos {
-			res.Held++
-			continue
-		}
-		if f, ok := floors[partitionOf(e.subject, e.id, s.cfg.partitions)]; !r.Force && ok && f < e.pos {
-			res.Held++
-			continue
-		}
-		if sp, ok := snaps[e.subject]; ok && e.subject != "" && e.pos > sp {
-			res.Held++
-			continue
-		}
-		doomed[e.pos] = e
-	}
-	if len(doomed) == 0 {
-		return res, nil
+	if len(versions) == 0 {
+		return nil
 	}
 	ctx, cancel := s.reqCtx(ctx)
 	defer cancel()
-
-	// Subjects losing their last stored event keep their version in a record.
-	lastOf := map[string]pruneEntry{}
-	for _, e := range all {
-		if e.subject != "" {
-			lastOf[e.subject] = e
+	prefix := "$KV." + s.cfg.namespace + "_subs."
+	keys := make([]string, 0, len(versions))
+	bySubject := make(map[string]string, len(versions)) // state-bucket subject → event subject
+	for subj := range versions {
+		k := prefix + pruneVersionKey(subj)
+		keys = append(keys, k)
+		bySubject[k] = subj
+	}
+	// Recorded versions, at most 1,024 per direct get.
+	for start := 0; start < len(keys); start += 1024 {
+		msgs, err := s.multiLast(ctx, s.subsStream, keys[start:min(start+1024, len(keys))])
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			subj, ok := bySubject[m.Header.Get("Nats-Subject")]
+			if !ok || m.Header.Get("KV-Operation") != "" {
+				continue
+			}
+			if old, err := strconv.ParseUint(string(m.Data), 10, 64); err == nil && old >= versions[subj] {
+				delete(versions, subj)
+			}
 		}
 	}
-	for subj, e := range lastOf {
-		if _, ok := doomed[e.pos]; !ok {
+	var msgs []*natsgo.Msg
+	for subj, v := range versions {
+		m := natsgo.NewMsg(s.subsSubject(pruneVersionKey(subj)))
+		m.Data = []byte(strconv.FormatUint(v, 10))
+		msgs = append(msgs, m)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := s.writeState(ctx, msgs); err != nil {
+		return fmt.Errorf("nats store: recording pruned versions: %w", err)
+	}
+	return nil
+}
+
+// deleteMsgs deletes the doomed messages and reports how many it deleted.
+// When they start at the stream's first message and follow each other,
+// that run goes in one purge.
+func (s *Store) deleteMsgs(ctx context.Context, doomed []doomedEvent) (int, error) {
+	if len(doomed) == 0 {
+		return 0, nil
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	info, err := s.events.Info(ctx)
+	if err != nil {
+		return 0, s.mapErr("pruning", err)
+	}
+	n := 0
+	if doomed[0].pos == info.State.FirstSeq {
+		for n+1 < len(doomed) && doomed[n+1].pos == doomed[n].pos+1 {
+			n++
+		}
+		n++
+		if err := s.events.Purge(ctx, jetstream.WithPurgeSequence(doomed[n-1].pos+1)); err != nil {
+			return 0, s.mapErr("pruning", err)
+		}
+	}
+	deleted := n
+	for _, e := range doomed[n:] {
+		err := s.events.DeleteMsg(ctx, e.pos)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}
-		if old, err := s.prunedVersion(ctx, subj); err != nil {
-			return res, err
-		} else if old >= e.version {
-			continue
+		if err != nil {
+			return deleted, s.mapErr("pruning", err)
 		}
-		if _, err := s.subs.Put(ctx, pruneVersionKey(subj), []byte(strconv.FormatUint(e.version, 10))); err != nil {
-			return res, s.mapErr("pruning", err)
-		}
+		deleted++
 	}
+	return deleted, nil
+}
 
-	// Purge the leading run, delete the rest.
-	i := 0
-	for i < len(all) {
-		if _, ok := doomed[all[i].pos]; !ok {
-			break
-		}
-		i++
+// deleteState removes the doomed events' ids from the id index, and their
+// outcomes and dead letters from the subscription state. The outcomes of
+// an event are one key range; dead letters are found with one scan of the
+// dead-letter keys per call.
+func (s *Store) deleteState(ctx context.Context, doomed []doomedEvent) error {
+	if len(doomed) == 0 {
+		return nil
 	}
-	if i > 0 {
-		upTo := all[len(all)-1].pos + 1
-		if i < len(all) {
-			upTo = all[i].pos
-		}
-		if err := s.events.Purge(ctx, jetstream.WithPurgeSequence(upTo)); err != nil {
-			return res, s.mapErr("pruning", err)
-		}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	idsStream, err := s.js.Stream(ctx, "KV_"+s.cfg.namespace+"_ids")
+	if err != nil {
+		return s.mapErr("pruning", err)
 	}
-	for _, e := range all[i:] {
-		if _, ok := doomed[e.pos]; !ok {
-			continue
-		}
-		if err := s.events.DeleteMsg(ctx, e.pos); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return res, s.mapErr("pruning", err)
-		}
+	subsStream, err := s.js.Stream(ctx, s.subsStream)
+	if err != nil {
+		return s.mapErr("pruning", err)
 	}
-	res.Deleted = len(doomed)
-
-	// Their ids, outcomes and dead letters.
-	ids := map[string]bool{}
-	idsStream := "KV_" + s.cfg.namespace + "_ids"
+	ids := make(map[string]bool, len(doomed))
 	for _, e := range doomed {
 		ids[e.id] = true
-		if err := s.purgeSubject(ctx, idsStream, "$KV."+s.cfg.namespace+"_ids."+idKey(e.id)); err != nil {
-			return res, err
+		if err := idsStream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+s.cfg.namespace+"_ids."+idKey(e.id))); err != nil {
+			return s.mapErr("pruning the id index", err)
+		}
+		if err := subsStream.Purge(ctx, jetstream.WithPurgeSubject(s.subsSubject("oc.*."+encodeToken(e.id)+".*"))); err != nil {
+			return s.mapErr("pruning outcomes", err)
 		}
 	}
 	var stale []string
-	err = s.scanBucket(ctx, s.cfg.namespace+"_subs", "oc.>", func(key string, _ []byte) error {
-		parts := strings.Split(key, ".")
-		if len(parts) == 4 {
-			if ev, ok := decodeToken(parts[2]); ok && ids[ev] {
-				stale = append(stale, key)
-			}
+	err = s.scanBucket(ctx, s.cfg.namespace+"_subs", "dl.>", func(key string, v []byte) error {
+		var d struct {
+			Event *struct {
+				ID string `json:"id"`
+			} `json:"event"`
+		}
+		if json.Unmarshal(v, &d) == nil && d.Event != nil && ids[d.Event.ID] {
+			stale = append(stale, key)
 		}
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return err
 	}
-	dls, keys, err := s.deadLetters(ctx, herald.DeadLetterQuery{})
-	if err != nil {
-		return res, err
-	}
-	for i, d := range dls {
-		if d.Event != nil && ids[d.Event.ID] {
-			stale = append(stale, keys[i])
-		}
-	}
-	slices.Sort(stale)
 	for _, k := range stale {
-		if err := s.purgeSubject(ctx, s.subsStream, s.subsSubject(k)); err != nil {
-			return res, fmt.Errorf("nats store: pruning state: %w", err)
+		if err := subsStream.Purge(ctx, jetstream.WithPurgeSubject(s.subsSubject(k))); err != nil {
+			return s.mapErr("pruning dead letters", err)
 		}
 	}
-	return res, nil
+	return nil
 }
 
-// sharedFloors returns, per partition, the position through which every
-// shared subscription has handled that partition's events: a partition
-// consumer with nothing pending or unacknowledged is at the head, any
-// other at its ack floor.
-func (s *Store) sharedFloors(ctx context.Context) (map[int]uint64, error) {
+// ConsumerFloor implements herald.ConsumerFloor: an event is unhandled
+// while some shared subscription's consumer of its partition has not
+// acknowledged it. A partition consumer with nothing pending or
+// unacknowledged is at the head; any other at its ack floor.
+func (s *Store) ConsumerFloor(ctx context.Context) (func(e *herald.Event) bool, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
 	rctx, cancel := s.reqCtx(ctx)
 	defer cancel()
 	info, err := s.events.Info(rctx)
@@ -242,8 +263,11 @@ func (s *Store) sharedFloors(ctx context.Context) (map[int]uint64, error) {
 			continue
 		}
 		i := strings.LastIndex(ci.Name, "_p")
+		if i < 0 {
+			continue
+		}
 		p, err := strconv.Atoi(ci.Name[i+2:])
-		if i < 0 || err != nil {
+		if err != nil {
 			continue
 		}
 		f := ci.AckFloor.Stream
@@ -257,5 +281,9 @@ func (s *Store) sharedFloors(ctx context.Context) (map[int]uint64, error) {
 	if err := l.Err(); err != nil {
 		return nil, s.mapErr("pruning", err)
 	}
-	return floors, nil
+	parts := s.cfg.partitions
+	return func(e *herald.Event) bool {
+		f, ok := floors[partitionOf(e.Subject, e.ID, parts)]
+		return ok && f < e.Position
+	}, nil
 }

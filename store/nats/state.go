@@ -24,8 +24,6 @@ import (
 //
 // Outcomes are keyed by correlation first so a trace reads one key range.
 
-const defaultOutcomeLimit = 1000
-
 func cpKey(sub string) string { return "cp." + encodeToken(sub) }
 
 func ocKey(o *herald.Outcome) string {
@@ -266,10 +264,7 @@ func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.O
 	slices.SortStableFunc(out, func(a, b herald.Outcome) int {
 		return cmp.Or(cmp.Compare(a.Position, b.Position), strings.Compare(a.Subscription, b.Subscription))
 	})
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultOutcomeLimit
-	}
+	limit := herald.OutcomeLimit(q.Limit)
 	if len(out) > limit {
 		out = out[:limit]
 	}

@@ -565,7 +565,7 @@ func TestPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	rules := []herald.RetentionRule{{Pattern: "debug.>", MaxAge: herald.Duration(24 * time.Hour)}}
-	res, err := s.Prune(ctx, rules, time.Now())
+	res, err := herald.Prune(ctx, s, rules, time.Now(), herald.PruneOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -582,14 +582,14 @@ func TestPrune(t *testing.T) {
 	if err := s.PutValue(ctx, herald.SnapshotBucket, "agg/1", []byte(`{"position":1}`)); err != nil {
 		t.Fatal(err)
 	}
-	res, err = s.Prune(ctx, rules, time.Now())
+	res, err = herald.Prune(ctx, s, rules, time.Now(), herald.PruneOptions{})
 	if err != nil || res.Deleted != 1 || res.Held != 1 {
 		t.Fatalf("held by snapshot: %+v %v", res, err)
 	}
 	if err := s.PutValue(ctx, herald.SnapshotBucket, "agg/1", []byte(`{"position":2}`)); err != nil {
 		t.Fatal(err)
 	}
-	res, err = s.Prune(ctx, []herald.RetentionRule{{Pattern: "debug.>", MaxCount: 2}}, time.Now())
+	res, err = herald.Prune(ctx, s, []herald.RetentionRule{{Pattern: "debug.>", MaxCount: 2}}, time.Now(), herald.PruneOptions{})
 	if err != nil || res.Deleted != 2 {
 		t.Fatalf("max count: %+v %v", res, err)
 	}

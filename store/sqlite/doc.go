@@ -63,8 +63,9 @@
 //
 // # Retention
 //
-// Store.Prune applies herald.RetentionRule values on demand; the Retention
-// option runs it periodically. Deleted space is given back to the file
+// Retention is decided by herald.Prune (run by a bus with
+// herald.WithRetention, or by Bus.Prune); the store only deletes the
+// positions it is given (Store.DeleteEvents). Deleted space is given back to the file
 // system with incremental vacuum. Idempotency by event id is forever:
 // retention keeps the id and position of every event it deletes (about 50
 // bytes each, in a table of their own), so appending a deleted event's id

@@ -25,14 +25,13 @@ func ExampleOpen() {
 		{Pattern: "debug.>", MaxAge: herald.Duration(24 * time.Hour)},
 		{Pattern: ">", MaxAge: herald.Duration(30 * 24 * time.Hour)},
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "herald.db"),
-		sqlite.Durability(sqlite.Full), sqlite.Retention(rules, time.Hour))
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "herald.db"), sqlite.Durability(sqlite.Full))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer st.Close()
 
-	bus, err := herald.New(herald.WithStore(st))
+	bus, err := herald.New(herald.WithStore(st), herald.WithRetention(rules, time.Hour))
 	if err != nil {
 		log.Fatal(err)
 	}

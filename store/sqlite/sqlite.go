@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/heraldhq/herald"
 	msqlite "modernc.org/sqlite"
@@ -56,8 +55,6 @@ func ParseLevel(s string) (Level, error) {
 type config struct {
 	durability     Level
 	logger         *slog.Logger
-	rules          []herald.RetentionRule
-	retentionEvery time.Duration
 	readConns      int
 	maxGroup       int
 }
@@ -68,22 +65,9 @@ type Option func(*config)
 // Durability sets how durable an acknowledged append is. Default: Full.
 func Durability(l Level) Option { return func(c *config) { c.durability = l } }
 
-// Logger sets the logger for failures and retention runs. Default: none
+// Logger sets the logger for failures. Default: none
 // (nil discards).
 func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
-
-// Retention runs Prune with rules every interval, from Open until Close.
-// Nil rules mean herald.DefaultRetention() (keep 30 days). Default: no
-// periodic retention (Prune runs only when called).
-func Retention(rules []herald.RetentionRule, interval time.Duration) Option {
-	return func(c *config) {
-		c.rules = rules
-		if c.rules == nil {
-			c.rules = herald.DefaultRetention()
-		}
-		c.retentionEvery = interval
-	}
-}
 
 // ReadConnections sets how many connections serve reads at once. Default: 4.
 func ReadConnections(n int) Option { return func(c *config) { c.readConns = n } }
@@ -114,10 +98,8 @@ type Store struct {
 	changed chan struct{}
 	quit    chan struct{}
 
-	stopRetention context.CancelFunc
-	retentionDone chan struct{}
-	closeOnce     sync.Once
-	closeErr      error
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ herald.Store = (*Store)(nil)
@@ -148,15 +130,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, errors.New("sqlite: ReadConnections must be at least 1")
 	case cfg.maxGroup < 1:
 		return nil, errors.New("sqlite: MaxGroup must be at least 1")
-	case cfg.retentionEvery < 0:
-		return nil, errors.New("sqlite: the retention interval must not be negative")
-	case cfg.rules != nil && cfg.retentionEvery == 0:
-		return nil, errors.New("sqlite: Retention needs an interval")
-	}
-	for i, r := range cfg.rules {
-		if err := herald.ValidatePattern(r.Pattern); err != nil {
-			return nil, fmt.Errorf("sqlite: retention rule %d: %w", i, err)
-		}
 	}
 	log := cfg.logger
 	if log == nil {
@@ -173,12 +146,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := s.open(ctx); err != nil {
 		s.release()
 		return nil, err
-	}
-	if cfg.retentionEvery > 0 {
-		rctx, cancel := context.WithCancel(context.Background())
-		s.stopRetention = cancel
-		s.retentionDone = make(chan struct{})
-		go s.runRetention(rctx)
 	}
 	return s, nil
 }
@@ -283,16 +250,11 @@ func (s *Store) release() {
 	}
 }
 
-// Close finishes the writes already queued, stops the retention runner,
-// checkpoints the WAL and releases the file and its lock. It is safe to
+// Close finishes the writes already queued, checkpoints the WAL and releases the file and its lock. It is safe to
 // call more than once; calls after the first return the first's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		if s.stopRetention != nil {
-			s.stopRetention()
-			<-s.retentionDone
-		}
 		close(s.quit)
 		<-s.w.done
 		s.reads.close()

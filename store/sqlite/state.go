@@ -12,8 +12,6 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-// defaultOutcomeLimit caps Outcomes when the query sets no limit.
-const defaultOutcomeLimit = 1000
 
 // Checkpoint returns sub's checkpoint; ok is false when sub never committed.
 func (s *Store) Checkpoint(ctx context.Context, sub string) (uint64, bool, error) {
@@ -190,10 +188,7 @@ func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.O
 		where = append(where, "subscription = ?")
 		args = append(args, q.Subscription)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultOutcomeLimit
-	}
+	limit := herald.OutcomeLimit(q.Limit)
 	query := `SELECT subscription, event_id, event_name, position, correlation_id, status, attempts,
 		last_error, duration, updated_at FROM outcomes`
 	if len(where) > 0 {

@@ -184,7 +184,7 @@ func TestPrune(t *testing.T) {
 		{Pattern: "audit.*", MaxCount: 4, Force: true},
 		{Pattern: "keep.*"},
 	}
-	res, err := s.Prune(ctx, rules, now)
+	res, err := herald.Prune(ctx, s, rules, now, herald.PruneOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,11 +215,11 @@ func TestPrune(t *testing.T) {
 	s.DeleteSubscription(ctx, "slow")
 	s.DeleteSubscription(ctx, "w")
 	s.DeleteValue(ctx, herald.SnapshotBucket, "user/1")
-	res, err = s.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxCount: 1, Force: true}}, now)
+	res, err = herald.Prune(ctx, s, []herald.RetentionRule{{Pattern: ">", MaxCount: 1, Force: true}}, now, herald.PruneOptions{})
 	if err != nil || res.Deleted != 11 {
 		t.Fatalf("prune all but one: %+v %v", res, err)
 	}
-	res, err = s.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Hour)}}, now)
+	res, err = herald.Prune(ctx, s, []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Hour)}}, now, herald.PruneOptions{})
 	if err != nil || res.Deleted != 1 {
 		t.Fatalf("prune last: %+v %v", res, err)
 	}
@@ -229,7 +229,7 @@ func TestPrune(t *testing.T) {
 	if v, _ := s.SubjectVersion(ctx, "user/1"); v != 5 {
 		t.Fatalf("subject version after pruning all: %d", v)
 	}
-	if _, err := s.Prune(ctx, []herald.RetentionRule{{Pattern: "Bad"}}, now); err == nil {
+	if _, err := herald.Prune(ctx, s, []herald.RetentionRule{{Pattern: "Bad"}}, now, herald.PruneOptions{}); err == nil {
 		t.Fatal("bad pattern accepted")
 	}
 }
@@ -256,37 +256,12 @@ func TestPruneGivesSpaceBack(t *testing.T) {
 		return n
 	}
 	before := pages()
-	res, err := s.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Hour)}}, time.Now())
+	res, err := herald.Prune(ctx, s, []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Hour)}}, time.Now(), herald.PruneOptions{})
 	if err != nil || res.Deleted != 1000 {
 		t.Fatalf("prune %+v %v", res, err)
 	}
 	if after := pages(); after > before/4 {
 		t.Fatalf("pages %d -> %d: space not given back", before, after)
-	}
-}
-
-func TestRetentionRunner(t *testing.T) {
-	var rules []herald.RetentionRule
-	rules = append(rules, herald.RetentionRule{Pattern: "tmp.>", MaxCount: 1})
-	s := openTest(t, "", Retention(rules, 20*time.Millisecond))
-	appendOK(t, s, herald.AppendOptions{}, ev(t, "tmp.a"), ev(t, "tmp.b"), ev(t, "tmp.c"), ev(t, "kept"))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if n := len(readAll(t, s, 0, herald.Filter{})); n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the retention runner did not prune")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Default rules when nil.
-	s2 := openTest(t, "", Retention(nil, time.Hour))
-	if len(s2.cfg.rules) != 1 || s2.cfg.rules[0].Pattern != ">" {
-		t.Fatalf("default rules %+v", s2.cfg.rules)
 	}
 }
 
@@ -303,7 +278,7 @@ func TestPrunedIDsStayDuplicates(t *testing.T) {
 	b := ev(t, "tmp.b", old, withSubject("agg/1"))
 	keep := ev(t, "keep.me")
 	appendOK(t, s, herald.AppendOptions{}, a, b, keep)
-	res, err := s.Prune(ctx, []herald.RetentionRule{{Pattern: "tmp.>", MaxAge: herald.Duration(time.Hour)}}, now)
+	res, err := herald.Prune(ctx, s, []herald.RetentionRule{{Pattern: "tmp.>", MaxAge: herald.Duration(time.Hour)}}, now, herald.PruneOptions{})
 	if err != nil || res.Deleted != 2 {
 		t.Fatalf("prune %+v %v", res, err)
 	}
@@ -363,7 +338,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	e := ev(t, "tmp.a", func(e *herald.Event) { e.Timestamp = time.Now().Add(-time.Hour) })
 	appendOK(t, s, herald.AppendOptions{}, e)
 	ctx := context.Background()
-	if res, err := s.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Minute)}}, time.Now()); err != nil || res.Deleted != 1 {
+	if res, err := herald.Prune(ctx, s, []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Minute)}}, time.Now(), herald.PruneOptions{}); err != nil || res.Deleted != 1 {
 		t.Fatalf("prune %+v %v", res, err)
 	}
 	if r := appendOK(t, s, herald.AppendOptions{}, e.Clone()); r[0] != (herald.AppendResult{Position: 1, Duplicate: true}) {

@@ -209,7 +209,7 @@ func (s *suite) testBounded(t *testing.T) {
 	// Once the subscription has handled them and retention removed them,
 	// appends work again.
 	mustCommit(t, st, "holder", herald.Progress{Checkpoint: evs[n-1].Position})
-	if _, err := st.Prune(ctx, []herald.RetentionRule{{Pattern: ">", MaxCount: 1}}, now); err != nil {
+	if _, err := pruneStore(ctx, st, []herald.RetentionRule{{Pattern: ">", MaxCount: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	r := mustAppend(t, st, herald.AppendOptions{}, again(extra))
