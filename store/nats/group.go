@@ -351,8 +351,20 @@ func (s *Store) subjectStates(ctx context.Context, subjects []string) (map[strin
 		byPrefix[strings.TrimSuffix(filters[i], ">")] = subj
 		out[subj] = &subjState{}
 	}
+	// The recorded versions are read meanwhile, so that reading them costs
+	// no round trip of its own.
+	type recordedVersions struct {
+		versions map[string]uint64
+		err      error
+	}
+	recorded := make(chan recordedVersions, 1)
+	go func() {
+		v, err := s.prunedVersions(ctx, subjects)
+		recorded <- recordedVersions{v, err}
+	}()
 	msgs, err := s.multiLast(ctx, s.eventsStream, filters)
 	if err != nil {
+		<-recorded
 		// Too many distinct names under these subjects: one at a time.
 		for _, subj := range subjects {
 			last, v, id, err := s.subjectState(ctx, subj)
@@ -387,34 +399,19 @@ func (s *Store) subjectStates(ctx context.Context, subjects []string) (map[strin
 		}
 		v, err := strconv.ParseUint(m.Header.Get(hdrSubjectVersion), 10, 64)
 		if err != nil {
+			<-recorded
 			return nil, fmt.Errorf("nats store: event at position %d has no subject version: %w", seq, herald.ErrIncompatibleStore)
 		}
 		st.last, st.version, st.lastID = seq, v, m.Header.Get(hdrMsgID)
 	}
-	// Subjects without events: their pruned versions, if any.
-	var missing []string
-	for _, subj := range subjects {
-		if out[subj].last == 0 {
-			missing = append(missing, "$KV."+s.cfg.namespace+"_subs."+pruneVersionKey(subj))
-		}
+	// A subject whose newest events retention deleted keeps its version
+	// in a record (see pruneVersionKey).
+	r := <-recorded
+	if r.err != nil {
+		return nil, r.err
 	}
-	if len(missing) > 0 {
-		msgs, err := s.multiLast(ctx, s.subsStream, missing)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range msgs {
-			key := strings.TrimPrefix(m.Header.Get("Nats-Subject"), "$KV."+s.cfg.namespace+"_subs.")
-			v, err := strconv.ParseUint(string(m.Data), 10, 64)
-			if err != nil {
-				continue
-			}
-			for _, subj := range subjects {
-				if pruneVersionKey(subj) == key && out[subj].last == 0 {
-					out[subj].version = v
-				}
-			}
-		}
+	for subj, v := range r.versions {
+		out[subj].version = max(out[subj].version, v)
 	}
 	return out, nil
 }

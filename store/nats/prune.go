@@ -102,7 +102,7 @@ func (s *Store) readDoomed(ctx context.Context, positions []uint64) ([]doomedEve
 
 // keepVersions records, for each subject of doomed, the highest version
 // among its doomed events unless a higher one is recorded, so that a
-// subject whose last events go keeps its version.
+// subject whose newest or last events go keeps its version.
 func (s *Store) keepVersions(ctx context.Context, doomed []doomedEvent) error {
 	versions := map[string]uint64{}
 	for _, e := range doomed {
@@ -115,28 +115,17 @@ func (s *Store) keepVersions(ctx context.Context, doomed []doomedEvent) error {
 	}
 	ctx, cancel := s.reqCtx(ctx)
 	defer cancel()
-	prefix := "$KV." + s.cfg.namespace + "_subs."
-	keys := make([]string, 0, len(versions))
-	bySubject := make(map[string]string, len(versions)) // state-bucket subject → event subject
+	subjects := make([]string, 0, len(versions))
 	for subj := range versions {
-		k := prefix + pruneVersionKey(subj)
-		keys = append(keys, k)
-		bySubject[k] = subj
+		subjects = append(subjects, subj)
 	}
-	// Recorded versions, at most 1,024 per direct get.
-	for start := 0; start < len(keys); start += 1024 {
-		msgs, err := s.multiLast(ctx, s.subsStream, keys[start:min(start+1024, len(keys))])
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			subj, ok := bySubject[m.Header.Get("Nats-Subject")]
-			if !ok || m.Header.Get("KV-Operation") != "" {
-				continue
-			}
-			if old, err := strconv.ParseUint(string(m.Data), 10, 64); err == nil && old >= versions[subj] {
-				delete(versions, subj)
-			}
+	recorded, err := s.prunedVersions(ctx, subjects)
+	if err != nil {
+		return err
+	}
+	for subj, v := range recorded {
+		if v >= versions[subj] {
+			delete(versions, subj)
 		}
 	}
 	var msgs []*natsgo.Msg

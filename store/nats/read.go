@@ -294,10 +294,34 @@ func headerValue(hdr []byte, key string) string {
 }
 
 // subjectState returns the position of the subject's last stored event,
-// the subject's version (stamped on that event) and that event's id, as the
-// stream leader answers. When Prune has deleted every event of the subject,
-// the version comes from the record Prune left (see pruneVersionKey).
+// the subject's version and that event's id, as the stream leader
+// answers. The version is the one stamped on that event, or the one
+// retention recorded when it deleted newer events of the subject (see
+// pruneVersionKey), whichever is higher; the record is read meanwhile.
 func (s *Store) subjectState(ctx context.Context, subject string) (last, version uint64, lastID string, err error) {
+	type recordedVersion struct {
+		v   uint64
+		err error
+	}
+	recorded := make(chan recordedVersion, 1)
+	go func() {
+		v, err := s.prunedVersion(ctx, subject)
+		recorded <- recordedVersion{v, err}
+	}()
+	last, version, lastID, err = s.storedSubjectState(ctx, subject)
+	r := <-recorded
+	if err != nil {
+		return 0, 0, "", err
+	}
+	if r.err != nil {
+		return 0, 0, "", r.err
+	}
+	return last, max(version, r.v), lastID, nil
+}
+
+// storedSubjectState is subjectState from the subject's last stored event
+// alone (0s when it has none).
+func (s *Store) storedSubjectState(ctx context.Context, subject string) (last, version uint64, lastID string, err error) {
 	req, _ := json.Marshal(msgGetReq{LastFor: s.subj.ofSubject(subject)})
 	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.eventsStream, req)
 	if err != nil {
@@ -309,8 +333,7 @@ func (s *Store) subjectState(ctx context.Context, subject string) (last, version
 	}
 	switch {
 	case r.Error != nil && r.Error.Code == 404:
-		v, err := s.prunedVersion(ctx, subject)
-		return 0, v, "", err
+		return 0, 0, "", nil
 	case r.Error != nil:
 		return 0, 0, "", s.mapAPIErr("reading a subject version", r.Error.ErrCode, r.Error.Description)
 	case r.Message == nil:
@@ -323,8 +346,10 @@ func (s *Store) subjectState(ctx context.Context, subject string) (last, version
 	return r.Message.Sequence, version, headerValue(r.Message.Header, hdrMsgID), nil
 }
 
-// pruneVersionKey is the state-bucket key where Prune records the version
-// of a subject whose events it deleted, so versions never go down.
+// pruneVersionKey is the state-bucket key where retention records the
+// version of a subject whose events it deleted, so that versions never go
+// down: the version stamped on the subject's last stored event is lower
+// when newer ones were deleted, and missing when none is left.
 func pruneVersionKey(subject string) string { return "sv." + subjectToken(subject) }
 
 func (s *Store) prunedVersion(ctx context.Context, subject string) (uint64, error) {
@@ -340,6 +365,38 @@ func (s *Store) prunedVersion(ctx context.Context, subject string) (uint64, erro
 		return 0, fmt.Errorf("nats store: pruned version of %q is corrupt: %w", subject, herald.ErrIncompatibleStore)
 	}
 	return v, nil
+}
+
+// prunedVersions returns the recorded version (see pruneVersionKey) of
+// each of subjects that has one, with one direct get per 1,024 subjects.
+func (s *Store) prunedVersions(ctx context.Context, subjects []string) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	prefix := "$KV." + s.cfg.namespace + "_subs."
+	byKey := make(map[string]string, len(subjects))
+	keys := make([]string, 0, len(subjects))
+	for _, subj := range subjects {
+		k := prefix + pruneVersionKey(subj)
+		if _, dup := byKey[k]; !dup {
+			byKey[k] = subj
+			keys = append(keys, k)
+		}
+	}
+	for start := 0; start < len(keys); start += 1024 {
+		msgs, err := s.multiLast(ctx, s.subsStream, keys[start:min(start+1024, len(keys))])
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			subj, ok := byKey[m.Header.Get("Nats-Subject")]
+			if !ok || m.Header.Get("KV-Operation") != "" {
+				continue
+			}
+			if v, err := strconv.ParseUint(string(m.Data), 10, 64); err == nil {
+				out[subj] = max(out[subj], v)
+			}
+		}
+	}
+	return out, nil
 }
 
 // advanceHead records that the log reached at least pos and wakes waiters.

@@ -654,3 +654,70 @@ func TestOpenEmbedded(t *testing.T) {
 		t.Fatalf("after restart: %v %v", g, err)
 	}
 }
+
+// deleteRecorder is a NATS store that records the size of every
+// DeleteEvents call.
+type deleteRecorder struct {
+	*natsstore.Store
+	calls []int
+}
+
+func (r *deleteRecorder) DeleteEvents(ctx context.Context, positions []uint64) (int, error) {
+	r.calls = append(r.calls, len(positions))
+	return r.Store.DeleteEvents(ctx, positions)
+}
+
+// TestPruneStreamsTheLog prunes a log larger than the planner's batch:
+// the store is handed at most one batch of positions at a time (it never
+// holds the stream), and the result is what the rules say, by age and by
+// count, with subject versions kept.
+func TestPruneStreamsTheLog(t *testing.T) {
+	s := &deleteRecorder{Store: open(t, server(t))}
+	ctx := context.Background()
+	const n, batch = 2500, 1000
+	old := time.Now().Add(-48 * time.Hour)
+	var debug []*herald.Event
+	for i := 0; i < n; i += 250 {
+		var evs []*herald.Event
+		for j := i; j < i+250; j++ {
+			e := ev(t, "app.changed", fmt.Sprintf("agg/%d", j%5))
+			if j%2 == 0 {
+				e = ev(t, "debug.tick", "")
+				debug = append(debug, e)
+			}
+			e.Timestamp = old
+			evs = append(evs, e)
+		}
+		if _, err := s.Append(ctx, evs, herald.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rules := []herald.RetentionRule{
+		{Pattern: "debug.>", MaxCount: 100},
+		{Pattern: ">", MaxAge: herald.Duration(time.Hour)},
+	}
+	res, err := herald.Prune(ctx, s, rules, time.Now(), herald.PruneOptions{Batch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (herald.PruneResult{Deleted: n - 100}) {
+		t.Fatalf("Prune = %+v, want %d deleted", res, n-100)
+	}
+	if len(s.calls) != 3 {
+		t.Errorf("DeleteEvents called %d times (%v), want 3", len(s.calls), s.calls)
+	}
+	for _, c := range s.calls {
+		if c > batch {
+			t.Errorf("DeleteEvents got %d positions, more than the batch of %d", c, batch)
+		}
+	}
+	left := readAll(t, s, 0, herald.Filter{})
+	if len(left) != 100 || left[0].ID != debug[len(debug)-100].ID || left[99].ID != debug[len(debug)-1].ID {
+		t.Fatalf("after Prune the log holds %d events, want the 100 newest debug ones", len(left))
+	}
+	for i := range 5 {
+		if v, err := s.SubjectVersion(ctx, fmt.Sprintf("agg/%d", i)); err != nil || v != n/2/5 {
+			t.Errorf("version of agg/%d after pruning all its events = %d, %v; want %d", i, v, err, n/2/5)
+		}
+	}
+}

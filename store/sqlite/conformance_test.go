@@ -18,6 +18,7 @@ func TestConformance(t *testing.T) {
 		}
 		return s
 	}, storetest.Features{
+		KeepsDeletedIDs: true,
 		Reopen: func(t *testing.T, closed herald.Store) herald.Store {
 			s, err := Open(context.Background(), closed.(*Store).Path(), Durability(Full))
 			if err != nil {

@@ -53,10 +53,10 @@ func ParseLevel(s string) (Level, error) {
 }
 
 type config struct {
-	durability     Level
-	logger         *slog.Logger
-	readConns      int
-	maxGroup       int
+	durability Level
+	logger     *slog.Logger
+	readConns  int
+	maxGroup   int
 }
 
 // Option configures Open.

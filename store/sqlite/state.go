@@ -12,7 +12,6 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-
 // Checkpoint returns sub's checkpoint; ok is false when sub never committed.
 func (s *Store) Checkpoint(ctx context.Context, sub string) (uint64, bool, error) {
 	if err := s.checkOpen(); err != nil {

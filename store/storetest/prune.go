@@ -1,9 +1,13 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,6 +229,131 @@ func (s *suite) testPrune(t *testing.T) {
 			t.Errorf("SubjectVersion after pruning its events = %d, %v; want 2", v, err)
 		}
 		mustAppend(t, st, herald.AppendOptions{CheckVersion: true, ExpectedVersion: 2}, event(t, "acct.debited", 3, subject("acct/9")))
+	})
+	t.Run("ByCountHeldByCheckpoint", func(t *testing.T) {
+		// Count and the checkpoint floor together, over several batches:
+		// the four oldest are over the count, the two the slow
+		// subscription has not reached are held.
+		st := s.open(t)
+		var evs []*herald.Event
+		for i := range 10 {
+			evs = append(evs, event(t, "tick.n", i))
+		}
+		mustAppend(t, st, herald.AppendOptions{}, evs...)
+		mustCommit(t, st, "slow", herald.Progress{Checkpoint: evs[5].Position})
+		prune(t, st, []herald.RetentionRule{{Pattern: ">", MaxCount: 2}}, herald.PruneResult{Deleted: 6, Held: 2})
+		expectLog(t, st, evs[6:], evs[:6])
+		prune(t, st, []herald.RetentionRule{{Pattern: ">", MaxCount: 2, Force: true}}, herald.PruneResult{Deleted: 2})
+		expectLog(t, st, evs[8:], evs[:8])
+	})
+	t.Run("UnreadableSnapshotHoldsItsSubject", func(t *testing.T) {
+		// A snapshot that does not parse, or has no position, holds every
+		// event of its subject, even under Force, and is logged; other
+		// subjects are pruned as usual.
+		st := s.open(t)
+		var broken, nopos, plain []*herald.Event
+		for i := range 3 {
+			broken = append(broken, event(t, "acct.credited", i, old(5*time.Hour), subject("acct/broken")))
+			nopos = append(nopos, event(t, "acct.credited", i, old(5*time.Hour), subject("acct/nopos")))
+			plain = append(plain, event(t, "acct.credited", i, old(5*time.Hour), subject("acct/plain")))
+		}
+		mustAppend(t, st, herald.AppendOptions{}, append(append(slices.Clone(broken), nopos...), plain...)...)
+		for subj, v := range map[string]string{"acct/broken": `{"position":`, "acct/nopos": `{"state":{"balance":3}}`} {
+			if err := st.PutValue(t.Context(), herald.SnapshotBucket, subj, []byte(v)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var logged bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logged, nil))
+		rules := []herald.RetentionRule{{Pattern: ">", MaxAge: hours(1), Force: true}}
+		got, err := herald.Prune(t.Context(), st, rules, now, herald.PruneOptions{Batch: pruneBatch, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (herald.PruneResult{Deleted: 3, Held: 6}); got != want {
+			t.Errorf("Prune with unreadable snapshots = %+v, want %+v", got, want)
+		}
+		expectLog(t, st, append(slices.Clone(broken), nopos...), plain)
+		for _, subj := range []string{"acct/broken", "acct/nopos"} {
+			if !strings.Contains(logged.String(), subj) {
+				t.Errorf("the unreadable snapshot of %s was not logged: %q", subj, logged.String())
+			}
+		}
+	})
+	t.Run("DeleteEvents", func(t *testing.T) {
+		// The mechanism alone: the given positions go with their outcomes
+		// and dead letters; positions not held are skipped; the head and
+		// subject versions stay.
+		st := s.open(t)
+		ctx := t.Context()
+		var evs []*herald.Event
+		for i := range 5 {
+			evs = append(evs, event(t, "a.b", i, subject("agg/1"), correlation("c")))
+		}
+		mustAppend(t, st, herald.AppendOptions{}, evs...)
+		mustCommit(t, st, "s", herald.Progress{
+			Checkpoint:  evs[4].Position,
+			Outcomes:    []herald.Outcome{outcome(evs[1], "s", herald.OutcomeSucceeded), outcome(evs[2], "s", herald.OutcomeDeadLettered)},
+			DeadLetters: []herald.DeadLetter{deadLetter(evs[3].Clone(), base)},
+		})
+		h := head(t, st)
+		n, err := st.DeleteEvents(ctx, []uint64{evs[1].Position, evs[3].Position, evs[4].Position, h + 10})
+		if err != nil || n != 3 {
+			t.Fatalf("DeleteEvents = %d, %v; want 3", n, err)
+		}
+		expectLog(t, st, []*herald.Event{evs[0], evs[2]}, []*herald.Event{evs[1], evs[3], evs[4]})
+		if n, err := st.DeleteEvents(ctx, []uint64{evs[1].Position}); err != nil || n != 0 {
+			t.Errorf("DeleteEvents of a deleted position = %d, %v; want 0", n, err)
+		}
+		if n, err := st.DeleteEvents(ctx, nil); err != nil || n != 0 {
+			t.Errorf("DeleteEvents of nothing = %d, %v; want 0", n, err)
+		}
+		if got := head(t, st); got != h {
+			t.Errorf("Head after DeleteEvents = %d, want %d", got, h)
+		}
+		if v := subjectVersion(t, st, "agg/1"); v != 5 {
+			t.Errorf("version of agg/1 after DeleteEvents = %d, want 5", v)
+		}
+		os, err := st.Outcomes(ctx, herald.OutcomeQuery{CorrelationID: "c"})
+		if err != nil || len(os) != 1 || os[0].EventID != evs[2].ID {
+			t.Errorf("outcomes after DeleteEvents = %v, %v; want only the kept event's", outcomeKeys(os), err)
+		}
+		if ds, err := st.DeadLetters(ctx, herald.DeadLetterQuery{}); err != nil || len(ds) != 0 {
+			t.Errorf("dead letters after DeleteEvents = %d, %v; want none", len(ds), err)
+		}
+		// Every event of the subject gone: its version still holds.
+		if _, err := st.DeleteEvents(ctx, []uint64{evs[0].Position, evs[2].Position}); err != nil {
+			t.Fatal(err)
+		}
+		if v := subjectVersion(t, st, "agg/1"); v != 5 {
+			t.Errorf("version of agg/1 with no event left = %d, want 5", v)
+		}
+		r := mustAppend(t, st, herald.AppendOptions{CheckVersion: true, ExpectedVersion: 5}, event(t, "a.b", 9, subject("agg/1")))
+		if r[0].Position != h+1 {
+			t.Errorf("append after DeleteEvents at %d, want %d", r[0].Position, h+1)
+		}
+	})
+	t.Run("DeletedIDsStayDuplicates", func(t *testing.T) {
+		if !s.f.KeepsDeletedIDs {
+			t.Skip("the store forgets the ids of deleted events")
+		}
+		st := s.open(t)
+		a := event(t, "tmp.a", 1, old(2*time.Hour))
+		b := event(t, "tmp.b", 2, old(2*time.Hour), subject("agg/1"))
+		keep := event(t, "keep.me", 3)
+		mustAppend(t, st, herald.AppendOptions{}, a, b, keep)
+		prune(t, st, []herald.RetentionRule{{Pattern: "tmp.>", MaxAge: hours(1)}}, herald.PruneResult{Deleted: 2})
+		fresh := event(t, "new.one", 4)
+		got := mustAppend(t, st, herald.AppendOptions{}, again(a), fresh, again(b))
+		want := []herald.AppendResult{{Position: a.Position, Duplicate: true}, {Position: keep.Position + 1}, {Position: b.Position, Duplicate: true}}
+		if !slices.Equal(got, want) {
+			t.Errorf("append of deleted ids = %+v, want %+v", got, want)
+		}
+		got = mustAppend(t, st, herald.AppendOptions{CheckVersion: true}, again(b))
+		if got[0] != (herald.AppendResult{Position: b.Position, Duplicate: true}) {
+			t.Errorf("conditional append of a deleted id = %+v, want a duplicate at %d", got[0], b.Position)
+		}
+		expectLog(t, st, []*herald.Event{keep, fresh}, []*herald.Event{a, b})
 	})
 	t.Run("InvalidRule", func(t *testing.T) {
 		st := s.open(t)

@@ -56,6 +56,11 @@ type Features struct {
 	// with ErrStoreFull or ErrBackpressure, and neither stores anything.
 	NewBounded func(t *testing.T, n int) herald.Store
 
+	// KeepsDeletedIDs is set for stores that remember the id and position
+	// of every event retention deleted (SQLite): appending such an id again
+	// is a duplicate at its first position, forever.
+	KeepsDeletedIDs bool
+
 	// WakeTimeout bounds how long the suite waits for a store to notice an
 	// append in Wait, or for an expected event to show up. Zero means 5 s.
 	WakeTimeout time.Duration
@@ -99,6 +104,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store, f Features) {
 	t.Run("DeadLetters", s.testDeadLetters)
 	t.Run("KV", s.testKV)
 	t.Run("Prune", s.testPrune)
+	t.Run("Limits", s.testLimits)
 	t.Run("Close", s.testClose)
 	t.Run("Properties", s.testProperties)
 	t.Run("Durability", s.testDurability)
