@@ -38,6 +38,9 @@ const (
 	// CodeNotFound: no such event, subscription, dead letter, schema or
 	// token (404, ErrNotFound).
 	CodeNotFound = "not_found"
+	// CodeMethodNotAllowed: the path exists but not with this method; the
+	// Allow header lists the methods it takes (405, no sentinel).
+	CodeMethodNotAllowed = "method_not_allowed"
 	// CodeInternal: the server failed; the message says nothing more (500,
 	// no sentinel).
 	CodeInternal = "internal"
@@ -46,7 +49,7 @@ const (
 // Codes returns every error code of the API, for tests and documentation.
 func Codes() []string {
 	return []string{CodeInvalidJSON, CodeInvalidEvent, CodeSchemaViolation, CodeUnauthorized, CodeForbidden,
-		CodeTooLarge, CodeRateLimited, CodeBackpressure, CodeConflict, CodeNotFound, CodeInternal}
+		CodeTooLarge, CodeRateLimited, CodeBackpressure, CodeConflict, CodeNotFound, CodeMethodNotAllowed, CodeInternal}
 }
 
 // Sentinel returns herald's sentinel error for an error code, or nil for
@@ -95,6 +98,8 @@ func Status(code string) int {
 		return http.StatusConflict
 	case CodeNotFound:
 		return http.StatusNotFound
+	case CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
 	}
 	return http.StatusInternalServerError
 }

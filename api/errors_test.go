@@ -19,17 +19,18 @@ func TestCodesRoundTrip(t *testing.T) {
 		err    error
 		back   string
 	}{
-		api.CodeInvalidJSON:     {http.StatusBadRequest, api.ErrInvalidEvent, api.CodeInvalidEvent},
-		api.CodeInvalidEvent:    {http.StatusBadRequest, api.ErrInvalidEvent, api.CodeInvalidEvent},
-		api.CodeSchemaViolation: {http.StatusBadRequest, api.ErrSchemaViolation, api.CodeSchemaViolation},
-		api.CodeUnauthorized:    {http.StatusUnauthorized, api.ErrUnauthorized, api.CodeUnauthorized},
-		api.CodeForbidden:       {http.StatusForbidden, api.ErrForbidden, api.CodeForbidden},
-		api.CodeTooLarge:        {http.StatusRequestEntityTooLarge, api.ErrTooLarge, api.CodeTooLarge},
-		api.CodeRateLimited:     {http.StatusTooManyRequests, api.ErrRateLimited, api.CodeRateLimited},
-		api.CodeBackpressure:    {http.StatusServiceUnavailable, api.ErrBackpressure, api.CodeBackpressure},
-		api.CodeConflict:        {http.StatusConflict, api.ErrConflict, api.CodeConflict},
-		api.CodeNotFound:        {http.StatusNotFound, api.ErrNotFound, api.CodeNotFound},
-		api.CodeInternal:        {http.StatusInternalServerError, nil, ""},
+		api.CodeInvalidJSON:      {http.StatusBadRequest, api.ErrInvalidEvent, api.CodeInvalidEvent},
+		api.CodeInvalidEvent:     {http.StatusBadRequest, api.ErrInvalidEvent, api.CodeInvalidEvent},
+		api.CodeSchemaViolation:  {http.StatusBadRequest, api.ErrSchemaViolation, api.CodeSchemaViolation},
+		api.CodeUnauthorized:     {http.StatusUnauthorized, api.ErrUnauthorized, api.CodeUnauthorized},
+		api.CodeForbidden:        {http.StatusForbidden, api.ErrForbidden, api.CodeForbidden},
+		api.CodeTooLarge:         {http.StatusRequestEntityTooLarge, api.ErrTooLarge, api.CodeTooLarge},
+		api.CodeRateLimited:      {http.StatusTooManyRequests, api.ErrRateLimited, api.CodeRateLimited},
+		api.CodeBackpressure:     {http.StatusServiceUnavailable, api.ErrBackpressure, api.CodeBackpressure},
+		api.CodeConflict:         {http.StatusConflict, api.ErrConflict, api.CodeConflict},
+		api.CodeNotFound:         {http.StatusNotFound, api.ErrNotFound, api.CodeNotFound},
+		api.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, nil, ""},
+		api.CodeInternal:         {http.StatusInternalServerError, nil, ""},
 	}
 	codes := api.Codes()
 	if len(codes) != len(want) {

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/api"
@@ -30,7 +32,19 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, max i
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return badJSON("the body is empty")
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if !utf8.Valid(body) {
+		return badJSON("the body is not valid UTF-8: JSON text must be")
+	}
+	if err := strictUnmarshal(body, v); err != nil {
+		if f, ok := unknownField(err); ok {
+			e := badJSON("unknown field %q", f)
+			e.Field = f
+			return e
+		}
+		var pe *time.ParseError
+		if errors.As(err, &pe) {
+			return badRequest("", "a time must be in RFC 3339 form, such as 2026-12-01T09:00:00Z")
+		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return badRequest(te.Field, "field %s has the wrong type", te.Field)
@@ -174,6 +188,8 @@ func (s *Server) handleSubReplay(w http.ResponseWriter, r *http.Request, p *prin
 	switch {
 	case body.Position != nil && !body.Time.IsZero():
 		return badRequest("position", "give a position or a time, not both")
+	case body.Position != nil && *body.Position > math.MaxInt64:
+		return badRequest("position", "position must be an integer from 0 to %d", int64(math.MaxInt64))
 	case body.Position != nil:
 		to = herald.StartPosition(*body.Position)
 	case !body.Time.IsZero():
@@ -318,6 +334,11 @@ func (s *Server) handleSchemaPut(w http.ResponseWriter, r *http.Request, p *prin
 	if err := s.bus.Schemas().Register(name, v, body); err != nil {
 		e := toAPIError(err)
 		e.Field = "schema"
+		if errors.Is(err, herald.ErrInvalidSchema) {
+			// herald's own wording, which names JSON pointers such as
+			// /properties/s/pattern that the path filter would hide.
+			e.Message = cleanMessage(err.Error())
+		}
 		return e
 	}
 	if err := s.kv.PutValue(r.Context(), SchemaBucket, schemaKey(name, v), body); err != nil {

@@ -35,6 +35,9 @@ const defaultCESource = "herald"
 
 // decodeStructured parses one CloudEvent in structured mode (JSON).
 func decodeStructured(raw []byte, index int) (*herald.Event, error) {
+	if err := checkCEAttributes(raw, index); err != nil {
+		return nil, err
+	}
 	var ce event.Event
 	if err := json.Unmarshal(raw, &ce); err != nil {
 		e := badRequest("", "not a valid CloudEvent: %s", ceReason(err))
@@ -92,6 +95,11 @@ func unescapeCEHeaders(h http.Header) http.Header {
 func ceReason(err error) string {
 	s := strings.TrimSpace(err.Error())
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	// The SDK's JSON parser appends the bytes around a mistake; they echo
+	// the caller's input and its own internals.
+	if i := strings.Index(s, ", error found in"); i >= 0 {
 		s = s[:i]
 	}
 	if len(s) > 300 {
@@ -297,4 +305,28 @@ func ceHeaderValue(s string) string {
 func wantsCloudEvents(r *http.Request) bool {
 	a := r.Header.Get("Accept")
 	return strings.Contains(a, ctCloudEvent) || strings.Contains(a, ctCloudBatch) || r.URL.Query().Get("format") == "cloudevents"
+}
+
+// ceStringAttributes are the CloudEvents context attributes whose JSON
+// value must be a string.
+var ceStringAttributes = []string{"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema"}
+
+// checkCEAttributes checks the JSON types of a structured CloudEvent's
+// attributes before the SDK parses it, so that a wrong type is answered in
+// the specification's words rather than the parser's.
+func checkCEAttributes(raw []byte, index int) error {
+	var attrs map[string]json.RawMessage
+	if json.Unmarshal(raw, &attrs) != nil {
+		return nil // the SDK's parse reports it
+	}
+	for _, name := range ceStringAttributes {
+		v, ok := attrs[name]
+		if !ok || len(v) == 0 || v[0] == '"' || string(v) == "null" {
+			continue
+		}
+		e := badRequest(name, "not a valid CloudEvent: attribute %q must be a string", name)
+		e.Index = index
+		return e
+	}
+	return nil
 }

@@ -10,8 +10,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald"
 )
@@ -162,6 +164,9 @@ type wireEvent struct {
 	Version       int               `json:"version"`
 	Priority      herald.Priority   `json:"priority"`
 	Metadata      map[string]string `json:"metadata"`
+	// Position is output only: accepted, so that an exported event can be
+	// published again as it is, and ignored.
+	Position uint64 `json:"position"`
 }
 
 // envelope is a top-level object: one event, or {"events":[...]}.
@@ -189,6 +194,9 @@ func decodeEvents(ctx context.Context, h http.Header, body []byte, lim Limits) (
 	ct, err := contentType(h)
 	if err != nil {
 		return nil, err
+	}
+	if !utf8.Valid(body) {
+		return nil, badJSON("the body is not valid UTF-8: JSON text must be")
 	}
 	if h.Get("Ce-Specversion") != "" && ct != ctCloudEvent && ct != ctCloudBatch {
 		return decodeBinaryCloudEvent(ctx, h, body, lim)
@@ -259,7 +267,7 @@ func decodeNative(body []byte, lim Limits) ([]*herald.Event, error) {
 		return decodeNativeArray(body, lim)
 	case '{':
 		var env envelope
-		if err := json.Unmarshal(body, &env); err != nil {
+		if err := strictUnmarshal(body, &env); err != nil {
 			return nil, jsonError(err, 0)
 		}
 		if env.Events == nil {
@@ -288,7 +296,7 @@ func decodeNative(body []byte, lim Limits) ([]*herald.Event, error) {
 			return nil, tooLargeEvent(i, lim)
 		}
 		var w wireEvent
-		if err := json.Unmarshal(raw, &w); err != nil {
+		if err := strictUnmarshal(raw, &w); err != nil {
 			return nil, jsonError(err, i)
 		}
 		e, err := w.event(i)
@@ -304,6 +312,7 @@ func decodeNative(body []byte, lim Limits) ([]*herald.Event, error) {
 // the batch and event limits as it goes.
 func decodeNativeArray(body []byte, lim Limits) ([]*herald.Event, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
 	if _, err := dec.Token(); err != nil {
 		return nil, jsonError(err, -1)
 	}
@@ -365,9 +374,43 @@ func checkBatch(n int, lim Limits) error {
 	return nil
 }
 
+// strictUnmarshal is json.Unmarshal that refuses fields v does not have: a
+// misspelt field ("subjcet", "expected_version") is an error, never
+// dropped silently.
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &json.SyntaxError{Offset: dec.InputOffset()}
+	}
+	return nil
+}
+
+// unknownField returns the field an encoding/json "unknown field" error
+// names.
+func unknownField(err error) (string, bool) {
+	const prefix = "json: unknown field "
+	msg := err.Error()
+	if !strings.HasPrefix(msg, prefix) {
+		return "", false
+	}
+	f, uerr := strconv.Unquote(msg[len(prefix):])
+	return f, uerr == nil
+}
+
 // jsonError turns an encoding/json error into an API error: invalid_json
-// for syntax, invalid_event naming the field for a wrong type.
+// for syntax and unknown fields, invalid_event naming the field for a
+// wrong type.
 func jsonError(err error, index int) error {
+	if f, ok := unknownField(err); ok {
+		e := badJSON("unknown field %q: see the API reference for the fields of an event", f)
+		e.Field = f
+		e.Index = index
+		return e
+	}
 	var ve *herald.ValidationError
 	if errors.As(err, &ve) {
 		ve.Index = max(index, 0)

@@ -21,17 +21,18 @@ import (
 // They are api's codes, where each is documented with its status and
 // sentinel.
 const (
-	CodeInvalidJSON     = api.CodeInvalidJSON
-	CodeInvalidEvent    = api.CodeInvalidEvent
-	CodeSchemaViolation = api.CodeSchemaViolation
-	CodeUnauthorized    = api.CodeUnauthorized
-	CodeForbidden       = api.CodeForbidden
-	CodeTooLarge        = api.CodeTooLarge
-	CodeRateLimited     = api.CodeRateLimited
-	CodeBackpressure    = api.CodeBackpressure
-	CodeConflict        = api.CodeConflict
-	CodeNotFound        = api.CodeNotFound
-	CodeInternal        = api.CodeInternal
+	CodeInvalidJSON      = api.CodeInvalidJSON
+	CodeInvalidEvent     = api.CodeInvalidEvent
+	CodeSchemaViolation  = api.CodeSchemaViolation
+	CodeUnauthorized     = api.CodeUnauthorized
+	CodeForbidden        = api.CodeForbidden
+	CodeTooLarge         = api.CodeTooLarge
+	CodeRateLimited      = api.CodeRateLimited
+	CodeBackpressure     = api.CodeBackpressure
+	CodeConflict         = api.CodeConflict
+	CodeNotFound         = api.CodeNotFound
+	CodeMethodNotAllowed = api.CodeMethodNotAllowed
+	CodeInternal         = api.CodeInternal
 )
 
 // apiError is an error answer: a status, a code of the API and a message

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -191,8 +192,8 @@ func uintParam(v, name string, def uint64) (uint64, error) {
 		return def, nil
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		return 0, badRequest(name, "%s must be a non-negative integer", name)
+	if err != nil || n > math.MaxInt64 {
+		return 0, badRequest(name, "%s must be an integer from 0 to %d", name, int64(math.MaxInt64))
 	}
 	return n, nil
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -57,7 +58,7 @@ func startOf(s StartSpec) (herald.Start, error) {
 		return herald.StartLatest, nil
 	default:
 		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
+		if err != nil || n > math.MaxInt64 {
 			return herald.Start{}, badRequest("start", "start must be \"earliest\", \"latest\" or a position")
 		}
 		return herald.StartPosition(n), nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -372,8 +373,30 @@ func (s *Server) routes() {
 		return nil
 	}}))
 	s.mux.Handle("/", s.wrap(route{"other", true, func(w http.ResponseWriter, r *http.Request, _ *principal) error {
+		if allow := s.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+				"%s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allow, ", "))
+		}
 		return notFound("no such endpoint: %s %s", r.Method, r.URL.Path)
 	}}))
+}
+
+// allowed returns the methods that some route serves at r's path, sorted;
+// none when the path is unknown. The catch-all route "/" would otherwise
+// turn a wrong method into a 404.
+func (s *Server) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodPatch, http.MethodPost, http.MethodPut} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // statusWriter records the status of an answer. It passes Flush and

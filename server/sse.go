@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -210,7 +211,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 	}
 	if from != "" {
 		n, err := strconv.ParseUint(from, 10, 64)
-		if err != nil {
+		if err != nil || n > math.MaxInt64 {
 			return badRequest(field, "%s must be an event position", field)
 		}
 		cursor = n

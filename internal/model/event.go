@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits that apply to every event unless a Bus option raises or lowers them.
@@ -189,6 +190,9 @@ func (e *Event) Validate() error {
 	}
 	if !IsJSONObject(e.Data) {
 		return Invalid("data", "must be a JSON object")
+	}
+	if !utf8.Valid(e.Data) {
+		return Invalid("data", "must be valid UTF-8 (JSON text is)")
 	}
 	return nil
 }
