@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -16,6 +17,8 @@ import (
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/api"
 	"github.com/heraldhq/herald/client"
+	"github.com/heraldhq/herald/internal/memnet"
+	"github.com/heraldhq/herald/internal/testwait"
 	"github.com/heraldhq/herald/server"
 )
 
@@ -60,6 +63,39 @@ func start(t *testing.T, opts ...server.Option) *testServer {
 		bus.Close(ctx)
 	})
 	return &testServer{bus: bus, hs: hs, c: c, tr: tr}
+}
+
+// startInBubble is start over a network in memory, for tests that run in
+// a testing/synctest bubble; ts.hs is nil.
+func startInBubble(t *testing.T, opts ...server.Option) *testServer {
+	t.Helper()
+	bus, err := herald.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(bus, append([]server.Option{server.WithHeartbeat(100 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := memnet.Listen()
+	hs := &http.Server{Handler: srv}
+	hs.RegisterOnShutdown(srv.EndStreams)
+	go hs.Serve(l)
+	tr := &http.Transport{DialContext: l.DialContext}
+	c, err := client.New("http://herald.test", client.WithHTTPClient(&http.Client{Transport: tr}), client.WithToken(adminSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		tr.CloseIdleConnections()
+		srv.EndStreams()
+		hs.Close()
+		srv.Close(ctx)
+		bus.Close(ctx)
+	})
+	return &testServer{bus: bus, c: c, tr: tr}
 }
 
 func withAdmin() server.Option {
@@ -235,6 +271,8 @@ func TestStreamResumesAfterDrop(t *testing.T) {
 				ts.hs.CloseClientConnections()
 			}
 			if i%3 == 0 {
+				// Paced on the real clock (the connections are real), so
+				// that the stream reconnects while events keep coming.
 				time.Sleep(time.Millisecond)
 			}
 		}
@@ -258,7 +296,11 @@ func TestStreamResumesAfterDrop(t *testing.T) {
 }
 
 func TestStreamAfterAndClose(t *testing.T) {
-	ts := start(t)
+	synctest.Test(t, testStreamAfterAndClose)
+}
+
+func testStreamAfterAndClose(t *testing.T) {
+	ts := startInBubble(t)
 	ctx := context.Background()
 	for range 3 {
 		ts.c.Publish(ctx, ev("a.b", `{}`))
@@ -278,7 +320,12 @@ func TestStreamAfterAndClose(t *testing.T) {
 		_, err := s.Next()
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	synctest.Wait()
+	select {
+	case err := <-done:
+		t.Fatalf("Next returned with nothing to read: %v", err)
+	default: // Next waits for an event
+	}
 	s.Close()
 	if err := <-done; !errors.Is(err, herald.ErrClosed) {
 		t.Errorf("Next after Close: %v", err)
@@ -328,13 +375,12 @@ func TestSubscriptionsAndDLQ(t *testing.T) {
 	}
 	res, _ := ts.c.Publish(ctx, &herald.Event{ID: "h1", Name: "h.one", Data: json.RawMessage(`{}`)})
 	var dls []herald.DeadLetter
-	deadline := time.Now().Add(10 * time.Second)
-	for len(dls) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	testwait.For(t, "a dead letter", func() bool {
 		if dls, err = ts.c.DeadLetters(ctx, client.DeadLetterQuery{Subscription: "hooks"}); err != nil {
 			t.Fatal(err)
 		}
-	}
+		return len(dls) > 0
+	})
 	if len(dls) != 1 || dls[0].Event.ID != "h1" || dls[0].Event.Position != res.Position || !dls[0].Permanent {
 		t.Fatalf("dead letters: %+v", dls)
 	}
@@ -343,18 +389,12 @@ func TestSubscriptionsAndDLQ(t *testing.T) {
 	if err := ts.c.Redrive(ctx, dls[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	for time.Now().Before(deadline) {
+	testwait.For(t, "the redriven dead letter to be resolved", func() bool {
 		if dls, err = ts.c.DeadLetters(ctx, client.DeadLetterQuery{}); err != nil {
 			t.Fatal(err)
 		}
-		if len(dls) == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if len(dls) != 0 {
-		t.Fatalf("still dead: %+v", dls)
-	}
+		return len(dls) == 0
+	})
 	if err := ts.c.Discard(ctx, "no-such-entry"); !errors.Is(err, herald.ErrNotFound) {
 		t.Errorf("discard of nothing: %v", err)
 	}
