@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -518,6 +519,10 @@ func testStaleCacheHealsOnConflict(t *testing.T, newStore func(*testing.T) *coun
 }
 
 func TestCacheSingleFlight(t *testing.T) {
+	synctest.Test(t, testCacheSingleFlight)
+}
+
+func testCacheSingleFlight(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
 	w := newRepo(t, st)
@@ -537,11 +542,11 @@ func TestCacheSingleFlight(t *testing.T) {
 			}
 		})
 	}
-	// Let every caller arrive before the one read may proceed.
-	for r.Stats().Loads < callers {
-		time.Sleep(time.Millisecond)
+	// Every caller arrives (and waits) before the one read may proceed.
+	synctest.Wait()
+	if n := r.Stats().Loads; n != callers {
+		t.Fatalf("%d of %d loads waiting", n, callers)
 	}
-	time.Sleep(20 * time.Millisecond)
 	close(st.gate)
 	wg.Wait()
 	if n := st.reads.Load(); n != 1 {
@@ -553,6 +558,10 @@ func TestCacheSingleFlight(t *testing.T) {
 }
 
 func TestSingleFlightWaiterContext(t *testing.T) {
+	synctest.Test(t, testSingleFlightWaiterContext)
+}
+
+func testSingleFlightWaiterContext(t *testing.T) {
 	st := newStore(t)
 	st.gate = make(chan struct{})
 	r := newRepo(t, st)
@@ -561,14 +570,12 @@ func TestSingleFlightWaiterContext(t *testing.T) {
 		_, _, err := r.Load(context.Background(), "account/slow")
 		leader <- err
 	}()
-	for r.Stats().Loads < 1 {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(10 * time.Millisecond)
+	synctest.Wait() // the leader's read waits at the gate
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, _, err := r.Load(ctx, "account/slow"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("a waiter whose context ends gets its error, got %v", err)
+	start := time.Now()
+	if _, _, err := r.Load(ctx, "account/slow"); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 20*time.Millisecond {
+		t.Fatalf("a waiter whose context ends gets its error when it ends, got %v after %v", err, time.Since(start))
 	}
 	close(st.gate)
 	if err := <-leader; err != nil {
