@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/testwait"
 	"github.com/heraldhq/herald/server"
 	"github.com/heraldhq/herald/store/nats"
 )
@@ -150,14 +151,11 @@ func TestServeStopUnderLoadKeepsAcknowledged(t *testing.T) {
 		}()
 	}
 	// Stop while publishing is in full swing.
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	testwait.For(t, "50 acknowledged publishes", func() bool {
 		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 50 {
-			break
-		}
-	}
+		defer mu.Unlock()
+		return len(acked) >= 50
+	})
 	if err := p.stop(t); err != nil {
 		t.Fatalf("serve returned %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 	"github.com/heraldhq/herald/middleware"
 	heraldotel "github.com/heraldhq/herald/middleware/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -37,20 +38,11 @@ func newTracing(t *testing.T) *tracing {
 }
 
 // wait returns the ended spans once there are at least n, failing the test
-// after a few seconds.
+// after testwait.Timeout.
 func (tr *tracing) wait(t *testing.T, n int) []sdktrace.ReadOnlySpan {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		spans := tr.rec.Ended()
-		if len(spans) >= n {
-			return spans
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d ended spans, want %d: %v", len(spans), n, names(spans))
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.For(t, fmt.Sprintf("%d ended spans", n), func() bool { return len(tr.rec.Ended()) >= n })
+	return tr.rec.Ended()
 }
 
 func names(spans []sdktrace.ReadOnlySpan) []string {
@@ -360,20 +352,14 @@ func TestHandlerPanicRecorded(t *testing.T) {
 	if !strings.Contains(stack, "TestHandlerPanicRecorded") {
 		t.Errorf("stack trace does not reach the panicking handler:\n%s", stack)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	// Dead-lettered: the bus saw the panic.
+	testwait.For(t, "the panicking event dead-lettered", func() bool {
 		dls, err := bus.DeadLetters(ctx, herald.DeadLetterQuery{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(dls) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the panicking event was not dead-lettered: the bus did not see the panic")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return len(dls) == 1
+	})
 }
 
 // Without trace context in the metadata a process span starts a trace;
