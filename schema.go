@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -43,8 +45,9 @@ type Schemas struct {
 	mu      sync.RWMutex
 	schemas map[SchemaRef]*schemaEntry
 	// byName is, for each name with sensitive fields, the union of the
-	// fields its versions' schemas mark.
-	byName map[string][]string
+	// fields its versions' schemas mark; replaced whole under mu, read
+	// without a lock on every publish.
+	byName atomic.Pointer[map[string][]string]
 }
 
 type schemaEntry struct {
@@ -55,7 +58,7 @@ type schemaEntry struct {
 
 // NewSchemas returns an empty registry.
 func NewSchemas() *Schemas {
-	return &Schemas{schemas: make(map[SchemaRef]*schemaEntry), byName: make(map[string][]string)}
+	return &Schemas{schemas: make(map[SchemaRef]*schemaEntry)}
 }
 
 // Register compiles schema and registers it for events named name whose
@@ -120,12 +123,17 @@ func (s *Schemas) nameChangedLocked(name string) {
 			all = append(all, e.sensitive...)
 		}
 	}
-	if len(all) == 0 {
-		delete(s.byName, name)
-		return
+	next := map[string][]string{}
+	if cur := s.byName.Load(); cur != nil {
+		maps.Copy(next, *cur)
 	}
-	slices.Sort(all)
-	s.byName[name] = slices.Compact(all)
+	if len(all) == 0 {
+		delete(next, name)
+	} else {
+		slices.Sort(all)
+		next[name] = slices.Compact(all)
+	}
+	s.byName.Store(&next)
 }
 
 // schemaBase is where schemas are compiled; it appears in nothing returned
@@ -251,9 +259,11 @@ func (s *Schemas) NameSensitiveFields(name string) []string {
 	if s == nil {
 		return nil
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return slices.Clone(s.byName[name])
+	m := s.byName.Load()
+	if m == nil {
+		return nil
+	}
+	return slices.Clone((*m)[name])
 }
 
 // Validate checks e's data against the schema registered for e's name and

@@ -24,8 +24,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/heraldhq/herald"
 )
@@ -194,16 +197,26 @@ func NewRepository[S any](bus *herald.Bus, apply ApplyFunc[S], opts ...Option) (
 	r.sealer, _ = bus.Codec().(Sealer)
 	if cfg.cacheSize > 0 {
 		r.cache = newLRU[S](cfg.cacheSize)
-		r.remove = bus.OnForget(r.Evict)
+		// The hook holds the cache weakly, and is removed when the
+		// repository is collected, so a repository never closed does not
+		// live as long as the bus.
+		cache := weak.Make(r.cache)
+		r.remove = sync.OnceFunc(bus.OnForget(func(subject string) {
+			if c := cache.Value(); c != nil {
+				c.remove(subject)
+			}
+		}))
+		runtime.AddCleanup(r, func(remove func()) { remove() }, r.remove)
 	} else {
 		r.remove = func() {}
 	}
 	return r, nil
 }
 
-// Close unregisters the repository from its bus. It is safe to call more
-// than once; the repository keeps working, but a subject forgotten after
-// Close may stay in its cache.
+// Close unregisters the repository from its bus (a repository that is
+// garbage collected is unregistered too). It is safe to call more than
+// once; the repository keeps working, but a subject forgotten after Close
+// may stay in its cache.
 func (r *Repository[S]) Close() { r.remove() }
 
 // Load returns subject's current state and version (0 and the zero S for
