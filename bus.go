@@ -575,7 +575,10 @@ func (b *Bus) prepare(ctx context.Context, hc *handlerCtx, e *Event, index int) 
 			return &ValidationError{Index: index, Reason: err.Error(), Err: ErrInvalidEvent}
 		}
 	}
-	return atIndex(b.encode(ctx, e), index)
+	if err := b.encode(ctx, e); err != nil {
+		return atIndex(err, index)
+	}
+	return nil
 }
 
 func atIndex(err error, index int) error {
