@@ -18,7 +18,7 @@ func Example() {
 	}
 	defer bus.Close(ctx)
 
-	done := make(chan struct{})
+	done := make(chan string, 1)
 	_, err = bus.Subscribe(ctx, "recording.completed", herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
 		var rec struct {
 			Path string `json:"path"`
@@ -35,8 +35,7 @@ func Example() {
 	}
 	_, err = bus.Subscribe(ctx, "transcription.*", herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
 		ec, _ := herald.FromContext(ctx)
-		fmt.Println("got", e.Name, "in", ec.Subscription, "caused by the recording:", e.CausationID == e.CorrelationID)
-		close(done)
+		done <- fmt.Sprintln("got", e.Name, "in", ec.Subscription, "caused by the recording:", e.CausationID == e.CorrelationID)
 		return nil
 	}), herald.Durable("notifier"))
 	if err != nil {
@@ -52,7 +51,7 @@ func Example() {
 		panic(err)
 	}
 	fmt.Println("published at position", pos)
-	<-done
+	fmt.Print(<-done) // the handlers run on their own goroutines
 
 	_, err = bus.Publish(ctx, &herald.Event{Name: "Not A Name"})
 	var ve *herald.ValidationError
