@@ -16,7 +16,12 @@ import (
 // JetStream server with file storage; each test gets its own namespace
 // (its own streams and buckets).
 func TestConformance(t *testing.T) {
-	srv := server(t)
+	dir := t.TempDir()
+	srv, err := natsstore.StartEmbedded(natsstore.EmbeddedConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
 	var n atomic.Int64
 	ns := map[herald.Store]string{}
 	connect := func(t *testing.T, name string, opts ...natsstore.Option) *natsstore.Store {
@@ -40,6 +45,7 @@ func TestConformance(t *testing.T) {
 			return connect(t, ns[s]), nil
 		},
 		SharedAcrossProcesses: true,
+		DataDir:               func(*testing.T, herald.Store) string { return dir },
 		NewBounded: func(t *testing.T, max int) herald.Store {
 			return connect(t, fmt.Sprintf("t%d", n.Add(1)), natsstore.WithMaxEvents(int64(max)))
 		},

@@ -106,8 +106,12 @@ func (s *Store) GetEntry(ctx context.Context, bucket, key string) (herald.KVEntr
 	return herald.KVEntry{Value: v, Revision: e.Revision()}, nil
 }
 
-// DeleteValue implements herald.KV. The value is purged from the stream,
-// not only marked deleted.
+// DeleteValue implements herald.KV. The value is erased, not only marked
+// deleted: every message of the key still in the stream is overwritten on
+// disk (a secure delete), then the key's subject is purged. A value
+// replaced earlier by PutValue or UpdateValue was removed by the bucket's
+// one-revision history when it was replaced; JetStream drops its bytes
+// when it compacts the block that held it.
 func (s *Store) DeleteValue(ctx context.Context, bucket, key string) error {
 	if err := s.check(); err != nil {
 		return err
@@ -117,7 +121,7 @@ func (s *Store) DeleteValue(ctx context.Context, bucket, key string) error {
 	}
 	ctx, cancel := s.reqCtx(ctx)
 	defer cancel()
-	return s.purgeSubject(ctx, "KV_"+s.cfg.namespace+"_kv", "$KV."+s.cfg.namespace+"_kv."+kvKey(bucket, key))
+	return s.eraseSubject(ctx, "KV_"+s.cfg.namespace+"_kv", "$KV."+s.cfg.namespace+"_kv."+kvKey(bucket, key))
 }
 
 // ListValues implements herald.KV.
@@ -158,4 +162,31 @@ func sleepCtx(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// eraseSubject overwrites every message of subject in stream with random
+// bytes on disk (SecureDeleteMsg), newest first, when the kv bucket allows
+// message deletes, then purges the subject.
+func (s *Store) eraseSubject(ctx context.Context, stream, subject string) error {
+	st, err := s.js.Stream(ctx, stream)
+	if err != nil {
+		return s.mapErr("deleting", err)
+	}
+	// Bounded, in case writers keep writing the key while it is erased.
+	for i := 0; s.kvErasable && i < 1000; i++ {
+		m, err := st.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return s.mapErr("deleting", err)
+		}
+		if err := st.SecureDeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return s.mapErr("deleting", err)
+		}
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+		return s.mapErr("deleting", err)
+	}
+	return nil
 }

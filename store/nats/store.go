@@ -71,6 +71,10 @@ type Store struct {
 	ids    jetstream.KeyValue
 	subs   jetstream.KeyValue
 	kv     jetstream.KeyValue
+	// kvErasable is set when the kv bucket's stream allows message
+	// deletes, so that DeleteValue can erase (not all buckets made by
+	// earlier versions do; JetStream cannot turn it on later).
+	kvErasable bool
 
 	eventsStream string // stream name of the events
 	subsStream   string // stream name behind the subs bucket
@@ -341,25 +345,43 @@ func (s *Store) setup(ctx context.Context) error {
 			Storage: s.cfg.storage, Replicas: s.cfg.replicas,
 		}
 	}
-	if s.ids, err = s.bucket(ctx, kvc(ns+"_ids", "herald event id index"), false); err != nil {
+	if s.ids, err = s.bucket(ctx, kvc(ns+"_ids", "herald event id index"), false, false); err != nil {
 		return err
 	}
-	if s.subs, err = s.bucket(ctx, kvc(ns+"_subs", "herald subscription state"), true); err != nil {
+	if s.subs, err = s.bucket(ctx, kvc(ns+"_subs", "herald subscription state"), true, false); err != nil {
 		return err
 	}
 	s.subsStream = "KV_" + ns + "_subs"
-	if s.kv, err = s.bucket(ctx, kvc(ns+"_kv", "herald key-value space"), false); err != nil {
+	if s.kv, err = s.bucket(ctx, kvc(ns+"_kv", "herald key-value space"), false, true); err != nil {
 		return err
+	}
+	kvStream, err := s.js.Stream(ctx, "KV_"+ns+"_kv")
+	if err != nil {
+		return fmt.Errorf("nats store: bucket %s_kv: %w", ns, err)
+	}
+	s.kvErasable = !kvStream.CachedInfo().Config.DenyDelete
+	if !s.kvErasable {
+		s.cfg.logger.Warn("nats store: the KV bucket was created by an earlier herald and denies message deletes; "+
+			"deleted values (forgotten subjects' keys) are purged but stay on disk until JetStream compacts their block",
+			"bucket", ns+"_kv")
 	}
 	return nil
 }
 
 // bucket opens or creates a KV bucket; atomic turns on atomic batch publish
-// on its stream.
-func (s *Store) bucket(ctx context.Context, c jetstream.KeyValueConfig, atomicBatch bool) (jetstream.KeyValue, error) {
+// on its stream; erasable creates its stream allowing message deletes, so
+// that values can be erased (see DeleteValue).
+func (s *Store) bucket(ctx context.Context, c jetstream.KeyValueConfig, atomicBatch, erasable bool) (jetstream.KeyValue, error) {
 	kv, err := s.js.KeyValue(ctx, c.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = s.js.CreateKeyValue(ctx, c)
+		if erasable {
+			_, err = s.js.CreateStream(ctx, erasableKVStream(c))
+			if err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				kv, err = s.js.KeyValue(ctx, c.Bucket)
+			}
+		} else {
+			kv, err = s.js.CreateKeyValue(ctx, c)
+		}
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			kv, err = s.js.KeyValue(ctx, c.Bucket)
 		}
@@ -380,6 +402,29 @@ func (s *Store) bucket(ctx context.Context, c jetstream.KeyValueConfig, atomicBa
 		}
 	}
 	return kv, nil
+}
+
+// erasableKVStream is the stream CreateKeyValue makes for c, but allowing
+// message deletes, which JetStream's KV streams deny and which a stream
+// update cannot allow afterwards.
+func erasableKVStream(c jetstream.KeyValueConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              "KV_" + c.Bucket,
+		Description:       c.Description,
+		Subjects:          []string{"$KV." + c.Bucket + ".>"},
+		MaxMsgsPerSubject: int64(max(c.History, 1)),
+		MaxBytes:          -1,
+		MaxMsgSize:        -1,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           c.Storage,
+		Replicas:          max(c.Replicas, 1),
+		AllowRollup:       true,
+		DenyDelete:        false,
+		Duplicates:        2 * time.Minute,
+		AllowDirect:       true,
+		Discard:           jetstream.DiscardNew,
+	}
 }
 
 // reqCtx bounds ctx by the request timeout when it has no deadline.

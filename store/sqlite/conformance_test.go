@@ -29,5 +29,6 @@ func TestConformance(t *testing.T) {
 		OpenSecond: func(t *testing.T, s herald.Store) (herald.Store, error) {
 			return Open(context.Background(), s.(*Store).Path())
 		},
+		DataDir: func(t *testing.T, s herald.Store) string { return filepath.Dir(s.(*Store).Path()) },
 	})
 }

@@ -142,12 +142,44 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := createPrivate(log, path); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	s := &Store{cfg: cfg, log: log, path: path, lock: lock, changed: make(chan struct{}), quit: make(chan struct{})}
 	if err := s.open(ctx); err != nil {
 		s.release()
 		return nil, err
 	}
 	return s, nil
+}
+
+// createPrivate creates the store file, when missing, readable and
+// writable by its owner only (0600); SQLite gives the -wal and -shm files
+// the store file's mode. The files hold webhook secrets and subject keys,
+// so it warns when an existing store file, or the directory, is open to
+// other users. It changes no existing file's mode.
+func createPrivate(log *slog.Logger, path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("sqlite: cannot create the store file: %w", err)
+		}
+	case errors.Is(err, os.ErrExist):
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("sqlite: the store file is readable by other users; it holds secrets: chmod 600 it and its -wal and -shm files",
+				"path", path, "mode", fi.Mode().Perm().String())
+		}
+	default:
+		return fmt.Errorf("sqlite: cannot create the store file: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o007 != 0 {
+		log.Warn("sqlite: the store directory is open to every user; restrict it (chmod 700 or 750)",
+			"dir", dir, "mode", fi.Mode().Perm().String())
+	}
+	return nil
 }
 
 // checkHeader refuses a non-empty file that is not an SQLite database
@@ -182,7 +214,11 @@ func (s *Store) open(ctx context.Context) error {
 	}
 	// Page caches: 16 MiB for the writer, 8 MiB for each reader.
 	base := s.path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)"
-	wc, err := msqlite.NewConnector(base + "&_pragma=cache_size(-16000)&_pragma=synchronous(" + syncMode + ")")
+	// secure_delete: deleted content is overwritten with zeros, in the
+	// pages that held it and in pages put on the free list, so that what
+	// herald deletes (key material above all) is gone from the file and
+	// not only unlinked. Only the writer deletes.
+	wc, err := msqlite.NewConnector(base + "&_pragma=cache_size(-16000)&_pragma=secure_delete(1)&_pragma=synchronous(" + syncMode + ")")
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}

@@ -434,7 +434,11 @@ func (s *Store) GetEntry(ctx context.Context, bucket, key string) (herald.KVEntr
 	return e, nil
 }
 
-// DeleteValue removes bucket/key; a missing key is not an error.
+// DeleteValue removes bucket/key; a missing key is not an error. The value
+// is erased, not only unlinked: the store overwrites deleted content
+// (secure_delete), and before DeleteValue returns, the WAL is checkpointed
+// into the database and truncated, so that no file of the store holds the
+// value any more.
 func (s *Store) DeleteValue(ctx context.Context, bucket, key string) error {
 	if err := s.checkOpen(); err != nil {
 		return err
@@ -443,7 +447,13 @@ func (s *Store) DeleteValue(ctx context.Context, bucket, key string) error {
 		return err
 	}
 	err := s.do(ctx, func(tx *wtx) error {
-		_, err := tx.st.deleteValue.ExecContext(tx.ctx, bucket, key)
+		res, err := tx.st.deleteValue.ExecContext(tx.ctx, bucket, key)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err == nil && n > 0 {
+			tx.w.wipe = true
+		}
 		return err
 	})
 	return s.fail(ctx, "delete value", err)

@@ -44,6 +44,11 @@ type writer struct {
 	reqs chan *request
 	done chan struct{}
 	head uint64 // last committed position (the writer's copy)
+	// wipe is set by a request that deleted data which must not outlive
+	// its deletion in the WAL (see DeleteValue): after its transaction
+	// commits, the writer checkpoints the WAL and truncates it before
+	// answering.
+	wipe bool
 	// pruned is set once retention has deleted an event, so that appends
 	// look their ids up among the pruned ones too. A transaction rolled
 	// back after setting it leaves it set, which costs lookups only.
@@ -264,6 +269,7 @@ func (w *writer) commit(tx *wtx, reqs []*request) {
 	}
 	w.commits.Add(1)
 	w.requests.Add(uint64(len(reqs)))
+	w.wipeWAL(tx.ctx)
 	for _, r := range reqs {
 		r.done <- wrap(w.s.log, "write", r.err)
 	}
@@ -288,7 +294,27 @@ func (w *writer) commitOne(tx *wtx, r *request) {
 	}
 	w.commits.Add(1)
 	w.requests.Add(1)
+	w.wipeWAL(ctx)
 	r.done <- nil
+}
+
+// wipeWAL, when a committed request asked for it, copies the WAL into the
+// database and truncates it to zero bytes, so that no earlier version of a
+// page (one that held deleted data) stays in the WAL file. It waits for
+// readers of older snapshots to finish, which reads paged into short
+// transactions make brief. A checkpoint that cannot finish is logged; the
+// next wipe, or Close, completes it.
+func (w *writer) wipeWAL(ctx context.Context) {
+	if !w.wipe {
+		return
+	}
+	w.wipe = false
+	var busy, logFrames, done int
+	err := w.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+	if err != nil || busy != 0 {
+		w.s.log.Error("sqlite: the WAL could not be truncated after deleting data; deleted data may stay in it until the next checkpoint",
+			"err", err, "busy", busy != 0)
+	}
 }
 
 func (w *writer) failAll(reqs []*request, err error) {

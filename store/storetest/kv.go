@@ -1,9 +1,15 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -321,4 +327,98 @@ func increment(ctx context.Context, kv herald.KV, bucket, key string) error {
 			return err
 		}
 	}
+}
+
+// testKVDeleteErases checks that a deleted value is gone from every file
+// of the store, not only unlinked: key material deleted to forget a
+// subject must not be recoverable from the disk.
+func (s *suite) testKVDeleteErases(t *testing.T) {
+	if s.f.DataDir == nil {
+		t.Skip("Features.DataDir is nil")
+	}
+	st := s.open(t)
+	ctx := t.Context()
+	dir := s.f.DataDir(t, st)
+	secret := func() []byte {
+		b := make([]byte, 24)
+		rand.Read(b)
+		return []byte("secret-" + hex.EncodeToString(b))
+	}
+	var kept, gone [][]byte
+	// Values before, among and after the deleted ones, in several
+	// transactions, so that the deleted ones share pages and blocks with
+	// values that stay.
+	for i := range 60 {
+		v := secret()
+		key := "k" + strconv.Itoa(i)
+		if _, err := st.CreateValue(ctx, "keys", key, v); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 1 {
+			gone = append(gone, v)
+		} else {
+			kept = append(kept, v)
+		}
+	}
+	for i := 1; i < 60; i += 3 {
+		if err := st.DeleteValue(ctx, "keys", "k"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 { // writes after the delete
+		if err := st.PutValue(ctx, "other", "o"+strconv.Itoa(i), bytes.Repeat([]byte("x"), 500)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assertErased(t, dir, "while the store is open", gone)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertErased(t, dir, "after Close", gone)
+	// The check itself finds values that are there.
+	if found := filesHolding(t, dir, kept[0]); len(found) == 0 {
+		t.Fatalf("a kept value is in no file under %s: the check cannot see the store's files", dir)
+	}
+}
+
+func assertErased(t *testing.T, dir, when string, gone [][]byte) {
+	t.Helper()
+	for i, v := range gone {
+		if found := filesHolding(t, dir, v); len(found) > 0 {
+			t.Fatalf("%s: deleted value %d is still in %v", when, i, found)
+		}
+	}
+}
+
+// filesHolding returns the files under dir whose bytes contain v.
+func filesHolding(t *testing.T, dir string, v []byte) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking (a WAL at Close)
+			}
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, v) {
+			rel, _ := filepath.Rel(dir, path)
+			found = append(found, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }

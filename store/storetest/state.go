@@ -381,6 +381,7 @@ func (s *suite) testKV(t *testing.T) {
 	t.Run("Update", s.testKVUpdate)
 	t.Run("UpdateRace", s.testKVUpdateRace)
 	t.Run("SharedCreateRace", s.testKVSharedCreateRace)
+	t.Run("DeleteErases", s.testKVDeleteErases)
 }
 
 func (s *suite) testKVValues(t *testing.T) {

@@ -61,6 +61,12 @@ type Features struct {
 	// is a duplicate at its first position, forever.
 	KeepsDeletedIDs bool
 
+	// DataDir returns the folder holding the files of the open store s
+	// (for a store on a server, the server's storage folder). When set, the
+	// suite checks that DeleteValue erases the value: no file under the
+	// folder holds its bytes, while the store is open and after Close.
+	DataDir func(t *testing.T, s herald.Store) string
+
 	// WakeTimeout bounds how long the suite waits for a store to notice an
 	// append in Wait, or for an expected event to show up. Zero means 5 s.
 	WakeTimeout time.Duration
