@@ -147,7 +147,10 @@ type KV interface {
 	// written or deleted since rev, it stores nothing and returns an error
 	// wrapping ErrConflict.
 	UpdateValue(ctx context.Context, bucket, key string, value []byte, rev uint64) (newRev uint64, err error)
-	// DeleteValue removes bucket/key; removing a missing key is not an error.
+	// DeleteValue removes bucket/key; removing a missing key is not an
+	// error. A persistent store erases the value from its files before it
+	// returns (subject keys are deleted to forget a subject), rather than
+	// only unlinking it.
 	DeleteValue(ctx context.Context, bucket, key string) error
 	// ListValues returns every key of bucket with its value.
 	ListValues(ctx context.Context, bucket string) (map[string][]byte, error)

@@ -382,13 +382,14 @@ func (c *Codec) Decode(ctx context.Context, e *herald.Event) error {
 }
 
 // Forget deletes subject's key, so that its sensitive values never decrypt
-// again, here or in any copy of the events, and deletes the subject's
-// snapshot in herald.SnapshotBucket of the same KV when it holds its state
-// in clear (a snapshot sealed with Seal is kept: it no longer opens).
-// Forgetting a subject without a key is not an error. Events of the
-// subject published afterwards get a new key. Call it through the bus
-// (herald.Bus.Forget), which also tells the caches built on the bus;
-// called directly it reaches only the keys.
+// again, here or in any copy of the events; the SQLite and JetStream
+// stores erase a deleted value from their files (see herald.KV). It also
+// deletes the subject's snapshot in herald.SnapshotBucket of the same KV
+// when it holds its state in clear (a snapshot sealed with Seal is kept:
+// it no longer opens). Forgetting a subject without a key is not an
+// error. Events of the subject published afterwards get a new key. Call
+// it through the bus (herald.Bus.Forget), which also tells the caches
+// built on the bus; called directly it reaches only the keys.
 func (c *Codec) Forget(ctx context.Context, subject string) error {
 	if subject == "" {
 		return errors.New("sensitive: Forget: empty subject")
