@@ -770,12 +770,7 @@ func (s *Subscription) cancelContexts() {
 // starting checkpoint when it has none so the store keeps its events.
 func (s *Subscription) setupDurable(ctx context.Context) error {
 	st := s.bus.store
-	s.flushKick = make(chan struct{}, 1)
-	s.flushFull = make(chan struct{}, 1)
-	s.redriving = make(map[string]bool)
-	s.discarded = make(map[string]bool)
 	s.redriveReq = true // pick up redrives requested while it was away
-	s.trackBase = 1
 	start := StartEarliest
 	if s.cfg.startSet {
 		start = s.cfg.start
@@ -788,6 +783,7 @@ func (s *Subscription) setupDurable(ctx context.Context) error {
 			return fmt.Errorf("herald: joining shared consumer %s: %w", s.name, err)
 		}
 		s.consumer = c
+		s.c.start(s, 0, true)
 		return nil
 	}
 	cp, ok, err := st.Checkpoint(ctx, s.name)
@@ -802,7 +798,7 @@ func (s *Subscription) setupDurable(ctx context.Context) error {
 			return fmt.Errorf("herald: saving checkpoint of %s: %w", s.name, err)
 		}
 	}
-	s.readPos, s.committed = cp, cp
+	s.c.start(s, cp, false)
 	return nil
 }
 
@@ -969,15 +965,9 @@ func (b *Bus) Discard(ctx context.Context, q DeadLetterQuery) (int, error) {
 			return n, err
 		}
 		if s != nil {
-			for _, o := range outs {
-				// A redrive under way ends without a new dead letter.
-				if id := DeadLetterID(sub, o.EventID); s.redriving[id] {
-					s.discarded[id] = true
-				}
-			}
-			s.outcomes = append(s.outcomes, outs...)
+			s.c.discardLocked(outs)
 			s.mu.Unlock()
-			if err := s.flush(ctx); err != nil {
+			if err := s.c.flush(ctx); err != nil {
 				return n, err
 			}
 			continue
@@ -1131,17 +1121,21 @@ func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
 			return nil
 		}
 	}
-	s.epoch++
-	s.dropQueuedLocked(true) // queued redrives are loaded again
-	s.track.clear()
-	s.trackBase = s.nextSeq + 1
-	s.readPos = cp
-	s.committed = cp + 1 // force the commit below
+	s.resetLocked(cp)
+	s.mu.Unlock()
+	return s.c.flush(ctx)
+}
+
+// resetLocked moves a running durable subscription to cp (Bus.Reset): it
+// drops what it queued (queued redrives are loaded again), its committer
+// forgets what it tracked and commits cp next, and its reader reads on
+// from cp.
+func (s *Subscription) resetLocked(cp uint64) {
+	s.dropQueuedLocked(true)
+	s.c.resetLocked(cp)
 	s.roomLocked()
 	s.readerCond.Signal()
 	if s.wakeReader != nil {
 		s.wakeReader()
 	}
-	s.mu.Unlock()
-	return s.flush(ctx)
 }

@@ -596,7 +596,7 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 	// A stale item was taken before a Reset: its result no longer counts
 	// toward the checkpoint. A redrive does not depend on the log position,
 	// so its result is recorded all the same.
-	stale := it.epoch != s.epoch
+	stale := it.epoch != s.c.epoch
 	redriveID := it.redriveID()
 	record := s.durable && (!stale || redriveID != "")
 	if it.x != nil {
@@ -605,11 +605,8 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 	if r.err == nil {
 		s.handled.Add(1)
 		if record {
-			s.recordLocked(it, r, OutcomeSucceeded)
-			if redriveID != "" {
-				s.resolved = append(s.resolved, redriveID)
-				delete(s.discarded, redriveID)
-			}
+			s.c.recordLocked(it, r, OutcomeSucceeded)
+			s.c.resolveLocked(redriveID)
 		}
 		s.finishLocked(it, stale)
 		return false
@@ -619,13 +616,11 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 	}
 	x := it.x
 	x.errs = append(x.errs, AttemptError{Attempt: x.prior + int(it.attempt), At: r.end, Error: r.err.Error()})
-	if redriveID != "" && s.discarded[redriveID] {
+	if s.c.endDiscardedLocked(redriveID) {
 		// Its dead letter was discarded during the redrive: give up
 		// without bringing it back.
-		delete(s.discarded, redriveID)
-		delete(s.redriving, redriveID)
 		if record {
-			s.recordLocked(it, r, OutcomeDiscarded)
+			s.c.recordLocked(it, r, OutcomeDiscarded)
 		}
 		s.finishLocked(it, stale)
 		return false
@@ -637,12 +632,12 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 			s.m.deadLettered.Inc()
 		}
 		if record {
-			s.recordLocked(it, r, OutcomeDeadLettered)
+			s.c.recordLocked(it, r, OutcomeDeadLettered)
 			id := x.redriveID
 			if id == "" {
 				id = DeadLetterID(s.name, it.ev.ID)
 			}
-			s.deadLetters = append(s.deadLetters, DeadLetter{
+			s.c.deadLetterLocked(DeadLetter{
 				ID: id, Subscription: s.name, Event: it.ev, Errors: x.errs,
 				Permanent: x.permanent, DeadAt: r.end,
 			})
@@ -655,7 +650,7 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		s.m.retried.Inc()
 	}
 	if record {
-		s.recordLocked(it, r, OutcomeRetrying)
+		s.c.recordLocked(it, r, OutcomeRetrying)
 	}
 	if x.delivery != nil {
 		s.releaseLocked(it.ev.Subject)
@@ -689,62 +684,15 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 }
 
 // finishLocked ends an item for good: its subject moves on and the
-// durable tracker learns it is done. (A stale item still owns its subject:
+// committer learns it is done. (A stale item still owns its subject:
 // Reset keeps the subjects of the items in flight.)
 func (s *Subscription) finishLocked(it *item, stale bool) {
 	s.releaseLocked(it.ev.Subject)
-	if it.x != nil && it.x.delivery != nil {
-		s.acks = append(s.acks, it.x.delivery)
-		s.maxDone = max(s.maxDone, it.ev.Position)
-		s.kickFlush()
-		return
-	}
-	if it.seq == 0 || stale {
-		return
-	}
-	s.track.at(int(it.seq - s.trackBase)).done = true
-	for s.track.len() > 0 && s.track.front().done {
-		s.track.pop()
-		s.trackBase++
-	}
-	if s.track.len() == 0 {
-		s.kickFlush()
-	}
-}
-
-// recordLocked queues an outcome for the next commit.
-func (s *Subscription) recordLocked(it *item, r *result, status OutcomeStatus) {
-	attempts, dur, last := int(it.attempt), r.dur, ""
-	if it.x != nil {
-		attempts += it.x.prior
-		dur = it.x.dur
-		if n := len(it.x.errs); n > 0 && status != OutcomeSucceeded {
-			last = it.x.errs[n-1].Error
-		}
-	}
-	s.outcomes = append(s.outcomes, Outcome{
-		Subscription: s.name, EventID: it.ev.ID, EventName: it.ev.Name,
-		Position: it.ev.Position, CorrelationID: it.ev.CorrelationID, Status: status,
-		Attempts: attempts, LastError: last, Duration: Duration(dur), UpdatedAt: r.end,
-	})
-	switch n := len(s.outcomes); {
-	case n == 1:
-		s.kickFlush()
-	case n >= 64:
-		select {
-		case s.flushFull <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (s *Subscription) kickFlush() {
-	if s.flushKick == nil {
-		return
-	}
-	select {
-	case s.flushKick <- struct{}{}:
-	default:
+	switch {
+	case it.x != nil && it.x.delivery != nil:
+		s.c.ackLocked(it.x.delivery, it.ev.Position)
+	case !stale:
+		s.c.doneLocked(it.seq)
 	}
 }
 

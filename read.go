@@ -293,7 +293,7 @@ func (b *Bus) flushRunning(ctx context.Context, sub string) error {
 	var errs []error
 	for _, s := range b.subscriptionList() {
 		if s.durable && (sub == "" || s.name == sub) {
-			errs = append(errs, s.flush(ctx))
+			errs = append(errs, s.c.flush(ctx))
 		}
 	}
 	return errors.Join(errs...)

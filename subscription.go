@@ -48,26 +48,12 @@ type Subscription struct {
 	depth         atomic.Int64          // count, readable without the lock
 	reserved      atomic.Int64          // ephemeral: room publishers reserved (reserve)
 
-	// durable state
-	epoch       uint32
-	track       deque[trackEntry]
-	trackBase   uint64 // seq of track's front
-	nextSeq     uint64
-	readPos     uint64 // the log is read through here
-	committed   uint64
-	outcomes    []Outcome
-	deadLetters []DeadLetter
-	resolved    []string
-	acks        []Delivery
-	maxDone     uint64
-	redriving   map[string]bool
-	discarded   map[string]bool // redrives under way whose dead letter was discarded
-	redriveReq  bool
-	wakeReader  context.CancelFunc
-	consumer    Consumer
-	flushKick   chan struct{}
-	flushFull   chan struct{}
-	flushMu     sync.Mutex
+	c committer // durable progress
+
+	// durable and shared sources
+	redriveReq bool
+	wakeReader context.CancelFunc
+	consumer   Consumer
 
 	workers           map[*worker]struct{}
 	workersGone       chan struct{} // closed when stopping and no worker is left
@@ -80,11 +66,6 @@ type Subscription struct {
 	once    sync.Once
 
 	handled, failed, retried, deadLettered, dropped atomic.Uint64
-}
-
-type trackEntry struct {
-	pos  uint64
-	done bool
 }
 
 // Name returns the subscription's name: its durable name, or a name the
@@ -108,10 +89,7 @@ func (s *Subscription) stats(head uint64) SubscriptionStats {
 	s.mu.Lock()
 	pos, inflight, queued := s.lastPos, s.inflight, s.count
 	if s.durable {
-		pos = s.watermarkLocked()
-		if s.consumer != nil {
-			pos = s.maxDone
-		}
+		pos = s.c.checkpointLocked()
 	}
 	s.mu.Unlock()
 	st := SubscriptionStats{
@@ -130,14 +108,6 @@ func (s *Subscription) stats(head uint64) SubscriptionStats {
 	return st
 }
 
-// watermarkLocked is the durable checkpoint: every tracked event up to it is done.
-func (s *Subscription) watermarkLocked() uint64 {
-	if s.track.len() > 0 {
-		return s.track.front().pos - 1
-	}
-	return s.readPos
-}
-
 // start launches the subscription's goroutines.
 func (s *Subscription) start() {
 	n := s.cfg.concurrency + 1 // workers and watchdog
@@ -150,7 +120,7 @@ func (s *Subscription) start() {
 	}
 	go s.watch()
 	if s.durable {
-		go s.flushLoop()
+		go func() { defer s.workerDone(); s.c.flushLoop(s.readCtx.Done()) }()
 		if s.consumer != nil {
 			go s.consumeLoop()
 		} else {
@@ -276,7 +246,7 @@ func (s *Subscription) readLoop() {
 			return
 		}
 		room := max(1, s.cfg.bufferSize-s.count)
-		after, epoch, redrive := s.readPos, s.epoch, s.redriveReq
+		after, epoch, redrive := s.c.readPosLocked(), s.c.epoch, s.redriveReq
 		s.redriveReq = false
 		s.mu.Unlock()
 
@@ -310,26 +280,22 @@ func (s *Subscription) readLoop() {
 			continue
 		}
 		s.mu.Lock()
-		if s.epoch != epoch || s.stopping {
+		if s.c.epoch != epoch || s.stopping {
 			s.mu.Unlock()
 			clear(buf)
 			continue
 		}
 		for _, e := range buf {
-			s.nextSeq++
-			s.track.push(trackEntry{pos: e.Position})
-			s.enqueueLocked(item{ev: e, seq: s.nextSeq, epoch: s.epoch})
+			s.enqueueLocked(item{ev: e, seq: s.c.trackLocked(e.Position), epoch: s.c.epoch})
 		}
+		var through uint64
 		if len(buf) < room {
-			s.readPos = max(s.readPos, head)
+			through = head
 		}
 		if len(buf) > 0 {
-			s.readPos = max(s.readPos, buf[len(buf)-1].Position)
+			through = max(through, buf[len(buf)-1].Position)
 		}
-		if s.track.len() == 0 && s.readPos != s.committed {
-			s.kickFlush()
-		}
-		pos := s.readPos
+		pos := s.c.readThroughLocked(through)
 		caughtUp := len(buf) < room
 		var wctx context.Context
 		var cancel context.CancelFunc
@@ -447,7 +413,7 @@ func (s *Subscription) consumeLoop() {
 			if s.stopping {
 				continue // redelivered after the ack wait
 			}
-			s.enqueueLocked(item{ev: e, epoch: s.epoch, attempt: int32(max(0, d.Attempt()-1)), x: &itemExtra{delivery: d}})
+			s.enqueueLocked(item{ev: e, epoch: s.c.epoch, attempt: int32(max(0, d.Attempt()-1)), x: &itemExtra{delivery: d}})
 		}
 		s.mu.Unlock()
 	}
@@ -458,8 +424,8 @@ func (s *Subscription) consumeLoop() {
 // between the listing and the queueing: a stale listing would deliver it
 // again.
 func (s *Subscription) loadRedrives() {
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
+	s.c.flushMu.Lock()
+	defer s.c.flushMu.Unlock()
 	dls, err := s.bus.store.DeadLetters(s.readCtx, DeadLetterQuery{Subscription: s.name, OnlyRedrive: true})
 	if err != nil {
 		if s.readCtx.Err() == nil {
@@ -470,11 +436,10 @@ func (s *Subscription) loadRedrives() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, dl := range dls {
-		if s.redriving[dl.ID] || dl.Event == nil || s.stopping {
+		if dl.Event == nil || s.stopping || !s.c.startRedriveLocked(dl.ID) {
 			continue
 		}
-		s.redriving[dl.ID] = true
-		s.enqueueLocked(item{ev: dl.Event, epoch: s.epoch, x: &itemExtra{
+		s.enqueueLocked(item{ev: dl.Event, epoch: s.c.epoch, x: &itemExtra{
 			redriveID: dl.ID, prior: len(dl.Errors), errs: dl.Errors,
 		}})
 	}
@@ -505,21 +470,27 @@ func (s *Subscription) dropQueuedLocked(keepActive bool) {
 	for _, q := range s.subjects {
 		if q != nil {
 			for j := range q.waiting.len() {
-				s.forgetRedriveLocked(q.waiting.at(j).redriveID())
+				if s.c.forgetRedriveLocked(q.waiting.at(j).redriveID()) {
+					s.redriveReq = true
+				}
 			}
 			q.waiting.clear()
 		}
 	}
 	for t, it := range s.timers {
 		t.Stop()
-		s.forgetRedriveLocked(it.redriveID())
+		if s.c.forgetRedriveLocked(it.redriveID()) {
+			s.redriveReq = true
+		}
 		delete(s.subjects, it.ev.Subject)
 	}
 	clear(s.timers)
 	for i := range s.ready {
 		for j := range s.ready[i].len() {
 			it := s.ready[i].at(j)
-			s.forgetRedriveLocked(it.redriveID())
+			if s.c.forgetRedriveLocked(it.redriveID()) {
+				s.redriveReq = true
+			}
 			delete(s.subjects, it.ev.Subject)
 		}
 		s.ready[i].clear()
@@ -529,112 +500,6 @@ func (s *Subscription) dropQueuedLocked(keepActive bool) {
 	}
 	s.nready, s.count = 0, 0
 	s.depth.Store(0)
-}
-
-// forgetRedriveLocked makes the redrive of dead letter id loadable again.
-func (s *Subscription) forgetRedriveLocked(id string) {
-	if id != "" && s.redriving[id] {
-		delete(s.redriving, id)
-		s.redriveReq = true
-		if s.discarded[id] {
-			// Discarded meanwhile: nothing left to load.
-			delete(s.discarded, id)
-		}
-	}
-}
-
-// flushLoop commits outcomes and the checkpoint in batches: at most 20 ms
-// after the first pending change, or at once when 64 outcomes wait. A
-// commit that failed is tried again after a backoff (100 ms doubling up to
-// 5 s), whether or not more changes come.
-func (s *Subscription) flushLoop() {
-	defer s.workerDone()
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	defer t.Stop()
-	var retry time.Duration
-	for {
-		full := s.flushFull
-		if retry == 0 {
-			select {
-			case <-s.flushKick:
-			case <-s.flushFull:
-			case <-s.readCtx.Done():
-				return
-			}
-			t.Reset(20 * time.Millisecond)
-		} else {
-			t.Reset(retry)
-			full = nil // the store is failing: do not hurry
-		}
-		select {
-		case <-t.C:
-		case <-full:
-			t.Stop()
-		case <-s.readCtx.Done():
-			t.Stop()
-			return
-		}
-		if err := s.flush(context.Background()); err != nil {
-			retry = min(max(2*retry, 100*time.Millisecond), 5*time.Second)
-		} else {
-			retry = 0
-		}
-	}
-}
-
-// flush commits what is pending. It is safe to call concurrently.
-func (s *Subscription) flush(ctx context.Context) error {
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
-	s.mu.Lock()
-	cp := s.watermarkLocked()
-	if s.consumer != nil {
-		cp = s.maxDone
-	}
-	p := Progress{Checkpoint: cp, Outcomes: s.outcomes, DeadLetters: s.deadLetters, Resolved: s.resolved}
-	acks := s.acks
-	if cp == s.committed && len(p.Outcomes) == 0 && len(p.DeadLetters) == 0 && len(p.Resolved) == 0 && len(acks) == 0 {
-		s.mu.Unlock()
-		return nil
-	}
-	s.outcomes, s.deadLetters, s.resolved, s.acks = nil, nil, nil, nil
-	s.mu.Unlock()
-
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	err := s.bus.store.Commit(ctx, s.name, p)
-	s.mu.Lock()
-	if err != nil {
-		// Keep everything for the next flush, ahead of what came since.
-		s.outcomes = append(p.Outcomes, s.outcomes...)
-		s.deadLetters = append(p.DeadLetters, s.deadLetters...)
-		s.resolved = append(p.Resolved, s.resolved...)
-		s.acks = append(acks, s.acks...)
-		s.mu.Unlock()
-		s.log.Error("herald: committing progress failed", "subscription", s.name, "error", err)
-		return err
-	}
-	s.committed = cp
-	for _, id := range p.Resolved {
-		delete(s.redriving, id)
-	}
-	for _, d := range p.DeadLetters {
-		delete(s.redriving, d.ID)
-	}
-	if _, mem := s.bus.store.(*MemoryStore); mem && s.outcomes == nil {
-		// The memory store copies outcomes: reuse the slice.
-		clear(p.Outcomes)
-		s.outcomes = p.Outcomes[:0]
-	}
-	s.mu.Unlock()
-	for _, d := range acks {
-		if err := d.Ack(ctx); err != nil {
-			s.log.Warn("herald: ack failed", "subscription", s.name, "event_id", d.Event().ID, "error", err)
-		}
-	}
-	s.bus.signalRoom()
-	return nil
 }
 
 // Close stops delivery: no new event is handed to the handler, handler
@@ -700,7 +565,7 @@ func (s *Subscription) stop(ctx context.Context) error {
 	s.baseCancel()
 	if s.durable {
 		fctx := context.Background()
-		if ferr := s.flush(fctx); ferr != nil && err == nil && !errors.Is(ferr, ErrClosed) {
+		if ferr := s.c.flush(fctx); ferr != nil && err == nil && !errors.Is(ferr, ErrClosed) {
 			err = ferr
 		}
 		if s.consumer != nil {
