@@ -684,15 +684,13 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 	}
 	s := &Subscription{
 		bus: b, pattern: pattern, durable: cfg.durable != "", cfg: cfg, h: h, bh: bh,
-		subjects:    make(map[string]*subjectQueue),
 		spaceCh:     make(chan struct{}),
-		timers:      make(map[*time.Timer]*item),
 		workers:     make(map[*worker]struct{}),
 		workersGone: make(chan struct{}),
 		exited:      make(chan struct{}),
 		done:        make(chan struct{}),
 	}
-	s.cond = sync.NewCond(&s.mu)
+	s.q.init(&s.mu, cfg.concurrency == 1)
 	s.readerCond = sync.NewCond(&s.mu)
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.readCtx, s.readCancel = context.WithCancel(context.Background())

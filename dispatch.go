@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -14,258 +13,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// deque is a growable ring of values.
-type deque[T any] struct {
-	buf  []T
-	head int
-	n    int
-}
-
-func (d *deque[T]) len() int { return d.n }
-
-func (d *deque[T]) push(v T) {
-	if d.n == len(d.buf) {
-		d.grow()
-	}
-	d.buf[(d.head+d.n)&(len(d.buf)-1)] = v
-	d.n++
-}
-
-func (d *deque[T]) grow() {
-	nb := make([]T, max(16, 2*len(d.buf)))
-	for i := range d.n {
-		nb[i] = d.buf[(d.head+i)&(len(d.buf)-1)]
-	}
-	d.buf, d.head = nb, 0
-}
-
-func (d *deque[T]) pop() T {
-	var zero T
-	v := d.buf[d.head]
-	d.buf[d.head] = zero
-	d.head = (d.head + 1) & (len(d.buf) - 1)
-	d.n--
-	return v
-}
-
-func (d *deque[T]) front() *T { return &d.buf[d.head] }
-
-// insert puts v at index i (0 is the front), moving the i values before it
-// one step towards the front.
-func (d *deque[T]) insert(i int, v T) {
-	if d.n == len(d.buf) {
-		d.grow()
-	}
-	d.head = (d.head - 1) & (len(d.buf) - 1)
-	d.n++
-	for k := range i {
-		*d.at(k) = *d.at(k + 1)
-	}
-	*d.at(i) = v
-}
-
-func (d *deque[T]) at(i int) *T { return &d.buf[(d.head+i)&(len(d.buf)-1)] }
-
-func (d *deque[T]) clear() {
-	clear(d.buf)
-	d.head, d.n = 0, 0
-}
-
-// item is one event queued in, or running in, a subscription.
-type item struct {
-	ev *Event
-	// seq is the item's place in the durable tracker (0: not tracked).
-	seq   uint64
-	epoch uint32
-	// attempt counts the attempts of this delivery round so far.
-	attempt int32
-	x       *itemExtra
-}
-
-// redriveID is the dead letter the item redrives, or "".
-func (it *item) redriveID() string {
-	if it.x == nil {
-		return ""
-	}
-	return it.x.redriveID
-}
-
-// itemExtra holds what only retried, redriven or shared deliveries need.
-type itemExtra struct {
-	errs      []AttemptError
-	dur       time.Duration
-	redriveID string
-	prior     int // attempts made before a redrive
-	delivery  Delivery
-	permanent bool
-}
-
-// subjectQueue holds the events of one subject waiting behind its active one.
-type subjectQueue struct {
-	waiting deque[item]
-}
-
-// priority index: 0 = critical … 3 = low.
-func prioIndex(p Priority) int {
-	switch {
-	case p >= PriorityCritical:
-		return 0
-	case p == PriorityHigh:
-		return 1
-	case p <= PriorityLow:
-		return 3
-	}
-	return 2
-}
-
-// enqueueLocked adds a new item: to the ready lists, or behind the active
-// event of its subject.
-func (s *Subscription) enqueueLocked(it item) {
-	s.count++
-	s.depth.Store(int64(s.count))
-	if subj := it.ev.Subject; subj != "" {
-		if q, ok := s.subjects[subj]; ok {
-			if q == nil {
-				q = s.newSubjectQueue()
-				s.subjects[subj] = q
-			}
-			q.waiting.push(it)
-			return
-		}
-		s.subjects[subj] = nil // active, nothing waiting
-	}
-	s.pushReadyLocked(it)
-}
-
-func (s *Subscription) newSubjectQueue() *subjectQueue {
-	if n := len(s.freeSubj); n > 0 {
-		q := s.freeSubj[n-1]
-		s.freeSubj = s.freeSubj[:n-1]
-		return q
-	}
-	return &subjectQueue{}
-}
-
-// pushReadyLocked makes an item ready. Each priority's ready list is in
-// log order: a new event goes last, an older one (a retry, an event that
-// waited behind its subject, a redrive) before the newer ones.
-func (s *Subscription) pushReadyLocked(it item) {
-	q := &s.ready[prioIndex(it.ev.Priority)]
-	if pos := it.ev.Position; q.len() == 0 || q.at(q.len()-1).ev.Position <= pos {
-		q.push(it)
-	} else {
-		i := 0
-		for q.at(i).ev.Position <= pos {
-			i++
-		}
-		q.insert(i, it)
-	}
-	s.nready++
-	s.cond.Signal()
-}
-
-// releaseLocked ends the active event of subj: the next one waiting, if
-// any, becomes ready.
-func (s *Subscription) releaseLocked(subj string) {
-	if subj == "" {
-		return
-	}
-	q, ok := s.subjects[subj]
-	if !ok {
-		return
-	}
-	if q != nil && q.waiting.len() > 0 {
-		s.pushReadyLocked(q.waiting.pop())
-		return
-	}
-	delete(s.subjects, subj)
-	if q != nil && len(s.freeSubj) < 64 {
-		s.freeSubj = append(s.freeSubj, q)
-	}
-}
-
-// takeLocked moves up to n ready items, highest priority first, into buf.
-// With one worker it stops before an item that comes, in the log, after an
-// event waiting behind the subject of an item it took: that event becomes
-// ready when the item ends, and is handed first (see pushReadyLocked), so
-// that one worker hands events over in log order.
-func (s *Subscription) takeLocked(buf []item, n int) []item {
-	one := s.cfg.concurrency == 1
-	bound := uint64(math.MaxUint64)
-take:
-	for i := 0; i < len(s.ready) && len(buf) < n; i++ {
-		for s.ready[i].len() > 0 && len(buf) < n {
-			if one && s.ready[i].front().ev.Position > bound {
-				break take
-			}
-			it := s.ready[i].pop()
-			buf = append(buf, it)
-			if subj := it.ev.Subject; one && subj != "" {
-				if q := s.subjects[subj]; q != nil && q.waiting.len() > 0 {
-					bound = min(bound, q.waiting.front().ev.Position)
-				}
-			}
-		}
-	}
-	s.nready -= len(buf)
-	s.count -= len(buf)
-	s.depth.Store(int64(s.count))
-	s.inflight += len(buf)
-	s.roomLocked()
-	return buf
-}
-
 // roomLocked wakes the publishers waiting for room as soon as one of them
 // fits, and the reader once the queue is down to half its bound (so that
 // it reads in large steps) or nothing is left to take (what is queued
 // waits for retries or behind busy subjects: reading on is the only way
 // forward).
 func (s *Subscription) roomLocked() {
-	if used := s.count + int(s.reserved.Load()); s.spaceWaiters && (used == 0 || used+s.spaceNeed <= s.cfg.bufferSize) {
+	if used := s.q.count + int(s.reserved.Load()); s.spaceWaiters && (used == 0 || used+s.spaceNeed <= s.cfg.bufferSize) {
 		close(s.spaceCh)
 		s.spaceCh = make(chan struct{})
 		s.spaceWaiters = false
 	}
-	if s.readerWaiting && s.count < s.cfg.bufferSize && (s.count <= s.cfg.bufferSize/2 || s.nready == 0) {
+	if s.readerWaiting && s.q.count < s.cfg.bufferSize && (s.q.count <= s.cfg.bufferSize/2 || s.q.nready == 0) {
 		s.readerCond.Signal()
 	}
-}
-
-// dropOldestLocked drops the oldest queued event that is not running or
-// waiting for a retry. It reports false when there is none.
-func (s *Subscription) dropOldestLocked() bool {
-	best := -1
-	for i := range s.ready {
-		if s.ready[i].len() > 0 && (best < 0 || s.ready[i].front().ev.Position < s.ready[best].front().ev.Position) {
-			best = i
-		}
-	}
-	var bestQ *subjectQueue
-	if best < 0 {
-		for _, q := range s.subjects {
-			if q != nil && q.waiting.len() > 0 && (bestQ == nil || q.waiting.front().ev.Position < bestQ.waiting.front().ev.Position) {
-				bestQ = q
-			}
-		}
-	}
-	switch {
-	case best >= 0:
-		it := s.ready[best].pop()
-		s.nready--
-		s.count--
-		s.releaseLocked(it.ev.Subject)
-	case bestQ != nil:
-		bestQ.waiting.pop()
-		s.count--
-		s.depth.Store(int64(s.count))
-	default:
-		return false
-	}
-	s.dropped.Add(1)
-	if s.m != nil {
-		s.m.dropped.Inc()
-	}
-	return true
 }
 
 // worker is one of a subscription's handler goroutines.
@@ -346,10 +107,10 @@ func (s *Subscription) abandonLocked(w *worker, now time.Time, naks []*item) []*
 				naks = append(naks, it)
 			}
 		default: // taken but not started: back to the queue
-			s.inflight--
-			s.count++
-			s.depth.Store(int64(s.count))
-			s.pushReadyLocked(*it)
+			s.q.inflight--
+			s.q.count++
+			s.q.depth.Store(int64(s.q.count))
+			s.q.pushReadyLocked(*it)
 		}
 	}
 	// The stuck goroutine no longer counts (the watchdog, counted, is
@@ -410,14 +171,14 @@ func (s *Subscription) work() {
 		// Before sleeping, yield a few times: a publisher is likely about
 		// to queue more, and a wake-up costs more than a yield.
 		for range idleYields {
-			if s.depth.Load() > 0 || s.halted.Load() {
+			if s.q.depth.Load() > 0 || s.halted.Load() {
 				break
 			}
 			runtime.Gosched()
 		}
 		s.mu.Lock()
-		for s.nready == 0 && !s.stopping {
-			s.cond.Wait()
+		for s.q.nready == 0 && !s.stopping {
+			s.q.cond.Wait()
 		}
 		if s.stopping {
 			s.mu.Unlock()
@@ -430,9 +191,10 @@ func (s *Subscription) work() {
 		case s.cfg.concurrency == 1 && !w.slow:
 			n = 64
 		case !w.slow:
-			n = min(64, max(1, s.nready/s.cfg.concurrency))
+			n = min(64, max(1, s.q.nready/s.cfg.concurrency))
 		}
-		w.buf = s.takeLocked(w.buf[:0], n)
+		w.buf = s.q.takeLocked(w.buf[:0], n)
+		s.roomLocked()
 		s.mu.Unlock()
 
 		if cap(w.res) < len(w.buf) {
@@ -586,7 +348,7 @@ func asPanic(err error, pe **panicError) bool {
 // completeLocked applies the result of an attempt. It reports whether the
 // shared delivery must be nak'ed (outside the lock).
 func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
-	s.inflight--
+	s.q.inflight--
 	if !r.ran {
 		// Taken but not started because the subscription stopped, or
 		// cancelled by Close: left for the next run (its checkpoint stays
@@ -653,7 +415,7 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		s.c.recordLocked(it, r, OutcomeRetrying)
 	}
 	if x.delivery != nil {
-		s.releaseLocked(it.ev.Subject)
+		s.q.releaseLocked(it.ev.Subject)
 		return true
 	}
 	if s.stopping {
@@ -662,24 +424,24 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 	if stale && redriveID == "" {
 		// Taken before a Reset: the reset position decides whether it is
 		// delivered again. (A redrive is retried all the same.)
-		s.releaseLocked(it.ev.Subject)
+		s.q.releaseLocked(it.ev.Subject)
 		return false
 	}
-	s.count++
-	s.depth.Store(int64(s.count))
+	s.q.count++
+	s.q.depth.Store(int64(s.q.count))
 	delay := backoffDelay(s.cfg.backoffInit, s.cfg.backoffMax, int(it.attempt))
 	retry := *it
 	var t *time.Timer
 	t = time.AfterFunc(delay, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if _, ok := s.timers[t]; !ok {
+		if _, ok := s.q.timers[t]; !ok {
 			return
 		}
-		delete(s.timers, t)
-		s.pushReadyLocked(retry)
+		delete(s.q.timers, t)
+		s.q.pushReadyLocked(retry)
 	})
-	s.timers[t] = &retry
+	s.q.timers[t] = &retry
 	return false
 }
 
@@ -687,7 +449,7 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 // committer learns it is done. (A stale item still owns its subject:
 // Reset keeps the subjects of the items in flight.)
 func (s *Subscription) finishLocked(it *item, stale bool) {
-	s.releaseLocked(it.ev.Subject)
+	s.q.releaseLocked(it.ev.Subject)
 	switch {
 	case it.x != nil && it.x.delivery != nil:
 		s.c.ackLocked(it.x.delivery, it.ev.Position)

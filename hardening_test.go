@@ -77,7 +77,7 @@ func TestRedriveQueuedSurvivesReset(t *testing.T) {
 	testwait.For(t, "redrive queued", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.count == 1
+		return s.q.count == 1
 	})
 	if err := b.Reset(ctx, "jobs", StartLatest); err != nil {
 		t.Fatal(err)

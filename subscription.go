@@ -30,23 +30,15 @@ type Subscription struct {
 	readCancel context.CancelFunc
 
 	mu            sync.Mutex
-	cond          *sync.Cond // workers: ready items or stopping
+	q             scheduler  // the events taken in and not finished
 	readerCond    *sync.Cond // reader: room, redrive, reset or stopping
-	ready         [4]deque[item]
-	nready        int
-	subjects      map[string]*subjectQueue // subjects with an active event
-	freeSubj      []*subjectQueue
-	count         int // queued items: ready, waiting behind a subject, or in backoff
-	inflight      int
 	stopping      bool
 	spaceCh       chan struct{}
 	spaceWaiters  bool
 	spaceNeed     int // the smallest room a waiting publisher needs
 	readerWaiting bool
-	timers        map[*time.Timer]*item // retries in backoff
-	lastPos       uint64                // ephemeral: position of the last event taken in
-	depth         atomic.Int64          // count, readable without the lock
-	reserved      atomic.Int64          // ephemeral: room publishers reserved (reserve)
+	lastPos       uint64       // ephemeral: position of the last event taken in
+	reserved      atomic.Int64 // ephemeral: room publishers reserved (reserve)
 
 	c committer // durable progress
 
@@ -87,7 +79,7 @@ func (s *Subscription) Stats() SubscriptionStats {
 
 func (s *Subscription) stats(head uint64) SubscriptionStats {
 	s.mu.Lock()
-	pos, inflight, queued := s.lastPos, s.inflight, s.count
+	pos, inflight, queued := s.lastPos, s.q.inflight, s.q.count
 	if s.durable {
 		pos = s.c.checkpointLocked()
 	}
@@ -150,7 +142,7 @@ func (s *Subscription) reserve(ctx context.Context, n int, deadline *time.Time) 
 	}
 	n64 := int64(n)
 	r := s.reserved.Add(n64)
-	if d := s.depth.Load(); d+r <= int64(s.cfg.bufferSize) || d+r == n64 {
+	if d := s.q.depth.Load(); d+r <= int64(s.cfg.bufferSize) || d+r == n64 {
 		return nil
 	}
 	s.reserved.Add(-n64)
@@ -163,12 +155,12 @@ func (s *Subscription) reserve(ctx context.Context, n int, deadline *time.Time) 
 	for {
 		s.mu.Lock()
 		r := s.reserved.Add(n64)
-		if s.stopping || int64(s.count)+r <= int64(s.cfg.bufferSize) || int64(s.count)+r == n64 {
+		if s.stopping || int64(s.q.count)+r <= int64(s.cfg.bufferSize) || int64(s.q.count)+r == n64 {
 			s.mu.Unlock()
 			return nil
 		}
 		s.reserved.Add(-n64)
-		used := s.count
+		used := s.q.count
 		ch := s.spaceCh
 		if !s.spaceWaiters || n < s.spaceNeed {
 			s.spaceNeed = n
@@ -216,7 +208,7 @@ func (s *Subscription) push(e *Event) {
 		s.mu.Unlock()
 		return
 	}
-	if s.cfg.dropOldest && s.count >= s.cfg.bufferSize && !s.dropOldestLocked() {
+	if s.cfg.dropOldest && s.q.count >= s.cfg.bufferSize && !s.dropOldestLocked() {
 		s.dropped.Add(1)
 		if s.m != nil {
 			s.m.dropped.Inc()
@@ -225,7 +217,7 @@ func (s *Subscription) push(e *Event) {
 		return
 	}
 	s.lastPos = e.Position
-	s.enqueueLocked(item{ev: e})
+	s.q.enqueueLocked(item{ev: e})
 	s.mu.Unlock()
 }
 
@@ -236,7 +228,7 @@ func (s *Subscription) readLoop() {
 	var buf []*Event
 	for {
 		s.mu.Lock()
-		for !s.stopping && !s.redriveReq && s.count >= s.cfg.bufferSize {
+		for !s.stopping && !s.redriveReq && s.q.count >= s.cfg.bufferSize {
 			s.readerWaiting = true
 			s.readerCond.Wait()
 		}
@@ -245,7 +237,7 @@ func (s *Subscription) readLoop() {
 			s.mu.Unlock()
 			return
 		}
-		room := max(1, s.cfg.bufferSize-s.count)
+		room := max(1, s.cfg.bufferSize-s.q.count)
 		after, epoch, redrive := s.c.readPosLocked(), s.c.epoch, s.redriveReq
 		s.redriveReq = false
 		s.mu.Unlock()
@@ -286,7 +278,7 @@ func (s *Subscription) readLoop() {
 			continue
 		}
 		for _, e := range buf {
-			s.enqueueLocked(item{ev: e, seq: s.c.trackLocked(e.Position), epoch: s.c.epoch})
+			s.q.enqueueLocked(item{ev: e, seq: s.c.trackLocked(e.Position), epoch: s.c.epoch})
 		}
 		var through uint64
 		if len(buf) < room {
@@ -358,7 +350,7 @@ func (s *Subscription) consumeLoop() {
 	defer s.workerDone()
 	for {
 		s.mu.Lock()
-		for !s.stopping && !s.redriveReq && s.count >= s.cfg.bufferSize {
+		for !s.stopping && !s.redriveReq && s.q.count >= s.cfg.bufferSize {
 			s.readerWaiting = true
 			s.readerCond.Wait()
 		}
@@ -367,7 +359,7 @@ func (s *Subscription) consumeLoop() {
 			s.mu.Unlock()
 			return
 		}
-		room := max(1, s.cfg.bufferSize-s.count)
+		room := max(1, s.cfg.bufferSize-s.q.count)
 		redrive := s.redriveReq
 		s.redriveReq = false
 		s.mu.Unlock()
@@ -413,7 +405,7 @@ func (s *Subscription) consumeLoop() {
 			if s.stopping {
 				continue // redelivered after the ack wait
 			}
-			s.enqueueLocked(item{ev: e, epoch: s.c.epoch, attempt: int32(max(0, d.Attempt()-1)), x: &itemExtra{delivery: d}})
+			s.q.enqueueLocked(item{ev: e, epoch: s.c.epoch, attempt: int32(max(0, d.Attempt()-1)), x: &itemExtra{delivery: d}})
 		}
 		s.mu.Unlock()
 	}
@@ -439,7 +431,7 @@ func (s *Subscription) loadRedrives() {
 		if dl.Event == nil || s.stopping || !s.c.startRedriveLocked(dl.ID) {
 			continue
 		}
-		s.enqueueLocked(item{ev: dl.Event, epoch: s.c.epoch, x: &itemExtra{
+		s.q.enqueueLocked(item{ev: dl.Event, epoch: s.c.epoch, x: &itemExtra{
 			redriveID: dl.ID, prior: len(dl.Errors), errs: dl.Errors,
 		}})
 	}
@@ -460,46 +452,27 @@ func (s *Subscription) wakeForRedriveLocked() {
 	}
 }
 
-// dropQueuedLocked forgets every queued item: ready, waiting behind its
-// subject, or waiting for a retry. The redrives among them are forgotten
-// too, so that the reader loads them again (their dead letters are still
-// marked for redrive in the store). With keepActive, the subjects of the
-// items in flight stay theirs, so that what is queued next for those
-// subjects waits until they end.
-func (s *Subscription) dropQueuedLocked(keepActive bool) {
-	for _, q := range s.subjects {
-		if q != nil {
-			for j := range q.waiting.len() {
-				if s.c.forgetRedriveLocked(q.waiting.at(j).redriveID()) {
-					s.redriveReq = true
-				}
-			}
-			q.waiting.clear()
-		}
+// dropOldestLocked drops the oldest queued event that is not running or
+// waiting for a retry, and counts it. It reports false when there is none.
+func (s *Subscription) dropOldestLocked() bool {
+	if !s.q.dropOldestLocked() {
+		return false
 	}
-	for t, it := range s.timers {
-		t.Stop()
-		if s.c.forgetRedriveLocked(it.redriveID()) {
+	s.dropped.Add(1)
+	if s.m != nil {
+		s.m.dropped.Inc()
+	}
+	return true
+}
+
+// dropQueuedLocked forgets every queued item (see scheduler.dropQueuedLocked);
+// the redrives among them are loaded again.
+func (s *Subscription) dropQueuedLocked(keepActive bool) {
+	s.q.dropQueuedLocked(keepActive, func(id string) {
+		if s.c.forgetRedriveLocked(id) {
 			s.redriveReq = true
 		}
-		delete(s.subjects, it.ev.Subject)
-	}
-	clear(s.timers)
-	for i := range s.ready {
-		for j := range s.ready[i].len() {
-			it := s.ready[i].at(j)
-			if s.c.forgetRedriveLocked(it.redriveID()) {
-				s.redriveReq = true
-			}
-			delete(s.subjects, it.ev.Subject)
-		}
-		s.ready[i].clear()
-	}
-	if !keepActive {
-		clear(s.subjects)
-	}
-	s.nready, s.count = 0, 0
-	s.depth.Store(0)
+	})
 }
 
 // Close stops delivery: no new event is handed to the handler, handler
@@ -540,7 +513,7 @@ func (s *Subscription) stop(ctx context.Context) error {
 		s.spaceCh = make(chan struct{})
 		s.spaceWaiters = false
 	}
-	s.cond.Broadcast()
+	s.q.cond.Broadcast()
 	s.readerCond.Broadcast()
 	if len(s.workers) == 0 && !s.workersGoneClosed {
 		s.workersGoneClosed = true
