@@ -684,16 +684,16 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 	}
 	s := &Subscription{
 		bus: b, pattern: pattern, durable: cfg.durable != "", cfg: cfg, h: h, bh: bh,
-		spaceCh:     make(chan struct{}),
 		workers:     make(map[*worker]struct{}),
 		workersGone: make(chan struct{}),
 		exited:      make(chan struct{}),
 		done:        make(chan struct{}),
 	}
 	s.q.init(&s.mu, cfg.concurrency == 1)
-	s.readerCond = sync.NewCond(&s.mu)
+	s.src.spaceCh = make(chan struct{})
+	s.src.readerCond = sync.NewCond(&s.mu)
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.readCtx, s.readCancel = context.WithCancel(context.Background())
+	s.src.readCtx, s.src.readCancel = context.WithCancel(context.Background())
 
 	b.mu.Lock()
 	if b.closed.Load() {
@@ -733,8 +733,8 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 		delete(b.durables, s.name)
 		b.mu.Unlock()
 		s.cancelContexts()
-		if s.consumer != nil {
-			s.consumer.Close()
+		if s.src.consumer != nil {
+			s.src.consumer.Close()
 		}
 		return nil, ErrClosed
 	}
@@ -761,43 +761,7 @@ func (e *nameTakenError) Unwrap() error { return ErrConflict }
 
 func (s *Subscription) cancelContexts() {
 	s.baseCancel()
-	s.readCancel()
-}
-
-// setupDurable finds where a durable subscription resumes, committing its
-// starting checkpoint when it has none so the store keeps its events.
-func (s *Subscription) setupDurable(ctx context.Context) error {
-	st := s.bus.store
-	s.redriveReq = true // pick up redrives requested while it was away
-	start := StartEarliest
-	if s.cfg.startSet {
-		start = s.cfg.start
-	}
-	if ss, ok := st.(SharedStore); ok {
-		c, err := ss.Consume(ctx, s.name, s.pattern, start, ConsumeOptions{
-			AckWait: s.cfg.timeout + 30*time.Second, MaxInFlight: s.cfg.bufferSize + s.cfg.concurrency*64,
-		})
-		if err != nil {
-			return fmt.Errorf("herald: joining shared consumer %s: %w", s.name, err)
-		}
-		s.consumer = c
-		s.c.start(s, 0, true)
-		return nil
-	}
-	cp, ok, err := st.Checkpoint(ctx, s.name)
-	if err != nil {
-		return fmt.Errorf("herald: reading checkpoint of %s: %w", s.name, err)
-	}
-	if !ok {
-		if cp, err = start.resolve(ctx, st); err != nil {
-			return fmt.Errorf("herald: resolving start of %s: %w", s.name, err)
-		}
-		if err := st.Commit(ctx, s.name, Progress{Checkpoint: cp}); err != nil {
-			return fmt.Errorf("herald: saving checkpoint of %s: %w", s.name, err)
-		}
-	}
-	s.c.start(s, cp, false)
-	return nil
+	s.src.readCancel()
 }
 
 // Unsubscribe stops s as Subscription.Close does. It returns an error
@@ -1132,8 +1096,8 @@ func (s *Subscription) resetLocked(cp uint64) {
 	s.dropQueuedLocked(true)
 	s.c.resetLocked(cp)
 	s.roomLocked()
-	s.readerCond.Signal()
-	if s.wakeReader != nil {
-		s.wakeReader()
+	s.src.readerCond.Signal()
+	if s.src.wakeReader != nil {
+		s.src.wakeReader()
 	}
 }

@@ -13,22 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// roomLocked wakes the publishers waiting for room as soon as one of them
-// fits, and the reader once the queue is down to half its bound (so that
-// it reads in large steps) or nothing is left to take (what is queued
-// waits for retries or behind busy subjects: reading on is the only way
-// forward).
-func (s *Subscription) roomLocked() {
-	if used := s.q.count + int(s.reserved.Load()); s.spaceWaiters && (used == 0 || used+s.spaceNeed <= s.cfg.bufferSize) {
-		close(s.spaceCh)
-		s.spaceCh = make(chan struct{})
-		s.spaceWaiters = false
-	}
-	if s.readerWaiting && s.q.count < s.cfg.bufferSize && (s.q.count <= s.cfg.bufferSize/2 || s.q.nready == 0) {
-		s.readerCond.Signal()
-	}
-}
-
 // worker is one of a subscription's handler goroutines.
 type worker struct {
 	buf  []item

@@ -1,0 +1,434 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// source is where a subscription's events come from, one of three:
+//
+//   - ephemeral: the bus's publishers, which reserve room (reserve) before
+//     they append and push the event after;
+//   - durable: the log, read by readLoop from the checkpoint on;
+//   - shared: a SharedStore's consumer, fetched by consumeLoop.
+//
+// Durable and shared sources also load the dead letters marked for
+// redrive. Its fields are guarded by the subscription's lock, but reserved
+// (atomic) and readCtx.
+type source struct {
+	// ephemeral
+	spaceCh      chan struct{} // closed when room is made for waiting publishers
+	spaceWaiters bool
+	spaceNeed    int          // the smallest room a waiting publisher needs
+	reserved     atomic.Int64 // room publishers reserved
+	lastPos      uint64       // position of the last event taken in
+
+	// durable and shared
+	readCtx       context.Context // the reader's; cancelled when Close starts
+	readCancel    context.CancelFunc
+	readerCond    *sync.Cond // reader: room, redrive, reset or stopping
+	readerWaiting bool
+	redriveReq    bool
+	wakeReader    context.CancelFunc
+	consumer      Consumer // shared
+}
+
+// reserve makes room for n events that a publisher is about to append,
+// waiting until the ephemeral subscription can queue them (or is empty and
+// has nothing reserved), until the deadline (set from ctx when zero), or
+// until it stops. A subscription that drops its oldest events reserves
+// nothing. push takes the reservation up; unreserve gives it back.
+func (s *Subscription) reserve(ctx context.Context, n int, deadline *time.Time) error {
+	if s.cfg.dropOldest {
+		return nil
+	}
+	n64 := int64(n)
+	r := s.src.reserved.Add(n64)
+	if d := s.q.depth.Load(); d+r <= int64(s.cfg.bufferSize) || d+r == n64 {
+		return nil
+	}
+	s.src.reserved.Add(-n64)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		s.mu.Lock()
+		r := s.src.reserved.Add(n64)
+		if s.stopping || int64(s.q.count)+r <= int64(s.cfg.bufferSize) || int64(s.q.count)+r == n64 {
+			s.mu.Unlock()
+			return nil
+		}
+		s.src.reserved.Add(-n64)
+		used := s.q.count
+		ch := s.src.spaceCh
+		if !s.src.spaceWaiters || n < s.src.spaceNeed {
+			s.src.spaceNeed = n
+		}
+		s.src.spaceWaiters = true
+		s.mu.Unlock()
+		if timer == nil {
+			if deadline.IsZero() {
+				*deadline = s.bus.deadline(ctx)
+			}
+			timer = time.NewTimer(time.Until(*deadline))
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return fmt.Errorf("%w: subscription %s is %d events behind", ErrBackpressure, s.name, used)
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%w: subscription %s is %d events behind", ErrBackpressure, s.name, used)
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// unreserve gives back room reserved for n events that were not stored.
+func (s *Subscription) unreserve(n int) {
+	if s.cfg.dropOldest {
+		return
+	}
+	s.mu.Lock()
+	s.src.reserved.Add(-int64(n))
+	s.roomLocked()
+	s.mu.Unlock()
+}
+
+// push hands a published event to an ephemeral subscription, taking up
+// the room its publisher reserved.
+func (s *Subscription) push(e *Event) {
+	s.mu.Lock()
+	if !s.cfg.dropOldest {
+		s.src.reserved.Add(-1)
+	}
+	if s.stopping {
+		s.mu.Unlock()
+		return
+	}
+	if s.cfg.dropOldest && s.q.count >= s.cfg.bufferSize && !s.dropOldestLocked() {
+		s.dropped.Add(1)
+		if s.m != nil {
+			s.m.dropped.Inc()
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.src.lastPos = e.Position
+	s.q.enqueueLocked(item{ev: e})
+	s.mu.Unlock()
+}
+
+// dropOldestLocked drops the oldest queued event that is not running or
+// waiting for a retry, and counts it. It reports false when there is none.
+func (s *Subscription) dropOldestLocked() bool {
+	if !s.q.dropOldestLocked() {
+		return false
+	}
+	s.dropped.Add(1)
+	if s.m != nil {
+		s.m.dropped.Inc()
+	}
+	return true
+}
+
+// readLoop feeds a durable subscription from the log.
+func (s *Subscription) readLoop() {
+	defer s.workerDone()
+	st := s.bus.store
+	var buf []*Event
+	for {
+		s.mu.Lock()
+		for !s.stopping && !s.src.redriveReq && s.q.count >= s.cfg.bufferSize {
+			s.src.readerWaiting = true
+			s.src.readerCond.Wait()
+		}
+		s.src.readerWaiting = false
+		if s.stopping {
+			s.mu.Unlock()
+			return
+		}
+		room := max(1, s.cfg.bufferSize-s.q.count)
+		after, epoch, redrive := s.c.readPosLocked(), s.c.epoch, s.src.redriveReq
+		s.src.redriveReq = false
+		s.mu.Unlock()
+
+		if redrive {
+			s.loadRedrives()
+		}
+		var head uint64
+		var err error
+		if mem := s.bus.mem; mem != nil {
+			head = mem.headPos.Load() // no lock
+		} else {
+			head, err = st.Head(s.src.readCtx)
+		}
+		if err == nil {
+			buf = buf[:0]
+			for e, rerr := range st.Read(s.src.readCtx, after, Filter{Name: s.pattern, Limit: room}) {
+				if rerr != nil {
+					err = rerr
+					break
+				}
+				buf = append(buf, e)
+			}
+		}
+		if err != nil {
+			if s.src.readCtx.Err() != nil || errors.Is(err, ErrClosed) {
+				s.idleUntilStopped()
+				return
+			}
+			s.log.Error("herald: reading the log failed", "subscription", s.name, "error", err)
+			s.sleep(100 * time.Millisecond)
+			continue
+		}
+		s.mu.Lock()
+		if s.c.epoch != epoch || s.stopping {
+			s.mu.Unlock()
+			clear(buf)
+			continue
+		}
+		for _, e := range buf {
+			s.q.enqueueLocked(item{ev: e, seq: s.c.trackLocked(e.Position), epoch: s.c.epoch})
+		}
+		var through uint64
+		if len(buf) < room {
+			through = head
+		}
+		if len(buf) > 0 {
+			through = max(through, buf[len(buf)-1].Position)
+		}
+		pos := s.c.readThroughLocked(through)
+		caughtUp := len(buf) < room
+		var wctx context.Context
+		var cancel context.CancelFunc
+		if caughtUp && len(buf) == 0 {
+			// The wait ends now and then to look for dead letters that
+			// another process marked for redrive.
+			wctx, cancel = context.WithTimeout(s.src.readCtx, redrivePoll)
+			s.src.wakeReader = cancel
+			if s.src.redriveReq {
+				cancel()
+			}
+		}
+		s.mu.Unlock()
+		clear(buf)
+		if cancel == nil {
+			continue
+		}
+		_, err = st.Wait(wctx, pos)
+		s.mu.Lock()
+		s.src.wakeReader = nil
+		s.mu.Unlock()
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && s.src.readCtx.Err() == nil {
+			s.mu.Lock()
+			s.src.redriveReq = true
+			s.mu.Unlock()
+			continue
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			if errors.Is(err, ErrClosed) {
+				s.idleUntilStopped()
+				return
+			}
+			s.log.Error("herald: waiting for the log failed", "subscription", s.name, "error", err)
+			s.sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// redrivePoll is how often an idle durable subscription looks for dead
+// letters marked for redrive by another process (this process's Redrive
+// wakes it at once).
+const redrivePoll = 10 * time.Second
+
+// idleUntilStopped parks the reader of a subscription whose store is gone
+// until the subscription is closed.
+func (s *Subscription) idleUntilStopped() { <-s.src.readCtx.Done() }
+
+func (s *Subscription) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.src.readCtx.Done():
+	}
+}
+
+// consumeLoop feeds a durable subscription from a shared store's consumer.
+func (s *Subscription) consumeLoop() {
+	defer s.workerDone()
+	for {
+		s.mu.Lock()
+		for !s.stopping && !s.src.redriveReq && s.q.count >= s.cfg.bufferSize {
+			s.src.readerWaiting = true
+			s.src.readerCond.Wait()
+		}
+		s.src.readerWaiting = false
+		if s.stopping {
+			s.mu.Unlock()
+			return
+		}
+		room := max(1, s.cfg.bufferSize-s.q.count)
+		redrive := s.src.redriveReq
+		s.src.redriveReq = false
+		s.mu.Unlock()
+		if redrive {
+			s.loadRedrives()
+		}
+		fctx, cancel := context.WithTimeout(s.src.readCtx, redrivePoll)
+		s.mu.Lock()
+		s.src.wakeReader = cancel // a Redrive in this process wakes it at once
+		if s.src.redriveReq || s.stopping {
+			cancel() // asked for while the wake-up was not set yet
+		}
+		s.mu.Unlock()
+		ds, err := s.src.consumer.Fetch(fctx, room)
+		s.mu.Lock()
+		s.src.wakeReader = nil
+		s.mu.Unlock()
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.Canceled) && s.src.readCtx.Err() == nil {
+				continue // woken for a redrive
+			}
+			if s.src.readCtx.Err() != nil || errors.Is(err, ErrClosed) {
+				s.idleUntilStopped()
+				return
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				s.mu.Lock()
+				s.src.redriveReq = true // look for redrives marked by another process
+				s.mu.Unlock()
+			} else {
+				s.log.Error("herald: fetching from the shared consumer failed", "subscription", s.name, "error", err)
+				s.sleep(100 * time.Millisecond)
+			}
+			continue
+		}
+		s.mu.Lock()
+		for _, d := range ds {
+			e := d.Event()
+			if e == nil {
+				continue
+			}
+			if s.stopping {
+				continue // redelivered after the ack wait
+			}
+			s.q.enqueueLocked(item{ev: e, epoch: s.c.epoch, attempt: int32(max(0, d.Attempt()-1)), x: &itemExtra{delivery: d}})
+		}
+		s.mu.Unlock()
+	}
+}
+
+// loadRedrives queues the subscription's dead letters marked for redrive.
+// It holds the flush lock, so that no redrive is resolved (and forgotten)
+// between the listing and the queueing: a stale listing would deliver it
+// again.
+func (s *Subscription) loadRedrives() {
+	s.c.flushMu.Lock()
+	defer s.c.flushMu.Unlock()
+	dls, err := s.bus.store.DeadLetters(s.src.readCtx, DeadLetterQuery{Subscription: s.name, OnlyRedrive: true})
+	if err != nil {
+		if s.src.readCtx.Err() == nil {
+			s.log.Error("herald: listing dead letters to redrive failed", "subscription", s.name, "error", err)
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, dl := range dls {
+		if dl.Event == nil || s.stopping || !s.c.startRedriveLocked(dl.ID) {
+			continue
+		}
+		s.q.enqueueLocked(item{ev: dl.Event, epoch: s.c.epoch, x: &itemExtra{
+			redriveID: dl.ID, prior: len(dl.Errors), errs: dl.Errors,
+		}})
+	}
+}
+
+// wakeForRedrive asks the reader to look for dead letters to redrive.
+func (s *Subscription) wakeForRedrive() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wakeForRedriveLocked()
+}
+
+func (s *Subscription) wakeForRedriveLocked() {
+	s.src.redriveReq = true
+	s.src.readerCond.Signal()
+	if s.src.wakeReader != nil {
+		s.src.wakeReader()
+	}
+}
+
+// dropQueuedLocked forgets every queued item (see scheduler.dropQueuedLocked);
+// the redrives among them are loaded again.
+func (s *Subscription) dropQueuedLocked(keepActive bool) {
+	s.q.dropQueuedLocked(keepActive, func(id string) {
+		if s.c.forgetRedriveLocked(id) {
+			s.src.redriveReq = true
+		}
+	})
+}
+
+// roomLocked wakes the publishers waiting for room as soon as one of them
+// fits, and the reader once the queue is down to half its bound (so that
+// it reads in large steps) or nothing is left to take (what is queued
+// waits for retries or behind busy subjects: reading on is the only way
+// forward).
+func (s *Subscription) roomLocked() {
+	if used := s.q.count + int(s.src.reserved.Load()); s.src.spaceWaiters && (used == 0 || used+s.src.spaceNeed <= s.cfg.bufferSize) {
+		close(s.src.spaceCh)
+		s.src.spaceCh = make(chan struct{})
+		s.src.spaceWaiters = false
+	}
+	if s.src.readerWaiting && s.q.count < s.cfg.bufferSize && (s.q.count <= s.cfg.bufferSize/2 || s.q.nready == 0) {
+		s.src.readerCond.Signal()
+	}
+}
+
+// setupDurable finds where a durable subscription resumes, committing its
+// starting checkpoint when it has none so the store keeps its events.
+func (s *Subscription) setupDurable(ctx context.Context) error {
+	st := s.bus.store
+	s.src.redriveReq = true // pick up redrives requested while it was away
+	start := StartEarliest
+	if s.cfg.startSet {
+		start = s.cfg.start
+	}
+	if ss, ok := st.(SharedStore); ok {
+		c, err := ss.Consume(ctx, s.name, s.pattern, start, ConsumeOptions{
+			AckWait: s.cfg.timeout + 30*time.Second, MaxInFlight: s.cfg.bufferSize + s.cfg.concurrency*64,
+		})
+		if err != nil {
+			return fmt.Errorf("herald: joining shared consumer %s: %w", s.name, err)
+		}
+		s.src.consumer = c
+		s.c.start(s, 0, true)
+		return nil
+	}
+	cp, ok, err := st.Checkpoint(ctx, s.name)
+	if err != nil {
+		return fmt.Errorf("herald: reading checkpoint of %s: %w", s.name, err)
+	}
+	if !ok {
+		if cp, err = start.resolve(ctx, st); err != nil {
+			return fmt.Errorf("herald: resolving start of %s: %w", s.name, err)
+		}
+		if err := st.Commit(ctx, s.name, Progress{Checkpoint: cp}); err != nil {
+			return fmt.Errorf("herald: saving checkpoint of %s: %w", s.name, err)
+		}
+	}
+	s.c.start(s, cp, false)
+	return nil
+}
