@@ -683,11 +683,10 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 		return nil, err
 	}
 	s := &Subscription{
-		bus: b, pattern: pattern, durable: cfg.durable != "", cfg: cfg, h: h, bh: bh,
-		workers:     make(map[*worker]struct{}),
-		workersGone: make(chan struct{}),
-		exited:      make(chan struct{}),
-		done:        make(chan struct{}),
+		bus: b, pattern: pattern, durable: cfg.durable != "", cfg: cfg,
+		run:    runner{h: h, bh: bh, workers: make(map[*worker]struct{}), workersGone: make(chan struct{})},
+		exited: make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 	s.q.init(&s.mu, cfg.concurrency == 1)
 	s.src.spaceCh = make(chan struct{})

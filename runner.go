@@ -13,6 +13,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// runner makes the handler calls of a subscription: its workers take
+// events from the scheduler, call the handler with a timeout and a context
+// of its own, turn panics into errors, and settle each attempt (success,
+// retry after a backoff, dead letter) with the committer; a watchdog
+// abandons calls that ignore their timeout. Its fields are guarded by the
+// subscription's lock, but h and bh (set once) and halted (atomic).
+type runner struct {
+	h                 Handler
+	bh                BatchHandler
+	workers           map[*worker]struct{}
+	workersGone       chan struct{} // closed when stopping and no worker is left
+	workersGoneClosed bool
+	halted            atomic.Bool // set when Close starts: workers stop between events
+}
+
 // worker is one of a subscription's handler goroutines.
 type worker struct {
 	buf  []item
@@ -55,13 +70,13 @@ func (s *Subscription) watch() {
 	for {
 		select {
 		case <-t.C:
-		case <-s.workersGone:
+		case <-s.run.workersGone:
 			return // stopping, and every worker has ended
 		}
 		now := time.Now()
 		var naks []*item
 		s.mu.Lock()
-		for w := range s.workers {
+		for w := range s.run.workers {
 			if w.state.Load() == callRunning && now.UnixNano()-w.started.Load() > limit &&
 				w.state.CompareAndSwap(callRunning, callAbandoned) {
 				naks = s.abandonLocked(w, now, naks)
@@ -75,7 +90,7 @@ func (s *Subscription) watch() {
 // abandonLocked settles the items of a stuck worker and replaces it.
 func (s *Subscription) abandonLocked(w *worker, now time.Time, naks []*item) []*item {
 	s.dropWorkerLocked(w)
-	stuck := func(j int) bool { return j == w.cur || s.bh != nil }
+	stuck := func(j int) bool { return j == w.cur || s.run.bh != nil }
 	for j := range w.buf {
 		it := &w.buf[j]
 		switch {
@@ -110,10 +125,10 @@ func (s *Subscription) abandonLocked(w *worker, now time.Time, naks []*item) []*
 // dropWorkerLocked forgets a worker; the watchdog ends once the
 // subscription is stopping and no worker is left.
 func (s *Subscription) dropWorkerLocked(w *worker) {
-	delete(s.workers, w)
-	if s.stopping && len(s.workers) == 0 && !s.workersGoneClosed {
-		s.workersGoneClosed = true
-		close(s.workersGone)
+	delete(s.run.workers, w)
+	if s.stopping && len(s.run.workers) == 0 && !s.run.workersGoneClosed {
+		s.run.workersGoneClosed = true
+		close(s.run.workersGone)
 	}
 }
 
@@ -140,7 +155,7 @@ func (s *Subscription) work() {
 		w.obs = make(map[string]prometheus.Observer)
 	}
 	s.mu.Lock()
-	s.workers[w] = struct{}{}
+	s.run.workers[w] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
 		if w.state.Load() == callAbandoned {
@@ -155,7 +170,7 @@ func (s *Subscription) work() {
 		// Before sleeping, yield a few times: a publisher is likely about
 		// to queue more, and a wake-up costs more than a yield.
 		for range idleYields {
-			if s.q.depth.Load() > 0 || s.halted.Load() {
+			if s.q.depth.Load() > 0 || s.run.halted.Load() {
 				break
 			}
 			runtime.Gosched()
@@ -170,7 +185,7 @@ func (s *Subscription) work() {
 		}
 		n := 1
 		switch {
-		case s.bh != nil:
+		case s.run.bh != nil:
 			n = s.cfg.batchSize
 		case s.cfg.concurrency == 1 && !w.slow:
 			n = 64
@@ -187,14 +202,14 @@ func (s *Subscription) work() {
 		w.res = w.res[:len(w.buf)]
 		clear(w.res)
 		start := time.Now()
-		if s.bh != nil {
+		if s.run.bh != nil {
 			if s.runBatch(w); w.state.Load() == callAbandoned {
 				return
 			}
 		} else {
 			at := start
 			for i := range w.buf {
-				if s.halted.Load() {
+				if s.run.halted.Load() {
 					break
 				}
 				w.res[i] = s.runOne(w, i, at)
@@ -272,7 +287,7 @@ func (s *Subscription) call(ctx *handlerCtx, e *Event) (err error) {
 	if e, err = decodeEvent(ctx, s.bus.cfg.codec, e); err != nil {
 		return err
 	}
-	return s.h.Handle(ctx, e)
+	return s.run.h.Handle(ctx, e)
 }
 
 // closedUnder reports whether a handler's error comes from the
@@ -280,7 +295,7 @@ func (s *Subscription) call(ctx *handlerCtx, e *Event) (err error) {
 // (or store) was closed while the subscription was stopping.
 func (s *Subscription) closedUnder(err error) bool {
 	return s.baseCtx.Err() != nil ||
-		((s.halted.Load() || s.bus.closed.Load()) && errors.Is(err, ErrClosed))
+		((s.run.halted.Load() || s.bus.closed.Load()) && errors.Is(err, ErrClosed))
 }
 
 // panicError is a recovered handler panic.
@@ -444,7 +459,7 @@ func (s *Subscription) finishLocked(it *item, stale bool) {
 
 // runBatch hands the worker's items to the batch handler in one call.
 func (s *Subscription) runBatch(w *worker) {
-	if s.halted.Load() {
+	if s.run.halted.Load() {
 		return
 	}
 	w.evs = w.evs[:0]
@@ -503,7 +518,7 @@ func (s *Subscription) callBatch(ctx *handlerCtx, evs []*Event) (r batchErrs) {
 	if evs, r.all = decodeEvents(ctx, s.bus.cfg.codec, evs); r.all != nil {
 		return r
 	}
-	errs := s.bh.HandleBatch(ctx, evs)
+	errs := s.run.bh.HandleBatch(ctx, evs)
 	switch {
 	case len(errs) == 0:
 		return batchErrs{}

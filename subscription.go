@@ -19,8 +19,6 @@ type Subscription struct {
 	pattern string
 	durable bool
 	cfg     subConfig
-	h       Handler
-	bh      BatchHandler
 	log     *slog.Logger
 	m       *subMetrics
 
@@ -32,11 +30,8 @@ type Subscription struct {
 	src      source    // where events come from
 	q        scheduler // the events taken in and not finished
 	c        committer // durable progress
+	run      runner    // the handler calls
 
-	workers           map[*worker]struct{}
-	workersGone       chan struct{} // closed when stopping and no worker is left
-	workersGoneClosed bool
-	halted            atomic.Bool // set when Close starts: workers stop between events
 	// goroutines
 	running int
 	exited  chan struct{} // closed when the last goroutine ends
@@ -146,7 +141,7 @@ func (s *Subscription) Close(ctx context.Context) error {
 }
 
 func (s *Subscription) stop(ctx context.Context) error {
-	s.halted.Store(true)
+	s.run.halted.Store(true)
 	s.mu.Lock()
 	s.stopping = true
 	s.dropQueuedLocked(false)
@@ -157,9 +152,9 @@ func (s *Subscription) stop(ctx context.Context) error {
 	}
 	s.q.cond.Broadcast()
 	s.src.readerCond.Broadcast()
-	if len(s.workers) == 0 && !s.workersGoneClosed {
-		s.workersGoneClosed = true
-		close(s.workersGone)
+	if len(s.run.workers) == 0 && !s.run.workersGoneClosed {
+		s.run.workersGoneClosed = true
+		close(s.run.workersGone)
 	}
 	s.mu.Unlock()
 	s.src.readCancel()
