@@ -211,3 +211,19 @@ func TestForgetDropsRepositoryCache(t *testing.T) {
 		t.Fatalf("after Forget the repository returned %+v@%d %v", o, v, err)
 	}
 }
+
+// A codec that reads its marks from another registry than the bus's is
+// refused when the bus is made: schemas registered with the bus would not
+// reach it.
+func TestCodecWithAnotherRegistryRefused(t *testing.T) {
+	st := herald.NewMemoryStore()
+	defer st.Close()
+	c, err := sensitive.New(st, herald.NewSchemas())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := herald.New(herald.WithStore(st), herald.WithCodec(c)); err == nil {
+		b.Close(context.Background())
+		t.Fatal("a codec with its own registry was accepted")
+	}
+}

@@ -188,10 +188,19 @@ func New(kv herald.KV, fields Fields, opts ...Option) (*Codec, error) {
 
 // AttachBus implements the hook herald.New calls on its codec: a Codec made
 // with a nil KV or Fields takes the bus's KV and schema registry. A Codec
-// given to several buses keeps what the first one gave.
+// given to several buses keeps what the first one gave. A Codec whose
+// Fields is a *herald.Schemas other than the bus's registry is refused, so
+// that New fails rather than a schema registered with the bus going unseen
+// by the codec.
 func (c *Codec) AttachBus(b *herald.Bus) error {
 	for {
 		old := c.deps.Load()
+		if reg, ok := old.fields.(*herald.Schemas); ok && reg != b.Schemas() {
+			// Schemas registered with the bus (by the server, by typed
+			// events) would not reach the codec: their marked fields
+			// would be stored in clear.
+			return errors.New("sensitive: the codec reads its sensitive fields from another schema registry than the bus's: give New nil Fields, or the bus the same registry (herald.WithSchemas)")
+		}
 		d := *old
 		if d.kv == nil {
 			d.kv = b.KV()

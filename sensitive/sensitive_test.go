@@ -416,11 +416,12 @@ func TestRepositoryDecodes(t *testing.T) {
 	// A snapshot whose key is gone (restored from a backup after Forget,
 	// say) gives the zero state at its version.
 	keys, _ := st.ListValues(ctx, sensitive.DefaultKeyBucket)
-	c2, _ := sensitive.New(st, herald.NewSchemas())
+	sc2 := herald.NewSchemas()
+	c2, _ := sensitive.New(st, sc2)
 	for k := range keys {
 		_ = st.DeleteValue(ctx, sensitive.DefaultKeyBucket, k)
 	}
-	r2, _ := es.NewRepository(busOf(t, st, herald.NewSchemas(), c2), func(p profile, e *herald.Event) (profile, error) {
+	r2, _ := es.NewRepository(busOf(t, st, sc2, c2), func(p profile, e *herald.Event) (profile, error) {
 		var d struct{ Email string }
 		err := e.Decode(&d)
 		p.Email = d.Email
