@@ -230,3 +230,18 @@ type TokenCreated struct {
 type TokenList struct {
 	Tokens []Token `json:"tokens"`
 }
+
+// ServerStatus is the answer of GET /v1/status: what runs, and where its
+// log stands.
+type ServerStatus struct {
+	// Status is "ready" when the store answers.
+	Status string `json:"status"`
+	// Version is the server's build ("herald v1.2.0 (abc123) go1.26").
+	Version string `json:"version,omitempty"`
+	// Store is the kind of store: "sqlite", "memory" or "nats".
+	Store string `json:"store,omitempty"`
+	// Head is the position of the log's last event.
+	Head uint64 `json:"head"`
+	// Subscriptions counts the push subscriptions the caller may see.
+	Subscriptions int `json:"subscriptions"`
+}

@@ -45,6 +45,25 @@ func (c *Client) PutSubscription(ctx context.Context, s api.PushSubscription) (*
 	return &out, nil
 }
 
+// CreateSubscription creates the push subscription s.Name, like
+// PutSubscription, but never replaces one: when the name exists the error
+// wraps api.ErrConflict and nothing changes.
+func (c *Client) CreateSubscription(ctx context.Context, s api.PushSubscription) (*Subscription, error) {
+	req, err := c.newRequest(ctx, http.MethodPut, "/v1/subscriptions/"+seg(s.Name), nil, s)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("If-None-Match", "*")
+	var out Subscription
+	if _, err := c.decode(req, &out); err != nil {
+		return nil, err
+	}
+	if out.Name == "" {
+		out.Name = s.Name
+	}
+	return &out, nil
+}
+
 // GetSubscription returns the push subscription name with its stats; the
 // error wraps api.ErrNotFound when there is none.
 func (c *Client) GetSubscription(ctx context.Context, name string) (*Subscription, error) {

@@ -124,6 +124,16 @@ func (c *Client) Ready(ctx context.Context) (head uint64, err error) {
 	return *out.Head, nil
 }
 
+// Status returns what GET /v1/status says of the server: its version, its
+// store, its head and the push subscriptions this token may see.
+func (c *Client) Status(ctx context.Context) (*api.ServerStatus, error) {
+	var out api.ServerStatus
+	if _, err := c.do(ctx, http.MethodGet, "/v1/status", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Position returns the position of the last event the stream delivered
 // (or the StreamAfter position before the first).
 func (s *Stream) Position() uint64 { return s.last }

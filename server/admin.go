@@ -114,7 +114,10 @@ func (s *Server) handleSubPut(w http.ResponseWriter, r *http.Request, p *princip
 		return newError(http.StatusForbidden, CodeForbidden, "subscription %q belongs to another identity", name)
 	}
 	d.Owner, d.CreatedAt, d.UpdatedAt = "", time.Time{}, time.Time{}
-	def, created, err := s.push.put(r.Context(), d, p)
+	// If-None-Match: * makes the PUT create-only: an existing name is a
+	// 409, never a silent redefinition.
+	createOnly := r.Header.Get("If-None-Match") == "*"
+	def, created, err := s.push.put(r.Context(), d, p, createOnly)
 	if err != nil {
 		return err
 	}

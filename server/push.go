@@ -253,7 +253,7 @@ func (pm *pushManager) startLocked(d PushSubscription) error {
 // checked. Of two callers racing for one name, one wins; the other gets a
 // 403 when the winner is another identity, and ErrConflict (409) when the
 // name keeps changing under it.
-func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal) (PushSubscription, bool, error) {
+func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal, createOnly bool) (PushSubscription, bool, error) {
 	if err := validateSub(&d); err != nil {
 		return d, false, err
 	}
@@ -271,6 +271,9 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 			_ = json.Unmarshal(cur.Value, &old) // unreadable: owned by no one, only admins replace it
 			if p != nil && !p.admin() && old.Owner != p.identity() {
 				return d, false, newError(http.StatusForbidden, CodeForbidden, "subscription %q belongs to another identity", d.Name)
+			}
+			if createOnly {
+				return d, false, newError(http.StatusConflict, CodeConflict, "subscription %q already exists", d.Name)
 			}
 		}
 		next := d

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // Server serves herald's HTTP API over one Bus. It is safe for concurrent
@@ -58,6 +59,8 @@ type config struct {
 	corsOrigins    []string
 	refresh        time.Duration
 	requireTokens  bool
+	version        string
+	storeKind      string
 }
 
 // Option configures a Server in New.
@@ -73,6 +76,13 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // revoked, so that revoking tokens can never open the server to a
 // network.
 func WithRequireTokens() Option { return func(c *config) { c.requireTokens = true } }
+
+// WithInfo says what GET /v1/status reports of the server: its build
+// version and the kind of its store ("sqlite", "memory", "nats"). Both are
+// empty by default.
+func WithInfo(version, storeKind string) Option {
+	return func(c *config) { c.version, c.storeKind = version, storeKind }
+}
 
 // WithAuditLogger sets the audit log, which records admin actions and
 // denied requests. The default is the server's logger with audit=true.
@@ -217,7 +227,7 @@ func (s *Server) start(ctx context.Context) error {
 		return fmt.Errorf("server: loading push subscriptions: %w", err)
 	}
 	for _, def := range s.cfg.subscriptions {
-		if _, _, err := s.push.put(ctx, def, nil); err != nil {
+		if _, _, err := s.push.put(ctx, def, nil, false); err != nil {
 			return fmt.Errorf("server: subscription %q: %s", def.Name, toAPIError(err).Message)
 		}
 	}
@@ -361,6 +371,7 @@ func (s *Server) routes() {
 		{"POST /v1/tokens", false, s.handleTokenCreate},
 		{"GET /v1/tokens", false, s.handleTokenList},
 		{"DELETE /v1/tokens/{id}", false, s.handleTokenRevoke},
+		{"GET /v1/status", false, s.handleStatus},
 		{"GET /healthz", true, s.handleHealth},
 		{"GET /readyz", true, s.handleReady},
 	}
@@ -534,6 +545,25 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *principa
 		return ae
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "head": head})
+	return nil
+}
+
+// handleStatus answers GET /v1/status for any caller with a token: the
+// server's version, its store, its head and the push subscriptions the
+// caller may see. Unlike /readyz it needs a token, since it says more.
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p *principal) error {
+	head, err := s.bus.Head(r.Context())
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, ps := range s.push.list() {
+		if s.mayManage(p, ps) {
+			n++
+		}
+	}
+	writeJSON(w, http.StatusOK, api.ServerStatus{Status: "ready", Version: s.cfg.version, Store: s.cfg.storeKind,
+		Head: head, Subscriptions: n})
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -371,6 +372,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 		// its last token is revoked.
 		opts = append(opts, server.WithRequireTokens())
 	}
+	opts = append(opts, server.WithInfo(buildVersion(debug.ReadBuildInfo()), f.store))
 	srv, err := server.New(bus, opts...)
 	if err != nil {
 		return err

@@ -504,3 +504,17 @@ func FuzzServeConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestServeStatusSaysWhatRuns: herald serve tells GET /v1/status its
+// version and its store.
+func TestServeStatusSaysWhatRuns(t *testing.T) {
+	p := startServe(t, "--store", "memory", "--addr", "127.0.0.1:0")
+	var out bytes.Buffer
+	if err := Run(t.Context(), []string{"--server", p.url, "status", "--json"}, strings.NewReader(""), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ Store, Version string }
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Store != "memory" || !strings.HasPrefix(st.Version, "herald ") {
+		t.Errorf("status --json: %v %s", err, out.String())
+	}
+}

@@ -21,3 +21,26 @@ func TestStatus(t *testing.T) {
 		t.Errorf("no server: %v", r.err)
 	}
 }
+
+// TestStatusJSON: herald status --json shows the store, the version, the
+// head and the push subscriptions, for scripts and monitoring.
+func TestStatusJSON(t *testing.T) {
+	ts := startServer(t)
+	ts.publish(t, &herald.Event{Name: "a.b", Data: json.RawMessage(`{}`)})
+	h := newHook(t)
+	ts.run(t, "subs", "create", "s1", "--endpoint", h.srv.URL).ok(t)
+	r := ts.run(t, "status", "--json").ok(t)
+	var st struct {
+		Status        string `json:"status"`
+		Version       string `json:"version"`
+		Store         string `json:"store"`
+		Head          *uint64
+		Subscriptions int `json:"subscriptions"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+	}
+	if st.Status != "ready" || st.Head == nil || *st.Head != 1 || st.Subscriptions != 1 {
+		t.Errorf("status --json: %s", r.stdout)
+	}
+}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/api"
@@ -30,7 +32,7 @@ Subscriptions are durable: they resume where they stood after a restart.`,
   herald subs replay transcriber --ago 1h
   herald subs rm transcriber`,
 	}
-	cmd.AddCommand(newSubsLsCmd(g), newSubsShowCmd(g), newSubsCreateCmd(g), newSubsRmCmd(g), newSubsReplayCmd(g))
+	cmd.AddCommand(newSubsLsCmd(g), newSubsShowCmd(g), newSubsCreateCmd(g), newSubsUpdateCmd(g), newSubsRmCmd(g), newSubsReplayCmd(g))
 	return cmd
 }
 
@@ -97,44 +99,123 @@ func newSubsShowCmd(g *globals) *cobra.Command {
 	}
 }
 
+// subFlags are the settings of a push subscription that create and
+// update take.
+type subFlags struct {
+	s                api.PushSubscription
+	initial, maxWait time.Duration
+}
+
+func (sf *subFlags) define(f *pflag.FlagSet) {
+	f.StringVar(&sf.s.Endpoint, "endpoint", "", "webhook URL the events are POSTed to (required)")
+	f.StringVar(&sf.s.Filter, "filter", "", "name pattern of the events to deliver (default >: all)")
+	f.StringVar(&sf.s.Secret, "secret", "", "key of the deliveries' HMAC-SHA256 signature (default: generated)")
+	f.IntVar(&sf.s.MaxAttempts, "max-attempts", 0, "attempts before an event is dead-lettered (default 4)")
+	f.DurationVar(&sf.initial, "backoff-initial", 0, "first wait between attempts (default 100ms)")
+	f.DurationVar(&sf.maxWait, "backoff-max", 0, "longest wait between attempts (default 30s)")
+	f.IntVar(&sf.s.Concurrency, "concurrency", 0, "deliveries in flight at once, one per subject (default 1)")
+	f.Var((*durationValue)(&sf.s.Timeout), "timeout", "time limit of one delivery (default 10s)")
+	f.StringVar((*string)(&sf.s.Start), "start", "", "where a new subscription starts: earliest, latest or a position")
+}
+
+func (sf *subFlags) checkFilter() error {
+	if sf.s.Filter != "" {
+		if err := herald.ValidatePattern(sf.s.Filter); err != nil {
+			return usageError{fmt.Errorf("--filter: %w", err)}
+		}
+	}
+	return nil
+}
+
+// apply copies the flags that were given onto d, leaving the others as
+// they are.
+func (sf *subFlags) apply(f *pflag.FlagSet, d *api.PushSubscription) {
+	set := f.Changed
+	if set("endpoint") {
+		d.Endpoint = sf.s.Endpoint
+	}
+	if set("filter") {
+		d.Filter = sf.s.Filter
+	}
+	if set("secret") {
+		d.Secret = sf.s.Secret
+	}
+	if set("max-attempts") {
+		d.MaxAttempts = sf.s.MaxAttempts
+	}
+	if set("concurrency") {
+		d.Concurrency = sf.s.Concurrency
+	}
+	if set("timeout") {
+		d.Timeout = sf.s.Timeout
+	}
+	if set("start") {
+		d.Start = sf.s.Start
+	}
+	if set("backoff-initial") || set("backoff-max") {
+		b := client.Backoff{}
+		if d.Backoff != nil {
+			b = *d.Backoff
+		}
+		if set("backoff-initial") {
+			b.Initial = herald.Duration(sf.initial)
+		}
+		if set("backoff-max") {
+			b.Max = herald.Duration(sf.maxWait)
+		}
+		d.Backoff = &b
+	}
+}
+
 func newSubsCreateCmd(g *globals) *cobra.Command {
 	var (
-		s                api.PushSubscription
-		initial, maxWait time.Duration
+		sf      subFlags
+		replace bool
 	)
 	cmd := &cobra.Command{
-		Use:     "create NAME --endpoint URL [--filter PATTERN]",
+		Use:     "create NAME --endpoint URL [--filter PATTERN] [--replace]",
 		Aliases: []string{"put"},
-		Short:   "create a push subscription, or change one",
+		Short:   "create a push subscription",
 		Long: `Create the push subscription NAME, delivering the events that match
---filter to --endpoint; run it again to change its settings (a subscription
-keeps its position). Unset flags take the server's defaults: filter >
+--filter to --endpoint. Unset flags take the server's defaults: filter >
 (every event), 4 attempts, backoff 100ms to 30s, concurrency 1, timeout
 10s, start earliest.
 
+A name that exists is refused: change some of its settings with
+'herald subs update', or redefine it whole with --replace (unset flags then
+take the defaults again; the subscription keeps its position).
+
 When --secret is not given the server makes one and herald prints it once:
-the endpoint verifies the Herald-Signature header with it.`,
+the endpoint verifies the deliveries' signature with it.`,
 		Example: `  herald subs create transcriber --filter recording.completed --endpoint http://127.0.0.1:9000/hook
-  herald subs create audit --filter '>' --endpoint https://audit.example/hook --start latest --max-attempts 10`,
+  herald subs create audit --filter '>' --endpoint https://audit.example/hook --start latest --max-attempts 10
+  herald subs create transcriber --filter 'recording.*' --endpoint http://127.0.0.1:9000/hook --replace`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			s := sf.s
 			if s.Endpoint == "" {
 				return usageError{fmt.Errorf("--endpoint is required: the webhook URL events are POSTed to")}
 			}
-			if s.Filter != "" {
-				if err := herald.ValidatePattern(s.Filter); err != nil {
-					return usageError{fmt.Errorf("--filter: %w", err)}
-				}
+			if err := sf.checkFilter(); err != nil {
+				return err
 			}
 			s.Name = a[0]
-			if initial > 0 || maxWait > 0 {
-				s.Backoff = &client.Backoff{Initial: herald.Duration(initial), Max: herald.Duration(maxWait)}
+			if sf.initial > 0 || sf.maxWait > 0 {
+				s.Backoff = &client.Backoff{Initial: herald.Duration(sf.initial), Max: herald.Duration(sf.maxWait)}
 			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			out, err := c.PutSubscription(cmd.Context(), s)
+			put := c.CreateSubscription
+			if replace {
+				put = c.PutSubscription
+			}
+			out, err := put(cmd.Context(), s)
+			if errors.Is(err, herald.ErrConflict) {
+				return &cliError{msg: fmt.Sprintf("subscription %s already exists: change some settings with 'herald subs update %s --FLAG VALUE', "+
+					"or redefine it with --replace", s.Name, s.Name), err: err}
+			}
 			if err != nil {
 				return err
 			}
@@ -145,16 +226,54 @@ the endpoint verifies the Herald-Signature header with it.`,
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&s.Endpoint, "endpoint", "", "webhook URL the events are POSTed to (required)")
-	f.StringVar(&s.Filter, "filter", "", "name pattern of the events to deliver (default >: all)")
-	f.StringVar(&s.Secret, "secret", "", "key of the deliveries' HMAC-SHA256 signature (default: generated)")
-	f.IntVar(&s.MaxAttempts, "max-attempts", 0, "attempts before an event is dead-lettered (default 4)")
-	f.DurationVar(&initial, "backoff-initial", 0, "first wait between attempts (default 100ms)")
-	f.DurationVar(&maxWait, "backoff-max", 0, "longest wait between attempts (default 30s)")
-	f.IntVar(&s.Concurrency, "concurrency", 0, "deliveries in flight at once, one per subject (default 1)")
-	f.Var((*durationValue)(&s.Timeout), "timeout", "time limit of one delivery (default 10s)")
-	f.StringVar((*string)(&s.Start), "start", "", "where a new subscription starts: earliest, latest or a position")
+	sf.define(cmd.Flags())
+	cmd.Flags().BoolVar(&replace, "replace", false, "redefine the subscription if it exists (unset flags take the defaults)")
+	return cmd
+}
+
+func newSubsUpdateCmd(g *globals) *cobra.Command {
+	var sf subFlags
+	cmd := &cobra.Command{
+		Use:   "update NAME [--filter PATTERN] [--endpoint URL] [--concurrency N] ...",
+		Short: "change some settings of a push subscription",
+		Long: `Change the settings of the push subscription NAME that are given as
+flags; every other setting, its secret and its position stay as they are.`,
+		Example: `  herald subs update transcriber --concurrency 4
+  herald subs update transcriber --filter 'recording.*' --max-attempts 10`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			changed := 0
+			cmd.Flags().Visit(func(f *pflag.Flag) {
+				if cmd.InheritedFlags().Lookup(f.Name) == nil {
+					changed++
+				}
+			})
+			if changed == 0 {
+				return usageError{fmt.Errorf("give at least one setting to change, such as --concurrency 4\nsee 'herald subs update --help'")}
+			}
+			if err := sf.checkFilter(); err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			cur, err := c.GetSubscription(cmd.Context(), a[0])
+			if err != nil {
+				return err
+			}
+			d := cur.PushSubscription
+			d.Owner, d.CreatedAt, d.UpdatedAt = "", time.Time{}, time.Time{}
+			sf.apply(cmd.Flags(), &d)
+			out, err := c.PutSubscription(cmd.Context(), d)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(g.stdout, "subscription %s: %s → %s\n", out.Name, orDash(out.Filter), out.Endpoint)
+			return err
+		},
+	}
+	sf.define(cmd.Flags())
 	return cmd
 }
 

@@ -107,3 +107,42 @@ func TestSubs(t *testing.T) {
 		t.Errorf("rm twice: %v", r.err)
 	}
 }
+
+// TestSubsCreateRefusesExisting: create on an existing name used to
+// redefine it silently (a filter of recording.* widened to >). It now
+// refuses without --replace, and update changes only the flags given.
+func TestSubsCreateRefusesExisting(t *testing.T) {
+	ts := startServer(t)
+	h := newHook(t)
+	ts.run(t, "subs", "create", "notes", "--filter", "recording.*", "--endpoint", h.srv.URL, "--max-attempts", "3").ok(t)
+	r := ts.run(t, "subs", "create", "notes", "--endpoint", h.srv.URL)
+	if !errors.Is(r.err, herald.ErrConflict) || !strings.Contains(r.err.Error(), "--replace") || !strings.Contains(r.err.Error(), "subs update") {
+		t.Fatalf("create on an existing name: %v", r.err)
+	}
+	show := func() client.Subscription {
+		var s client.Subscription
+		if err := json.Unmarshal([]byte(ts.run(t, "subs", "show", "notes").ok(t).stdout), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := show(); s.Filter != "recording.*" || s.MaxAttempts != 3 {
+		t.Fatalf("a refused create changed the subscription: %+v", s)
+	}
+	// update: only --concurrency changes.
+	r = ts.run(t, "subs", "update", "notes", "--concurrency", "4").ok(t)
+	if s := show(); s.Filter != "recording.*" || s.MaxAttempts != 3 || s.Concurrency != 4 || s.Endpoint != h.srv.URL {
+		t.Fatalf("update changed more than --concurrency: %+v", s)
+	}
+	if r := ts.run(t, "subs", "update", "nope", "--concurrency", "2"); !errors.Is(r.err, herald.ErrNotFound) {
+		t.Errorf("update of a missing subscription: %v", r.err)
+	}
+	if r := ts.run(t, "subs", "update", "notes"); exitCode(r.err) != 2 {
+		t.Errorf("update with no flag: %v", r.err)
+	}
+	// --replace redefines it: unset flags take the defaults again.
+	ts.run(t, "subs", "create", "notes", "--endpoint", h.srv.URL, "--replace").ok(t)
+	if s := show(); s.Filter != ">" || s.MaxAttempts == 3 {
+		t.Fatalf("replace kept the old definition: %+v", s)
+	}
+}
