@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 	"go.uber.org/goleak"
 )
 
@@ -204,10 +206,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 			res[i], errs[i] = s.Append(ctx, batches[i], opts[i])
 		}()
 	}
-	// Wait until all three are queued behind the blocked writer.
-	for len(s.w.reqs) < 3 {
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, "three appends queued behind the blocked writer", func() bool { return len(s.w.reqs) >= 3 })
 	release()
 	wg.Wait()
 	if errs[0] != nil || errs[2] != nil {
@@ -371,6 +370,10 @@ func TestReadFiltersAndPaging(t *testing.T) {
 }
 
 func TestWait(t *testing.T) {
+	synctest.Test(t, testWait)
+}
+
+func testWait(t *testing.T) {
 	s := openTest(t, "")
 	ctx := context.Background()
 	got := make(chan uint64, 1)
@@ -381,7 +384,12 @@ func TestWait(t *testing.T) {
 		}
 		got <- h
 	}()
-	time.Sleep(10 * time.Millisecond)
+	synctest.Wait() // Wait waits
+	select {
+	case h := <-got:
+		t.Fatalf("Wait returned %d before an append", h)
+	default:
+	}
 	appendOK(t, s, herald.AppendOptions{}, ev(t, "a"))
 	if h := <-got; h != 1 {
 		t.Fatalf("Wait = %d", h)
@@ -393,7 +401,12 @@ func TestWait(t *testing.T) {
 	}
 	closed := make(chan error, 1)
 	go func() { _, err := s.Wait(ctx, 1); closed <- err }()
-	time.Sleep(10 * time.Millisecond)
+	synctest.Wait() // Wait waits
+	select {
+	case err := <-closed:
+		t.Fatalf("Wait returned before Close: %v", err)
+	default:
+	}
 	s.Close()
 	if err := <-closed; !errors.Is(err, herald.ErrClosed) {
 		t.Fatalf("Wait after Close: %v", err)
@@ -670,9 +683,7 @@ func TestGroupSurvivesAbortedTransaction(t *testing.T) {
 			defer wg.Done()
 			_, goodErr[i] = s.Append(ctx, []*herald.Event{ev(t, "fine.event")}, herald.AppendOptions{})
 		}()
-		for len(s.w.reqs) < 2*i+1 {
-			time.Sleep(time.Millisecond)
-		}
+		testwait.For(t, "the good request queued", func() bool { return len(s.w.reqs) >= 2*i+1 })
 		if i == 0 {
 			wg.Add(1)
 			go func() {
@@ -687,9 +698,7 @@ func TestGroupSurvivesAbortedTransaction(t *testing.T) {
 					return errors.New("disk I/O error")
 				})
 			}()
-			for len(s.w.reqs) < 2 {
-				time.Sleep(time.Millisecond)
-			}
+			testwait.For(t, "the bad request queued", func() bool { return len(s.w.reqs) >= 2 })
 		}
 	}
 	release()
