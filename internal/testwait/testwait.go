@@ -8,6 +8,8 @@
 package testwait
 
 import (
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,13 +28,70 @@ func For(t testing.TB, what string, cond func() bool) {
 // Within is [For] with a deadline of d instead of [Timeout].
 func Within(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !poll(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// NoError waits until f returns nil, polling it like [For] for at most d.
+// On timeout it fails the test naming what it waited for and f's last
+// error.
+func NoError(t testing.TB, d time.Duration, what string, f func() error) {
+	t.Helper()
+	var last error
+	if !poll(d, func() bool { last = f(); return last == nil }) {
+		t.Fatalf("timed out after %v waiting for %s: %v", d, what, last)
+	}
+}
+
+// poll calls cond until it returns true (poll reports true) or d has
+// passed (false), pausing 1 ms, then longer, up to 20 ms, between calls.
+func poll(d time.Duration, cond func() bool) bool {
 	start := time.Now()
 	pause := time.Millisecond
 	for !cond() {
 		if time.Since(start) > d {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+			return false
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 20*time.Millisecond)
 	}
+	return true
+}
+
+// Blocked waits until some goroutine is blocked (on a channel, a select, a
+// lock or a condition) with fn on its stack, fn being a function name as
+// stack traces print it, e.g. "store/nats.(*Store).Wait". It lets a test on
+// the real clock see that a call has reached the point where it waits
+// before the test does what should wake it; inside a synctest bubble use
+// [testing/synctest.Wait] instead. It fails the test like [For].
+func Blocked(t testing.TB, fn string) {
+	t.Helper()
+	For(t, "a goroutine blocked in "+fn, func() bool { return blockedIn(fn) })
+}
+
+func blockedIn(fn string) bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		header, stack, _ := strings.Cut(g, "\n")
+		_, state, _ := strings.Cut(header, "[")
+		state, _, _ = strings.Cut(state, "]")
+		state, _, _ = strings.Cut(state, ",")
+		switch state {
+		case "running", "runnable", "syscall":
+			continue
+		}
+		if strings.Contains(stack, fn+"(") {
+			return true
+		}
+	}
+	return false
 }

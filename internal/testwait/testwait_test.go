@@ -31,3 +31,17 @@ func TestWithinUsesTheBubbleClock(t *testing.T) {
 		}
 	})
 }
+
+func TestBlockedSeesAGoroutineWaiting(t *testing.T) {
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		waitForRelease(release)
+		close(done)
+	}()
+	testwait.Blocked(t, "internal/testwait_test.waitForRelease")
+	close(release)
+	<-done
+}
+
+func waitForRelease(c chan struct{}) { <-c }

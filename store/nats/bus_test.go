@@ -78,7 +78,11 @@ func TestBusesShareDurableSubscription(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(2500 * time.Millisecond) // both see each other (heartbeats every second at most)
+	// Both buses see each other: membership is learned from heartbeats the
+	// NATS store sends every second at most, on the real clock (the server
+	// is on a real socket), and nothing outside the store shows which
+	// members a consumer has seen.
+	time.Sleep(2500 * time.Millisecond)
 	publish(300)
 	testwait.Within(t, 30*time.Second, "300 events handled", func() bool { return log.distinct() == 300 })
 	log.mu.Lock()

@@ -104,43 +104,39 @@ func (c *cluster) urls() string {
 // open connects a store with replicas 3, retrying while the cluster forms.
 func (c *cluster) open(t *testing.T) *natsstore.Store {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var s *natsstore.Store
+	testwait.NoError(t, 30*time.Second, "a store on the cluster", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		s, err := natsstore.Connect(ctx, c.urls(), natsstore.WithReplicas(3), natsstore.WithRequestTimeout(3*time.Second))
-		cancel()
-		if err == nil {
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("opening a store on the cluster: %v", err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		defer cancel()
+		var err error
+		s, err = natsstore.Connect(ctx, c.urls(), natsstore.WithReplicas(3), natsstore.WithRequestTimeout(3*time.Second))
+		return err
+	})
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // leader returns the index of the events stream's leader.
 func (c *cluster) leader(t *testing.T, s *natsstore.Store) int {
 	t.Helper()
 	js, _ := jetstream.New(s.Conn())
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	leader := -1
+	testwait.Within(t, 20*time.Second, "the events stream's leader", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		st, err := js.Stream(ctx, "HERALD_EVENTS")
-		cancel()
-		if err == nil && st.CachedInfo().Cluster != nil {
-			name := st.CachedInfo().Cluster.Leader
-			for i, cfg := range c.cfgs {
-				if cfg.ServerName == name {
-					return i
-				}
+		if err != nil || st.CachedInfo().Cluster == nil {
+			return false
+		}
+		for i, cfg := range c.cfgs {
+			if cfg.ServerName == st.CachedInfo().Cluster.Leader {
+				leader = i
+				return true
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("no stream leader")
-	return -1
+		return false
+	})
+	return leader
 }
 
 type acked struct {
@@ -149,12 +145,39 @@ type acked struct {
 	pub int
 }
 
+// publishing is what publishers returns: how many events are acknowledged
+// so far, and (once stop is closed) every ack.
+type publishing struct {
+	mu  sync.Mutex
+	out []acked
+	wg  sync.WaitGroup
+}
+
+func (p *publishing) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.out)
+}
+
+// progress waits until n more events are acknowledged: publishing goes on.
+func (p *publishing) progress(t *testing.T, n int) {
+	t.Helper()
+	want := p.count() + n
+	testwait.Within(t, 30*time.Second, fmt.Sprintf("%d more acknowledged events", n), func() bool { return p.count() >= want })
+}
+
+func (p *publishing) acks() []acked {
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out
+}
+
 // publishers appends events from n goroutines until stop closes, retrying
 // an event (same id) until it is acknowledged, and records every ack.
-func publishers(t *testing.T, s herald.Store, n int, stop <-chan struct{}) func() []acked {
-	var mu sync.Mutex
-	var out []acked
-	var wg sync.WaitGroup
+func publishers(t *testing.T, s herald.Store, n int, stop <-chan struct{}) *publishing {
+	pub := &publishing{}
+	mu, out, wg := &pub.mu, &pub.out, &pub.wg
 	for p := range n {
 		wg.Add(1)
 		go func() {
@@ -172,24 +195,21 @@ func publishers(t *testing.T, s herald.Store, n int, stop <-chan struct{}) func(
 					cancel()
 					if err == nil {
 						mu.Lock()
-						out = append(out, acked{e.ID, res[0].Position, p})
+						*out = append(*out, acked{e.ID, res[0].Position, p})
 						mu.Unlock()
 						break
 					}
 					if errors.Is(err, herald.ErrClosed) {
 						return
 					}
+					// A publisher retrying through a fault paces itself
+					// on the real clock, as a real one would.
 					time.Sleep(50 * time.Millisecond)
 				}
 			}
 		}()
 	}
-	return func() []acked {
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		return out
-	}
+	return pub
 }
 
 func again(e *herald.Event) *herald.Event {
@@ -204,25 +224,19 @@ func again(e *herald.Event) *herald.Event {
 func verify(t *testing.T, s herald.Store, acks []acked) {
 	t.Helper()
 	var evs []*herald.Event
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.NoError(t, 20*time.Second, "the log with every acknowledged event", func() error {
 		evs = evs[:0]
-		var err error
-		for e, rerr := range s.Read(context.Background(), 0, herald.Filter{}) {
-			if rerr != nil {
-				err = rerr
-				break
+		for e, err := range s.Read(context.Background(), 0, herald.Filter{}) {
+			if err != nil {
+				return err
 			}
 			evs = append(evs, e)
 		}
-		if err == nil && len(evs) >= len(acks) {
-			break
+		if len(evs) < len(acks) {
+			return fmt.Errorf("%d events, %d acknowledged", len(evs), len(acks))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("reading the log: %d events, %d acknowledged, %v", len(evs), len(acks), err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	at := map[string]uint64{}
 	var last uint64
 	for _, e := range evs {
@@ -261,9 +275,10 @@ func TestClusterFaults(t *testing.T) {
 	c := newCluster(t)
 	s := c.open(t)
 	stop := make(chan struct{})
-	done := publishers(t, s, 4, stop)
-	pause := 700 * time.Millisecond
-	time.Sleep(pause)
+	pub := publishers(t, s, 4, stop)
+	// Each fault comes while publishers make progress, and the next one
+	// once they make progress again.
+	pub.progress(t, 50)
 	rounds := 1
 	if *faults {
 		rounds = 2
@@ -271,20 +286,20 @@ func TestClusterFaults(t *testing.T) {
 		f := (c.leader(t, s) + 1) % 3
 		t.Logf("stopping follower n%d", f+1)
 		c.stop(f)
-		time.Sleep(pause)
+		pub.progress(t, 50)
 		c.start(f)
-		time.Sleep(2 * pause)
+		pub.progress(t, 50)
 	}
 	for range rounds {
 		l := c.leader(t, s)
 		t.Logf("killing leader n%d", l+1)
 		c.stop(l)
-		time.Sleep(2 * pause)
+		pub.progress(t, 50) // a new leader took over
 		c.start(l)
-		time.Sleep(2 * pause)
+		pub.progress(t, 50)
 	}
 	close(stop)
-	acks := done()
+	acks := pub.acks()
 	if len(acks) == 0 {
 		t.Fatal("nothing was acknowledged")
 	}
@@ -298,20 +313,20 @@ func TestReconnectDuringPublish(t *testing.T) {
 	srv := server(t)
 	s := open(t, srv)
 	stop := make(chan struct{})
-	done := publishers(t, s, 4, stop)
+	pub := publishers(t, s, 4, stop)
 	rounds := 2
 	if *faults {
 		rounds = 10
 	}
 	for range rounds {
-		time.Sleep(300 * time.Millisecond)
+		pub.progress(t, 50)
 		if err := s.Conn().ForceReconnect(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
+	pub.progress(t, 50)
 	close(stop)
-	acks := done()
+	acks := pub.acks()
 	if len(acks) == 0 {
 		t.Fatal("nothing was acknowledged")
 	}

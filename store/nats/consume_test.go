@@ -123,7 +123,8 @@ func TestSharedConsumeSplitsWork(t *testing.T) {
 	go wa.run(wctx, t, &wg)
 	go wb.run(wctx, t, &wg)
 	// Some events while a may still hold every partition, the rest once
-	// both have seen each other (heartbeats every AckWait/4).
+	// both have seen each other (heartbeats every AckWait/4, on the real
+	// clock: membership is not visible from outside the store).
 	pub := publishSubjects(t, a, 100, 30)
 	time.Sleep(1500 * time.Millisecond)
 	pub = append(pub, publishSubjects(t, a, 200, 30)...)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	herald "github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 	natsstore "github.com/heraldhq/herald/store/nats"
 	natsgo "github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
@@ -195,6 +196,7 @@ func TestIdempotentBeyondDuplicateWindow(t *testing.T) {
 	if r := appendOne(t, s, again, herald.AppendOptions{}); !r.Duplicate || r.Position != first.Position {
 		t.Fatalf("within window: %+v", r)
 	}
+	// JetStream's duplicate window is kept by the server on the real clock.
 	time.Sleep(1500 * time.Millisecond)
 	if r := appendOne(t, s, e.Clone(), herald.AppendOptions{}); !r.Duplicate || r.Position != first.Position {
 		t.Fatalf("beyond window: %+v", r)
@@ -246,6 +248,8 @@ func TestIndexRepair(t *testing.T) {
 	if _, err := s.Conn().RequestMsg(m, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// Past JetStream's duplicate window, which the server keeps on the real
+	// clock: only the index can refuse the id now.
 	time.Sleep(1200 * time.Millisecond)
 	s.Close()
 	s2 := open(t, srv) // repairs on open
@@ -358,7 +362,7 @@ func TestWait(t *testing.T) {
 		}
 		done <- h
 	}()
-	time.Sleep(100 * time.Millisecond)
+	testwait.Blocked(t, "store/nats.(*Store).Wait")
 	appendOne(t, b, ev(t, "ping", ""), herald.AppendOptions{})
 	select {
 	case h := <-done:
@@ -373,11 +377,11 @@ func TestWait(t *testing.T) {
 	if _, err := a.Wait(short, 1); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("wait at head: %v", err)
 	}
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		a.Close()
-	}()
-	if _, err := a.Wait(ctx, 1); !errors.Is(err, herald.ErrClosed) {
+	closed := make(chan error, 1)
+	go func() { _, err := a.Wait(ctx, 1); closed <- err }()
+	testwait.Blocked(t, "store/nats.(*Store).Wait")
+	a.Close()
+	if err := <-closed; !errors.Is(err, herald.ErrClosed) {
 		t.Fatalf("wait across close: %v", err)
 	}
 }
