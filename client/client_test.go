@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -271,9 +272,7 @@ func TestStreamResumesAfterDrop(t *testing.T) {
 				ts.hs.CloseClientConnections()
 			}
 			if i%3 == 0 {
-				// Paced on the real clock (the connections are real), so
-				// that the stream reconnects while events keep coming.
-				time.Sleep(time.Millisecond)
+				runtime.Gosched() // the stream reconnects while events keep coming
 			}
 		}
 	}()
