@@ -183,7 +183,16 @@ func (b *Bus) Publish(ctx context.Context, e *Event, opts ...PublishOption) (uin
 			return 0, b.publishFailed(err)
 		}
 	}
+	settled := false
+	if len(subs) > 0 {
+		defer func() {
+			if !settled { // the store panicked
+				unreserveOne(subs, e.Name)
+			}
+		}()
+	}
 	res, err := b.appendOne(ctx, e, pc.append, &deadline, freshID, subs, match)
+	settled = true
 	if err != nil || res.Duplicate {
 		unreserveOne(subs, e.Name)
 	}
@@ -339,35 +348,23 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 			}
 		}
 	}
+	settled := false
+	if len(subs) > 0 {
+		defer func() {
+			if !settled { // the store panicked
+				unreserveBatch(subs, need)
+			}
+		}()
+	}
 	var res []AppendResult
 	var err error
 	for {
-		var t uint64
-		if len(subs) > 0 {
-			t = b.fan.begin()
-		}
-		if b.mem != nil && freshIDs {
-			res = make([]AppendResult, len(events))
-			err = b.mem.append(events, res, pc.append, true)
-		} else {
-			res, err = b.store.Append(ctx, events, pc.append)
-		}
-		if len(subs) > 0 {
-			var fe fanEntry
-			if err == nil {
-				for i := range res {
-					if !res[i].Duplicate {
-						fe = fanEntry{pos: res[i].Position, batch: events, res: res, subs: subs}
-						break
-					}
-				}
-			}
-			b.fan.end(t, fe)
-		}
+		res, err = b.appendBatch(ctx, events, pc.append, freshIDs, subs)
 		if err == nil || !errors.Is(err, ErrBackpressure) || !b.waitRoom(ctx, deadline) {
 			break
 		}
 	}
+	settled = true
 	if err != nil {
 		unreserveBatch(subs, need)
 		return nil, b.publishFailed(err)
@@ -397,6 +394,46 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*Event, opts ...Publish
 		return res, b.publishFailed(conflict)
 	}
 	return res, nil
+}
+
+// appendBatch appends events once and, when subs is not empty, under a
+// fanout ticket that ends even when the store panics (see appendFanned),
+// handing the new events to subs in log order.
+func (b *Bus) appendBatch(ctx context.Context, events []*Event, opts AppendOptions, freshIDs bool, subs []*Subscription) (res []AppendResult, err error) {
+	var t uint64
+	ended := len(subs) == 0
+	if !ended {
+		t = b.fan.begin()
+		defer func() {
+			if !ended {
+				b.fan.end(t, fanEntry{})
+			}
+		}()
+	}
+	if b.mem != nil && freshIDs {
+		res = make([]AppendResult, len(events))
+		err = b.mem.append(events, res, opts, true)
+	} else {
+		res, err = b.store.Append(ctx, events, opts)
+		if err == nil && len(res) != len(events) {
+			res, err = nil, fmt.Errorf("herald: store returned %d results for %d events", len(res), len(events))
+		}
+	}
+	if ended {
+		return res, err
+	}
+	var fe fanEntry
+	if err == nil {
+		for i := range res {
+			if !res[i].Duplicate {
+				fe = fanEntry{pos: res[i].Position, batch: events, res: res, subs: subs}
+				break
+			}
+		}
+	}
+	ended = true
+	b.fan.end(t, fe)
+	return res, err
 }
 
 // unreserveBatch gives back the room PublishBatch reserved.
@@ -434,28 +471,10 @@ func (b *Bus) appendOne(ctx context.Context, e *Event, opts AppendOptions, deadl
 	for {
 		var res AppendResult
 		var err error
-		var t uint64
 		if len(subs) > 0 {
-			t = b.fan.begin()
-		}
-		if b.mem != nil {
-			res, err = b.mem.appendOne(e, opts, freshID)
+			res, err = b.appendFanned(ctx, e, opts, freshID, subs, match)
 		} else {
-			var rs []AppendResult
-			rs, err = b.store.Append(ctx, []*Event{e}, opts)
-			if err == nil && len(rs) != 1 {
-				err = fmt.Errorf("herald: store returned %d results for one event", len(rs))
-			}
-			if err == nil {
-				res = rs[0]
-			}
-		}
-		if len(subs) > 0 {
-			var fe fanEntry
-			if err == nil && !res.Duplicate {
-				fe = fanEntry{pos: res.Position, one: e, subs: subs, match: match}
-			}
-			b.fan.end(t, fe)
+			res, err = b.storeAppendOne(ctx, e, opts, freshID)
 		}
 		if err == nil || !errors.Is(err, ErrBackpressure) {
 			return res, err
@@ -467,6 +486,43 @@ func (b *Bus) appendOne(ctx context.Context, e *Event, opts AppendOptions, deadl
 			return res, err
 		}
 	}
+}
+
+// appendFanned appends e once under a fanout ticket and hands it to the
+// ephemeral subscriptions subs in log order. The ticket ends even when the
+// store panics, so that a caller that recovers (net/http does) leaves the
+// hand-off of later events going.
+func (b *Bus) appendFanned(ctx context.Context, e *Event, opts AppendOptions, freshID bool, subs []*Subscription, match uint64) (res AppendResult, err error) {
+	t := b.fan.begin()
+	ended := false
+	defer func() {
+		if !ended {
+			b.fan.end(t, fanEntry{})
+		}
+	}()
+	res, err = b.storeAppendOne(ctx, e, opts, freshID)
+	var fe fanEntry
+	if err == nil && !res.Duplicate {
+		fe = fanEntry{pos: res.Position, one: e, subs: subs, match: match}
+	}
+	ended = true
+	b.fan.end(t, fe)
+	return res, err
+}
+
+// storeAppendOne appends one event to the store.
+func (b *Bus) storeAppendOne(ctx context.Context, e *Event, opts AppendOptions, freshID bool) (AppendResult, error) {
+	if b.mem != nil {
+		return b.mem.appendOne(e, opts, freshID)
+	}
+	rs, err := b.store.Append(ctx, []*Event{e}, opts)
+	if err == nil && len(rs) != 1 {
+		err = fmt.Errorf("herald: store returned %d results for one event", len(rs))
+	}
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return rs[0], nil
 }
 
 // waitRoom waits until a subscription of this bus committed progress (the

@@ -139,3 +139,55 @@ func TestPublishConcurrentKeepsLogOrder(t *testing.T) {
 		})
 	}
 }
+
+// panickyDisk panics on the append of events named "boom.*", as a store
+// with a bug would.
+type panickyDisk struct{ herald.Store }
+
+func (s *panickyDisk) Append(ctx context.Context, evs []*herald.Event, opts herald.AppendOptions) ([]herald.AppendResult, error) {
+	if strings.HasPrefix(evs[0].Name, "boom.") {
+		panic("store bug")
+	}
+	return s.Store.Append(ctx, evs, opts)
+}
+
+// A store that panics in Append (a caller such as net/http recovers it)
+// leaves ephemeral delivery and the subscription's room as they were.
+func TestPublishSurvivesAPanickingStore(t *testing.T) {
+	disk := &panickyDisk{Store: herald.NewMemoryStore()}
+	defer disk.Store.Close()
+	b := newTypedBus(t, herald.WithStore(disk))
+	ctx := context.Background()
+	got := make(chan string, 4)
+	if _, err := b.Subscribe(ctx, ">", herald.HandlerFunc(func(_ context.Context, e *herald.Event) error {
+		got <- e.Name
+		return nil
+	}), herald.BufferSize(1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range []bool{false, true} {
+		func() {
+			defer func() { _ = recover() }()
+			if batch {
+				b.PublishBatch(ctx, []*herald.Event{{Name: "boom.batch"}})
+			} else {
+				b.Publish(ctx, &herald.Event{Name: "boom.one"})
+			}
+		}()
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, name := range []string{"after.one", "after.two"} {
+		if _, err := b.Publish(pctx, &herald.Event{Name: name}); err != nil {
+			t.Fatalf("publish after the panics: %v", err)
+		}
+		select {
+		case n := <-got:
+			if n != name {
+				t.Fatalf("handled %s, want %s", n, name)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s was not delivered after the store panicked", name)
+		}
+	}
+}
