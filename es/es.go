@@ -150,8 +150,8 @@ type Stats struct {
 // whose bus is closed returns herald.ErrClosed. Close unregisters it from
 // the bus.
 //
-// The cache is exact as long as every write to the repository's subjects
-// goes through this Repository. A subject written elsewhere is seen on the
+// The cache is exact as long as every write to the repository's subjects,
+// and every Forget of them, goes through this Repository and its Bus. A subject written elsewhere is seen on the
 // next Load after its cached entry is evicted or after a Save of it fails
 // with herald.ErrConflict (which drops the entry), so a decide-and-save
 // loop such as Update always converges.
@@ -170,7 +170,8 @@ type Repository[S any] struct {
 
 // NewRepository returns a Repository of aggregates whose events bus
 // stores, rebuilt with apply. It registers with bus (Bus.OnForget) so that
-// a forgotten subject leaves its cache. It returns an error when bus or
+// a subject forgotten through bus leaves its cache (a forget in another
+// process does not reach it: see the Repository's cache rules). It returns an error when bus or
 // apply is nil.
 func NewRepository[S any](bus *herald.Bus, apply ApplyFunc[S], opts ...Option) (*Repository[S], error) {
 	if bus == nil {
