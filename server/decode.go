@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -63,18 +64,12 @@ const (
 	headerExpected = "Herald-Expected-Version"
 )
 
-// bodyReadTimeout bounds how long a client may take to send a body.
-const bodyReadTimeout = 30 * time.Second
-
-// readBody reads a request body of at most max bytes, within
-// bodyReadTimeout.
+// readBody reads a request body of at most limit bytes. The read deadline
+// that the server set for the request (WithBodyReadTimeout) bounds how long
+// it waits; a body cut short is a 400, and the connection is then closed.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is larger than %d bytes", limit)
-	}
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) == nil {
-		defer rc.SetReadDeadline(time.Time{})
 	}
 	var body io.Reader = r.Body
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
@@ -94,11 +89,18 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	buf := make([]byte, 0, min(limit+1, max(r.ContentLength+1, 512)))
 	b, err := readAllInto(buf, io.LimitReader(body, limit+1))
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, badJSON("the body did not arrive in time")
+		}
 		return nil, badJSON("could not read the body")
 	}
 	if int64(len(b)) > limit {
 		return nil, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is larger than %d bytes", limit)
 	}
+	// The body is in: lift the deadline, which would otherwise end the
+	// request's context (net/http watches the idle connection) while the
+	// handler works.
+	http.NewResponseController(w).SetReadDeadline(time.Time{})
 	return b, nil
 }
 

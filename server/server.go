@@ -61,6 +61,8 @@ type config struct {
 	requireTokens  bool
 	version        string
 	storeKind      string
+	bodyTimeout    time.Duration
+	answerTimeout  time.Duration
 }
 
 // Option configures a Server in New.
@@ -119,6 +121,18 @@ func WithStreamWriteTimeout(d time.Duration) Option { return func(c *config) { c
 // with 503 and Retry-After. Default 1,000.
 func WithMaxStreams(n int) Option { return func(c *config) { c.maxStreams = n } }
 
+// WithBodyReadTimeout bounds how long a client may take to send a
+// request's body, counted from the start of the request. A body that has
+// not arrived by then is answered 400 and its connection closed, so that a
+// client sending a short or slow body cannot hold a connection (and its
+// memory) for longer. Default 30 s.
+func WithBodyReadTimeout(d time.Duration) Option { return func(c *config) { c.bodyTimeout = d } }
+
+// WithAnswerTimeout bounds how long writing an answer may take (every
+// endpoint but the SSE stream, which WithStreamWriteTimeout bounds); a
+// client that does not read its answer is disconnected. Default 2 min.
+func WithAnswerTimeout(d time.Duration) Option { return func(c *config) { c.answerTimeout = d } }
+
 // WithCORS lets browser pages from origins call the API (Cross-Origin
 // Resource Sharing); "*" allows any origin. None by default. Tokens still
 // apply: CORS only tells browsers they may send the request.
@@ -151,7 +165,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 	if bus == nil {
 		return nil, errors.New("server: bus is nil")
 	}
-	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100, maxStreams: 1000, refresh: tokenRefresh}
+	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100, maxStreams: 1000, refresh: tokenRefresh,
+		bodyTimeout: 30 * time.Second, answerTimeout: 2 * time.Minute}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -167,6 +182,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: max streams must be at least 1")
 	case cfg.refresh <= 0:
 		return nil, errors.New("server: refresh interval must be positive")
+	case cfg.bodyTimeout <= 0 || cfg.answerTimeout <= 0:
+		return nil, errors.New("server: body read and answer timeouts must be positive")
 	case cfg.limits.MaxEvent > int(cfg.limits.MaxBody):
 		return nil, errors.New("server: the event limit is above the body limit")
 	}
@@ -447,6 +464,7 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w := &statusWriter{ResponseWriter: rw}
+		body := s.bound(w, r, rt, start)
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -472,11 +490,54 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.auditDenied(r, p, ae)
 			}
 			if w.status == 0 {
+				if body != nil && !body.done() {
+					// The body was not read to its end: close rather
+					// than wait for the rest of it, which may never come
+					// (net/http would read it before reusing the
+					// connection).
+					w.Header().Set("Connection", "close")
+					http.NewResponseController(w).SetReadDeadline(time.Now())
+				}
 				s.writeError(w, r, ae)
 			}
 		}
 	})
 }
+
+// bound sets the deadlines of one request: its body must arrive within the
+// body read timeout and its answer be written within the answer timeout
+// (an SSE stream sets its own write deadlines). It returns r's body,
+// wrapped to tell whether it was read to its end, or nil when r has none.
+func (s *Server) bound(w http.ResponseWriter, r *http.Request, rt route, start time.Time) *trackedBody {
+	rc := http.NewResponseController(w)
+	if rt.pattern != "GET /v1/stream" {
+		rc.SetWriteDeadline(start.Add(s.cfg.answerTimeout))
+	}
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil
+	}
+	rc.SetReadDeadline(start.Add(s.cfg.bodyTimeout))
+	tb := &trackedBody{ReadCloser: r.Body}
+	r.Body = tb
+	return tb
+}
+
+// trackedBody is a request body that remembers whether it was read to its
+// end.
+type trackedBody struct {
+	io.ReadCloser
+	eof atomic.Bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	return n, err
+}
+
+func (b *trackedBody) done() bool { return b.eof.Load() }
 
 // serve authenticates the caller and runs the route's handler. It returns
 // the caller (nil when unknown) with the handler's error.

@@ -50,6 +50,7 @@ type serveFlags struct {
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	maxConnsPerAddr int
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -99,6 +100,7 @@ A configuration file (YAML) may hold:
   tls_cert: cert.pem         # serve HTTPS (with tls_key)
   tls_key: key.pem
   cors_origins: [https://dashboard.example]
+  max_conns_per_addr: 256    # open connections per client address; -1: no cap
   limits: {max_body: 4194304, max_batch: 1000, max_event: 1048576, max_depth: 64}
   tokens:
     - identity: recorder     # becomes source_plugin of what it publishes
@@ -166,6 +168,8 @@ the requests and webhook deliveries in flight, and closes the store.`,
 	fl.StringVar(&f.durability, "durability", envOr("HERALD_DURABILITY", "full"), "sqlite: full (fsync every commit) or normal (env HERALD_DURABILITY)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
 	fl.StringVar(&f.logFormat, "log-format", envOr("HERALD_LOG_FORMAT", "text"), "text or json (env HERALD_LOG_FORMAT)")
+	fl.IntVar(&f.maxConnsPerAddr, "max-conns-per-addr", envInt("HERALD_MAX_CONNS_PER_ADDR", server.DefaultMaxConnsPerAddr),
+		"connections one client address (an IPv6 /64) may hold open at once; more are closed at once; 0 turns the cap off (env HERALD_MAX_CONNS_PER_ADDR)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", envDuration("HERALD_SHUTDOWN_TIMEOUT", 30*time.Second), "how long a graceful stop may take (env HERALD_SHUTDOWN_TIMEOUT)")
 	return cmd
 }
@@ -229,6 +233,9 @@ func applyConfig(cmd *cobra.Command, f *serveFlags, c *serveConfig) {
 	}
 	if len(c.CORSOrigins) > 0 && !set("cors-origin", "HERALD_CORS_ORIGIN") {
 		f.corsOrigins = c.CORSOrigins
+	}
+	if c.MaxConnsPerAddr != 0 && !set("max-conns-per-addr", "HERALD_MAX_CONNS_PER_ADDR") {
+		f.maxConnsPerAddr = max(c.MaxConnsPerAddr, 0)
 	}
 }
 
@@ -393,6 +400,8 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.addr, err)
 	}
+	// Before TLS: a connection beyond an address's cap costs no handshake.
+	ln = server.LimitConnsPerAddr(ln, f.maxConnsPerAddr)
 	scheme := "http"
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"

@@ -18,20 +18,24 @@ const maxConfigSize = 16 << 20
 
 // serveConfig is the configuration file of `herald serve` (YAML).
 type serveConfig struct {
-	Addr          string                    `yaml:"addr"`
-	Data          string                    `yaml:"data"`
-	Store         string                    `yaml:"store"`
-	NATS          string                    `yaml:"nats"`
-	Durability    string                    `yaml:"durability"`
-	Insecure      bool                      `yaml:"insecure"`
-	TLSCert       string                    `yaml:"tls_cert"`
-	TLSKey        string                    `yaml:"tls_key"`
-	CORSOrigins   []string                  `yaml:"cors_origins"`
-	Limits        server.Limits             `yaml:"limits"`
-	Tokens        []configToken             `yaml:"tokens"`
-	Schemas       []configSchema            `yaml:"schemas"`
-	Retention     []herald.RetentionRule    `yaml:"retention"`
-	Subscriptions []server.PushSubscription `yaml:"subscriptions"`
+	Addr        string   `yaml:"addr"`
+	Data        string   `yaml:"data"`
+	Store       string   `yaml:"store"`
+	NATS        string   `yaml:"nats"`
+	Durability  string   `yaml:"durability"`
+	Insecure    bool     `yaml:"insecure"`
+	TLSCert     string   `yaml:"tls_cert"`
+	TLSKey      string   `yaml:"tls_key"`
+	CORSOrigins []string `yaml:"cors_origins"`
+	// MaxConnsPerAddr caps the connections one client address may hold
+	// open; 0 keeps the default (server.DefaultMaxConnsPerAddr), a
+	// negative number turns the cap off.
+	MaxConnsPerAddr int                       `yaml:"max_conns_per_addr"`
+	Limits          server.Limits             `yaml:"limits"`
+	Tokens          []configToken             `yaml:"tokens"`
+	Schemas         []configSchema            `yaml:"schemas"`
+	Retention       []herald.RetentionRule    `yaml:"retention"`
+	Subscriptions   []server.PushSubscription `yaml:"subscriptions"`
 }
 
 // configToken is a token of the configuration file: its hash
