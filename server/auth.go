@@ -121,6 +121,11 @@ func (p *principal) mayPublish(name string) bool {
 	return slices.ContainsFunc(p.tok.Publish, func(pat string) bool { return herald.MatchName(pat, name) })
 }
 
+// mayPublishAny reports whether the caller may publish any name at all.
+func (p *principal) mayPublishAny() bool {
+	return p.tok == nil || p.tok.Admin || len(p.tok.Publish) > 0
+}
+
 // mayRead reports whether the caller may read events named name.
 func (p *principal) mayRead(name string) bool {
 	if p.tok == nil || p.tok.Admin {
@@ -336,6 +341,24 @@ func (p *principal) allow(n int) error {
 		return e
 	}
 	return nil
+}
+
+// allowMore charges a publish of n events, whose request already took one
+// (allow(1)), for the other n-1.
+func (p *principal) allowMore(n int) error {
+	if p.lim == nil {
+		return nil
+	}
+	if n > p.lim.Burst() {
+		e := newError(http.StatusTooManyRequests, CodeRateLimited,
+			"the request holds %d events, more than this token's burst of %d: send smaller batches", n, p.lim.Burst())
+		e.RetryAfter = time.Second
+		return e
+	}
+	if n <= 1 {
+		return nil
+	}
+	return p.allow(n - 1)
 }
 
 // create makes a new token, keeps its hash in KV and returns the secret,

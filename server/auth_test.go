@@ -138,20 +138,20 @@ func TestRateLimit(t *testing.T) {
 	e, audit := authEnv(t)
 	ev := map[string]any{"name": "a.b", "data": map[string]any{}}
 	auth := bearer(slowToken)
-	// Burst 3: three events pass, the fourth is limited.
-	e.publish([]any{ev, ev}, "Authorization", auth)
-	e.publish(ev, "Authorization", auth)
-	a := e.do("POST", "/v1/events", ev, "Authorization", auth)
-	if a.status != 429 || a.errCode(t).Error.Code != "rate_limited" || a.header.Get("Retry-After") == "" {
-		t.Fatalf("over the limit: %d %s (Retry-After %q)", a.status, a.body, a.header.Get("Retry-After"))
-	}
-	// A batch larger than the burst can never pass: it says so.
-	a = e.do("POST", "/v1/events", []any{ev, ev, ev, ev}, "Authorization", auth)
+	// A batch larger than the burst can never pass: it says so, and the
+	// refused request costs one from the budget.
+	a := e.do("POST", "/v1/events", []any{ev, ev, ev, ev}, "Authorization", auth)
 	if a.status != 429 || !strings.Contains(a.errCode(t).Error.Message, "burst") {
 		t.Fatalf("batch over the burst: %d %s", a.status, a.body)
 	}
-	if e.head() != 3 {
-		t.Fatalf("head %d, want 3: a limited request stored events", e.head())
+	// Burst 3, one spent: two events pass, the third is limited.
+	e.publish([]any{ev, ev}, "Authorization", auth)
+	a = e.do("POST", "/v1/events", ev, "Authorization", auth)
+	if a.status != 429 || a.errCode(t).Error.Code != "rate_limited" || a.header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d %s (Retry-After %q)", a.status, a.body, a.header.Get("Retry-After"))
+	}
+	if e.head() != 2 {
+		t.Fatalf("head %d, want 2: a limited request stored events", e.head())
 	}
 	if !strings.Contains(audit.String(), "rate_limited") {
 		t.Errorf("rate limiting is not in the audit log")

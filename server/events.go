@@ -15,6 +15,21 @@ import (
 const maxReadLimit = 1000
 
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *principal) error {
+	// Rights first, then the body: a token that may publish nothing (or,
+	// in CloudEvents binary mode, not this type) is refused unread.
+	if !p.mayPublishAny() {
+		return newError(http.StatusForbidden, CodeForbidden, "this token may not publish")
+	}
+	if name := r.Header.Get("Ce-Type"); name != "" && !p.mayPublish(name) {
+		ae := newError(http.StatusForbidden, CodeForbidden, "this token may not publish %q", name)
+		ae.Index, ae.Field = 0, "name"
+		return ae
+	}
+	release, err := s.takeBodySlot(r.Context())
+	if err != nil {
+		return err
+	}
+	defer release()
 	body, err := readBody(w, r, s.cfg.limits.MaxBody)
 	if err != nil {
 		return err
@@ -49,7 +64,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 			e.SourcePlugin = p.identity()
 		}
 	}
-	if err := p.allow(len(events)); err != nil {
+	if err := p.allowMore(len(events)); err != nil {
 		return err
 	}
 	results, err := s.bus.PublishBatch(r.Context(), events, opts...)

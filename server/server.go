@@ -33,6 +33,9 @@ type Server struct {
 	hub   *hub
 	push  *pushManager
 	m     *metrics
+	// bodySlots holds one element per publish body being read and
+	// decoded (WithMaxBodyReads).
+	bodySlots chan struct{}
 
 	ctx     context.Context // ends at Close
 	cancel  context.CancelFunc
@@ -63,6 +66,7 @@ type config struct {
 	storeKind      string
 	bodyTimeout    time.Duration
 	answerTimeout  time.Duration
+	maxBodyReads   int
 }
 
 // Option configures a Server in New.
@@ -128,6 +132,12 @@ func WithMaxStreams(n int) Option { return func(c *config) { c.maxStreams = n } 
 // memory) for longer. Default 30 s.
 func WithBodyReadTimeout(d time.Duration) Option { return func(c *config) { c.bodyTimeout = d } }
 
+// WithMaxBodyReads caps the publish bodies the server reads and decodes at
+// once, which bounds the memory they take (with the body limit: 64 × 4 MiB
+// by default). A publish beyond the cap waits up to a second for a slot,
+// then is refused with 503 backpressure and Retry-After. Default 64.
+func WithMaxBodyReads(n int) Option { return func(c *config) { c.maxBodyReads = n } }
+
 // WithAnswerTimeout bounds how long writing an answer may take (every
 // endpoint but the SSE stream, which WithStreamWriteTimeout bounds); a
 // client that does not read its answer is disconnected. Default 2 min.
@@ -166,7 +176,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: bus is nil")
 	}
 	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100, maxStreams: 1000, refresh: tokenRefresh,
-		bodyTimeout: 30 * time.Second, answerTimeout: 2 * time.Minute}
+		bodyTimeout: 30 * time.Second, answerTimeout: 2 * time.Minute, maxBodyReads: 64}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -182,6 +192,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: max streams must be at least 1")
 	case cfg.refresh <= 0:
 		return nil, errors.New("server: refresh interval must be positive")
+	case cfg.maxBodyReads < 1:
+		return nil, errors.New("server: max body reads must be at least 1")
 	case cfg.bodyTimeout <= 0 || cfg.answerTimeout <= 0:
 		return nil, errors.New("server: body read and answer timeouts must be positive")
 	case cfg.limits.MaxEvent > int(cfg.limits.MaxBody):
@@ -199,7 +211,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 	if cfg.webhookClient == nil {
 		cfg.webhookClient = defaultWebhookClient()
 	}
-	s := &Server{bus: bus, kv: bus.KV(), cfg: cfg, log: cfg.logger, audit: cfg.audit}
+	s := &Server{bus: bus, kv: bus.KV(), cfg: cfg, log: cfg.logger, audit: cfg.audit,
+		bodySlots: make(chan struct{}, cfg.maxBodyReads)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.streams, s.endSSE = context.WithCancel(s.ctx)
 	m, err := newMetrics(cfg.registry)
@@ -552,12 +565,40 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) (*princ
 	if err != nil {
 		return nil, err
 	}
-	if rt.pattern != "POST /v1/events" {
-		if err := p.allow(1); err != nil {
-			return p, err
-		}
+	// Every request takes one from the caller's budget before anything
+	// else, its body included, is read: a refused request costs as much
+	// as an accepted one. A publish takes one more per event beyond the
+	// first once its events are decoded.
+	if err := p.allow(1); err != nil {
+		return p, err
 	}
 	return p, rt.h(w, r, p)
+}
+
+// bodySlotWait is how long a publish waits for a body slot
+// (WithMaxBodyReads) before it is refused.
+const bodySlotWait = time.Second
+
+// takeBodySlot waits for a slot to read a publish body in; call release
+// once the body and its events are no longer needed.
+func (s *Server) takeBodySlot(ctx context.Context) (release func(), err error) {
+	select {
+	case s.bodySlots <- struct{}{}:
+		return func() { <-s.bodySlots }, nil
+	default:
+	}
+	t := time.NewTimer(bodySlotWait)
+	defer t.Stop()
+	select {
+	case s.bodySlots <- struct{}{}:
+		return func() { <-s.bodySlots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		e := newError(http.StatusServiceUnavailable, CodeBackpressure, "the server is reading as many bodies as it may: retry shortly")
+		e.RetryAfter = time.Second
+		return nil, e
+	}
 }
 
 // auditDenied records a refused request in the audit log.
