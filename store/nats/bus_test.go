@@ -9,6 +9,7 @@ import (
 
 	herald "github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/testwait"
+	natsstore "github.com/heraldhq/herald/store/nats"
 )
 
 // handledLog records, across buses, which bus handled which event, in the
@@ -113,4 +114,104 @@ func TestBusesShareDurableSubscription(t *testing.T) {
 		last[e.Subject] = e.Position
 	}
 	t.Logf("a handled %d, b handled %d (%d handler calls for 500 events)", len(log.by["a"]), len(log.by["b"]), len(log.order))
+}
+
+// TestReopenedEmbeddedRedeliversAtOnce: after a graceful Bus.Close, closing
+// the OpenEmbedded store (which shuts its server down) and opening it
+// again, a durable subscription gets the events the first bus had in hand
+// at once, not after the ack wait.
+func TestReopenedEmbeddedRedeliversAtOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := natsstore.OpenEmbedded(ctx, natsstore.EmbeddedConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	bus, err := herald.New(herald.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bus.Close(context.Background()) })
+	const n = 500
+	var mu sync.Mutex
+	handled := map[string]bool{}
+	started := make(chan struct{}, 4*n)
+	gate := make(chan struct{})
+	h := herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
+		started <- struct{}{}
+		<-gate
+		mu.Lock()
+		handled[e.ID] = true
+		mu.Unlock()
+		return nil
+	})
+	if _, err := bus.Subscribe(ctx, "work.>", h, herald.Durable("w"), herald.Concurrency(2)); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range n {
+		e, err := herald.NewEvent("work.item", map[string]int{"i": i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Subject = fmt.Sprintf("item/%d", i%20)
+		if _, err := bus.Publish(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	<-started
+	close(gate)
+	if err := bus.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st2, err := natsstore.OpenEmbedded(ctx, natsstore.EmbeddedConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st2.Close() })
+	bus2, err := herald.New(herald.WithStore(st2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bus2.Close(context.Background()) })
+	got := map[string]bool{}
+	h2 := herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got[e.ID] = true
+		return nil
+	})
+	reopened := time.Now()
+	if _, err := bus2.Subscribe(ctx, "work.>", h2, herald.Durable("w"), herald.Concurrency(4)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	left := 0
+	for _, id := range ids {
+		if !handled[id] {
+			left++
+		}
+	}
+	mu.Unlock()
+	// The ack wait is 30 s: 10 s is far below it and far above a prompt
+	// redelivery.
+	testwait.Within(t, 10*time.Second, fmt.Sprintf("the %d unhandled events delivered after reopening", left), func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range ids {
+			if !handled[id] && !got[id] {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d events left by the first bus, all delivered %v after reopening", left, time.Since(reopened).Round(time.Millisecond))
 }

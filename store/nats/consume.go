@@ -409,8 +409,8 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 	var held []jetstream.Msg
 	handBack := func() {
 		slices.SortFunc(held, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
-		for _, h := range held {
-			_ = h.Nak()
+		c.s.handBack(held)
+		for range held {
 			c.settle(p)
 		}
 		held = nil
@@ -459,8 +459,7 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 			select {
 			case c.msgs <- pmsg{m, p}:
 			case <-c.done:
-				_ = m.Nak()
-				c.settle(p)
+				held = append(held, m) // handed back below
 			}
 		}
 		if settling && settled() {
@@ -528,18 +527,20 @@ func (c *sharedConsumer) Fetch(ctx context.Context, n int) ([]herald.Delivery, e
 }
 
 // Close implements herald.Consumer: it leaves the subscription's members,
-// stops pulling, hands back (negatively acknowledges) every delivery it
-// pulled that was not acknowledged yet, and unpins its partitions so the
-// remaining processes take them at once. An Ack after Close may be too
+// stops pulling, hands back every delivery it pulled that was not
+// acknowledged yet (see handBack: they are due again at once, even after
+// the server restarts), and unpins its partitions so the remaining
+// processes take them at once. An Ack after Close may be too
 // late: the event may already be delivered again elsewhere.
 func (c *sharedConsumer) Close() error {
 	c.once.Do(func() {
 		close(c.done)
 		c.wg.Wait()
+		var back []jetstream.Msg
 		for {
 			select {
 			case pm := <-c.msgs:
-				_ = pm.m.Nak()
+				back = append(back, pm.m)
 				c.settle(pm.p)
 				continue
 			default:
@@ -548,10 +549,11 @@ func (c *sharedConsumer) Close() error {
 		}
 		c.mu.Lock()
 		for d := range c.out {
-			_ = d.m.Nak()
+			back = append(back, d.m)
 		}
 		clear(c.out)
 		c.mu.Unlock()
+		c.s.handBack(back)
 		c.s.consumers.Delete(c)
 		if c.s.nc.IsConnected() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -563,6 +565,52 @@ func (c *sharedConsumer) Close() error {
 		}
 	})
 	return nil
+}
+
+// handBackWait bounds how long handBack waits for the server to confirm.
+const handBackWait = 2 * time.Second
+
+// handBack negatively acknowledges msgs so that JetStream delivers them
+// again at once, and waits (at most handBackWait) until the server has
+// recorded every one. A plain Nak only queues a message for redelivery in
+// the server's memory: a server that stops right after (OpenEmbedded's
+// Close) would deliver it again only when the ack wait has passed since
+// the delivery. A Nak with a delay moves the delivery's stored time
+// instead, which a restart keeps; asking for a reply tells when the server
+// has done it.
+func (s *Store) handBack(msgs []jetstream.Msg) {
+	if len(msgs) == 0 {
+		return
+	}
+	if !s.nc.IsConnected() {
+		for _, m := range msgs {
+			_ = m.NakWithDelay(time.Nanosecond)
+		}
+		return
+	}
+	inbox := s.nc.NewRespInbox()
+	sub, err := s.nc.SubscribeSync(inbox)
+	if err != nil {
+		for _, m := range msgs {
+			_ = m.NakWithDelay(time.Nanosecond)
+		}
+		return
+	}
+	defer sub.Unsubscribe()
+	nak := []byte(`-NAK {"delay":1}`)
+	sent := 0
+	for _, m := range msgs {
+		if m.Reply() == "" || s.nc.PublishRequest(m.Reply(), inbox, nak) != nil {
+			continue
+		}
+		sent++
+	}
+	deadline := time.Now().Add(handBackWait)
+	for ; sent > 0; sent-- {
+		if _, err := sub.NextMsg(time.Until(deadline)); err != nil {
+			return
+		}
+	}
 }
 
 type delivery struct {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,8 +23,17 @@ import (
 //	cp.<sub>                       checkpoint (decimal position)
 //	oc.<correlation>.<event>.<sub> outcome (JSON)
 //	dl.<sub>.<dead-letter id>      dead letter (JSON)
+//	ae.<sub>.<event>.<attempt>     failed attempt of a retried event (JSON)
 //
 // Outcomes are keyed by correlation first so a trace reads one key range.
+//
+// A shared subscription retries by negative acknowledgement, so each
+// attempt may run in a new delivery, even in another process, which knows
+// only its own failure. Commit therefore keeps each failed attempt it is
+// told of (an outcome "retrying") under an ae key, and completes a dead
+// letter's history with them: a dead letter lists every failed attempt,
+// as on the stores of one process. The keys of an event go once it ends
+// (succeeded, dead-lettered or discarded).
 
 func cpKey(sub string) string { return "cp." + encodeToken(sub) }
 
@@ -31,6 +42,11 @@ func ocKey(o *herald.Outcome) string {
 }
 
 func dlKey(sub, id string) string { return "dl." + encodeToken(sub) + "." + encodeToken(id) }
+
+// aePrefix is the key prefix of the failed attempts of event in sub.
+func aePrefix(sub, event string) string {
+	return "ae." + encodeToken(sub) + "." + encodeToken(event) + "."
+}
 
 func (s *Store) subsSubject(key string) string {
 	return "$KV." + s.cfg.namespace + "_subs." + key
@@ -129,6 +145,10 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 		m.Data = v
 		msgs = append(msgs, m)
 	}
+	// The failed attempts this commit reports, and the events it ends, by
+	// attempt-key prefix.
+	var failed map[string][]herald.AttemptError
+	var ended []string
 	for _, o := range p.Outcomes {
 		if o.Subscription == "" {
 			o.Subscription = sub
@@ -138,6 +158,27 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 			return fmt.Errorf("nats store: commit: %w", err)
 		}
 		put(ocKey(&o), b)
+		switch prefix := aePrefix(o.Subscription, o.EventID); {
+		case o.Status == herald.OutcomeRetrying:
+			if failed == nil {
+				failed = map[string][]herald.AttemptError{}
+			}
+			failed[prefix] = append(failed[prefix], herald.AttemptError{Attempt: o.Attempts, At: o.UpdatedAt, Error: o.LastError})
+		case o.Attempts > 1:
+			ended = append(ended, prefix)
+		}
+	}
+	for _, prefix := range ended {
+		delete(failed, prefix) // ended in this commit: nothing to keep
+	}
+	for prefix, errs := range failed {
+		for _, ae := range errs {
+			b, err := json.Marshal(ae)
+			if err != nil {
+				return fmt.Errorf("nats store: commit: %w", err)
+			}
+			put(prefix+strconv.Itoa(ae.Attempt), b)
+		}
 	}
 	for _, d := range p.DeadLetters {
 		if d.Subscription == "" {
@@ -149,6 +190,11 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 		if d.ID == "" {
 			d.ID = herald.DeadLetterID(d.Subscription, d.Event.ID)
 		}
+		errs, err := s.attemptHistory(ctx, sub, aePrefix(d.Subscription, d.Event.ID), d.Errors, p.Outcomes)
+		if err != nil {
+			return err
+		}
+		d.Errors = errs
 		b, err := json.Marshal(d)
 		if err != nil {
 			return fmt.Errorf("nats store: commit: %w", err)
@@ -161,7 +207,55 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 		msgs = append(msgs, m)
 	}
 	put(cpKey(sub), []byte(strconv.FormatUint(p.Checkpoint, 10)))
-	return s.writeState(ctx, msgs)
+	if err := s.writeState(ctx, msgs); err != nil {
+		return err
+	}
+	// The attempts of ended events are no longer needed. Removing them is
+	// tidying: one that stays is never merged into a history it is
+	// already part of.
+	for _, prefix := range ended {
+		_ = s.purgeSubject(ctx, s.subsStream, s.subsSubject(prefix+"*"))
+	}
+	return nil
+}
+
+// attemptHistory completes errs, the failed attempts a dead letter's last
+// delivery knew of, with the earlier attempts stored under prefix or
+// reported as retrying in outcomes (the same commit, of sub), in attempt
+// order.
+func (s *Store) attemptHistory(ctx context.Context, sub, prefix string, errs []herald.AttemptError, outcomes []herald.Outcome) ([]herald.AttemptError, error) {
+	first := math.MaxInt
+	for _, ae := range errs {
+		first = min(first, ae.Attempt)
+	}
+	if first <= 1 {
+		return errs, nil // complete already
+	}
+	earlier := map[int]herald.AttemptError{}
+	err := s.scanBucket(ctx, s.cfg.namespace+"_subs", prefix+"*", func(key string, v []byte) error {
+		var ae herald.AttemptError
+		if err := json.Unmarshal(v, &ae); err != nil {
+			return fmt.Errorf("nats store: attempt %q is corrupt: %w", key, herald.ErrIncompatibleStore)
+		}
+		if ae.Attempt < first {
+			earlier[ae.Attempt] = ae
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range outcomes {
+		if o.Status == herald.OutcomeRetrying && o.Attempts < first && aePrefix(cmp.Or(o.Subscription, sub), o.EventID) == prefix {
+			earlier[o.Attempts] = herald.AttemptError{Attempt: o.Attempts, At: o.UpdatedAt, Error: o.LastError}
+		}
+	}
+	if len(earlier) == 0 {
+		return errs, nil
+	}
+	out := slices.Collect(maps.Values(earlier))
+	slices.SortFunc(out, func(a, b herald.AttemptError) int { return cmp.Compare(a.Attempt, b.Attempt) })
+	return append(out, errs...), nil
 }
 
 // writeState writes msgs to the state bucket: one publish, or atomic

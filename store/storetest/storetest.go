@@ -116,6 +116,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store, f Features) {
 	t.Run("Durability", s.testDurability)
 	t.Run("Owners", s.testOwners)
 	t.Run("Bounded", s.testBounded)
+	t.Run("Bus", s.testBus)
 }
 
 // base is the timestamp of the suite's events unless a test sets one: a

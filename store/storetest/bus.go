@@ -1,0 +1,171 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// testBus runs what a Bus promises on top of the store: the same on every
+// store, shared across processes or not.
+func (s *suite) testBus(t *testing.T) {
+	t.Run("DeadLetterHistory", s.testDeadLetterHistory)
+	t.Run("CloseHandsBackDeliveries", s.testCloseHandsBack)
+}
+
+// newBus returns a bus on st that the test closes; the store stays open.
+func newBus(t *testing.T, st herald.Store) *herald.Bus {
+	t.Helper()
+	b, err := herald.New(herald.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	return b
+}
+
+// testDeadLetterHistory: a dead letter keeps every failed attempt, in
+// order, and a failing redrive adds its own attempts to the history.
+func (s *suite) testDeadLetterHistory(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	b := newBus(t, st)
+	var mu sync.Mutex
+	calls := 0
+	h := herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return fmt.Errorf("failure %d", calls)
+	})
+	if _, err := b.Subscribe(ctx, "hist.>", h, herald.Durable("hist"), herald.MaxAttempts(3), herald.Backoff(time.Millisecond, time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	e := event(t, "hist.failing", 1)
+	if _, err := b.Publish(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	dead := func(redrive bool, n int) herald.DeadLetter {
+		t.Helper()
+		var got []herald.DeadLetter
+		s.eventually(t, fmt.Sprintf("a dead letter with %d errors", n), func() bool {
+			var err error
+			got, err = b.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: "hist"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(got) == 1 && !got[0].Redrive && len(got[0].Errors) >= n
+		})
+		d := got[0]
+		if len(d.Errors) != n {
+			t.Fatalf("dead letter has %d errors, want %d: %+v", len(d.Errors), n, d.Errors)
+		}
+		for i, ae := range d.Errors {
+			if ae.Attempt != i+1 {
+				t.Errorf("error %d is attempt %d, want %d", i, ae.Attempt, i+1)
+			}
+			if want := fmt.Sprintf("failure %d", i+1); ae.Error != want {
+				t.Errorf("error %d = %q, want %q", i, ae.Error, want)
+			}
+			if i > 0 && ae.At.Before(d.Errors[i-1].At) {
+				t.Errorf("error %d at %v, before error %d at %v", i, ae.At, i-1, d.Errors[i-1].At)
+			}
+		}
+		return d
+	}
+	d := dead(false, 3)
+	if n, err := b.Redrive(ctx, herald.DeadLetterQuery{IDs: []string{d.ID}}); err != nil || n != 1 {
+		t.Fatalf("Redrive = %d, %v; want 1", n, err)
+	}
+	dead(true, 6)
+}
+
+// testCloseHandsBack: after a graceful Bus.Close and the store's Close,
+// a durable subscription on the reopened store delivers the events the
+// first one had not handled at once, not after a redelivery timeout.
+func (s *suite) testCloseHandsBack(t *testing.T) {
+	if s.f.Reopen == nil {
+		t.Skip("the store is not persistent")
+	}
+	st := s.newStore(t)
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := t.Context()
+	b := newBus(t, st)
+	const n = 300
+	gate := make(chan struct{})
+	started := make(chan struct{}, 4*n)
+	var mu sync.Mutex
+	handled := map[string]bool{}
+	h := herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
+		started <- struct{}{}
+		select {
+		case <-gate:
+			mu.Lock()
+			handled[e.ID] = true
+			mu.Unlock()
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	if _, err := b.Subscribe(ctx, "handback.>", h, herald.Durable("handback"), herald.Concurrency(2)); err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for i := range n {
+		e := event(t, "handback.item", i, subject(fmt.Sprintf("s%d", i%10)))
+		if _, err := b.Publish(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, e.ID)
+	}
+	<-started // the subscription has events in hand
+	close(gate)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.Close(cctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Bus.Close: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st2 := s.f.Reopen(t, st)
+	t.Cleanup(func() { _ = st2.Close() })
+	b2 := newBus(t, st2)
+	got := map[string]bool{}
+	h2 := herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got[e.ID] = true
+		return nil
+	})
+	if _, err := b2.Subscribe(ctx, "handback.>", h2, herald.Durable("handback"), herald.Concurrency(4)); err != nil {
+		t.Fatal(err)
+	}
+	// Every event the first bus did not handle comes within the wake
+	// timeout: one it had in hand must not wait for a redelivery timeout.
+	mu.Lock()
+	want := map[string]bool{}
+	for _, id := range all {
+		if !handled[id] {
+			want[id] = true
+		}
+	}
+	mu.Unlock()
+	t.Logf("%d of %d events left for the reopened store", len(want), n)
+	s.eventually(t, fmt.Sprintf("the %d events the first bus left delivered after reopening", len(want)), func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for id := range want {
+			if !got[id] {
+				return false
+			}
+		}
+		return true
+	})
+}
