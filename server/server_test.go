@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/memnet"
 	"github.com/heraldhq/herald/server"
 )
 
@@ -77,10 +78,18 @@ func newEnvBus(t *testing.T, st herald.Store, bus *herald.Bus, opts ...server.Op
 	return e
 }
 
-// newBubbleEnv is an env without a network, for tests that run in a
-// testing/synctest bubble (a goroutine blocked on a socket keeps the
-// bubble's clock from moving): e.do calls the server's handler in process.
-// Its cleanup closes the server, the bus and the memory store.
+// httpClient is e.client, or http.DefaultClient.
+func (e *env) httpClient() *http.Client {
+	if e.client != nil {
+		return e.client
+	}
+	return http.DefaultClient
+}
+
+// newBubbleEnv is an env on a network in memory, for tests that run in a
+// testing/synctest bubble (a goroutine blocked on a real socket keeps the
+// bubble's clock from moving). Its cleanup closes the server, the bus and
+// the memory store.
 func newBubbleEnv(t *testing.T, opts ...server.Option) *env {
 	t.Helper()
 	return newBubbleEnvStore(t, herald.NewMemoryStore(), opts...)
@@ -98,8 +107,15 @@ func newBubbleEnvStore(t *testing.T, st herald.Store, opts ...server.Option) *en
 		bus.Close(context.Background())
 		t.Fatal(err)
 	}
+	l := memnet.Listen()
+	hs := &http.Server{Handler: srv}
+	hs.RegisterOnShutdown(srv.EndStreams)
+	go hs.Serve(l)
+	tr := &http.Transport{DialContext: l.DialContext}
 	t.Cleanup(func() {
 		srv.EndStreams()
+		tr.CloseIdleConnections()
+		hs.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := srv.Close(ctx); err != nil {
@@ -110,8 +126,7 @@ func newBubbleEnvStore(t *testing.T, st herald.Store, opts ...server.Option) *en
 		}
 		st.Close()
 	})
-	return &env{t: t, store: st, bus: bus, srv: srv, url: "http://herald.test",
-		client: &http.Client{Transport: handlerTransport{srv}}}
+	return &env{t: t, store: st, bus: bus, srv: srv, url: "http://herald.test", client: &http.Client{Transport: tr}}
 }
 
 // handlerTransport answers each request with its handler, in the calling
@@ -187,11 +202,7 @@ func (e *env) do(method, path string, body any, hdr ...string) answer {
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
 	}
-	client := e.client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := e.httpClient().Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}
