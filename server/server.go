@@ -379,7 +379,24 @@ type route struct {
 
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
-	rs := []route{
+	for _, rt := range s.routeTable() {
+		s.mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	s.mux.Handle("/", s.wrap(route{"other", true, func(w http.ResponseWriter, r *http.Request, _ *principal) error {
+		if allow := s.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+				"%s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allow, ", "))
+		}
+		return notFound("no such endpoint: %s %s", r.Method, r.URL.Path)
+	}}))
+}
+
+// routeTable lists every endpoint of the API; openapi.json describes each
+// of them (a test holds them together).
+func (s *Server) routeTable() []route {
+	metricsH := promhttp.HandlerFor(s.cfg.registry, promhttp.HandlerOpts{})
+	return []route{
 		{"POST /v1/events", false, s.handlePublish},
 		{"GET /v1/events", false, s.handleList},
 		{"GET /v1/events/{id...}", false, s.handleGet},
@@ -402,25 +419,14 @@ func (s *Server) routes() {
 		{"GET /v1/tokens", false, s.handleTokenList},
 		{"DELETE /v1/tokens/{id}", false, s.handleTokenRevoke},
 		{"GET /v1/status", false, s.handleStatus},
+		{"GET /v1/openapi.json", true, s.handleOpenAPI},
 		{"GET /healthz", true, s.handleHealth},
 		{"GET /readyz", true, s.handleReady},
+		{"GET /metrics", true, func(w http.ResponseWriter, r *http.Request, _ *principal) error {
+			metricsH.ServeHTTP(w, r)
+			return nil
+		}},
 	}
-	for _, rt := range rs {
-		s.mux.Handle(rt.pattern, s.wrap(rt))
-	}
-	metricsH := promhttp.HandlerFor(s.cfg.registry, promhttp.HandlerOpts{})
-	s.mux.Handle("GET /metrics", s.wrap(route{"GET /metrics", true, func(w http.ResponseWriter, r *http.Request, _ *principal) error {
-		metricsH.ServeHTTP(w, r)
-		return nil
-	}}))
-	s.mux.Handle("/", s.wrap(route{"other", true, func(w http.ResponseWriter, r *http.Request, _ *principal) error {
-		if allow := s.allowed(r); len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			return newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
-				"%s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allow, ", "))
-		}
-		return notFound("no such endpoint: %s %s", r.Method, r.URL.Path)
-	}}))
 }
 
 // allowed returns the methods that some route serves at r's path, sorted;

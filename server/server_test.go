@@ -147,6 +147,9 @@ type answer struct {
 	status int
 	header http.Header
 	body   []byte
+	// op is the operationId of openapi.json the answer was checked
+	// against; "" when no operation matched its path.
+	op string
 }
 
 func (a answer) json(t *testing.T, v any) {
@@ -208,7 +211,8 @@ func (e *env) do(method, path string, body any, hdr ...string) answer {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+	op := e.checkContract(req, resp.StatusCode, resp.Header, b)
+	return answer{status: resp.StatusCode, header: resp.Header, body: b, op: op}
 }
 
 type published struct {
