@@ -715,7 +715,7 @@ func TestDurableSubscriberHoldsBoundedMemoryStore(t *testing.T) {
 }
 
 func testDurableSubscriberHoldsBoundedMemoryStore(t *testing.T) {
-	st := sharedStore(t, WithMaxEvents(16))
+	st := sharedStore(t, WithMemoryMaxEvents(16))
 	b := newBus(t, WithStore(st))
 	gate := make(chan struct{})
 	var rec recorder

@@ -76,7 +76,7 @@ func TestPublishConcurrentKeepsLogOrder(t *testing.T) {
 	stores := map[string]func(t *testing.T) herald.Store{
 		"memory": func(t *testing.T) herald.Store { return nil },
 		"sqlite": func(t *testing.T) herald.Store {
-			st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "h.db"), sqlite.Durability(sqlite.Normal))
+			st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "h.db"), sqlite.WithDurability(sqlite.Normal))
 			if err != nil {
 				t.Fatal(err)
 			}

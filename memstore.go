@@ -103,9 +103,9 @@ type outcomeKey struct{ sub, eventID string }
 // MemoryOption configures a MemoryStore.
 type MemoryOption func(*MemoryStore)
 
-// WithMaxEvents bounds how many events the store holds (default
+// WithMemoryMaxEvents bounds how many events the store holds (default
 // DefaultMaxEvents, 65,536); n <= 0 removes the bound.
-func WithMaxEvents(n int) MemoryOption { return func(s *MemoryStore) { s.max = n } }
+func WithMemoryMaxEvents(n int) MemoryOption { return func(s *MemoryStore) { s.max = n } }
 
 const maxOrphanOutcomes = 1 << 16
 

@@ -20,7 +20,7 @@ func memEvent(t testing.TB, name string) *Event {
 
 func TestMemoryStoreEvictsWhenNoSubscriptionHoldsEvents(t *testing.T) {
 	ctx := context.Background()
-	s := NewMemoryStore(WithMaxEvents(10))
+	s := NewMemoryStore(WithMemoryMaxEvents(10))
 	defer s.Close()
 	var ids []string
 	for range 25 {
@@ -50,7 +50,7 @@ func TestMemoryStoreEvictsWhenNoSubscriptionHoldsEvents(t *testing.T) {
 
 func TestMemoryStoreBackpressureWhileDurableSubscriptionNeedsEvents(t *testing.T) {
 	ctx := context.Background()
-	s := NewMemoryStore(WithMaxEvents(8))
+	s := NewMemoryStore(WithMemoryMaxEvents(8))
 	defer s.Close()
 	if err := s.Commit(ctx, "slow", Progress{Checkpoint: 0}); err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func testMemoryStoreWaitWakesOnAppendAndClose(t *testing.T) {
 
 func TestMemoryStoreGrowsUnbounded(t *testing.T) {
 	ctx := context.Background()
-	s := NewMemoryStore(WithMaxEvents(0))
+	s := NewMemoryStore(WithMemoryMaxEvents(0))
 	defer s.Close()
 	batch := make([]*Event, 1000)
 	for i := range batch {
@@ -151,7 +151,7 @@ func TestMemoryStoreGrowsUnbounded(t *testing.T) {
 
 func TestMemoryStoreIDHashCollisions(t *testing.T) {
 	ctx := context.Background()
-	s := NewMemoryStore(WithMaxEvents(4))
+	s := NewMemoryStore(WithMemoryMaxEvents(4))
 	defer s.Close()
 	s.ids.hash = func(id string) uint64 { return uint64(len(id) % 2) } // everything collides
 	var evs []*Event
@@ -185,7 +185,7 @@ func TestMemoryStoreIDHashCollisions(t *testing.T) {
 
 func TestMemoryStoreIndexesFreshIDsLazily(t *testing.T) {
 	ctx := context.Background()
-	s := NewMemoryStore(WithMaxEvents(8))
+	s := NewMemoryStore(WithMemoryMaxEvents(8))
 	defer s.Close()
 	var evs []*Event
 	for i := range 20 {

@@ -18,7 +18,7 @@ import (
 func onEachStore(t *testing.T, f func(t *testing.T, b *herald.Bus)) {
 	t.Run("memory", func(t *testing.T) { f(t, newTypedBus(t)) })
 	t.Run("sqlite", func(t *testing.T) {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "h.db"), sqlite.Durability(sqlite.Normal))
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "h.db"), sqlite.WithDurability(sqlite.Normal))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +166,7 @@ func TestChildEventsInheritCorrelation(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		relay("chain.a", func() (*herald.Event, error) { return chainB.New(chainStep{2}, herald.EventID("chain-b")) })
+		relay("chain.a", func() (*herald.Event, error) { return chainB.New(chainStep{2}, herald.WithID("chain-b")) })
 		relay("chain.b", func() (*herald.Event, error) {
 			e, err := herald.NewEvent("chain.c", chainStep{3})
 			if err == nil {

@@ -125,7 +125,7 @@ func TestTypedPublishRegistersSchema(t *testing.T) {
 	b := newBus(t)
 	// No codec: the mark makes the publish fail loudly instead of storing
 	// the field in clear.
-	if _, err := pt.Publish(ctx, b, person{SSN: "1"}, Subject("p/1")); !errors.Is(err, ErrInvalidEvent) {
+	if _, err := pt.Publish(ctx, b, person{SSN: "1"}, WithSubject("p/1")); !errors.Is(err, ErrInvalidEvent) {
 		t.Fatalf("want a refusal, got %v", err)
 	}
 	if _, err := b.Schemas().Get("door.typed", 1); err != nil {
@@ -136,10 +136,10 @@ func TestTypedPublishRegistersSchema(t *testing.T) {
 	if err := b2.Schemas().Register("door.typed", 1, []byte(`{"type":"object"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pt.Publish(ctx, b2, person{SSN: "1"}, Subject("p/1")); !errors.Is(err, ErrInvalidSchema) {
+	if _, err := pt.Publish(ctx, b2, person{SSN: "1"}, WithSubject("p/1")); !errors.Is(err, ErrInvalidSchema) {
 		t.Fatalf("want ErrInvalidSchema, got %v", err)
 	}
-	if _, err := pt.PublishBatch(ctx, b2, []person{{SSN: "1"}}, Subject("p/1")); !errors.Is(err, ErrInvalidSchema) {
+	if _, err := pt.PublishBatch(ctx, b2, []person{{SSN: "1"}}, WithSubject("p/1")); !errors.Is(err, ErrInvalidSchema) {
 		t.Fatalf("batch: want ErrInvalidSchema, got %v", err)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // without a final outcome; after a restart every event ends succeeded or
 // dead-lettered.
 func TestDurableStressCheckpointAndOrder(t *testing.T) {
-	st := sharedStore(t, WithMaxEvents(0))
+	st := sharedStore(t, WithMemoryMaxEvents(0))
 	ctx := context.Background()
 	const n, subjects = 400, 8
 	b := newBus(t, WithStore(st))

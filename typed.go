@@ -26,7 +26,7 @@ import (
 //	}, herald.Durable("transcriber"))
 //	...
 //	pos, err := recordingEnded.Publish(ctx, bus, RecordingEnded{RecordingID: "r1", Path: "/r1.wav"},
-//		herald.Subject("recording/r1"))
+//		herald.WithSubject("recording/r1"))
 //
 // T must encode to a JSON object: a struct, a pointer to one, a map with
 // string keys, or a type with its own MarshalJSON. An EventType is a small
@@ -47,9 +47,9 @@ type typeConfig struct {
 	schema  []byte
 }
 
-// SchemaVersion sets the version of the event's data (the events' Version
+// WithSchemaVersion sets the version of the event's data (the events' Version
 // field); the default is 1.
-func SchemaVersion(n int) TypeOption { return func(c *typeConfig) { c.version = n } }
+func WithSchemaVersion(n int) TypeOption { return func(c *typeConfig) { c.version = n } }
 
 // WithJSONSchema attaches a JSON Schema (draft 2020-12) to the type: New
 // checks the data against it, Register adds it to a Schemas registry, and
@@ -126,9 +126,9 @@ func (t EventType[T]) Is(e *Event) bool { return e != nil && e.Name == t.name }
 // EventOption sets a field of an event that New or Publish creates.
 type EventOption func(*Event)
 
-// Subject sets the event's subject, the entity it is about
+// WithSubject sets the event's subject, the entity it is about
 // ("recording/123"): the unit of ordering and of optimistic concurrency.
-func Subject(s string) EventOption { return func(e *Event) { e.Subject = s } }
+func WithSubject(s string) EventOption { return func(e *Event) { e.Subject = s } }
 
 // WithPriority sets the event's priority (default PriorityNormal).
 func WithPriority(p Priority) EventOption { return func(e *Event) { e.Priority = p } }
@@ -143,17 +143,17 @@ func WithMetadata(key, value string) EventOption {
 	}
 }
 
-// CorrelationID sets the event's correlation id. By default it is the
+// WithCorrelationID sets the event's correlation id. By default it is the
 // event's own id, or, when published from a handler, the handled event's.
-func CorrelationID(id string) EventOption { return func(e *Event) { e.CorrelationID = id } }
+func WithCorrelationID(id string) EventOption { return func(e *Event) { e.CorrelationID = id } }
 
-// EventID sets the event's id, its idempotency key: publishing the same id
+// WithID sets the event's id, its idempotency key: publishing the same id
 // again stores nothing new. By default a UUIDv7 is generated, or, when
 // published from a handler, a deterministic id (see ChildID).
-func EventID(id string) EventOption { return func(e *Event) { e.ID = id } }
+func WithID(id string) EventOption { return func(e *Event) { e.ID = id } }
 
-// At sets the event's timestamp (default: when it is published).
-func At(ts time.Time) EventOption { return func(e *Event) { e.Timestamp = ts } }
+// WithTimestamp sets the event's timestamp (default: when it is published).
+func WithTimestamp(ts time.Time) EventOption { return func(e *Event) { e.Timestamp = ts } }
 
 // event builds the event for data without filling defaults.
 func (t EventType[T]) event(data T, opts []EventOption) (*Event, error) {

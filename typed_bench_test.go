@@ -11,7 +11,7 @@ import (
 // The cost typed events and schemas add to publishing and handling.
 
 func BenchmarkTypedPublish(b *testing.B) {
-	bus, err := herald.New(herald.WithStore(herald.NewMemoryStore(herald.WithMaxEvents(0))))
+	bus, err := herald.New(herald.WithStore(herald.NewMemoryStore(herald.WithMemoryMaxEvents(0))))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func BenchmarkTypedPublish(b *testing.B) {
 }
 
 func BenchmarkTypedPublishWithSchema(b *testing.B) {
-	bus, err := herald.New(herald.WithStore(herald.NewMemoryStore(herald.WithMaxEvents(0))))
+	bus, err := herald.New(herald.WithStore(herald.NewMemoryStore(herald.WithMemoryMaxEvents(0))))
 	if err != nil {
 		b.Fatal(err)
 	}

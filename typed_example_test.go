@@ -46,7 +46,7 @@ func ExampleDefine() {
 	fmt.Println("refused:", errors.Is(err, herald.ErrSchemaViolation), errors.As(err, &ve) && ve.Field == "data.path")
 
 	pos, err := recordingCompleted.Publish(ctx, bus, RecordingCompleted{Path: "/rec/1.wav", Seconds: 42},
-		herald.Subject("recording/1"))
+		herald.WithSubject("recording/1"))
 	if err != nil {
 		panic(err)
 	}

@@ -37,7 +37,7 @@ const recordingEndedSchema = `{
 
 var (
 	recordingEndedType = herald.Define[recordingEnded]("recording.ended", herald.WithJSONSchema([]byte(recordingEndedSchema)))
-	noiseReducedType   = herald.Define[noiseReduced]("noise_reduction.completed", herald.SchemaVersion(2))
+	noiseReducedType   = herald.Define[noiseReduced]("noise_reduction.completed", herald.WithSchemaVersion(2))
 )
 
 func newTypedBus(t *testing.T, opts ...herald.Option) *herald.Bus {
@@ -61,7 +61,7 @@ func TestDefineRejects(t *testing.T) {
 	cases := map[string]interface{ Err() error }{
 		"bad name":      herald.Define[payload]("Bad.Name"),
 		"empty name":    herald.Define[payload](""),
-		"version 0":     herald.Define[payload]("a.b", herald.SchemaVersion(0)),
+		"version 0":     herald.Define[payload]("a.b", herald.WithSchemaVersion(0)),
 		"string data":   herald.Define[string]("a.b"),
 		"slice data":    herald.Define[[]int]("a.b"),
 		"interface":     herald.Define[any]("a.b"),
@@ -97,7 +97,7 @@ func TestDefineRejects(t *testing.T) {
 		"pointer":        herald.Define[*payload]("a.b"),
 		"map":            herald.Define[map[string]int]("a.b"),
 		"raw marshaler":  herald.Define[json.RawMessage]("a.b"),
-		"versioned":      herald.Define[payload]("a.b", herald.SchemaVersion(3)),
+		"versioned":      herald.Define[payload]("a.b", herald.WithSchemaVersion(3)),
 		"with schema":    herald.Define[payload]("a.b", herald.WithJSONSchema([]byte(`{"type":"object"}`))),
 		"boolean schema": herald.Define[payload]("a.b", herald.WithJSONSchema([]byte(`true`))),
 	} {
@@ -110,9 +110,9 @@ func TestDefineRejects(t *testing.T) {
 func TestTypedNew(t *testing.T) {
 	ts := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
 	e, err := noiseReducedType.New(noiseReduced{RecordingID: "r1", CleanPath: "/c.wav"},
-		herald.Subject("recording/r1"), herald.WithPriority(herald.PriorityHigh),
+		herald.WithSubject("recording/r1"), herald.WithPriority(herald.PriorityHigh),
 		herald.WithMetadata("traceparent", "00-1"), herald.WithMetadata("k", "v"),
-		herald.CorrelationID("corr-1"), herald.EventID("ev-1"), herald.At(ts))
+		herald.WithCorrelationID("corr-1"), herald.WithID("ev-1"), herald.WithTimestamp(ts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestTypedPipeline(t *testing.T) {
 
 	denoiser, err := recordingEndedType.Subscribe(ctx, b, func(ctx context.Context, r recordingEnded) error {
 		_, err := noiseReducedType.Publish(ctx, b, noiseReduced{RecordingID: r.RecordingID, CleanPath: r.Path + ".clean"},
-			herald.Subject("recording/"+r.RecordingID))
+			herald.WithSubject("recording/"+r.RecordingID))
 		return err
 	}, herald.Durable("denoiser"))
 	if err != nil {
@@ -219,7 +219,7 @@ func TestTypedPipeline(t *testing.T) {
 	defer notes.Close(context.Background())
 
 	pos, err := recordingEndedType.Publish(ctx, b, recordingEnded{RecordingID: "r1", Path: "/r1.wav", Duration: 12},
-		herald.Subject("recording/r1"), herald.CorrelationID("session-1"))
+		herald.WithSubject("recording/r1"), herald.WithCorrelationID("session-1"))
 	if err != nil || pos == 0 {
 		t.Fatalf("Publish = %d, %v", pos, err)
 	}
@@ -341,7 +341,7 @@ func TestTypedSchemaValidation(t *testing.T) {
 	if !errors.As(err, &ve) || ve.Field != "data.recording_id" {
 		t.Errorf("untyped Publish breaking the registered schema: %v", err)
 	}
-	res, err = recordingEndedType.PublishBatch(ctx, rb, []recordingEnded{{RecordingID: "a", Path: "/a"}, {RecordingID: "b", Path: "/b"}}, herald.Subject("batch/1"))
+	res, err = recordingEndedType.PublishBatch(ctx, rb, []recordingEnded{{RecordingID: "a", Path: "/a"}, {RecordingID: "b", Path: "/b"}}, herald.WithSubject("batch/1"))
 	if err != nil || len(res) != 2 || res[1].Position != res[0].Position+1 {
 		t.Errorf("PublishBatch = %v, %v", res, err)
 	}
@@ -408,7 +408,7 @@ func TestTypedSubscribeBatch(t *testing.T) {
 func TestTypedPublishExpectVersion(t *testing.T) {
 	b := newTypedBus(t)
 	ctx := t.Context()
-	subj := herald.Subject("recording/9")
+	subj := herald.WithSubject("recording/9")
 	if _, err := noiseReducedType.Publish(ctx, b, noiseReduced{RecordingID: "9"}, subj, herald.ExpectVersion(0)); err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +443,7 @@ func TestTypedNewInHandler(t *testing.T) {
 		if _, err := b.Publish(ctx, made); err != nil {
 			return err
 		}
-		chosen, err := noiseReducedType.New(noiseReduced{RecordingID: r.RecordingID}, herald.EventID("chosen-"+r.RecordingID))
+		chosen, err := noiseReducedType.New(noiseReduced{RecordingID: r.RecordingID}, herald.WithID("chosen-"+r.RecordingID))
 		if err != nil {
 			return err
 		}
@@ -454,7 +454,7 @@ func TestTypedNewInHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close(context.Background())
-	if _, err := recordingEndedType.Publish(ctx, b, recordingEnded{RecordingID: "r1", Path: "/p"}, herald.EventID("parent-1"), herald.CorrelationID("corr-1")); err != nil {
+	if _, err := recordingEndedType.Publish(ctx, b, recordingEnded{RecordingID: "r1", Path: "/p"}, herald.WithID("parent-1"), herald.WithCorrelationID("corr-1")); err != nil {
 		t.Fatal(err)
 	}
 	var children []*herald.Event

@@ -242,7 +242,7 @@ type order struct {
 var orderPlacedType = herald.Define[order]("order.placed")
 
 func TestValidateTypedRulesAndRequireSource(t *testing.T) {
-	orderV2 := herald.Define[order]("order.placed", herald.SchemaVersion(2))
+	orderV2 := herald.Define[order]("order.placed", herald.WithSchemaVersion(2))
 	b := newTypedBus(t,
 		herald.WithValidator(herald.RequireSource()),
 		herald.WithValidator(orderPlacedType.Validator(func(ctx context.Context, o order) error {

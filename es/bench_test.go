@@ -13,7 +13,7 @@ func benchStore(b *testing.B, events int) *herald.MemoryStore {
 	b.Helper()
 	st := herald.NewMemoryStore()
 	b.Cleanup(func() { st.Close() })
-	w, err := es.NewRepository(busOn(b, st), applyAccount, es.CacheSize(0), es.SnapshotEvery(0))
+	w, err := es.NewRepository(busOn(b, st), applyAccount, es.WithCacheSize(0), es.WithSnapshotEvery(0))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,8 +36,8 @@ func BenchmarkLoad(b *testing.B) {
 		opts []es.Option
 	}{
 		{"cached", nil},
-		{"snapshot-every-100", []es.Option{es.CacheSize(0), es.SnapshotEvery(100)}},
-		{fmt.Sprintf("full-%d-events", events), []es.Option{es.CacheSize(0), es.SnapshotEvery(0)}},
+		{"snapshot-every-100", []es.Option{es.WithCacheSize(0), es.WithSnapshotEvery(100)}},
+		{fmt.Sprintf("full-%d-events", events), []es.Option{es.WithCacheSize(0), es.WithSnapshotEvery(0)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			r, err := es.NewRepository(busOn(b, st), applyAccount, bc.opts...)

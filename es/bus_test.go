@@ -51,7 +51,7 @@ func TestSaveThroughBus(t *testing.T) {
 	if _, err := r.Save(ctx, "account/b", 2, &herald.Event{Name: "Not A Name"}); !errors.Is(err, herald.ErrInvalidEvent) {
 		t.Fatalf("want ErrInvalidEvent from the bus, got %v", err)
 	}
-	fresh, err := es.NewRepository(bus, applyAccount, es.CacheSize(0))
+	fresh, err := es.NewRepository(bus, applyAccount, es.WithCacheSize(0))
 	if err != nil {
 		t.Fatal(err)
 	}

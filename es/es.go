@@ -60,10 +60,10 @@ type Sealer interface {
 // Defaults of a Repository.
 const (
 	// DefaultSnapshotEvery is how many events a subject gains between two
-	// snapshots unless SnapshotEvery says otherwise.
+	// snapshots unless WithSnapshotEvery says otherwise.
 	DefaultSnapshotEvery = 100
 	// DefaultCacheSize is how many aggregates the cache keeps unless
-	// CacheSize says otherwise.
+	// WithCacheSize says otherwise.
 	DefaultCacheSize = 1024
 	// DefaultUpdateAttempts is how many times Update tries on a conflict
 	// unless UpdateAttempts says otherwise.
@@ -83,25 +83,25 @@ type config struct {
 	logger         *slog.Logger
 }
 
-// SnapshotEvery sets how many events a subject gains between two
+// WithSnapshotEvery sets how many events a subject gains between two
 // snapshots (default DefaultSnapshotEvery); n <= 0 turns snapshots off.
-func SnapshotEvery(n int) Option { return func(c *config) { c.snapshotEvery = n } }
+func WithSnapshotEvery(n int) Option { return func(c *config) { c.snapshotEvery = n } }
 
-// SnapshotSchema sets the version of the state's JSON form (default 0).
+// WithSnapshotSchema sets the version of the state's JSON form (default 0).
 // A snapshot written under another version is upgraded with the function
 // given with UpgradeSnapshot, when there is one; otherwise it is ignored
 // and the state rebuilt from the subject's events. When retention has
 // deleted events the ignored snapshot held, the state cannot be rebuilt:
 // Load returns an error wrapping ErrIncomplete rather than a state that
 // misses them (see UpgradeSnapshot).
-func SnapshotSchema(v int) Option { return func(c *config) { c.snapshotSchema = v } }
+func WithSnapshotSchema(v int) Option { return func(c *config) { c.snapshotSchema = v } }
 
-// UpgradeSnapshot sets the function that turns the state of a snapshot
+// WithSnapshotUpgrade sets the function that turns the state of a snapshot
 // written under an older SnapshotSchema (its JSON form, opened when it was
 // sealed) into the JSON form of the current schema. Without it (the
 // default), such snapshots are ignored, which needs every event of the
 // subject still stored.
-func UpgradeSnapshot(f func(schema int, state []byte) ([]byte, error)) Option {
+func WithSnapshotUpgrade(f func(schema int, state []byte) ([]byte, error)) Option {
 	return func(c *config) { c.upgrade = f }
 }
 
@@ -111,14 +111,14 @@ func UpgradeSnapshot(f func(schema int, state []byte) ([]byte, error)) Option {
 // when a SnapshotSchema change caused it.
 var ErrIncomplete = errors.New("es: the subject's history is incomplete")
 
-// CacheSize sets how many aggregates the read-through cache keeps, least
+// WithCacheSize sets how many aggregates the read-through cache keeps, least
 // recently used evicted first (default DefaultCacheSize); n <= 0 turns the
 // cache off, and every Load reads the store.
-func CacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
+func WithCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 
-// UpdateAttempts sets how many times Update decides and saves when saves
+// WithUpdateAttempts sets how many times Update decides and saves when saves
 // conflict (default DefaultUpdateAttempts).
-func UpdateAttempts(n int) Option { return func(c *config) { c.updateAttempts = n } }
+func WithUpdateAttempts(n int) Option { return func(c *config) { c.updateAttempts = n } }
 
 // WithUpcasters sets the upcasters applied to every event read (default
 // none).
@@ -279,7 +279,7 @@ type snapshot struct {
 }
 
 // rebuild folds subject's events from its snapshot on, and writes a new
-// snapshot when SnapshotEvery events or more were folded. It fails with
+// snapshot when WithSnapshotEvery events or more were folded. It fails with
 // ErrIncomplete when it ends below the subject's version as it stood
 // before the read: events it needed are gone.
 func (r *Repository[S]) rebuild(ctx context.Context, subject string) (entry[S], error) {
@@ -389,7 +389,7 @@ func (r *Repository[S]) readSnapshot(ctx context.Context, subject string) (entry
 	return e, -1, true
 }
 
-// maybeSnapshot writes e as subject's snapshot when it is SnapshotEvery or
+// maybeSnapshot writes e as subject's snapshot when it is WithSnapshotEvery or
 // more events past the last one. A failure is logged, not returned: the
 // state is right, only the next rebuild is longer.
 func (r *Repository[S]) maybeSnapshot(ctx context.Context, subject string, e *entry[S]) {
@@ -429,7 +429,7 @@ func (r *Repository[S]) maybeSnapshot(ctx context.Context, subject string, e *en
 // any other. It takes ownership of the events, as Publish does. When the
 // cache holds the subject at version expected, Save folds the new events
 // into it; otherwise it drops the entry. Either way, when the save brings
-// the subject SnapshotEvery events or more past its snapshot, Save writes
+// the subject WithSnapshotEvery events or more past its snapshot, Save writes
 // a new one (rebuilding the state when the cache does not hold it), so
 // that a subject only ever saved is snapshotted too.
 func (r *Repository[S]) Save(ctx context.Context, subject string, expected uint64, events ...*herald.Event) (uint64, error) {

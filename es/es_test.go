@@ -191,7 +191,7 @@ func testFold(t *testing.T, newStore func(*testing.T) *countingStore) {
 	}
 
 	// A fresh repository (nothing cached) folds from the store.
-	fresh := newRepo(t, st, es.CacheSize(0))
+	fresh := newRepo(t, st, es.WithCacheSize(0))
 	s, v, err = fresh.Load(ctx, "account/1")
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +252,7 @@ func testSnapshotBoundsRebuild(t *testing.T, newStore func(*testing.T) *counting
 	ctx := context.Background()
 	st := newStore(t)
 	const every = 10
-	w := newRepo(t, st, es.SnapshotEvery(every), es.CacheSize(0))
+	w := newRepo(t, st, es.WithSnapshotEvery(every), es.WithCacheSize(0))
 	// Noise on other subjects, interleaved.
 	var v uint64
 	for i := range 25 {
@@ -288,7 +288,7 @@ func testSnapshotBoundsRebuild(t *testing.T, newStore func(*testing.T) *counting
 		t.Fatalf("snapshot state %s: %v", snap.State, err)
 	}
 
-	r := newRepo(t, st, es.SnapshotEvery(every), es.CacheSize(0))
+	r := newRepo(t, st, es.WithSnapshotEvery(every), es.WithCacheSize(0))
 	before := st.read.Load()
 	s, v, err := r.Load(ctx, "account/s")
 	if err != nil {
@@ -305,7 +305,7 @@ func testSnapshotBoundsRebuild(t *testing.T, newStore func(*testing.T) *counting
 	}
 
 	// A snapshot of another state schema is ignored: a full rebuild.
-	r2 := newRepo(t, st, es.SnapshotEvery(every), es.CacheSize(0), es.SnapshotSchema(2))
+	r2 := newRepo(t, st, es.WithSnapshotEvery(every), es.WithCacheSize(0), es.WithSnapshotSchema(2))
 	before = st.read.Load()
 	if s, v, err := r2.Load(ctx, "account/s"); err != nil || s.Balance != 25 || v != 25 {
 		t.Fatalf("schema 2: %+v@%d %v", s, v, err)
@@ -318,7 +318,7 @@ func testSnapshotBoundsRebuild(t *testing.T, newStore func(*testing.T) *counting
 	if err := st.PutValue(ctx, herald.SnapshotBucket, "account/s", []byte(`{"position":`)); err != nil {
 		t.Fatal(err)
 	}
-	if s, v, err := newRepo(t, st, es.CacheSize(0)).Load(ctx, "account/s"); err != nil || s.Balance != 25 || v != 25 {
+	if s, v, err := newRepo(t, st, es.WithCacheSize(0)).Load(ctx, "account/s"); err != nil || s.Balance != 25 || v != 25 {
 		t.Fatalf("corrupt snapshot: %+v@%d %v", s, v, err)
 	}
 }
@@ -326,7 +326,7 @@ func testSnapshotBoundsRebuild(t *testing.T, newStore func(*testing.T) *counting
 func TestSaveWritesSnapshotsWhenCached(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
-	r := newRepo(t, st, es.SnapshotEvery(4))
+	r := newRepo(t, st, es.WithSnapshotEvery(4))
 	var v uint64
 	for range 9 {
 		if _, _, err := r.Load(ctx, "account/c"); err != nil {
@@ -473,7 +473,7 @@ func testUpdateRetriesConflicts(t *testing.T, newStore func(*testing.T) *countin
 	const writers, each = 6, 5
 	var wg sync.WaitGroup
 	for range writers {
-		r := newRepo(t, st, es.UpdateAttempts(1000))
+		r := newRepo(t, st, es.WithUpdateAttempts(1000))
 		wg.Go(func() {
 			for range each {
 				if _, err := r.Update(ctx, "account/u", func(s account, v uint64) ([]*herald.Event, error) {
@@ -586,13 +586,13 @@ func testSingleFlightWaiterContext(t *testing.T) {
 func TestCacheEvictionBound(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
-	w := newRepo(t, st, es.CacheSize(0))
+	w := newRepo(t, st, es.WithCacheSize(0))
 	for i := range 10 {
 		if _, err := w.Save(ctx, fmt.Sprintf("account/%d", i), 0, ev(t, "account.deposited", amount{Cents: int64(i)})); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := newRepo(t, st, es.CacheSize(3))
+	r := newRepo(t, st, es.WithCacheSize(3))
 	for i := range 10 {
 		if s, _, err := r.Load(ctx, fmt.Sprintf("account/%d", i)); err != nil || s.Balance != int64(i) {
 			t.Fatalf("%d: %+v %v", i, s, err)
@@ -660,7 +660,7 @@ func testSaveUpdatesCache(t *testing.T, newStore func(*testing.T) *countingStore
 func testRetentionKeepsWhatSnapshotsNeed(t *testing.T, newStore func(*testing.T) *countingStore) {
 	ctx := context.Background()
 	st := newStore(t)
-	w := newRepo(t, st, es.SnapshotEvery(10), es.CacheSize(0))
+	w := newRepo(t, st, es.WithSnapshotEvery(10), es.WithCacheSize(0))
 	var v uint64
 	for range 25 {
 		var err error
@@ -685,7 +685,7 @@ func testRetentionKeepsWhatSnapshotsNeed(t *testing.T, newStore func(*testing.T)
 	if res.Deleted != 20 || left != 5 {
 		t.Fatalf("prune deleted %d and left %d events; want the 20 up to the snapshot deleted, 5 kept", res.Deleted, left)
 	}
-	s, v, err := newRepo(t, st, es.CacheSize(0)).Load(ctx, "account/p")
+	s, v, err := newRepo(t, st, es.WithCacheSize(0)).Load(ctx, "account/p")
 	if err != nil || s.Balance != 25 || v != 25 {
 		t.Fatalf("after retention: %+v@%d %v", s, v, err)
 	}

@@ -26,7 +26,7 @@ func ExampleRepository() {
 		}
 		c.N += d.By
 		return c, nil
-	}, es.SnapshotEvery(50))
+	}, es.WithSnapshotEvery(50))
 	if err != nil {
 		panic(err)
 	}

@@ -23,7 +23,7 @@ func FuzzSnapshot(f *testing.F) {
 	ctx := context.Background()
 	st := herald.NewMemoryStore()
 	defer st.Close()
-	w, err := es.NewRepository(busOn(f, st), applyAccount, es.CacheSize(0), es.SnapshotEvery(0))
+	w, err := es.NewRepository(busOn(f, st), applyAccount, es.WithCacheSize(0), es.WithSnapshotEvery(0))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func FuzzSnapshot(f *testing.F) {
 		if err := st.PutValue(ctx, herald.SnapshotBucket, "account/f", snap); err != nil {
 			t.Fatal(err)
 		}
-		r, err := es.NewRepository(busOn(t, st), applyAccount, es.CacheSize(0), es.SnapshotEvery(0))
+		r, err := es.NewRepository(busOn(t, st), applyAccount, es.WithCacheSize(0), es.WithSnapshotEvery(0))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,13 +33,13 @@ func TestRepositoryProperties(t *testing.T) {
 		repos := []*es.Repository[account]{}
 		for i := range 2 {
 			size := rapid.IntRange(0, 3).Draw(t, fmt.Sprintf("cacheSize%d", i))
-			r, err := es.NewRepository(bus, applyAccount, es.CacheSize(size), es.SnapshotEvery(snap))
+			r, err := es.NewRepository(bus, applyAccount, es.WithCacheSize(size), es.WithSnapshotEvery(snap))
 			if err != nil {
 				t.Fatal(err)
 			}
 			repos = append(repos, r)
 		}
-		fresh, _ := es.NewRepository(bus, applyAccount, es.CacheSize(0), es.SnapshotEvery(0))
+		fresh, _ := es.NewRepository(bus, applyAccount, es.WithCacheSize(0), es.WithSnapshotEvery(0))
 		// history[s][v] is subject s's balance at version v.
 		history := map[string][]int64{}
 		subjects := []string{"a/1", "a/2", "a/3"}

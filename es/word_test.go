@@ -31,13 +31,13 @@ func snapshotVersion(t *testing.T, st herald.Store, subject string) uint64 {
 }
 
 // A subject that is only ever saved, never loaded, is snapshotted every
-// SnapshotEvery events, with the cache on or off.
+// WithSnapshotEvery events, with the cache on or off.
 func TestSaveSnapshots(t *testing.T) {
 	for _, cache := range []int{0, es.DefaultCacheSize} {
 		t.Run(fmt.Sprintf("cache%d", cache), func(t *testing.T) {
 			ctx := context.Background()
 			st := newStore(t)
-			r := newRepo(t, st, es.SnapshotEvery(10), es.CacheSize(cache))
+			r := newRepo(t, st, es.WithSnapshotEvery(10), es.WithCacheSize(cache))
 			for v := range uint64(35) {
 				if _, err := r.Save(ctx, "account/s", v, ev(t, "account.deposited", amount{Cents: 1})); err != nil {
 					t.Fatal(err)
@@ -49,7 +49,7 @@ func TestSaveSnapshots(t *testing.T) {
 			if v := snapshotVersion(t, st, "account/s"); v != 30 {
 				t.Fatalf("snapshot at version %d, want 30", v)
 			}
-			s, v, err := newRepo(t, st, es.SnapshotEvery(10), es.CacheSize(0)).Load(ctx, "account/s")
+			s, v, err := newRepo(t, st, es.WithSnapshotEvery(10), es.WithCacheSize(0)).Load(ctx, "account/s")
 			if err != nil || s.Balance != 35 || v != 35 {
 				t.Fatalf("%+v@%d %v", s, v, err)
 			}
@@ -64,7 +64,7 @@ func TestSaveSnapshots(t *testing.T) {
 func TestSnapshotSchemaChangeAfterRetention(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
-	old := newRepo(t, st, es.SnapshotEvery(10), es.SnapshotSchema(1))
+	old := newRepo(t, st, es.WithSnapshotEvery(10), es.WithSnapshotSchema(1))
 	for v := range uint64(36) {
 		if _, err := old.Save(ctx, "account/r", v, ev(t, "account.deposited", amount{Cents: 1})); err != nil {
 			t.Fatal(err)
@@ -77,7 +77,7 @@ func TestSnapshotSchemaChangeAfterRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := newRepo(t, st, es.SnapshotEvery(10), es.SnapshotSchema(2))
+	r := newRepo(t, st, es.WithSnapshotEvery(10), es.WithSnapshotSchema(2))
 	if _, v, err := r.Load(ctx, "account/r"); !errors.Is(err, es.ErrIncomplete) {
 		t.Fatalf("want ErrIncomplete, got version %d, %v", v, err)
 	}
@@ -87,7 +87,7 @@ func TestSnapshotSchemaChangeAfterRetention(t *testing.T) {
 		t.Fatalf("Update: want ErrIncomplete, got %v", err)
 	}
 
-	up := newRepo(t, st, es.SnapshotEvery(10), es.SnapshotSchema(2), es.UpgradeSnapshot(func(schema int, state []byte) ([]byte, error) {
+	up := newRepo(t, st, es.WithSnapshotEvery(10), es.WithSnapshotSchema(2), es.WithSnapshotUpgrade(func(schema int, state []byte) ([]byte, error) {
 		if schema != 1 {
 			return nil, fmt.Errorf("schema %d", schema)
 		}
@@ -107,7 +107,7 @@ func TestSnapshotSchemaChangeAfterRetention(t *testing.T) {
 func TestPrunedWithoutSnapshotIsIncomplete(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
-	r := newRepo(t, st, es.SnapshotEvery(0), es.CacheSize(0))
+	r := newRepo(t, st, es.WithSnapshotEvery(0), es.WithCacheSize(0))
 	for v := range uint64(5) {
 		if _, err := r.Save(ctx, "account/p", v, ev(t, "account.deposited", amount{Cents: 1})); err != nil {
 			t.Fatal(err)

@@ -59,7 +59,7 @@ func TestRepositoryOnBusEncrypts(t *testing.T) {
 		err := e.Decode(&d)
 		o.Customer = d.Customer
 		return o, err
-	}, es.SnapshotEvery(1))
+	}, es.WithSnapshotEvery(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestRepositoryOnBusEncrypts(t *testing.T) {
 		err := e.Decode(&d)
 		o.Customer = d.Customer
 		return o, err
-	}, es.CacheSize(0), es.SnapshotEvery(0))
+	}, es.WithCacheSize(0), es.WithSnapshotEvery(0))
 	if o, v, err := fresh.Load(ctx, "order/1"); err != nil || o.Customer != "ZZREPOPLAIN" || v != 1 {
 		t.Fatalf("%+v@%d %v", o, v, err)
 	}
@@ -97,7 +97,7 @@ func TestTypedSchemaSealedWithoutRegistering(t *testing.T) {
 		SSN string `json:"ssn"`
 	}
 	pt := herald.Define[person]("person.created", herald.WithJSONSchema([]byte(ssnSchema)))
-	if _, err := pt.Publish(ctx, b, person{SSN: "ZZTYPEDPLAIN"}, herald.Subject("person/1")); err != nil {
+	if _, err := pt.Publish(ctx, b, person{SSN: "ZZTYPEDPLAIN"}, herald.WithSubject("person/1")); err != nil {
 		t.Fatal(err)
 	}
 	if storeHolds(t, st, "ZZTYPEDPLAIN") {
@@ -106,7 +106,7 @@ func TestTypedSchemaSealedWithoutRegistering(t *testing.T) {
 	if _, err := pt.Publish(ctx, b, person{SSN: "ZZNOSUBJECT"}); !errors.Is(err, herald.ErrInvalidEvent) {
 		t.Fatalf("no subject: want ErrInvalidEvent, got %v", err)
 	}
-	if _, err := pt.PublishBatch(ctx, b, []person{{SSN: "ZZBATCHPLAIN"}}, herald.Subject("person/2")); err != nil {
+	if _, err := pt.PublishBatch(ctx, b, []person{{SSN: "ZZBATCHPLAIN"}}, herald.WithSubject("person/2")); err != nil {
 		t.Fatal(err)
 	}
 	if storeHolds(t, st, "ZZNOSUBJECT") || storeHolds(t, st, "ZZBATCHPLAIN") {
@@ -192,7 +192,7 @@ func TestForgetDropsRepositoryCache(t *testing.T) {
 			o.Customer = *d.Customer
 		}
 		return o, err
-	}, es.SnapshotEvery(0))
+	}, es.WithSnapshotEvery(0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@
 // bound to the ciphertext as additional data, so an envelope moved to
 // another subject or field does not open. Keys are random, 32 bytes, one
 // per subject, made on the first event of the subject that has a
-// sensitive field, and kept in a KV bucket (KeyBucket, default "keys")
+// sensitive field, and kept in a KV bucket (WithKeyBucket, default "keys")
 // under the SHA-256 of the subject.
 //
 // Forget deletes a subject's key (and a snapshot of it in clear): from
@@ -77,7 +77,7 @@ func (f FieldsFunc) SensitiveFields(name string, version int) []string { return 
 const ShreddedMetadata = "herald-shredded"
 
 // DefaultKeyBucket is the KV bucket that holds the subjects' keys unless
-// KeyBucket says otherwise.
+// WithKeyBucket says otherwise.
 const DefaultKeyBucket = "keys"
 
 // Defaults of the key cache.
@@ -108,18 +108,18 @@ type config struct {
 	cacheSize int
 }
 
-// KeyBucket sets the KV bucket of the keys (default DefaultKeyBucket).
-func KeyBucket(name string) Option { return func(c *config) { c.bucket = name } }
+// WithKeyBucket sets the KV bucket of the keys (default DefaultKeyBucket).
+func WithKeyBucket(name string) Option { return func(c *config) { c.bucket = name } }
 
-// KeyCacheTTL sets how long a key read from the KV is kept in memory
+// WithKeyCacheTTL sets how long a key read from the KV is kept in memory
 // (default DefaultKeyCacheTTL). Forget drops the key from this Codec's
 // cache at once; other processes sharing the KV stop using it within the
 // TTL. d <= 0 turns the cache off.
-func KeyCacheTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
+func WithKeyCacheTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
 
-// KeyCacheSize bounds how many keys the cache holds (default
+// WithKeyCacheSize bounds how many keys the cache holds (default
 // DefaultKeyCacheSize).
-func KeyCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
+func WithKeyCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 
 var _ herald.Codec = (*Codec)(nil)
 

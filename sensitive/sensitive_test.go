@@ -332,7 +332,7 @@ func TestEncodeNeedsSubject(t *testing.T) {
 
 func TestConcurrentFirstEventsShareOneKey(t *testing.T) {
 	ctx := context.Background()
-	st, _, c := setup(t, sensitive.KeyCacheTTL(0))
+	st, _, c := setup(t, sensitive.WithKeyCacheTTL(0))
 	var wg sync.WaitGroup
 	events := make([]*herald.Event, 32)
 	for i := range events {
@@ -366,7 +366,7 @@ func TestNewValidates(t *testing.T) {
 	if err := detached.Encode(context.Background(), customer(t, "customer/1")); err == nil {
 		t.Fatal("a codec with no KV encoded")
 	}
-	if _, err := sensitive.New(st, herald.NewSchemas(), sensitive.KeyBucket("")); err == nil {
+	if _, err := sensitive.New(st, herald.NewSchemas(), sensitive.WithKeyBucket("")); err == nil {
 		t.Fatal("empty bucket accepted")
 	}
 	c, _ := sensitive.New(st, herald.NewSchemas())
@@ -387,7 +387,7 @@ func TestRepositoryDecodes(t *testing.T) {
 		err := e.Decode(&d)
 		p.Email = d.Email
 		return p, err
-	}, es.CacheSize(0), es.SnapshotEvery(1))
+	}, es.WithCacheSize(0), es.WithSnapshotEvery(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestRepositoryDecodes(t *testing.T) {
 		err := e.Decode(&d)
 		p.Email = d.Email
 		return p, err
-	}, es.CacheSize(0))
+	}, es.WithCacheSize(0))
 	if p, v, err := r2.Load(ctx, "customer/r"); err != nil || p.Email != "" || v != 1 || r2.Stats().SnapshotsRead != 1 {
 		t.Fatalf("key gone: %+v@%d %v %+v", p, v, err, r2.Stats())
 	}
@@ -458,7 +458,7 @@ func TestForgetAfterRetention(t *testing.T) {
 		p.N++
 		return p, err
 	}
-	r, err := es.NewRepository(bus, apply, es.CacheSize(0), es.SnapshotEvery(10))
+	r, err := es.NewRepository(bus, apply, es.WithCacheSize(0), es.WithSnapshotEvery(10))
 	if err != nil {
 		t.Fatal(err)
 	}

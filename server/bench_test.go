@@ -48,7 +48,7 @@ func benchEnvStore(b *testing.B, opts ...server.Option) (*httptest.Server, *hera
 	var st herald.Store = herald.NewMemoryStore()
 	if os.Getenv("HERALD_BENCH_STORE") != "memory" {
 		var err error
-		st, err = sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "herald.db"), sqlite.Durability(sqlite.Full))
+		st, err = sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "herald.db"), sqlite.WithDurability(sqlite.Full))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -228,7 +228,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 			RecordingID: id,
 			FilePath:    fmt.Sprintf("/recordings/%s.wav", id),
 			Duration:    float64(600 + 60*i),
-		}, herald.Subject("recording/"+id))
+		}, herald.WithSubject("recording/"+id))
 		if err != nil {
 			return nil, fmt.Errorf("publish %s: %w", id, err)
 		}
@@ -347,7 +347,7 @@ func subscribePlugins(ctx context.Context, bus *herald.Bus, f *faults) error {
 		_, err := noiseReductionCompleted.Publish(ctx, bus, NoiseReductionCompleted{
 			RecordingID: r.RecordingID,
 			CleanPath:   strings.TrimSuffix(r.FilePath, ".wav") + ".clean.wav",
-		}, herald.Subject("recording/"+r.RecordingID), source(subNoise))
+		}, herald.WithSubject("recording/"+r.RecordingID), source(subNoise))
 		return err
 	}, opts(subNoise)...); err != nil {
 		return err
@@ -360,7 +360,7 @@ func subscribePlugins(ctx context.Context, bus *herald.Bus, f *faults) error {
 			RecordingID: n.RecordingID,
 			Transcript:  transcript,
 			Words:       10,
-		}, herald.Subject("recording/"+n.RecordingID), source(subTranscription))
+		}, herald.WithSubject("recording/"+n.RecordingID), source(subTranscription))
 		return err
 	}, opts(subTranscription)...); err != nil {
 		return err
@@ -373,7 +373,7 @@ func subscribePlugins(ctx context.Context, bus *herald.Bus, f *faults) error {
 			RecordingID: t.RecordingID,
 			Summary:     "Release on Friday.",
 			ActionItems: []string{"Ada: write the changelog"},
-		}, herald.Subject("recording/"+t.RecordingID), source(subNotes))
+		}, herald.WithSubject("recording/"+t.RecordingID), source(subNotes))
 		return err
 	}, opts(subNotes)...); err != nil {
 		return err
@@ -382,7 +382,7 @@ func subscribePlugins(ctx context.Context, bus *herald.Bus, f *faults) error {
 		_, err := notificationCompleted.Publish(ctx, bus, DesktopNotificationCompleted{
 			RecordingID: m.RecordingID,
 			Message:     fmt.Sprintf("Notes ready for %s: %s", m.RecordingID, m.Summary),
-		}, herald.Subject("recording/"+m.RecordingID), source(subNotification))
+		}, herald.WithSubject("recording/"+m.RecordingID), source(subNotification))
 		return err
 	}, opts(subNotification)...); err != nil {
 		return err

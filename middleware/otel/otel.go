@@ -147,7 +147,7 @@ func inject(ctx context.Context, p propagation.TextMapPropagator, e *herald.Even
 // (herald.WithMetadata), for typed publishing, which makes its events
 // itself:
 //
-//	args := append(heraldotel.PublishArgs(ctx), herald.Subject("order/7"))
+//	args := append(heraldotel.PublishArgs(ctx), herald.WithSubject("order/7"))
 //	pos, err := orderPlaced.Publish(ctx, bus, order, args...)
 //
 // It returns nil when ctx has nothing to propagate. It opens no span;

@@ -638,7 +638,7 @@ func TestPublishArgsTyped(t *testing.T) {
 	}
 	sctx, span := tr.tp.Tracer("test").Start(ctx, "request")
 	defer span.End()
-	args := append(heraldotel.PublishArgs(sctx), herald.Subject("order/7"))
+	args := append(heraldotel.PublishArgs(sctx), herald.WithSubject("order/7"))
 	if _, err := placed.Publish(sctx, bus, order{ID: 7}, args...); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,6 @@ func New(opts ...Option) *Store { return herald.NewMemoryStore(opts...) }
 
 // WithMaxEvents bounds how many events the store holds (default
 // herald.DefaultMaxEvents); n <= 0 removes the bound.
-func WithMaxEvents(n int) Option { return herald.WithMaxEvents(n) }
+func WithMaxEvents(n int) Option { return herald.WithMemoryMaxEvents(n) }
 
 var _ herald.Store = (*Store)(nil)

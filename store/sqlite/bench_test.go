@@ -242,7 +242,7 @@ func fill(b *testing.B, s *Store, n int) {
 // events/s.
 func BenchmarkReplay(b *testing.B) {
 	const n = 100_000
-	s := benchStore(b, Durability(Normal))
+	s := benchStore(b, WithDurability(Normal))
 	fill(b, s, n)
 	ctx := context.Background()
 	b.ResetTimer()
@@ -325,7 +325,7 @@ func BenchmarkDurableSubscription(b *testing.B) {
 // and reports the process's resident memory after reading them all.
 func BenchmarkMemory(b *testing.B) {
 	n := *benchEventsFlag
-	s := benchStore(b, Durability(Normal))
+	s := benchStore(b, WithDurability(Normal))
 	fill(b, s, n)
 	ctx := context.Background()
 	b.ResetTimer()
@@ -359,7 +359,7 @@ func rssKB() int {
 // the bodies: the ceiling of a replay.
 func BenchmarkRawRead(b *testing.B) {
 	const n = 100_000
-	s := benchStore(b, Durability(Normal))
+	s := benchStore(b, WithDurability(Normal))
 	fill(b, s, n)
 	ctx := context.Background()
 	b.ResetTimer()

@@ -12,7 +12,7 @@ import (
 // TestConformance runs the Store suite at the default durability, Full.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) herald.Store {
-		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), Durability(Full))
+		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), WithDurability(Full))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -20,7 +20,7 @@ func TestConformance(t *testing.T) {
 	}, storetest.Features{
 		KeepsDeletedIDs: true,
 		Reopen: func(t *testing.T, closed herald.Store) herald.Store {
-			s, err := Open(context.Background(), closed.(*Store).Path(), Durability(Full))
+			s, err := Open(context.Background(), closed.(*Store).Path(), WithDurability(Full))
 			if err != nil {
 				t.Fatal(err)
 			}

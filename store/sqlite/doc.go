@@ -29,9 +29,9 @@
 //
 // # Durability
 //
-// The file is in WAL mode. Durability(Full), the default, syncs the WAL on
+// The file is in WAL mode. WithDurability(Full), the default, syncs the WAL on
 // every commit (synchronous=FULL): once Append returns, the events survive
-// a process crash, a kernel panic and a power failure. Durability(Normal)
+// a process crash, a kernel panic and a power failure. WithDurability(Normal)
 // syncs only when the WAL is checkpointed into the database
 // (synchronous=NORMAL): an acknowledged append survives a crash of the
 // process, but a power failure or an operating-system crash can lose the

@@ -25,7 +25,7 @@ func ExampleOpen() {
 		{Pattern: "debug.>", MaxAge: herald.Duration(24 * time.Hour)},
 		{Pattern: ">", MaxAge: herald.Duration(30 * 24 * time.Hour)},
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "herald.db"), sqlite.Durability(sqlite.Full))
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "herald.db"), sqlite.WithDurability(sqlite.Full))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func TestFilesArePrivate(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	path := filepath.Join(dir, "herald.db")
-	s := openTest(t, path, Logger(slog.New(slog.NewTextHandler(&logs, nil))))
+	s := openTest(t, path, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err := s.PutValue(context.Background(), "tokens", "t", []byte("secret")); err != nil {
 		t.Fatal(err)
 	}

@@ -62,19 +62,19 @@ type config struct {
 // Option configures Open.
 type Option func(*config)
 
-// Durability sets how durable an acknowledged append is. Default: Full.
-func Durability(l Level) Option { return func(c *config) { c.durability = l } }
+// WithDurability sets how durable an acknowledged append is. Default: Full.
+func WithDurability(l Level) Option { return func(c *config) { c.durability = l } }
 
-// Logger sets the logger for failures. Default: none
+// WithLogger sets the logger for failures. Default: none
 // (nil discards).
-func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// ReadConnections sets how many connections serve reads at once. Default: 4.
-func ReadConnections(n int) Option { return func(c *config) { c.readConns = n } }
+// WithReadConnections sets how many connections serve reads at once. Default: 4.
+func WithReadConnections(n int) Option { return func(c *config) { c.readConns = n } }
 
-// MaxGroup caps how many calls the writer gathers into one transaction.
+// WithMaxGroup caps how many calls the writer gathers into one transaction.
 // Default: 1024.
-func MaxGroup(n int) Option { return func(c *config) { c.maxGroup = n } }
+func WithMaxGroup(n int) Option { return func(c *config) { c.maxGroup = n } }
 
 // Store is a herald.Store in one SQLite file. It is safe for concurrent use
 // by many goroutines; one process may hold it at a time. After Close every
@@ -127,9 +127,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	case cfg.durability != Full && cfg.durability != Normal:
 		return nil, fmt.Errorf("sqlite: unknown durability %d", int(cfg.durability))
 	case cfg.readConns < 1:
-		return nil, errors.New("sqlite: ReadConnections must be at least 1")
+		return nil, errors.New("sqlite: WithReadConnections must be at least 1")
 	case cfg.maxGroup < 1:
-		return nil, errors.New("sqlite: MaxGroup must be at least 1")
+		return nil, errors.New("sqlite: WithMaxGroup must be at least 1")
 	}
 	log := cfg.logger
 	if log == nil {

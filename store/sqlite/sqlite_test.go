@@ -230,7 +230,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 }
 
 func TestConcurrentAppendsAreOrdered(t *testing.T) {
-	s := openTest(t, "", Durability(Normal))
+	s := openTest(t, "", WithDurability(Normal))
 	ctx := context.Background()
 	const writers, each = 16, 40
 	var wg sync.WaitGroup
@@ -545,7 +545,7 @@ func TestOpenRefusals(t *testing.T) {
 		}
 	})
 	t.Run("bad options", func(t *testing.T) {
-		if _, err := Open(ctx, filepath.Join(dir, "x.db"), Durability(Level(9))); err == nil {
+		if _, err := Open(ctx, filepath.Join(dir, "x.db"), WithDurability(Level(9))); err == nil {
 			t.Fatal("unknown durability accepted")
 		}
 		if _, err := Open(ctx, ""); err == nil {
@@ -624,7 +624,7 @@ func containsAny(s string, subs ...string) bool {
 // events are the winners in version order. (Winners are recorded by
 // version: a caller may return after a later version's winner has.)
 func TestConditionalAppendersRace(t *testing.T) {
-	s := openTest(t, "", Durability(Normal))
+	s := openTest(t, "", WithDurability(Normal))
 	ctx := context.Background()
 	var mu sync.Mutex
 	won := map[uint64]string{}
@@ -723,7 +723,7 @@ func TestGroupSurvivesAbortedTransaction(t *testing.T) {
 // TestReadSubjectPages reads a subject longer than a page, from the start
 // and from the middle of the log, with and without a limit.
 func TestReadSubjectPages(t *testing.T) {
-	s := openTest(t, "", Durability(Normal))
+	s := openTest(t, "", WithDurability(Normal))
 	var batch []*herald.Event
 	for i := range 1500 {
 		subj := "big/1"
@@ -758,7 +758,7 @@ func TestReadSubjectPages(t *testing.T) {
 // ones are duplicates at their first positions, the new ones get
 // contiguous positions and subject versions, as if written row by row.
 func TestBatchWithStoredDuplicate(t *testing.T) {
-	s := openTest(t, "", Durability(Normal))
+	s := openTest(t, "", WithDurability(Normal))
 	ctx := context.Background()
 	first := ev(t, "a.b", withSubject("s/1"))
 	appendOK(t, s, herald.AppendOptions{}, ev(t, "a.b"), first, ev(t, "a.b"))

@@ -350,7 +350,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 // one event twice (the later wins) and one with a wrong position (the
 // stored event's wins).
 func TestCommitManyOutcomes(t *testing.T) {
-	s := openTest(t, "", Durability(Normal))
+	s := openTest(t, "", WithDurability(Normal))
 	ctx := context.Background()
 	var evs []*herald.Event
 	for range 70 {
