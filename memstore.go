@@ -30,7 +30,7 @@ const DefaultMaxEvents = 1 << 16
 // nothing, and Publish waits for room up to its deadline. A batch larger
 // than the bound gets ErrStoreFull.
 //
-// Subject versions count every event ever stored for the subject and do not
+// WithSubject versions count every event ever stored for the subject and do not
 // go down when events are forgotten, so optimistic concurrency stays correct
 // for aggregates whose old events were pruned after a snapshot.
 //
