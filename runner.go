@@ -106,10 +106,7 @@ func (s *Subscription) abandonLocked(w *worker, now time.Time, naks []*item) []*
 				naks = append(naks, it)
 			}
 		default: // taken but not started: back to the queue
-			s.q.inflight--
-			s.q.count++
-			s.q.depth.Store(int64(s.q.count))
-			s.q.pushReadyLocked(*it)
+			s.q.requeueLocked(*it)
 		}
 	}
 	// The stuck goroutine no longer counts (the watchdog, counted, is
@@ -347,7 +344,7 @@ func asPanic(err error, pe **panicError) bool {
 // completeLocked applies the result of an attempt. It reports whether the
 // shared delivery must be nak'ed (outside the lock).
 func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
-	s.q.inflight--
+	s.q.returnedLocked()
 	if !r.ran {
 		// Taken but not started because the subscription stopped, or
 		// cancelled by Close: left for the next run (its checkpoint stays
@@ -426,21 +423,7 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		s.q.releaseLocked(it.ev.Subject)
 		return false
 	}
-	s.q.count++
-	s.q.depth.Store(int64(s.q.count))
-	delay := backoffDelay(s.cfg.backoffInit, s.cfg.backoffMax, int(it.attempt))
-	retry := *it
-	var t *time.Timer
-	t = time.AfterFunc(delay, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if _, ok := s.q.timers[t]; !ok {
-			return
-		}
-		delete(s.q.timers, t)
-		s.q.pushReadyLocked(retry)
-	})
-	s.q.timers[t] = &retry
+	s.q.retryLocked(*it, backoffDelay(s.cfg.backoffInit, s.cfg.backoffMax, int(it.attempt)))
 	return false
 }
 

@@ -205,6 +205,37 @@ func (sc *scheduler) releaseLocked(subj string) {
 	}
 }
 
+// returnedLocked counts an item a worker took back from it, done or not.
+func (sc *scheduler) returnedLocked() { sc.inflight-- }
+
+// requeueLocked puts an item a worker took but did not start back among
+// the ready ones.
+func (sc *scheduler) requeueLocked(it item) {
+	sc.inflight--
+	sc.count++
+	sc.depth.Store(int64(sc.count))
+	sc.pushReadyLocked(it)
+}
+
+// retryLocked holds an item that failed until its backoff delay is over;
+// it keeps its subject meanwhile, and then becomes ready again.
+func (sc *scheduler) retryLocked(it item, delay time.Duration) {
+	sc.count++
+	sc.depth.Store(int64(sc.count))
+	retry := it
+	var t *time.Timer
+	t = time.AfterFunc(delay, func() {
+		sc.cond.L.Lock()
+		defer sc.cond.L.Unlock()
+		if _, ok := sc.timers[t]; !ok {
+			return
+		}
+		delete(sc.timers, t)
+		sc.pushReadyLocked(retry)
+	})
+	sc.timers[t] = &retry
+}
+
 // takeLocked moves up to n ready items, highest priority first, into buf.
 // With one worker it stops before an item that comes, in the log, after an
 // event waiting behind the subject of an item it took: that event becomes
