@@ -117,12 +117,14 @@ func (s *Server) handleSubPut(w http.ResponseWriter, r *http.Request, p *princip
 	// If-None-Match: * makes the PUT create-only: an existing name is a
 	// 409, never a silent redefinition.
 	createOnly := r.Header.Get("If-None-Match") == "*"
+	if err := s.auditAction(r, p, "subscription.put", slog.String("subscription", name), slog.String("endpoint", d.Endpoint),
+		slog.String("filter", d.Filter)); err != nil {
+		return err
+	}
 	def, created, err := s.push.put(r.Context(), d, p, createOnly)
 	if err != nil {
 		return err
 	}
-	s.auditAction(r, p, "subscription.put", slog.String("subscription", name), slog.String("endpoint", def.Endpoint),
-		slog.String("filter", def.Filter))
 	ps, _ := s.push.get(name)
 	v := s.view(r.Context(), ps)
 	status := http.StatusOK
@@ -164,10 +166,12 @@ func (s *Server) handleSubDelete(w http.ResponseWriter, r *http.Request, p *prin
 	if err != nil {
 		return err
 	}
+	if err := s.auditAction(r, p, "subscription.delete", slog.String("subscription", ps.def.Name)); err != nil {
+		return err
+	}
 	if err := s.push.remove(r.Context(), ps.def.Name); err != nil {
 		return err
 	}
-	s.auditAction(r, p, "subscription.delete", slog.String("subscription", ps.def.Name))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -200,10 +204,12 @@ func (s *Server) handleSubReplay(w http.ResponseWriter, r *http.Request, p *prin
 	default:
 		return badRequest("position", "give {\"position\":N} or {\"time\":\"RFC 3339\"}")
 	}
+	if err := s.auditAction(r, p, "subscription.replay", slog.String("subscription", ps.def.Name), slog.String("to", to.String())); err != nil {
+		return err
+	}
 	if err := s.bus.Reset(r.Context(), ps.def.Name, to); err != nil {
 		return err
 	}
-	s.auditAction(r, p, "subscription.replay", slog.String("subscription", ps.def.Name), slog.String("to", to.String()))
 	writeJSON(w, http.StatusOK, s.view(r.Context(), ps))
 	return nil
 }
@@ -237,6 +243,9 @@ func (s *Server) handleDLQRedrive(w http.ResponseWriter, r *http.Request, p *pri
 		return err
 	}
 	id := r.PathValue("id")
+	if err := s.auditAction(r, p, "dlq.redrive", slog.String("id", id)); err != nil {
+		return err
+	}
 	q := herald.DeadLetterQuery{IDs: []string{id}}
 	n, err := s.bus.Redrive(r.Context(), q)
 	if err != nil {
@@ -245,7 +254,6 @@ func (s *Server) handleDLQRedrive(w http.ResponseWriter, r *http.Request, p *pri
 	if n == 0 {
 		return notFound("no dead letter %q", id)
 	}
-	s.auditAction(r, p, "dlq.redrive", slog.String("id", id))
 	writeJSON(w, http.StatusAccepted, map[string]int{"redriven": n})
 	return nil
 }
@@ -255,12 +263,14 @@ func (s *Server) handleDLQRedriveAll(w http.ResponseWriter, r *http.Request, p *
 		return err
 	}
 	sub := r.URL.Query().Get("subscription")
+	if err := s.auditAction(r, p, "dlq.redrive", slog.String("subscription", sub)); err != nil {
+		return err
+	}
 	q := herald.DeadLetterQuery{Subscription: sub}
 	n, err := s.bus.Redrive(r.Context(), q)
 	if err != nil {
 		return err
 	}
-	s.auditAction(r, p, "dlq.redrive", slog.String("subscription", sub), slog.Int("count", n))
 	writeJSON(w, http.StatusAccepted, map[string]int{"redriven": n})
 	return nil
 }
@@ -270,6 +280,9 @@ func (s *Server) handleDLQDelete(w http.ResponseWriter, r *http.Request, p *prin
 		return err
 	}
 	id := r.PathValue("id")
+	if err := s.auditAction(r, p, "dlq.discard", slog.String("id", id)); err != nil {
+		return err
+	}
 	n, err := s.bus.Discard(r.Context(), herald.DeadLetterQuery{IDs: []string{id}})
 	if err != nil {
 		return err
@@ -277,7 +290,6 @@ func (s *Server) handleDLQDelete(w http.ResponseWriter, r *http.Request, p *prin
 	if n == 0 {
 		return notFound("no dead letter %q", id)
 	}
-	s.auditAction(r, p, "dlq.discard", slog.String("id", id))
 	writeJSON(w, http.StatusOK, map[string]int{"discarded": n})
 	return nil
 }
@@ -344,10 +356,12 @@ func (s *Server) handleSchemaPut(w http.ResponseWriter, r *http.Request, p *prin
 		}
 		return e
 	}
+	if err := s.auditAction(r, p, "schema.put", slog.String("name", name), slog.Int("version", v)); err != nil {
+		return err
+	}
 	if err := s.kv.PutValue(r.Context(), SchemaBucket, schemaKey(name, v), body); err != nil {
 		return err
 	}
-	s.auditAction(r, p, "schema.put", slog.String("name", name), slog.Int("version", v))
 	status := http.StatusCreated
 	if getErr == nil {
 		status = http.StatusOK
@@ -390,12 +404,14 @@ func (s *Server) handleTokenCreate(w http.ResponseWriter, r *http.Request, p *pr
 	if err := s.decodeJSON(w, r, &req, smallBody); err != nil {
 		return err
 	}
+	if err := s.auditAction(r, p, "token.create", slog.String("for", req.Identity), slog.Bool("admin", req.Admin)); err != nil {
+		return err
+	}
 	secret, t, err := s.auth.create(r.Context(), Token{Identity: req.Identity, Publish: req.Publish,
 		Subscribe: req.Subscribe, Admin: req.Admin, Rate: req.Rate, Burst: req.Burst})
 	if err != nil {
 		return err
 	}
-	s.auditAction(r, p, "token.create", slog.String("token_id", t.ID), slog.String("for", t.Identity), slog.Bool("admin", t.Admin))
 	view := *t
 	view.Hash = ""
 	writeJSON(w, http.StatusCreated, map[string]any{"token": secret, "info": view})
@@ -415,10 +431,12 @@ func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request, p *pr
 		return err
 	}
 	id := r.PathValue("id")
+	if err := s.auditAction(r, p, "token.revoke", slog.String("token_id", id)); err != nil {
+		return err
+	}
 	if err := s.auth.revoke(r.Context(), id); err != nil {
 		return err
 	}
-	s.auditAction(r, p, "token.revoke", slog.String("token_id", id))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -69,13 +69,15 @@ func (s *Server) handleForget(w http.ResponseWriter, r *http.Request, p *princip
 	if len(subject) > herald.MaxSubjectLen {
 		return badRequest("subject", "the subject is longer than %d bytes", herald.MaxSubjectLen)
 	}
+	if err := s.auditAction(r, p, "subject.forget", slog.String("subject", subject)); err != nil {
+		return err
+	}
 	if err := s.bus.Forget(r.Context(), subject); err != nil {
 		if errors.Is(err, herald.ErrNoForgetter) {
 			return notFound("this server keeps no keys: no field is encrypted, nothing to forget")
 		}
 		return err
 	}
-	s.auditAction(r, p, "subject.forget", slog.String("subject", subject))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

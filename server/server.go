@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -607,23 +609,59 @@ func (s *Server) takeBodySlot(ctx context.Context) (release func(), err error) {
 	}
 }
 
-// auditDenied records a refused request in the audit log.
+// maxAuditField is the most bytes of a caller-chosen value (a path, a
+// reason, an address) that one audit record keeps.
+const maxAuditField = 256
+
+// clip cuts v to maxAuditField bytes, saying how long it was.
+func clip(v string) string {
+	if len(v) <= maxAuditField {
+		return v
+	}
+	cut := maxAuditField
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut] + "…(" + strconv.Itoa(len(v)) + " bytes)"
+}
+
+// auditDenied records a refused request in the audit log (best effort:
+// the request is refused anyway).
 func (s *Server) auditDenied(r *http.Request, p *principal, ae *apiError) {
 	var who string
 	if p != nil {
 		who = p.identity()
 	}
 	s.audit.LogAttrs(r.Context(), slog.LevelWarn, "request denied",
-		slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.String("remote", r.RemoteAddr), slog.String("identity", who),
-		slog.Int("status", ae.Status), slog.String("code", ae.Code), slog.String("reason", ae.Message))
+		slog.String("method", clip(r.Method)), slog.String("path", clip(r.URL.Path)),
+		slog.String("remote", clip(r.RemoteAddr)), slog.String("identity", who),
+		slog.Int("status", ae.Status), slog.String("code", ae.Code), slog.String("reason", clip(ae.Message)))
 }
 
-// auditAction records an admin action in the audit log.
-func (s *Server) auditAction(r *http.Request, p *principal, action string, attrs ...slog.Attr) {
-	base := []slog.Attr{slog.String("action", action), slog.String("identity", p.identity()),
-		slog.String("remote", r.RemoteAddr)}
-	s.audit.LogAttrs(r.Context(), slog.LevelInfo, "admin action", append(base, attrs...)...)
+// auditAction records an admin action in the audit log before it is done.
+// When the record cannot be written (a full disk) it returns a 503, and
+// the handler must not do the action: no admin action goes unaudited.
+func (s *Server) auditAction(r *http.Request, p *principal, action string, attrs ...slog.Attr) error {
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "admin action", 0)
+	rec.AddAttrs(slog.String("action", action), slog.String("identity", p.identity()),
+		slog.String("remote", clip(r.RemoteAddr)))
+	for _, a := range attrs {
+		if a.Value.Kind() == slog.KindString {
+			a.Value = slog.StringValue(clip(a.Value.String()))
+		}
+		rec.AddAttrs(a)
+	}
+	h := s.audit.Handler()
+	if !h.Enabled(r.Context(), slog.LevelInfo) {
+		return nil
+	}
+	if err := h.Handle(r.Context(), rec); err != nil {
+		s.log.Error("the audit log cannot be written: admin action refused", "action", action, "err", err)
+		e := newError(http.StatusServiceUnavailable, CodeBackpressure, "the audit log cannot be written: the action was not done")
+		e.RetryAfter = 30 * time.Second
+		return e
+	}
+	return nil
 }
 
 func requireAdmin(p *principal) error {

@@ -51,6 +51,8 @@ type serveFlags struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	maxConnsPerAddr int
+	auditMaxSize    int64
+	auditKeep       int
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -139,7 +141,9 @@ clear to readers; "herald forget SUBJECT" deletes the subject's key, after
 which those fields read as null (crypto-shredding).
 
 Admin actions and refused requests are written to audit.log in the data
-folder.
+folder, rotated by size (--audit-max-size, default 64 MiB; --audit-keep old
+files, default 5). An admin action whose record cannot be written is
+refused (503) and not done.
 
 SIGINT or SIGTERM stops the server gracefully: it stops accepting, finishes
 the requests and webhook deliveries in flight, and closes the store.`,
@@ -170,6 +174,10 @@ the requests and webhook deliveries in flight, and closes the store.`,
 	fl.StringVar(&f.logFormat, "log-format", envOr("HERALD_LOG_FORMAT", "text"), "text or json (env HERALD_LOG_FORMAT)")
 	fl.IntVar(&f.maxConnsPerAddr, "max-conns-per-addr", envInt("HERALD_MAX_CONNS_PER_ADDR", server.DefaultMaxConnsPerAddr),
 		"connections one client address (an IPv6 /64) may hold open at once; more are closed at once; 0 turns the cap off (env HERALD_MAX_CONNS_PER_ADDR)")
+	fl.Int64Var(&f.auditMaxSize, "audit-max-size", int64(envInt("HERALD_AUDIT_MAX_SIZE", defaultAuditMaxSize)),
+		"bytes audit.log may reach before it is rotated to audit.log.1 (env HERALD_AUDIT_MAX_SIZE)")
+	fl.IntVar(&f.auditKeep, "audit-keep", envInt("HERALD_AUDIT_KEEP", defaultAuditKeep),
+		"rotated audit logs to keep (audit.log.1 … audit.log.N) (env HERALD_AUDIT_KEEP)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", envDuration("HERALD_SHUTDOWN_TIMEOUT", 30*time.Second), "how long a graceful stop may take (env HERALD_SHUTDOWN_TIMEOUT)")
 	return cmd
 }
@@ -329,7 +337,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 		if err := os.MkdirAll(f.data, 0o700); err != nil {
 			return fmt.Errorf("creating the data folder %s: %w", f.data, err)
 		}
-		af, err := os.OpenFile(filepath.Join(f.data, "audit.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		af, err := openAuditFile(filepath.Join(f.data, "audit.log"), f.auditMaxSize, f.auditKeep)
 		if err != nil {
 			return fmt.Errorf("opening the audit log in %s: %w", f.data, err)
 		}
