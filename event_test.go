@@ -100,7 +100,7 @@ func TestNewEventData(t *testing.T) {
 }
 
 // TestEventJSONWireForm checks the field names of the wire form, which are
-// the seed's.
+// those of PanottiServer's event-system architecture.
 func TestEventJSONWireForm(t *testing.T) {
 	e := &Event{
 		ID:            "0190a0b2-0000-7000-8000-000000000001",
@@ -149,8 +149,8 @@ func TestEventJSONWireForm(t *testing.T) {
 	}
 }
 
-func TestEventJSONFromSeedShape(t *testing.T) {
-	// The seed's minimal event: id, name, timestamp, data, correlation_id,
+func TestEventJSONFromPanottiShape(t *testing.T) {
+	// PanottiServer's minimal event: id, name, timestamp, data, correlation_id,
 	// source_plugin — with a non-UTC timestamp and no version or priority.
 	in := `{"id":"ev-1","name":"transcription_local.completed","timestamp":"2026-01-02T10:00:00+02:00",
 		"data":{"text":"hello"},"correlation_id":null,"source_plugin":"transcriber"}`

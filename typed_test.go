@@ -13,7 +13,7 @@ import (
 	"github.com/heraldhq/herald/internal/testwait"
 )
 
-// The seed's first two plugins, typed.
+// PanottiServer's first two plugins, typed.
 type recordingEnded struct {
 	RecordingID string  `json:"recording_id"`
 	Path        string  `json:"path"`
@@ -186,7 +186,7 @@ func TestTypedDecode(t *testing.T) {
 	}
 }
 
-// TestTypedPipeline runs two typed plugins of the seed's chain on a real
+// TestTypedPipeline runs two typed plugins of PanottiServer's chain on a real
 // bus: the response a handler publishes inherits the correlation id, has
 // the parent as causation and a deterministic id.
 func TestTypedPipeline(t *testing.T) {

@@ -1,4 +1,4 @@
-// Command recording-pipeline runs the seed's plugin chain on a herald bus.
+// Command recording-pipeline runs PanottiServer's plugin chain (recording → noise reduction → transcription → meeting notes → desktop notification) on a herald bus.
 //
 // A recording that ends goes through four plugins, each a durable typed
 // subscription that publishes its result through its handler's context (so

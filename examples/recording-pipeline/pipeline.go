@@ -390,7 +390,7 @@ func subscribePlugins(ctx context.Context, bus *herald.Bus, f *faults) error {
 	return nil
 }
 
-// source names the plugin that publishes an event, as the seed's
+// source names the plugin that publishes an event, as PanottiServer's
 // create_child_event does.
 func source(plugin string) herald.EventOption {
 	return func(e *herald.Event) { e.SourcePlugin = plugin }
