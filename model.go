@@ -99,6 +99,10 @@ type SchemaRef = api.SchemaRef
 // SubscriptionInfo describes a running subscription.
 type SubscriptionInfo = api.SubscriptionInfo
 
+// SubjectInfo describes a subject: its version and the positions of its
+// first and last events the log holds (see Bus.Subject).
+type SubjectInfo = api.SubjectInfo
+
 // SubscriptionStats counts what a subscription did since it started.
 type SubscriptionStats = api.SubscriptionStats
 

@@ -148,6 +148,65 @@ func (b *Bus) SubjectVersion(ctx context.Context, subject string) (uint64, error
 	return b.store.SubjectVersion(ctx, subject)
 }
 
+// Subject describes subject: its version (SubjectVersion) and the
+// positions of its first and last events the log still holds (0 when it
+// holds none). It reads the subject's events, so its cost grows with their
+// number. After Close it returns ErrClosed.
+func (b *Bus) Subject(ctx context.Context, subject string) (SubjectInfo, error) {
+	info := SubjectInfo{Subject: subject}
+	v, err := b.SubjectVersion(ctx, subject)
+	if err != nil {
+		return info, err
+	}
+	info.Version = v
+	if subject == "" || v == 0 {
+		return info, nil
+	}
+	for e, err := range b.Read(ctx, 0, Filter{Subject: subject}, Raw()) {
+		if err != nil {
+			return info, err
+		}
+		if info.FirstPosition == 0 {
+			info.FirstPosition = e.Position
+		}
+		info.LastPosition = e.Position
+	}
+	return info, nil
+}
+
+// SubjectVersionAt returns the version subject had just after its event at
+// position was appended: how many events were stored for subject up to
+// and including it. The event must be of subject. It counts the subject's
+// events after position against its version, and tries again when an
+// append to the subject comes between; it returns an error wrapping
+// ErrConflict when appends keep coming. After Close it returns ErrClosed.
+func (b *Bus) SubjectVersionAt(ctx context.Context, subject string, position uint64) (uint64, error) {
+	if subject == "" {
+		return 0, fmt.Errorf("herald: subject version of an event without a subject: %w", ErrInvalidEvent)
+	}
+	for range 5 {
+		before, err := b.SubjectVersion(ctx, subject)
+		if err != nil {
+			return 0, err
+		}
+		var later uint64
+		for _, err := range b.Read(ctx, position, Filter{Subject: subject}, Raw()) {
+			if err != nil {
+				return 0, err
+			}
+			later++
+		}
+		after, err := b.SubjectVersion(ctx, subject)
+		if err != nil {
+			return 0, err
+		}
+		if before == after && later < after {
+			return after - later, nil
+		}
+	}
+	return 0, fmt.Errorf("herald: subject %q keeps changing: %w", subject, ErrConflict)
+}
+
 // Checkpoint returns the position through which the durable subscription
 // name has handled every event, as last committed to the store, and false
 // when it never committed. After Close it returns ErrClosed.

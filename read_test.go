@@ -227,3 +227,49 @@ func (f *forgetCodec) Forget(ctx context.Context, subject string) error {
 	f.forgot = append(f.forgot, subject)
 	return nil
 }
+
+// Subject tells a subject's version and where its events are;
+// SubjectVersionAt the version just after one of its events. Neither goes
+// down when retention deletes events.
+func TestBusSubject(t *testing.T) {
+	ctx := context.Background()
+	st := sharedStore(t)
+	b := newBus(t, WithStore(st))
+	if info, err := b.Subject(ctx, "order/1"); err != nil || info != (SubjectInfo{Subject: "order/1"}) {
+		t.Fatalf("empty subject: %+v %v", info, err)
+	}
+	var pos []uint64
+	for i := range 4 {
+		pos = append(pos, mustPublish(t, b, ev("order.step", "order/1", "")))
+		mustPublish(t, b, ev("other.step", "order/2", ""))
+		if v, err := b.SubjectVersionAt(ctx, "order/1", pos[i]); err != nil || v != uint64(i+1) {
+			t.Fatalf("SubjectVersionAt after %d events: %d %v", i+1, v, err)
+		}
+	}
+	for i, p := range pos {
+		if v, err := b.SubjectVersionAt(ctx, "order/1", p); err != nil || v != uint64(i+1) {
+			t.Fatalf("SubjectVersionAt(%d) = %d %v, want %d", p, v, err, i+1)
+		}
+	}
+	info, err := b.Subject(ctx, "order/1")
+	if want := (SubjectInfo{Subject: "order/1", Version: 4, FirstPosition: pos[0], LastPosition: pos[3]}); err != nil || info != want {
+		t.Fatalf("Subject = %+v %v, want %+v", info, err, want)
+	}
+	if _, err := st.DeleteEvents(ctx, pos[:2]); err != nil {
+		t.Fatal(err)
+	}
+	info, err = b.Subject(ctx, "order/1")
+	if want := (SubjectInfo{Subject: "order/1", Version: 4, FirstPosition: pos[2], LastPosition: pos[3]}); err != nil || info != want {
+		t.Fatalf("after retention: Subject = %+v %v, want %+v", info, err, want)
+	}
+	if v, err := b.SubjectVersionAt(ctx, "order/1", pos[2]); err != nil || v != 3 {
+		t.Fatalf("after retention: SubjectVersionAt = %d %v, want 3", v, err)
+	}
+	if _, err := b.SubjectVersionAt(ctx, "", 1); !errors.Is(err, ErrInvalidEvent) {
+		t.Fatalf("no subject: %v", err)
+	}
+	b.Close(ctx)
+	if _, err := b.Subject(ctx, "order/1"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}

@@ -160,6 +160,7 @@ func StatusSentinel(status int) error {
 // ErrorBody is the body of every error answer:
 //
 //	{"error":{"code":"invalid_event","message":"...","field":"name","index":0}}
+//	{"error":{"code":"conflict","message":"...","current_version":3}}
 type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
 }
@@ -176,6 +177,10 @@ type ErrorDetail struct {
 	Field string `json:"field,omitempty"`
 	// Index is the offending event's place in its batch, when there is one.
 	Index *int `json:"index,omitempty"`
+	// CurrentVersion is, on the 409 of a conditional publish
+	// (Herald-Expected-Version), the subject's version when the server
+	// answered.
+	CurrentVersion *uint64 `json:"current_version,omitempty"`
 }
 
 // DecodeErrorBody reads an error answer's body. It reports false when b is

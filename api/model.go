@@ -94,6 +94,11 @@ type SchemaRef = model.SchemaRef
 // SubscriptionInfo describes a running subscription.
 type SubscriptionInfo = model.SubscriptionInfo
 
+// SubjectInfo describes a subject: its version (how many events were ever
+// stored for it) and the positions of its first and last events the log
+// holds. It is the answer of GET /v1/subjects/{subject}.
+type SubjectInfo = model.SubjectInfo
+
 // SubscriptionStats counts what a subscription did since it started.
 type SubscriptionStats = model.SubscriptionStats
 

@@ -39,6 +39,11 @@ type PublishResult struct {
 	// Duplicate is set when the event's id was already stored, so nothing
 	// new was stored for it.
 	Duplicate bool `json:"duplicate,omitempty"`
+	// SubjectVersion is the version of the event's subject just after the
+	// event was stored: how many events the subject had then, this one
+	// included. Absent for an event without a subject and for a duplicate.
+	// It is not the event's version (the schema version of its data).
+	SubjectVersion uint64 `json:"subject_version,omitempty"`
 }
 
 // PublishAnswer is the answer of POST /v1/events: one result per event, in

@@ -246,3 +246,15 @@ func (c *Client) Forget(ctx context.Context, subject string) error {
 	_, err := c.do(ctx, http.MethodPost, "/v1/subjects/"+seg(subject)+"/forget", nil, nil, nil)
 	return err
 }
+
+// Subject returns subject's version (how many events were ever stored for
+// it, what ExpectVersion is compared with) and the positions of its
+// first and last events the server holds, among those the token may read.
+// A subject without events is at version 0.
+func (c *Client) Subject(ctx context.Context, subject string) (*api.SubjectInfo, error) {
+	var out api.SubjectInfo
+	if _, err := c.do(ctx, http.MethodGet, "/v1/subjects/"+seg(subject), nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -151,11 +151,18 @@ func TestPublishErrors(t *testing.T) {
 		t.Fatalf("bad batch: %#v", err)
 	}
 	s := &herald.Event{Name: "order.placed", Subject: "order/1", Data: json.RawMessage(`{}`)}
-	if _, err := ts.c.Publish(ctx, s, client.ExpectVersion(0)); err != nil {
-		t.Fatal(err)
+	if info, err := ts.c.Subject(ctx, "order/1"); err != nil || info.Version != 0 {
+		t.Fatalf("subject before: %+v %v", info, err)
+	}
+	res, err := ts.c.Publish(ctx, s, client.ExpectVersion(0))
+	if err != nil || res.SubjectVersion != 1 {
+		t.Fatalf("conditional publish: %+v %v", res, err)
+	}
+	if info, err := ts.c.Subject(ctx, "order/1"); err != nil || info.Version != 1 || info.FirstPosition != res.Position || info.LastPosition != res.Position {
+		t.Fatalf("subject after: %+v %v", info, err)
 	}
 	_, err = ts.c.Publish(ctx, &herald.Event{Name: "order.paid", Subject: "order/1", Data: json.RawMessage(`{}`)}, client.ExpectVersion(0))
-	if !errors.Is(err, herald.ErrConflict) || !errors.As(err, &he) || he.Status != 409 {
+	if !errors.Is(err, herald.ErrConflict) || !errors.As(err, &he) || he.Status != 409 || he.CurrentVersion == nil || *he.CurrentVersion != 1 {
 		t.Errorf("stale version: %v", err)
 	}
 	if err := ts.c.PutSchema(ctx, "rec.done", 1, json.RawMessage(`{"type":"object","required":["id"]}`)); err != nil {

@@ -31,6 +31,10 @@ type Error struct {
 	// trying again (429 and 503 answers), at most api.MaxRetryAfter; 0 when
 	// it did not say.
 	RetryAfter time.Duration
+	// CurrentVersion is, on the conflict of a publish with an expected
+	// version, the subject's version when the server answered; nil
+	// otherwise.
+	CurrentVersion *uint64
 
 	err error
 }
@@ -77,7 +81,7 @@ func decodeError(status int, header http.Header, body io.Reader) *Error {
 func parseError(status int, retryAfter string, raw []byte) *Error {
 	e := &Error{Status: status, Index: -1, RetryAfter: api.ParseRetryAfter(retryAfter, time.Now())}
 	if d, ok := api.DecodeErrorBody(raw); ok {
-		e.Code, e.Message, e.Field = d.Code, d.Message, d.Field
+		e.Code, e.Message, e.Field, e.CurrentVersion = d.Code, d.Message, d.Field, d.CurrentVersion
 		if d.Index != nil {
 			e.Index = *d.Index
 		}

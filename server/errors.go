@@ -44,6 +44,9 @@ type apiError struct {
 	Field      string
 	Index      int // -1: none
 	RetryAfter time.Duration
+	// CurrentVersion is the subject's version on the 409 of a conditional
+	// publish.
+	CurrentVersion *uint64
 	// cause is logged, never sent.
 	cause error
 }
@@ -168,7 +171,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		s.log.Log(r.Context(), lvl, "request failed", "method", r.Method, "path", r.URL.Path, "err", ae.cause)
 	}
-	body := errorBody{Error: errorFields{Code: ae.Code, Message: ae.Message, Field: ae.Field}}
+	body := errorBody{Error: errorFields{Code: ae.Code, Message: ae.Message, Field: ae.Field, CurrentVersion: ae.CurrentVersion}}
 	if ae.Index >= 0 {
 		i := ae.Index
 		body.Error.Index = &i

@@ -39,6 +39,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 		return err
 	}
 	var opts []herald.PublishOption
+	var expected *uint64
 	if v := r.Header.Get(headerExpected); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -53,6 +54,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 			}
 		}
 		opts = append(opts, herald.ExpectVersion(n))
+		expected = &n
 	}
 	for i, e := range events {
 		if !p.mayPublish(e.Name) {
@@ -69,6 +71,9 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 	}
 	results, err := s.bus.PublishBatch(r.Context(), events, opts...)
 	if err != nil {
+		if expected != nil && results == nil {
+			return s.withCurrentVersion(r.Context(), err, events[0].Subject)
+		}
 		return err
 	}
 	status := http.StatusOK
@@ -77,13 +82,16 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 			status = http.StatusCreated
 		}
 	}
-	writeRaw(w, status, ctJSON, appendPublishAnswer(make([]byte, 0, 32+64*len(events)), events, results))
+	versions := s.subjectVersions(r.Context(), events, results, expected)
+	writeRaw(w, status, ctJSON, appendPublishAnswer(make([]byte, 0, 32+80*len(events)), events, results, versions))
 	return nil
 }
 
-// appendPublishAnswer appends {"events":[{"id","position"[,"duplicate"]}]}.
-// Stored ids are printable ASCII, which strconv quotes as JSON does.
-func appendPublishAnswer(b []byte, events []*herald.Event, results []herald.AppendResult) []byte {
+// appendPublishAnswer appends
+// {"events":[{"id","position"[,"duplicate"][,"subject_version"]}]}; versions
+// is nil or holds each event's subject version (0: none). Stored ids are
+// printable ASCII, which strconv quotes as JSON does.
+func appendPublishAnswer(b []byte, events []*herald.Event, results []herald.AppendResult, versions []uint64) []byte {
 	b = append(b, `{"events":[`...)
 	for i, res := range results {
 		if i > 0 {
@@ -95,6 +103,10 @@ func appendPublishAnswer(b []byte, events []*herald.Event, results []herald.Appe
 		b = strconv.AppendUint(b, res.Position, 10)
 		if res.Duplicate {
 			b = append(b, `,"duplicate":true`...)
+		}
+		if versions != nil && versions[i] != 0 {
+			b = append(b, `,"subject_version":`...)
+			b = strconv.AppendUint(b, versions[i], 10)
 		}
 		b = append(b, '}')
 	}

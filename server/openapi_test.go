@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -175,6 +176,8 @@ func TestOpenAPIAnswersOfEveryEndpoint(t *testing.T) {
 	got(e.do("DELETE", "/v1/subscriptions/rec", nil, admin...), 404)
 
 	// Subjects.
+	got(e.do("GET", "/v1/subjects/rec%2F1", nil, rec...), 200)
+	got(e.do("GET", "/v1/subjects/"+strings.Repeat("s", 501), nil, rec...), 400)
 	got(e.do("POST", "/v1/subjects/rec%2F1/forget", nil, admin...), 404) // this server keeps no keys
 	got(e.do("POST", "/v1/subjects/rec%2F1/forget", nil, rec...), 403)
 

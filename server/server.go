@@ -413,6 +413,7 @@ func (s *Server) routeTable() []route {
 		{"POST /v1/dlq/redrive", false, s.handleDLQRedriveAll},
 		{"POST /v1/dlq/{id}/redrive", false, s.handleDLQRedrive},
 		{"DELETE /v1/dlq/{id}", false, s.handleDLQDelete},
+		{"GET /v1/subjects/{subject}", false, s.handleSubject},
 		{"POST /v1/subjects/{subject}/forget", false, s.handleForget},
 		{"GET /v1/schemas", false, s.handleSchemaList},
 		{"PUT /v1/schemas/{name}/{version}", false, s.handleSchemaPut},

@@ -87,6 +87,17 @@ func TestAnswersAreTheWireTypes(t *testing.T) {
 		}
 	}
 
+	e.publish(map[string]any{"name": "wire.one", "subject": "wire/1", "data": map[string]any{}}, auth...)
+	subj := strict[api.SubjectInfo](t, "GET /v1/subjects", e.do("GET", "/v1/subjects/wire%2F1", nil, auth...), http.StatusOK)
+	if subj.Subject != "wire/1" || subj.Version != 1 || subj.FirstPosition == 0 || subj.LastPosition != subj.FirstPosition {
+		t.Fatalf("subject %+v", subj)
+	}
+	stale := strict[api.ErrorBody](t, "a stale expected version", e.do("POST", "/v1/events",
+		map[string]any{"name": "wire.one", "subject": "wire/1", "data": map[string]any{}}, append(auth, "Herald-Expected-Version", "0")...), http.StatusConflict)
+	if stale.Error.CurrentVersion == nil || *stale.Error.CurrentVersion != 1 {
+		t.Fatalf("409 without current_version: %+v", stale)
+	}
+
 	bad := strict[api.ErrorBody](t, "an error", e.do("POST", "/v1/events",
 		map[string]any{"name": "Wire", "data": map[string]any{}}, auth...), http.StatusBadRequest)
 	if bad.Error.Code != api.CodeInvalidEvent || bad.Error.Field != "name" {

@@ -79,6 +79,21 @@ type SchemaRef struct {
 	Version int    `json:"version"`
 }
 
+// SubjectInfo describes a subject: its version and the events of it the
+// log holds.
+type SubjectInfo struct {
+	Subject string `json:"subject"`
+	// Version counts every event ever stored for the subject (0 before the
+	// first); retention does not lower it. It is what an expected version
+	// (ExpectVersion, Herald-Expected-Version) is compared with. It is not
+	// an event's Version, the schema version of its data.
+	Version uint64 `json:"version"`
+	// FirstPosition and LastPosition are the positions of the subject's
+	// first and last events the log still holds; 0 when it holds none.
+	FirstPosition uint64 `json:"first_position"`
+	LastPosition  uint64 `json:"last_position"`
+}
+
 // SubscriptionInfo describes a running subscription.
 type SubscriptionInfo struct {
 	Name    string            `json:"name"`
