@@ -107,23 +107,22 @@ func (s *Subscription) unreserve(n int) {
 // the room its publisher reserved.
 func (s *Subscription) push(e *Event) {
 	s.mu.Lock()
-	if !s.cfg.dropOldest {
-		s.src.reserved.Add(-1)
-	}
-	if s.stopping {
-		s.mu.Unlock()
-		return
-	}
-	if s.cfg.dropOldest && s.q.count >= s.cfg.bufferSize && !s.dropOldestLocked() {
+	switch {
+	case s.stopping:
+	case s.cfg.dropOldest && s.q.count >= s.cfg.bufferSize && !s.dropOldestLocked():
 		s.dropped.Add(1)
 		if s.m != nil {
 			s.m.dropped.Inc()
 		}
-		s.mu.Unlock()
-		return
+	default:
+		s.src.lastPos = e.Position
+		s.q.enqueueLocked(item{ev: e})
 	}
-	s.src.lastPos = e.Position
-	s.q.enqueueLocked(item{ev: e})
+	if !s.cfg.dropOldest {
+		// After the enqueue: a publisher reserving meanwhile never sees
+		// this room free before it is taken.
+		s.src.reserved.Add(-1)
+	}
 	s.mu.Unlock()
 }
 
