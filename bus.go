@@ -148,6 +148,10 @@ func (b *Bus) Schemas() *Schemas { return b.cfg.schemas }
 // an ephemeral subscription has no room, Publish waits until ctx's deadline
 // (WithPublishTimeout when it has none) and then returns an error wrapping
 // ErrBackpressure; only the subscriptions that take e can hold it. When
+// the store cannot tell whether it stored e (no acknowledgement in time
+// from a NATS JetStream cluster without quorum), the error wraps
+// ErrOutcomeUnknown instead: publish an event with the same ID again
+// (e.ID holds the one Publish chose), never a new one. When
 // ctx is cancelled while waiting, Publish returns ctx's error. (A handler
 // that publishes to its own full ephemeral subscription therefore waits
 // for that deadline: give such a subscription room, Concurrency above 1 or

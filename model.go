@@ -118,6 +118,16 @@ var (
 	// the event before the context's deadline (5 s when it has none).
 	ErrBackpressure = api.ErrBackpressure
 
+	// ErrOutcomeUnknown is returned when a write was sent but its fate is
+	// unknown: the store did not confirm it in time (a timeout waiting for
+	// the acknowledgement, a cluster that lost its quorum, a connection lost
+	// after sending). It may be stored, now or once the store recovers, or
+	// not. Retry with the same event id (Publish has set e.ID): an id is
+	// stored at most once, so the retry either stores the event or finds it
+	// already stored. Retried with a new id, the event may be stored twice.
+	// It is not ErrBackpressure, which says that nothing was stored.
+	ErrOutcomeUnknown = api.ErrOutcomeUnknown
+
 	// ErrConflict is returned when a conditional write finds the state it
 	// depends on changed: an append states an expected subject version and
 	// the subject is at another version, a KV create finds the key already

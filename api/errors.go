@@ -32,6 +32,11 @@ const (
 	// CodeBackpressure: the server is busy, full or shutting down;
 	// Retry-After says when to come back (503, ErrBackpressure).
 	CodeBackpressure = "backpressure"
+	// CodeOutcomeUnknown: the event was sent to the store, which did not
+	// confirm it in time (a cluster without quorum, a timeout): it may be
+	// stored or not. Retry with the same event id, never a new one (504,
+	// ErrOutcomeUnknown).
+	CodeOutcomeUnknown = "outcome_unknown"
 	// CodeConflict: an expected subject version did not match, or the
 	// request conflicts with the server's state (409, ErrConflict).
 	CodeConflict = "conflict"
@@ -49,7 +54,7 @@ const (
 // Codes returns every error code of the API, for tests and documentation.
 func Codes() []string {
 	return []string{CodeInvalidJSON, CodeInvalidEvent, CodeSchemaViolation, CodeUnauthorized, CodeForbidden,
-		CodeTooLarge, CodeRateLimited, CodeBackpressure, CodeConflict, CodeNotFound, CodeMethodNotAllowed, CodeInternal}
+		CodeTooLarge, CodeRateLimited, CodeBackpressure, CodeOutcomeUnknown, CodeConflict, CodeNotFound, CodeMethodNotAllowed, CodeInternal}
 }
 
 // Sentinel returns herald's sentinel error for an error code, or nil for
@@ -70,6 +75,8 @@ func Sentinel(code string) error {
 		return ErrRateLimited
 	case CodeBackpressure:
 		return ErrBackpressure
+	case CodeOutcomeUnknown:
+		return ErrOutcomeUnknown
 	case CodeConflict:
 		return ErrConflict
 	case CodeNotFound:
@@ -94,6 +101,8 @@ func Status(code string) int {
 		return http.StatusTooManyRequests
 	case CodeBackpressure:
 		return http.StatusServiceUnavailable
+	case CodeOutcomeUnknown:
+		return http.StatusGatewayTimeout
 	case CodeConflict:
 		return http.StatusConflict
 	case CodeNotFound:
@@ -105,7 +114,8 @@ func Status(code string) int {
 }
 
 // CodeOf returns the error code of the first sentinel err wraps, tested in
-// this order: ErrConflict, ErrNotFound, ErrSchemaViolation,
+// this order: ErrOutcomeUnknown (nothing else about a write is certain
+// then), ErrConflict, ErrNotFound, ErrSchemaViolation,
 // ErrInvalidEvent, ErrTooLarge, ErrUnauthorized, ErrForbidden,
 // ErrRateLimited, ErrBackpressure; then ErrStoreFull and ErrClosed, which
 // a caller may retry later, are CodeBackpressure. It returns "" when err
@@ -115,6 +125,8 @@ func CodeOf(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, ErrOutcomeUnknown):
+		return CodeOutcomeUnknown
 	case errors.Is(err, ErrConflict):
 		return CodeConflict
 	case errors.Is(err, ErrNotFound):
@@ -153,6 +165,10 @@ func StatusSentinel(status int) error {
 		return ErrTooLarge
 	case http.StatusTooManyRequests:
 		return ErrRateLimited
+	case http.StatusGatewayTimeout:
+		// A proxy that gave up waiting for the server: the request may
+		// have been carried out.
+		return ErrOutcomeUnknown
 	}
 	return nil
 }

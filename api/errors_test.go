@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ func TestCodesRoundTrip(t *testing.T) {
 		api.CodeBackpressure:     {http.StatusServiceUnavailable, api.ErrBackpressure, api.CodeBackpressure},
 		api.CodeConflict:         {http.StatusConflict, api.ErrConflict, api.CodeConflict},
 		api.CodeNotFound:         {http.StatusNotFound, api.ErrNotFound, api.CodeNotFound},
+		api.CodeOutcomeUnknown:   {http.StatusGatewayTimeout, api.ErrOutcomeUnknown, api.CodeOutcomeUnknown},
 		api.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, nil, ""},
 		api.CodeInternal:         {http.StatusInternalServerError, nil, ""},
 	}
@@ -75,6 +77,9 @@ func TestCodeOf(t *testing.T) {
 		{&api.ValidationError{Reason: "big", Err: api.ErrTooLarge}, api.CodeTooLarge},
 		{fmt.Errorf("append: %w", api.ErrStoreFull), api.CodeBackpressure},
 		{fmt.Errorf("publish: %w", api.ErrClosed), api.CodeBackpressure},
+		// An unknown outcome is not backpressure, even when it is a timeout.
+		{fmt.Errorf("append: %w (%w)", api.ErrOutcomeUnknown, context.DeadlineExceeded), api.CodeOutcomeUnknown},
+		{errors.Join(api.ErrBackpressure, api.ErrOutcomeUnknown), api.CodeOutcomeUnknown},
 		// Conflict wins over what it is joined with.
 		{errors.Join(api.ErrNotFound, api.ErrConflict), api.CodeConflict},
 	}

@@ -109,6 +109,7 @@ type SubscriptionStats = model.SubscriptionStats
 var (
 	ErrClosed            = model.ErrClosed
 	ErrBackpressure      = model.ErrBackpressure
+	ErrOutcomeUnknown    = model.ErrOutcomeUnknown
 	ErrConflict          = model.ErrConflict
 	ErrNotFound          = model.ErrNotFound
 	ErrInvalidEvent      = model.ErrInvalidEvent

@@ -73,6 +73,7 @@ func TestSentinelsAreHeralds(t *testing.T) {
 		{api.ErrTooLarge, herald.ErrTooLarge}, {api.ErrRateLimited, herald.ErrRateLimited},
 		{api.ErrBackpressure, herald.ErrBackpressure}, {api.ErrConflict, herald.ErrConflict},
 		{api.ErrNotFound, herald.ErrNotFound}, {api.ErrClosed, herald.ErrClosed},
+		{api.ErrOutcomeUnknown, herald.ErrOutcomeUnknown},
 	}
 	for _, p := range pairs {
 		if p.a != p.h {

@@ -95,7 +95,9 @@ func parseError(status int, retryAfter string, raw []byte) *Error {
 }
 
 // IsRetryable reports whether err is worth retrying later as it is: a
-// rate limit, backpressure, or a server error (5xx).
+// rate limit, backpressure, an unknown outcome (api.ErrOutcomeUnknown:
+// retry with the same event id, which Publish has set), or a server error
+// (5xx).
 func IsRetryable(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {

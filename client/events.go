@@ -32,11 +32,20 @@ func ExpectVersion(n uint64) PublishOption {
 
 // Publish appends one event and returns its id and position. An event whose
 // id is already stored is not stored again: the result then has Duplicate
-// set and the first position. The event is not modified; fields it leaves
-// empty (id, timestamp, correlation id) are filled by the server.
+// set and the first position.
+//
+// An event without an id gets a new one (api.NewID) in e.ID before the
+// first attempt, so that publishing e again after any error is
+// idempotent: after an error wrapping api.ErrOutcomeUnknown (the server
+// could not tell whether it stored the event), a lost connection or a
+// timeout, publish the same e again. Publish changes no other field; the
+// timestamp and correlation id it leaves empty are filled by the server.
 func (c *Client) Publish(ctx context.Context, e *api.Event, opts ...PublishOption) (PublishResult, error) {
 	if e == nil {
 		return PublishResult{}, &api.ValidationError{Reason: "the event is nil", Err: api.ErrInvalidEvent}
+	}
+	if e.ID == "" {
+		e.ID = api.NewID()
 	}
 	res, err := c.publish(ctx, e, opts)
 	if err != nil {
@@ -47,7 +56,9 @@ func (c *Client) Publish(ctx context.Context, e *api.Event, opts ...PublishOptio
 
 // PublishBatch appends events atomically: all of them or none. The results
 // are in the order of events. A rejected event is named by the error's
-// Index (see *Error).
+// Index (see *Error). Like Publish, it gives each event without an id a
+// new one before the first attempt, so the batch can be sent again as it
+// is after an error.
 func (c *Client) PublishBatch(ctx context.Context, events []*api.Event, opts ...PublishOption) ([]PublishResult, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -55,6 +66,11 @@ func (c *Client) PublishBatch(ctx context.Context, events []*api.Event, opts ...
 	for i, e := range events {
 		if e == nil {
 			return nil, &api.ValidationError{Index: i, Reason: "the event is nil", Err: api.ErrInvalidEvent}
+		}
+	}
+	for _, e := range events {
+		if e.ID == "" {
+			e.ID = api.NewID()
 		}
 	}
 	return c.publish(ctx, api.EventBatch{Events: events}, opts)

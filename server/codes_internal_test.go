@@ -35,6 +35,8 @@ func TestErrorCodesMapBackToSentinels(t *testing.T) {
 		{herald.ErrStoreFull, herald.ErrBackpressure},
 		{herald.ErrClosed, herald.ErrBackpressure},
 		{context.DeadlineExceeded, herald.ErrBackpressure},
+		{herald.ErrOutcomeUnknown, herald.ErrOutcomeUnknown},
+		{fmt.Errorf("%w (%w)", herald.ErrOutcomeUnknown, context.DeadlineExceeded), herald.ErrOutcomeUnknown},
 		{herald.ErrInvalidSchema, herald.ErrInvalidEvent},
 		{&herald.ValidationError{Field: "data", Reason: "x", Err: herald.ErrSchemaViolation}, herald.ErrSchemaViolation},
 		{&herald.ValidationError{Reason: "x", Err: herald.ErrTooLarge}, herald.ErrTooLarge},

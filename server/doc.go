@@ -65,11 +65,15 @@
 // Every error answer is {"error":{"code","message","field","index"}} with a
 // 4xx or 5xx status; 429 and 503 carry Retry-After. The codes are
 // invalid_json, invalid_event, schema_violation, unauthorized, forbidden,
-// payload_too_large, rate_limited, backpressure, conflict, not_found and
-// internal; package api maps each to its status and to herald's sentinel
-// error, and holds the request and answer types. Nothing is stored when a
-// request is refused, and messages never carry internal paths, SQL or stack
-// traces.
+// payload_too_large, rate_limited, backpressure, outcome_unknown, conflict,
+// not_found and internal; package api maps each to its status and to
+// herald's sentinel error, and holds the request and answer types. Nothing
+// is stored when a request is refused, with one exception:
+// outcome_unknown (504) says that the store took the write but did not
+// confirm it in time (a NATS JetStream cluster without quorum), so the
+// event may be stored; publish it again with the same id, never a new one.
+// backpressure (503) always means nothing was stored. Messages never carry
+// internal paths, SQL or stack traces.
 //
 // # Access
 //

@@ -29,6 +29,7 @@ const (
 	CodeTooLarge         = api.CodeTooLarge
 	CodeRateLimited      = api.CodeRateLimited
 	CodeBackpressure     = api.CodeBackpressure
+	CodeOutcomeUnknown   = api.CodeOutcomeUnknown
 	CodeConflict         = api.CodeConflict
 	CodeNotFound         = api.CodeNotFound
 	CodeMethodNotAllowed = api.CodeMethodNotAllowed
@@ -92,6 +93,10 @@ func toAPIError(err error) *apiError {
 	code := api.CodeOf(err)
 	if errors.Is(err, herald.ErrInvalidSchema) && code != CodeConflict && code != CodeNotFound && code != CodeSchemaViolation {
 		code = CodeInvalidEvent
+	}
+	if code == CodeOutcomeUnknown {
+		return &apiError{Status: api.Status(code), Code: code, Index: -1, cause: err,
+			Message: "the outcome is unknown: the store did not confirm the write in time, the event may be stored; retry with the same id"}
 	}
 	if code != "" && code != CodeBackpressure {
 		msg := cleanMessage(err.Error())

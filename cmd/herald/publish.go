@@ -26,8 +26,10 @@ func newPublishCmd(g *globals) *cobra.Command {
 		Long: `Publish one event named NAME. Its data is a JSON object given inline,
 read from a file (@FILE) or from standard input (-); it defaults to {}.
 
-The server fills what is left empty: the id (a UUIDv7), the timestamp and
-the correlation id. Publishing the same --id twice stores the event once.
+Without --id, herald chooses a new id (a UUIDv7) before sending, and says
+which when the outcome is unknown, so that publishing again with that --id
+stores the event at most once. The server fills the timestamp and the
+correlation id. Publishing the same --id twice stores the event once.
 
 With --expect-version N the event is stored only while its --subject has
 exactly N events (optimistic concurrency); otherwise nothing is stored and
@@ -49,6 +51,9 @@ herald says so with a conflict.`,
 			if err != nil {
 				return usageError{fmt.Errorf("--priority: want low, normal, high or critical")}
 			}
+			if id == "" {
+				id = herald.NewID() // before the first attempt: any retry is idempotent
+			}
 			e := &herald.Event{ID: id, Name: a[0], Data: raw, Subject: subject, CorrelationID: correlation,
 				CausationID: causation, Priority: prio, Metadata: meta}
 			var opts []client.PublishOption
@@ -64,7 +69,7 @@ herald says so with a conflict.`,
 			}
 			res, err := c.Publish(cmd.Context(), e, opts...)
 			if err != nil {
-				return err
+				return &sentError{id: id, err: err}
 			}
 			if asJSON {
 				return writeJSONLine(g.stdout, res)
@@ -89,6 +94,16 @@ herald says so with a conflict.`,
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
+
+// sentError is the error of a publish that was sent with the event id id:
+// the one to publish again with when the outcome is unknown.
+type sentError struct {
+	id  string
+	err error
+}
+
+func (e *sentError) Error() string { return e.err.Error() }
+func (e *sentError) Unwrap() error { return e.err }
 
 // readArg reads a value given inline, as @FILE, or as - for standard input.
 func readArg(v string, stdin io.Reader) ([]byte, error) {

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 	"github.com/heraldhq/herald/client"
 )
 
@@ -109,5 +114,39 @@ func TestPublishUnreachable(t *testing.T) {
 	want := "cannot reach http://127.0.0.1:1: is `herald serve` running?"
 	if !strings.HasPrefix(r.err.Error(), want) {
 		t.Errorf("said %q, want it to start with %q", r.err, want)
+	}
+}
+
+// TestPublishOutcomeUnknown: when the server cannot tell whether it stored
+// the event, herald publish says so, not "server busy", and names the id
+// it chose before sending, to publish again with.
+func TestPublishOutcomeUnknown(t *testing.T) {
+	var mu sync.Mutex
+	var sent []string
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e api.Event
+		json.NewDecoder(r.Body).Decode(&e)
+		mu.Lock()
+		sent = append(sent, e.ID)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(api.Status(api.CodeOutcomeUnknown))
+		json.NewEncoder(w).Encode(api.ErrorBody{Error: api.ErrorDetail{Code: api.CodeOutcomeUnknown,
+			Message: "the outcome is unknown: the event may be stored; retry with the same id"}})
+	}))
+	defer hs.Close()
+	var out, errb bytes.Buffer
+	err := Run(context.Background(), []string{"--server", hs.URL, "publish", "a.b"}, strings.NewReader(""), &out, &errb)
+	if !errors.Is(err, herald.ErrOutcomeUnknown) {
+		t.Fatalf("error %v, want ErrOutcomeUnknown", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sent) != 1 || sent[0] == "" {
+		t.Fatalf("the server got ids %q, want one chosen by the CLI", sent)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "busy") || !strings.Contains(msg, "--id "+sent[0]) {
+		t.Errorf("message %q: want no \"busy\" and the way to retry with --id %s", msg, sent[0])
 	}
 }

@@ -200,6 +200,13 @@ func explain(err error, server string) error {
 	say := func(format string, a ...any) error {
 		return &cliError{msg: fmt.Sprintf(format, a...), err: err}
 	}
+	// A publish whose outcome is unknown may have stored the event: say
+	// which id to publish it again with, so that it is stored at most once.
+	again := "; publish it again with the same --id"
+	var se *sentError
+	if errors.As(err, &se) {
+		again = "; publish it again with --id " + se.id
+	}
 	var te *client.TransportError
 	if errors.As(err, &te) {
 		if te.URL != "" {
@@ -210,6 +217,9 @@ func explain(err error, server string) error {
 		}
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			if se != nil {
+				return say("%s did not answer in time, the event may be stored%s", server, again)
+			}
 			return say("%s did not answer in time: is the server overloaded, or the address wrong?", server)
 		}
 		return say("cannot reach %s: %v", server, unwrapURLError(te.Err))
@@ -234,6 +244,8 @@ func explain(err error, server string) error {
 		return say("forbidden: %s: this needs a token with more rights (ask an admin)", msg)
 	case errors.Is(err, herald.ErrRateLimited):
 		return say("rate limited: %s: slow down, or ask for a higher rate on the token", msg)
+	case errors.Is(err, herald.ErrOutcomeUnknown):
+		return say("outcome unknown: %s%s", msg, again)
 	case errors.Is(err, herald.ErrBackpressure):
 		return say("server busy: %s", msg)
 	case errors.Is(err, herald.ErrConflict):

@@ -17,6 +17,15 @@ var (
 	// the event before the context's deadline (5 s when it has none).
 	ErrBackpressure = errors.New("herald: backpressure: the bus is full, retry later")
 
+	// ErrOutcomeUnknown is returned when a write was sent but its fate is
+	// unknown: the store did not confirm it in time (a timeout waiting for
+	// the acknowledgement, a cluster that lost its quorum, a connection lost
+	// after sending). It may be stored, now or once the store recovers, or
+	// not. Retry with the same event id: an id is stored at most once, so
+	// the retry either stores the event or finds it already stored. Retried
+	// with a new id, the event may be stored twice.
+	ErrOutcomeUnknown = errors.New("herald: outcome unknown, retry with the same id")
+
 	// ErrConflict is returned when a conditional write finds the state it
 	// depends on changed: an append states an expected subject version and
 	// the subject is at another version, a KV create finds the key already
@@ -127,9 +136,9 @@ func IsPermanent(err error) bool {
 
 // IsTemporary reports whether err, or an error it wraps, was marked with
 // Temporary, or is one of herald's own transient errors (ErrBackpressure,
-// ErrRateLimited). An error marked neither way is treated by the bus like a
+// ErrRateLimited, ErrOutcomeUnknown: retry that one with the same id). An error marked neither way is treated by the bus like a
 // temporary one, but is logged with its stack as unexpected.
 func IsTemporary(err error) bool {
 	var t temporaryError
-	return errors.As(err, &t) || errors.Is(err, ErrBackpressure) || errors.Is(err, ErrRateLimited)
+	return errors.As(err, &t) || errors.Is(err, ErrBackpressure) || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrOutcomeUnknown)
 }

@@ -29,6 +29,7 @@ const (
 	errCodeStoreFailed          = 10077
 	errCodeInsufficientRes      = 10023
 	errCodeAccountResources     = 10002
+	errCodeNotAvailable         = 10008 // JetStream system temporarily unavailable
 )
 
 // Headers the store sets on event messages.
@@ -325,7 +326,7 @@ func (s *Store) indexIDs(ctx context.Context, events []*herald.Event, idx []int,
 func (s *Store) publish(ctx context.Context, m *natsgo.Msg) (*jetstream.PubAck, error) {
 	ack, err := s.js.PublishMsg(ctx, m)
 	if err != nil {
-		return nil, s.mapErr("appending", err)
+		return nil, s.mapSentErr("appending", err)
 	}
 	return ack, nil
 }
@@ -364,7 +365,7 @@ func (s *Store) publishAtomic(ctx context.Context, msgs []*natsgo.Msg) (uint64, 
 		if errors.Is(err, natsgo.ErrNoResponders) {
 			return 0, fmt.Errorf("nats store: appending a batch: no JetStream stream answers: %w", err)
 		}
-		return 0, s.mapErr("appending a batch", err)
+		return 0, s.mapSentErr("appending a batch", err)
 	}
 	var ack batchAck
 	if err := json.Unmarshal(resp.Data, &ack); err != nil {
@@ -387,6 +388,9 @@ func (s *Store) mapAPIErr(op string, code int, desc string) error {
 		return errRetry
 	case errCodeBatchTooLarge, errCodeMsgTooLarge:
 		return fmt.Errorf("nats store: %s: %w (%s)", op, herald.ErrTooLarge, desc)
+	case errCodeNotAvailable:
+		// Refused, so not stored: come back once the cluster has a leader.
+		return fmt.Errorf("nats store: %s: %w (%s)", op, herald.ErrBackpressure, desc)
 	case errCodeInsufficientRes, errCodeAccountResources:
 		return fmt.Errorf("nats store: %s: %w (%s)", op, herald.ErrStoreFull, desc)
 	case errCodeStoreFailed:
@@ -395,6 +399,23 @@ func (s *Store) mapAPIErr(op string, code int, desc string) error {
 		}
 	}
 	return fmt.Errorf("nats store: %s: %s (code %d)", op, desc, code)
+}
+
+// mapSentErr maps the error of a write that was sent: when no answer came
+// (a timeout, ctx ending, the connection lost while waiting), JetStream
+// may have stored it, or may store it once its cluster regains quorum, so
+// the error wraps herald.ErrOutcomeUnknown and the cause, never
+// herald.ErrBackpressure. Other errors map as mapErr does.
+func (s *Store) mapSentErr(op string, err error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("nats store: %s: %w (%w)", op, herald.ErrOutcomeUnknown, herald.ErrClosed)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, natsgo.ErrTimeout) || errors.Is(err, jetstream.ErrAsyncPublishTimeout) ||
+		errors.Is(err, natsgo.ErrConnectionClosed) || errors.Is(err, natsgo.ErrDisconnected) {
+		return fmt.Errorf("nats store: %s: %w (%w)", op, herald.ErrOutcomeUnknown, err)
+	}
+	return s.mapErr(op, err)
 }
 
 func (s *Store) mapErr(op string, err error) error {
@@ -407,6 +428,11 @@ func (s *Store) mapErr(op string, err error) error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
+	}
+	if errors.Is(err, natsgo.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) {
+		// Nobody took the request, so nothing was stored: the stream has
+		// no leader right now.
+		return fmt.Errorf("nats store: %s: no JetStream stream answers: %w: %w", op, herald.ErrBackpressure, err)
 	}
 	if errors.Is(err, natsgo.ErrMaxPayload) {
 		return fmt.Errorf("nats store: %s: %w: %w", op, herald.ErrTooLarge, err)

@@ -429,3 +429,66 @@ func TestEmbeddedCluster(t *testing.T) {
 		_ = i
 	}
 }
+
+// TestNoQuorumOutcomeUnknown: with two of three nodes down, an append
+// cannot be confirmed. It must not be reported as backpressure (nothing
+// stored, retry as new): it is ErrOutcomeUnknown, or backpressure only
+// when JetStream refused it. Retried with the same id once the cluster
+// heals, the event is stored exactly once.
+func TestNoQuorumOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	s := c.open(t)
+	appendOne(t, s, ev(t, "quorum.before", ""), herald.AppendOptions{})
+	l := c.leader(t, s)
+	// Keep the leader, which takes the write but cannot commit it.
+	for i := range 3 {
+		if i != l {
+			c.stop(i)
+		}
+	}
+	e := ev(t, "quorum.lost", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	_, err := s.Append(ctx, []*herald.Event{again(e)}, herald.AppendOptions{})
+	cancel()
+	switch {
+	case err == nil:
+		t.Fatal("an append without quorum was acknowledged")
+	case errors.Is(err, herald.ErrOutcomeUnknown):
+		if errors.Is(err, herald.ErrBackpressure) {
+			t.Errorf("%v: both outcome unknown and backpressure", err)
+		}
+	case errors.Is(err, herald.ErrBackpressure):
+		t.Logf("refused: %v", err)
+	default:
+		t.Fatalf("append without quorum: %v, want ErrOutcomeUnknown", err)
+	}
+	t.Logf("append without quorum: %v", err)
+	for i := range 3 {
+		if i != l {
+			c.start(i)
+		}
+	}
+	// The retry with the same id: stored once, whatever the first did.
+	var res herald.AppendResult
+	testwait.Within(t, 30*time.Second, "the retry acknowledged", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		rs, err := s.Append(ctx, []*herald.Event{again(e)}, herald.AppendOptions{})
+		if err != nil {
+			return false
+		}
+		res = rs[0]
+		return true
+	})
+	n := 0
+	for x := range s.Read(context.Background(), 0, herald.Filter{Name: "quorum.lost"}) {
+		if x != nil && x.ID == e.ID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("event stored %d times, want once (retry: %+v)", n, res)
+	}
+	t.Logf("retry: position %d, duplicate %v", res.Position, res.Duplicate)
+}

@@ -46,16 +46,18 @@ func (s *Store) appendSingle(ctx context.Context, e *herald.Event, m *natsgo.Msg
 	case <-s.closing:
 		return herald.AppendResult{}, herald.ErrClosed
 	}
+	// Queued: from here an appender may publish it at any moment, so a
+	// caller that stops waiting does not know what became of it.
 	select {
 	case <-r.done:
 	case <-s.appDone:
 		select {
 		case <-r.done: // completed before the appenders stopped
 		default:
-			return herald.AppendResult{}, herald.ErrClosed
+			return herald.AppendResult{}, herald.ErrClosed // queued ones are failed, never sent
 		}
 	case <-ctx.Done():
-		return herald.AppendResult{}, ctx.Err()
+		return herald.AppendResult{}, s.mapSentErr("appending", ctx.Err())
 	}
 	if r.err == nil && !r.res.Duplicate {
 		e.Position = r.res.Position
@@ -212,7 +214,7 @@ func (s *Store) commitGroup(group []*appendReq) (again []*appendReq) {
 			positions = append(positions, ack.Sequence)
 			r.res = herald.AppendResult{Position: ack.Sequence, Duplicate: ack.Duplicate}
 		case err := <-futs[i].Err():
-			err = s.mapErr("appending", err)
+			err = s.mapSentErr("appending", err)
 			if errors.Is(err, errRetry) && r.attempts < maxAppendAttempts {
 				r.attempts++
 				again = append(again, r)
@@ -225,7 +227,7 @@ func (s *Store) commitGroup(group []*appendReq) (again []*appendReq) {
 			}
 			complete(r, herald.AppendResult{}, err)
 		case <-ctx.Done():
-			complete(r, herald.AppendResult{}, ctx.Err())
+			complete(r, herald.AppendResult{}, s.mapSentErr("appending", ctx.Err()))
 		}
 	}
 	var head uint64
