@@ -39,6 +39,9 @@ type Server struct {
 	// decoded (WithMaxBodyReads).
 	bodySlots chan struct{}
 
+	streamMu  sync.Mutex
+	streamsBy map[string]int // open SSE streams by identity
+
 	ctx     context.Context // ends at Close
 	cancel  context.CancelFunc
 	streams context.Context // ends at EndStreams or Close
@@ -49,26 +52,27 @@ type Server struct {
 }
 
 type config struct {
-	logger         *slog.Logger
-	audit          *slog.Logger
-	registry       *prometheus.Registry
-	tokens         []Token
-	limits         Limits
-	heartbeat      time.Duration
-	streamBuffer   int
-	writeTimeout   time.Duration
-	webhookClient  *http.Client
-	subscriptions  []PushSubscription
-	defaultReadLim int
-	maxStreams     int
-	corsOrigins    []string
-	refresh        time.Duration
-	requireTokens  bool
-	version        string
-	storeKind      string
-	bodyTimeout    time.Duration
-	answerTimeout  time.Duration
-	maxBodyReads   int
+	logger          *slog.Logger
+	audit           *slog.Logger
+	registry        *prometheus.Registry
+	tokens          []Token
+	limits          Limits
+	heartbeat       time.Duration
+	streamBuffer    int
+	writeTimeout    time.Duration
+	webhookClient   *http.Client
+	subscriptions   []PushSubscription
+	defaultReadLim  int
+	maxStreams      int
+	corsOrigins     []string
+	refresh         time.Duration
+	requireTokens   bool
+	version         string
+	storeKind       string
+	bodyTimeout     time.Duration
+	answerTimeout   time.Duration
+	maxBodyReads    int
+	maxStreamsPerID int
 }
 
 // Option configures a Server in New.
@@ -145,6 +149,13 @@ func WithMaxBodyReads(n int) Option { return func(c *config) { c.maxBodyReads = 
 // client that does not read its answer is disconnected. Default 2 min.
 func WithAnswerTimeout(d time.Duration) Option { return func(c *config) { c.answerTimeout = d } }
 
+// WithMaxStreamsPerIdentity caps the SSE streams one identity (all its
+// tokens together) may hold open at once; one more is refused with 429
+// rate_limited and Retry-After. It keeps one token from taking every
+// stream WithMaxStreams allows. An open server (no tokens) has only the
+// total cap. Default 100 (DefaultMaxStreamsPerIdentity).
+func WithMaxStreamsPerIdentity(n int) Option { return func(c *config) { c.maxStreamsPerID = n } }
+
 // WithCORS lets browser pages from origins call the API (Cross-Origin
 // Resource Sharing); "*" allows any origin. None by default. Tokens still
 // apply: CORS only tells browsers they may send the request.
@@ -178,7 +189,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: bus is nil")
 	}
 	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100, maxStreams: 1000, refresh: tokenRefresh,
-		bodyTimeout: 30 * time.Second, answerTimeout: 2 * time.Minute, maxBodyReads: 64}
+		bodyTimeout: 30 * time.Second, answerTimeout: 2 * time.Minute, maxBodyReads: 64,
+		maxStreamsPerID: DefaultMaxStreamsPerIdentity}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -194,6 +206,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: max streams must be at least 1")
 	case cfg.refresh <= 0:
 		return nil, errors.New("server: refresh interval must be positive")
+	case cfg.maxStreamsPerID < 1:
+		return nil, errors.New("server: max streams per identity must be at least 1")
 	case cfg.maxBodyReads < 1:
 		return nil, errors.New("server: max body reads must be at least 1")
 	case cfg.bodyTimeout <= 0 || cfg.answerTimeout <= 0:
@@ -214,7 +228,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		cfg.webhookClient = defaultWebhookClient()
 	}
 	s := &Server{bus: bus, kv: bus.KV(), cfg: cfg, log: cfg.logger, audit: cfg.audit,
-		bodySlots: make(chan struct{}, cfg.maxBodyReads)}
+		bodySlots: make(chan struct{}, cfg.maxBodyReads), streamsBy: map[string]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.streams, s.endSSE = context.WithCancel(s.ctx)
 	m, err := newMetrics(cfg.registry)

@@ -197,6 +197,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 	if err := s.checkReadPattern(p, pattern); err != nil {
 		return err
 	}
+	if !p.open() {
+		done, err := s.takeIdentityStream(p.identity())
+		if err != nil {
+			return err
+		}
+		defer done()
+	}
 	if n := s.hub.streams.Add(1); n > int64(s.cfg.maxStreams) {
 		s.hub.streams.Add(-1)
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeBackpressure, Index: -1, RetryAfter: 5 * time.Second,
@@ -352,4 +359,29 @@ func encodeStreamEvent(e *herald.Event, ce bool) ([]byte, error) {
 		return json.Marshal(toCloudEvent(e))
 	}
 	return json.Marshal(e)
+}
+
+// DefaultMaxStreamsPerIdentity is how many SSE streams one identity may
+// hold open at once unless WithMaxStreamsPerIdentity says otherwise.
+const DefaultMaxStreamsPerIdentity = 100
+
+// takeIdentityStream counts one more stream of identity, or refuses it
+// (429) when the identity holds its cap; done gives the slot back.
+func (s *Server) takeIdentityStream(identity string) (done func(), err error) {
+	s.streamMu.Lock()
+	defer s.streamMu.Unlock()
+	if s.streamsBy[identity] >= s.cfg.maxStreamsPerID {
+		e := newError(http.StatusTooManyRequests, CodeRateLimited,
+			"this identity holds %d open streams, its cap: close one first", s.cfg.maxStreamsPerID)
+		e.RetryAfter = 5 * time.Second
+		return nil, e
+	}
+	s.streamsBy[identity]++
+	return func() {
+		s.streamMu.Lock()
+		defer s.streamMu.Unlock()
+		if s.streamsBy[identity]--; s.streamsBy[identity] <= 0 {
+			delete(s.streamsBy, identity)
+		}
+	}, nil
 }

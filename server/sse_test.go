@@ -250,3 +250,22 @@ func TestStreamFilters(t *testing.T) {
 		}
 	}
 }
+
+// One identity holds at most its cap of streams; another identity still
+// gets one.
+func TestStreamLimitPerIdentity(t *testing.T) {
+	e2 := newEnv(t, server.WithMaxStreamsPerIdentity(2), server.WithTokens([]server.Token{
+		{Identity: "recorder", Hash: server.HashToken(recorderToken), Subscribe: []string{">"}},
+		{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true},
+	}))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	for range 2 {
+		e2.stream(ctx, "/v1/stream", "Authorization", bearer(recorderToken))
+	}
+	a := e2.do("GET", "/v1/stream", nil, "Authorization", bearer(recorderToken))
+	if a.status != 429 || a.header.Get("Retry-After") == "" || a.errCode(t).Error.Code != "rate_limited" {
+		t.Fatalf("third stream of one identity (cap 2): %d %s", a.status, a.body)
+	}
+	e2.stream(ctx, "/v1/stream", "Authorization", bearer(adminToken))
+}
