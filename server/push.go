@@ -145,6 +145,36 @@ type pushManager struct {
 	mu      sync.Mutex
 	m       map[string]*pushSub
 	stopped bool // by stopAll: nothing starts again
+
+	cutMu sync.Mutex
+	cut   map[string]int // deliveries the stop cut short, by subscription
+}
+
+// noteCut records a delivery of subscription name that the server's stop
+// cut short.
+func (pm *pushManager) noteCut(name string) {
+	pm.cutMu.Lock()
+	defer pm.cutMu.Unlock()
+	if pm.cut == nil {
+		pm.cut = map[string]int{}
+	}
+	pm.cut[name]++
+}
+
+// cutSummary says which deliveries the stop cut short ("a (2), b (1)"),
+// or "" when none.
+func (pm *pushManager) cutSummary() string {
+	pm.cutMu.Lock()
+	defer pm.cutMu.Unlock()
+	names := make([]string, 0, len(pm.cut))
+	for n := range pm.cut {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for i, n := range names {
+		names[i] = fmt.Sprintf("%s (%d)", n, pm.cut[n])
+	}
+	return strings.Join(names, ", ")
 }
 
 type pushSub struct {
@@ -375,6 +405,9 @@ func (pm *pushManager) stopAll(ctx context.Context) error {
 		}
 		delete(pm.m, name)
 	}
+	if cut := pm.cutSummary(); cut != "" {
+		errs = append(errs, fmt.Errorf("webhook deliveries still in flight were cut short (they are delivered again when the subscription next runs): %s", cut))
+	}
 	return errors.Join(errs...)
 }
 
@@ -401,6 +434,9 @@ func Sign(secret, body []byte) string {
 func (w *webhook) Handle(ctx context.Context, e *herald.Event) error {
 	start := time.Now()
 	outcome, err := w.deliver(ctx, e)
+	if err != nil && ctx.Err() != nil && w.s.closed.Load() {
+		w.s.push.noteCut(w.def.Name)
+	}
 	w.s.m.deliveries.WithLabelValues(w.def.Name, outcome).Inc()
 	w.s.m.delivDur.Observe(time.Since(start).Seconds())
 	return err

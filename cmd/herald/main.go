@@ -59,7 +59,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil && !errors.As(err, &u) && strings.HasPrefix(err.Error(), "unknown ") {
 		err = usageError{fmt.Errorf("%w\nsee 'herald --help'", err)}
 	}
-	if ctx.Err() != nil && err != nil && ctx.Err() == context.Canceled {
+	var unclean uncleanStop
+	if ctx.Err() != nil && err != nil && ctx.Err() == context.Canceled && !errors.As(err, &unclean) {
 		return nil // interrupted: not an error
 	}
 	return explain(err, g.server)

@@ -444,7 +444,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	log.Info("stopping: finishing requests and deliveries in flight")
 	var errs []error
 	if err := hs.Shutdown(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("stopping the HTTP server: %w", err))
+		errs = append(errs, fmt.Errorf("stopping the HTTP server: requests still in flight were cut off: %w", err))
 	}
 	if err := srv.Close(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("stopping push subscriptions: %w", err))
@@ -457,11 +457,24 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	if err := st.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing the store: %w", err))
 	}
-	if len(errs) == 0 {
+	if len(errs) == 0 && sctx.Err() == nil {
 		fmt.Fprintln(stdout, "herald stopped")
+		return nil
 	}
-	return errors.Join(errs...)
+	if sctx.Err() != nil {
+		// Whatever was left was abandoned: the stop is not clean, and the
+		// exit status says so.
+		errs = append([]error{fmt.Errorf("the graceful stop took longer than --shutdown-timeout %s", f.shutdownTimeout)}, errs...)
+	}
+	return uncleanStop{errors.Join(errs...)}
 }
+
+// uncleanStop is a graceful stop that did not finish: it timed out, or
+// left something behind. Unlike an interruption, it is an error (herald
+// exits non-zero) that says what was left.
+type uncleanStop struct{ error }
+
+func (u uncleanStop) Unwrap() error { return u.error }
 
 // describeData says where the data of store kind lives, for people.
 func describeData(kind, data string) string {
