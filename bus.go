@@ -929,6 +929,35 @@ func (b *Bus) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter,
 	return dls, nil
 }
 
+// DeadLetterCounts counts the dead letters waiting, by subscription (a
+// subscription with none is absent), as DeadLetters would list them: it
+// first commits what the durable subscriptions running in this bus have
+// pending, so an entry whose redrive has succeeded is not counted. Safe
+// for concurrent use; after Close it returns ErrClosed.
+func (b *Bus) DeadLetterCounts(ctx context.Context) (map[string]int, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := b.flushRunning(ctx, ""); err != nil {
+		return nil, err
+	}
+	return b.deadLetterCounts(ctx)
+}
+
+// deadLetterCounts counts the stored dead letters by subscription, without
+// committing first.
+func (b *Bus) deadLetterCounts(ctx context.Context) (map[string]int, error) {
+	dls, err := b.store.DeadLetters(ctx, DeadLetterQuery{})
+	if err != nil {
+		return nil, err
+	}
+	n := make(map[string]int)
+	for _, d := range dls {
+		n[d.Subscription]++
+	}
+	return n, nil
+}
+
 // Redrive marks the dead letters matching q for redrive and returns how
 // many it marked. The durable subscription owning each entry delivers its
 // event again (with fresh attempts) and removes the entry when it succeeds;

@@ -150,8 +150,10 @@ type PushSubscriptionInfo struct {
 	// many positions the log's head is ahead of it.
 	Position uint64 `json:"position"`
 	Lag      uint64 `json:"lag"`
-	// DeadLetters counts the subscription's dead letters now; shown by GET
-	// of one subscription only.
+	// DeadLetters counts the subscription's dead letters waiting now (what
+	// GET /v1/dlq lists for it; a successful redrive lowers it), shown by
+	// GET /v1/subscriptions and GET of one subscription. Stats.DeadLettered
+	// instead counts events dead-lettered since the server started.
 	DeadLetters *int `json:"dead_letters,omitempty"`
 }
 

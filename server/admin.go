@@ -85,9 +85,15 @@ func (s *Server) mayManage(p *principal, ps *pushSub) bool {
 
 func (s *Server) handleSubList(w http.ResponseWriter, r *http.Request, p *principal) error {
 	out := []subscriptionView{}
+	dead, err := s.bus.DeadLetterCounts(r.Context())
 	for _, ps := range s.push.list() {
 		if s.mayManage(p, ps) {
-			out = append(out, s.view(r.Context(), ps))
+			v := s.view(r.Context(), ps)
+			if err == nil {
+				n := dead[ps.def.Name]
+				v.DeadLetters = &n
+			}
+			out = append(out, v)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"subscriptions": out})
@@ -153,8 +159,8 @@ func (s *Server) handleSubGet(w http.ResponseWriter, r *http.Request, p *princip
 		return err
 	}
 	v := s.view(r.Context(), ps)
-	if dls, err := s.bus.DeadLetters(r.Context(), herald.DeadLetterQuery{Subscription: ps.def.Name, Limit: maxReadLimit * 10}); err == nil {
-		n := len(dls)
+	if dead, err := s.bus.DeadLetterCounts(r.Context()); err == nil {
+		n := dead[ps.def.Name]
 		v.DeadLetters = &n
 	}
 	writeJSON(w, http.StatusOK, v)

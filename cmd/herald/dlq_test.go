@@ -76,3 +76,38 @@ func TestDLQNeedsAdmin(t *testing.T) {
 		t.Errorf("plugin token: %v", r.err)
 	}
 }
+
+// subs ls's DEAD column counts the dead letters waiting, the same entries
+// dlq ls lists: it falls to zero once a redrive delivers them.
+func TestSubsListDeadMatchesDLQAfterRedrive(t *testing.T) {
+	ts := startServer(t)
+	h := newHook(t)
+	h.set(http.StatusBadRequest)
+	ts.run(t, "subs", "create", "hooks", "--filter", "hook.*", "--endpoint", h.srv.URL, "--backoff-initial", "10ms").ok(t)
+	for _, id := range []string{"a", "b", "c"} {
+		ts.run(t, "publish", "hook."+id, "--id", id).ok(t)
+	}
+	testwait.For(t, "three dead letters", func() bool {
+		return strings.Count(ts.run(t, "dlq", "ls", "--subscription", "hooks").ok(t).stdout, "\n") == 4
+	})
+	dead := func() string {
+		out := ts.run(t, "subs", "ls").ok(t).stdout
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("subs ls:\n%s", out)
+		}
+		f := strings.Fields(lines[1])
+		return f[len(f)-1]
+	}
+	if d := dead(); d != "3" {
+		t.Errorf("DEAD before the redrive = %s, want 3", d)
+	}
+	h.set(http.StatusOK)
+	ts.run(t, "dlq", "redrive", "--subscription", "hooks").ok(t)
+	testwait.For(t, "an empty queue", func() bool {
+		return strings.Contains(ts.run(t, "dlq", "ls").ok(t).stderr, "empty")
+	})
+	if d := dead(); d != "0" {
+		t.Errorf("DEAD after a redrive that delivered everything = %s, want 0 (dlq ls is empty)", d)
+	}
+}

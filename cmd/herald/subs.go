@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -68,8 +69,14 @@ func newSubsLsCmd(g *globals) *cobra.Command {
 				if s.Stats != nil {
 					st = *s.Stats
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", s.Name, s.Filter, s.Endpoint,
-					s.Position, s.Lag, st.Handled, st.Failed, st.DeadLettered)
+				// DEAD is what waits in the dead-letter queue, as herald dlq
+				// ls lists it, not how many were ever dead-lettered.
+				dead := "?"
+				if s.DeadLetters != nil {
+					dead = strconv.Itoa(*s.DeadLetters)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.Filter, s.Endpoint,
+					s.Position, s.Lag, st.Handled, st.Failed, dead)
 			}
 			return tw.Flush()
 		},
