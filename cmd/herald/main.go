@@ -36,10 +36,24 @@ func main() {
 	err := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "herald:", err)
+		printError(os.Stderr, err)
 		os.Exit(exitCode(err))
 	}
 }
+
+// printError writes Run's error for a person, unless it was already
+// written as a log record (herald serve --log-format json).
+func printError(w io.Writer, err error) {
+	var logged loggedError
+	if !errors.As(err, &logged) {
+		fmt.Fprintln(w, "herald:", err)
+	}
+}
+
+// loggedError is an error herald serve has already written to its log.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
 
 // Run runs the herald command line with args (without the program name).
 // It is main without the process: tests call it directly. Errors from a

@@ -171,7 +171,7 @@ the requests and webhook deliveries in flight, and closes the store.`,
 	fl.StringSliceVar(&f.corsOrigins, "cors-origin", envList("HERALD_CORS_ORIGIN"), "let browser pages from this origin call the API; repeat or comma-separate, * for any (env HERALD_CORS_ORIGIN)")
 	fl.StringVar(&f.durability, "durability", envOr("HERALD_DURABILITY", "full"), "sqlite: full (fsync every commit) or normal (env HERALD_DURABILITY)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
-	fl.StringVar(&f.logFormat, "log-format", envOr("HERALD_LOG_FORMAT", "text"), "text or json (env HERALD_LOG_FORMAT)")
+	fl.StringVar(&f.logFormat, "log-format", envOr("HERALD_LOG_FORMAT", "text"), "text or json: with json every line on stdout and stderr is a JSON record (env HERALD_LOG_FORMAT)")
 	fl.IntVar(&f.maxConnsPerAddr, "max-conns-per-addr", envInt("HERALD_MAX_CONNS_PER_ADDR", server.DefaultMaxConnsPerAddr),
 		"connections one client address (an IPv6 /64) may hold open at once; more are closed at once; 0 turns the cap off (env HERALD_MAX_CONNS_PER_ADDR)")
 	fl.Int64Var(&f.auditMaxSize, "audit-max-size", int64(envInt("HERALD_AUDIT_MAX_SIZE", defaultAuditMaxSize)),
@@ -275,7 +275,7 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, stderr io.Writer) error {
+func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, stderr io.Writer) (err error) {
 	var cfg serveConfig
 	if f.config != "" {
 		c, err := loadServeConfig(f.config)
@@ -288,6 +288,16 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
+	}
+	if f.logFormat == "json" {
+		// Every line herald serve writes is then a JSON record, its
+		// failure too: main prints nothing more for a loggedError.
+		defer func() {
+			if err != nil {
+				log.Error("herald stopped", "err", err.Error())
+				err = loggedError{err}
+			}
+		}()
 	}
 	if (f.nats != "" || f.natsEmbedded) && !cmd.Flags().Changed("store") && !envSet("HERALD_STORE") && cfg.Store == "" {
 		f.store = "nats"
@@ -426,7 +436,17 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	if srv.AuthEnabled() {
 		mode = "tokens required"
 	}
-	fmt.Fprintf(stdout, "herald listening on %s://%s, data in %s, %s\n", scheme, ln.Addr(), where, mode)
+	url := reachableURL(scheme, ln.Addr())
+	if f.logFormat == "json" {
+		out := slog.New(slog.NewJSONHandler(stdout, nil))
+		out.Info("herald listening", "url", url, "addr", ln.Addr().String(), "data", where, "auth", mode)
+	} else {
+		line := fmt.Sprintf("herald listening on %s, data in %s, %s", url, where, mode)
+		if bound := ln.Addr().String(); !strings.Contains(url, bound) {
+			line += "; bound to " + bound + " (every interface)"
+		}
+		fmt.Fprintln(stdout, line)
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
@@ -458,7 +478,11 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 		errs = append(errs, fmt.Errorf("closing the store: %w", err))
 	}
 	if len(errs) == 0 && sctx.Err() == nil {
-		fmt.Fprintln(stdout, "herald stopped")
+		if f.logFormat == "json" {
+			slog.New(slog.NewJSONHandler(stdout, nil)).Info("herald stopped")
+		} else {
+			fmt.Fprintln(stdout, "herald stopped")
+		}
 		return nil
 	}
 	if sctx.Err() != nil {
@@ -475,6 +499,21 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 type uncleanStop struct{ error }
 
 func (u uncleanStop) Unwrap() error { return u.error }
+
+// reachableURL is the URL a client on this machine uses to reach a
+// listener bound to addr: an unspecified address (0.0.0.0, [::], which Go
+// binds for both IPv4 and IPv6) is reached through loopback, so it is
+// written as 127.0.0.1 rather than as an address no client can dial.
+func reachableURL(scheme string, addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + "://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
 
 // describeData says where the data of store kind lives, for people.
 func describeData(kind, data string) string {
