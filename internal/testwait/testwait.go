@@ -8,6 +8,7 @@
 package testwait
 
 import (
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -59,18 +60,19 @@ func poll(d time.Duration, cond func() bool) bool {
 	return true
 }
 
-// Blocked waits until some goroutine is blocked (on a channel, a select, a
-// lock or a condition) with fn on its stack, fn being a function name as
-// stack traces print it, e.g. "store/nats.(*Store).Wait". It lets a test on
-// the real clock see that a call has reached the point where it waits
-// before the test does what should wake it; inside a synctest bubble use
-// [testing/synctest.Wait] instead. It fails the test like [For].
-func Blocked(t testing.TB, fn string) {
+// Blocked waits until at least n goroutines are blocked (on a channel, a
+// select, a lock or a condition) with fn on their stack, fn being a
+// function name as stack traces print it, e.g. "store/nats.(*Store).Wait".
+// It lets a test on the real clock see that a call has reached the point
+// where it waits before the test does what should wake it; inside a
+// synctest bubble use [testing/synctest.Wait] instead. It fails the test
+// like [For].
+func Blocked(t testing.TB, n int, fn string) {
 	t.Helper()
-	For(t, "a goroutine blocked in "+fn, func() bool { return blockedIn(fn) })
+	For(t, fmt.Sprintf("%d goroutines blocked in %s", n, fn), func() bool { return blockedIn(fn) >= n })
 }
 
-func blockedIn(fn string) bool {
+func blockedIn(fn string) int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -80,6 +82,7 @@ func blockedIn(fn string) bool {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		header, stack, _ := strings.Cut(g, "\n")
 		_, state, _ := strings.Cut(header, "[")
@@ -90,8 +93,8 @@ func blockedIn(fn string) bool {
 			continue
 		}
 		if strings.Contains(stack, fn+"(") {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }

@@ -39,9 +39,10 @@ func TestBlockedSeesAGoroutineWaiting(t *testing.T) {
 		waitForRelease(release)
 		close(done)
 	}()
-	testwait.Blocked(t, "internal/testwait_test.waitForRelease")
+	testwait.Blocked(t, 1, "internal/testwait_test.waitForRelease")
 	close(release)
 	<-done
 }
 
+//go:noinline
 func waitForRelease(c chan struct{}) { <-c }

@@ -362,7 +362,7 @@ func TestWait(t *testing.T) {
 		}
 		done <- h
 	}()
-	testwait.Blocked(t, "store/nats.(*Store).Wait")
+	testwait.Blocked(t, 1, "store/nats.(*Store).Wait")
 	appendOne(t, b, ev(t, "ping", ""), herald.AppendOptions{})
 	select {
 	case h := <-done:
@@ -379,7 +379,7 @@ func TestWait(t *testing.T) {
 	}
 	closed := make(chan error, 1)
 	go func() { _, err := a.Wait(ctx, 1); closed <- err }()
-	testwait.Blocked(t, "store/nats.(*Store).Wait")
+	testwait.Blocked(t, 1, "store/nats.(*Store).Wait")
 	a.Close()
 	if err := <-closed; !errors.Is(err, herald.ErrClosed) {
 		t.Fatalf("wait across close: %v", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 func (s *suite) testConcurrency(t *testing.T) {
@@ -322,14 +323,15 @@ func (s *suite) testWait(t *testing.T) {
 		ch := make(chan result, waiters)
 		for range waiters {
 			go func() {
-				h, err := st.Wait(ctx, 1)
+				h, err := waitIn(ctx, st, 1)
 				ch <- result{h, err}
 			}()
 		}
+		testwait.Blocked(t, waiters, waitInFunc)
 		select {
 		case r := <-ch:
 			t.Fatalf("Wait(1) at head 1 returned %d, %v before any append", r.h, r.err)
-		case <-time.After(50 * time.Millisecond):
+		default:
 		}
 		mustAppend(t, st, herald.AppendOptions{}, event(t, "a.b", 2))
 		for range waiters {
@@ -344,10 +346,10 @@ func (s *suite) testWait(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() {
-			_, err := st.Wait(ctx, 0)
+			_, err := waitIn(ctx, st, 0)
 			errc <- err
 		}()
-		time.Sleep(20 * time.Millisecond)
+		testwait.Blocked(t, 1, waitInFunc)
 		cancel()
 		select {
 		case err := <-errc:
@@ -367,10 +369,10 @@ func (s *suite) testWait(t *testing.T) {
 		st := s.open(t)
 		errc := make(chan error, 1)
 		go func() {
-			_, err := st.Wait(t.Context(), 0)
+			_, err := waitIn(t.Context(), st, 0)
 			errc <- err
 		}()
-		time.Sleep(20 * time.Millisecond)
+		testwait.Blocked(t, 1, waitInFunc)
 		if err := st.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"maps"
 	"testing"
-	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // testDurability checks that everything a store was told survives Close
@@ -129,10 +129,10 @@ func (s *suite) testOwners(t *testing.T) {
 	go func() {
 		wctx, cancel := context.WithTimeout(ctx, s.f.wakeTimeout())
 		defer cancel()
-		h, _ := second.Wait(wctx, 0)
+		h, _ := waitIn(wctx, second, 0)
 		waited <- h
 	}()
-	time.Sleep(20 * time.Millisecond)
+	testwait.Blocked(t, 1, waitInFunc)
 	e := event(t, "shared.event", 1, subject("shared/1"))
 	id := e.ID
 	res := mustAppend(t, st, herald.AppendOptions{}, e)

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // Features says what a backend can do beyond the common contract, so the
@@ -274,13 +275,18 @@ func jsonEqual(a, b []byte) bool {
 // eventually polls cond until it holds or the wake timeout passes.
 func (s *suite) eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(s.f.wakeTimeout())
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, s.f.wakeTimeout())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Within(t, s.f.wakeTimeout(), what, cond)
 }
+
+// waitIn is st.Wait under a name of its own: testwait.Blocked(t, n,
+// waitInFunc) sees the goroutines that wait in it.
+//
+//go:noinline
+func waitIn(ctx context.Context, st herald.Store, after uint64) (uint64, error) {
+	return st.Wait(ctx, after)
+}
+
+// waitInFunc is waitIn's name in a stack trace.
+const waitInFunc = "store/storetest.waitIn"
 
 func equalStrings(a, b []string) bool { return slices.Equal(a, b) }
