@@ -105,9 +105,12 @@ func ReplayFromTime(t time.Time) ReplayTarget { return ReplayTarget{Time: t.UTC(
 
 // ReplaySubscription moves the subscription name back (or forward) to
 // target; it delivers again every event from there on.
-func (c *Client) ReplaySubscription(ctx context.Context, name string, target ReplayTarget) error {
-	_, err := c.do(ctx, http.MethodPost, "/v1/subscriptions/"+seg(name)+"/replay", nil, target, nil)
-	return err
+func (c *Client) ReplaySubscription(ctx context.Context, name string, target ReplayTarget) (*Subscription, error) {
+	var out Subscription
+	if _, err := c.do(ctx, http.MethodPost, "/v1/subscriptions/"+seg(name)+"/replay", nil, target, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // DeadLetterQuery selects dead letters.

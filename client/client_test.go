@@ -416,10 +416,10 @@ func TestSubscriptionsAndDLQ(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("list: %+v %v", list, err)
 	}
-	if err := ts.c.ReplaySubscription(ctx, "hooks", client.ReplayFromTime(time.Now().Add(-time.Hour))); err != nil {
+	if _, err := ts.c.ReplaySubscription(ctx, "hooks", client.ReplayFromTime(time.Now().Add(-time.Hour))); err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.c.ReplaySubscription(ctx, "hooks", client.ReplayTarget{}); !errors.Is(err, herald.ErrInvalidEvent) {
+	if _, err := ts.c.ReplaySubscription(ctx, "hooks", client.ReplayTarget{}); !errors.Is(err, herald.ErrInvalidEvent) {
 		t.Errorf("empty replay target: %v", err)
 	}
 	if err := ts.c.DeleteSubscription(ctx, "hooks"); err != nil {

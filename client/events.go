@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"net/http"
 	"net/url"
@@ -49,6 +50,10 @@ func (c *Client) Publish(ctx context.Context, e *api.Event, opts ...PublishOptio
 	}
 	res, err := c.publish(ctx, e, opts)
 	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) && ce.Index == 0 {
+			ce.Index = -1 // one event, not "event 0 of the batch"
+		}
 		return PublishResult{}, err
 	}
 	return res[0], nil

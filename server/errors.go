@@ -87,8 +87,14 @@ func toAPIError(err error) *apiError {
 		if code != CodeSchemaViolation && code != CodeTooLarge {
 			code = CodeInvalidEvent
 		}
+		// The message leaves the index out: the body's "index" says which
+		// event it is, and a single event is no "event 0".
+		msg := ve.Err.Error() + ":"
+		if ve.Field != "" {
+			msg += " field " + ve.Field + ":"
+		}
 		return &apiError{Status: api.Status(code), Code: code, Field: ve.Field, Index: ve.Index,
-			Message: cleanMessage(ve.Error())}
+			Message: cleanMessage(msg + " " + ve.Reason)}
 	}
 	code := api.CodeOf(err)
 	if errors.Is(err, herald.ErrInvalidSchema) && code != CodeConflict && code != CodeNotFound && code != CodeSchemaViolation {

@@ -69,6 +69,11 @@ func (s *Server) handleForget(w http.ResponseWriter, r *http.Request, p *princip
 	if len(subject) > herald.MaxSubjectLen {
 		return badRequest("subject", "the subject is longer than %d bytes", herald.MaxSubjectLen)
 	}
+	if v, err := s.bus.SubjectVersion(r.Context(), subject); err != nil {
+		return err
+	} else if v == 0 {
+		return notFound("no event has subject %q: nothing to forget", subject)
+	}
 	if err := s.auditAction(r, p, "subject.forget", slog.String("subject", subject)); err != nil {
 		return err
 	}

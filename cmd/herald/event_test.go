@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald"
@@ -31,4 +32,20 @@ func TestEvent(t *testing.T) {
 func jsonEqual(a json.RawMessage, b string) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal([]byte(b), &y) == nil && mustJSON(x) == mustJSON(y)
+}
+
+// TestEventByPosition: herald event takes a position as well as an id.
+func TestEventByPosition(t *testing.T) {
+	ts := startServer(t)
+	for _, id := range []string{"first", "second"} {
+		ts.publish(t, &herald.Event{ID: id, Name: "a.b", Data: json.RawMessage(`{}`)})
+	}
+	r := ts.run(t, "event", "2").ok(t)
+	var e herald.Event
+	if err := json.Unmarshal([]byte(r.stdout), &e); err != nil || e.ID != "second" || e.Position != 2 {
+		t.Errorf("event 2: %v %s", err, r.stdout)
+	}
+	if r := ts.run(t, "event", "3"); !errors.Is(r.err, herald.ErrNotFound) || !strings.Contains(r.err.Error(), "position") {
+		t.Errorf("event 3: %v", r.err)
+	}
 }

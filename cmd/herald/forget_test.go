@@ -123,3 +123,15 @@ func TestForgetCLI(t *testing.T) {
 		t.Errorf("help: %v\n%s", r.err, r.stdout)
 	}
 }
+
+// TestForgetUnknownSubject: forgetting a subject no event has says so
+// instead of claiming its fields now read as null.
+func TestForgetUnknownSubject(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, "--addr", "127.0.0.1:0", "--data", dir, "--store", "sqlite", "--durability", "normal")
+	var out, errOut bytes.Buffer
+	err := Run(t.Context(), []string{"--server", p.url, "forget", "customer/none"}, strings.NewReader(""), &out, &errOut)
+	if !errors.Is(err, herald.ErrNotFound) || !strings.Contains(err.Error(), "customer/none") {
+		t.Errorf("forget of an unknown subject: %v (stdout %q)", err, out.String())
+	}
+}

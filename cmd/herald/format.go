@@ -37,29 +37,40 @@ func (p palette) warn(s string) string   { return p.paint(ansiYellow, s) }
 func (p palette) bad(s string) string    { return p.paint(ansiRed, s) }
 func (p palette) strong(s string) string { return p.paint(ansiBold, s) }
 
-// eventLine formats an event on one line for a person:
-// position, time, name, subject, priority when not normal, data.
-func eventLine(p palette, e *herald.Event) string {
+// eventLines formats events one per line for a person, in columns that
+// line up: position, time, name, subject, data, then the priority when it
+// is not normal and the source. The name and subject columns are as wide as
+// the widest seen so far (at least a common width), so a stream of events
+// stays aligned.
+type eventLines struct {
+	p            palette
+	nameW, subjW int
+}
+
+func newEventLines(p palette) *eventLines { return &eventLines{p: p, nameW: 28, subjW: 16} }
+
+func (l *eventLines) line(e *herald.Event) string {
+	p := l.p
+	l.nameW = max(l.nameW, min(len(e.Name), 64))
+	l.subjW = max(l.subjW, min(len(e.Subject), 64))
 	var b strings.Builder
 	b.WriteString(p.dim(fmt.Sprintf("%6d", e.Position)))
 	b.WriteString("  ")
 	b.WriteString(p.dim(e.Timestamp.UTC().Format("2006-01-02 15:04:05.000")))
 	b.WriteString("  ")
 	b.WriteString(p.name(e.Name))
-	if e.Subject != "" {
-		b.WriteString("  ")
-		b.WriteString(p.warn(e.Subject))
-	}
+	b.WriteString(strings.Repeat(" ", max(0, l.nameW-len(e.Name))+2))
+	b.WriteString(p.warn(e.Subject))
+	b.WriteString(strings.Repeat(" ", max(0, l.subjW-len(e.Subject))+2))
+	b.WriteString(string(e.Data))
 	if e.Priority != herald.PriorityNormal {
 		b.WriteString("  ")
-		b.WriteString(p.bad("!" + e.Priority.String()))
+		b.WriteString(p.bad("priority " + e.Priority.String()))
 	}
 	if e.SourcePlugin != "" {
 		b.WriteString("  ")
 		b.WriteString(p.dim("from " + e.SourcePlugin))
 	}
-	b.WriteString("  ")
-	b.WriteString(string(e.Data))
 	return b.String()
 }
 

@@ -17,6 +17,7 @@ func newPublishCmd(g *globals) *cobra.Command {
 	var (
 		data, subject, correlation, causation, id, priority string
 		expect                                              uint64
+		version                                             int
 		meta                                                map[string]string
 		asJSON                                              bool
 	)
@@ -54,8 +55,11 @@ herald says so with a conflict.`,
 			if id == "" {
 				id = herald.NewID() // before the first attempt: any retry is idempotent
 			}
+			if cmd.Flags().Changed("version") && version < 1 {
+				return usageError{fmt.Errorf("--version: the data's version is 1 or more")}
+			}
 			e := &herald.Event{ID: id, Name: a[0], Data: raw, Subject: subject, CorrelationID: correlation,
-				CausationID: causation, Priority: prio, Metadata: meta}
+				CausationID: causation, Priority: prio, Metadata: meta, Version: version}
 			var opts []client.PublishOption
 			if cmd.Flags().Changed("expect-version") {
 				if subject == "" {
@@ -89,6 +93,7 @@ herald says so with a conflict.`,
 	f.StringVar(&causation, "causation-id", "", "the id of the event that caused this one")
 	f.StringVar(&id, "id", "", "the event's id, its idempotency key (default: a new UUIDv7)")
 	f.StringVar(&priority, "priority", "normal", "low, normal, high or critical")
+	f.IntVar(&version, "version", 0, "the version of the data's schema (default 1); not the subject's version, see --expect-version")
 	f.Uint64Var(&expect, "expect-version", 0, "store only while --subject has exactly this many events")
 	f.StringToStringVar(&meta, "meta", nil, "metadata headers, key=value (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")

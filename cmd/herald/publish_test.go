@@ -150,3 +150,26 @@ func TestPublishOutcomeUnknown(t *testing.T) {
 		t.Errorf("message %q: want no \"busy\" and the way to retry with --id %s", msg, sent[0])
 	}
 }
+
+// TestPublishOneEventErrors: an error about a single publish does not talk
+// of "event 0" or of a batch.
+func TestPublishOneEventErrors(t *testing.T) {
+	ts := startServer(t)
+	r := ts.run(t, "publish", "a.b", "--data", "[1]")
+	if r.err == nil || strings.Contains(r.err.Error(), "event 0") || strings.Contains(r.err.Error(), "batch") {
+		t.Errorf("single publish error: %v", r.err)
+	}
+}
+
+// TestPublishDataVersion: --version sets the data's (schema) version.
+func TestPublishDataVersion(t *testing.T) {
+	ts := startServer(t)
+	ts.run(t, "publish", "a.b", "--id", "v2", "--version", "2").ok(t)
+	e, err := ts.bus.Get(t.Context(), "v2")
+	if err != nil || e.Version != 2 {
+		t.Fatalf("stored version: %v %+v", err, e)
+	}
+	if r := ts.run(t, "publish", "a.b", "--version", "0"); exitCode(r.err) != 2 {
+		t.Errorf("--version 0: %v", r.err)
+	}
+}

@@ -316,8 +316,8 @@ func newSubsReplayCmd(g *globals) *cobra.Command {
 		Use:   "replay NAME (--position N | --time T | --ago D)",
 		Short: "move a push subscription back (or forward) in the log",
 		Long: `Move the push subscription NAME to a place in the log: it delivers again
-every event from there on. Give exactly one of --position (deliver the
-events after it), --time (the first event at or after an RFC 3339 time)
+every event from there on. Give exactly one of --position (deliver again
+from the event at that position), --time (the first event at or after an RFC 3339 time)
 or --ago (the same, a duration before now: 90m, 2d).`,
 		Example: `  herald subs replay transcriber --position 0      # everything again
   herald subs replay transcriber --ago 1h
@@ -354,15 +354,16 @@ or --ago (the same, a duration before now: 90m, 2d).`,
 			if err != nil {
 				return err
 			}
-			if err := c.ReplaySubscription(cmd.Context(), a[0], target); err != nil {
+			out, err := c.ReplaySubscription(cmd.Context(), a[0], target)
+			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(g.stdout, "subscription %s moved; it delivers again from there\n", a[0])
+			_, err = fmt.Fprintf(g.stdout, "subscription %s moved: it delivers again every event after position %d\n", a[0], out.Position)
 			return err
 		},
 	}
 	f := cmd.Flags()
-	f.Uint64Var(&position, "position", 0, "deliver the events after this position (0: the whole log)")
+	f.Uint64Var(&position, "position", 0, "deliver again from the event at this position (0 or 1: the whole log)")
 	f.StringVar(&when, "time", "", "deliver from the first event at or after this RFC 3339 time")
 	f.StringVar(&ago, "ago", "", "deliver from this long ago (90m, 2d)")
 	return cmd

@@ -146,3 +146,17 @@ func TestSubsCreateRefusesExisting(t *testing.T) {
 		t.Fatalf("replace kept the old definition: %+v", s)
 	}
 }
+
+// TestSubsReplaySaysWhere: replay prints the position it moved to.
+func TestSubsReplaySaysWhere(t *testing.T) {
+	ts := startServer(t)
+	h := newHook(t)
+	ts.run(t, "subs", "create", "s", "--endpoint", h.srv.URL).ok(t)
+	for range 3 {
+		ts.run(t, "publish", "a.b").ok(t)
+	}
+	r := ts.run(t, "subs", "replay", "s", "--position", "2").ok(t)
+	if !strings.Contains(r.stdout, "after position 1") {
+		t.Errorf("replay said %q", r.stdout)
+	}
+}

@@ -66,7 +66,7 @@ and resumes where it was: no event is missed or printed twice.`,
 				return err
 			}
 			defer s.Close()
-			p := palette(g.colored(g.stdout))
+			lines := newEventLines(palette(g.colored(g.stdout)))
 			n := 0
 			for e, err := range s.All() {
 				if err != nil {
@@ -78,7 +78,7 @@ and resumes where it was: no event is missed or printed twice.`,
 				if asJSON {
 					err = writeJSONLine(g.stdout, e)
 				} else {
-					_, err = fmt.Fprintln(g.stdout, eventLine(p, e))
+					_, err = fmt.Fprintln(g.stdout, lines.line(e))
 				}
 				if err != nil {
 					return err

@@ -115,3 +115,27 @@ func TestTailResumesAfterDrop(t *testing.T) {
 		t.Errorf("%d lines; stderr %q", len(lines), errOut.String())
 	}
 }
+
+// TestTailColumns: tail aligns its columns across events, and says what a
+// priority is rather than a bare "!high".
+func TestTailColumns(t *testing.T) {
+	ts := startServer(t)
+	ts.publish(t, &herald.Event{Name: "a.b", Subject: "s/1", Data: json.RawMessage(`{"i":1}`)})
+	ts.publish(t, &herald.Event{Name: "recording.completed", Subject: "recording/12345", Priority: herald.PriorityHigh, Data: json.RawMessage(`{"i":2}`)})
+	ts.publish(t, &herald.Event{Name: "c.d", Subject: "s/2", Data: json.RawMessage(`{"i":3}`)})
+	r := ts.run(t, "tail", "--after", "0", "--count", "3", "--color", "never").ok(t)
+	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("tail:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stdout, "!high") || !strings.Contains(lines[1], "priority high") {
+		t.Errorf("priority not explained:\n%s", r.stdout)
+	}
+	// Every event of a page lines up: the data starts in one column.
+	col := strings.Index(lines[0], `{"i":1}`)
+	for i, l := range lines {
+		if c := strings.Index(l, `{"i":`); c != col {
+			t.Errorf("line %d: data at column %d, line 0 at %d:\n%s", i, c, col, r.stdout)
+		}
+	}
+}
