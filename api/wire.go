@@ -15,7 +15,11 @@ const (
 	// HeaderNextAfter on GET /v1/events repeats the page's next_after.
 	HeaderNextAfter = "Herald-Next-After"
 	// HeaderSignature on a webhook delivery is "sha256=" and the hex
-	// HMAC-SHA256 of the body, keyed with the subscription's secret.
+	// HMAC-SHA256 of the body, keyed with the subscription's secret. It
+	// covers neither headers nor time; deliveries also carry a Standard
+	// Webhooks signature (webhook-id, webhook-timestamp,
+	// webhook-signature), which receivers should verify instead: this
+	// header is sent for one more release.
 	HeaderSignature = "Herald-Signature"
 	// HeaderSubscription on a webhook delivery names the push subscription.
 	HeaderSubscription = "Herald-Subscription"

@@ -92,9 +92,15 @@
 //
 // A push subscription is a durable bus subscription named after it whose
 // handler POSTs each event to the endpoint in CloudEvents binary mode: the
-// body is the event's data, the attributes are ce-* headers, and
-// Herald-Signature is "sha256=" and the hex HMAC-SHA256 of the body keyed
-// with the subscription's secret (see Sign and VerifySignature). A 2xx
+// body is the event's data, the attributes are ce-* headers, and the
+// delivery is signed as Standard Webhooks specifies: webhook-id (the
+// event's id), webhook-timestamp (Unix seconds) and webhook-signature,
+// "v1," and the base64 HMAC-SHA256 of id "." timestamp "." body, keyed
+// with the subscription's "whsec_" base64 secret (see SigningKey,
+// SignStandard and VerifySignature; any Standard Webhooks library
+// verifies it, and refuses a capture replayed after 5 minutes).
+// Herald-Signature (an HMAC of the body alone, see Sign) is still sent for
+// one release. A 2xx
 // answer is success; 408, 429, 5xx, a timeout or a connection error is
 // temporary (retried with backoff, after the endpoint's Retry-After when it
 // gives one); any other answer is permanent and dead-letters the event.

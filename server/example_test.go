@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/server"
@@ -37,13 +39,20 @@ func ExampleNew() {
 }
 
 func ExampleVerifySignature() {
-	// A webhook receiver checks that a delivery comes from herald.
-	secret := []byte("whsec_from_the_subscription")
+	// A webhook receiver checks that a delivery comes from herald, and is
+	// not a capture replayed later (Standard Webhooks).
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	body := []byte(`{"recording_id":"r1"}`)
-	header := server.Sign(secret, body) // what herald sends in Herald-Signature
-	fmt.Println(server.VerifySignature(secret, body, header))
-	fmt.Println(server.VerifySignature(secret, []byte(`{"forged":true}`), header))
+	sent := time.Unix(1_800_000_000, 0)
+	h := http.Header{} // what herald sends with the delivery
+	h.Set(server.HeaderWebhookID, "evt-1")
+	h.Set(server.HeaderWebhookTimestamp, strconv.FormatInt(sent.Unix(), 10))
+	h.Set(server.HeaderWebhookSignature, server.SignStandard(secret, "evt-1", sent, body))
+	fmt.Println(server.VerifySignature(secret, h, body, sent.Add(time.Second)))
+	fmt.Println(server.VerifySignature(secret, h, []byte(`{"forged":true}`), sent.Add(time.Second)))
+	fmt.Println(server.VerifySignature(secret, h, body, sent.Add(time.Hour))) // replayed
 	// Output:
 	// true
+	// false
 	// false
 }

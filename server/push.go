@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -260,7 +261,7 @@ func (pm *pushManager) sync(ctx context.Context) error {
 }
 
 func (pm *pushManager) startLocked(d PushSubscription) error {
-	wh := &webhook{s: pm.s, def: d, secret: []byte(d.Secret)}
+	wh := &webhook{s: pm.s, def: d, secret: []byte(d.Secret), key: SigningKey(d.Secret)}
 	timeout := defaultDeliveryTimeout
 	if d.Timeout > 0 {
 		timeout = d.Timeout.Std()
@@ -324,9 +325,9 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 			}
 		}
 		if next.Secret == "" {
-			var b [24]byte
+			var b [32]byte
 			rand.Read(b[:])
-			next.Secret = "whsec_" + hex.EncodeToString(b[:])
+			next.Secret = "whsec_" + base64.StdEncoding.EncodeToString(b[:])
 		}
 		b, err := json.Marshal(&next)
 		if err != nil {
@@ -416,12 +417,65 @@ func (pm *pushManager) stopAll(ctx context.Context) error {
 type webhook struct {
 	s       *Server
 	def     PushSubscription
-	secret  []byte
+	secret  []byte // the Herald-Signature key: the secret's bytes
+	key     []byte // the Standard Webhooks key: SigningKey(secret)
 	timeout time.Duration
 }
 
+// The headers of a Standard Webhooks signature (standardwebhooks.com),
+// which herald sets on every delivery.
+const (
+	// HeaderWebhookID is the delivery's message id: the event's id, the
+	// same on every attempt (receivers use it to drop duplicates).
+	HeaderWebhookID = "webhook-id"
+	// HeaderWebhookTimestamp is the attempt's time, in Unix seconds.
+	HeaderWebhookTimestamp = "webhook-timestamp"
+	// HeaderWebhookSignature is "v1," and the base64 HMAC-SHA256 of
+	// id "." timestamp "." body under the secret's key (SigningKey).
+	HeaderWebhookSignature = "webhook-signature"
+)
+
+// SignatureTolerance is how far a delivery's webhook-timestamp may be
+// from the receiver's clock for VerifySignature (and the Standard
+// Webhooks libraries) to accept it; an older capture replayed is refused.
+const SignatureTolerance = 5 * time.Minute
+
+// SigningKey returns the HMAC key of a subscription secret: the bytes a
+// "whsec_" secret carries in base64 (the form herald generates, and the
+// one the Standard Webhooks libraries take), or else the secret's own
+// bytes (give those to the libraries' raw constructor).
+func SigningKey(secret string) []byte {
+	if rest, ok := strings.CutPrefix(secret, "whsec_"); ok {
+		if k, err := base64.StdEncoding.DecodeString(rest); err == nil && len(k) > 0 {
+			return k
+		}
+	}
+	return []byte(secret)
+}
+
+// SignStandard returns the webhook-signature value of a delivery: "v1,"
+// and the base64 HMAC-SHA256 of id "." ts (Unix seconds) "." body under
+// SigningKey(secret).
+func SignStandard(secret, id string, ts time.Time, body []byte) string {
+	return "v1," + base64.StdEncoding.EncodeToString(signStandard(SigningKey(secret), id, ts.Unix(), body))
+}
+
+func signStandard(key []byte, id string, ts int64, body []byte) []byte {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id))
+	mac.Write([]byte{'.'})
+	mac.Write(strconv.AppendInt(nil, ts, 10))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return mac.Sum(nil)
+}
+
 // Sign returns the Herald-Signature value of body under secret:
-// "sha256=" and the hex HMAC-SHA256.
+// "sha256=" and the hex HMAC-SHA256 of the body alone, keyed by the
+// secret's bytes. It does not cover the headers or a time, so a captured
+// delivery can be replayed: verify the Standard Webhooks signature
+// (VerifySignature) instead. Herald-Signature is sent for one more
+// release, then dropped.
 func Sign(secret, body []byte) string {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
@@ -451,6 +505,10 @@ func (w *webhook) deliver(ctx context.Context, e *herald.Event) (string, error) 
 	}
 	setBinaryHeaders(req.Header, e)
 	req.Header.Set(SignatureHeader, Sign(w.secret, e.Data))
+	ts := time.Now().Unix()
+	req.Header.Set(HeaderWebhookID, e.ID)
+	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(HeaderWebhookSignature, "v1,"+base64.StdEncoding.EncodeToString(signStandard(w.key, e.ID, ts, e.Data)))
 	req.Header.Set("Herald-Subscription", w.def.Name)
 	req.Header.Set("User-Agent", "herald-webhook/1")
 	if ec, ok := herald.FromContext(ctx); ok && ec.Attempt > 0 {
@@ -534,8 +592,35 @@ func defaultWebhookClient() *http.Client {
 	}
 }
 
-// VerifySignature reports whether header (a Herald-Signature value) is the
-// signature of body under secret. It compares in constant time.
-func VerifySignature(secret, body []byte, header string) bool {
-	return hmac.Equal([]byte(header), []byte(Sign(secret, body)))
+// VerifySignature reports whether a delivery (its headers h and body) is
+// signed with secret as Standard Webhooks specifies, and was sent within
+// SignatureTolerance of now: one of the space-separated "v1,<base64>"
+// values of webhook-signature must be the HMAC of webhook-id,
+// webhook-timestamp and the body. A capture replayed later, or with an
+// altered body, id or timestamp, is refused. It compares in constant
+// time. Any Standard Webhooks library verifies the same deliveries.
+func VerifySignature(secret string, h http.Header, body []byte, now time.Time) bool {
+	id, tsText, sigs := h.Get(HeaderWebhookID), h.Get(HeaderWebhookTimestamp), h.Get(HeaderWebhookSignature)
+	if id == "" || tsText == "" || sigs == "" {
+		return false
+	}
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if err != nil {
+		return false
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > SignatureTolerance || d < -SignatureTolerance {
+		return false
+	}
+	want := signStandard(SigningKey(secret), id, ts, body)
+	for _, sig := range strings.Fields(sigs) {
+		version, b64, ok := strings.Cut(sig, ",")
+		if !ok || version != "v1" {
+			continue
+		}
+		got, err := base64.StdEncoding.DecodeString(b64)
+		if err == nil && hmac.Equal(got, want) {
+			return true
+		}
+	}
+	return false
 }
