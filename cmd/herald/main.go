@@ -12,6 +12,7 @@
 //	herald tokens create|ls|revoke      API tokens
 //	herald export / import              the log as JSON Lines
 //	herald status                       is the server up?
+//	herald health                       GET /healthz (the container image's healthcheck)
 //	herald version
 //
 // Every command but serve talks to --server (HERALD_URL) with --token

@@ -86,6 +86,7 @@ server asks for one.`,
 		newExportCmd,
 		newImportCmd,
 		newStatusCmd,
+		newHealthCmd,
 		newVersionCmd,
 	} {
 		root.AddCommand(c(g))
