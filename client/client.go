@@ -44,7 +44,11 @@ func WithToken(token string) Option {
 
 // WithHTTPClient makes the client send its requests with hc. Default:
 // http.DefaultClient. hc should have no overall Timeout, or Stream will be
-// cut off after it; deadlines come from each call's context.
+// cut off after it; deadlines come from each call's context. Requests with a
+// body over 1 MiB ask "Expect: 100-continue", so that a body the server
+// refuses is not sent; give hc's transport an ExpectContinueTimeout (as
+// http.DefaultTransport has), or such a body is sent at once and a refusal
+// may arrive as a reset connection.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) { c.hc = hc }
 }
@@ -120,6 +124,13 @@ func (c *Client) newRequest(ctx context.Context, method, path string, q url.Valu
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+		if req.ContentLength > expectContinueAbove {
+			// Ask before sending a large body: a server that refuses it
+			// (too large, forbidden, rate limited) answers at once and the
+			// body is never sent, instead of the server closing the
+			// connection under a body still being written.
+			req.Header.Set("Expect", "100-continue")
+		}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.agent)
@@ -128,6 +139,11 @@ func (c *Client) newRequest(ctx context.Context, method, path string, q url.Valu
 	}
 	return req, nil
 }
+
+// expectContinueAbove is the body size above which a request asks
+// "Expect: 100-continue". It takes effect with a transport whose
+// ExpectContinueTimeout is set, as http.DefaultTransport's is.
+const expectContinueAbove = 1 << 20
 
 // send performs req and returns the response when its status is 2xx; any
 // other status becomes an *Error, and the body is closed.

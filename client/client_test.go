@@ -49,7 +49,7 @@ func start(t *testing.T, opts ...server.Option) *testServer {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
-	tr := &http.Transport{}
+	tr := &http.Transport{ExpectContinueTimeout: time.Second}
 	c, err := client.New(hs.URL, client.WithHTTPClient(&http.Client{Transport: tr}), client.WithToken(adminSecret))
 	if err != nil {
 		t.Fatal(err)
