@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -491,4 +492,114 @@ func TestNoQuorumOutcomeUnknown(t *testing.T) {
 		t.Fatalf("event stored %d times, want once (retry: %+v)", n, res)
 	}
 	t.Logf("retry: position %d, duplicate %v", res.Position, res.Duplicate)
+}
+
+// lockedBuffer is a log destination safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestClusterHeals: with two of three nodes down the store is not ready
+// (Ready fails) and a store opened meanwhile waits, logging one line,
+// instead of failing; once the nodes are back it opens and both are
+// ready.
+func TestClusterHeals(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	c.open(t) // the cluster has formed
+	var slogs lockedBuffer
+	s, err := natsstore.Connect(context.Background(), c.urls(), natsstore.WithReplicas(3),
+		natsstore.WithRequestTimeout(2*time.Second), natsstore.WithLogger(slog.New(slog.NewTextHandler(&slogs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ready(context.Background()); err != nil {
+		t.Fatalf("a healthy cluster is not ready: %v", err)
+	}
+	// A shared subscription heartbeats every second: during the outage
+	// every heartbeat fails, and that is logged once.
+	bus, err := herald.New(herald.WithStore(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close(context.Background())
+	if _, err := bus.Subscribe(context.Background(), "heal.>", herald.HandlerFunc(func(context.Context, *herald.Event) error { return nil }), herald.Durable("heal")); err != nil {
+		t.Fatal(err)
+	}
+	l := c.leader(t, s)
+	down := []int{(l + 1) % 3, (l + 2) % 3}
+	for _, i := range down {
+		c.stop(i)
+	}
+	testwait.Within(t, 30*time.Second, "Ready failing without quorum", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err := s.Ready(ctx)
+		return err != nil && errors.Is(err, herald.ErrBackpressure)
+	})
+
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	type opened struct {
+		s   *natsstore.Store
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		s2, err := natsstore.Connect(ctx, c.urls(), natsstore.WithReplicas(3), natsstore.WithRequestTimeout(2*time.Second), natsstore.WithLogger(log))
+		done <- opened{s2, err}
+	}()
+	testwait.Within(t, 30*time.Second, "the opening store saying it waits", func() bool {
+		select {
+		case o := <-done:
+			t.Fatalf("opened without quorum: %v", o.err)
+		default:
+		}
+		return strings.Contains(logs.String(), "not available yet")
+	})
+	for _, i := range down {
+		c.start(i)
+	}
+	var o opened
+	select {
+	case o = <-done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the store did not open after the cluster healed")
+	}
+	if o.err != nil {
+		t.Fatalf("opening while the cluster healed: %v\n%s", o.err, logs.String())
+	}
+	defer o.s.Close()
+	if n := strings.Count(logs.String(), "not available yet"); n != 1 {
+		t.Errorf("%d lines about waiting, want 1:\n%s", n, logs.String())
+	}
+	testwait.Within(t, 30*time.Second, "both stores ready again", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return s.Ready(ctx) == nil && o.s.Ready(ctx) == nil
+	})
+	testwait.Within(t, 30*time.Second, "membership working again", func() bool {
+		out := slogs.String()
+		return !strings.Contains(out, "membership is failing") || strings.Contains(out, "membership works again")
+	})
+	if n := strings.Count(slogs.String(), "membership is failing"); n > 1 {
+		t.Errorf("the failing membership was logged %d times, want once:\n%s", n, slogs.String())
+	}
+	t.Logf("the first store logged:\n%s", slogs.String())
 }

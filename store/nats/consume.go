@@ -121,21 +121,28 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 			PinnedTTL:      opts.AckWait + 2*expiry,
 			Metadata:       map[string]string{"herald_subscription": sub, "herald_pattern": pattern},
 		}
-		cons, err := s.events.Consumer(rctx, name)
-		switch {
-		case errors.Is(err, jetstream.ErrConsumerNotFound):
-			cons, err = s.events.CreateConsumer(rctx, cfg)
-			if errors.Is(err, jetstream.ErrConsumerExists) {
-				cons, err = s.events.Consumer(rctx, name)
+		var cons jetstream.Consumer
+		// A cluster that is healing answers with transient errors: keep
+		// trying until ctx ends.
+		err := retryTransient(ctx, s, "joining shared subscription "+sub, func(rctx context.Context) error {
+			var err error
+			cons, err = s.events.Consumer(rctx, name)
+			switch {
+			case errors.Is(err, jetstream.ErrConsumerNotFound):
+				cons, err = s.events.CreateConsumer(rctx, cfg)
+				if errors.Is(err, jetstream.ErrConsumerExists) {
+					cons, err = s.events.Consumer(rctx, name)
+				}
+			case err == nil:
+				have := cons.CachedInfo().Config
+				if have.FilterSubject != cfg.FilterSubject || have.AckWait != cfg.AckWait || have.MaxAckPending != cfg.MaxAckPending || have.PinnedTTL != cfg.PinnedTTL {
+					have.FilterSubject, have.AckWait, have.MaxAckPending, have.PinnedTTL = cfg.FilterSubject, cfg.AckWait, cfg.MaxAckPending, cfg.PinnedTTL
+					have.Metadata = cfg.Metadata
+					cons, err = s.events.UpdateConsumer(rctx, have)
+				}
 			}
-		case err == nil:
-			have := cons.CachedInfo().Config
-			if have.FilterSubject != cfg.FilterSubject || have.AckWait != cfg.AckWait || have.MaxAckPending != cfg.MaxAckPending || have.PinnedTTL != cfg.PinnedTTL {
-				have.FilterSubject, have.AckWait, have.MaxAckPending, have.PinnedTTL = cfg.FilterSubject, cfg.AckWait, cfg.MaxAckPending, cfg.PinnedTTL
-				have.Metadata = cfg.Metadata
-				cons, err = s.events.UpdateConsumer(rctx, have)
-			}
-		}
+			return err
+		})
 		if err != nil {
 			return nil, s.mapErr("joining shared subscription "+sub, err)
 		}
@@ -374,8 +381,11 @@ func (c *sharedConsumer) membership() {
 			err = c.rebalance(ctx)
 		}
 		cancel()
-		if err != nil && !c.s.closed.Load() {
-			c.s.cfg.logger.Warn("herald nats store: shared subscription membership", "subscription", c.sub, "err", err)
+		switch {
+		case err == nil:
+			c.s.membershipLog.ok(c.s, "shared subscription membership")
+		case !c.s.closed.Load():
+			c.s.membershipLog.fail(c.s, "shared subscription membership", fmt.Errorf("subscription %s: %w", c.sub, err))
 		}
 	}
 }

@@ -74,10 +74,11 @@ func (s *Store) runIndexer() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 		futs := make([]jetstream.PubAckFuture, 0, len(batch))
+		var failed error
 		for _, e := range batch {
 			f, err := s.js.PublishAsync(prefix+idKey(e.id), []byte(strconv.FormatUint(e.pos, 10)))
 			if err != nil {
-				s.cfg.logger.Warn("herald nats store: indexing an event id (repair will)", "err", err)
+				failed = err
 				futs = append(futs, nil)
 				continue
 			}
@@ -90,11 +91,17 @@ func (s *Store) runIndexer() {
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
-				s.cfg.logger.Warn("herald nats store: indexing an event id (repair will)", "err", err)
+				failed = err
 			case <-ctx.Done():
+				failed = ctx.Err()
 			}
 		}
 		cancel()
+		if failed != nil {
+			s.indexLog.fail(s, "indexing event ids (the repair indexes what is missed)", failed)
+		} else {
+			s.indexLog.ok(s, "indexing event ids")
+		}
 		x.mu.Lock()
 		for _, e := range batch {
 			if x.pending[e.id] == e.pos {

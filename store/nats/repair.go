@@ -131,8 +131,11 @@ func (s *Store) repairLoop() {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(s.base, every)
-			if err := s.repair(ctx); err != nil && !s.closed.Load() {
-				s.cfg.logger.Warn("herald nats store: repairing the id index", "err", err)
+			switch err := s.repair(ctx); {
+			case err == nil:
+				s.repairLog.ok(s, "repairing the id index")
+			case !s.closed.Load():
+				s.repairLog.fail(s, "repairing the id index", err)
 			}
 			cancel()
 		}

@@ -79,6 +79,10 @@ type Store struct {
 	eventsStream string // stream name of the events
 	subsStream   string // stream name behind the subs bucket
 
+	// Background work logs when it starts failing and when it works
+	// again, not each failure.
+	indexLog, repairLog, membershipLog stateLog
+
 	closed  atomic.Bool
 	closing chan struct{}
 	base    context.Context // canceled by Close
@@ -201,7 +205,10 @@ func (c *config) validate() error {
 // Connect dials the NATS servers at url (a comma-separated list such as
 // "nats://h1:4222,nats://h2:4222") and opens the store on them. The store
 // owns the connection and closes it on Close. The connection reconnects
-// forever; requests made while it is down fail with their context.
+// forever; requests made while it is down fail with their context. While
+// JetStream answers with transient errors (it is starting, its cluster has
+// no quorum), Connect keeps trying with backoff until ctx ends and logs
+// one line; give ctx a deadline to bound the wait.
 func Connect(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	nc, err := natsgo.Connect(url,
 		natsgo.Name("herald"),
@@ -223,7 +230,8 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Store, error) {
 // Open opens the store on an existing connection, creating the streams and
 // buckets it needs when they do not exist. The caller keeps ownership of nc
 // and must close it after the store. Streams created by a newer herald are
-// refused with an error wrapping herald.ErrIncompatibleStore.
+// refused with an error wrapping herald.ErrIncompatibleStore. Transient
+// JetStream errors are retried until ctx ends, as in Connect.
 func Open(ctx context.Context, nc *natsgo.Conn, opts ...Option) (*Store, error) {
 	if nc == nil {
 		return nil, errors.New("nats store: nil connection")
@@ -253,13 +261,13 @@ func open(ctx context.Context, nc *natsgo.Conn, owns bool, opts []Option) (*Stor
 		headCh:  make(chan struct{}),
 	}
 	s.base, s.stop = context.WithCancel(context.Background())
-	ctx, cancel := s.reqCtx(ctx)
-	defer cancel()
-	if err := s.setup(ctx); err != nil {
+	// JetStream that is starting, or whose cluster has no quorum yet,
+	// answers with transient errors: keep trying until ctx ends.
+	if err := retryTransient(ctx, s, "opening the store", s.setup); err != nil {
 		s.stop()
 		return nil, err
 	}
-	if err := s.repair(ctx); err != nil {
+	if err := retryTransient(ctx, s, "repairing the id index", s.repair); err != nil {
 		s.stop()
 		return nil, fmt.Errorf("nats store: repairing the id index: %w", err)
 	}
