@@ -86,6 +86,7 @@ func newDLQLsCmd(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&q.Subscription, "subscription", "", "only this subscription's entries")
+	cmd.RegisterFlagCompletionFunc("subscription", g.complete(false, subscriptionNames))
 	f.StringVar(&q.EventID, "event-id", "", "only the entries of this event")
 	f.IntVar(&q.Limit, "limit", 0, "list at most this many (default: the server's, 100)")
 	f.BoolVar(&asJSON, "json", false, "print each entry in full as one line of JSON")
@@ -98,8 +99,9 @@ func newDLQRedriveCmd(g *globals) *cobra.Command {
 		sub string
 	)
 	cmd := &cobra.Command{
-		Use:   "redrive (ID... | --all | --subscription NAME)",
-		Short: "deliver dead letters again",
+		Use:               "redrive (ID... | --all | --subscription NAME)",
+		ValidArgsFunction: g.complete(true, deadLetterIDs),
+		Short:             "deliver dead letters again",
 		Long: `Deliver dead letters again to the subscription that gave up on them; an
 entry leaves the queue once its delivery succeeds. Name entries by ID (see
 herald dlq ls), or redrive every entry with --all, or every entry of one
@@ -129,16 +131,18 @@ subscription with --subscription NAME.`,
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "redrive every entry")
 	cmd.Flags().StringVar(&sub, "subscription", "", "redrive every entry of this subscription")
+	cmd.RegisterFlagCompletionFunc("subscription", g.complete(false, subscriptionNames))
 	return cmd
 }
 
 func newDLQDropCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "drop ID...",
-		Aliases: []string{"rm", "discard"},
-		Short:   "discard dead letters for good",
-		Example: `  herald dlq drop 7a1c0e52-... 9b2d1f63-...`,
-		Args:    args(cobra.MinimumNArgs(1)),
+		Use:               "drop ID...",
+		ValidArgsFunction: g.complete(true, deadLetterIDs),
+		Aliases:           []string{"rm", "discard"},
+		Short:             "discard dead letters for good",
+		Example:           `  herald dlq drop 7a1c0e52-... 9b2d1f63-...`,
+		Args:              args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			c, err := g.client()
 			if err != nil {

@@ -79,10 +79,11 @@ events named NAME with version VERSION, replacing any earlier one.`,
 
 func newSchemasGetCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "get NAME VERSION",
-		Short:   "print the JSON Schema of an event name and version",
-		Example: `  herald schemas get recording.completed 1 > recording-completed.schema.json`,
-		Args:    args(cobra.ExactArgs(2)),
+		Use:               "get NAME VERSION",
+		ValidArgsFunction: g.completeSchema(),
+		Short:             "print the JSON Schema of an event name and version",
+		Example:           `  herald schemas get recording.completed 1 > recording-completed.schema.json`,
+		Args:              args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			name, v, err := schemaArgs(a)
 			if err != nil {

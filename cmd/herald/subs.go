@@ -87,11 +87,12 @@ func newSubsLsCmd(g *globals) *cobra.Command {
 
 func newSubsShowCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "show NAME",
-		Aliases: []string{"get"},
-		Short:   "show one push subscription as JSON, with its progress",
-		Example: `  herald subs show transcriber`,
-		Args:    args(cobra.ExactArgs(1)),
+		Use:               "show NAME",
+		ValidArgsFunction: g.complete(false, subscriptionNames),
+		Aliases:           []string{"get"},
+		Short:             "show one push subscription as JSON, with its progress",
+		Example:           `  herald subs show transcriber`,
+		Args:              args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			c, err := g.client()
 			if err != nil {
@@ -241,8 +242,9 @@ the endpoint verifies the deliveries' signature with it.`,
 func newSubsUpdateCmd(g *globals) *cobra.Command {
 	var sf subFlags
 	cmd := &cobra.Command{
-		Use:   "update NAME [--filter PATTERN] [--endpoint URL] [--concurrency N] ...",
-		Short: "change some settings of a push subscription",
+		Use:               "update NAME [--filter PATTERN] [--endpoint URL] [--concurrency N] ...",
+		ValidArgsFunction: g.complete(false, subscriptionNames),
+		Short:             "change some settings of a push subscription",
 		Long: `Change the settings of the push subscription NAME that are given as
 flags; every other setting, its secret and its position stay as they are.`,
 		Example: `  herald subs update transcriber --concurrency 4
@@ -286,9 +288,10 @@ flags; every other setting, its secret and its position stay as they are.`,
 
 func newSubsRmCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "rm NAME",
-		Aliases: []string{"delete"},
-		Short:   "delete a push subscription",
+		Use:               "rm NAME",
+		ValidArgsFunction: g.complete(false, subscriptionNames),
+		Aliases:           []string{"delete"},
+		Short:             "delete a push subscription",
 		Long: `Delete the push subscription NAME: deliveries stop and its position is
 forgotten. Its outcomes and dead letters are kept.`,
 		Example: `  herald subs rm transcriber`,
@@ -313,8 +316,9 @@ func newSubsReplayCmd(g *globals) *cobra.Command {
 		when, ago string
 	)
 	cmd := &cobra.Command{
-		Use:   "replay NAME (--position N | --time T | --ago D)",
-		Short: "move a push subscription back (or forward) in the log",
+		Use:               "replay NAME (--position N | --time T | --ago D)",
+		ValidArgsFunction: g.complete(false, subscriptionNames),
+		Short:             "move a push subscription back (or forward) in the log",
 		Long: `Move the push subscription NAME to a place in the log: it delivers again
 every event from there on. Give exactly one of --position (deliver again
 from the event at that position), --time (the first event at or after an RFC 3339 time)

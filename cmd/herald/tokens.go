@@ -129,11 +129,12 @@ func newTokensLsCmd(g *globals) *cobra.Command {
 
 func newTokensRevokeCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "revoke ID",
-		Aliases: []string{"rm"},
-		Short:   "revoke a token at once",
-		Example: `  herald tokens revoke tok_3f9a...`,
-		Args:    args(cobra.ExactArgs(1)),
+		Use:               "revoke ID",
+		ValidArgsFunction: g.complete(false, tokenIDs),
+		Aliases:           []string{"rm"},
+		Short:             "revoke a token at once",
+		Example:           `  herald tokens revoke tok_3f9a...`,
+		Args:              args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			c, err := g.client()
 			if err != nil {
