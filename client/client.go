@@ -159,9 +159,6 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// maxBody bounds a JSON answer the client reads (64 MiB).
-const maxBody = 64 << 20
-
 // do sends a request and decodes a 2xx JSON answer into out (when not nil).
 // It returns the status code.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body, out any) (int, error) {
@@ -179,7 +176,10 @@ func (c *Client) decode(req *http.Request, out any) (int, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	body := io.LimitReader(resp.Body, maxBody)
+	// No size limit: the client trusts its server, and reads any page it
+	// sends (the server bounds its pages by bytes; an older or differently
+	// configured one may send more).
+	body := resp.Body
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		_, _ = io.Copy(io.Discard, body)
 		return resp.StatusCode, nil

@@ -169,10 +169,18 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 	}
 	events := make([]*herald.Event, 0, min(int(limit), 256))
 	next := after
+	size := 0
 	for e, err := range s.bus.Read(r.Context(), after, f, ro...) {
 		if err != nil {
 			return err
 		}
+		// A page holds at most maxPageBytes (and at least one event):
+		// the caller continues from next_after.
+		n := encodedSize(e)
+		if len(events) > 0 && size+n > s.cfg.maxPageBytes {
+			break
+		}
+		size += n
 		events = append(events, e)
 		next = e.Position
 	}
@@ -277,4 +285,16 @@ func (s *Server) handleCorrelation(w http.ResponseWriter, r *http.Request, p *pr
 	}
 	writeJSON(w, http.StatusOK, tr)
 	return nil
+}
+
+// encodedSize is about how many bytes e takes in a JSON answer (a little
+// more, never much less: escaping aside, which data, being JSON, needs
+// none of).
+func encodedSize(e *herald.Event) int {
+	n := 256 + len(e.ID) + len(e.Name) + len(e.Data) + len(e.CorrelationID) + len(e.CausationID) +
+		len(e.SourcePlugin) + len(e.Subject)
+	for k, v := range e.Metadata {
+		n += len(k) + len(v) + 8
+	}
+	return n
 }

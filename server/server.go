@@ -73,6 +73,7 @@ type config struct {
 	answerTimeout   time.Duration
 	maxBodyReads    int
 	maxStreamsPerID int
+	maxPageBytes    int
 }
 
 // Option configures a Server in New.
@@ -156,6 +157,12 @@ func WithAnswerTimeout(d time.Duration) Option { return func(c *config) { c.answ
 // total cap. Default 100 (DefaultMaxStreamsPerIdentity).
 func WithMaxStreamsPerIdentity(n int) Option { return func(c *config) { c.maxStreamsPerID = n } }
 
+// WithMaxPageBytes caps the bytes of events one page of GET /v1/events
+// holds (a page holds at least one event, whatever its size); the caller
+// reads on from the page's next_after. With the default cap, 20 concurrent
+// pages of 1,000 large events take 80 MiB, not gigabytes. Default 4 MiB.
+func WithMaxPageBytes(n int) Option { return func(c *config) { c.maxPageBytes = n } }
+
 // WithCORS lets browser pages from origins call the API (Cross-Origin
 // Resource Sharing); "*" allows any origin. None by default. Tokens still
 // apply: CORS only tells browsers they may send the request.
@@ -190,7 +197,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 	}
 	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100, maxStreams: 1000, refresh: tokenRefresh,
 		bodyTimeout: 30 * time.Second, answerTimeout: 2 * time.Minute, maxBodyReads: 64,
-		maxStreamsPerID: DefaultMaxStreamsPerIdentity}
+		maxStreamsPerID: DefaultMaxStreamsPerIdentity, maxPageBytes: 4 << 20}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -206,6 +213,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: max streams must be at least 1")
 	case cfg.refresh <= 0:
 		return nil, errors.New("server: refresh interval must be positive")
+	case cfg.maxPageBytes < 1:
+		return nil, errors.New("server: max page bytes must be at least 1")
 	case cfg.maxStreamsPerID < 1:
 		return nil, errors.New("server: max streams per identity must be at least 1")
 	case cfg.maxBodyReads < 1:
