@@ -27,6 +27,14 @@ const (
 	extDataVersion = "dataversion"
 	extPriority    = "priority"
 	extSequence    = "sequence"
+	// extMetadata holds, as a JSON object of strings, the metadata entries
+	// whose keys cannot be extension attributes of their own: keys that
+	// are not 1 to 20 of [a-z0-9] ("X-Trace-Id", "tenant_id") and the
+	// names of the attributes above (reservedCE). The other entries are
+	// extension attributes named after their keys ("traceparent").
+	// Reading a CloudEvent, herald merges both back into metadata, so the
+	// metadata survives a trip through CloudEvents whole.
+	extMetadata = "heraldmetadata"
 )
 
 // defaultCESource is the CloudEvents source of an event without source_plugin
@@ -110,8 +118,10 @@ func ceReason(err error) string {
 
 // fromCloudEvent maps a CloudEvent to a herald event: type→name,
 // source→source_plugin, id, time→timestamp, subject, and the extensions
-// correlationid, causationid, dataversion, priority. Other extensions go to
-// metadata. The data must be JSON (a JSON object, as for every event).
+// correlationid, causationid, dataversion, priority. The entries of the
+// heraldmetadata extension (a JSON object of strings) and the other
+// extensions go to metadata. The data must be JSON (a JSON object, as for
+// every event).
 func fromCloudEvent(ce *event.Event, index int) (*herald.Event, error) {
 	fail := func(field, format string, args ...any) error {
 		return &herald.ValidationError{Index: index, Field: field, Reason: fmt.Sprintf(format, args...), Err: herald.ErrInvalidEvent}
@@ -163,6 +173,18 @@ func fromCloudEvent(ce *event.Event, index int) (*herald.Event, error) {
 			e.Priority = p
 		case extSequence:
 			// Output only: the store assigns positions.
+		case extMetadata:
+			s, err := types.ToString(v)
+			var md map[string]string
+			if err != nil || json.Unmarshal([]byte(s), &md) != nil {
+				return nil, fail("metadata", "the heraldmetadata extension must be a JSON object of strings")
+			}
+			if e.Metadata == nil {
+				e.Metadata = make(map[string]string, len(md))
+			}
+			for k, v := range md {
+				e.Metadata[k] = v
+			}
 		default:
 			s, err := types.Format(v)
 			if err != nil {
@@ -205,15 +227,39 @@ var reservedCE = map[string]bool{
 	"specversion": true, "id": true, "type": true, "source": true, "time": true, "subject": true,
 	"datacontenttype": true, "dataschema": true, "data": true, "data_base64": true,
 	extCorrelation: true, extCausation: true, extDataVersion: true, extPriority: true, extSequence: true,
+	extMetadata: true,
+}
+
+// ceExtensions calls ext for each metadata entry that is an extension
+// attribute of its own, and returns the JSON of the others for the
+// heraldmetadata extension ("" when there are none).
+func ceExtensions(md map[string]string, ext func(k, v string)) string {
+	var rest map[string]string
+	for k, v := range md {
+		if ceAttrName(k) && !reservedCE[k] {
+			ext(k, v)
+			continue
+		}
+		if rest == nil {
+			rest = make(map[string]string)
+		}
+		rest[k] = v
+	}
+	if rest == nil {
+		return ""
+	}
+	b, err := json.Marshal(rest)
+	if err != nil {
+		return "" // a map of strings always encodes
+	}
+	return string(b)
 }
 
 // toCloudEvent returns e in CloudEvents structured mode (JSON).
 func toCloudEvent(e *herald.Event) map[string]any {
 	m := make(map[string]any, 14+len(e.Metadata))
-	for k, v := range e.Metadata {
-		if ceAttrName(k) && !reservedCE[k] {
-			m[k] = v
-		}
+	if rest := ceExtensions(e.Metadata, func(k, v string) { m[k] = v }); rest != "" {
+		m[extMetadata] = rest
 	}
 	m["specversion"] = ceSpecVersion
 	m["id"] = e.ID
@@ -267,10 +313,11 @@ func setBinaryHeaders(h http.Header, e *herald.Event) {
 	if e.Position != 0 {
 		h["Ce-Sequence"] = []string{strconv.FormatUint(e.Position, 10)}
 	}
-	for k, v := range e.Metadata {
-		if ceAttrName(k) && !reservedCE[k] {
-			h[http.CanonicalHeaderKey("ce-"+k)] = []string{ceHeaderValue(v)}
-		}
+	rest := ceExtensions(e.Metadata, func(k, v string) {
+		h[http.CanonicalHeaderKey("ce-"+k)] = []string{ceHeaderValue(v)}
+	})
+	if rest != "" {
+		h["Ce-Heraldmetadata"] = []string{ceHeaderValue(rest)}
 	}
 	h["Content-Type"] = []string{ctJSON}
 }

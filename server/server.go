@@ -332,7 +332,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // corsAllowHeaders are the request headers a browser may send.
 const corsAllowHeaders = "Authorization, Content-Type, Content-Encoding, Last-Event-ID, Herald-Expected-Version, " +
-	"Ce-Specversion, Ce-Id, Ce-Type, Ce-Source, Ce-Time, Ce-Subject, Ce-Correlationid, Ce-Causationid, Ce-Dataversion, Ce-Priority"
+	"Ce-Specversion, Ce-Id, Ce-Type, Ce-Source, Ce-Time, Ce-Subject, Ce-Correlationid, Ce-Causationid, Ce-Dataversion, Ce-Priority, Ce-Heraldmetadata"
 
 // cors sets the CORS headers for an allowed origin, and answers a
 // preflight request itself (then it returns true).
