@@ -118,9 +118,34 @@ func testPipeline(t *testing.T, dataDir string) {
 	if f := res.Forgotten; f.Transcript != "" || len(f.Stages) != chainLength {
 		t.Fatalf("the forgotten recording reads %+v", f)
 	}
-	for _, s := range []string{"rec-1", "rec-2", "rec-3", "dead letter in meeting_notes_local", "redrove 1"} {
+	for _, s := range []string{"rec-1", "rec-2", "rec-3", "dead letter in meeting_notes_local", "redrove 1",
+		"dead-lettered, redriven, succeeded", "retried, succeeded"} {
 		if !strings.Contains(out.String(), s) {
 			t.Fatalf("output lacks %q", s)
+		}
+	}
+}
+
+// TestPipelineTwiceOnOneFolder: a second run on the same -data folder
+// tells new recordings' stories; it does not add stages to the first
+// run's aggregates.
+func TestPipelineTwiceOnOneFolder(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for round, want := range [][]string{{"rec-1", "rec-2", "rec-3"}, {"rec-4", "rec-5", "rec-6"}} {
+		var out bytes.Buffer
+		res, err := run(ctx, config{dataDir: dir, recordings: 3}, &out)
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", round+1, err, out.String())
+		}
+		if !slices.Equal(res.Recordings, want) {
+			t.Fatalf("run %d told %v, want %v", round+1, res.Recordings, want)
+		}
+		for i, st := range res.States {
+			if len(st.Stages) != chainLength {
+				t.Errorf("run %d: %s has %d stages, want %d", round+1, res.Recordings[i], len(st.Stages), chainLength)
+			}
 		}
 	}
 }

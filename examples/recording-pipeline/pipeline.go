@@ -206,9 +206,19 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 		return nil, err
 	}
 
+	// Number this run's recordings after those a -data folder already
+	// holds, so that a second run tells new stories instead of adding a
+	// second set of stages to the first run's aggregates.
+	before := 0
+	for _, err := range bus.Read(ctx, 0, herald.Filter{Name: recordingEnded.Name()}) {
+		if err != nil {
+			return nil, err
+		}
+		before++
+	}
 	ids := make([]string, cfg.recordings)
 	for i := range ids {
-		ids[i] = fmt.Sprintf("rec-%d", i+1)
+		ids[i] = fmt.Sprintf("rec-%d", before+i+1)
 	}
 	flaky, broken := ids[1], ids[2]
 	f := &faults{
@@ -289,13 +299,19 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("waiting for every chain: %w", err)
 	}
+	// What this run dead-lettered and redrove, to tell it in the chains:
+	// an outcome shows only how handling ended.
+	redriven := map[string]bool{}
+	for _, d := range res.DeadLettered {
+		redriven[d.Subscription+" "+d.Event.ID] = true
+	}
 	for _, id := range ids {
 		tr, err := bus.Trace(ctx, corr[id])
 		if err != nil {
 			return nil, err
 		}
 		res.Chains = append(res.Chains, tr)
-		printChain(w, id, tr)
+		printChain(w, id, tr, redriven)
 	}
 
 	// Each recording is also an aggregate: its subject's events, folded.
@@ -460,7 +476,10 @@ func poll(ctx context.Context, done func() (bool, error)) error {
 	}
 }
 
-func printChain(w io.Writer, id string, tr *herald.Trace) {
+// printChain prints a recording's chain: each event with every
+// subscription's outcome. redriven holds "subscription eventID" of the
+// dead letters that were redriven.
+func printChain(w io.Writer, id string, tr *herald.Trace, redriven map[string]bool) {
 	fmt.Fprintf(w, "recording %s  (correlation %s)\n", id, tr.CorrelationID)
 	for _, te := range tr.Events {
 		e := te.Event
@@ -468,7 +487,14 @@ func printChain(w io.Writer, id string, tr *herald.Trace) {
 		outs := slices.Clone(te.Outcomes)
 		slices.SortFunc(outs, func(a, b herald.Outcome) int { return strings.Compare(a.Subscription, b.Subscription) })
 		for _, o := range outs {
-			line := fmt.Sprintf("         → %-22s %-10s %d attempt(s) in %s", o.Subscription, o.Status, o.Attempts, time.Duration(o.Duration).Round(time.Microsecond))
+			status := string(o.Status)
+			switch {
+			case redriven[o.Subscription+" "+o.EventID]:
+				status = "dead-lettered, redriven, " + status
+			case o.Status == herald.OutcomeSucceeded && o.Attempts > 1:
+				status = "retried, " + status
+			}
+			line := fmt.Sprintf("         → %-22s %-36s %d attempt(s) in %s", o.Subscription, status, o.Attempts, time.Duration(o.Duration).Round(time.Microsecond))
 			if o.LastError != "" {
 				line += "  (last error: " + o.LastError + ")"
 			}
