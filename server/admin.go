@@ -65,8 +65,11 @@ const smallBody = 64 << 10
 type subscriptionView = api.PushSubscriptionInfo
 
 func (s *Server) view(ctx context.Context, ps *pushSub) subscriptionView {
-	v := subscriptionView{PushSubscription: ps.def, SecretSet: ps.def.Secret != "", Running: true}
+	v := subscriptionView{PushSubscription: ps.def, SecretSet: ps.def.Secret != "", Running: ps.sub != nil}
 	v.PushSubscription.Secret = ""
+	if ps.sub == nil {
+		return v // paused: its owner holds no token
+	}
 	st := ps.sub.Stats()
 	if pos, ok, err := s.bus.Checkpoint(ctx, ps.def.Name); err == nil && ok && pos > st.Position {
 		st.Position = pos

@@ -183,6 +183,69 @@ type authenticator struct {
 	limiters map[string]*rate.Limiter // by token ID
 	config   []*Token
 	lastLoad atomic.Int64 // unix nanoseconds of the last load
+
+	// onRevoke are told the identity of each token that goes away
+	// (revoked here, or gone from the store); ends are the cancel
+	// functions of the streams open with each token, by token ID.
+	onRevoke []func(identity string)
+	ends     map[string]map[*int]func()
+}
+
+// watch calls end when token id is revoked, until the returned function
+// is called. It returns false (and registers nothing) when the token is
+// already gone.
+func (a *authenticator) watch(id string, end func()) (stop func(), ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	known := false
+	for _, t := range a.byHash {
+		if t.ID == id {
+			known = true
+			break
+		}
+	}
+	if !known {
+		return nil, false
+	}
+	if a.ends == nil {
+		a.ends = map[string]map[*int]func(){}
+	}
+	if a.ends[id] == nil {
+		a.ends[id] = map[*int]func(){}
+	}
+	k := new(int)
+	a.ends[id][k] = end
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		delete(a.ends[id], k)
+		if len(a.ends[id]) == 0 {
+			delete(a.ends, id)
+		}
+	}, true
+}
+
+// goneLocked ends what token t opened and tells the watchers.
+func (a *authenticator) goneLocked(t *Token) {
+	for _, end := range a.ends[t.ID] {
+		end()
+	}
+	delete(a.ends, t.ID)
+	for _, f := range a.onRevoke {
+		go f(t.Identity)
+	}
+}
+
+// hasIdentity reports whether any token of identity is known.
+func (a *authenticator) hasIdentity(identity string) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for _, t := range a.byHash {
+		if t.Identity == identity {
+			return true
+		}
+	}
+	return false
 }
 
 func newAuthenticator(kv herald.KV, config []Token, required bool) (*authenticator, error) {
@@ -234,6 +297,7 @@ func (a *authenticator) load(ctx context.Context) error {
 		if !t.FromConfig && !seen[h] {
 			delete(a.byHash, h)
 			delete(a.limiters, t.ID)
+			a.goneLocked(t)
 		}
 	}
 	return nil
@@ -441,6 +505,7 @@ func (a *authenticator) revoke(ctx context.Context, id string) error {
 	}
 	delete(a.byHash, found.Hash)
 	delete(a.limiters, found.ID)
+	a.goneLocked(found)
 	return nil
 }
 

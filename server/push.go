@@ -180,7 +180,7 @@ func (pm *pushManager) cutSummary() string {
 
 type pushSub struct {
 	def PushSubscription
-	sub *herald.Subscription
+	sub *herald.Subscription // nil while paused (see mayRun)
 }
 
 func newPushManager(s *Server) *pushManager {
@@ -233,11 +233,11 @@ func (pm *pushManager) sync(ctx context.Context) error {
 			continue
 		}
 		cur, running := pm.m[name]
-		if running && cur.def.UpdatedAt.Equal(d.UpdatedAt) {
+		if running && cur.def.UpdatedAt.Equal(d.UpdatedAt) && (cur.sub != nil) == pm.mayRun(d) {
 			continue
 		}
 		if running {
-			if err := pm.s.bus.Unsubscribe(ctx, cur.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+			if err := pm.unsubscribe(ctx, cur.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
 				errs = append(errs, err)
 				continue
 			}
@@ -251,7 +251,7 @@ func (pm *pushManager) sync(ctx context.Context) error {
 		if _, kept := vals[name]; kept {
 			continue
 		}
-		if err := pm.s.bus.Unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+		if err := pm.unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
 			errs = append(errs, err)
 			continue
 		}
@@ -260,7 +260,54 @@ func (pm *pushManager) sync(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// unsubscribe stops sub; a paused subscription (nil) has nothing to stop.
+func (pm *pushManager) unsubscribe(ctx context.Context, sub *herald.Subscription) error {
+	if sub == nil {
+		return nil
+	}
+	return pm.s.bus.Unsubscribe(ctx, sub)
+}
+
+// mayRun reports whether d may deliver: its owner, when it has one, still
+// holds a token. The webhooks of an identity whose tokens are all revoked
+// pause (they keep their definition and checkpoint) until it has a token
+// again.
+func (pm *pushManager) mayRun(d PushSubscription) bool {
+	return d.Owner == "" || !pm.s.auth.enabled() || pm.s.auth.hasIdentity(d.Owner)
+}
+
+// pauseIdentity pauses the running webhooks owned by identity when it
+// holds no token any more.
+func (pm *pushManager) pauseIdentity(identity string) {
+	if identity == "" || pm.s.auth.hasIdentity(identity) {
+		return
+	}
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if pm.stopped {
+		return
+	}
+	for name, ps := range pm.m {
+		if ps.def.Owner != identity || ps.sub == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(pm.s.ctx, 30*time.Second)
+		err := pm.unsubscribe(ctx, ps.sub)
+		cancel()
+		if err != nil && !errors.Is(err, herald.ErrClosed) {
+			pm.s.log.Warn("pausing the webhook of a revoked identity", "subscription", name, "err", err)
+			continue
+		}
+		pm.m[name] = &pushSub{def: ps.def}
+		pm.s.log.Info("webhook paused: its owner holds no token", "subscription", name, "owner", identity)
+	}
+}
+
 func (pm *pushManager) startLocked(d PushSubscription) error {
+	if !pm.mayRun(d) {
+		pm.m[d.Name] = &pushSub{def: d} // paused
+		return nil
+	}
 	wh := &webhook{s: pm.s, def: d, secret: []byte(d.Secret), key: SigningKey(d.Secret)}
 	timeout := defaultDeliveryTimeout
 	if d.Timeout > 0 {
@@ -345,7 +392,7 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 			return d, false, err
 		}
 		if running, ok := pm.m[d.Name]; ok {
-			if err := pm.s.bus.Unsubscribe(ctx, running.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+			if err := pm.unsubscribe(ctx, running.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
 				return next, false, err
 			}
 			delete(pm.m, d.Name)
@@ -384,7 +431,7 @@ func (pm *pushManager) remove(ctx context.Context, name string) error {
 	if !ok {
 		return notFound("no subscription %q", name)
 	}
-	if err := pm.s.bus.Unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+	if err := pm.unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
 		return err
 	}
 	delete(pm.m, name)
@@ -401,7 +448,7 @@ func (pm *pushManager) stopAll(ctx context.Context) error {
 	pm.stopped = true
 	var errs []error
 	for name, ps := range pm.m {
-		if err := pm.s.bus.Unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+		if err := pm.unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
 			errs = append(errs, fmt.Errorf("stopping %q: %w", name, err))
 		}
 		delete(pm.m, name)

@@ -278,6 +278,7 @@ func (s *Server) start(ctx context.Context) error {
 		s.hub.run(s.ctx)
 	}()
 	s.push = newPushManager(s)
+	s.auth.onRevoke = append(s.auth.onRevoke, s.push.pauseIdentity)
 	if err := s.push.load(ctx); err != nil {
 		return fmt.Errorf("server: loading push subscriptions: %w", err)
 	}

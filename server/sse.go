@@ -237,6 +237,14 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 	defer cancel()
 	stop := context.AfterFunc(s.streams, cancel)
 	defer stop()
+	if !p.open() {
+		// Revoking the token ends the stream.
+		unwatch, ok := s.auth.watch(p.tok.ID, cancel)
+		if !ok {
+			return nil
+		}
+		defer unwatch()
+	}
 
 	buf := make([]byte, 0, 4096)
 	buf = append(buf, "retry: 2000\n: stream open\n\n"...)

@@ -1,0 +1,67 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/testwait"
+	"github.com/heraldhq/herald/server"
+)
+
+// Revoking a token ends its open SSE streams and pauses the webhooks its
+// identity owns (no other token of it is left).
+func TestRevocationEndsAccess(t *testing.T) {
+	var delivered atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { delivered.Add(1) }))
+	defer hook.Close()
+	e := newEnv(t, server.WithTokens([]server.Token{{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true}}))
+	admin := bearer(adminToken)
+	a := e.do("POST", "/v1/tokens", map[string]any{"identity": "plugin", "publish": []string{"p.>"}, "subscribe": []string{"p.>"}}, "Authorization", admin)
+	if a.status != 201 {
+		t.Fatalf("token create: %d %s", a.status, a.body)
+	}
+	var created struct {
+		Token string `json:"token"`
+		Info  struct {
+			ID string `json:"id"`
+		} `json:"info"`
+	}
+	a.json(t, &created)
+	plugin := bearer(created.Token)
+	if a := e.do("PUT", "/v1/subscriptions/plugin-hook", map[string]any{"filter": "p.>", "endpoint": hook.URL}, "Authorization", plugin); a.status != 201 {
+		t.Fatalf("PUT subscription: %d %s", a.status, a.body)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stream := e.stream(ctx, "/v1/stream?name=p.>", "Authorization", plugin)
+	e.publish(map[string]any{"name": "p.one", "data": map[string]any{}}, "Authorization", admin)
+	recv(t, stream, 1)
+	testwait.For(t, "the first delivery", func() bool { return delivered.Load() == 1 })
+
+	if a := e.do("DELETE", "/v1/tokens/"+created.Info.ID, nil, "Authorization", admin); a.status != 204 {
+		t.Fatalf("revoke: %d %s", a.status, a.body)
+	}
+	select {
+	case ev, open := <-stream:
+		if open {
+			t.Fatalf("the stream of a revoked token got %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream of a revoked token is still open")
+	}
+	var v struct {
+		Running bool `json:"running"`
+	}
+	a = e.do("GET", "/v1/subscriptions/plugin-hook", nil, "Authorization", admin)
+	if a.status != 200 {
+		t.Fatalf("GET subscription: %d %s", a.status, a.body)
+	}
+	a.json(t, &v)
+	if v.Running {
+		t.Fatal("the webhook of a revoked identity still runs")
+	}
+}
