@@ -357,3 +357,23 @@ func (b *Bus) flushRunning(ctx context.Context, sub string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// ReadyChecker is what a Store implements when it can tell whether it takes
+// writes now; the NATS JetStream store cannot while its cluster has no
+// quorum. A store that does not implement it is ready while it answers.
+type ReadyChecker interface {
+	Ready(ctx context.Context) error
+}
+
+// Ready returns nil when the bus's store answers and takes writes now, and
+// otherwise the store's error: ErrClosed after Close, or the store's reason
+// (no JetStream quorum). /readyz of herald serve asks it.
+func (b *Bus) Ready(ctx context.Context) error {
+	if _, err := b.Head(ctx); err != nil {
+		return err
+	}
+	if r, ok := b.store.(ReadyChecker); ok {
+		return r.Ready(ctx)
+	}
+	return nil
+}

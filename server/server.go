@@ -701,12 +701,6 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ *princip
 	return nil
 }
 
-// readyChecker is a store that can say whether it takes writes now (the
-// NATS JetStream store: not while its cluster has no quorum).
-type readyChecker interface {
-	Ready(ctx context.Context) error
-}
-
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *principal) error {
 	if s.closed.Load() {
 		return herald.ErrClosed
@@ -714,8 +708,8 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *principa
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	head, err := s.bus.Head(ctx)
-	if r, ok := s.bus.Store().(readyChecker); ok && err == nil {
-		err = r.Ready(ctx) // a NATS JetStream store without quorum is not ready
+	if err == nil {
+		err = s.bus.Ready(ctx) // a NATS JetStream store without quorum is not ready
 	}
 	if err != nil {
 		ae := toAPIError(err)
