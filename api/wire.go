@@ -242,6 +242,16 @@ type TokenList struct {
 	Tokens []Token `json:"tokens"`
 }
 
+// StreamTicket is the answer of POST /v1/stream/tickets: a ticket that
+// opens one SSE stream, GET /v1/stream?ticket=<Ticket>, with the rights of
+// the token that asked for it, until ExpiresAt (30 seconds). It is for
+// browsers, whose EventSource cannot send an Authorization header: never
+// put a token in a URL.
+type StreamTicket struct {
+	Ticket    string    `json:"ticket"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
 // ServerStatus is the answer of GET /v1/status: what runs, and where its
 // log stands.
 type ServerStatus struct {

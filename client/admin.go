@@ -261,3 +261,15 @@ func (c *Client) Subject(ctx context.Context, subject string) (*api.SubjectInfo,
 	}
 	return &out, nil
 }
+
+// StreamTicket asks for a ticket that opens one SSE stream with this
+// client's rights, for a browser page: it opens
+// GET /v1/stream?ticket=<ticket> with an EventSource, which cannot send a
+// token. A ticket lasts 30 seconds and is spent by its first use.
+func (c *Client) StreamTicket(ctx context.Context) (*api.StreamTicket, error) {
+	var out api.StreamTicket
+	if _, err := c.do(ctx, http.MethodPost, "/v1/stream/tickets", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -151,6 +151,9 @@ func TestPublishErrors(t *testing.T) {
 		t.Fatalf("bad batch: %#v", err)
 	}
 	s := &herald.Event{Name: "order.placed", Subject: "order/1", Data: json.RawMessage(`{}`)}
+	if tk, err := ts.c.StreamTicket(ctx); err != nil || !strings.HasPrefix(tk.Ticket, "hrst_") || tk.ExpiresAt.IsZero() {
+		t.Fatalf("stream ticket: %+v %v", tk, err)
+	}
 	if info, err := ts.c.Subject(ctx, "order/1"); err != nil || info.Version != 0 {
 		t.Fatalf("subject before: %+v %v", info, err)
 	}

@@ -140,6 +140,8 @@ func TestOpenAPIAnswersOfEveryEndpoint(t *testing.T) {
 	got(e.do("GET", "/v1/correlations/nope", nil, rec...), 404)
 	got(e.do("GET", "/v1/stream?name=BAD", nil, rec...), 400)
 	got(e.do("GET", "/v1/stream", nil), 401)
+	got(e.do("POST", "/v1/stream/tickets", nil, rec...), 201)
+	got(e.do("POST", "/v1/stream/tickets", nil), 401)
 	e.streamAnswer(t, "/v1/stream?after=0&name=recording.>", rec, func(op string) { seen[op] = [2]bool{true, seen[op][1]} })
 
 	// Push subscriptions and dead letters.

@@ -34,7 +34,9 @@ type Server struct {
 	auth  *authenticator
 	hub   *hub
 	push  *pushManager
-	m     *metrics
+	// tickets are the stream tickets handed out (tickets.go).
+	tickets tickets
+	m       *metrics
 	// bodySlots holds one element per publish body being read and
 	// decoded (WithMaxBodyReads).
 	bodySlots chan struct{}
@@ -427,6 +429,7 @@ func (s *Server) routeTable() []route {
 		{"GET /v1/events", false, s.handleList},
 		{"GET /v1/events/{id...}", false, s.handleGet},
 		{"GET /v1/stream", false, s.handleStream},
+		{"POST /v1/stream/tickets", false, s.handleStreamTicket},
 		{"GET /v1/correlations/{id...}", false, s.handleCorrelation},
 		{"GET /v1/subscriptions", false, s.handleSubList},
 		{"PUT /v1/subscriptions/{name}", false, s.handleSubPut},
@@ -594,7 +597,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) (*princ
 	if s.closed.Load() {
 		return nil, herald.ErrClosed
 	}
-	p, err := s.auth.authenticate(r)
+	p, err := s.authenticate(r, rt)
 	if err != nil {
 		return nil, err
 	}
