@@ -198,6 +198,12 @@ func (e *env) do(method, path string, body any, hdr ...string) answer {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if req.ContentLength > 1<<20 {
+		// The server answers a body over its limit without reading it and
+		// closes the connection: waiting for its go-ahead lets the client
+		// read that answer rather than fail writing.
+		req.Header.Set("Expect", "100-continue")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		if hdr[i+1] == "" {
 			req.Header.Del(hdr[i])
