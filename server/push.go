@@ -397,6 +397,14 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 			}
 			delete(pm.m, d.Name)
 		}
+		if !exists {
+			// A new subscription: dead letters under its name are an
+			// earlier one's (deleted through another server sharing the
+			// store, or by an older herald), not its owner's to receive.
+			if _, err := pm.s.bus.Discard(ctx, herald.DeadLetterQuery{Subscription: d.Name}); err != nil {
+				return next, false, err
+			}
+		}
 		if err := pm.startLocked(next); err != nil {
 			return next, false, err
 		}
@@ -436,6 +444,11 @@ func (pm *pushManager) remove(ctx context.Context, name string) error {
 	}
 	delete(pm.m, name)
 	if err := pm.s.kv.DeleteValue(ctx, SubscriptionBucket, name); err != nil {
+		return err
+	}
+	// Its dead letters are its owner's: they go with it, so that whoever
+	// takes the name next never receives them.
+	if _, err := pm.s.bus.Discard(ctx, herald.DeadLetterQuery{Subscription: name}); err != nil {
 		return err
 	}
 	return pm.s.bus.DeleteSubscription(ctx, name)
