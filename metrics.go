@@ -20,6 +20,8 @@ type metrics struct {
 	dropped       *prometheus.CounterVec
 	lag           *prometheus.Desc
 	inFlight      *prometheus.Desc
+	deadLetters   *prometheus.Desc
+	storeSize     *prometheus.Desc
 	bus           *Bus
 }
 
@@ -66,6 +68,12 @@ func newMetrics(r prometheus.Registerer, b *Bus) (*metrics, error) {
 			"Events in the log after the subscription's position.", []string{"subscription"}, nil),
 		inFlight: prometheus.NewDesc("herald_subscription_in_flight",
 			"Handler calls running now.", []string{"subscription"}, nil),
+		deadLetters: prometheus.NewDesc("herald_dead_letters",
+			"Dead letters waiting in the queue (as Bus.DeadLetters lists them), by subscription; a successful redrive lowers it.",
+			[]string{"subscription"}, nil),
+		storeSize: prometheus.NewDesc("herald_store_size_bytes",
+			"Bytes the store's data takes (SQLite: its files; JetStream: herald's streams). Absent for stores that cannot tell.",
+			nil, nil),
 	}
 	for _, c := range []prometheus.Collector{m.published, m.publishErrors, m.backpressure, m.duration,
 		m.handlerErrors, m.deadLettered, m.retried, m.dropped, (*subsCollector)(m)} {
@@ -133,6 +141,8 @@ type subsCollector metrics
 func (c *subsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.lag
 	ch <- c.inFlight
+	ch <- c.deadLetters
+	ch <- c.storeSize
 }
 
 func (c *subsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -142,9 +152,25 @@ func (c *subsCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
+	// Dead letters are counted as stored, without first committing what
+	// the subscriptions have pending: a scrape never writes.
+	dead, deadErr := c.bus.deadLetterCounts(ctx)
 	for _, s := range c.bus.subscriptionList() {
 		st := s.stats(head)
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(st.Lag), s.name)
 		ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(st.InFlight), s.name)
+		if s.durable && deadErr == nil {
+			ch <- prometheus.MustNewConstMetric(c.deadLetters, prometheus.GaugeValue, float64(dead[s.name]), s.name)
+			delete(dead, s.name)
+		}
+	}
+	// Those of subscriptions not running in this bus.
+	for name, n := range dead {
+		ch <- prometheus.MustNewConstMetric(c.deadLetters, prometheus.GaugeValue, float64(n), name)
+	}
+	if sz, ok := c.bus.store.(Sizer); ok {
+		if n, err := sz.Size(ctx); err == nil {
+			ch <- prometheus.MustNewConstMetric(c.storeSize, prometheus.GaugeValue, float64(n))
+		}
 	}
 }

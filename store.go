@@ -23,6 +23,16 @@ type Store interface {
 	Close() error
 }
 
+// Sizer is implemented by a store that can tell how much room its data
+// takes: the bus reports it as the herald_store_size_bytes gauge. SQLite
+// answers the size of its files (the database, its WAL and shared
+// memory); JetStream the bytes of herald's streams.
+type Sizer interface {
+	// Size returns the bytes the store's data takes now. After Close it
+	// returns ErrClosed.
+	Size(ctx context.Context) (int64, error)
+}
+
 // EventLog is the append-only, totally ordered event log.
 type EventLog interface {
 	// Append stores events atomically: all of them or none. Each new event

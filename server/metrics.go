@@ -1,6 +1,7 @@
 package server
 
 import (
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -20,7 +21,10 @@ type metrics struct {
 	routes     sync.Map // route → *routeMetrics
 }
 
-func newMetrics(r prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the server's metrics on r, with herald_build_info
+// describing version (as WithInfo gave it), the Go release and storeKind,
+// and herald_ready asking ready at each scrape.
+func newMetrics(r prometheus.Registerer, version, storeKind string, ready func() float64) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_http_requests_total", Help: "HTTP requests by route and status code.",
@@ -43,7 +47,15 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Name: "herald_sse_streams_dropped_total", Help: "SSE streams disconnected for falling behind or not reading.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streams, m.deliveries, m.delivDur, m.dropped} {
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "herald_build_info", Help: "Always 1: the running herald's version, Go release and store kind.",
+		ConstLabels: prometheus.Labels{"version": version, "go": runtime.Version(), "store": storeKind},
+	})
+	info.Set(1)
+	readiness := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herald_ready", Help: "1 when the server is ready to serve (GET /readyz answers 200: its store answers), 0 when not.",
+	}, ready)
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streams, m.deliveries, m.delivDur, m.dropped, info, readiness} {
 		if err := r.Register(c); err != nil {
 			return nil, err
 		}

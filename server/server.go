@@ -92,9 +92,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // network.
 func WithRequireTokens() Option { return func(c *config) { c.requireTokens = true } }
 
-// WithInfo says what GET /v1/status reports of the server: its build
-// version and the kind of its store ("sqlite", "memory", "nats"). Both are
-// empty by default.
+// WithInfo says what GET /v1/status and the herald_build_info metric
+// report of the server: its build version and the kind of its store
+// ("sqlite", "memory", "nats"). Both are empty by default.
 func WithInfo(version, storeKind string) Option {
 	return func(c *config) { c.version, c.storeKind = version, storeKind }
 }
@@ -242,7 +242,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		bodySlots: make(chan struct{}, cfg.maxBodyReads), streamsBy: map[string]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.streams, s.endSSE = context.WithCancel(s.ctx)
-	m, err := newMetrics(cfg.registry)
+	m, err := newMetrics(cfg.registry, cfg.version, cfg.storeKind, s.ready)
 	if err != nil {
 		s.cancel()
 		return nil, fmt.Errorf("server: metrics: %w", err)
@@ -704,15 +704,35 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ *princip
 	return nil
 }
 
-func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *principal) error {
+// checkReady is what /readyz and the herald_ready gauge ask: the store's
+// head, and whether the store takes writes now.
+func (s *Server) checkReady(ctx context.Context) (uint64, error) {
 	if s.closed.Load() {
-		return herald.ErrClosed
+		return 0, herald.ErrClosed
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	head, err := s.bus.Head(ctx)
 	if err == nil {
 		err = s.bus.Ready(ctx) // a NATS JetStream store without quorum is not ready
+	}
+	return head, err
+}
+
+// ready reports 1 when the server would answer /readyz with 200 (it is
+// open and its store answers within 2 seconds), 0 otherwise: the
+// herald_ready gauge.
+func (s *Server) ready() float64 {
+	if _, err := s.checkReady(s.ctx); err != nil {
+		return 0
+	}
+	return 1
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	head, err := s.checkReady(r.Context())
+	if errors.Is(err, herald.ErrClosed) && s.closed.Load() {
+		return err
 	}
 	if err != nil {
 		ae := toAPIError(err)
