@@ -2,6 +2,11 @@
 // events, follow the live stream, and manage push subscriptions, the
 // dead-letter queue, schemas and tokens of a herald server.
 //
+// The API itself, endpoint by endpoint with curl examples, is described in
+// docs/http.md of herald's repository
+// (https://github.com/heraldhq/herald/blob/main/docs/http.md), and served
+// by every server as an OpenAPI 3.1 document at GET /v1/openapi.json.
+//
 // Errors the server answers with are *Error values that wrap herald's
 // sentinel errors, so errors.Is(err, herald.ErrConflict) works across the
 // network as it does in-process.

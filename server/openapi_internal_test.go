@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -79,6 +80,33 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			if !served[method+" "+path] {
 				t.Errorf("openapi.json describes %s %s, which the server does not serve", method, path)
 			}
+		}
+	}
+}
+
+// docs/http.md, the human reference, has a section for every route, with
+// a curl example.
+func TestHTTPReferenceHasEveryRoute(t *testing.T) {
+	b, err := os.ReadFile("../docs/http.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := strings.Split(string(b), "\n### ")
+	s := &Server{cfg: config{registry: prometheus.NewRegistry()}}
+	for _, rt := range s.routeTable() {
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		heading := method + " " + openAPIPath(path)
+		found := false
+		for _, sec := range sections[1:] {
+			if strings.HasPrefix(sec, heading+"\n") {
+				found = true
+				if !strings.Contains(sec, "curl ") {
+					t.Errorf("docs/http.md: %s has no curl example", heading)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("docs/http.md has no section \"### %s\"", heading)
 		}
 	}
 }
