@@ -354,6 +354,9 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 				return d, false, newError(http.StatusConflict, CodeConflict, "subscription %q already exists", d.Name)
 			}
 		}
+		if err := pm.checkCapsLocked(d, p, exists); err != nil {
+			return d, false, err
+		}
 		next := d
 		now := time.Now().UTC()
 		next.UpdatedAt, next.CreatedAt = now, now
@@ -410,6 +413,40 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 		}
 		return next, !exists, nil
 	}
+}
+
+// checkCapsLocked refuses d, put by p, when it would take its owner or the
+// server past a cap of PushLimits. Only the total cap applies to the
+// configuration's subscriptions (p nil) and to admins.
+func (pm *pushManager) checkCapsLocked(d PushSubscription, p *principal, exists bool) error {
+	lim := pm.s.cfg.pushLimits
+	if !exists && len(pm.m) >= lim.Total {
+		return newError(http.StatusForbidden, CodeForbidden,
+			"the server runs %d push subscriptions, its cap: delete one first", lim.Total)
+	}
+	if p == nil || p.admin() {
+		return nil // the configuration's, an admin's, an open server's
+	}
+	owner := p.identity()
+	n, conc := 0, max(d.Concurrency, 1)
+	for name, ps := range pm.m {
+		if ps.def.Owner != owner || name == d.Name {
+			continue
+		}
+		n++
+		conc += max(ps.def.Concurrency, 1)
+	}
+	switch {
+	case n >= lim.PerIdentity:
+		return newError(http.StatusForbidden, CodeForbidden,
+			"identity %q owns %d push subscriptions, its cap: delete one first", owner, lim.PerIdentity)
+	case conc > lim.ConcurrencyPerIdentity:
+		ae := newError(http.StatusForbidden, CodeForbidden,
+			"the concurrency of identity %q's push subscriptions would add up to %d, over its cap of %d", owner, conc, lim.ConcurrencyPerIdentity)
+		ae.Field = "concurrency"
+		return ae
+	}
+	return nil
 }
 
 func (pm *pushManager) get(name string) (*pushSub, bool) {

@@ -76,6 +76,7 @@ type config struct {
 	maxBodyReads    int
 	maxStreamsPerID int
 	maxPageBytes    int
+	pushLimits      PushLimits
 }
 
 // Option configures a Server in New.
@@ -165,6 +166,48 @@ func WithMaxStreamsPerIdentity(n int) Option { return func(c *config) { c.maxStr
 // pages of 1,000 large events take 80 MiB, not gigabytes. Default 4 MiB.
 func WithMaxPageBytes(n int) Option { return func(c *config) { c.maxPageBytes = n } }
 
+// PushLimits caps push subscriptions (webhooks), which each hold memory,
+// goroutines and connections. Zero fields take the defaults
+// (DefaultPushLimits). The caps per identity apply to non-admin tokens;
+// admins and the configuration file (WithSubscriptions) have only the
+// total cap.
+type PushLimits struct {
+	// PerIdentity is the most push subscriptions one identity may own.
+	// Default 20.
+	PerIdentity int `json:"per_identity,omitempty" yaml:"per_identity,omitempty"`
+	// Total is the most push subscriptions the server runs. Default 500.
+	Total int `json:"total,omitempty" yaml:"total,omitempty"`
+	// ConcurrencyPerIdentity caps the sum of the concurrency of one
+	// identity's push subscriptions (a subscription's concurrency is at
+	// most 1,024). Default 64.
+	ConcurrencyPerIdentity int `json:"concurrency_per_identity,omitempty" yaml:"concurrency_per_identity,omitempty"`
+}
+
+// DefaultPushLimits returns the push subscription caps the server applies
+// unless told otherwise.
+func DefaultPushLimits() PushLimits {
+	return PushLimits{PerIdentity: 20, Total: 500, ConcurrencyPerIdentity: 64}
+}
+
+func (l PushLimits) withDefaults() PushLimits {
+	d := DefaultPushLimits()
+	if l.PerIdentity <= 0 {
+		l.PerIdentity = d.PerIdentity
+	}
+	if l.Total <= 0 {
+		l.Total = d.Total
+	}
+	if l.ConcurrencyPerIdentity <= 0 {
+		l.ConcurrencyPerIdentity = d.ConcurrencyPerIdentity
+	}
+	return l
+}
+
+// WithPushLimits sets the caps on push subscriptions; zero fields keep the
+// defaults of DefaultPushLimits (20 per identity, 500 in all, a
+// concurrency of 64 per identity). A PUT beyond a cap is refused with 403.
+func WithPushLimits(l PushLimits) Option { return func(c *config) { c.pushLimits = l } }
+
 // WithCORS lets browser pages from origins call the API (Cross-Origin
 // Resource Sharing); "*" allows any origin. None by default. Tokens still
 // apply: CORS only tells browsers they may send the request.
@@ -204,6 +247,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		o(&cfg)
 	}
 	cfg.limits = cfg.limits.withDefaults()
+	cfg.pushLimits = cfg.pushLimits.withDefaults()
 	switch {
 	case cfg.heartbeat <= 0:
 		return nil, errors.New("server: heartbeat must be positive")

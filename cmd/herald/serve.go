@@ -104,6 +104,7 @@ A configuration file (YAML) may hold:
   cors_origins: [https://dashboard.example]
   max_conns_per_addr: 256    # open connections per client address; -1: no cap
   limits: {max_body: 4194304, max_batch: 1000, max_event: 1048576, max_depth: 64}
+  push_limits: {per_identity: 20, total: 500, concurrency_per_identity: 64}
   tokens:
     - identity: recorder     # becomes source_plugin of what it publishes
       token_sha256: 9f86d0…  # hex SHA-256 of the token (or token: <plain>)
@@ -389,7 +390,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	}
 	opts := []server.Option{
 		server.WithLogger(log), server.WithAuditLogger(audit), server.WithRegistry(reg),
-		server.WithTokens(tokens), server.WithLimits(cfg.Limits), server.WithSubscriptions(cfg.Subscriptions),
+		server.WithTokens(tokens), server.WithLimits(cfg.Limits), server.WithPushLimits(cfg.PushLimits), server.WithSubscriptions(cfg.Subscriptions),
 		server.WithCORS(f.corsOrigins...),
 	}
 	if !isLoopback(f.addr) && !f.insecure {

@@ -32,6 +32,7 @@ type serveConfig struct {
 	// negative number turns the cap off.
 	MaxConnsPerAddr int                       `yaml:"max_conns_per_addr"`
 	Limits          server.Limits             `yaml:"limits"`
+	PushLimits      server.PushLimits         `yaml:"push_limits"`
 	Tokens          []configToken             `yaml:"tokens"`
 	Schemas         []configSchema            `yaml:"schemas"`
 	Retention       []herald.RetentionRule    `yaml:"retention"`
