@@ -30,7 +30,7 @@ const (
 //	  "causation_id": "0192...",            // the event that caused it, if any
 //	  "source_plugin": "recorder",          // who published it
 //	  "subject": "recording/123",           // unit of ordering and concurrency, optional
-//	  "version": 1,                         // schema version of data
+//	  "version": 1,                         // data version: the schema version of data, not the subject's version
 //	  "priority": "normal",                 // low, normal, high or critical
 //	  "metadata": {"traceparent": "..."},   // free string headers, optional
 //	  "position": 42                        // place in the log, set by the store

@@ -55,7 +55,9 @@ type Event struct {
 	// Subject is the entity the event is about ("recording/123"): the unit of
 	// ordering and of optimistic concurrency. Optional.
 	Subject string `json:"subject,omitempty"`
-	// Version is the schema version of Data; 0 is read as 1.
+	// Version is the schema version of Data (its data version); 0 is read
+	// as 1. It is not the version of the event's subject, which counts the
+	// events stored for the subject (Bus.SubjectVersion, ExpectVersion).
 	Version int `json:"version"`
 	// Priority orders ready events within a subscription; the zero value is
 	// PriorityNormal.
