@@ -372,7 +372,11 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	if len(retention) == 0 {
 		retention = herald.DefaultRetention()
 	}
-	bus, err := herald.New(herald.WithStore(st), herald.WithLogger(log), herald.WithRegisterer(reg),
+	// The bus logs each failed delivery attempt: a webhook that fails
+	// without end would fill the disk with one line. At most 10 a minute
+	// per line and subscription, then a count of those dropped.
+	busLog := slog.New(throttled(log.Handler(), 10, time.Minute))
+	bus, err := herald.New(herald.WithStore(st), herald.WithLogger(busLog), herald.WithRegisterer(reg),
 		herald.WithMaxEventSize(eventLimit(cfg.Limits)), herald.WithCodec(codec),
 		herald.WithRetention(retention, pruneEvery))
 	if err != nil {
