@@ -277,15 +277,8 @@ func isLoopback(addr string) bool {
 }
 
 func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, stderr io.Writer) (err error) {
-	var cfg serveConfig
-	if f.config != "" {
-		c, err := loadServeConfig(f.config)
-		if err != nil {
-			return err
-		}
-		cfg = *c
-		applyConfig(cmd, f, &cfg)
-	}
+	// The configuration file holds no log setting: the logger comes
+	// first, so that a configuration error is a JSON record too.
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
@@ -299,6 +292,15 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 				err = loggedError{err}
 			}
 		}()
+	}
+	var cfg serveConfig
+	if f.config != "" {
+		c, err := loadServeConfig(f.config)
+		if err != nil {
+			return err
+		}
+		cfg = *c
+		applyConfig(cmd, f, &cfg)
 	}
 	if (f.nats != "" || f.natsEmbedded) && !cmd.Flags().Changed("store") && !envSet("HERALD_STORE") && cfg.Store == "" {
 		f.store = "nats"

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +100,18 @@ func TestServeJSONLogsEveryLine(t *testing.T) {
 	}
 	if exitCode(err) != 1 {
 		t.Errorf("exit code %d", exitCode(err))
+	}
+
+	// So is a configuration file that cannot be read.
+	var cfgErr syncBuffer
+	err = Run(context.Background(), []string{"serve", "--log-format", "json", "--store", "memory",
+		"--config", filepath.Join(t.TempDir(), "missing.yaml")}, strings.NewReader(""), io.Discard, &cfgErr)
+	if err == nil {
+		t.Fatal("serve with a missing configuration file succeeded")
+	}
+	printError(&cfgErr, err)
+	if recs := jsonLines(t, "stderr", cfgErr.String()); len(recs) != 1 || !strings.Contains(fmt.Sprint(recs[0]["err"]), "missing.yaml") {
+		t.Errorf("the configuration error's record:\n%s", cfgErr.String())
 	}
 }
 
