@@ -7,6 +7,7 @@ import (
 	"iter"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The Bus is the one door to the store: packages built on herald (server,
@@ -348,10 +349,18 @@ func (b *Bus) encode(ctx context.Context, e *Event) error {
 // whose name is sub ("" for all) have pending, waiting for a commit under
 // way, so that a read of dead letters sees every result the bus has: a
 // dead letter whose redrive succeeded is not listed again.
+// redriveSettleWait bounds how long listing dead letters waits for
+// redrives in progress to settle.
+const redriveSettleWait = 2 * time.Second
+
 func (b *Bus) flushRunning(ctx context.Context, sub string) error {
 	var errs []error
 	for _, s := range b.subscriptionList() {
 		if s.durable && (sub == "" || s.name == sub) {
+			// A redrive whose handler is finishing is about to resolve
+			// its dead letter: let it, so that a list taken right after
+			// the endpoint answered does not show it again.
+			s.waitRedrives(ctx, redriveSettleWait)
 			errs = append(errs, s.c.flush(ctx))
 		}
 	}

@@ -26,6 +26,55 @@ type runner struct {
 	workersGone       chan struct{} // closed when stopping and no worker is left
 	workersGoneClosed bool
 	halted            atomic.Bool // set when Close starts: workers stop between events
+
+	// redriving counts the redriven dead letters that workers have taken
+	// and not yet settled; redrivesDone is closed when it falls to 0, so
+	// that Bus.DeadLetters can wait for a redrive whose endpoint already
+	// answered before it lists what is left.
+	redriving    int
+	redrivesDone chan struct{}
+}
+
+// takeRedrivesLocked counts the redrives among the items a worker took.
+func (s *Subscription) takeRedrivesLocked(items []item) {
+	for i := range items {
+		if items[i].redriveID() != "" {
+			if s.run.redriving == 0 {
+				s.run.redrivesDone = make(chan struct{})
+			}
+			s.run.redriving++
+		}
+	}
+}
+
+// settleRedriveLocked marks a taken item settled (completed, or handed
+// back to the queue).
+func (s *Subscription) settleRedriveLocked(it *item) {
+	if it.redriveID() == "" || s.run.redriving == 0 {
+		return
+	}
+	if s.run.redriving--; s.run.redriving == 0 {
+		close(s.run.redrivesDone)
+	}
+}
+
+// waitRedrives waits, at most max or until ctx ends, until every redrive
+// a worker took when it was called has settled.
+func (s *Subscription) waitRedrives(ctx context.Context, max time.Duration) {
+	s.mu.Lock()
+	if s.run.redriving == 0 {
+		s.mu.Unlock()
+		return
+	}
+	done := s.run.redrivesDone
+	s.mu.Unlock()
+	t := time.NewTimer(max)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // worker is one of a subscription's handler goroutines.
@@ -106,6 +155,7 @@ func (s *Subscription) abandonLocked(w *worker, now time.Time, naks []*item) []*
 				naks = append(naks, it)
 			}
 		default: // taken but not started: back to the queue
+			s.settleRedriveLocked(it)
 			s.q.requeueLocked(*it)
 		}
 	}
@@ -190,6 +240,7 @@ func (s *Subscription) work() {
 			n = min(64, max(1, s.q.nready/s.cfg.concurrency))
 		}
 		w.buf = s.q.takeLocked(w.buf[:0], n)
+		s.takeRedrivesLocked(w.buf)
 		s.roomLocked()
 		s.mu.Unlock()
 
@@ -344,6 +395,7 @@ func asPanic(err error, pe **panicError) bool {
 // completeLocked applies the result of an attempt. It reports whether the
 // shared delivery must be nak'ed (outside the lock).
 func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
+	s.settleRedriveLocked(it)
 	s.q.returnedLocked()
 	if !r.ran {
 		// Taken but not started because the subscription stopped, or
