@@ -143,6 +143,23 @@ func (p *principal) mayReadPattern(pattern string) bool {
 	return slices.ContainsFunc(p.tok.Subscribe, func(allowed string) bool { return patternCovers(allowed, pattern) })
 }
 
+// defaultReadPattern is the name pattern a read without one uses: ">" for
+// a caller who may read everything, the token's only subscribe pattern
+// when it has one, and otherwise ">" with filtered set, meaning every event
+// must be checked with mayRead. A token with no subscribe pattern gets
+// ">" unfiltered, which checkReadPattern then refuses.
+func (p *principal) defaultReadPattern() (pattern string, filtered bool) {
+	switch {
+	case p.mayReadPattern(">"):
+		return ">", false
+	case len(p.tok.Subscribe) == 1:
+		return p.tok.Subscribe[0], false
+	case len(p.tok.Subscribe) > 1:
+		return "", true
+	}
+	return ">", false
+}
+
 // patternCovers reports whether every name that pattern req matches is also
 // matched by pattern allowed.
 func patternCovers(allowed, req string) bool {

@@ -72,7 +72,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"forbidden name", "POST", "/v1/events", map[string]any{"name": "billing.paid", "data": map[string]any{}}, recorderToken, 403, "forbidden"},
 		{"forbidden in batch", "POST", "/v1/events", []any{ev, map[string]any{"name": "billing.paid", "data": map[string]any{}}}, recorderToken, 403, "forbidden"},
 		{"forbidden read", "GET", "/v1/events?name=billing.>", nil, recorderToken, 403, "forbidden"},
-		{"read all needs >", "GET", "/v1/events", nil, recorderToken, 403, "forbidden"},
+		{"read all needs >", "GET", "/v1/events?name=>", nil, recorderToken, 403, "forbidden"},
 		{"forbidden stream", "GET", "/v1/stream?name=>", nil, recorderToken, 403, "forbidden"},
 		{"forbidden subscription", "PUT", "/v1/subscriptions/x", map[string]any{"filter": "billing.*", "endpoint": "http://127.0.0.1:1/"}, recorderToken, 403, "forbidden"},
 		{"dlq needs admin", "GET", "/v1/dlq", nil, recorderToken, 403, "forbidden"},

@@ -156,7 +156,15 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 			*tp.dst = t
 		}
 	}
-	if err := s.checkReadPattern(p, f.Name); err != nil {
+	// No pattern asked: what the token may read (one pattern: that one;
+	// several: every event, filtered, the scan bounded per page).
+	filtered := false
+	if f.Name == "" {
+		f.Name, filtered = p.defaultReadPattern()
+	}
+	if filtered {
+		f.Limit = 0
+	} else if err := s.checkReadPattern(p, f.Name); err != nil {
 		return err
 	}
 	var ro []herald.ReadOption
@@ -170,9 +178,19 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 	events := make([]*herald.Event, 0, min(int(limit), 256))
 	next := after
 	size := 0
+	scanned := 0
 	for e, err := range s.bus.Read(r.Context(), after, f, ro...) {
 		if err != nil {
 			return err
+		}
+		if filtered {
+			if scanned++; scanned > maxFilteredScan || len(events) >= int(limit) {
+				break
+			}
+			next = e.Position
+			if !p.mayRead(e.Name) {
+				continue
+			}
 		}
 		// A page holds at most maxPageBytes (and at least one event):
 		// the caller continues from next_after.
@@ -196,6 +214,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 	writeJSON(w, http.StatusOK, listAnswer{Events: events, NextAfter: next})
 	return nil
 }
+
+// maxFilteredScan bounds how many events one page of a token with several
+// subscribe patterns looks at; the page ends there and next_after says
+// where to go on.
+const maxFilteredScan = 10000
 
 // checkReadPattern refuses a read of names the caller may not read.
 func (s *Server) checkReadPattern(p *principal, pattern string) error {

@@ -194,8 +194,16 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 			return badRequest("name", "%s", cleanMessage(err.Error()))
 		}
 	}
-	if err := s.checkReadPattern(p, pattern); err != nil {
-		return err
+	filtered := false
+	if pattern == "" {
+		// What the token may read: its one pattern, or every event
+		// filtered by mayRead below (which every stream does anyway).
+		pattern, filtered = p.defaultReadPattern()
+	}
+	if !filtered {
+		if err := s.checkReadPattern(p, pattern); err != nil {
+			return err
+		}
 	}
 	if !p.open() {
 		done, err := s.takeIdentityStream(p.identity())

@@ -27,9 +27,17 @@ func TestTokens(t *testing.T) {
 	if !errors.Is(r.err, herald.ErrForbidden) || !strings.HasPrefix(r.err.Error(), "forbidden: ") {
 		t.Errorf("forbidden name: %v", r.err)
 	}
-	r = ts.run(t, "tail")
+	r = ts.run(t, "tail", ">")
 	if !errors.Is(r.err, herald.ErrForbidden) || strings.Count(r.err.Error(), "ask") != 1 {
 		t.Errorf("tail of every name: %v", r.err)
+	}
+	// With no pattern, events and tail show what the token may read.
+	ts.run(t, append(admin, "publish", "billing.paid")...).ok(t)
+	if out := ts.run(t, "events", "--json").ok(t).stdout; !strings.Contains(out, `"transcript.ready"`) || strings.Contains(out, "billing") {
+		t.Errorf("events with no pattern: %s", out)
+	}
+	if out := ts.run(t, "tail", "--after", "0", "--count", "1", "--json").ok(t).stdout; !strings.Contains(out, `"transcript.ready"`) {
+		t.Errorf("tail with no pattern: %s", out)
 	}
 	ev := ts.run(t, "events", "--name", "transcript.>", "--json").ok(t).stdout
 	if !strings.Contains(ev, `"source_plugin":"transcriber"`) {
