@@ -40,7 +40,7 @@ func TestStreamTickets(t *testing.T) {
 		t.Fatalf("a ticket beyond its token's rights: %d %s", a.status, a.body)
 	}
 	tk = ticketFor(t, e, recorderToken)
-	if a := e.do("GET", "/v1/stream?ticket="+url.QueryEscape(tk), nil); a.status != http.StatusForbidden {
+	if a := e.do("GET", "/v1/stream?name=>&ticket="+url.QueryEscape(tk), nil); a.status != http.StatusForbidden {
 		t.Fatalf("a ticket for every name: %d %s", a.status, a.body)
 	}
 	// An admin's ticket has the admin's rights.
