@@ -97,45 +97,10 @@ func goKind(t string) string {
 	return "a mapping"
 }
 
-// keyAt finds the mapping key named key on line, and returns its path and
-// the path of the mapping that holds it (with list indexes as [0]).
-func keyAt(n *yaml.Node, line int, key string) (path string, parent []string) {
-	var walk func(n *yaml.Node, at []string) bool
-	walk = func(n *yaml.Node, at []string) bool {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				if walk(c, at) {
-					return true
-				}
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				if walk(c, append(at, "["+strconv.Itoa(i)+"]")) {
-					return true
-				}
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				if k.Line == line && k.Value == key {
-					path, parent = joinPath(append(at, k.Value)), at
-					return true
-				}
-				if walk(n.Content[i+1], append(at, k.Value)) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	walk(n, nil)
-	return path, parent
-}
-
-// valueAt returns the path of the key whose value starts on line.
-func valueAt(n *yaml.Node, line int) string {
-	var found string
+// walkYAML calls visit with every mapping entry of n, key and value, and
+// the path of the mapping that holds it (list indexes as [0]), until visit
+// returns true.
+func walkYAML(n *yaml.Node, visit func(k, v *yaml.Node, at []string) bool) {
 	var walk func(n *yaml.Node, at []string) bool
 	walk = func(n *yaml.Node, at []string) bool {
 		switch n.Kind {
@@ -154,11 +119,7 @@ func valueAt(n *yaml.Node, line int) string {
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
-				if v.Line == line && (v.Kind == yaml.ScalarNode || v.Style == yaml.FlowStyle) {
-					found = joinPath(append(at, k.Value))
-					return true
-				}
-				if walk(v, append(at, k.Value)) {
+				if visit(k, v, at) || walk(v, append(at, k.Value)) {
 					return true
 				}
 			}
@@ -166,6 +127,31 @@ func valueAt(n *yaml.Node, line int) string {
 		return false
 	}
 	walk(n, nil)
+}
+
+// keyAt finds the mapping key named key on line, and returns its path and
+// the path of the mapping that holds it.
+func keyAt(n *yaml.Node, line int, key string) (path string, parent []string) {
+	walkYAML(n, func(k, _ *yaml.Node, at []string) bool {
+		if k.Line == line && k.Value == key {
+			path, parent = joinPath(append(at, k.Value)), at
+			return true
+		}
+		return false
+	})
+	return path, parent
+}
+
+// valueAt returns the path of the key whose value starts on line.
+func valueAt(n *yaml.Node, line int) string {
+	var found string
+	walkYAML(n, func(k, v *yaml.Node, at []string) bool {
+		if v.Line == line && (v.Kind == yaml.ScalarNode || v.Style == yaml.FlowStyle) {
+			found = joinPath(append(at, k.Value))
+			return true
+		}
+		return false
+	})
 	return found
 }
 
