@@ -21,17 +21,7 @@ func TestImportSealsSensitiveName(t *testing.T) {
 	dir := t.TempDir()
 	p := startServe(t, "--addr", "127.0.0.1:0", "--data", dir, "--store", "sqlite", "--durability", "normal")
 	base := "http://" + strings.TrimPrefix(p.url, "http://")
-	req, _ := http.NewRequest("PUT", base+"/v1/schemas/patient.admitted/1",
-		strings.NewReader(`{"type":"object","properties":{"ssn":{"type":"string","x-sensitive":true}}}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("PUT schema: %d", resp.StatusCode)
-	}
+	putSchema(t, base, "patient.admitted", 1, `{"type":"object","properties":{"ssn":{"type":"string","x-sensitive":true}}}`)
 	file := filepath.Join(t.TempDir(), "events.jsonl")
 	lines := `{"id":"i-1","name":"patient.admitted","version":1,"subject":"patient/1","data":{"ssn":"ZZIMPORTSSN"}}
 {"id":"i-2","name":"patient.admitted","version":2,"subject":"patient/1","data":{"ssn":"ZZIMPORTSSN"}}

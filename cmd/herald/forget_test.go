@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -42,17 +43,7 @@ func TestForgetWithServe(t *testing.T) {
 	dir := t.TempDir()
 	p := startServe(t, "--addr", "127.0.0.1:0", "--data", dir, "--store", "sqlite", "--durability", "normal")
 	base := "http://" + strings.TrimPrefix(p.url, "http://")
-	req, _ := http.NewRequest("PUT", base+"/v1/schemas/customer.created/1",
-		strings.NewReader(`{"type":"object","properties":{"email":{"type":"string","x-sensitive":true}}}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("PUT schema: %d", resp.StatusCode)
-	}
+	putSchema(t, base, "customer.created", 1, `{"type":"object","properties":{"email":{"type":"string","x-sensitive":true}}}`)
 	st, b := post(t, base+"/v1/events", "", map[string]any{"name": "customer.created", "subject": "customer/42",
 		"data": map[string]any{"email": forgetEmail}})
 	if st != 201 {
@@ -133,5 +124,21 @@ func TestForgetUnknownSubject(t *testing.T) {
 	err := Run(t.Context(), []string{"--server", p.url, "forget", "customer/none"}, strings.NewReader(""), &out, &errOut)
 	if !errors.Is(err, herald.ErrNotFound) || !strings.Contains(err.Error(), "customer/none") {
 		t.Errorf("forget of an unknown subject: %v (stdout %q)", err, out.String())
+	}
+}
+
+// putSchema registers schema for name and version on the server at base,
+// through the HTTP API.
+func putSchema(t *testing.T, base, name string, version int, schema string) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/v1/schemas/%s/%d", base, name, version), strings.NewReader(schema))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("PUT schema: %d", resp.StatusCode)
 	}
 }
