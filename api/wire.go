@@ -265,4 +265,62 @@ type ServerStatus struct {
 	Head uint64 `json:"head"`
 	// Subscriptions counts the push subscriptions the caller may see.
 	Subscriptions int `json:"subscriptions"`
+	// Cluster is the cluster the store runs on: present on NATS JetStream,
+	// absent on SQLite and memory.
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
+}
+
+// ClusterStatus is what a store that runs on a cluster (NATS JetStream)
+// tells of it: the nodes that hold the event stream, its leader, and how
+// far behind the store's consumers are. On one node that is not part of a
+// cluster, Name is empty and the node is its own leader.
+type ClusterStatus struct {
+	// Name is the cluster's name; empty for a single node.
+	Name string `json:"name,omitempty"`
+	// Leader names the node that leads the event stream; empty while it
+	// has none (no quorum).
+	Leader string `json:"leader"`
+	// Replicas is how many copies of the event stream the cluster keeps.
+	Replicas int `json:"replicas"`
+	// Nodes are the nodes that hold a copy of the event stream, the
+	// leader first, then by name.
+	Nodes []ClusterNode `json:"nodes"`
+	// Consumers is how far behind each durable subscription's consumers
+	// are, by subscription name.
+	Consumers []ClusterConsumer `json:"consumers,omitempty"`
+	// Error says why the rest is missing or partial: the event stream
+	// did not answer (no quorum, or the store cannot reach the cluster).
+	Error string `json:"error,omitempty"`
+}
+
+// ClusterNode is one node holding a copy of the event stream.
+type ClusterNode struct {
+	// Name is the node's server name.
+	Name string `json:"name"`
+	// Leader is set on the node that leads the event stream.
+	Leader bool `json:"leader,omitempty"`
+	// Current is true when the node's copy is up to date with the leader
+	// (always true of the leader).
+	Current bool `json:"current"`
+	// Offline is true when the leader has not heard from the node lately.
+	Offline bool `json:"offline,omitempty"`
+	// Lag is how many operations the node's copy is behind the leader.
+	Lag uint64 `json:"lag"`
+	// LastSeen is how long ago the leader last heard from the node; zero
+	// (absent) for the leader.
+	LastSeen Duration `json:"last_seen,omitempty"`
+}
+
+// ClusterConsumer is how far behind one durable subscription's JetStream
+// consumers (one per partition) are, summed.
+type ClusterConsumer struct {
+	// Subscription is the durable subscription's name.
+	Subscription string `json:"subscription"`
+	// Pending counts events not yet delivered to the subscription.
+	Pending uint64 `json:"pending"`
+	// AckPending counts events delivered and not yet acknowledged.
+	AckPending int `json:"ack_pending"`
+	// Redelivered counts events delivered more than once and not yet
+	// acknowledged.
+	Redelivered int `json:"redelivered"`
 }

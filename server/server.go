@@ -790,8 +790,8 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *principa
 }
 
 // handleStatus answers GET /v1/status for any caller with a token: the
-// server's version, its store, its head and the push subscriptions the
-// caller may see. Unlike /readyz it needs a token, since it says more.
+// server's version, its store, its head, the push subscriptions the
+// caller may see and, on a store that runs on a cluster, the cluster. Unlike /readyz it needs a token, since it says more.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p *principal) error {
 	head, err := s.bus.Head(r.Context())
 	if err != nil {
@@ -803,10 +803,22 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p *princip
 			n++
 		}
 	}
-	writeJSON(w, http.StatusOK, api.ServerStatus{Status: "ready", Version: s.cfg.version, Store: s.cfg.storeKind,
-		Head: head, Subscriptions: n})
+	st := api.ServerStatus{Status: "ready", Version: s.cfg.version, Store: s.cfg.storeKind,
+		Head: head, Subscriptions: n}
+	// A cluster without quorum may not answer: status answers anyway,
+	// saying so in the cluster's error.
+	ctx, cancel := context.WithTimeout(r.Context(), clusterStatusTimeout)
+	defer cancel()
+	if st.Cluster, err = s.bus.Cluster(ctx); err != nil {
+		st.Cluster = &api.ClusterStatus{Nodes: []api.ClusterNode{}, Error: err.Error()}
+	}
+	writeJSON(w, http.StatusOK, st)
 	return nil
 }
+
+// clusterStatusTimeout bounds how long GET /v1/status waits for the
+// store's cluster to describe itself.
+const clusterStatusTimeout = 5 * time.Second
 
 // drain reads and discards what is left of a body, bounded, so that the
 // connection can be reused.

@@ -41,6 +41,7 @@ type serveFlags struct {
 	natsRoutes      []string
 	natsReplicas    int
 	natsSyncAlways  bool
+	natsMonitor     string
 	config          string
 	insecure        bool
 	tlsCert         string
@@ -91,6 +92,12 @@ Examples:
   # that list each other's routes form a replicated cluster (replicas 3)
   herald serve --nats-embedded --nats-name h1 --nats-cluster 0.0.0.0:6222 \
     --nats-routes nats-route://h1:6222,nats-route://h2:6222,nats-route://h3:6222
+
+  # the same, with the node's NATS monitoring endpoint (/varz, /jsz,
+  # /routez, /healthz) on a private address; herald status shows the cluster
+  herald serve --nats-embedded --nats-name h1 --nats-cluster 0.0.0.0:6222 \
+    --nats-routes nats-route://h1:6222,nats-route://h2:6222,nats-route://h3:6222 \
+    --nats-monitor 127.0.0.1:8222
 
 A configuration file (YAML) may hold:
 
@@ -164,6 +171,7 @@ the requests and webhook deliveries in flight, and closes the store.`,
 	fl.StringVar(&f.natsCluster, "nats-cluster", envOr("HERALD_NATS_CLUSTER", ""), "--nats-embedded: listen for cluster routes on this address, e.g. 0.0.0.0:6222 (env HERALD_NATS_CLUSTER)")
 	fl.StringSliceVar(&f.natsRoutes, "nats-routes", envList("HERALD_NATS_ROUTES"), "--nats-embedded: every cluster node's route URL, e.g. nats-route://h1:6222 (env HERALD_NATS_ROUTES)")
 	fl.IntVar(&f.natsReplicas, "nats-replicas", envInt("HERALD_NATS_REPLICAS", 0), "replicas of the streams herald creates on NATS (default 1, 3 with --nats-cluster) (env HERALD_NATS_REPLICAS)")
+	fl.StringVar(&f.natsMonitor, "nats-monitor", envOr("HERALD_NATS_MONITOR", ""), "--nats-embedded: serve the node's NATS monitoring endpoint (/varz, /jsz, /routez, /healthz; no auth) on this address, e.g. 127.0.0.1:8222 (env HERALD_NATS_MONITOR)")
 	fl.BoolVar(&f.natsSyncAlways, "nats-sync-always", envBool("HERALD_NATS_SYNC_ALWAYS"), "--nats-embedded: fsync every write before acknowledging it (much slower; survives power loss) (env HERALD_NATS_SYNC_ALWAYS)")
 	fl.StringVar(&f.config, "config", envOr("HERALD_CONFIG", ""), "configuration file, YAML (env HERALD_CONFIG)")
 	fl.BoolVar(&f.insecure, "insecure", envBool("HERALD_INSECURE"), "allow listening on a non-loopback address without tokens (env HERALD_INSECURE)")
@@ -314,6 +322,8 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 		return usageError{errors.New("--nats-embedded needs --store nats")}
 	case f.natsCluster != "" && (!f.natsEmbedded || f.natsName == "" || len(f.natsRoutes) == 0):
 		return usageError{errors.New("--nats-cluster needs --nats-embedded, --nats-name and --nats-routes")}
+	case f.natsMonitor != "" && !f.natsEmbedded:
+		return usageError{errors.New("--nats-monitor needs --nats-embedded (a NATS server of your own has its own monitoring settings)")}
 	case f.natsReplicas < 0 || f.natsReplicas > 5:
 		return usageError{fmt.Errorf("--nats-replicas %d: want 1 to 5", f.natsReplicas)}
 	case f.store == "nats" && f.nats == "" && !f.natsEmbedded:

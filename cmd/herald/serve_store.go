@@ -94,6 +94,12 @@ func embeddedConfig(f *serveFlags) (nats.EmbeddedConfig, error) {
 	if cfg.Host, cfg.Port, err = hostPort("nats-listen", f.natsListen); err != nil {
 		return cfg, err
 	}
+	if f.natsMonitor != "" {
+		if _, _, err = hostPort("nats-monitor", f.natsMonitor); err != nil {
+			return cfg, err
+		}
+		cfg.Monitor = f.natsMonitor
+	}
 	if f.natsCluster != "" {
 		if cfg.ClusterHost, cfg.ClusterPort, err = hostPort("nats-cluster", f.natsCluster); err != nil {
 			return cfg, err

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"time"
 
 	herald "github.com/heraldhq/herald"
@@ -51,6 +53,11 @@ type EmbeddedConfig struct {
 	MaxPayload int32
 	// Logs turns on the server's own logging to stderr. Default off.
 	Logs bool
+	// Monitor is the address ("host:port") of the node's HTTP monitoring
+	// endpoint: nats-server's /varz, /jsz, /routez, /healthz and the rest,
+	// unauthenticated, so keep it on loopback or a private network. Port 0
+	// picks a free port (MonitorAddr tells which). Default: off.
+	Monitor string
 }
 
 // Embedded is a JetStream server running inside the process.
@@ -85,6 +92,17 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		NoSigs:       true,
 		NoLog:        !cfg.Logs,
 		MaxPayload:   cfg.MaxPayload,
+	}
+	if cfg.Monitor != "" {
+		h, p, err := net.SplitHostPort(cfg.Monitor)
+		n, perr := strconv.Atoi(p)
+		if err != nil || perr != nil || n < 0 || n > 65535 {
+			return nil, fmt.Errorf("nats embedded: monitor address %q: want host:port", cfg.Monitor)
+		}
+		if n == 0 {
+			n = server.RANDOM_PORT
+		}
+		opts.HTTPHost, opts.HTTPPort = h, n
 	}
 	if cfg.MaxStore > 0 {
 		opts.JetStreamMaxStore = cfg.MaxStore
@@ -125,6 +143,15 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 // ClientURL is the URL clients connect to.
 func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
 
+// MonitorAddr is the address the monitoring endpoint listens on
+// ("127.0.0.1:8222"), or "" when EmbeddedConfig.Monitor is not set.
+func (e *Embedded) MonitorAddr() string {
+	if a := e.srv.MonitorAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
 // Server returns the nats-server instance.
 func (e *Embedded) Server() *server.Server { return e.srv }
 
@@ -162,6 +189,9 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig, opts ...Option) (*Sto
 		cancel()
 		if err == nil {
 			s.onClose = e.Shutdown
+			if a := e.MonitorAddr(); a != "" {
+				s.cfg.logger.Info("herald nats store: the node's monitoring endpoint listens", "url", "http://"+a)
+			}
 			if cfg.ClusterName == "" {
 				return s, nil
 			}
