@@ -136,6 +136,25 @@ func (c *committer) deadLetterLocked(dl DeadLetter) {
 	c.deadLetters = append(c.deadLetters, dl)
 }
 
+// damagedLocked queues, for the next commit, the permanent dead letter of
+// a damaged event (ev stands in for it; see DamagedEventError) and its
+// outcome: the dead letter id (a new one when ""), with the attempt
+// errors it had and one more saying msg. No handler was called.
+func (c *committer) damagedLocked(ev *Event, id string, errs []AttemptError, msg string, now time.Time) {
+	if id == "" {
+		id = DeadLetterID(c.name, ev.ID)
+	}
+	errs = append(errs[:len(errs):len(errs)], AttemptError{At: now, Error: msg})
+	c.outcomes = append(c.outcomes, Outcome{
+		Subscription: c.name, EventID: ev.ID, EventName: ev.Name, Position: ev.Position,
+		CorrelationID: ev.CorrelationID, Status: OutcomeDeadLettered, LastError: msg, UpdatedAt: now,
+	})
+	c.deadLetters = append(c.deadLetters, DeadLetter{
+		ID: id, Subscription: c.name, Event: ev, Errors: errs, Permanent: true, DeadAt: now,
+	})
+	c.kickFlush()
+}
+
 // ackLocked queues the ack of a shared delivery of the event at pos.
 func (c *committer) ackLocked(d Delivery, pos uint64) {
 	c.acks = append(c.acks, d)

@@ -144,6 +144,7 @@ func (s *Subscription) readLoop() {
 	defer s.workerDone()
 	st := s.bus.store
 	var buf []*Event
+	var fail readFailures
 	for {
 		s.mu.Lock()
 		for !s.stopping && !s.src.redriveReq && s.q.count >= s.cfg.bufferSize {
@@ -170,6 +171,7 @@ func (s *Subscription) readLoop() {
 		} else {
 			head, err = st.Head(s.src.readCtx)
 		}
+		var damaged *DamagedEventError
 		if err == nil {
 			buf = buf[:0]
 			for e, rerr := range st.Read(s.src.readCtx, after, Filter{Name: s.pattern, Limit: room}) {
@@ -179,16 +181,24 @@ func (s *Subscription) readLoop() {
 				}
 				buf = append(buf, e)
 			}
+			// A damaged event ends the read: the events before it are
+			// in buf, and it is dead-lettered below.
+			if errors.As(err, &damaged) && damaged.Position > after &&
+				(len(buf) == 0 || damaged.Position > buf[len(buf)-1].Position) {
+				err = nil
+			} else {
+				damaged = nil
+			}
 		}
 		if err != nil {
 			if s.src.readCtx.Err() != nil || errors.Is(err, ErrClosed) {
 				s.idleUntilStopped()
 				return
 			}
-			s.log.Error("herald: reading the log failed", "subscription", s.name, "error", err)
-			s.sleep(100 * time.Millisecond)
+			s.sleep(fail.record(s, "herald: reading the log failed", err))
 			continue
 		}
+		fail.reset()
 		s.mu.Lock()
 		if s.c.epoch != epoch || s.stopping {
 			s.mu.Unlock()
@@ -199,14 +209,18 @@ func (s *Subscription) readLoop() {
 			s.q.enqueueLocked(item{ev: e, seq: s.c.trackLocked(e.Position), epoch: s.c.epoch})
 		}
 		var through uint64
-		if len(buf) < room {
+		if len(buf) < room && damaged == nil {
 			through = head
 		}
 		if len(buf) > 0 {
 			through = max(through, buf[len(buf)-1].Position)
 		}
+		if damaged != nil {
+			s.deadLetterDamagedLocked(damaged)
+			through = damaged.Position
+		}
 		pos := s.c.readThroughLocked(through)
-		caughtUp := len(buf) < room
+		caughtUp := len(buf) < room && damaged == nil
 		var wctx context.Context
 		var cancel context.CancelFunc
 		if caughtUp && len(buf) == 0 {
@@ -239,10 +253,53 @@ func (s *Subscription) readLoop() {
 				s.idleUntilStopped()
 				return
 			}
-			s.log.Error("herald: waiting for the log failed", "subscription", s.name, "error", err)
-			s.sleep(100 * time.Millisecond)
+			s.sleep(fail.record(s, "herald: waiting for the log failed", err))
 		}
 	}
+}
+
+// readFailures paces a reader whose store keeps failing: it waits 100 ms
+// after the first failure, doubling up to 5 s, and logs the first failure
+// and then at most one line a minute, counting the failures since.
+type readFailures struct {
+	n       int
+	logged  time.Time
+	skipped int
+}
+
+// record counts a failure, logs it when its turn has come, and returns how
+// long to wait before trying again.
+func (f *readFailures) record(s *Subscription, msg string, err error) time.Duration {
+	f.n++
+	if now := time.Now(); f.n == 1 || now.Sub(f.logged) >= time.Minute {
+		s.log.Error(msg, "subscription", s.name, "error", err, "failures", f.n, "not_logged", f.skipped)
+		f.logged, f.skipped = now, 0
+	} else {
+		f.skipped++
+	}
+	return min(100*time.Millisecond<<min(f.n-1, 6), 5*time.Second)
+}
+
+// reset forgets the failures once a read succeeds.
+func (f *readFailures) reset() { f.n, f.skipped = 0, 0 }
+
+// deadLetterDamagedLocked records a damaged event the reader met (see
+// DamagedEventError) as a permanent dead letter, without calling the
+// handler, and moves the subscription past it. A damaged event whose name
+// is known and does not match the subscription's pattern is only passed.
+func (s *Subscription) deadLetterDamagedLocked(de *DamagedEventError) {
+	ev := de.standIn()
+	seq := s.c.trackLocked(ev.Position)
+	if ev.Name == "" || MatchName(s.pattern, ev.Name) {
+		s.log.Error("herald: a stored event is damaged; it is dead-lettered without calling the handler (restore the store from a backup to get it back)",
+			"subscription", s.name, "position", ev.Position, "event_id", ev.ID, "event_name", ev.Name, "error", de.Error())
+		s.deadLettered.Add(1)
+		if s.m != nil {
+			s.m.deadLettered.Inc()
+		}
+		s.c.damagedLocked(ev, "", nil, de.Error(), time.Now())
+	}
+	s.c.doneLocked(seq)
 }
 
 // redrivePoll is how often an idle durable subscription looks for dead
@@ -347,6 +404,13 @@ func (s *Subscription) loadRedrives() {
 	defer s.mu.Unlock()
 	for _, dl := range dls {
 		if dl.Event == nil || s.stopping || !s.c.startRedriveLocked(dl.ID) {
+			continue
+		}
+		if isStandIn(dl.Event) {
+			// A damaged event: nothing to deliver. Its dead letter stays,
+			// no longer marked for redrive, saying why.
+			s.c.damagedLocked(dl.Event, dl.ID, dl.Errors,
+				"the stored event is damaged and cannot be redriven: restore the store from a backup to get it back", time.Now())
 			continue
 		}
 		s.q.enqueueLocked(item{ev: dl.Event, epoch: s.c.epoch, x: &itemExtra{

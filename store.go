@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"time"
 )
@@ -86,6 +87,63 @@ type EventLog interface {
 	// planner's business (see Prune), which every store shares.
 	DeleteEvents(ctx context.Context, positions []uint64) (int, error)
 }
+
+// DamagedEventError is what a store's Read yields, as its last pair, when
+// the next event it holds cannot be decoded: its stored bytes were damaged
+// on disk. The events before it were yielded; a read after Position goes
+// on past it. It wraps ErrIncompatibleStore and the store's reason (Err).
+//
+// A durable subscription that meets one does not stop there: it records
+// the event as a permanent dead letter carrying this error, without
+// calling its handler, and reads on. A redrive of that dead letter does
+// not deliver it either (it has no data to deliver): restore the store
+// from a backup to get the event back.
+type DamagedEventError struct {
+	// Position is where the damaged event lies in the log.
+	Position uint64
+	// Event stands in for the damaged event: Position and what the store
+	// could still read of it (its id, name, time, correlation id, source
+	// and subject, when the store keeps copies of them). Its Data is
+	// empty, which no stored event's is (a dead letter kept as JSON
+	// holds it as null), and its ID may be empty.
+	Event *Event
+	// Err is the store's reason.
+	Err error
+}
+
+func (e *DamagedEventError) Error() string {
+	msg := fmt.Sprintf("herald: the stored event at position %d is damaged and cannot be read", e.Position)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *DamagedEventError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrIncompatibleStore}
+	}
+	return []error{ErrIncompatibleStore, e.Err}
+}
+
+// standIn returns the event that stands in for the damaged one: its
+// Position set, and an ID when the store had none to give.
+func (e *DamagedEventError) standIn() *Event {
+	var ev Event
+	if e.Event != nil {
+		ev = *e.Event
+	}
+	ev.Position, ev.Data = e.Position, nil
+	if ev.ID == "" {
+		ev.ID = fmt.Sprintf("damaged-at-%d", e.Position)
+	}
+	return &ev
+}
+
+// isStandIn reports whether e stands in for a damaged event (see
+// DamagedEventError): its Data is empty, or JSON null once a store kept
+// it as JSON, where every stored event's Data is a JSON object.
+func isStandIn(e *Event) bool { return len(e.Data) == 0 || string(e.Data) == "null" }
 
 // SubscriptionState keeps what a durable subscription needs to resume
 // exactly where it stood: its checkpoint, the outcome of each event it

@@ -779,11 +779,12 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *principa
 		return err
 	}
 	if err != nil {
-		ae := toAPIError(err)
-		if ae.Status < 500 {
-			ae = &apiError{Status: http.StatusServiceUnavailable, Code: CodeBackpressure, Message: "the store is not ready", Index: -1, cause: err}
+		// Not ready is 503 whatever the reason; a damaged store says so.
+		msg := "the store is not ready"
+		if errors.Is(err, herald.ErrIncompatibleStore) {
+			msg = "the store is damaged or incompatible: see the server's log"
 		}
-		return ae
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeBackpressure, Message: msg, Index: -1, cause: err}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "head": head})
 	return nil

@@ -58,12 +58,21 @@ func shortReason(err error) string {
 	return fmt.Sprintf("database error %d", code(err)&0xff)
 }
 
+// ErrDamaged is wrapped by the errors of a store whose file is damaged,
+// beside herald.ErrIncompatibleStore: Open refuses a file that fails
+// SQLite's quick check, or that was emptied, replaced or rolled back (see
+// Open), and an operation that meets a page SQLite reports corrupt, or an
+// event whose stored form does not decode, reports it. From the first
+// damage met, Ready returns an error wrapping it.
+var ErrDamaged = errors.New("the store file is damaged")
+
 // opError is what callers get for a failure inside SQLite: a sentinel when
 // one applies, the operation and a short reason, never SQL.
 type opError struct {
 	op       string
 	reason   string
 	sentinel error // may be nil
+	damaged  bool  // the file is damaged: it also wraps ErrDamaged
 	cause    error // context errors only; never an SQLite error
 }
 
@@ -78,6 +87,9 @@ func (e *opError) Unwrap() []error {
 	var errs []error
 	if e.sentinel != nil {
 		errs = append(errs, e.sentinel)
+	}
+	if e.damaged {
+		errs = append(errs, ErrDamaged)
 	}
 	if e.cause != nil {
 		errs = append(errs, e.cause)
@@ -110,7 +122,7 @@ func wrap(log *slog.Logger, op string, err error) error {
 	case codeFull:
 		e.sentinel = herald.ErrStoreFull
 	case codeCorrupt, codeNotADB:
-		e.sentinel = herald.ErrIncompatibleStore
+		e.sentinel, e.damaged = herald.ErrIncompatibleStore, true
 	}
 	return e
 }
@@ -127,5 +139,9 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	if s.closed.Load() {
 		return herald.ErrClosed
 	}
-	return wrap(s.log, op, err)
+	err = wrap(s.log, op, err)
+	if errors.Is(err, ErrDamaged) {
+		s.noteDamage(err)
+	}
+	return err
 }

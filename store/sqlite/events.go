@@ -404,7 +404,24 @@ func decodeEvent(pos int64, body []byte) (*herald.Event, error) {
 
 func damaged(pos int64) error {
 	return &opError{op: "read", reason: fmt.Sprintf("the stored event at position %d is damaged", pos),
-		sentinel: herald.ErrIncompatibleStore}
+		sentinel: herald.ErrIncompatibleStore, damaged: true}
+}
+
+// damagedEvent is the error of a read that met, at pos, an event whose
+// body does not decode: a herald.DamagedEventError whose stand-in holds
+// what the row's other columns still tell.
+func (s *Store) damagedEvent(ctx context.Context, pos int64) error {
+	de := &herald.DamagedEventError{Position: uint64(pos), Err: damaged(pos)}
+	e := &herald.Event{Position: uint64(pos)}
+	var ts int64
+	var subject sql.NullString
+	err := s.rdb.QueryRowContext(ctx, `SELECT id, name, ts, correlation_id, source_plugin, subject FROM events WHERE position = ?`, pos).
+		Scan(&e.ID, &e.Name, &ts, &e.CorrelationID, &e.SourcePlugin, &subject)
+	if err == nil {
+		e.Timestamp, e.Subject = time.Unix(0, ts).UTC(), subject.String
+		de.Event = e
+	}
+	return de
 }
 
 // Read yields the events after `after` matching f, in position order,
@@ -432,10 +449,7 @@ func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Se
 			var page []*herald.Event
 			var err error
 			page, cur, err = s.readPage(ctx, q, f.Subject != "", after, cur, args, limit)
-			if err != nil {
-				yield(nil, s.fail(ctx, "read", err))
-				return
-			}
+			// On a damaged event, page holds the events before it.
 			for _, e := range page {
 				if !exact && !f.Match(e) {
 					continue
@@ -447,6 +461,10 @@ func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Se
 				if f.Limit > 0 && yielded >= f.Limit {
 					return
 				}
+			}
+			if err != nil {
+				yield(nil, s.fail(ctx, "read", err))
+				return
 			}
 			if len(page) < limit {
 				return
@@ -493,7 +511,9 @@ func (s *Store) readPage(ctx context.Context, q string, bySubject bool, after ui
 		}
 		e := alloc.event()
 		if err := decodeInto(e, uint64(pos), alloc.copy(body)); err != nil {
-			return nil, cur, damaged(pos)
+			// Free the connection first: the stand-in is read with one.
+			rows.Close()
+			return page, cur, s.damagedEvent(ctx, pos)
 		}
 		cur.pos = e.Position
 		page = append(page, e)

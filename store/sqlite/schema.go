@@ -108,32 +108,45 @@ INSERT INTO meta (key, value) VALUES ('kv_revision', 1);
 // schemaVersion is the user_version this herald writes.
 func schemaVersion() int { return len(migrations) }
 
-// prepareFile checks that the database behind conn is a herald store this
-// herald can use, creates or migrates its schema, and switches it to WAL.
-// It changes nothing in a file it refuses.
-func prepareFile(ctx context.Context, log *slog.Logger, conn *sql.Conn) error {
+// fileState is what inspectFile found in the database.
+type fileState struct {
+	fresh   bool // no herald store yet: a new or empty file
+	version int  // its schema version
+}
+
+// inspectFile checks that the database behind conn is a herald store this
+// herald can use (or an empty database), changing nothing.
+func inspectFile(ctx context.Context, conn *sql.Conn) (fileState, error) {
 	var appID, version, objects int
 	if err := conn.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return openError(err)
+		return fileState{}, openError(err)
 	}
 	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return openError(err)
+		return fileState{}, openError(err)
 	}
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
-		return openError(err)
+		return fileState{}, openError(err)
 	}
 	fresh := appID == 0 && version == 0 && objects == 0
 	switch {
 	case fresh:
+	case appID != applicationID:
+		return fileState{}, fmt.Errorf("%w: the file is an SQLite database but not a herald store", herald.ErrIncompatibleStore)
+	case version > schemaVersion():
+		return fileState{}, fmt.Errorf("%w: the file was written by a newer herald (schema version %d; this herald knows up to %d): upgrade herald",
+			herald.ErrIncompatibleStore, version, schemaVersion())
+	}
+	return fileState{fresh: fresh, version: version}, nil
+}
+
+// prepareFile creates or migrates the schema of a file inspectFile
+// accepted, and switches it to WAL.
+func prepareFile(ctx context.Context, log *slog.Logger, conn *sql.Conn, st fileState) error {
+	if st.fresh {
 		// auto_vacuum can only be chosen before the first table exists.
 		if _, err := conn.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
 			return openError(err)
 		}
-	case appID != applicationID:
-		return fmt.Errorf("%w: the file is an SQLite database but not a herald store", herald.ErrIncompatibleStore)
-	case version > schemaVersion():
-		return fmt.Errorf("%w: the file was written by a newer herald (schema version %d; this herald knows up to %d): upgrade herald",
-			herald.ErrIncompatibleStore, version, schemaVersion())
 	}
 	var mode string
 	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
@@ -142,7 +155,7 @@ func prepareFile(ctx context.Context, log *slog.Logger, conn *sql.Conn) error {
 	if mode != "wal" {
 		return fmt.Errorf("sqlite: cannot switch the store to WAL mode (got %q)", mode)
 	}
-	for v := version; v < schemaVersion(); v++ {
+	for v := st.version; v < schemaVersion(); v++ {
 		if err := migrate(ctx, log, conn, v); err != nil {
 			return err
 		}
@@ -181,7 +194,7 @@ func migrate(ctx context.Context, log *slog.Logger, conn *sql.Conn, from int) (e
 func openError(err error) error {
 	switch code(err) & 0xff {
 	case codeNotADB, codeCorrupt:
-		return fmt.Errorf("%w: the file is damaged or not an SQLite database", herald.ErrIncompatibleStore)
+		return fmt.Errorf("%w: %w: the file is damaged or not an SQLite database: restore it from a backup", herald.ErrIncompatibleStore, ErrDamaged)
 	case codeReadOnly, codePerm, codeCantOpen:
 		return errors.New("sqlite: cannot open the store file for reading and writing: check its permissions")
 	}
