@@ -61,6 +61,18 @@
 // was written by a newer herald is refused with an error wrapping
 // herald.ErrIncompatibleStore and is never modified.
 //
+// # Damage
+//
+// Open runs SQLite's quick check on an existing file (WithQuickCheck) and
+// keeps a marker beside it, path+".id", holding the store's identity and
+// the last position given at the last open or clean close. A file that
+// fails the check, or that is empty, another store or older than its
+// marker says, is refused with an error wrapping ErrDamaged that says what
+// to do; deleting the marker is how an operator starts over, or keeps a
+// restored copy, on purpose. An event whose stored body does not decode
+// ends a Read with a herald.DamagedEventError. From the first damage an
+// operation meets, Ready reports it.
+//
 // # Retention
 //
 // Retention is decided by herald.Prune (run by a bus with
