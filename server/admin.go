@@ -120,7 +120,7 @@ func (s *Server) handleSubPut(w http.ResponseWriter, r *http.Request, p *princip
 		return err
 	}
 	if old, ok := s.push.get(name); ok && !s.mayManage(p, old) {
-		return newError(http.StatusForbidden, CodeForbidden, "subscription %q belongs to another identity", name)
+		return errNameTaken(name)
 	}
 	d.Owner, d.CreatedAt, d.UpdatedAt = "", time.Time{}, time.Time{}
 	// If-None-Match: * makes the PUT create-only: an existing name is a
@@ -379,13 +379,22 @@ func (s *Server) handleSchemaPut(w http.ResponseWriter, r *http.Request, p *prin
 	return nil
 }
 
+// maySeeSchema reports whether p may read the schemas of event name: a
+// token that may publish or read name may (it needs the schema to write
+// or read such events), an admin may read all.
+func maySeeSchema(p *principal, name string) bool {
+	return p.mayPublish(name) || p.mayRead(name)
+}
+
+// handleSchemaGet answers a schema to a caller that may see it
+// (maySeeSchema), and 404, as for a schema that does not exist, to others.
 func (s *Server) handleSchemaGet(w http.ResponseWriter, r *http.Request, p *principal) error {
 	name, v, err := schemaPath(r)
 	if err != nil {
 		return err
 	}
 	b, err := s.bus.Schemas().Get(name, v)
-	if err != nil {
+	if err != nil || !maySeeSchema(p, name) {
 		return notFound("no schema for %s version %d", name, v)
 	}
 	w.Header().Set("Content-Type", "application/schema+json")
@@ -393,10 +402,13 @@ func (s *Server) handleSchemaGet(w http.ResponseWriter, r *http.Request, p *prin
 	return nil
 }
 
+// handleSchemaList lists the schemas the caller may see (maySeeSchema).
 func (s *Server) handleSchemaList(w http.ResponseWriter, r *http.Request, p *principal) error {
-	refs := s.bus.Schemas().List()
-	if refs == nil {
-		refs = []herald.SchemaRef{}
+	refs := []herald.SchemaRef{}
+	for _, ref := range s.bus.Schemas().List() {
+		if maySeeSchema(p, ref.Name) {
+			refs = append(refs, ref)
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"schemas": refs})
 	return nil

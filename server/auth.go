@@ -265,6 +265,18 @@ func (a *authenticator) hasIdentity(identity string) bool {
 	return false
 }
 
+// isAdmin reports whether identity holds an admin token.
+func (a *authenticator) isAdmin(identity string) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for _, t := range a.byHash {
+		if t.Identity == identity && t.Admin {
+			return true
+		}
+	}
+	return false
+}
+
 func newAuthenticator(kv herald.KV, config []Token, required bool) (*authenticator, error) {
 	a := &authenticator{kv: kv, required: required, byHash: map[string]*Token{}, limiters: map[string]*rate.Limiter{}}
 	for i := range config {

@@ -72,7 +72,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 	results, err := s.bus.PublishBatch(r.Context(), events, opts...)
 	if err != nil {
 		if expected != nil && results == nil {
-			return s.withCurrentVersion(r.Context(), err, events[0].Subject)
+			return s.withCurrentVersion(r.Context(), p, err, events[0].Subject, *expected)
 		}
 		return err
 	}
@@ -296,6 +296,11 @@ func (s *Server) handleCorrelation(w http.ResponseWriter, r *http.Request, p *pr
 	if len(visible) == 0 {
 		return notFound("no events with correlation id %q", id)
 	}
+	if !p.admin() {
+		for i := range visible {
+			visible[i].Outcomes = s.ownOutcomes(p, visible[i].Outcomes)
+		}
+	}
 	tr.Events = visible
 	if wantsCloudEvents(r) {
 		// CloudEvents have no place for outcomes: the chain's events only.
@@ -308,6 +313,22 @@ func (s *Server) handleCorrelation(w http.ResponseWriter, r *http.Request, p *pr
 	}
 	writeJSON(w, http.StatusOK, tr)
 	return nil
+}
+
+// ownOutcomes keeps the outcomes of the push subscriptions p owns, and of
+// those only what they recorded since they were created: a trace shows a
+// non-admin neither another identity's webhooks, their delivery errors
+// ("endpoint answered 401", "connection refused"), nor what an earlier
+// subscription of the same name recorded. Admins see every outcome.
+func (s *Server) ownOutcomes(p *principal, outs []herald.Outcome) []herald.Outcome {
+	kept := []herald.Outcome{}
+	for _, o := range outs {
+		ps, ok := s.push.get(o.Subscription)
+		if ok && p.identity() != "" && ps.def.Owner == p.identity() && !o.UpdatedAt.Before(ps.def.CreatedAt) {
+			kept = append(kept, o)
+		}
+	}
+	return kept
 }
 
 // encodedSize is about how many bytes e takes in a JSON answer (a little

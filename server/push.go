@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -85,9 +84,6 @@ func validateSub(d *PushSubscription) error {
 	}
 	if u.User != nil {
 		return badRequest("endpoint", "endpoint must not carry credentials; use the secret and Herald-Signature")
-	}
-	if ip := net.ParseIP(strings.Trim(u.Hostname(), "[]")); ip != nil && forbiddenIP(ip) {
-		return badRequest("endpoint", "%s", errForbiddenAddress.Error())
 	}
 	switch {
 	case d.MaxAttempts < 0 || d.MaxAttempts > 1000:
@@ -335,6 +331,11 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 	if err := validateSub(&d); err != nil {
 		return d, false, err
 	}
+	if u, err := url.Parse(d.Endpoint); err == nil {
+		if err := pm.s.policy.checkEndpoint(u.Hostname(), p == nil || p.admin()); err != nil {
+			return d, false, err
+		}
+	}
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
 	const attempts = 5
@@ -348,7 +349,7 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 		if exists {
 			_ = json.Unmarshal(cur.Value, &old) // unreadable: owned by no one, only admins replace it
 			if p != nil && !p.admin() && old.Owner != p.identity() {
-				return d, false, newError(http.StatusForbidden, CodeForbidden, "subscription %q belongs to another identity", d.Name)
+				return d, false, errNameTaken(d.Name)
 			}
 			if createOnly {
 				return d, false, newError(http.StatusConflict, CodeConflict, "subscription %q already exists", d.Name)
@@ -413,6 +414,15 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 		}
 		return next, !exists, nil
 	}
+}
+
+// errNameTaken is the answer to a PUT of a subscription name the caller
+// cannot have because another identity holds it: a 409 that says the name
+// is not available, as for any name taken, and names no owner.
+func errNameTaken(name string) error {
+	ae := newError(http.StatusConflict, CodeConflict, "subscription name %q is not available: choose another", name)
+	ae.Field = "name"
+	return ae
 }
 
 // checkCapsLocked refuses d, put by p, when it would take its owner or the
@@ -611,8 +621,12 @@ func (w *webhook) deliver(ctx context.Context, e *herald.Event) (string, error) 
 	if ec, ok := herald.FromContext(ctx); ok && ec.Attempt > 0 {
 		req.Header.Set("Herald-Attempt", strconv.Itoa(ec.Attempt))
 	}
-	resp, err := w.s.cfg.webhookClient.Do(req)
+	resp, err := w.s.hooks.of(w.s.deliversAsAdmin(w.def.Owner)).Do(req)
 	if err != nil {
+		var r *refusal
+		if errors.As(err, &r) {
+			return "permanent", herald.Permanent(fmt.Errorf("endpoint refused: %s", r.msg))
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
 			return "error", herald.Temporary(fmt.Errorf("endpoint did not answer within %s", w.timeout))
@@ -636,6 +650,14 @@ func (w *webhook) deliver(ctx context.Context, e *herald.Event) (string, error) 
 	}
 }
 
+// deliversAsAdmin reports whether a webhook owned by owner delivers with
+// an admin's reach under the webhook policy: when owner holds an admin
+// token, or it has no owner (the configuration file's, an open server's),
+// or the server is open.
+func (s *Server) deliversAsAdmin(owner string) bool {
+	return owner == "" || !s.auth.enabled() || s.auth.isAdmin(owner)
+}
+
 // shortNetError keeps the last part of a transport error ("connection
 // refused") without the URL.
 func shortNetError(err error) string {
@@ -648,45 +670,6 @@ func shortNetError(err error) string {
 		s = s[i+2:]
 	}
 	return s
-}
-
-// errForbiddenAddress is the error of a webhook connection to an address
-// no webhook may reach.
-var errForbiddenAddress = errors.New("webhooks may not reach link-local, multicast or unspecified addresses")
-
-// forbiddenIP reports whether ip is an address no webhook may reach: the
-// link-local ranges (where cloud metadata services answer), multicast, and
-// the unspecified address.
-func forbiddenIP(ip net.IP) bool {
-	return ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() ||
-		ip.IsMulticast() || ip.IsUnspecified()
-}
-
-// dialControl refuses connections to forbidden addresses, whatever name
-// resolved to them.
-func dialControl(network, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	if ip := net.ParseIP(host); ip != nil && forbiddenIP(ip) {
-		return errForbiddenAddress
-	}
-	return nil
-}
-
-func defaultWebhookClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: dialControl}).DialContext
-	tr.MaxIdleConns = 1024
-	tr.MaxIdleConnsPerHost = 256
-	tr.IdleConnTimeout = 90 * time.Second
-	return &http.Client{
-		Transport: tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
 }
 
 // VerifySignature reports whether a delivery (its headers h and body) is

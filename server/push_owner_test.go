@@ -67,8 +67,8 @@ func TestPushSubscriptionOwnerAcrossServers(t *testing.T) {
 		t.Fatalf("alice's PUT: %d %s", r.status, r.body)
 	}
 	before := storedOwner(t, st, "hook")
-	if r := b.do("PUT", "/v1/subscriptions/hook", def, "Authorization", bearer(bobToken)); r.status != 403 {
-		t.Fatalf("bob's PUT of alice's subscription through the other server answered %d, want 403: %s", r.status, r.body)
+	if r := b.do("PUT", "/v1/subscriptions/hook", def, "Authorization", bearer(bobToken)); r.status != 409 {
+		t.Fatalf("bob's PUT of alice's subscription through the other server answered %d, want 409: %s", r.status, r.body)
 	}
 	if got := storedOwner(t, st, "hook"); got.Owner != "alice" || got.Secret != before.Secret {
 		t.Fatalf("after bob's PUT the stored subscription is owned by %q (secret kept: %v)", got.Owner, got.Secret == before.Secret)
@@ -128,7 +128,7 @@ func TestPushSubscriptionOwnerRace(t *testing.T) {
 					t.Fatalf("%s: %s got 201 but the store says %s owns it", name, r.who, owner)
 				}
 			case r.who == owner && r.status == 200:
-			case r.who != owner && r.status == 403:
+			case r.who != owner && r.status == 409:
 			default:
 				t.Fatalf("%s: %s got %d (owner %s): %v", name, r.who, r.status, owner, results)
 			}

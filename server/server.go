@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +36,10 @@ type Server struct {
 	auth  *authenticator
 	hub   *hub
 	push  *pushManager
+	// policy says which addresses webhooks may reach; hooks are the
+	// delivery clients that enforce it.
+	policy webhookPolicy
+	hooks  webhookClients
 	// tickets are the stream tickets handed out (tickets.go).
 	tickets tickets
 	m       *metrics
@@ -77,6 +83,8 @@ type config struct {
 	maxStreamsPerID int
 	maxPageBytes    int
 	pushLimits      PushLimits
+	webhookPolicy   WebhookPolicy
+	metricsToken    string
 }
 
 // Option configures a Server in New.
@@ -221,8 +229,24 @@ func WithCORS(origins ...string) Option {
 func WithRefresh(d time.Duration) Option { return func(c *config) { c.refresh = d } }
 
 // WithWebhookClient sets the HTTP client of webhook deliveries. The default
-// keeps many idle connections per host and follows no redirect.
+// keeps many idle connections per host, uses no proxy, follows no
+// redirect, and checks every address it dials against the webhook policy
+// (WithWebhookPolicy). With a client given here the server checks only
+// the endpoints' literal addresses: the client must check what it dials.
 func WithWebhookClient(cl *http.Client) Option { return func(c *config) { c.webhookClient = cl } }
+
+// WithWebhookPolicy sets which addresses webhooks may reach; zero fields
+// keep the defaults of DefaultWebhookPolicy (loopback for everyone,
+// private and link-local ranges for admins, cloud metadata addresses for
+// no one). New refuses an unknown access or a bad prefix.
+func WithWebhookPolicy(p WebhookPolicy) Option { return func(c *config) { c.webhookPolicy = p } }
+
+// WithMetricsToken makes /metrics, which names every push subscription,
+// answer only requests that carry token (Authorization: Bearer <token>,
+// the form Prometheus sends) or an admin token; others get 401. Without
+// it /metrics is open to anyone who can reach the server, as /healthz
+// and /readyz are.
+func WithMetricsToken(token string) Option { return func(c *config) { c.metricsToken = token } }
 
 // WithSubscriptions declares push subscriptions (from a configuration
 // file): New creates or updates each of them. None by default.
@@ -279,11 +303,13 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 	if cfg.registry == nil {
 		cfg.registry = prometheus.NewRegistry()
 	}
-	if cfg.webhookClient == nil {
-		cfg.webhookClient = defaultWebhookClient()
+	policy, err := cfg.webhookPolicy.compile()
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{bus: bus, kv: bus.KV(), cfg: cfg, log: cfg.logger, audit: cfg.audit,
-		bodySlots: make(chan struct{}, cfg.maxBodyReads), streamsBy: map[string]int{}}
+		bodySlots: make(chan struct{}, cfg.maxBodyReads), streamsBy: map[string]int{},
+		policy: policy, hooks: newWebhookClients(policy, cfg.webhookClient)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.streams, s.endSSE = context.WithCancel(s.ctx)
 	m, err := newMetrics(cfg.registry, cfg.version, cfg.storeKind, s.ready)
@@ -497,10 +523,34 @@ func (s *Server) routeTable() []route {
 		{"GET /healthz", true, s.handleHealth},
 		{"GET /readyz", true, s.handleReady},
 		{"GET /metrics", true, func(w http.ResponseWriter, r *http.Request, _ *principal) error {
+			if err := s.checkMetricsToken(r); err != nil {
+				return err
+			}
 			metricsH.ServeHTTP(w, r)
 			return nil
 		}},
 	}
+}
+
+// checkMetricsToken lets a request read /metrics: any request when the
+// server has no metrics token (WithMetricsToken), otherwise one that
+// carries it or an admin token.
+func (s *Server) checkMetricsToken(r *http.Request) error {
+	if s.cfg.metricsToken == "" {
+		return nil
+	}
+	got := bearer(r)
+	want := sha256.Sum256([]byte(s.cfg.metricsToken))
+	have := sha256.Sum256([]byte(got))
+	if got != "" && subtle.ConstantTimeCompare(want[:], have[:]) == 1 {
+		return nil
+	}
+	if got != "" {
+		if p, err := s.auth.authenticate(r); err == nil && p.tok != nil && p.tok.Admin {
+			return nil
+		}
+	}
+	return newError(http.StatusUnauthorized, CodeUnauthorized, "/metrics needs the metrics token or an admin token: send Authorization: Bearer <token>")
 }
 
 // allowed returns the methods that some route serves at r's path, sorted;

@@ -6,14 +6,13 @@ import (
 	"net/http"
 
 	"github.com/heraldhq/herald"
-	"github.com/heraldhq/herald/api"
 )
 
 // handleSubject answers GET /v1/subjects/{subject}, the subject URL-escaped
 // as one path segment: its version (what Herald-Expected-Version is
 // compared with) and the positions of its first and last events the log
-// holds, among those the caller may read. Any token may ask: a publisher
-// needs the version for a conditional publish.
+// holds. It answers a caller that may read the subject (mayReadSubject);
+// others get 403, since the version counts events they may not see.
 func (s *Server) handleSubject(w http.ResponseWriter, r *http.Request, p *principal) error {
 	subject := r.PathValue("subject")
 	if subject == "" {
@@ -22,33 +21,39 @@ func (s *Server) handleSubject(w http.ResponseWriter, r *http.Request, p *princi
 	if len(subject) > herald.MaxSubjectLen {
 		return badRequest("subject", "the subject is longer than %d bytes", herald.MaxSubjectLen)
 	}
-	var info api.SubjectInfo
-	if p.mayReadPattern(">") {
-		var err error
-		if info, err = s.bus.Subject(r.Context(), subject); err != nil {
-			return err
-		}
-	} else {
-		v, err := s.bus.SubjectVersion(r.Context(), subject)
-		if err != nil {
-			return err
-		}
-		info = api.SubjectInfo{Subject: subject, Version: v}
-		for e, err := range s.bus.Read(r.Context(), 0, herald.Filter{Subject: subject}, herald.Raw()) {
-			if err != nil {
-				return err
-			}
-			if !p.mayRead(e.Name) {
-				continue
-			}
-			if info.FirstPosition == 0 {
-				info.FirstPosition = e.Position
-			}
-			info.LastPosition = e.Position
-		}
+	ok, err := s.mayReadSubject(r.Context(), p, subject)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return newError(http.StatusForbidden, CodeForbidden,
+			"this token may not read every event of subject %q, so it is not shown the subject's version", subject)
+	}
+	info, err := s.bus.Subject(r.Context(), subject)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, info)
 	return nil
+}
+
+// mayReadSubject reports whether p may read subject: whether every event
+// of it the log holds has a name p may read (a token that reads every name
+// may read every subject, and a subject without events is anyone's). Only
+// then is p shown the subject's version, which counts its events.
+func (s *Server) mayReadSubject(ctx context.Context, p *principal, subject string) (bool, error) {
+	if p.mayReadPattern(">") {
+		return true, nil
+	}
+	for e, err := range s.bus.Read(ctx, 0, herald.Filter{Subject: subject}, herald.Raw()) {
+		if err != nil {
+			return false, err
+		}
+		if !p.mayRead(e.Name) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // subjectVersions returns the subject version of each new event of a
@@ -90,10 +95,15 @@ func (s *Server) subjectVersions(ctx context.Context, events []*herald.Event, re
 }
 
 // withCurrentVersion adds the subject's current version to the 409 of a
-// conditional publish whose expected version did not match.
-func (s *Server) withCurrentVersion(ctx context.Context, err error, subject string) error {
+// conditional publish whose expected version did not match, when p may
+// read the subject (mayReadSubject). To a caller that may not, the 409
+// says only that the subject is not at the expected version.
+func (s *Server) withCurrentVersion(ctx context.Context, p *principal, err error, subject string, expected uint64) error {
 	if !errors.Is(err, herald.ErrConflict) {
 		return err
+	}
+	if ok, rerr := s.mayReadSubject(ctx, p, subject); rerr != nil || !ok {
+		return newError(http.StatusConflict, CodeConflict, "subject %q is not at version %d", subject, expected)
 	}
 	v, verr := s.bus.SubjectVersion(ctx, subject)
 	if verr != nil {
