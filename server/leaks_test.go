@@ -12,8 +12,9 @@ import (
 	"github.com/heraldhq/herald/server"
 )
 
-// leakTokens are an admin (ops), two identities that read everything
-// (alice, bob), and the recorder, which publishes and reads recording.>.
+// leakTokens are an admin (ops), two identities that publish and read
+// everything but are no admins (alice, bob), and the recorder, which
+// publishes and reads recording.>.
 func leakTokens() server.Option {
 	return server.WithTokens([]server.Token{
 		{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true},

@@ -13,20 +13,11 @@ import (
 	"github.com/heraldhq/herald/server"
 )
 
-// policyTokens are an admin (ops) and a token that may read everything
-// but is no admin (alice).
-func policyTokens() server.Option {
-	return server.WithTokens([]server.Token{
-		{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true},
-		{Identity: "alice", Hash: server.HashToken(aliceToken), Publish: []string{">"}, Subscribe: []string{">"}},
-	})
-}
-
 // An IPv6 zone id does not hide a link-local address, and the default
 // policy keeps non-admins from private ranges and everyone from cloud
 // metadata addresses, written in any form.
 func TestWebhookPolicyDefault(t *testing.T) {
-	e := newEnv(t, policyTokens())
+	e := newEnv(t, leakTokens())
 	put := func(tok, name, endpoint string) answer {
 		return e.do("PUT", "/v1/subscriptions/"+name, map[string]any{"endpoint": endpoint, "filter": strings.ReplaceAll(name, "-", "_") + ".*"}, "Authorization", bearer(tok))
 	}
@@ -74,7 +65,7 @@ func TestWebhookPolicyAtDial(t *testing.T) {
 	var got atomic.Int64
 	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got.Add(1) }))
 	defer hook.Close()
-	e := newEnv(t, policyTokens(), server.WithWebhookPolicy(server.WebhookPolicy{
+	e := newEnv(t, leakTokens(), server.WithWebhookPolicy(server.WebhookPolicy{
 		Loopback: server.AccessAdmin, Allow: []string{"169.254.169.254/32"}}))
 	u, _ := url.Parse(hook.URL)
 	byName := "http://localhost:" + u.Port() + "/"

@@ -140,6 +140,14 @@ func contains(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
+// Validate reports what New would refuse in p: an access other than
+// everyone, admin or nobody, or an Allow entry that is neither a prefix
+// nor an address.
+func (p WebhookPolicy) Validate() error {
+	_, err := p.compile()
+	return err
+}
+
 // webhookPolicy is a WebhookPolicy checked and parsed.
 type webhookPolicy struct {
 	loopback, private WebhookAccess

@@ -54,6 +54,10 @@ type serveFlags struct {
 	maxConnsPerAddr int
 	auditMaxSize    int64
 	auditKeep       int
+	metricsToken    string
+	webhookLoopback string
+	webhookPrivate  string
+	webhookAllow    []string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -112,6 +116,12 @@ A configuration file (YAML) may hold:
   max_conns_per_addr: 256    # open connections per client address; -1: no cap
   limits: {max_body: 4194304, max_batch: 1000, max_event: 1048576, max_depth: 64}
   push_limits: {per_identity: 20, total: 500, concurrency_per_identity: 64}
+  webhook_policy:            # which addresses webhooks may reach (defaults shown)
+    loopback: everyone       # 127.0.0.0/8, ::1: everyone, admin or nobody
+    private: admin           # 10/8, 172.16/12, 192.168/16, 100.64/10, link-local, fc00::/7
+    allow: []                # prefixes any webhook may reach, e.g. [10.1.0.0/16];
+                             # the only way to reach 169.254.169.254 and other metadata addresses
+  metrics_token: …           # /metrics then needs this token or an admin token
   tokens:
     - identity: recorder     # becomes source_plugin of what it publishes
       token_sha256: 9f86d0…  # hex SHA-256 of the token (or token: <plain>)
@@ -141,7 +151,13 @@ A configuration file (YAML) may hold:
 A token's hash: printf %s "$TOKEN" | sha256sum. Tokens created with
 "herald tokens create" are kept in the store instead. Once any token
 exists, every request needs one (Authorization: Bearer <token>), so create
-an admin token first. /healthz, /readyz and /metrics stay open.
+an admin token first. /healthz and /readyz stay open, and so does /metrics
+unless --metrics-token is given: it names every push subscription.
+
+Webhooks reach public addresses and loopback (a plugin on this machine);
+private and link-local ranges only when an admin owns the webhook; cloud
+metadata addresses such as 169.254.169.254 never, unless --webhook-allow
+lists them. Addresses are checked when a delivery connects, after DNS.
 
 Fields a schema marks "x-sensitive": true are encrypted in the store with a
 key per subject (events carrying them need a subject), and returned in
@@ -187,6 +203,15 @@ the requests and webhook deliveries in flight, and closes the store.`,
 		"bytes audit.log may reach before it is rotated to audit.log.1 (env HERALD_AUDIT_MAX_SIZE)")
 	fl.IntVar(&f.auditKeep, "audit-keep", envInt("HERALD_AUDIT_KEEP", defaultAuditKeep),
 		"rotated audit logs to keep (audit.log.1 … audit.log.N) (env HERALD_AUDIT_KEEP)")
+	fl.StringVar(&f.metricsToken, "metrics-token", envOr("HERALD_METRICS_TOKEN", ""),
+		"/metrics answers only requests with this bearer token (or an admin token); empty: /metrics is open (env HERALD_METRICS_TOKEN)")
+	defPolicy := server.DefaultWebhookPolicy()
+	fl.StringVar(&f.webhookLoopback, "webhook-loopback", envOr("HERALD_WEBHOOK_LOOPBACK", string(defPolicy.Loopback)),
+		"whose webhooks may reach loopback addresses: everyone, admin or nobody (env HERALD_WEBHOOK_LOOPBACK)")
+	fl.StringVar(&f.webhookPrivate, "webhook-private", envOr("HERALD_WEBHOOK_PRIVATE", string(defPolicy.Private)),
+		"whose webhooks may reach private, link-local and unique local addresses: everyone, admin or nobody (env HERALD_WEBHOOK_PRIVATE)")
+	fl.StringSliceVar(&f.webhookAllow, "webhook-allow", envList("HERALD_WEBHOOK_ALLOW"),
+		"address prefixes every webhook may reach, e.g. 10.1.0.0/16; repeat or comma-separate; the only way to reach metadata addresses (env HERALD_WEBHOOK_ALLOW)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", envDuration("HERALD_SHUTDOWN_TIMEOUT", 30*time.Second), "how long a graceful stop may take (env HERALD_SHUTDOWN_TIMEOUT)")
 	return cmd
 }
@@ -253,6 +278,20 @@ func applyConfig(cmd *cobra.Command, f *serveFlags, c *serveConfig) {
 	}
 	if c.MaxConnsPerAddr != 0 && !set("max-conns-per-addr", "HERALD_MAX_CONNS_PER_ADDR") {
 		f.maxConnsPerAddr = max(c.MaxConnsPerAddr, 0)
+	}
+	if c.MetricsToken != "" && !set("metrics-token", "HERALD_METRICS_TOKEN") {
+		f.metricsToken = c.MetricsToken
+	}
+	if p := c.WebhookPolicy; p != nil {
+		if p.Loopback != "" && !set("webhook-loopback", "HERALD_WEBHOOK_LOOPBACK") {
+			f.webhookLoopback = string(p.Loopback)
+		}
+		if p.Private != "" && !set("webhook-private", "HERALD_WEBHOOK_PRIVATE") {
+			f.webhookPrivate = string(p.Private)
+		}
+		if len(p.Allow) > 0 && !set("webhook-allow", "HERALD_WEBHOOK_ALLOW") {
+			f.webhookAllow = p.Allow
+		}
 	}
 }
 
@@ -404,10 +443,17 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.config, err)
 	}
+	policy := server.WebhookPolicy{Loopback: server.WebhookAccess(f.webhookLoopback),
+		Private: server.WebhookAccess(f.webhookPrivate), Allow: f.webhookAllow}
+	if err := policy.Validate(); err != nil {
+		return usageError{err}
+	}
 	opts := []server.Option{
 		server.WithLogger(log), server.WithAuditLogger(audit), server.WithRegistry(reg),
 		server.WithTokens(tokens), server.WithLimits(cfg.Limits), server.WithPushLimits(cfg.PushLimits), server.WithSubscriptions(cfg.Subscriptions),
 		server.WithCORS(f.corsOrigins...),
+		server.WithWebhookPolicy(policy),
+		server.WithMetricsToken(f.metricsToken),
 	}
 	if !isLoopback(f.addr) && !f.insecure {
 		// Beyond loopback the server must never be open, not even after

@@ -30,13 +30,18 @@ type serveConfig struct {
 	// MaxConnsPerAddr caps the connections one client address may hold
 	// open; 0 keeps the default (server.DefaultMaxConnsPerAddr), a
 	// negative number turns the cap off.
-	MaxConnsPerAddr int                       `yaml:"max_conns_per_addr"`
-	Limits          server.Limits             `yaml:"limits"`
-	PushLimits      server.PushLimits         `yaml:"push_limits"`
-	Tokens          []configToken             `yaml:"tokens"`
-	Schemas         []configSchema            `yaml:"schemas"`
-	Retention       []herald.RetentionRule    `yaml:"retention"`
-	Subscriptions   []server.PushSubscription `yaml:"subscriptions"`
+	MaxConnsPerAddr int               `yaml:"max_conns_per_addr"`
+	Limits          server.Limits     `yaml:"limits"`
+	PushLimits      server.PushLimits `yaml:"push_limits"`
+	// WebhookPolicy says which addresses webhooks may reach; unset
+	// fields keep the flags' values (server.DefaultWebhookPolicy).
+	WebhookPolicy *server.WebhookPolicy `yaml:"webhook_policy"`
+	// MetricsToken, when set, is the bearer token /metrics asks for.
+	MetricsToken  string                    `yaml:"metrics_token"`
+	Tokens        []configToken             `yaml:"tokens"`
+	Schemas       []configSchema            `yaml:"schemas"`
+	Retention     []herald.RetentionRule    `yaml:"retention"`
+	Subscriptions []server.PushSubscription `yaml:"subscriptions"`
 }
 
 // configToken is a token of the configuration file: its hash

@@ -99,8 +99,19 @@ func (p *serveProc) stop(t *testing.T) error {
 
 func post(t *testing.T, url, token string, body any) (int, []byte) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
+	return send(t, "POST", url, token, body)
+}
+
+// send sends body (nil: none) as JSON with method to url, with token when
+// not empty, and returns the answer's status and body.
+func send(t *testing.T, method, url, token string, body any) (int, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, r)
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
