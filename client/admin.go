@@ -252,8 +252,10 @@ func (c *Client) Forget(ctx context.Context, subject string) error {
 
 // Subject returns subject's version (how many events were ever stored for
 // it, what ExpectVersion is compared with) and the positions of its
-// first and last events the server holds, among those the token may read.
-// A subject without events is at version 0.
+// first and last events the server holds. A subject without events is at
+// version 0. A token that may not read every event of the subject gets an
+// error wrapping herald.ErrForbidden: the version counts events it may not
+// see.
 func (c *Client) Subject(ctx context.Context, subject string) (*api.SubjectInfo, error) {
 	var out api.SubjectInfo
 	if _, err := c.do(ctx, http.MethodGet, "/v1/subjects/"+seg(subject), nil, nil, &out); err != nil {

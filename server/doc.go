@@ -36,14 +36,15 @@
 //	POST   /v1/dlq/{id}/redrive              deliver one again (admin)
 //	POST   /v1/dlq/redrive?subscription=S    deliver all of S (or all) again (admin)
 //	DELETE /v1/dlq/{id}                      discard one (admin)
-//	GET    /v1/schemas                       registered schemas
+//	GET    /v1/schemas                       registered schemas (of names the token may publish or read)
 //	PUT    /v1/schemas/{name}/{version}      register a JSON Schema (admin)
 //	GET    /v1/schemas/{name}/{version}      one schema
 //	POST   /v1/tokens                        create a token; the answer shows it once (admin)
 //	GET    /v1/tokens                        list tokens, never their secrets (admin)
 //	DELETE /v1/tokens/{id}                   revoke (admin)
 //	POST   /v1/subjects/{subject}/forget     crypto-shred a subject's sensitive fields; subject URL-escaped (admin)
-//	GET    /metrics, /healthz, /readyz       Prometheus text, liveness, readiness (no token needed)
+//	GET    /metrics, /healthz, /readyz       Prometheus text, liveness, readiness (no token needed;
+//	                                         /metrics needs one with WithMetricsToken)
 //
 // Publishing answers 201 with {"events":[{"id","position"}]}, or 200 when
 // every event was already stored (the id is the idempotency key). The
@@ -79,11 +80,16 @@
 //
 // With no token the server is open. Once a token exists (WithTokens, or
 // POST /v1/tokens), every request but /metrics, /healthz and /readyz needs
-// "Authorization: Bearer <token>". A token has an identity (the
+// "Authorization: Bearer <token>" (and /metrics too, the metrics token or
+// an admin token, with WithMetricsToken). A token has an identity (the
 // source_plugin of everything it publishes, whatever the body says), the
 // name patterns it may publish and subscribe to (read, stream, push
 // subscriptions), an admin flag (schemas, dead letters, tokens, every
-// subscription) and a rate limit. Tokens are kept as SHA-256 hashes; see
+// subscription) and a rate limit. A non-admin sees what its rights cover:
+// in a trace, the outcomes of its own push subscriptions only; the
+// schemas of names it may publish or read; a subject's version (in GET
+// /v1/subjects and in the 409 of a conditional publish) only when it may
+// read every event of the subject. Tokens are kept as SHA-256 hashes; see
 // Token for why that is enough. Admin actions and refused requests go to
 // the audit logger. WithCORS lets browser pages of given origins call the
 // API.
@@ -104,6 +110,9 @@
 // answer is success; 408, 429, 5xx, a timeout or a connection error is
 // temporary (retried with backoff, after the endpoint's Retry-After when it
 // gives one); any other answer is permanent and dead-letters the event.
+// The addresses deliveries may connect to follow the WebhookPolicy
+// (WithWebhookPolicy), checked on the endpoint at PUT and on every address
+// dialed: a refused one dead-letters the event at once.
 //
 // # Sensitive fields
 //
