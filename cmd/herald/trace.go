@@ -21,7 +21,9 @@ func newTraceCmd(g *globals) *cobra.Command {
 event that caused it (its causation_id), in log order. Under each event,
 one line per subscription that handled it: its outcome (succeeded,
 retrying, dead_lettered, discarded), how many attempts it took, how long
-the last one ran, and the last error.
+the last one ran, and the last error. With a token that is not an admin,
+the events it may read and the outcomes of its own push subscriptions
+only; an admin token sees every handler.
 
 The correlation id of a chain is the id of the event that started it.`,
 		Example: `  herald trace 0190b7c2-5f1e-7c3a-9d2e-1b4f6a7c8d9e
