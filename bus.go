@@ -48,8 +48,13 @@ type Bus struct {
 	durables   map[string]*Subscription
 	ephemerals atomic.Pointer[[]*Subscription]
 	nextEph    int
-	roomCh     chan struct{}
-	roomUsed   bool
+	// durableRunning counts the durable subscriptions in subs, which
+	// share WithReadAhead's total; readAheadHeld is what they hold
+	// together, and what their readers reserved (reserveReadAhead).
+	durableRunning atomic.Int64
+	readAheadHeld  atomic.Int64
+	roomCh         chan struct{}
+	roomUsed       bool
 
 	forgetHooks forgetHooks
 
@@ -64,7 +69,8 @@ type Bus struct {
 // metrics. It fails when an option is invalid or the registerer already
 // holds herald's metrics.
 func New(opts ...Option) (*Bus, error) {
-	cfg := busConfig{maxEventSize: DefaultMaxEventSize, publishTimeout: DefaultPublishTimeout}
+	cfg := busConfig{maxEventSize: DefaultMaxEventSize, publishTimeout: DefaultPublishTimeout,
+		readAhead: DefaultReadAheadBytes, readAheadTotal: DefaultReadAheadTotal}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -685,6 +691,41 @@ func jsonStringBound(s string) int {
 	return n
 }
 
+// readAheadBound is how many bytes of events one durable subscription may
+// hold (WithReadAhead): its own bound, or its share of the total.
+func (b *Bus) readAheadBound() int64 {
+	n := max(1, b.durableRunning.Load())
+	return min(int64(b.cfg.readAhead), int64(b.cfg.readAheadTotal)/n)
+}
+
+// readAheadFree is how many bytes the durable subscriptions may still
+// read ahead together.
+func (b *Bus) readAheadFree() int64 {
+	return int64(b.cfg.readAheadTotal) - b.readAheadHeld.Load()
+}
+
+// reserveReadAhead takes up to want bytes of the total for a reader about
+// to read, and returns how many it took; the reader gives them back
+// (releaseReadAhead) once what it read is queued, and so counted.
+func (b *Bus) reserveReadAhead(want int64) int64 {
+	for {
+		cur := b.readAheadHeld.Load()
+		g := min(want, int64(b.cfg.readAheadTotal)-cur)
+		if g <= 0 {
+			return 0
+		}
+		if b.readAheadHeld.CompareAndSwap(cur, cur+g) {
+			return g
+		}
+	}
+}
+
+func (b *Bus) releaseReadAhead(n int64) {
+	if n > 0 {
+		b.readAheadHeld.Add(-n)
+	}
+}
+
 // Subscribe calls h for every event whose name matches pattern ("a.b",
 // "a.*", "a.>", ">"), on goroutines of the subscription, as the options
 // say (Durable, Concurrency, Timeout, MaxAttempts, Backoff, StartAt,
@@ -749,6 +790,9 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 		done:   make(chan struct{}),
 	}
 	s.q.init(&s.mu, cfg.concurrency == 1)
+	if s.durable {
+		s.q.total = &b.readAheadHeld
+	}
 	s.src.spaceCh = make(chan struct{})
 	s.src.readerCond = sync.NewCond(&s.mu)
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
@@ -798,7 +842,9 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 		return nil, ErrClosed
 	}
 	b.subs[s] = struct{}{}
-	if !s.durable {
+	if s.durable {
+		b.durableRunning.Add(1)
+	} else {
 		old := *b.ephemerals.Load()
 		next := append(slices.Clip(old), s)
 		b.ephemerals.Store(&next)
@@ -835,6 +881,9 @@ func (b *Bus) Unsubscribe(ctx context.Context, s *Subscription) error {
 func (b *Bus) removeSub(s *Subscription) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if _, ok := b.subs[s]; ok && s.durable {
+		b.durableRunning.Add(-1)
+	}
 	delete(b.subs, s)
 	if b.durables[s.name] == s {
 		delete(b.durables, s.name)
@@ -1183,6 +1232,9 @@ func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
 func (s *Subscription) resetLocked(cp uint64) {
 	s.dropQueuedLocked(true)
 	s.c.resetLocked(cp)
+	if s.src.consumer == nil {
+		s.src.nextSize = 0 // the next event is another one
+	}
 	s.roomLocked()
 	s.src.readerCond.Signal()
 	if s.src.wakeReader != nil {

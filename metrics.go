@@ -21,6 +21,7 @@ type metrics struct {
 	lag           *prometheus.Desc
 	inFlight      *prometheus.Desc
 	deadLetters   *prometheus.Desc
+	heldBytes     *prometheus.Desc
 	storeSize     *prometheus.Desc
 	bus           *Bus
 }
@@ -70,6 +71,9 @@ func newMetrics(r prometheus.Registerer, b *Bus) (*metrics, error) {
 			"Handler calls running now.", []string{"subscription"}, nil),
 		deadLetters: prometheus.NewDesc("herald_dead_letters",
 			"Dead letters waiting in the queue (as Bus.DeadLetters lists them), by subscription; a successful redrive lowers it.",
+			[]string{"subscription"}, nil),
+		heldBytes: prometheus.NewDesc("herald_subscription_held_bytes",
+			"Bytes of events a durable subscription holds: read ahead, queued, waiting for a retry or being handled (bounded by WithReadAhead).",
 			[]string{"subscription"}, nil),
 		storeSize: prometheus.NewDesc("herald_store_size_bytes",
 			"Bytes the store's data takes (SQLite: its files; JetStream: herald's streams). Absent for stores that cannot tell.",
@@ -142,6 +146,7 @@ func (c *subsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.lag
 	ch <- c.inFlight
 	ch <- c.deadLetters
+	ch <- c.heldBytes
 	ch <- c.storeSize
 }
 
@@ -159,6 +164,12 @@ func (c *subsCollector) Collect(ch chan<- prometheus.Metric) {
 		st := s.stats(head)
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(st.Lag), s.name)
 		ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(st.InFlight), s.name)
+		if s.durable {
+			s.mu.Lock()
+			n := s.q.heldLocked()
+			s.mu.Unlock()
+			ch <- prometheus.MustNewConstMetric(c.heldBytes, prometheus.GaugeValue, float64(n), s.name)
+		}
 		if s.durable && deadErr == nil {
 			ch <- prometheus.MustNewConstMetric(c.deadLetters, prometheus.GaugeValue, float64(dead[s.name]), s.name)
 			delete(dead, s.name)

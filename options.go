@@ -25,6 +25,13 @@ const (
 	DefaultBufferSize = 1024
 	// DefaultBatchSize is how many events a batch handler gets at most.
 	DefaultBatchSize = 100
+	// DefaultReadAheadBytes bounds the bytes of events one durable
+	// subscription holds: read ahead from the log, queued, waiting for a
+	// retry or being handled (8 MiB).
+	DefaultReadAheadBytes = 8 << 20
+	// DefaultReadAheadTotal bounds the bytes of events the durable
+	// subscriptions of a bus hold together (64 MiB).
+	DefaultReadAheadTotal = 64 << 20
 )
 
 // Option configures a Bus in New.
@@ -43,6 +50,8 @@ type busConfig struct {
 	retention      []RetentionRule
 	pruneEvery     time.Duration
 	hasRetention   bool
+	readAhead      int // bytes per durable subscription
+	readAheadTotal int // bytes for all durable subscriptions
 }
 
 // WithStore sets the store behind the bus. The default (and a nil store)
@@ -87,8 +96,35 @@ func WithPublishTimeout(d time.Duration) Option {
 	return func(c *busConfig) { c.publishTimeout = d }
 }
 
+// WithReadAhead bounds the memory durable subscriptions take for the
+// events they hold (read ahead from the log, queued, waiting for a retry,
+// or being handled), in bytes of event data, strings and metadata. One
+// subscription holds at most perSubscription bytes, and at most its share
+// of total (total divided by the bus's durable subscriptions), whichever
+// is less; an event larger than that is still read, alone. So a
+// subscription whose handler hangs holds at most its bound, however large
+// its events and its concurrency, and all of them together at most total
+// (plus, for each, at most one event larger than its share). The bound
+// also limits how many large events one subscription handles at once.
+// BufferSize still bounds the number of events read ahead. Zero keeps a
+// default: DefaultReadAheadBytes (8 MiB) and DefaultReadAheadTotal
+// (64 MiB). On a SharedStore the subscription fetches as many events as
+// fit if each is as large as the largest it has seen.
+func WithReadAhead(perSubscription, total int) Option {
+	return func(c *busConfig) {
+		if perSubscription != 0 {
+			c.readAhead = perSubscription
+		}
+		if total != 0 {
+			c.readAheadTotal = total
+		}
+	}
+}
+
 func (c *busConfig) validate() error {
 	switch {
+	case c.readAhead < 1 || c.readAheadTotal < 1:
+		return fmt.Errorf("herald: read-ahead bounds must be positive, got %d and %d", c.readAhead, c.readAheadTotal)
 	case c.maxEventSize <= 0:
 		return fmt.Errorf("herald: max event size must be positive, got %d", c.maxEventSize)
 	case c.publishTimeout <= 0:
@@ -260,7 +296,8 @@ func StartAt(s Start) SubscribeOption {
 // then ErrBackpressure), or, with DropOldest, the oldest queued event is
 // dropped. A PublishBatch with more matching events than the bound waits
 // for an empty queue and then goes in whole. Default DefaultBufferSize
-// (1024). For a durable subscription it bounds how far it reads ahead.
+// (1024). For a durable subscription it bounds how many events it reads
+// ahead (and WithReadAhead how many bytes).
 func BufferSize(n int) SubscribeOption { return func(c *subConfig) { c.bufferSize = n } }
 
 // DropOldest makes a full ephemeral subscription drop its oldest queued

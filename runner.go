@@ -131,6 +131,7 @@ func (s *Subscription) watch() {
 				naks = s.abandonLocked(w, now, naks)
 			}
 		}
+		s.roomLocked()
 		s.mu.Unlock()
 		s.nak(naks)
 	}
@@ -278,6 +279,7 @@ func (s *Subscription) work() {
 				naks = append(naks, it)
 			}
 		}
+		s.roomLocked() // what it held may make room to read on
 		s.mu.Unlock()
 		s.nak(naks)
 		clear(w.buf)
@@ -396,7 +398,7 @@ func asPanic(err error, pe **panicError) bool {
 // shared delivery must be nak'ed (outside the lock).
 func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 	s.settleRedriveLocked(it)
-	s.q.returnedLocked()
+	s.q.returnedLocked(it)
 	if !r.ran {
 		// Taken but not started because the subscription stopped, or
 		// cancelled by Close: left for the next run (its checkpoint stays

@@ -73,6 +73,9 @@ type item struct {
 	// attempt counts the attempts of this delivery round so far.
 	attempt int32
 	x       *itemExtra
+	// size is what the event counts against the read-ahead bound of a
+	// durable subscription (heldSize); 0 for an ephemeral one.
+	size int64
 }
 
 // redriveID is the dead letter the item redrives, or "".
@@ -129,6 +132,29 @@ type scheduler struct {
 	inflight int                   // items taken by workers
 	timers   map[*time.Timer]*item // retries in backoff
 	depth    atomic.Int64          // count, readable without the lock
+	// The sizes of the items queued (qbytes) and taken by workers
+	// (fbytes): what a durable subscription holds (heldLocked). total,
+	// when set, is the bus's sum of them (WithReadAhead), kept in step.
+	qbytes, fbytes int64
+	total          *atomic.Int64
+}
+
+// heldLocked is the size of the items queued or taken by workers.
+func (sc *scheduler) heldLocked() int64 { return sc.qbytes + sc.fbytes }
+
+// addHeldLocked adds n to the bus's total of held bytes.
+func (sc *scheduler) addHeldLocked(n int64) {
+	if n != 0 && sc.total != nil {
+		sc.total.Add(n)
+	}
+}
+
+// detachLocked gives back to the bus what the subscription still holds
+// (items of handlers abandoned at Close never come back) and stops
+// counting in its total.
+func (sc *scheduler) detachLocked() {
+	sc.addHeldLocked(-sc.heldLocked())
+	sc.total = nil
 }
 
 // init readies the scheduler of a subscription whose lock is mu.
@@ -143,6 +169,8 @@ func (sc *scheduler) init(mu *sync.Mutex, one bool) {
 // event of its subject.
 func (sc *scheduler) enqueueLocked(it item) {
 	sc.count++
+	sc.qbytes += it.size
+	sc.addHeldLocked(it.size)
 	sc.depth.Store(int64(sc.count))
 	if subj := it.ev.Subject; subj != "" {
 		if q, ok := sc.subjects[subj]; ok {
@@ -206,13 +234,19 @@ func (sc *scheduler) releaseLocked(subj string) {
 }
 
 // returnedLocked counts an item a worker took back from it, done or not.
-func (sc *scheduler) returnedLocked() { sc.inflight-- }
+func (sc *scheduler) returnedLocked(it *item) {
+	sc.inflight--
+	sc.fbytes -= it.size
+	sc.addHeldLocked(-it.size)
+}
 
 // requeueLocked puts an item a worker took but did not start back among
 // the ready ones.
 func (sc *scheduler) requeueLocked(it item) {
 	sc.inflight--
 	sc.count++
+	sc.fbytes -= it.size
+	sc.qbytes += it.size
 	sc.depth.Store(int64(sc.count))
 	sc.pushReadyLocked(it)
 }
@@ -221,6 +255,8 @@ func (sc *scheduler) requeueLocked(it item) {
 // it keeps its subject meanwhile, and then becomes ready again.
 func (sc *scheduler) retryLocked(it item, delay time.Duration) {
 	sc.count++
+	sc.qbytes += it.size
+	sc.addHeldLocked(it.size)
 	sc.depth.Store(int64(sc.count))
 	retry := it
 	var t *time.Timer
@@ -252,6 +288,8 @@ take:
 			}
 			it := sc.ready[i].pop()
 			buf = append(buf, it)
+			sc.qbytes -= it.size
+			sc.fbytes += it.size
 			if subj := it.ev.Subject; one && subj != "" {
 				if q := sc.subjects[subj]; q != nil && q.waiting.len() > 0 {
 					bound = min(bound, q.waiting.front().ev.Position)
@@ -288,10 +326,14 @@ func (sc *scheduler) dropOldestLocked() bool {
 		it := sc.ready[best].pop()
 		sc.nready--
 		sc.count--
+		sc.qbytes -= it.size
+		sc.addHeldLocked(-it.size)
 		sc.releaseLocked(it.ev.Subject)
 	case bestQ != nil:
-		bestQ.waiting.pop()
+		it := bestQ.waiting.pop()
 		sc.count--
+		sc.qbytes -= it.size
+		sc.addHeldLocked(-it.size)
 		sc.depth.Store(int64(sc.count))
 	default:
 		return false
@@ -331,6 +373,7 @@ func (sc *scheduler) dropQueuedLocked(keepActive bool, forget func(redriveID str
 	if !keepActive {
 		clear(sc.subjects)
 	}
-	sc.nready, sc.count = 0, 0
+	sc.addHeldLocked(-sc.qbytes)
+	sc.nready, sc.count, sc.qbytes = 0, 0, 0
 	sc.depth.Store(0)
 }

@@ -35,6 +35,34 @@ type source struct {
 	redriveReq    bool
 	wakeReader    context.CancelFunc
 	consumer      Consumer // shared
+	// nextSize is the size of the next event to read when it is known
+	// not to fit the read-ahead bound (durable), or the largest event
+	// fetched so far (shared): the reader waits until it fits.
+	nextSize int64
+}
+
+// eventOverhead is what an Event held in memory takes besides its data,
+// strings and metadata.
+const eventOverhead = 256
+
+// heldSize is what e counts against a durable subscription's read-ahead
+// bound (WithReadAhead): about what it takes in memory.
+func heldSize(e *Event) int64 {
+	n := eventOverhead + len(e.Data) + len(e.ID) + len(e.Name) + len(e.CorrelationID) +
+		len(e.CausationID) + len(e.SourcePlugin) + len(e.Subject)
+	for k, v := range e.Metadata {
+		n += len(k) + len(v) + 32
+	}
+	return int64(n)
+}
+
+// readRoomLocked reports whether a durable subscription's reader may read
+// on: it holds nothing, or the next event fits its read-ahead bound and
+// the bus's total.
+func (s *Subscription) readRoomLocked() bool {
+	held := s.q.heldLocked()
+	next := max(s.src.nextSize, 1)
+	return held == 0 || (held+next <= s.bus.readAheadBound() && next <= s.bus.readAheadFree())
 }
 
 // reserve makes room for n events that a publisher is about to append,
@@ -145,9 +173,10 @@ func (s *Subscription) readLoop() {
 	st := s.bus.store
 	var buf []*Event
 	var fail readFailures
+	var sizes []int64
 	for {
 		s.mu.Lock()
-		for !s.stopping && !s.src.redriveReq && s.q.count >= s.cfg.bufferSize {
+		for !s.stopping && !s.src.redriveReq && (s.q.count >= s.cfg.bufferSize || !s.readRoomLocked()) {
 			s.src.readerWaiting = true
 			s.src.readerCond.Wait()
 		}
@@ -157,6 +186,12 @@ func (s *Subscription) readLoop() {
 			return
 		}
 		room := max(1, s.cfg.bufferSize-s.q.count)
+		// The bytes it may read, taken from the bus's total until what it
+		// reads is queued: an event that does not fit is left for later,
+		// unless it holds nothing (then it takes that one alone).
+		held := s.q.heldLocked()
+		budget := s.bus.reserveReadAhead(s.bus.readAheadBound() - held)
+		reserved := budget
 		after, epoch, redrive := s.c.readPosLocked(), s.c.epoch, s.src.redriveReq
 		s.src.redriveReq = false
 		s.mu.Unlock()
@@ -172,14 +207,23 @@ func (s *Subscription) readLoop() {
 			head, err = st.Head(s.src.readCtx)
 		}
 		var damaged *DamagedEventError
+		full := false // stopped before an event that did not fit
+		var next int64
 		if err == nil {
-			buf = buf[:0]
+			buf, sizes = buf[:0], sizes[:0]
 			for e, rerr := range st.Read(s.src.readCtx, after, Filter{Name: s.pattern, Limit: room}) {
 				if rerr != nil {
 					err = rerr
 					break
 				}
+				n := heldSize(e)
+				if n > budget && (held > 0 || len(buf) > 0) {
+					full, next = true, n
+					break
+				}
+				budget -= n
 				buf = append(buf, e)
+				sizes = append(sizes, n)
 			}
 			// A damaged event ends the read: the events before it are
 			// in buf, and it is dead-lettered below.
@@ -191,6 +235,7 @@ func (s *Subscription) readLoop() {
 			}
 		}
 		if err != nil {
+			s.bus.releaseReadAhead(reserved)
 			if s.src.readCtx.Err() != nil || errors.Is(err, ErrClosed) {
 				s.idleUntilStopped()
 				return
@@ -202,14 +247,18 @@ func (s *Subscription) readLoop() {
 		s.mu.Lock()
 		if s.c.epoch != epoch || s.stopping {
 			s.mu.Unlock()
+			s.bus.releaseReadAhead(reserved)
 			clear(buf)
 			continue
 		}
-		for _, e := range buf {
-			s.q.enqueueLocked(item{ev: e, seq: s.c.trackLocked(e.Position), epoch: s.c.epoch})
+		for i, e := range buf {
+			s.q.enqueueLocked(item{ev: e, seq: s.c.trackLocked(e.Position), epoch: s.c.epoch, size: sizes[i]})
 		}
+		s.bus.releaseReadAhead(reserved) // counted now that they are queued
+		s.src.nextSize = next
+		caughtUp := len(buf) < room && !full && damaged == nil
 		var through uint64
-		if len(buf) < room && damaged == nil {
+		if caughtUp {
 			through = head
 		}
 		if len(buf) > 0 {
@@ -220,7 +269,6 @@ func (s *Subscription) readLoop() {
 			through = damaged.Position
 		}
 		pos := s.c.readThroughLocked(through)
-		caughtUp := len(buf) < room && damaged == nil
 		var wctx context.Context
 		var cancel context.CancelFunc
 		if caughtUp && len(buf) == 0 {
@@ -325,7 +373,7 @@ func (s *Subscription) consumeLoop() {
 	defer s.workerDone()
 	for {
 		s.mu.Lock()
-		for !s.stopping && !s.src.redriveReq && s.q.count >= s.cfg.bufferSize {
+		for !s.stopping && !s.src.redriveReq && (s.q.count >= s.cfg.bufferSize || !s.readRoomLocked()) {
 			s.src.readerWaiting = true
 			s.src.readerCond.Wait()
 		}
@@ -335,6 +383,17 @@ func (s *Subscription) consumeLoop() {
 			return
 		}
 		room := max(1, s.cfg.bufferSize-s.q.count)
+		// A fetch cannot stop at a byte count: it fetches as many as fit
+		// its bound and the bus's total if each is as large as the
+		// largest seen so far (one at first). Unlike a read from the log,
+		// it reserves nothing, as a fetch waits for new events: fetches
+		// racing each other may take the total past its bound.
+		if largest := s.src.nextSize; largest == 0 {
+			room = 1
+		} else {
+			free := min(s.bus.readAheadBound()-s.q.heldLocked(), s.bus.readAheadFree())
+			room = int(min(int64(room), max(1, free/largest)))
+		}
 		redrive := s.src.redriveReq
 		s.src.redriveReq = false
 		s.mu.Unlock()
@@ -380,7 +439,9 @@ func (s *Subscription) consumeLoop() {
 			if s.stopping {
 				continue // redelivered after the ack wait
 			}
-			s.q.enqueueLocked(item{ev: e, epoch: s.c.epoch, attempt: int32(max(0, d.Attempt()-1)), x: &itemExtra{delivery: d}})
+			n := heldSize(e)
+			s.src.nextSize = max(s.src.nextSize, n)
+			s.q.enqueueLocked(item{ev: e, epoch: s.c.epoch, attempt: int32(max(0, d.Attempt()-1)), x: &itemExtra{delivery: d}, size: n})
 		}
 		s.mu.Unlock()
 	}
@@ -413,7 +474,7 @@ func (s *Subscription) loadRedrives() {
 				"the stored event is damaged and cannot be redriven: restore the store from a backup to get it back", time.Now())
 			continue
 		}
-		s.q.enqueueLocked(item{ev: dl.Event, epoch: s.c.epoch, x: &itemExtra{
+		s.q.enqueueLocked(item{ev: dl.Event, epoch: s.c.epoch, size: heldSize(dl.Event), x: &itemExtra{
 			redriveID: dl.ID, prior: len(dl.Errors), errs: dl.Errors,
 		}})
 	}
@@ -445,17 +506,21 @@ func (s *Subscription) dropQueuedLocked(keepActive bool) {
 }
 
 // roomLocked wakes the publishers waiting for room as soon as one of them
-// fits, and the reader once the queue is down to half its bound (so that
-// it reads in large steps) or nothing is left to take (what is queued
-// waits for retries or behind busy subjects: reading on is the only way
-// forward).
+// fits, and the reader once the queue is down to half its bound, and what
+// it holds to half its read-ahead bound (so that it reads in large steps),
+// or nothing is left to take (what is queued waits for retries or behind
+// busy subjects: reading on is the only way forward).
 func (s *Subscription) roomLocked() {
 	if used := s.q.count + int(s.src.reserved.Load()); s.src.spaceWaiters && (used == 0 || used+s.src.spaceNeed <= s.cfg.bufferSize) {
 		close(s.src.spaceCh)
 		s.src.spaceCh = make(chan struct{})
 		s.src.spaceWaiters = false
 	}
-	if s.src.readerWaiting && s.q.count < s.cfg.bufferSize && (s.q.count <= s.cfg.bufferSize/2 || s.q.nready == 0) {
+	if !s.src.readerWaiting || s.q.count >= s.cfg.bufferSize || !s.readRoomLocked() {
+		return
+	}
+	idle := s.q.nready == 0
+	if (s.q.count <= s.cfg.bufferSize/2 || idle) && (idle || s.q.heldLocked() <= s.bus.readAheadBound()/2) {
 		s.src.readerCond.Signal()
 	}
 }

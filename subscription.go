@@ -172,6 +172,9 @@ func (s *Subscription) stop(ctx context.Context) error {
 		}
 		t.Stop()
 	}
+	s.mu.Lock()
+	s.q.detachLocked()
+	s.mu.Unlock()
 	s.baseCancel()
 	if s.durable {
 		fctx := context.Background()

@@ -116,6 +116,7 @@ A configuration file (YAML) may hold:
   max_conns_per_addr: 256    # open connections per client address; -1: no cap
   limits: {max_body: 4194304, max_batch: 1000, max_event: 1048576, max_depth: 64}
   push_limits: {per_identity: 20, total: 500, concurrency_per_identity: 64}
+  read_ahead: {per_subscription: 8388608, total: 67108864}  # bytes of events push subscriptions hold
   webhook_policy:            # which addresses webhooks may reach (defaults shown)
     loopback: everyone       # 127.0.0.0/8, ::1: everyone, admin or nobody
     private: admin           # 10/8, 172.16/12, 192.168/16, 100.64/10, link-local, fc00::/7
@@ -427,9 +428,13 @@ func runServe(ctx context.Context, cmd *cobra.Command, f *serveFlags, stdout, st
 	// without end would fill the disk with one line. At most 10 a minute
 	// per line and subscription, then a count of those dropped.
 	busLog := slog.New(throttled(log.Handler(), 10, time.Minute))
+	if err := cfg.ReadAhead.check(); err != nil {
+		return fmt.Errorf("%s: %w", f.config, err)
+	}
 	bus, err := herald.New(herald.WithStore(st), herald.WithLogger(busLog), herald.WithRegisterer(reg),
 		herald.WithMaxEventSize(eventLimit(cfg.Limits)), herald.WithCodec(codec),
-		herald.WithRetention(retention, pruneEvery))
+		herald.WithRetention(retention, pruneEvery),
+		herald.WithReadAhead(cfg.ReadAhead.PerSubscription, cfg.ReadAhead.Total))
 	if err != nil {
 		return err
 	}

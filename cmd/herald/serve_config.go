@@ -33,6 +33,7 @@ type serveConfig struct {
 	MaxConnsPerAddr int               `yaml:"max_conns_per_addr"`
 	Limits          server.Limits     `yaml:"limits"`
 	PushLimits      server.PushLimits `yaml:"push_limits"`
+	ReadAhead       readAheadConfig   `yaml:"read_ahead"`
 	// WebhookPolicy says which addresses webhooks may reach; unset
 	// fields keep the flags' values (server.DefaultWebhookPolicy).
 	WebhookPolicy *server.WebhookPolicy `yaml:"webhook_policy"`
@@ -42,6 +43,22 @@ type serveConfig struct {
 	Schemas       []configSchema            `yaml:"schemas"`
 	Retention     []herald.RetentionRule    `yaml:"retention"`
 	Subscriptions []server.PushSubscription `yaml:"subscriptions"`
+}
+
+// readAheadConfig bounds the bytes of events that push subscriptions
+// hold, read ahead or in flight (herald.WithReadAhead); zero keeps a
+// default (8 MiB per subscription, 64 MiB in all).
+type readAheadConfig struct {
+	PerSubscription int `yaml:"per_subscription"`
+	Total           int `yaml:"total"`
+}
+
+// check refuses negative bounds, in the file's words.
+func (r readAheadConfig) check() error {
+	if r.PerSubscription < 0 || r.Total < 0 {
+		return fmt.Errorf("read_ahead: per_subscription and total are bytes, 0 or more (0: the default), got %d and %d", r.PerSubscription, r.Total)
+	}
+	return nil
 }
 
 // configToken is a token of the configuration file: its hash

@@ -311,6 +311,7 @@ func TestServeConfigErrors(t *testing.T) {
 		"bad schema":    "schemas:\n  - name: a.b\n    version: 1\n    schema: {type: nonsense}\n",
 		"no schema":     "schemas:\n  - name: a.b\n    version: 1\n",
 		"bad sub":       "subscriptions:\n  - name: x\n    endpoint: ftp://x\n",
+		"bad readahead": "read_ahead:\n  per_subscription: -1\n",
 	} {
 		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
 		os.WriteFile(path, []byte(cfg), 0o600)
