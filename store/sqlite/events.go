@@ -16,6 +16,11 @@ import (
 // pageSize is how many rows one read query fetches.
 const pageSize = 512
 
+// pageBytes bounds the event bodies one read query holds in memory (and
+// at least one row): a page of 512 large events would take hundreds of
+// megabytes for every reader at once.
+const pageBytes = 1 << 20
+
 // Append stores events atomically; see herald.EventLog. Concurrent calls
 // are committed together by the writer, each in its own savepoint.
 func (s *Store) Append(ctx context.Context, events []*herald.Event, opts herald.AppendOptions) ([]herald.AppendResult, error) {
@@ -447,8 +452,9 @@ func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Se
 				limit = f.Limit - yielded
 			}
 			var page []*herald.Event
+			var more bool
 			var err error
-			page, cur, err = s.readPage(ctx, q, f.Subject != "", after, cur, args, limit)
+			page, cur, more, err = s.readPage(ctx, q, f.Subject != "", after, cur, args, limit)
 			// On a damaged event, page holds the events before it.
 			for _, e := range page {
 				if !exact && !f.Match(e) {
@@ -466,7 +472,7 @@ func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Se
 				yield(nil, s.fail(ctx, "read", err))
 				return
 			}
-			if len(page) < limit {
+			if len(page) < limit && !more {
 				return
 			}
 		}
@@ -482,8 +488,9 @@ type cursor struct {
 // readPage runs one page of a read query built by buildRead. A subject
 // read pages by subject version (which follows position order within a
 // subject) so that its index serves the order; other reads page by
-// position.
-func (s *Store) readPage(ctx context.Context, q string, bySubject bool, after uint64, cur cursor, args []any, limit int) ([]*herald.Event, cursor, error) {
+// position. A page stops early, with more set, once its bodies reach
+// pageBytes.
+func (s *Store) readPage(ctx context.Context, q string, bySubject bool, after uint64, cur cursor, args []any, limit int) (page []*herald.Event, _ cursor, more bool, _ error) {
 	all := make([]any, 0, len(args)+3)
 	if bySubject {
 		all = append(all, cur.version, int64(after))
@@ -494,10 +501,11 @@ func (s *Store) readPage(ctx context.Context, q string, bySubject bool, after ui
 	all = append(all, limit)
 	rows, err := s.rdb.QueryContext(ctx, q, all...)
 	if err != nil {
-		return nil, cur, err
+		return nil, cur, false, err
 	}
 	defer rows.Close()
-	page := make([]*herald.Event, 0, limit)
+	page = make([]*herald.Event, 0, min(limit, 64))
+	size := 0
 	var alloc slab
 	var pos int64
 	var body sql.RawBytes // valid until the next row: copied into alloc
@@ -507,18 +515,21 @@ func (s *Store) readPage(ctx context.Context, q string, bySubject bool, after ui
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, cur, err
+			return nil, cur, false, err
 		}
 		e := alloc.event()
 		if err := decodeInto(e, uint64(pos), alloc.copy(body)); err != nil {
 			// Free the connection first: the stand-in is read with one.
 			rows.Close()
-			return page, cur, s.damagedEvent(ctx, pos)
+			return page, cur, false, s.damagedEvent(ctx, pos)
 		}
 		cur.pos = e.Position
 		page = append(page, e)
+		if size += len(body); size >= pageBytes && len(page) < limit {
+			return page, cur, true, rows.Err()
+		}
 	}
-	return page, cur, rows.Err()
+	return page, cur, false, rows.Err()
 }
 
 // buildRead turns a filter into a query whose first arguments are the
