@@ -48,3 +48,19 @@ func ValidatePattern(pattern string) error { return model.ValidatePattern(patter
 // IsLiteralPattern reports whether pattern has no wildcard, so it matches
 // exactly one name.
 func IsLiteralPattern(pattern string) bool { return model.IsLiteralPattern(pattern) }
+
+// MaxTokenSubjects is the most subject patterns a token may hold.
+const MaxTokenSubjects = 100
+
+// MatchSubject reports whether subject matches the subject pattern.
+// Subject patterns are slash-separated like subjects; a segment "*"
+// matches exactly one segment, a last segment ">" matches one or more
+// segments, and ">" alone matches every subject: "acct/1", "acct/*",
+// "acct/>", ">".
+func MatchSubject(pattern, subject string) bool { return model.MatchSubject(pattern, subject) }
+
+// ValidateSubjectPattern reports whether pattern is a valid subject
+// pattern: 1 to MaxSubjectLen bytes of UTF-8 without control characters,
+// non-empty slash-separated segments, "*" and ">" alone as a segment and
+// ">" only last. The error wraps ErrInvalidEvent.
+func ValidateSubjectPattern(pattern string) error { return model.ValidateSubjectPattern(pattern) }

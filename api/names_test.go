@@ -55,3 +55,77 @@ func TestValidatePattern(t *testing.T) {
 		t.Error("MatchName disagrees with its documentation")
 	}
 }
+
+func TestMatchSubject(t *testing.T) {
+	cases := []struct {
+		pattern, subject string
+		want             bool
+	}{
+		{"acct/1", "acct/1", true},
+		{"acct/1", "acct/12", false},
+		{"acct/1", "acct", false},
+		{"acct/*", "acct/1", true},
+		{"acct/*", "acct/1/x", false},
+		{"acct/*", "acct/", true},
+		{"acct/*", "acct", false},
+		{"acct/>", "acct/1", true},
+		{"acct/>", "acct/1/x", true},
+		{"acct/>", "acct", false},
+		{"acct/>", "acct/", false},
+		{"*/1", "rec/1", true},
+		{"*/1", "rec/2", false},
+		{">", "anything/at/all", true},
+		{">", "", false},
+		{"acct/1", "", false},
+		{"shared", "shared", true},
+		{"café/*", "café/1", true},
+	}
+	for _, c := range cases {
+		if got := api.MatchSubject(c.pattern, c.subject); got != c.want {
+			t.Errorf("MatchSubject(%q, %q) = %v, want %v", c.pattern, c.subject, got, c.want)
+		}
+	}
+}
+
+func TestValidateSubjectPattern(t *testing.T) {
+	for _, p := range []string{">", "acct/1", "acct/*", "acct/>", "*/x/>", "recording/42", "café/*", "a b/c,d", strings.Repeat("a", api.MaxSubjectLen)} {
+		if err := api.ValidateSubjectPattern(p); err != nil {
+			t.Errorf("ValidateSubjectPattern(%q) = %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "acct/>/x", "acct/1*", "acct*", "a>", "acct//1", "acct/", "/acct", "a\x00", "a\tb", "a\x7f", "a\u0085",
+		"a\xff", strings.Repeat("a", api.MaxSubjectLen+1)} {
+		if err := api.ValidateSubjectPattern(p); !errors.Is(err, api.ErrInvalidEvent) {
+			t.Errorf("ValidateSubjectPattern(%q) = %v, want ErrInvalidEvent", p, err)
+		}
+	}
+}
+
+// FuzzMatchSubject compares MatchSubject with a model written from its
+// documentation, on every valid pattern and any subject.
+func FuzzMatchSubject(f *testing.F) {
+	for _, s := range [][2]string{{"acct/*", "acct/1"}, {"acct/>", "acct/1/2"}, {">", "x"}, {"*/1", "/1"}, {"a/*/c", "a//c"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, subject string) {
+		if api.ValidateSubjectPattern(pattern) != nil {
+			return
+		}
+		if got, want := api.MatchSubject(pattern, subject), subjectModel(pattern, subject); got != want {
+			t.Fatalf("MatchSubject(%q, %q) = %v, the model says %v", pattern, subject, got, want)
+		}
+	})
+}
+
+func subjectModel(pattern, subject string) bool {
+	ps, ss := strings.Split(pattern, "/"), strings.Split(subject, "/")
+	for i, p := range ps {
+		if p == ">" {
+			return len(ss) > i && strings.Join(ss[i:], "/") != ""
+		}
+		if i >= len(ss) || p != "*" && p != ss[i] {
+			return false
+		}
+	}
+	return len(ps) == len(ss)
+}
