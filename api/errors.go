@@ -40,6 +40,11 @@ const (
 	// CodeConflict: an expected subject version did not match, or the
 	// request conflicts with the server's state (409, ErrConflict).
 	CodeConflict = "conflict"
+	// CodeIDTaken: an event's id is already stored by another identity
+	// (another token's identity); the event was not stored. Publish it
+	// with another id. The answer tells nothing of the stored event (409,
+	// ErrConflict).
+	CodeIDTaken = "id_taken"
 	// CodeNotFound: no such event, subscription, dead letter, schema or
 	// token (404, ErrNotFound).
 	CodeNotFound = "not_found"
@@ -54,7 +59,7 @@ const (
 // Codes returns every error code of the API, for tests and documentation.
 func Codes() []string {
 	return []string{CodeInvalidJSON, CodeInvalidEvent, CodeSchemaViolation, CodeUnauthorized, CodeForbidden,
-		CodeTooLarge, CodeRateLimited, CodeBackpressure, CodeOutcomeUnknown, CodeConflict, CodeNotFound, CodeMethodNotAllowed, CodeInternal}
+		CodeTooLarge, CodeRateLimited, CodeBackpressure, CodeOutcomeUnknown, CodeConflict, CodeIDTaken, CodeNotFound, CodeMethodNotAllowed, CodeInternal}
 }
 
 // Sentinel returns herald's sentinel error for an error code, or nil for
@@ -77,7 +82,7 @@ func Sentinel(code string) error {
 		return ErrBackpressure
 	case CodeOutcomeUnknown:
 		return ErrOutcomeUnknown
-	case CodeConflict:
+	case CodeConflict, CodeIDTaken:
 		return ErrConflict
 	case CodeNotFound:
 		return ErrNotFound
@@ -103,7 +108,7 @@ func Status(code string) int {
 		return http.StatusServiceUnavailable
 	case CodeOutcomeUnknown:
 		return http.StatusGatewayTimeout
-	case CodeConflict:
+	case CodeConflict, CodeIDTaken:
 		return http.StatusConflict
 	case CodeNotFound:
 		return http.StatusNotFound

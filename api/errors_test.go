@@ -29,6 +29,7 @@ func TestCodesRoundTrip(t *testing.T) {
 		api.CodeRateLimited:      {http.StatusTooManyRequests, api.ErrRateLimited, api.CodeRateLimited},
 		api.CodeBackpressure:     {http.StatusServiceUnavailable, api.ErrBackpressure, api.CodeBackpressure},
 		api.CodeConflict:         {http.StatusConflict, api.ErrConflict, api.CodeConflict},
+		api.CodeIDTaken:          {http.StatusConflict, api.ErrConflict, api.CodeConflict},
 		api.CodeNotFound:         {http.StatusNotFound, api.ErrNotFound, api.CodeNotFound},
 		api.CodeOutcomeUnknown:   {http.StatusGatewayTimeout, api.ErrOutcomeUnknown, api.CodeOutcomeUnknown},
 		api.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, nil, ""},

@@ -40,8 +40,9 @@ type PublishResult struct {
 	ID string `json:"id"`
 	// Position is the event's place in the log: new, or its first one.
 	Position uint64 `json:"position"`
-	// Duplicate is set when the event's id was already stored, so nothing
-	// new was stored for it.
+	// Duplicate is set when the event's id was already stored (by the same
+	// identity, on a server with tokens: another identity's id is 409
+	// id_taken), so nothing new was stored for it.
 	Duplicate bool `json:"duplicate,omitempty"`
 	// SubjectVersion is the version of the event's subject just after the
 	// event was stored: how many events the subject had then, this one
@@ -205,6 +206,12 @@ type Token struct {
 	// Subscribe lists the name patterns the caller may read, stream and
 	// create push subscriptions for; empty: none.
 	Subscribe []string `json:"subscribe,omitempty" yaml:"subscribe,omitempty"`
+	// Subjects lists the subject patterns (see MatchSubject) the caller may
+	// publish to, conditional appends included, and look up with GET
+	// /v1/subjects/{subject}; empty: every subject. An event without a
+	// subject is not bound by them. At most MaxTokenSubjects; an admin
+	// token holds every subject and takes none.
+	Subjects []string `json:"subjects,omitempty" yaml:"subjects,omitempty"`
 	// Admin allows schemas, dead letters, tokens, retention and every
 	// subscription.
 	Admin bool `json:"admin,omitempty" yaml:"admin,omitempty"`
@@ -225,9 +232,12 @@ type TokenRequest struct {
 	Identity  string   `json:"identity"`
 	Publish   []string `json:"publish"`
 	Subscribe []string `json:"subscribe"`
-	Admin     bool     `json:"admin"`
-	Rate      float64  `json:"rate"`
-	Burst     int      `json:"burst"`
+	// Subjects is left out when empty, so that a server older than the
+	// field takes the request.
+	Subjects []string `json:"subjects,omitempty"`
+	Admin    bool     `json:"admin"`
+	Rate     float64  `json:"rate"`
+	Burst    int      `json:"burst"`
 }
 
 // TokenCreated is the answer of POST /v1/tokens: the secret, shown this

@@ -206,7 +206,7 @@ type Token = api.Token
 // needs an admin token.
 func (c *Client) CreateToken(ctx context.Context, t Token) (secret string, info *Token, err error) {
 	req := api.TokenRequest{Identity: t.Identity, Publish: t.Publish, Subscribe: t.Subscribe,
-		Admin: t.Admin, Rate: t.Rate, Burst: t.Burst}
+		Subjects: t.Subjects, Admin: t.Admin, Rate: t.Rate, Burst: t.Burst}
 	var out api.TokenCreated
 	if _, err := c.do(ctx, http.MethodPost, "/v1/tokens", nil, req, &out); err != nil {
 		return "", nil, err

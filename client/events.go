@@ -33,7 +33,9 @@ func ExpectVersion(n uint64) PublishOption {
 
 // Publish appends one event and returns its id and position. An event whose
 // id is already stored is not stored again: the result then has Duplicate
-// set and the first position.
+// set and the first position. On a server with tokens, an id held by an
+// event another identity published is refused instead: a *Error with code
+// api.CodeIDTaken, wrapping api.ErrConflict.
 //
 // An event without an id gets a new one (api.NewID) in e.ID before the
 // first attempt, so that publishing e again after any error is

@@ -429,7 +429,7 @@ func (s *Server) handleTokenCreate(w http.ResponseWriter, r *http.Request, p *pr
 		return err
 	}
 	secret, t, err := s.auth.create(r.Context(), Token{Identity: req.Identity, Publish: req.Publish,
-		Subscribe: req.Subscribe, Admin: req.Admin, Rate: req.Rate, Burst: req.Burst})
+		Subscribe: req.Subscribe, Subjects: req.Subjects, Admin: req.Admin, Rate: req.Rate, Burst: req.Burst})
 	if err != nil {
 		return err
 	}

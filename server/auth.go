@@ -55,11 +55,36 @@ func validateToken(t *Token) error {
 	if _, err := hex.DecodeString(t.Hash); err != nil {
 		return badRequest("token", "token hash must be hex")
 	}
-	for _, ps := range [][]string{t.Publish, t.Subscribe} {
-		for _, p := range ps {
+	for _, f := range []struct {
+		field    string
+		patterns []string
+	}{{"publish", t.Publish}, {"subscribe", t.Subscribe}} {
+		for _, p := range f.patterns {
 			if err := herald.ValidatePattern(p); err != nil {
-				return badRequest("publish", "%s", cleanMessage(err.Error()))
+				return badRequest(f.field, "%s", cleanMessage(err.Error()))
 			}
+		}
+	}
+	return validateSubjects(t)
+}
+
+// MaxTokenSubjects is the most subject patterns a token may hold.
+const MaxTokenSubjects = api.MaxTokenSubjects
+
+// validateSubjects checks a token's subject patterns.
+func validateSubjects(t *Token) error {
+	switch {
+	case len(t.Subjects) == 0:
+		return nil
+	case t.Admin:
+		return badRequest("subjects", "an admin token holds every subject: subject patterns cannot narrow it; "+
+			"give them to a token without admin")
+	case len(t.Subjects) > MaxTokenSubjects:
+		return badRequest("subjects", "a token holds at most %d subject patterns", MaxTokenSubjects)
+	}
+	for _, p := range t.Subjects {
+		if err := api.ValidateSubjectPattern(p); err != nil {
+			return badRequest("subjects", "%s", cleanMessage(err.Error()))
 		}
 	}
 	return nil
@@ -119,6 +144,25 @@ func (p *principal) mayPublish(name string) bool {
 		return true
 	}
 	return slices.ContainsFunc(p.tok.Publish, func(pat string) bool { return herald.MatchName(pat, name) })
+}
+
+// maySubject reports whether the caller may publish to subject, and look
+// it up: a token without subject patterns may use every subject, and an
+// event without a subject is bound by none.
+func (p *principal) maySubject(subject string) bool {
+	if p.tok == nil || p.tok.Admin || len(p.tok.Subjects) == 0 || subject == "" {
+		return true
+	}
+	return slices.ContainsFunc(p.tok.Subjects, func(pat string) bool { return api.MatchSubject(pat, subject) })
+}
+
+// subjectForbidden is the 403 of a subject outside the caller's subject
+// patterns; verb says what the caller tried ("publish to", "read").
+func subjectForbidden(verb, subject string) *apiError {
+	ae := newError(http.StatusForbidden, CodeForbidden,
+		"this token may not %s subject %q: it is outside the token's subject patterns", verb, subject)
+	ae.Field = "subject"
+	return ae
 }
 
 // mayPublishAny reports whether the caller may publish any name at all.

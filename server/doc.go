@@ -84,13 +84,16 @@
 // an admin token, with WithMetricsToken). A token has an identity (the
 // source_plugin of everything it publishes, whatever the body says), the
 // name patterns it may publish and subscribe to (read, stream, push
-// subscriptions), an admin flag (schemas, dead letters, tokens, every
-// subscription) and a rate limit. A non-admin sees what its rights cover:
-// in a trace, the outcomes of its own push subscriptions only; the
-// schemas of names it may publish or read; a subject's version (in GET
-// /v1/subjects and in the 409 of a conditional publish) only when it may
-// read every event of the subject. Tokens are kept as SHA-256 hashes; see
-// Token for why that is enough. Admin actions and refused requests go to
+// subscriptions), optional subject patterns that bound the subjects it
+// publishes to and looks up, an admin flag (schemas, dead letters, tokens,
+// every subscription) and a rate limit. An event id belongs to the
+// identity whose event holds it: another identity's publish of it is 409
+// id_taken, which shows nothing of that event. A non-admin sees what its
+// rights cover: in a trace, the outcomes of its own push subscriptions
+// only; the schemas of names it may publish or read; a subject's version
+// (in GET /v1/subjects and in the 409 of a conditional publish) only when
+// it may read every event of the subject. Tokens are kept as SHA-256
+// hashes; see Token for why that is enough. Admin actions and refused requests go to
 // the audit logger. WithCORS lets browser pages of given origins call the
 // API.
 //

@@ -31,6 +31,7 @@ const (
 	CodeBackpressure     = api.CodeBackpressure
 	CodeOutcomeUnknown   = api.CodeOutcomeUnknown
 	CodeConflict         = api.CodeConflict
+	CodeIDTaken          = api.CodeIDTaken
 	CodeNotFound         = api.CodeNotFound
 	CodeMethodNotAllowed = api.CodeMethodNotAllowed
 	CodeInternal         = api.CodeInternal

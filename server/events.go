@@ -1,9 +1,12 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -24,6 +27,13 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 		ae := newError(http.StatusForbidden, CodeForbidden, "this token may not publish %q", name)
 		ae.Index, ae.Field = 0, "name"
 		return ae
+	}
+	if v := r.Header.Get("Ce-Subject"); v != "" {
+		if subject, err := url.PathUnescape(v); err == nil && !p.maySubject(subject) {
+			ae := subjectForbidden("publish to", subject)
+			ae.Index = 0
+			return ae
+		}
 	}
 	release, err := s.takeBodySlot(r.Context())
 	if err != nil {
@@ -62,6 +72,11 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 			ae.Index, ae.Field = i, "name"
 			return ae
 		}
+		if !p.maySubject(e.Subject) {
+			ae := subjectForbidden("publish to", e.Subject)
+			ae.Index = i
+			return ae
+		}
 		if !p.open() {
 			e.SourcePlugin = p.identity()
 		}
@@ -70,6 +85,12 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 		return err
 	}
 	results, err := s.bus.PublishBatch(r.Context(), events, opts...)
+	if len(results) == len(events) && !p.open() {
+		// Before a conflict about content: whose id it is comes first.
+		if terr := s.checkIDOwners(r.Context(), p, events, results); terr != nil {
+			return terr
+		}
+	}
 	if err != nil {
 		if expected != nil && results == nil {
 			return s.withCurrentVersion(r.Context(), p, err, events[0].Subject, *expected)
@@ -84,6 +105,34 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 	}
 	versions := s.subjectVersions(r.Context(), events, results, expected)
 	writeRaw(w, status, ctJSON, appendPublishAnswer(make([]byte, 0, 32+80*len(events)), events, results, versions))
+	return nil
+}
+
+// checkIDOwners returns 409 id_taken for the first event of a publish
+// that was a duplicate of an event another identity stored. Event ids are
+// one namespace; what makes an id someone's is the stored event's
+// source_plugin, which the server sets to the publishing identity (an
+// admin's too). A duplicate of the caller's own event keeps the duplicate
+// answer. When the stored event cannot be read (retention removed it) its
+// owner is unknown, and the id is taken. The answer says nothing of the
+// stored event: not its position, name, subject, version or publisher.
+func (s *Server) checkIDOwners(ctx context.Context, p *principal, events []*herald.Event, results []herald.AppendResult) error {
+	for i, res := range results {
+		if !res.Duplicate {
+			continue
+		}
+		stored, err := s.bus.Get(ctx, events[i].ID, herald.Raw())
+		if err != nil && !errors.Is(err, herald.ErrNotFound) {
+			return err
+		}
+		if err == nil && stored.SourcePlugin == p.identity() {
+			continue
+		}
+		ae := newError(http.StatusConflict, CodeIDTaken,
+			"id %q is taken: the log holds no event of this identity with it; publish the event with another id", events[i].ID)
+		ae.Index, ae.Field = i, "id"
+		return ae
+	}
 	return nil
 }
 

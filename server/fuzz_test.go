@@ -1,13 +1,17 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 )
 
 // FuzzDecodeEvents feeds arbitrary bodies to the publish decoder in every
@@ -115,4 +119,54 @@ func depthOf(t *testing.T, b []byte) int {
 			depth--
 		}
 	}
+}
+
+// FuzzTokenRequest feeds arbitrary bodies to POST /v1/tokens's decoder and
+// the token checks. It must never panic, must reject with a 4xx API error,
+// and a token it accepts holds at most MaxTokenSubjects valid subject
+// patterns (none on an admin) and valid name patterns.
+func FuzzTokenRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"identity":"biller","publish":["billing.>"],"subjects":["acct/*","ledger/>"]}`,
+		`{"identity":"x","subjects":[""]}`,
+		`{"identity":"x","subjects":["a/>/b","a*","//"]}`,
+		`{"identity":"x","admin":true,"subjects":[">"]}`,
+		`{"identity":"x","subjects":"acct/1"}`,
+		`{"identity":"x","subjects":[1,null,{}]}`,
+		`{"identity":"x","subjects":["` + strings.Repeat("a/", 300) + `"]}`,
+		`{"identity":"x","subjects":[` + strings.Repeat(`"a",`, 200) + `"a"]}`,
+		`{"identity":"x","subjects":["\u0000","\ud800"]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	s := &Server{cfg: config{limits: Limits{}.withDefaults()}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest(http.MethodPost, "/v1/tokens", bytes.NewReader(body))
+		var req tokenRequest
+		err := s.decodeJSON(httptest.NewRecorder(), r, &req, smallBody)
+		if err == nil {
+			tok := Token{Identity: req.Identity, Hash: HashToken("x"), Publish: req.Publish, Subscribe: req.Subscribe,
+				Subjects: req.Subjects, Admin: req.Admin, Rate: req.Rate, Burst: req.Burst}
+			if err = validateToken(&tok); err == nil {
+				if len(tok.Subjects) > MaxTokenSubjects || tok.Admin && len(tok.Subjects) > 0 {
+					t.Fatalf("accepted %d subject patterns (admin %v)", len(tok.Subjects), tok.Admin)
+				}
+				for _, p := range tok.Subjects {
+					if api.ValidateSubjectPattern(p) != nil || len(p) > herald.MaxSubjectLen {
+						t.Fatalf("accepted subject pattern %q", p)
+					}
+				}
+				for _, p := range append(tok.Publish, tok.Subscribe...) {
+					if herald.ValidatePattern(p) != nil {
+						t.Fatalf("accepted name pattern %q", p)
+					}
+				}
+				return
+			}
+		}
+		ae := toAPIError(err)
+		if ae.Status < 400 || ae.Status >= 500 || ae.Code == CodeInternal || ae.Message == "" {
+			t.Fatalf("rejection %d %q %q for %q", ae.Status, ae.Code, ae.Message, body)
+		}
+	})
 }

@@ -11,8 +11,10 @@ import (
 // handleSubject answers GET /v1/subjects/{subject}, the subject URL-escaped
 // as one path segment: its version (what Herald-Expected-Version is
 // compared with) and the positions of its first and last events the log
-// holds. It answers a caller that may read the subject (mayReadSubject);
-// others get 403, since the version counts events they may not see.
+// holds. It answers a caller whose subject patterns match the subject
+// (every subject when it has none) and that may read the subject
+// (mayReadSubject); others get 403, since the version counts events they
+// may not see.
 func (s *Server) handleSubject(w http.ResponseWriter, r *http.Request, p *principal) error {
 	subject := r.PathValue("subject")
 	if subject == "" {
@@ -20,6 +22,9 @@ func (s *Server) handleSubject(w http.ResponseWriter, r *http.Request, p *princi
 	}
 	if len(subject) > herald.MaxSubjectLen {
 		return badRequest("subject", "the subject is longer than %d bytes", herald.MaxSubjectLen)
+	}
+	if !p.maySubject(subject) {
+		return subjectForbidden("read", subject)
 	}
 	ok, err := s.mayReadSubject(r.Context(), p, subject)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 	"github.com/heraldhq/herald/client"
 )
 
@@ -249,6 +250,13 @@ func explain(err error, server string) error {
 		return say("outcome unknown: %s%s", msg, again)
 	case errors.Is(err, herald.ErrBackpressure):
 		return say("server busy: %s", msg)
+	case he.Code == api.CodeIDTaken:
+		// Another identity's event holds the id: not a version to
+		// retry with, nor a duplicate.
+		if se != nil {
+			return say("id taken: %s: pass another --id, or leave --id out for a new one", msg)
+		}
+		return say("id taken: %s", msg)
 	case errors.Is(err, herald.ErrConflict):
 		return say("%s: read the subject's events again and retry with its current version", msg)
 	case errors.Is(err, herald.ErrTooLarge):

@@ -128,6 +128,7 @@ A configuration file (YAML) may hold:
       token_sha256: 9f86d0…  # hex SHA-256 of the token (or token: <plain>)
       publish: ["recording.>"]
       subscribe: [">"]
+      subjects: ["rec/>"]    # subjects it may publish to (default: all)
       rate: 500              # events per second, with burst
       burst: 1000
     - identity: ops

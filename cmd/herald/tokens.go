@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/api"
 	"github.com/heraldhq/herald/client"
 )
 
@@ -17,7 +18,8 @@ func newTokensCmd(g *globals) *cobra.Command {
 		Short: "create, list and revoke API tokens",
 		Long: `Each caller of the server (a plugin, a person) gets a token: an identity
 (the source_plugin of everything it publishes), the name patterns it may
-publish and may read, an admin flag, and a rate limit. An admin token holds
+publish and may read, the subjects it may publish to, an admin flag, and a
+rate limit. An admin token holds
 every right: it may publish and read every name (as its own identity) and
 manage schemas, dead letters, subscriptions and tokens.
 
@@ -39,15 +41,28 @@ server).`,
 func newTokensCreateCmd(g *globals) *cobra.Command {
 	var t client.Token
 	cmd := &cobra.Command{
-		Use:   "create --identity NAME [--publish PATTERN]... [--subscribe PATTERN]... [--admin]",
+		Use:   "create --identity NAME [--publish PATTERN]... [--subscribe PATTERN]... [--subjects PATTERN]... [--admin]",
 		Short: "create a token; its secret is printed once",
 		Long: `Create a token for --identity. The secret is printed alone on standard
 output, once: the server keeps only its hash. Give it to the caller as
 HERALD_TOKEN (or --token), or as an "Authorization: Bearer" header.
 
+Name patterns (--publish, --subscribe) are dot-separated: "*" stands for
+one segment and a last ">" for one or more ("recording.*", "recording.>").
+
+--subjects limits the subjects the token may publish to (conditional
+appends included) and look up with GET /v1/subjects; without it the token
+may use every subject. Subject patterns are slash-separated: "*" stands
+for exactly one segment and a last ">" for one or more, so acct/* matches
+acct/1 but not acct/1/x, acct/> matches both, and acct/1 only itself.
+"*" and ">" stand alone as a segment (acct* is refused). Events without a
+subject are not bound by them; which events the token may read stays with
+--subscribe. At most 100 patterns; an admin token holds every subject.
+
 On an open server (no token yet) the first token must be --admin: once it
 exists every call needs a token, and only an admin can create the others.`,
 		Example: `  herald tokens create --identity transcriber --publish 'transcript.>' --subscribe 'recording.>' --rate 100
+  herald tokens create --identity biller --publish 'billing.>' --subjects 'acct/*,ledger/>'
   export HERALD_TOKEN=$(herald tokens create --identity ops --admin)`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,6 +72,17 @@ exists every call needs a token, and only an admin can create the others.`,
 			for _, p := range append(append([]string{}, t.Publish...), t.Subscribe...) {
 				if err := herald.ValidatePattern(p); err != nil {
 					return usageError{fmt.Errorf("pattern %q: %w", p, err)}
+				}
+			}
+			if t.Admin && len(t.Subjects) > 0 {
+				return usageError{fmt.Errorf("--subjects: an admin token holds every subject; leave out --admin or --subjects")}
+			}
+			if len(t.Subjects) > api.MaxTokenSubjects {
+				return usageError{fmt.Errorf("--subjects: at most %d patterns", api.MaxTokenSubjects)}
+			}
+			for _, p := range t.Subjects {
+				if err := api.ValidateSubjectPattern(p); err != nil {
+					return usageError{fmt.Errorf("--subjects: %s", strings.TrimPrefix(err.Error(), herald.ErrInvalidEvent.Error()+": "))}
 				}
 			}
 			c, err := g.client()
@@ -76,6 +102,7 @@ exists every call needs a token, and only an admin can create the others.`,
 	f.StringVar(&t.Identity, "identity", "", "who the caller is: the source_plugin of its events (required)")
 	f.StringSliceVar(&t.Publish, "publish", nil, "name patterns it may publish (repeatable or comma-separated)")
 	f.StringSliceVar(&t.Subscribe, "subscribe", nil, "name patterns it may read, stream and subscribe to")
+	f.StringSliceVar(&t.Subjects, "subjects", nil, "subject patterns it may publish to and look up, e.g. 'acct/*,ledger/>' (default: every subject)")
 	f.BoolVar(&t.Admin, "admin", false, "every right: publish and read every name, and manage schemas, dead letters, subscriptions and tokens")
 	f.Float64Var(&t.Rate, "rate", 0, "events (or requests) per second allowed (0: no limit)")
 	f.IntVar(&t.Burst, "burst", 0, "how many may come at once above the rate (default: the rate)")
@@ -107,7 +134,7 @@ func newTokensLsCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tIDENTITY\tADMIN\tPUBLISH\tSUBSCRIBE\tRATE\tCREATED")
+			fmt.Fprintln(tw, "ID\tIDENTITY\tADMIN\tPUBLISH\tSUBSCRIBE\tSUBJECTS\tRATE\tCREATED")
 			for _, t := range ts {
 				rate := "-"
 				if t.Rate > 0 {
@@ -117,8 +144,12 @@ func newTokensLsCmd(g *globals) *cobra.Command {
 				if t.FromConfig {
 					id += " (config)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", orDash(id), t.Identity, t.Admin,
-					orDash(strings.Join(t.Publish, ",")), orDash(strings.Join(t.Subscribe, ",")), rate, shortTime(t.CreatedAt))
+				subjects := "any"
+				if len(t.Subjects) > 0 {
+					subjects = strings.Join(t.Subjects, ",")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\t%s\n", orDash(id), t.Identity, t.Admin,
+					orDash(strings.Join(t.Publish, ",")), orDash(strings.Join(t.Subscribe, ",")), subjects, rate, shortTime(t.CreatedAt))
 			}
 			return tw.Flush()
 		},
