@@ -1,9 +1,14 @@
 package nats
 
 import (
+	"bytes"
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	herald "github.com/heraldhq/herald"
 )
 
 // FuzzToken checks that any string survives encodeToken/decodeToken and
@@ -123,4 +128,39 @@ func formatHex(v int64) string {
 		v /= 16
 	}
 	return string(b)
+}
+
+// FuzzDecodeEventFast checks that the fast event decoder, whenever it takes
+// an input, decodes it exactly as encoding/json does.
+func FuzzDecodeEventFast(f *testing.F) {
+	e := herald.Event{ID: "0193f3c2-7d4e-7b1a-9c1e-1234567890ab", Name: "order.placed", Timestamp: time.Date(2026, 12, 4, 23, 0, 0, 123456789, time.UTC),
+		Data: []byte(`{"n":1,"s":"a\"b","l":[1,2.5e3,true,null]}`), CorrelationID: "c", CausationID: "x", SourcePlugin: "p", Subject: "order/1", Version: 2, Priority: herald.PriorityHigh}
+	b, _ := json.Marshal(e)
+	f.Add(b)
+	e.Metadata = map[string]string{"k": "v"}
+	b, _ = json.Marshal(e)
+	f.Add(b)
+	for _, s := range []string{`{}`, ` {"id":"a"} `, `{"data":null}`, `{"version":-0}`, `{"version":01}`, `{"ID":"a"}`, `{"id":"\u00e9"}`, `{"data":{"a":"\ud800"}}`, `{"position":18446744073709551615}`, `{"priority":"urgent"}`, `{"timestamp":"2026-01-01T00:00:00+01:00"}`, "{\"id\":\"\xff\"}", `{"data":[1,]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast herald.Event
+		if !decodeEventFast(data, &fast) {
+			return
+		}
+		var std herald.Event
+		if err := json.Unmarshal(data, &std); err != nil {
+			t.Fatalf("fast decoder took %q, encoding/json refuses it: %v", data, err)
+		}
+		if !fast.Timestamp.Equal(std.Timestamp) || fast.Timestamp.Location().String() != std.Timestamp.Location().String() {
+			t.Fatalf("%q: timestamp %v, encoding/json %v", data, fast.Timestamp, std.Timestamp)
+		}
+		if !bytes.Equal(fast.Data, std.Data) || (fast.Data == nil) != (std.Data == nil) {
+			t.Fatalf("%q: data %q, encoding/json %q", data, fast.Data, std.Data)
+		}
+		fast.Timestamp, std.Timestamp, fast.Data, std.Data = time.Time{}, time.Time{}, nil, nil
+		if !reflect.DeepEqual(fast, std) {
+			t.Fatalf("%q: %+v, encoding/json %+v", data, fast, std)
+		}
+	})
 }

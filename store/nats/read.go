@@ -8,6 +8,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	herald "github.com/heraldhq/herald"
@@ -129,21 +130,16 @@ func (s *Store) decodeEvent(m *natsgo.Msg) (*herald.Event, error) {
 	return decodeEventData(m.Data, seq)
 }
 
-func decodeEventData(data []byte, seq uint64) (*herald.Event, error) {
-	var e herald.Event
-	if err := json.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("nats store: event at position %d: %w: %v", seq, herald.ErrIncompatibleStore, err)
-	}
-	e.Position = seq
-	return &e, nil
-}
-
 // Read implements herald.EventLog. It reads with batched direct gets,
 // filtered on the server by name pattern and subject; the other fields of f
-// are matched here. Each page is read in isolation from atomic batches, so
-// a batch is seen whole or not at all. In a replicated stream a page may be
-// answered by a replica that has not applied the newest writes yet: it then
-// ends earlier, never with a gap.
+// are matched here. A read that goes on beyond one page switches to an
+// ordered consumer, which streams the rest with one request in flight and
+// at most replayBuffer events held at a time (so a replay of any length
+// runs in bounded memory), and finishes the newest events with direct
+// gets again. Direct gets are answered in isolation from atomic batches,
+// so the end of a read sees a batch whole or not at all. In a replicated
+// stream a page may be answered by a replica that has not applied the
+// newest writes yet: it then ends earlier, never with a gap.
 func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Seq2[*herald.Event, error] {
 	return func(yield func(*herald.Event, error) bool) {
 		if err := s.check(); err != nil {
@@ -156,58 +152,185 @@ func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Se
 				return
 			}
 		}
-		filter := s.subj.filter(f.Name, f.Subject)
-		d, err := s.newDirectReader()
+		r := &reader{s: s, ctx: ctx, f: f, filter: s.subj.filter(f.Name, f.Subject), seq: after + 1, yield: yield}
+		r.run()
+	}
+}
+
+// replayBuffer bounds the events an ordered-consumer read holds at once:
+// what the client has pulled and not yet handed to the caller.
+const replayBuffer = 1024
+
+// reader is one Read in progress.
+type reader struct {
+	s      *Store
+	ctx    context.Context
+	f      herald.Filter
+	filter string
+	seq    uint64 // next position to read
+	n      int    // events yielded
+	yield  func(*herald.Event, error) bool
+	done   bool // the caller stopped, the limit was reached, or an error was yielded
+}
+
+// emit matches e against the filter and yields it; it reports false once
+// the read is over.
+func (r *reader) emit(e *herald.Event) bool {
+	r.seq = e.Position + 1
+	if !r.f.Match(e) {
+		return true
+	}
+	if !r.yield(e, nil) {
+		r.done = true
+		return false
+	}
+	r.n++
+	if r.f.Limit > 0 && r.n >= r.f.Limit {
+		r.done = true
+		return false
+	}
+	return true
+}
+
+func (r *reader) fail(err error) {
+	if r.ctx.Err() != nil {
+		err = r.ctx.Err()
+	}
+	r.yield(nil, err)
+	r.done = true
+}
+
+func (r *reader) run() {
+	s := r.s
+	d, err := s.newDirectReader()
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	defer d.close()
+	streamed := false
+	for {
+		page := readPage
+		serverSide := r.f.CorrelationID == "" && r.f.SourcePlugin == "" && r.f.Since.IsZero() && r.f.Until.IsZero()
+		if r.f.Limit > 0 && r.f.Limit-r.n < page && serverSide {
+			page = r.f.Limit - r.n
+		}
+		rctx, cancel := s.reqCtx(r.ctx)
+		msgs, more, err := d.get(rctx, s.eventsStream, directReq{Seq: r.seq, NextFor: r.filter, Batch: page})
+		cancel()
 		if err != nil {
-			yield(nil, err)
+			r.fail(err)
 			return
 		}
-		defer d.close()
-		seq := after + 1
-		n := 0
-		for {
-			page := readPage
-			if f.Limit > 0 && f.Limit-n < page && f.CorrelationID == "" && f.SourcePlugin == "" && f.Since.IsZero() && f.Until.IsZero() {
-				page = f.Limit - n
-			}
-			rctx, cancel := s.reqCtx(ctx)
-			msgs, more, err := d.get(rctx, s.eventsStream, directReq{Seq: seq, NextFor: filter, Batch: page})
-			cancel()
+		for _, m := range msgs {
+			e, err := s.decodeEvent(m)
 			if err != nil {
-				if ctx.Err() != nil {
-					err = ctx.Err()
-				}
-				yield(nil, err)
+				r.fail(err)
 				return
 			}
-			for _, m := range msgs {
-				e, err := s.decodeEvent(m)
-				if err != nil {
-					yield(nil, err)
-					return
-				}
-				seq = e.Position + 1
-				if !f.Match(e) {
-					continue
-				}
-				if !yield(e, nil) {
-					return
-				}
-				n++
-				if f.Limit > 0 && n >= f.Limit {
-					return
-				}
-			}
-			if !more || len(msgs) == 0 {
+			if !r.emit(e) {
 				return
 			}
-			if err := s.check(); err != nil {
-				yield(nil, err)
+		}
+		if !more || len(msgs) == 0 {
+			return
+		}
+		if err := s.check(); err != nil {
+			r.fail(err)
+			return
+		}
+		// More than a page is pending: stream the bulk of it, once.
+		if !streamed && (r.f.Limit == 0 || r.f.Limit-r.n > readPage || !serverSide) {
+			streamed = true
+			r.stream()
+			if r.done {
 				return
 			}
 		}
 	}
 }
+
+// stream reads from r.seq with an ordered consumer until the consumer has
+// nothing more pending (the caller then finishes with direct gets), the
+// read is over, or no event has come for a while (a consumer that lost
+// its way: direct gets take over).
+func (r *reader) stream() {
+	s := r.s
+	rctx, cancel := s.reqCtx(r.ctx)
+	cons, err := s.events.OrderedConsumer(rctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{r.filter},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       r.seq,
+		InactiveThreshold: 30 * time.Second,
+	})
+	cancel()
+	if err != nil {
+		return // direct gets go on
+	}
+	type item struct {
+		e    *herald.Event
+		last bool // nothing more was pending when it was delivered
+		err  error
+	}
+	ch := make(chan item, replayBuffer)
+	stop := make(chan struct{})
+	var stopped sync.Once
+	quit := func() { stopped.Do(func() { close(stop) }) }
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		var it item
+		if err != nil {
+			it.err = fmt.Errorf("nats store: reading: %w", err)
+		} else if it.e, it.err = decodeEventData(m.Data(), md.Sequence.Stream); it.err == nil {
+			it.last = md.NumPending == 0
+		}
+		select {
+		case ch <- it:
+		case <-stop:
+		}
+	}, jetstream.PullMaxMessages(replayBuffer/2))
+	if err != nil {
+		return
+	}
+	defer func() {
+		quit()
+		cc.Stop()
+	}()
+	idle := time.NewTicker(replayIdle)
+	defer idle.Stop()
+	progressed := false
+	for {
+		select {
+		case it := <-ch:
+			if it.err != nil {
+				r.fail(it.err)
+				return
+			}
+			if it.e.Position < r.seq {
+				continue // delivered again after the consumer was recreated
+			}
+			progressed = true
+			if !r.emit(it.e) || it.last {
+				return
+			}
+		case <-idle.C:
+			if !progressed {
+				return
+			}
+			progressed = false
+		case <-r.ctx.Done():
+			r.fail(r.ctx.Err())
+			return
+		case <-s.closing:
+			r.fail(herald.ErrClosed)
+			return
+		}
+	}
+}
+
+// replayIdle: when no event came for this long, stream leaves the rest
+// to direct gets.
+const replayIdle = 2 * time.Second
 
 // Get implements herald.EventLog.
 func (s *Store) Get(ctx context.Context, id string) (*herald.Event, error) {
