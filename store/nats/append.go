@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	herald "github.com/heraldhq/herald"
 	natsgo "github.com/nats-io/nats.go"
@@ -96,6 +97,11 @@ func (s *Store) Append(ctx context.Context, events []*herald.Event, opts herald.
 	}
 
 	if len(events) == 1 && !opts.CheckVersion {
+		if e := events[0]; e.Subject == "" && recentID(e.ID, time.Now(), s.cfg.dupWindow) {
+			if _, pending := s.idx.get(e.ID); !pending {
+				return s.appendDirect(ctx, e, msgs[0])
+			}
+		}
 		r, err := s.appendSingle(ctx, events[0], msgs[0])
 		if err != nil {
 			return nil, err
@@ -121,6 +127,40 @@ func (s *Store) Append(ctx context.Context, events []*herald.Event, opts herald.
 			return nil, err
 		}
 	}
+}
+
+// appendDirect stores one event that needs neither an id lookup nor a
+// subject version: an id minted within a quarter of the duplicate window
+// cannot have been stored before the window began (see recentID), so
+// JetStream's duplicate detection alone decides whether it is new. It
+// publishes from the caller's goroutine, pipelined with every other
+// append in flight, and queues the id index entry for the indexer.
+func (s *Store) appendDirect(ctx context.Context, e *herald.Event, m *natsgo.Msg) ([]herald.AppendResult, error) {
+	s.directMu.RLock()
+	defer s.directMu.RUnlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	f, err := s.js.PublishMsgAsync(m)
+	if err != nil {
+		return nil, s.mapErr("appending", err)
+	}
+	var ack *jetstream.PubAck
+	select {
+	case ack = <-f.Ok():
+	case err := <-f.Err():
+		return nil, s.mapSentErr("appending", err)
+	case <-ctx.Done():
+		return nil, s.mapSentErr("appending", ctx.Err())
+	}
+	// A duplicate is indexed again too: its first writer may have died
+	// before indexing it.
+	s.idx.add(e.ID, ack.Sequence)
+	s.advanceHead(ack.Sequence)
+	if !ack.Duplicate {
+		e.Position = ack.Sequence
+	}
+	return []herald.AppendResult{{Position: ack.Sequence, Duplicate: ack.Duplicate}}, nil
 }
 
 // maxAppendAttempts bounds how often Append starts again after losing a
@@ -279,45 +319,37 @@ func (s *Store) appendOnce(ctx context.Context, events []*herald.Event, msgs []*
 	return finish(), nil
 }
 
-// lookupID returns the position stored for id in the ids bucket.
+// lookupID returns the position the id index holds for id.
 func (s *Store) lookupID(ctx context.Context, id string) (uint64, bool, error) {
-	if p, ok := s.idx.get(id); ok {
-		return p, true, nil
-	}
-	e, err := s.ids.Get(ctx, idKey(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, false, nil
-	}
+	found, err := s.lookupIDs(ctx, []string{id}, false)
 	if err != nil {
-		return 0, false, s.mapErr("looking up an event id", err)
+		return 0, false, err
 	}
-	pos, err := strconv.ParseUint(string(e.Value()), 10, 64)
-	if err != nil {
-		return 0, false, fmt.Errorf("nats store: id index entry for %q is corrupt: %w", id, herald.ErrIncompatibleStore)
-	}
-	return pos, true, nil
+	p, ok := found[id]
+	return p, ok, nil
 }
 
-// indexIDs writes id → position for the stored events, pipelined, and
-// waits for every acknowledgement.
+// indexIDs writes id → position entries for the stored events, pipelined
+// (the entries of UUIDv7 ids a message per time bucket), and waits for
+// every acknowledgement.
 func (s *Store) indexIDs(ctx context.Context, events []*herald.Event, idx []int, positions []uint64) error {
-	bucketSubj := "$KV." + s.cfg.namespace + "_ids."
-	futs := make([]jetstream.PubAckFuture, 0, len(idx))
+	entries := make([]idxEntry, len(idx))
 	for k, i := range idx {
-		f, err := s.js.PublishAsync(bucketSubj+idKey(events[i].ID), []byte(strconv.FormatUint(positions[k], 10)))
+		entries[k] = idxEntry{events[i].ID, positions[k]}
+	}
+	futs, rest, err := s.publishIDEntries(entries)
+	if err != nil {
+		return s.mapErr("indexing event ids", err)
+	}
+	for _, e := range rest {
+		f, err := s.js.PublishMsgAsync(s.idMsg(e.id, e.pos))
 		if err != nil {
 			return s.mapErr("indexing event ids", err)
 		}
 		futs = append(futs, f)
 	}
-	for _, f := range futs {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return s.mapErr("indexing event ids", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := waitAcks(ctx, futs); err != nil {
+		return s.mapErr("indexing event ids", err)
 	}
 	return nil
 }
@@ -433,6 +465,10 @@ func (s *Store) mapErr(op string, err error) error {
 		// Nobody took the request, so nothing was stored: the stream has
 		// no leader right now.
 		return fmt.Errorf("nats store: %s: no JetStream stream answers: %w: %w", op, herald.ErrBackpressure, err)
+	}
+	if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+		// Not sent: too many asynchronous publishes wait for their acks.
+		return fmt.Errorf("nats store: %s: %w: %w", op, herald.ErrBackpressure, err)
 	}
 	if errors.Is(err, natsgo.ErrMaxPayload) {
 		return fmt.Errorf("nats store: %s: %w: %w", op, herald.ErrTooLarge, err)

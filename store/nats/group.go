@@ -245,8 +245,9 @@ func (s *Store) commitGroup(group []*appendReq) (again []*appendReq) {
 	return again
 }
 
-// lookupIDs returns the positions the id index holds for ids, with one
-// direct get per 500 ids.
+// lookupIDs returns the positions the id index holds for ids: the time
+// buckets of the UUIDv7 ids (one direct get per bucket), then the KV
+// bucket for the rest (one direct get per 500 ids).
 //
 // With skipRecent, ids that recentID vouches for are not looked up: the
 // caller publishes them with their Nats-Msg-Id and JetStream's duplicate
@@ -263,6 +264,27 @@ func (s *Store) lookupIDs(ctx context.Context, ids []string, skipRecent bool) (m
 		} else if !skipRecent || !recentID(id, now, s.cfg.dupWindow) {
 			rest = append(rest, id)
 		}
+	}
+	// UUIDv7 ids are in their time buckets; what is not found there, and
+	// every other id, is looked up in the KV bucket (format 1 stores
+	// indexed UUIDv7 ids there too).
+	var uuids []string
+	for _, id := range rest {
+		if _, ok := s.idBucket(id); ok {
+			uuids = append(uuids, id)
+		}
+	}
+	if len(uuids) > 0 {
+		if err := s.lookupBuckets(ctx, uuids, out); err != nil {
+			return nil, err
+		}
+		kv := rest[:0:0]
+		for _, id := range rest {
+			if _, ok := out[id]; !ok {
+				kv = append(kv, id)
+			}
+		}
+		rest = kv
 	}
 	ids = rest
 	for len(ids) > 0 {
@@ -305,27 +327,9 @@ func (s *Store) lookupIDs(ctx context.Context, ids []string, skipRecent bool) (m
 // timestamp to mislead. JetStream's duplicate window therefore answers for
 // it, and the index lookup is skipped. Ids herald mints are UUIDv7s.
 func recentID(id string, now time.Time, window time.Duration) bool {
-	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[14] != '7' || id[18] != '-' || id[23] != '-' {
+	ms, ok := uuid7Millis(id)
+	if !ok {
 		return false
-	}
-	var ms int64
-	for i := 0; i < 13; i++ {
-		if i == 8 {
-			continue
-		}
-		c := id[i]
-		var v byte
-		switch {
-		case c >= '0' && c <= '9':
-			v = c - '0'
-		case c >= 'a' && c <= 'f':
-			v = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			v = c - 'A' + 10
-		default:
-			return false
-		}
-		ms = ms<<4 | int64(v)
 	}
 	d := now.Sub(time.UnixMilli(ms))
 	return d < window/4 && d > -window/4

@@ -2,14 +2,16 @@ package nats
 
 import (
 	"context"
-	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// indexer writes id → position entries of single-event appends to the ids
-// bucket in the background, so an append returns once its event is stored.
+// indexer writes id → position entries of single-event appends to the id
+// index in the background, so an append returns once its event is stored;
+// the entries of UUIDv7 ids it gathers are written a message per time
+// bucket (see idBucket), so one write indexes many appends.
 // Until an entry is acknowledged it sits in pending, where this Store's own
 // lookups (Append, Get) find it; other processes find it a moment later,
 // and meanwhile JetStream's duplicate window refuses the id anyway. An entry
@@ -49,17 +51,24 @@ func (x *indexer) get(id string) (uint64, bool) {
 	return p, ok
 }
 
-// run writes queued entries until ch is closed and drained.
+// indexLinger is how long the indexer gathers entries before it writes.
+// Meanwhile they are pending (found by this Store's lookups) and
+// JetStream's duplicate window refuses their ids.
+const indexLinger = 5 * time.Millisecond
+
+// runIndexer writes queued entries until ch is closed and drained.
 func (s *Store) runIndexer() {
 	defer s.idxWG.Done()
 	x := s.idx
-	prefix := "$KV." + s.cfg.namespace + "_ids."
 	for {
 		e, ok := <-x.ch
 		if !ok {
 			return
 		}
+		// Gather what comes within indexLinger, so that one message of
+		// a time bucket carries the entries of many appends.
 		batch := []idxEntry{e}
+		linger := time.NewTimer(indexLinger)
 	fill:
 		for len(batch) < 4*maxGroup {
 			select {
@@ -68,33 +77,24 @@ func (s *Store) runIndexer() {
 					break fill
 				}
 				batch = append(batch, e)
-			default:
+			case <-linger.C:
 				break fill
 			}
 		}
+		linger.Stop()
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
-		futs := make([]jetstream.PubAckFuture, 0, len(batch))
-		var failed error
-		for _, e := range batch {
-			f, err := s.js.PublishAsync(prefix+idKey(e.id), []byte(strconv.FormatUint(e.pos, 10)))
-			if err != nil {
-				failed = err
-				futs = append(futs, nil)
-				continue
+		futs, rest, failed := s.publishIDEntries(batch)
+		for _, e := range rest {
+			if failed != nil {
+				break
 			}
-			futs = append(futs, f)
+			var f jetstream.PubAckFuture
+			if f, failed = s.js.PublishMsgAsync(s.idMsg(e.id, e.pos)); failed == nil {
+				futs = append(futs, f)
+			}
 		}
-		for _, f := range futs {
-			if f == nil {
-				continue
-			}
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				failed = err
-			case <-ctx.Done():
-				failed = ctx.Err()
-			}
+		if err := waitAcks(ctx, futs); err != nil && failed == nil {
+			failed = err
 		}
 		cancel()
 		if failed != nil {

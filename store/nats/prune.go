@@ -201,8 +201,13 @@ func (s *Store) deleteState(ctx context.Context, doomed []doomedEvent) error {
 	ids := make(map[string]bool, len(doomed))
 	for _, e := range doomed {
 		ids[e.id] = true
-		if err := idsStream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+s.cfg.namespace+"_ids."+idKey(e.id))); err != nil {
-			return s.mapErr("pruning the id index", err)
+		// A UUIDv7 id stays in its time bucket (see idBucket): it remains
+		// a duplicate of its first position, so its KV entry (of format 1)
+		// may stay too.
+		if _, bucketed := s.idBucket(e.id); !bucketed {
+			if err := idsStream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+s.cfg.namespace+"_ids."+idKey(e.id))); err != nil {
+				return s.mapErr("pruning the id index", err)
+			}
 		}
 		if err := subsStream.Purge(ctx, jetstream.WithPurgeSubject(s.subsSubject("oc.*."+encodeToken(e.id)+".*"))); err != nil {
 			return s.mapErr("pruning outcomes", err)

@@ -257,8 +257,12 @@ func (r *reader) run() {
 func (r *reader) stream() {
 	s := r.s
 	rctx, cancel := s.reqCtx(r.ctx)
+	var filters []string
+	if r.f.Name != "" || r.f.Subject != "" {
+		filters = []string{r.filter} // else every message of the stream is an event
+	}
 	cons, err := s.events.OrderedConsumer(rctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{r.filter},
+		FilterSubjects:    filters,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       r.seq,
 		InactiveThreshold: 30 * time.Second,

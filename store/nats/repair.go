@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -15,11 +14,12 @@ import (
 // idKey), so it cannot collide with one.
 const watermarkKey = "=watermark"
 
-// repair indexes every event stored after the watermark whose id is not in
-// the ids bucket yet, then moves the watermark to the head it started from.
-// Concurrent repairs (in other processes too) are harmless: index entries
-// are only created, never replaced, and the watermark moves by
-// compare-and-set.
+// repair indexes every event stored after the watermark (UUIDv7 ids in
+// their time buckets whether or not they are there already, other ids
+// when the KV bucket lacks them), then moves the watermark to the head it
+// started from. Concurrent repairs (in other processes too) are harmless:
+// index entries are only added, never replaced, a lookup keeps an id's
+// lowest position, and the watermark moves by compare-and-set.
 func (s *Store) repair(ctx context.Context) error {
 	s.repairMu.Lock()
 	defer s.repairMu.Unlock()
@@ -41,7 +41,6 @@ func (s *Store) repair(ctx context.Context) error {
 	if head <= wm {
 		return nil
 	}
-	prefix := "$KV." + s.cfg.namespace + "_ids."
 	seq := max(wm+1, info.State.FirstSeq)
 	d, err := s.newDirectReader()
 	if err != nil {
@@ -53,12 +52,8 @@ func (s *Store) repair(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		type unindexed struct {
-			id  string
-			pos uint64
-		}
-		var page []unindexed
-		var ids []string
+		var page []idxEntry
+		var other []string // ids that are not UUIDv7s
 		for _, m := range msgs {
 			n, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
 			if err != nil || n > head {
@@ -67,24 +62,33 @@ func (s *Store) repair(ctx context.Context) error {
 			}
 			seq = n + 1
 			if id := m.Header.Get(hdrMsgID); id != "" {
-				page = append(page, unindexed{id, n})
-				ids = append(ids, id)
+				page = append(page, idxEntry{id, n})
+				if _, ok := s.idBucket(id); !ok {
+					other = append(other, id)
+				}
 			}
 		}
-		// Reading the index is cheaper than writing it: only the ids it
-		// does not hold yet are written.
-		found, err := s.lookupIDs(ctx, ids, false)
+		// UUIDv7 ids go to their time buckets whether indexed already or
+		// not (a message per bucket; a lookup keeps the lowest position).
+		futs, rest, err := s.publishIDEntries(page)
+		if err != nil {
+			return s.mapErr("repairing the index", err)
+		}
+		// For the others, reading the index is cheaper than writing it:
+		// only the ids it does not hold yet are written.
+		found, err := s.lookupIDs(ctx, other, false)
 		if err != nil {
 			return err
 		}
-		var futs []jetstream.PubAckFuture
-		for _, u := range page {
-			id, n := u.id, u.pos
-			if _, ok := found[id]; ok {
+		if err := waitAcks(ctx, futs); err != nil {
+			return s.mapErr("repairing the index", err)
+		}
+		futs = futs[:0]
+		for _, u := range rest {
+			if _, ok := found[u.id]; ok {
 				continue
 			}
-			pm := natsgo.NewMsg(prefix + idKey(id))
-			pm.Data = []byte(strconv.FormatUint(n, 10))
+			pm := s.idMsg(u.id, u.pos)
 			pm.Header.Set(hdrExpLastSubjSeq, "0") // create only
 			f, err := s.js.PublishMsgAsync(pm)
 			if err != nil {

@@ -23,6 +23,11 @@ func (s *Store) Size(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	n := int64(info.State.Bytes)
+	ids, err := s.js.Stream(ctx, s.idsStreamName())
+	if err != nil {
+		return 0, err
+	}
+	n += int64(ids.CachedInfo().State.Bytes)
 	for _, b := range []jetstream.KeyValue{s.ids, s.subs, s.kv} {
 		if b == nil {
 			continue

@@ -126,10 +126,17 @@ func (s *Store) Checkpoints(ctx context.Context) (map[string]uint64, error) {
 	return out, nil
 }
 
-// Commit implements herald.SubscriptionState with one JetStream atomic
-// batch on the subscription-state bucket. A commit of more entries than one
-// batch takes is split, with the checkpoint in the last batch, so a
-// checkpoint is never saved without its outcomes.
+// Commit implements herald.SubscriptionState. A commit of outcomes (and
+// failed attempts) only — the usual one — writes them with pipelined
+// asynchronous publishes and, once every one is acknowledged, the
+// checkpoint: a checkpoint is never saved without its outcomes, and a
+// commit that fails part way may leave some of its outcomes written
+// without the checkpoint, which only means that those events are delivered
+// again (at least once) and their outcomes written again. A commit with
+// dead letters or resolved ones is one JetStream atomic batch on the
+// subscription-state bucket (split when larger than one batch takes, with
+// the checkpoint in the last), so that a dead letter is never recorded for
+// an event whose commit otherwise failed.
 func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error {
 	if err := s.check(); err != nil {
 		return err
@@ -206,8 +213,16 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 		m.Header.Set("KV-Operation", "DEL")
 		msgs = append(msgs, m)
 	}
-	put(cpKey(sub), []byte(strconv.FormatUint(p.Checkpoint, 10)))
-	if err := s.writeState(ctx, msgs); err != nil {
+	cp := natsgo.NewMsg(s.subsSubject(cpKey(sub)))
+	cp.Data = []byte(strconv.FormatUint(p.Checkpoint, 10))
+	if len(p.DeadLetters) == 0 && len(p.Resolved) == 0 {
+		// Outcomes alone: pipelined, then the checkpoint.
+		if err := s.writeOutcomes(ctx, msgs); err != nil {
+			return err
+		}
+		msgs = nil
+	}
+	if err := s.writeState(ctx, append(msgs, cp)); err != nil {
 		return err
 	}
 	// The attempts of ended events are no longer needed. Removing them is
@@ -256,6 +271,26 @@ func (s *Store) attemptHistory(ctx context.Context, sub, prefix string, errs []h
 	out := slices.Collect(maps.Values(earlier))
 	slices.SortFunc(out, func(a, b herald.AttemptError) int { return cmp.Compare(a.Attempt, b.Attempt) })
 	return append(out, errs...), nil
+}
+
+// writeOutcomes writes msgs (outcomes and failed attempts) to the state
+// bucket with pipelined asynchronous publishes and waits for every
+// acknowledgement. It is not atomic: after an error some may be written,
+// which is harmless as the checkpoint is not (the events are delivered
+// again and their outcomes written again).
+func (s *Store) writeOutcomes(ctx context.Context, msgs []*natsgo.Msg) error {
+	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := s.js.PublishMsgAsync(m)
+		if err != nil {
+			return s.mapErr("committing", err)
+		}
+		futs = append(futs, f)
+	}
+	if err := waitAcks(ctx, futs); err != nil {
+		return s.mapErr("committing", err)
+	}
+	return nil
 }
 
 // writeState writes msgs to the state bucket: one publish, or atomic

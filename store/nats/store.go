@@ -7,8 +7,9 @@
 //
 //   - events: stream NS_EVENTS (subjects "ns.ev.>"), one message per event,
 //     the stream sequence is the event's position;
-//   - ids: KV bucket ns_ids, event id → position, for idempotency beyond
-//     JetStream's duplicate window;
+//   - ids: stream NS_IDS (UUIDv7 ids, many to a message by time bucket)
+//     and KV bucket ns_ids (other ids), event id → position, for
+//     idempotency beyond JetStream's duplicate window;
 //   - subscription state: KV bucket ns_subs (checkpoints, outcomes, dead
 //     letters), written with atomic batches;
 //   - herald's KV space: KV bucket ns_kv.
@@ -43,6 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"strings"
 	"sync"
@@ -99,6 +101,7 @@ type Store struct {
 	consumers sync.Map // *sharedConsumer → struct{}
 	appendQ   chan *appendReq
 	idx       *indexer
+	directMu  sync.RWMutex   // held (read) by each appendDirect; Close takes it to wait for them
 	appWG     sync.WaitGroup // appenders
 	appDone   chan struct{}  // closed once no appender runs
 	idxWG     sync.WaitGroup // the indexer
@@ -240,8 +243,9 @@ func Open(ctx context.Context, nc *natsgo.Conn, opts ...Option) (*Store, error) 
 }
 
 // formatVersion is written into the event stream's metadata; a stream with a
-// higher one was made by a newer herald.
-const formatVersion = 1
+// higher one was made by a newer herald. Format 2 added the time-bucketed
+// id index (stream NS_IDS); a format 1 stream is upgraded when opened.
+const formatVersion = 2
 
 func open(ctx context.Context, nc *natsgo.Conn, owns bool, opts []Option) (*Store, error) {
 	cfg := defaultConfig()
@@ -334,6 +338,20 @@ func (s *Store) setup(ctx context.Context) error {
 	}
 	if fv > formatVersion {
 		return fmt.Errorf("%w: stream %s has format %d, this herald knows %d", herald.ErrIncompatibleStore, s.eventsStream, fv, formatVersion)
+	}
+	if err := s.idsStream(ctx); err != nil {
+		return err
+	}
+	if fv < formatVersion {
+		// Format 2 indexes UUIDv7 ids in time buckets, which a herald of
+		// format 1 would not read: mark the stream so that it refuses it.
+		sc := info.Config
+		sc.Metadata = maps.Clone(sc.Metadata)
+		sc.Metadata["herald_format"] = fmt.Sprint(formatVersion)
+		if st, err = s.js.UpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("nats store: stream %s: marking format %d: %w", s.eventsStream, formatVersion, err)
+		}
+		info = st.CachedInfo()
 	}
 	if _, err := fmt.Sscan(md["herald_partitions"], &parts); err != nil || parts < 1 || parts > 256 {
 		return fmt.Errorf("%w: stream %s has no valid partition count", herald.ErrIncompatibleStore, s.eventsStream)
@@ -478,6 +496,8 @@ func (s *Store) Close() error {
 	s.tailMu.Unlock()
 	// Appenders finish their groups; then the indexer writes what they queued.
 	s.appWG.Wait()
+	s.directMu.Lock() // direct appends in flight finish
+	s.directMu.Unlock()
 	s.failQueued()
 	close(s.appDone)
 	close(s.idx.ch)
