@@ -37,7 +37,9 @@ const bucketShift = 4
 const maxIDEntriesMsg = 64 << 10
 
 // idsStreamName is the name of the stream of time-bucketed id entries.
-func (s *Store) idsStreamName() string { return s.eventsStream[:len(s.eventsStream)-len("EVENTS")] + "IDS" }
+func (s *Store) idsStreamName() string {
+	return s.eventsStream[:len(s.eventsStream)-len("EVENTS")] + "IDS"
+}
 
 // idBucket returns the subject of id's time bucket, and false when id is
 // not a UUIDv7 (its entry is then a KV key).
