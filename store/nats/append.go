@@ -337,18 +337,7 @@ func (s *Store) indexIDs(ctx context.Context, events []*herald.Event, idx []int,
 	for k, i := range idx {
 		entries[k] = idxEntry{events[i].ID, positions[k]}
 	}
-	futs, rest, err := s.publishIDEntries(entries)
-	if err != nil {
-		return s.mapErr("indexing event ids", err)
-	}
-	for _, e := range rest {
-		f, err := s.js.PublishMsgAsync(s.idMsg(e.id, e.pos))
-		if err != nil {
-			return s.mapErr("indexing event ids", err)
-		}
-		futs = append(futs, f)
-	}
-	if err := waitAcks(ctx, futs); err != nil {
+	if err := s.writeIDEntries(ctx, entries); err != nil {
 		return s.mapErr("indexing event ids", err)
 	}
 	return nil

@@ -206,10 +206,7 @@ func (d *fastDecoder) integer() (lo, hi int, ok bool) {
 	lo = d.i
 	d.eat('-')
 	start := d.i
-	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-		d.i++
-	}
-	n := d.i - start
+	n := d.digits()
 	if n == 0 || n > 1 && d.b[start] == '0' {
 		return 0, 0, false
 	}
@@ -340,39 +337,29 @@ func (d *fastDecoder) str() bool {
 // number skips a JSON number.
 func (d *fastDecoder) number() bool {
 	d.eat('-')
-	if d.eat('0') {
-	} else {
-		n := 0
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
-			n++
-		}
-		if n == 0 {
-			return false
-		}
+	if !d.eat('0') && d.digits() == 0 {
+		return false
 	}
-	if d.eat('.') {
-		n := 0
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
-			n++
-		}
-		if n == 0 {
-			return false
-		}
+	if d.eat('.') && d.digits() == 0 {
+		return false
 	}
 	if d.eat('e') || d.eat('E') {
 		if !d.eat('+') {
 			d.eat('-')
 		}
-		n := 0
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
-			n++
-		}
-		if n == 0 {
+		if d.digits() == 0 {
 			return false
 		}
 	}
 	return true
+}
+
+// digits skips decimal digits and returns how many.
+func (d *fastDecoder) digits() int {
+	n := 0
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+		n++
+	}
+	return n
 }

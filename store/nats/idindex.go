@@ -147,6 +147,39 @@ func (s *Store) publishIDEntries(entries []idxEntry) (futs []jetstream.PubAckFut
 	return futs, rest, nil
 }
 
+// writeIDEntries writes entries to the id index (the UUIDv7 ids a message
+// per time bucket, the others a KV entry each), pipelined, and waits for
+// every acknowledgement.
+func (s *Store) writeIDEntries(ctx context.Context, entries []idxEntry) error {
+	futs, rest, err := s.publishIDEntries(entries)
+	if err != nil {
+		return err
+	}
+	msgs := make([]*natsgo.Msg, len(rest))
+	for i, e := range rest {
+		msgs[i] = s.idMsg(e.id, e.pos)
+	}
+	more, err := s.publishAll(msgs)
+	if err != nil {
+		return err
+	}
+	return waitAcks(ctx, append(futs, more...))
+}
+
+// publishAll sends msgs with asynchronous publishes and returns their
+// acknowledgements to wait for; it stops at the first that cannot be sent.
+func (s *Store) publishAll(msgs []*natsgo.Msg) ([]jetstream.PubAckFuture, error) {
+	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := s.js.PublishMsgAsync(m)
+		if err != nil {
+			return futs, err
+		}
+		futs = append(futs, f)
+	}
+	return futs, nil
+}
+
 // waitAcks waits for every acknowledgement of futs and returns the first
 // error.
 func waitAcks(ctx context.Context, futs []jetstream.PubAckFuture) error {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // indexer writes id → position entries of single-event appends to the id
@@ -83,19 +81,7 @@ func (s *Store) runIndexer() {
 		}
 		linger.Stop()
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
-		futs, rest, failed := s.publishIDEntries(batch)
-		for _, e := range rest {
-			if failed != nil {
-				break
-			}
-			var f jetstream.PubAckFuture
-			if f, failed = s.js.PublishMsgAsync(s.idMsg(e.id, e.pos)); failed == nil {
-				futs = append(futs, f)
-			}
-		}
-		if err := waitAcks(ctx, futs); err != nil && failed == nil {
-			failed = err
-		}
+		failed := s.writeIDEntries(ctx, batch)
 		cancel()
 		if failed != nil {
 			s.indexLog.fail(s, "indexing event ids (the repair indexes what is missed)", failed)

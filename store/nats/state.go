@@ -279,13 +279,9 @@ func (s *Store) attemptHistory(ctx context.Context, sub, prefix string, errs []h
 // which is harmless as the checkpoint is not (the events are delivered
 // again and their outcomes written again).
 func (s *Store) writeOutcomes(ctx context.Context, msgs []*natsgo.Msg) error {
-	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
-	for _, m := range msgs {
-		f, err := s.js.PublishMsgAsync(m)
-		if err != nil {
-			return s.mapErr("committing", err)
-		}
-		futs = append(futs, f)
+	futs, err := s.publishAll(msgs)
+	if err != nil {
+		return s.mapErr("committing", err)
 	}
 	if err := waitAcks(ctx, futs); err != nil {
 		return s.mapErr("committing", err)
