@@ -17,16 +17,21 @@
 // # Guarantees
 //
 // Positions are stream sequences: strictly increasing, and an atomic batch
-// takes consecutive positions. Append is idempotent by event id for as long
-// as the event is kept (until Prune deletes it): within the stream's
-// duplicate window JetStream itself refuses a repeated Nats-Msg-Id, and
-// beyond it the ids bucket answers. Index entries are written in the
-// background right after the event; a process that dies in between leaves
-// the event unindexed until the next repair, which every Store runs when it
-// opens and then every quarter of the duplicate window, so the gap closes
-// long before the duplicate window ends unless no herald process runs at
-// all for that long (and the first to open again repairs before it
-// appends).
+// takes consecutive positions. Append is idempotent by event id: within
+// the stream's duplicate window JetStream itself refuses a repeated
+// Nats-Msg-Id, and beyond it the id index answers — forever for UUIDv7
+// ids (indexed many to a message by mint time, and kept when Prune deletes
+// the event), for as long as the event is kept for other ids. Index
+// entries of single appends are written in the background right after the
+// event; a process that dies in between leaves the event unindexed until
+// the next repair, which every Store runs when it opens and then every
+// quarter of the duplicate window, so the gap closes long before the
+// duplicate window ends unless no herald process runs at all for that
+// long (and the first to open again repairs before it appends).
+//
+// Subscription state is committed at least once: a commit of outcomes
+// writes them before the checkpoint (see Store.Commit), so a crash part
+// way causes redelivery, never a checkpoint without its outcomes.
 //
 // Durability is JetStream's. By default a JetStream server acknowledges a
 // write once it is in the operating system's page cache (of a quorum of
