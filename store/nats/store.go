@@ -501,8 +501,10 @@ func (s *Store) Close() error {
 	s.tailMu.Unlock()
 	// Appenders finish their groups; then the indexer writes what they queued.
 	s.appWG.Wait()
-	s.directMu.Lock() // direct appends in flight finish
-	s.directMu.Unlock()
+	// Direct appends in flight hold directMu for reading: taking it waits
+	// for them to finish (they see closed afterwards).
+	s.directMu.Lock()
+	s.directMu.Unlock() //lint:ignore SA2001 the critical section is the wait
 	s.failQueued()
 	close(s.appDone)
 	close(s.idx.ch)
