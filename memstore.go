@@ -534,6 +534,16 @@ func (s *MemoryStore) DeleteSubscription(ctx context.Context, sub string) error 
 		return ErrClosed
 	}
 	delete(s.checkpoints, sub)
+	for p := s.first; p <= s.head && s.head > 0; p++ {
+		if sl := s.slot(p); len(sl.outs) > 0 {
+			sl.outs = slices.DeleteFunc(sl.outs, func(o memOutcome) bool { return o.sub == sub })
+		}
+	}
+	for k := range s.orphans {
+		if k.sub == sub {
+			delete(s.orphans, k)
+		}
+	}
 	return nil
 }
 

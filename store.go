@@ -165,7 +165,10 @@ type SubscriptionState interface {
 	Commit(ctx context.Context, sub string, p Progress) error
 
 	// DeleteSubscription removes sub's checkpoint, so that it no longer holds
-	// back retention. Its outcomes and dead letters are kept.
+	// back retention, and its outcomes (with whatever else the store keeps
+	// of its attempts), so that a later subscription of the same name —
+	// perhaps another owner's — never shows them as its own. Its dead
+	// letters are kept: discard them with DeleteDeadLetters.
 	DeleteSubscription(ctx context.Context, sub string) error
 
 	// Outcomes returns the outcomes matching q, ordered by event position

@@ -402,10 +402,14 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 			delete(pm.m, d.Name)
 		}
 		if !exists {
-			// A new subscription: dead letters under its name are an
-			// earlier one's (deleted through another server sharing the
-			// store, or by an older herald), not its owner's to receive.
+			// A new subscription: dead letters, outcomes and a checkpoint
+			// under its name are an earlier one's (deleted through
+			// another server sharing the store, or by an older herald),
+			// not its owner's to receive or see.
 			if _, err := pm.s.bus.Discard(ctx, herald.DeadLetterQuery{Subscription: d.Name}); err != nil {
+				return next, false, err
+			}
+			if err := pm.s.bus.DeleteSubscription(ctx, d.Name); err != nil {
 				return next, false, err
 			}
 		}
@@ -477,8 +481,9 @@ func (pm *pushManager) list() []*pushSub {
 	return out
 }
 
-// remove stops and deletes a push subscription and its checkpoint. Its
-// outcomes and dead letters stay.
+// remove stops and deletes a push subscription with its checkpoint,
+// outcomes and dead letters: they are its owner's, and whoever takes the
+// name next must not see them.
 func (pm *pushManager) remove(ctx context.Context, name string) error {
 	pm.mu.Lock()
 	defer pm.mu.Unlock()

@@ -293,7 +293,8 @@ func newSubsRmCmd(g *globals) *cobra.Command {
 		Aliases:           []string{"delete"},
 		Short:             "delete a push subscription",
 		Long: `Delete the push subscription NAME: deliveries stop and its position is
-forgotten. Its outcomes and dead letters are kept.`,
+forgotten, and its outcomes and dead letters go with it: a later
+subscription of the same name starts without them.`,
 		Example: `  herald subs rm transcriber`,
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {

@@ -330,16 +330,19 @@ func (s *Store) writeState(ctx context.Context, msgs []*natsgo.Msg) error {
 	return nil
 }
 
-// DeleteSubscription implements herald.SubscriptionState. It also removes
-// the subscription's shared JetStream consumers, if it had any.
+// DeleteSubscription implements herald.SubscriptionState: it purges the
+// subscription's checkpoint, outcomes and failed attempts, and removes its
+// shared JetStream consumers, if it had any.
 func (s *Store) DeleteSubscription(ctx context.Context, sub string) error {
 	if err := s.check(); err != nil {
 		return err
 	}
 	ctx, cancel := s.reqCtx(ctx)
 	defer cancel()
-	if err := s.purgeSubject(ctx, s.subsStream, s.subsSubject(cpKey(sub))); err != nil {
-		return err
+	for _, key := range []string{cpKey(sub), "oc.*.*." + encodeToken(sub), "ae." + encodeToken(sub) + ".>"} {
+		if err := s.purgeSubject(ctx, s.subsStream, s.subsSubject(key)); err != nil {
+			return err
+		}
 	}
 	return s.deleteSharedConsumers(ctx, sub)
 }

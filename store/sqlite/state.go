@@ -140,11 +140,14 @@ func (tx *wtx) upsertOutcomes(sub string, outcomes []herald.Outcome) error {
 	return nil
 }
 
-// DeleteSubscription removes sub's checkpoint; its outcomes and dead
+// DeleteSubscription removes sub's checkpoint and its outcomes; its dead
 // letters stay.
 func (s *Store) DeleteSubscription(ctx context.Context, sub string) error {
 	err := s.do(ctx, func(tx *wtx) error {
-		_, err := tx.st.deleteCheckpoint.ExecContext(tx.ctx, sub)
+		if _, err := tx.st.deleteCheckpoint.ExecContext(tx.ctx, sub); err != nil {
+			return err
+		}
+		_, err := tx.conn.ExecContext(tx.ctx, `DELETE FROM outcomes WHERE subscription = ?`, sub)
 		return err
 	})
 	return s.fail(ctx, "delete subscription", err)

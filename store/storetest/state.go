@@ -62,12 +62,16 @@ func (s *suite) testCheckpoints(t *testing.T) {
 		t.Errorf("Checkpoint after moving back = %d, want 2", p)
 	}
 
-	// DeleteSubscription removes the checkpoint and keeps outcomes and
-	// dead letters.
+	// DeleteSubscription removes the checkpoint and the outcomes, and
+	// keeps the dead letters.
 	mustCommit(t, st, "transcriber", herald.Progress{
 		Checkpoint:  3,
 		Outcomes:    []herald.Outcome{outcome(evs[2], "transcriber", herald.OutcomeSucceeded)},
 		DeadLetters: []herald.DeadLetter{deadLetter(evs[1], base)},
+	})
+	mustCommit(t, st, "push/webhook-1", herald.Progress{
+		Checkpoint: 6,
+		Outcomes:   []herald.Outcome{outcome(evs[2], "push/webhook-1", herald.OutcomeSucceeded)},
 	})
 	if err := st.DeleteSubscription(ctx, "transcriber"); err != nil {
 		t.Fatal(err)
@@ -78,8 +82,11 @@ func (s *suite) testCheckpoints(t *testing.T) {
 	if cps, _ := st.Checkpoints(ctx); len(cps) != 2 {
 		t.Errorf("Checkpoints after DeleteSubscription = %v", cps)
 	}
-	if os, err := st.Outcomes(ctx, herald.OutcomeQuery{Subscription: "transcriber"}); err != nil || len(os) != 1 {
-		t.Errorf("outcomes after DeleteSubscription = %v, %v; want them kept", os, err)
+	if os, err := st.Outcomes(ctx, herald.OutcomeQuery{Subscription: "transcriber"}); err != nil || len(os) != 0 {
+		t.Errorf("outcomes after DeleteSubscription = %v, %v; want none", os, err)
+	}
+	if os, err := st.Outcomes(ctx, herald.OutcomeQuery{EventID: evs[2].ID}); err != nil || len(os) != 1 || os[0].Subscription != "push/webhook-1" {
+		t.Errorf("outcomes of the event after DeleteSubscription = %v, %v; want only the other subscription's", os, err)
 	}
 	if ds, err := st.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: "transcriber"}); err != nil || len(ds) != 1 {
 		t.Errorf("dead letters after DeleteSubscription = %d, %v; want them kept", len(ds), err)
