@@ -42,7 +42,12 @@ type Server struct {
 	hooks  webhookClients
 	// tickets are the stream tickets handed out (tickets.go).
 	tickets tickets
-	m       *metrics
+	// sessions are the console's login sessions (sessions.go), uiAssets
+	// its files (consoleui.go), history the samples of GET /v1/history.
+	sessions sessions
+	uiAssets map[string]*uiAsset
+	history  *history
+	m        *metrics
 	// bodySlots holds one element per publish body being read and
 	// decoded (WithMaxBodyReads).
 	bodySlots chan struct{}
@@ -85,6 +90,8 @@ type config struct {
 	pushLimits      PushLimits
 	webhookPolicy   WebhookPolicy
 	metricsToken    string
+	historyEvery    time.Duration
+	historyKeep     int
 }
 
 // Option configures a Server in New.
@@ -266,7 +273,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 	}
 	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100, maxStreams: 1000, refresh: tokenRefresh,
 		bodyTimeout: 30 * time.Second, answerTimeout: 2 * time.Minute, maxBodyReads: 64,
-		maxStreamsPerID: DefaultMaxStreamsPerIdentity, maxPageBytes: 4 << 20}
+		maxStreamsPerID: DefaultMaxStreamsPerIdentity, maxPageBytes: 4 << 20, historyEvery: 10 * time.Second, historyKeep: 90}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -291,6 +298,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: max body reads must be at least 1")
 	case cfg.bodyTimeout <= 0 || cfg.answerTimeout <= 0:
 		return nil, errors.New("server: body read and answer timeouts must be positive")
+	case cfg.historyEvery <= 0 || cfg.historyKeep < 2:
+		return nil, errors.New("server: history needs a positive interval and at least 2 samples")
 	case cfg.limits.MaxEvent > int(cfg.limits.MaxBody):
 		return nil, errors.New("server: the event limit is above the body limit")
 	}
@@ -318,6 +327,10 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("server: metrics: %w", err)
 	}
 	s.m = m
+	if s.uiAssets, err = loadUIAssets(); err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("server: console files: %w", err)
+	}
 	if s.auth, err = newAuthenticator(s.kv, cfg.tokens, cfg.requireTokens); err != nil {
 		s.cancel()
 		return nil, fmt.Errorf("server: %w", err)
@@ -363,6 +376,13 @@ func (s *Server) start(ctx context.Context) error {
 	go func() {
 		defer s.wg.Done()
 		s.refreshShared()
+	}()
+	s.history = newHistory(s.cfg.historyEvery, s.cfg.historyKeep)
+	s.history.add(s.sample())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.sampleHistory()
 	}()
 	return nil
 }
@@ -480,6 +500,7 @@ func (s *Server) routes() {
 	for _, rt := range s.routeTable() {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
+	s.consoleRoutes(s.mux)
 	s.mux.Handle("/", s.wrap(route{"other", true, func(w http.ResponseWriter, r *http.Request, _ *principal) error {
 		if allow := s.allowed(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
@@ -510,6 +531,7 @@ func (s *Server) routeTable() []route {
 		{"POST /v1/dlq/redrive", false, s.handleDLQRedriveAll},
 		{"POST /v1/dlq/{id}/redrive", false, s.handleDLQRedrive},
 		{"DELETE /v1/dlq/{id}", false, s.handleDLQDelete},
+		{"DELETE /v1/dlq", false, s.handleDLQDiscardAll},
 		{"GET /v1/subjects/{subject}", false, s.handleSubject},
 		{"POST /v1/subjects/{subject}/forget", false, s.handleForget},
 		{"GET /v1/schemas", false, s.handleSchemaList},
@@ -519,6 +541,7 @@ func (s *Server) routeTable() []route {
 		{"GET /v1/tokens", false, s.handleTokenList},
 		{"DELETE /v1/tokens/{id}", false, s.handleTokenRevoke},
 		{"GET /v1/status", false, s.handleStatus},
+		{"GET /v1/history", false, s.handleHistory},
 		{"GET /v1/openapi.json", true, s.handleOpenAPI},
 		{"GET /healthz", true, s.handleHealth},
 		{"GET /readyz", true, s.handleReady},

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"net/http"
 	"sync"
 	"time"
@@ -66,9 +64,7 @@ func (ts *tickets) issue(p *principal) (string, time.Time, error) {
 		return "", time.Time{}, &apiError{Status: http.StatusServiceUnavailable, Code: CodeBackpressure, Index: -1,
 			RetryAfter: ticketTTL, Message: "too many stream tickets outstanding; retry later"}
 	}
-	var b [32]byte
-	rand.Read(b[:])
-	secret := ticketPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	secret := randomSecret(ticketPrefix)
 	t := ticket{expires: now.Add(ticketTTL)}
 	if p.tok != nil {
 		t.tokenHash = p.tok.Hash
@@ -92,9 +88,13 @@ func (ts *tickets) redeem(secret string) (string, error) {
 	return t.tokenHash, nil
 }
 
-// authenticate finds the caller of a request: by its stream ticket on GET
-// /v1/stream?ticket=, else by its token.
+// authenticate finds the caller of a request: by its console session
+// (sessions.go), by its stream ticket on GET /v1/stream?ticket=, else by
+// its token.
 func (s *Server) authenticate(r *http.Request, rt route) (*principal, error) {
+	if p, ok, err := s.sessionAuth(r); ok {
+		return p, err
+	}
 	if rt.pattern != "GET /v1/stream" || !r.URL.Query().Has(ticketQuery) {
 		return s.auth.authenticate(r)
 	}

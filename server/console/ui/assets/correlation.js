@@ -1,0 +1,131 @@
+// A correlation's chain: the causal tree (each event under its cause), a
+// timeline, and every subscription's outcome of every event (succeeded,
+// retrying, dead-lettered, discarded), with attempts, duration and last
+// error. It follows the chain live: new events of the correlation arrive
+// over SSE, and its outcomes are re-read every two seconds.
+import {api} from './api.js';
+import {h, fill, clock, ms, durMs, eventHref, short} from './dom.js';
+
+export const title = 'Correlation';
+
+function outcomeLabel(o) {
+  switch (o.status) {
+    case 'succeeded': return o.attempts > 1 ? `succeeded after ${o.attempts} attempts` : 'succeeded';
+    case 'retrying': return `retrying (${o.attempts} attempt${o.attempts === 1 ? '' : 's'})`;
+    case 'dead_lettered': return `dead-lettered after ${o.attempts} attempt${o.attempts === 1 ? '' : 's'}`;
+    case 'discarded': return 'discarded';
+  }
+  return o.status;
+}
+
+function outcomes(te) {
+  if (!te.outcomes || !te.outcomes.length) return h('div', {class: 'muted small'}, 'no subscription handled it');
+  return h('ul', {class: 'outcomes'}, te.outcomes.map((o) => h('li', {class: 'outcome ' + o.status, dataset: {sub: o.subscription, status: o.status}},
+    h('span', {class: 'pill ' + o.status}, outcomeLabel(o)), ' ',
+    h('strong', {}, o.subscription),
+    h('span', {class: 'muted'}, ` · ${ms(durMs(o.duration))} · ${clock(o.updated_at)}`),
+    o.last_error ? h('div', {class: 'last-error'}, o.last_error) : null)));
+}
+
+function tree(events) {
+  const byId = new Map(events.map((te) => [te.event.id, te]));
+  const kids = new Map();
+  const roots = [];
+  for (const te of events) {
+    const c = te.event.causation_id;
+    if (c && c !== te.event.id && byId.has(c)) {
+      if (!kids.has(c)) kids.set(c, []);
+      kids.get(c).push(te);
+    } else roots.push(te);
+  }
+  const t0 = Date.parse(events[0].event.timestamp);
+  const node = (te, depth) => h('li', {class: 'node', dataset: {name: te.event.name}},
+    h('div', {class: 'node-head'},
+      h('a', {href: eventHref(te.event.id), class: 'ev-name'}, te.event.name),
+      h('span', {class: 'muted'}, ` +${ms(Date.parse(te.event.timestamp) - t0)} · #${te.event.position}`),
+      te.event.source_plugin ? h('span', {class: 'muted'}, ` · ${te.event.source_plugin}`) : null),
+    outcomes(te),
+    depth < 64 && kids.has(te.event.id) ? h('ul', {}, kids.get(te.event.id).map((k) => node(k, depth + 1))) : null);
+  return h('ul', {class: 'tree', id: 'tree'}, roots.map((r) => node(r, 0)));
+}
+
+function timeline(events) {
+  const t0 = Date.parse(events[0].event.timestamp);
+  let t1 = t0 + 1;
+  for (const te of events) {
+    t1 = Math.max(t1, Date.parse(te.event.timestamp));
+    for (const o of te.outcomes || []) t1 = Math.max(t1, Date.parse(o.updated_at) || 0);
+  }
+  const W = 900, L = 230, rowH = 26, H = events.length * rowH + 30;
+  const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - 20);
+  const svg = h('svg:svg', {viewBox: `0 0 ${W} ${H}`, class: 'timeline', id: 'timeline', role: 'img', 'aria-label': 'timeline of the chain'});
+  for (let i = 0; i <= 4; i++) {
+    const gx = L + (i / 4) * (W - L - 20);
+    svg.append(h('svg:line', {x1: gx, x2: gx, y1: 0, y2: H - 20, class: 'grid'}),
+      h('svg:text', {x: gx, y: H - 5, class: 'axis', 'text-anchor': 'middle'}, '+' + ms((i / 4) * (t1 - t0))));
+  }
+  events.forEach((te, i) => {
+    const y = i * rowH + 14, t = Date.parse(te.event.timestamp);
+    svg.append(h('svg:text', {x: 4, y: y + 4, class: 'label'}, te.event.name));
+    for (const o of te.outcomes || []) {
+      const end = Date.parse(o.updated_at) || t;
+      svg.append(h('svg:rect', {x: x(t), y: y - 5, width: Math.max(2, x(end) - x(t)), height: 10, rx: 3, class: 'bar ' + o.status},
+        h('svg:title', {}, `${o.subscription}: ${outcomeLabel(o)}, ${ms(durMs(o.duration))}`)));
+    }
+    svg.append(h('svg:circle', {cx: x(t), cy: y, r: 5, class: 'dot'}, h('svg:title', {}, `${te.event.name} at ${clock(te.event.timestamp)}`)));
+  });
+  return svg;
+}
+
+export default async function correlation(main, {arg: id}) {
+  const head = h('div', {class: 'page-head'}, h('h1', {}, h('span', {class: 'muted'}, 'Correlation '), short(id)),
+    h('div', {class: 'tools'}, h('span', {class: 'status', id: 'corr-status'}, ''), h('a', {class: 'button secondary', href: '/ui/?correlation_id=' + encodeURIComponent(id)}, 'Its events live')));
+  const body = h('div', {id: 'corr-body'});
+  fill(main, head, h('p', {class: 'muted mono'}, id), body);
+  let last = '';
+  async function load() {
+    let tr;
+    try {
+      tr = await api('GET', '/v1/correlations/' + encodeURIComponent(id));
+    } catch (err) {
+      fill(body, h('p', {class: 'error'}, err.message));
+      return false;
+    }
+    const key = JSON.stringify(tr);
+    if (key === last) return pending(tr);
+    last = key;
+    const n = tr.events.length;
+    const counts = {};
+    for (const te of tr.events) for (const o of te.outcomes || []) counts[o.status] = (counts[o.status] || 0) + 1;
+    fill(body,
+      h('div', {class: 'summary', id: 'corr-summary'}, h('span', {}, `${n} event${n === 1 ? '' : 's'}`),
+        Object.entries(counts).map(([s, c]) => h('span', {class: 'pill ' + s}, `${c} ${s.replace('_', '-')}`))),
+      h('div', {class: 'cols'},
+        h('section', {class: 'card grow'}, h('h2', {}, 'Causal tree'), tree(tr.events)),
+      ),
+      h('section', {class: 'card'}, h('h2', {}, 'Timeline'), timeline(tr.events)));
+    return pending(tr);
+  }
+  const pending = (tr) => tr.events.some((te) => (te.outcomes || []).some((o) => o.status === 'retrying'));
+  const st = document.getElementById('corr-status');
+  let timer = null, busy = false;
+  const refresh = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const more = await load();
+      st.textContent = more ? 'running…' : 'up to date';
+      st.className = 'status ' + (more ? 'live' : '');
+    } finally { busy = false; }
+  };
+  await refresh();
+  timer = setInterval(refresh, 2000);
+  // New events of the chain arrive over the stream.
+  let es = null;
+  try {
+    const s = await api('GET', '/v1/status');
+    es = new EventSource(`/v1/stream?correlation_id=${encodeURIComponent(id)}&after=${s.head}`);
+    es.onmessage = () => refresh();
+  } catch { /* polling alone keeps the page current */ }
+  addEventListener('pagehide', () => { clearInterval(timer); if (es) es.close(); });
+}

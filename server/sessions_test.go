@@ -1,0 +1,271 @@
+package server_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// consoleClient is a browser's view of the console: a cookie jar, no
+// redirects followed.
+type consoleClient struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+	csrf string
+}
+
+func newConsoleClient(t *testing.T, base string) *consoleClient {
+	return &consoleClient{t: t, base: base, c: &http.Client{
+		Jar:           newJar(),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// jar is a minimal cookie jar (the standard one refuses Secure cookies
+// over plain HTTP, which this server never sets there anyway).
+type jar struct{ cookies map[string]*http.Cookie }
+
+func newJar() *jar { return &jar{cookies: map[string]*http.Cookie{}} }
+
+func (j *jar) SetCookies(_ *url.URL, cs []*http.Cookie) {
+	for _, c := range cs {
+		if c.MaxAge < 0 {
+			delete(j.cookies, c.Name)
+		} else {
+			j.cookies[c.Name] = c
+		}
+	}
+}
+
+func (j *jar) Cookies(*url.URL) []*http.Cookie {
+	var out []*http.Cookie
+	for _, c := range j.cookies {
+		out = append(out, &http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	return out
+}
+
+func (cc *consoleClient) do(method, path, body string, header ...string) *http.Response {
+	cc.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, cc.base+path, rd)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := cc.c.Do(req)
+	if err != nil {
+		cc.t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func (cc *consoleClient) login(token string) *http.Response {
+	cc.t.Helper()
+	resp := cc.do("POST", "/ui/login", url.Values{"token": {token}, "next": {"/ui/dlq"}}.Encode(),
+		"Content-Type", "application/x-www-form-urlencoded", "Origin", cc.base, "Sec-Fetch-Site", "same-origin")
+	req, _ := http.NewRequest("GET", cc.base+"/ui/session", nil)
+	r, err := cc.c.Do(req)
+	if err == nil {
+		var s struct {
+			CSRF string `json:"csrf"`
+		}
+		json.NewDecoder(r.Body).Decode(&s)
+		r.Body.Close()
+		cc.csrf = s.CSRF
+	}
+	return resp
+}
+
+func TestConsoleSession(t *testing.T) {
+	e, _ := authEnv(t)
+	cc := newConsoleClient(t, e.url)
+
+	// Pages need a session; the login page takes a token once.
+	if r := cc.do("GET", "/ui/subscriptions", ""); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/ui/login?next=%2Fui%2Fsubscriptions" {
+		t.Fatalf("a page without a session: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	if r := cc.login("hrld_wrong"); r.StatusCode != http.StatusSeeOther || !strings.Contains(r.Header.Get("Location"), "failed=1") {
+		t.Fatalf("a wrong token: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	if r := cc.do("POST", "/ui/login", "token="+adminToken, "Content-Type", "application/x-www-form-urlencoded", "Origin", "https://evil.example"); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("a cross-origin login: %d", r.StatusCode)
+	}
+	r := cc.login(adminToken)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/ui/dlq" {
+		t.Fatalf("login: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	set := r.Header.Get("Set-Cookie")
+	for _, want := range []string{"herald_session=hrss_", "Path=/", "HttpOnly", "SameSite=Strict", "Max-Age=43200"} {
+		if !strings.Contains(set, want) {
+			t.Errorf("the session cookie %q lacks %s", set, want)
+		}
+	}
+	if strings.Contains(set, "Secure") {
+		t.Errorf("the session cookie is Secure over plain HTTP: %q", set)
+	}
+	if strings.Contains(set, adminToken) {
+		t.Fatal("the cookie carries the token")
+	}
+	if cc.csrf == "" {
+		t.Fatal("GET /ui/session gave no CSRF token")
+	}
+
+	// The session is the token: reads work, changes need the CSRF token.
+	if r := cc.do("GET", "/v1/dlq", ""); r.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/dlq with the admin's session: %d", r.StatusCode)
+	}
+	if r := cc.do("POST", "/v1/events", `{"name":"recording.done","data":{}}`); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("a publish without the CSRF token: %d", r.StatusCode)
+	}
+	if r := cc.do("POST", "/v1/events", `{"name":"recording.done","data":{}}`, "Herald-Csrf", "nope"); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("a publish with a wrong CSRF token: %d", r.StatusCode)
+	}
+	if r := cc.do("POST", "/v1/events", `{"name":"recording.done","data":{}}`, "Herald-Csrf", cc.csrf); r.StatusCode != http.StatusCreated {
+		t.Fatalf("a publish with the CSRF token: %d", r.StatusCode)
+	}
+	// A restricted token's session has the token's rights, no more.
+	rc := newConsoleClient(t, e.url)
+	rc.login(recorderToken)
+	if r := rc.do("GET", "/v1/dlq", ""); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("GET /v1/dlq with the recorder's session: %d", r.StatusCode)
+	}
+	if r := rc.do("GET", "/v1/events?name=recording.>", ""); r.StatusCode != http.StatusOK {
+		t.Fatalf("reading its events: %d", r.StatusCode)
+	}
+
+	// Logging out needs the CSRF token, ends the session and clears the cookie.
+	if r := cc.do("POST", "/ui/logout", ""); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("logout without the CSRF token: %d", r.StatusCode)
+	}
+	old := cc.c.Jar.(*jar).cookies["herald_session"].Value
+	if r := cc.do("POST", "/ui/logout", "", "Herald-Csrf", cc.csrf); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %d", r.StatusCode)
+	}
+	if _, ok := cc.c.Jar.(*jar).cookies["herald_session"]; ok {
+		t.Error("logout left the cookie")
+	}
+	replay := newConsoleClient(t, e.url)
+	replay.c.Jar.SetCookies(nil, []*http.Cookie{{Name: "herald_session", Value: old}})
+	if r := replay.do("GET", "/v1/status", ""); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the cookie of an ended session: %d", r.StatusCode)
+	}
+}
+
+func TestConsoleSessionEndsWithItsToken(t *testing.T) {
+	e, _ := authEnv(t)
+	var created struct {
+		Token string `json:"token"`
+		Info  struct {
+			ID string `json:"id"`
+		} `json:"info"`
+	}
+	e.do("POST", "/v1/tokens", map[string]any{"identity": "temp", "subscribe": []string{"recording.>"}}, "Authorization", bearer(adminToken)).json(t, &created)
+	cc := newConsoleClient(t, e.url)
+	cc.login(created.Token)
+	if r := cc.do("GET", "/v1/status", ""); r.StatusCode != http.StatusOK {
+		t.Fatalf("status with the session: %d", r.StatusCode)
+	}
+	// A stream opened with the session ends when the token is revoked.
+	req, _ := http.NewRequest("GET", e.url+"/v1/stream", nil)
+	for _, c := range cc.c.Jar.Cookies(nil) {
+		req.AddCookie(c)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream with the session: %v %v", err, resp)
+	}
+	done := make(chan struct{})
+	go func() { io.Copy(io.Discard, resp.Body); close(done) }()
+	if a := e.do("DELETE", "/v1/tokens/"+created.Info.ID, nil, "Authorization", bearer(adminToken)); a.status != http.StatusNoContent {
+		t.Fatalf("revoke: %d", a.status)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session's stream outlived its token")
+	}
+	resp.Body.Close()
+	if r := cc.do("GET", "/v1/status", ""); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status with the session of a revoked token: %d", r.StatusCode)
+	}
+	if r := cc.do("GET", "/ui/", ""); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a page with the session of a revoked token: %d", r.StatusCode)
+	}
+}
+
+func TestConsoleOpenServerHasNoLogin(t *testing.T) {
+	e := newEnv(t)
+	cc := newConsoleClient(t, e.url)
+	r := cc.do("GET", "/ui/", "")
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("GET /ui/ on an open server: %d", r.StatusCode)
+	}
+	h := r.Header
+	for k, want := range map[string]string{
+		"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'",
+		"X-Frame-Options":         "DENY",
+		"X-Content-Type-Options":  "nosniff",
+		"Cache-Control":           "no-store",
+	} {
+		if !strings.Contains(h.Get(k), want) {
+			t.Errorf("%s: %q, want %q", k, h.Get(k), want)
+		}
+	}
+	if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("the CSP allows framing: %q", h.Get("Content-Security-Policy"))
+	}
+	if r := cc.do("GET", "/ui/login", ""); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/ui/" {
+		t.Fatalf("the login page of an open server: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	if r := cc.do("GET", "/ui/assets/app.js", "", "Accept-Encoding", "gzip"); r.StatusCode != http.StatusOK ||
+		r.Header.Get("Content-Encoding") != "gzip" || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("app.js: %d %v", r.StatusCode, r.Header)
+	} else if r2 := cc.do("GET", "/ui/assets/app.js", "", "If-None-Match", r.Header.Get("ETag")); r2.StatusCode != http.StatusNotModified {
+		t.Fatalf("app.js again with its ETag: %d", r2.StatusCode)
+	}
+	if r := cc.do("GET", "/ui/assets/nope.js", ""); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("a missing asset: %d", r.StatusCode)
+	}
+	if r := cc.do("GET", "/ui", ""); r.StatusCode != http.StatusMovedPermanently {
+		t.Fatalf("/ui: %d", r.StatusCode)
+	}
+	// A stale cookie on an open server is ignored.
+	cc.c.Jar.SetCookies(nil, []*http.Cookie{{Name: "herald_session", Value: "hrss_stale"}})
+	if r := cc.do("GET", "/v1/status", ""); r.StatusCode != http.StatusOK {
+		t.Fatalf("an open server with a stale cookie: %d", r.StatusCode)
+	}
+}
+
+func TestHistory(t *testing.T) {
+	e := newEnv(t)
+	for range 3 {
+		e.do("POST", "/v1/events", map[string]any{"name": "recording.done", "data": map[string]any{}})
+	}
+	var h struct {
+		IntervalSeconds float64 `json:"interval_seconds"`
+		Points          []struct {
+			Published uint64 `json:"published"`
+		} `json:"points"`
+		Subscriptions map[string][]uint64 `json:"subscriptions"`
+	}
+	e.do("GET", "/v1/history", nil).json(t, &h)
+	sum := uint64(0)
+	for _, p := range h.Points {
+		sum += p.Published
+	}
+	// The first sample is taken as the server starts, the last point ends
+	// now: together the points count every event published since.
+	if h.IntervalSeconds != 10 || len(h.Points) == 0 || sum != 3 || h.Subscriptions == nil {
+		t.Fatalf("history: interval %v, %d points counting %d events, want 10 s and 3 events", h.IntervalSeconds, len(h.Points), sum)
+	}
+}
