@@ -23,6 +23,7 @@ import (
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/sensitive"
 	"github.com/heraldhq/herald/server"
+	"github.com/heraldhq/herald/store/sqlite"
 )
 
 // serveFlags are the settings of `herald serve`.
@@ -48,6 +49,7 @@ type serveFlags struct {
 	tlsKey          string
 	corsOrigins     []string
 	durability      string
+	quickCheck      time.Duration
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
@@ -197,6 +199,7 @@ the requests and webhook deliveries in flight, and closes the store.`,
 	fl.StringVar(&f.tlsKey, "tls-key", envOr("HERALD_TLS_KEY", ""), "the certificate's private key (PEM) (env HERALD_TLS_KEY)")
 	fl.StringSliceVar(&f.corsOrigins, "cors-origin", envList("HERALD_CORS_ORIGIN"), "let browser pages from this origin call the API; repeat or comma-separate, * for any (env HERALD_CORS_ORIGIN)")
 	fl.StringVar(&f.durability, "durability", envOr("HERALD_DURABILITY", "full"), "sqlite: full (fsync every commit) or normal (env HERALD_DURABILITY)")
+	fl.DurationVar(&f.quickCheck, "quick-check", envDuration("HERALD_QUICK_CHECK", sqlite.DefaultQuickCheck), "sqlite: how long the integrity check of the store file at start may run (about 6 s a gigabyte); 0 skips it (env HERALD_QUICK_CHECK)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
 	fl.StringVar(&f.logFormat, "log-format", envOr("HERALD_LOG_FORMAT", "text"), "text or json: with json every line on stdout and stderr is a JSON record (env HERALD_LOG_FORMAT)")
 	fl.IntVar(&f.maxConnsPerAddr, "max-conns-per-addr", envInt("HERALD_MAX_CONNS_PER_ADDR", server.DefaultMaxConnsPerAddr),

@@ -68,7 +68,8 @@ func openStore(ctx context.Context, f *serveFlags, log *slog.Logger) (herald.Sto
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, "", fmt.Errorf("creating the data folder %s: %w", f.data, err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(f.data, storeFile), sqlite.WithDurability(level), sqlite.WithLogger(log))
+	st, err := sqlite.Open(ctx, filepath.Join(f.data, storeFile), sqlite.WithDurability(level), sqlite.WithLogger(log),
+		sqlite.WithQuickCheck(f.quickCheck))
 	if err != nil {
 		return nil, "", fmt.Errorf("opening the store: %w", err)
 	}
