@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -114,6 +115,36 @@ func TestOpenRefusesBadPageType(t *testing.T) {
 	if err := s.Ready(context.Background()); !errors.Is(err, ErrDamaged) {
 		t.Fatalf("Ready after a read met the bad page: %v; want ErrDamaged", err)
 	}
+}
+
+// A read that keeps failing (a bad page, the check skipped): before, the
+// subscription logged the failure ten times a second; now it waits longer
+// between tries (up to 5 s) and logs at most one line a minute.
+func TestFailingReadsAreLoggedRarely(t *testing.T) {
+	path := filledStore(t, 400)
+	off, file := bodyOffset(t, path, damageID(1))
+	pageSize := int(binary.BigEndian.Uint16(file[16:18]))
+	writeAt(t, path, int64(off/pageSize*pageSize), []byte{0x07})
+	synctest.Test(t, func(t *testing.T) {
+		st := openTest(t, path, WithQuickCheck(0))
+		var logs testlog.Buffer
+		bus, err := herald.New(herald.WithStore(st), herald.WithLogger(testlog.Logger(&logs)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bus.Close(context.Background())
+		sub, err := bus.Subscribe(context.Background(), "rec.>", herald.HandlerFunc(func(context.Context, *herald.Event) error { return nil }),
+			herald.Durable("recorder"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Minute)
+		n := strings.Count(logs.String(), "reading the log failed")
+		if n < 2 || n > 11 {
+			t.Errorf("a read failing for 10 minutes was logged %d times; want one line a minute", n)
+		}
+		sub.Close(context.Background())
+	})
 }
 
 // damageBody flips the format byte of event n's stored body, which
