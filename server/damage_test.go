@@ -1,16 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/sqlitedamage"
 	"github.com/heraldhq/herald/store/sqlite"
 )
 
@@ -24,32 +20,11 @@ func TestReadyzSaysDamagedStoreIsNotReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i <= 5; i++ {
-		e := &herald.Event{ID: fmt.Sprintf("evt-%d", i), Name: "rec.made", Data: json.RawMessage(`{"n":1}`)}
-		if err := e.Prepare(e.Timestamp); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Append(ctx, []*herald.Event{e}, herald.AppendOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sqlitedamage.Fill(t, st, 5)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Flip the format byte of event 3's stored body: SQLite's checks
-	// cannot see it.
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	needle := append([]byte{1, 5}, "evt-3"...)
-	if bytes.Count(b, needle) != 1 {
-		t.Fatalf("the body of evt-3 is found %d times", bytes.Count(b, needle))
-	}
-	b[bytes.Index(b, needle)] = 0x7f
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	sqlitedamage.FlipBody(t, path, sqlitedamage.ID(3))
 
 	st, err = sqlite.Open(ctx, path)
 	if err != nil {

@@ -3,10 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,60 +13,22 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/sqlitedamage"
 	"github.com/heraldhq/herald/internal/testlog"
 	"github.com/heraldhq/herald/internal/testwait"
 )
 
-// damageID is the id of the n-th event filledStore writes.
-func damageID(n int) string { return fmt.Sprintf("evt-%06d", n) }
-
-// filledStore writes n events named rec.made (ids damageID(1…n), data
-// padded so that they take many pages) into a new store file, closes it
-// and returns its path.
+// filledStore writes n events (sqlitedamage.Fill) into a new store file,
+// closes it and returns its path.
 func filledStore(t *testing.T, n int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "herald.db")
 	s := openTest(t, path)
-	for i := 1; i <= n; i++ {
-		e := ev(t, "rec.made", func(e *herald.Event) {
-			e.ID = damageID(i)
-			e.Data = json.RawMessage(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, strings.Repeat("x", 300)))
-		})
-		appendOK(t, s, herald.AppendOptions{}, e)
-	}
+	sqlitedamage.Fill(t, s, n)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// bodyOffset returns where, in the store file, the stored body of the
-// event with the given id starts: its format byte, then the id's length
-// and the id.
-func bodyOffset(t *testing.T, path, id string) (off int, file []byte) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	needle := append([]byte{bodyFormat, byte(len(id))}, id...)
-	off = bytes.Index(b, needle)
-	if off < 0 || bytes.Count(b, needle) != 1 {
-		t.Fatalf("the body of %s is found %d times in the file", id, bytes.Count(b, needle))
-	}
-	return off, b
-}
-
-func writeAt(t *testing.T, path string, off int64, p []byte) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(p, off); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A page whose type byte is not a b-tree page type: before, the store
@@ -79,13 +38,7 @@ func writeAt(t *testing.T, path string, off int64, p []byte) {
 // ready at the first read of the page.
 func TestOpenRefusesBadPageType(t *testing.T) {
 	path := filledStore(t, 400)
-	off, file := bodyOffset(t, path, damageID(200))
-	pageSize := int(binary.BigEndian.Uint16(file[16:18]))
-	page := off / pageSize
-	if page == 0 {
-		t.Fatal("the event is on the first page")
-	}
-	writeAt(t, path, int64(page*pageSize), []byte{0x07}) // types are 2, 5, 10, 13
+	sqlitedamage.BadPage(t, path, damageID(200))
 	before, _ := os.ReadFile(path)
 
 	_, err := Open(context.Background(), path)
@@ -122,9 +75,7 @@ func TestOpenRefusesBadPageType(t *testing.T) {
 // between tries (up to 5 s) and logs at most one line a minute.
 func TestFailingReadsAreLoggedRarely(t *testing.T) {
 	path := filledStore(t, 400)
-	off, file := bodyOffset(t, path, damageID(1))
-	pageSize := int(binary.BigEndian.Uint16(file[16:18]))
-	writeAt(t, path, int64(off/pageSize*pageSize), []byte{0x07})
+	sqlitedamage.BadPage(t, path, damageID(1))
 	synctest.Test(t, func(t *testing.T) {
 		st := openTest(t, path, WithQuickCheck(0))
 		var logs testlog.Buffer
@@ -147,13 +98,14 @@ func TestFailingReadsAreLoggedRarely(t *testing.T) {
 	})
 }
 
-// damageBody flips the format byte of event n's stored body, which
-// SQLite's checks cannot see.
+// damageBody damages event n's stored body in a way SQLite's checks
+// cannot see.
 func damageBody(t *testing.T, path string, n int) {
 	t.Helper()
-	off, _ := bodyOffset(t, path, damageID(n))
-	writeAt(t, path, int64(off), []byte{0x7f})
+	sqlitedamage.FlipBody(t, path, damageID(n))
 }
+
+var damageID = sqlitedamage.ID
 
 // An event whose body does not decode: a read yields the events before
 // it and then a DamagedEventError naming it, a read after it goes on, and
@@ -182,7 +134,7 @@ func TestDamagedEventBody(t *testing.T) {
 	if !errors.As(rerr, &de) || de.Position != 10 || !errors.Is(rerr, ErrDamaged) {
 		t.Fatalf("read error: %v; want a DamagedEventError at 10", rerr)
 	}
-	if de.Event == nil || de.Event.ID != damageID(10) || de.Event.Name != "rec.made" || len(de.Event.Data) != 0 {
+	if de.Event == nil || de.Event.ID != damageID(10) || de.Event.Name != sqlitedamage.Name || len(de.Event.Data) != 0 {
 		t.Errorf("stand-in: %+v; want its id and name, no data", de.Event)
 	}
 	if after := readAll(t, s, 10, herald.Filter{}); len(after) != 10 {
