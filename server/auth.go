@@ -286,14 +286,25 @@ func (a *authenticator) watch(id string, end func()) (stop func(), ok bool) {
 	}, true
 }
 
-// goneLocked ends what token t opened and tells the watchers.
-func (a *authenticator) goneLocked(t *Token) {
+// goneLocked ends what token t opened and returns its identity, for
+// tellGone once a.mu is released.
+func (a *authenticator) goneLocked(t *Token) string {
 	for _, end := range a.ends[t.ID] {
 		end()
 	}
 	delete(a.ends, t.ID)
-	for _, f := range a.onRevoke {
-		go f(t.Identity)
+	return t.Identity
+}
+
+// tellGone tells the watchers of revocation about identities whose tokens
+// went away, and returns when they are done: a revoke answered 204 has
+// already paused the webhooks its identity owned. It must be called
+// without a.mu held, since the watchers read the tokens.
+func (a *authenticator) tellGone(identities []string) {
+	for _, id := range identities {
+		for _, f := range a.onRevoke {
+			f(id)
+		}
 	}
 }
 
@@ -350,8 +361,16 @@ func (a *authenticator) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.tellGone(a.merge(vals))
+	return nil
+}
+
+// merge applies the stored tokens vals and returns the identities of the
+// tokens that went away.
+func (a *authenticator) merge(vals map[string][]byte) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var gone []string
 	a.lastLoad.Store(time.Now().UnixNano())
 	seen := make(map[string]bool, len(vals))
 	for _, v := range vals {
@@ -370,10 +389,10 @@ func (a *authenticator) load(ctx context.Context) error {
 		if !t.FromConfig && !seen[h] {
 			delete(a.byHash, h)
 			delete(a.limiters, t.ID)
-			a.goneLocked(t)
+			gone = append(gone, a.goneLocked(t))
 		}
 	}
-	return nil
+	return gone
 }
 
 // reloadOnMiss is how often an unknown token may make the server look in
@@ -540,8 +559,20 @@ func (a *authenticator) list() []Token {
 	return out
 }
 
-// revoke removes the API token id.
+// revoke removes the API token id. When it returns, the streams the token
+// opened have ended and the webhooks of an identity left without a token
+// are paused.
 func (a *authenticator) revoke(ctx context.Context, id string) error {
+	identity, err := a.remove(ctx, id)
+	if err != nil {
+		return err
+	}
+	a.tellGone([]string{identity})
+	return nil
+}
+
+// remove deletes the API token id and returns its identity.
+func (a *authenticator) remove(ctx context.Context, id string) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var found *Token
@@ -552,10 +583,10 @@ func (a *authenticator) revoke(ctx context.Context, id string) error {
 		}
 	}
 	if found == nil {
-		return notFound("no token %q", id)
+		return "", notFound("no token %q", id)
 	}
 	if found.FromConfig {
-		return newError(http.StatusConflict, CodeConflict, "token %q comes from the configuration file: remove it there", id)
+		return "", newError(http.StatusConflict, CodeConflict, "token %q comes from the configuration file: remove it there", id)
 	}
 	if found.Admin {
 		admins := 0
@@ -566,20 +597,19 @@ func (a *authenticator) revoke(ctx context.Context, id string) error {
 		}
 		switch {
 		case admins == 1 && a.required:
-			return newError(http.StatusConflict, CodeConflict,
+			return "", newError(http.StatusConflict, CodeConflict,
 				"token %q is the last admin token, and this server listens beyond loopback, where it is never open: create another admin token first", id)
 		case admins == 1 && len(a.byHash) > 1:
-			return newError(http.StatusConflict, CodeConflict,
+			return "", newError(http.StatusConflict, CodeConflict,
 				"token %q is the last admin token: nobody could manage the other tokens; create another admin token first, or revoke the others", id)
 		}
 	}
 	if err := a.kv.DeleteValue(ctx, TokenBucket, id); err != nil && !errors.Is(err, herald.ErrNotFound) {
-		return err
+		return "", err
 	}
 	delete(a.byHash, found.Hash)
 	delete(a.limiters, found.ID)
-	a.goneLocked(found)
-	return nil
+	return a.goneLocked(found), nil
 }
 
 // AuthEnabled reports whether the server requires tokens: whether any token

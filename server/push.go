@@ -273,7 +273,9 @@ func (pm *pushManager) mayRun(d PushSubscription) bool {
 }
 
 // pauseIdentity pauses the running webhooks owned by identity when it
-// holds no token any more.
+// holds no token any more. Revocation ends access now: deliveries in
+// flight are cancelled (they are delivered again if the identity gets a
+// token back), and when pauseIdentity returns, no webhook of identity runs.
 func (pm *pushManager) pauseIdentity(identity string) {
 	if identity == "" || pm.s.auth.hasIdentity(identity) {
 		return
@@ -287,12 +289,10 @@ func (pm *pushManager) pauseIdentity(identity string) {
 		if ps.def.Owner != identity || ps.sub == nil {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(pm.s.ctx, 30*time.Second)
-		err := pm.unsubscribe(ctx, ps.sub)
-		cancel()
-		if err != nil && !errors.Is(err, herald.ErrClosed) {
+		ctx, cancel := context.WithCancel(pm.s.ctx)
+		cancel() // no grace: in-flight deliveries end now
+		if err := pm.unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) && !errors.Is(err, context.Canceled) {
 			pm.s.log.Warn("pausing the webhook of a revoked identity", "subscription", name, "err", err)
-			continue
 		}
 		pm.m[name] = &pushSub{def: ps.def}
 		pm.s.log.Info("webhook paused: its owner holds no token", "subscription", name, "owner", identity)

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -63,5 +65,70 @@ func TestRevocationEndsAccess(t *testing.T) {
 	a.json(t, &v)
 	if v.Running {
 		t.Fatal("the webhook of a revoked identity still runs")
+	}
+}
+
+// TestRevokeAnswersAfterPausing pins the order: when DELETE /v1/tokens/{id}
+// answers, the webhooks of the identity left without a token are already
+// paused, even while one of their deliveries is in flight.
+func TestRevokeAnswersAfterPausing(t *testing.T) {
+	inFlight := make(chan struct{}, 1)
+	ended := make(chan struct{}, 1)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // so that the server notices a closed connection
+		select {
+		case inFlight <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done() // hang until herald gives up on the delivery
+		select {
+		case ended <- struct{}{}:
+		default:
+		}
+	}))
+	defer hook.Close()
+	e := newEnv(t, server.WithTokens([]server.Token{{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true}}))
+	admin := bearer(adminToken)
+	for i := range 20 {
+		a := e.do("POST", "/v1/tokens", map[string]any{"identity": "plugin", "publish": []string{"p.>"}, "subscribe": []string{"p.>"}}, "Authorization", admin)
+		if a.status != 201 {
+			t.Fatalf("token create: %d %s", a.status, a.body)
+		}
+		var created struct {
+			Token string `json:"token"`
+			Info  struct {
+				ID string `json:"id"`
+			} `json:"info"`
+		}
+		a.json(t, &created)
+		name := fmt.Sprintf("plugin-hook-%d", i)
+		if a := e.do("PUT", "/v1/subscriptions/"+name, map[string]any{"filter": "p.>", "endpoint": hook.URL}, "Authorization", bearer(created.Token)); a.status != 201 {
+			t.Fatalf("PUT subscription: %d %s", a.status, a.body)
+		}
+		e.publish(map[string]any{"name": "p.one", "data": map[string]any{"i": i}}, "Authorization", admin)
+		select {
+		case <-inFlight:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no delivery reached the endpoint")
+		}
+		if a := e.do("DELETE", "/v1/tokens/"+created.Info.ID, nil, "Authorization", admin); a.status != 204 {
+			t.Fatalf("revoke: %d %s", a.status, a.body)
+		}
+		var v struct {
+			Running bool `json:"running"`
+		}
+		a = e.do("GET", "/v1/subscriptions/"+name, nil, "Authorization", admin)
+		if a.status != 200 {
+			t.Fatalf("GET subscription: %d %s", a.status, a.body)
+		}
+		a.json(t, &v)
+		if v.Running {
+			t.Fatalf("round %d: the revoke answered while the webhook of the revoked identity still ran", i)
+		}
+		select {
+		case <-ended:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: the delivery in flight at the revoke still runs", i)
+		}
 	}
 }
