@@ -35,7 +35,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 			return ae
 		}
 	}
-	release, err := s.takeBodySlot(r.Context())
+	release, err := s.takeBodySlot(r.Context(), p)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,8 @@ type Server struct {
 	// bodySlots holds one element per publish body being read and
 	// decoded (WithMaxBodyReads).
 	bodySlots chan struct{}
+	bodyMu    sync.Mutex
+	bodiesBy  map[string]int // publish bodies being read, by identity
 
 	streamMu  sync.Mutex
 	streamsBy map[string]int // open SSE streams by identity
@@ -85,6 +87,7 @@ type config struct {
 	bodyTimeout     time.Duration
 	answerTimeout   time.Duration
 	maxBodyReads    int
+	maxBodyReadsID  int
 	maxStreamsPerID int
 	maxPageBytes    int
 	pushLimits      PushLimits
@@ -162,6 +165,14 @@ func WithBodyReadTimeout(d time.Duration) Option { return func(c *config) { c.bo
 // by default). A publish beyond the cap waits up to a second for a slot,
 // then is refused with 503 backpressure and Retry-After. Default 64.
 func WithMaxBodyReads(n int) Option { return func(c *config) { c.maxBodyReads = n } }
+
+// WithMaxBodyReadsPerIdentity caps the publish bodies one identity (all
+// its tokens together) may have read at once, so that one token sending
+// bodies slowly cannot hold every slot of WithMaxBodyReads; one more is
+// refused at once with 429 rate_limited and Retry-After. Admins and an
+// open server have only the total cap. Default a quarter of
+// WithMaxBodyReads (16 of 64), at least 1.
+func WithMaxBodyReadsPerIdentity(n int) Option { return func(c *config) { c.maxBodyReadsID = n } }
 
 // WithAnswerTimeout bounds how long writing an answer may take (every
 // endpoint but the SSE stream, which WithStreamWriteTimeout bounds); a
@@ -278,6 +289,9 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		o(&cfg)
 	}
 	cfg.limits = cfg.limits.withDefaults()
+	if cfg.maxBodyReadsID == 0 {
+		cfg.maxBodyReadsID = max(1, cfg.maxBodyReads/4)
+	}
 	cfg.pushLimits = cfg.pushLimits.withDefaults()
 	switch {
 	case cfg.heartbeat <= 0:
@@ -296,6 +310,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: max streams per identity must be at least 1")
 	case cfg.maxBodyReads < 1:
 		return nil, errors.New("server: max body reads must be at least 1")
+	case cfg.maxBodyReadsID < 0:
+		return nil, errors.New("server: max body reads per identity must not be negative")
 	case cfg.bodyTimeout <= 0 || cfg.answerTimeout <= 0:
 		return nil, errors.New("server: body read and answer timeouts must be positive")
 	case cfg.historyEvery <= 0 || cfg.historyKeep < 2:
@@ -317,7 +333,7 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{bus: bus, kv: bus.KV(), cfg: cfg, log: cfg.logger, audit: cfg.audit,
-		bodySlots: make(chan struct{}, cfg.maxBodyReads), streamsBy: map[string]int{},
+		bodySlots: make(chan struct{}, cfg.maxBodyReads), bodiesBy: map[string]int{}, streamsBy: map[string]int{},
 		policy: policy, hooks: newWebhookClients(policy, cfg.webhookClient)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.streams, s.endSSE = context.WithCancel(s.ctx)
@@ -732,22 +748,50 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) (*princ
 // (WithMaxBodyReads) before it is refused.
 const bodySlotWait = time.Second
 
-// takeBodySlot waits for a slot to read a publish body in; call release
-// once the body and its events are no longer needed.
-func (s *Server) takeBodySlot(ctx context.Context) (release func(), err error) {
+// takeBodySlot waits for a slot to read a publish body of p in; call
+// release once the body and its events are no longer needed. A non-admin
+// identity that holds its share of the slots is refused at once.
+func (s *Server) takeBodySlot(ctx context.Context, p *principal) (release func(), err error) {
+	id := ""
+	if !p.admin() {
+		id = p.identity()
+		s.bodyMu.Lock()
+		if s.bodiesBy[id] >= s.cfg.maxBodyReadsID {
+			s.bodyMu.Unlock()
+			e := newError(http.StatusTooManyRequests, CodeRateLimited,
+				"this identity is sending %d publish bodies at once, its cap: wait for one to end", s.cfg.maxBodyReadsID)
+			e.RetryAfter = time.Second
+			return nil, e
+		}
+		s.bodiesBy[id]++
+		s.bodyMu.Unlock()
+	}
+	done := func() {
+		if id == "" {
+			return
+		}
+		s.bodyMu.Lock()
+		defer s.bodyMu.Unlock()
+		if s.bodiesBy[id]--; s.bodiesBy[id] <= 0 {
+			delete(s.bodiesBy, id)
+		}
+	}
+	release = func() { <-s.bodySlots; done() }
 	select {
 	case s.bodySlots <- struct{}{}:
-		return func() { <-s.bodySlots }, nil
+		return release, nil
 	default:
 	}
 	t := time.NewTimer(bodySlotWait)
 	defer t.Stop()
 	select {
 	case s.bodySlots <- struct{}{}:
-		return func() { <-s.bodySlots }, nil
+		return release, nil
 	case <-ctx.Done():
+		done()
 		return nil, ctx.Err()
 	case <-t.C:
+		done()
 		e := newError(http.StatusServiceUnavailable, CodeBackpressure, "the server is reading as many bodies as it may: retry shortly")
 		e.RetryAfter = time.Second
 		return nil, e

@@ -1,0 +1,46 @@
+package server_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/server"
+)
+
+// One identity sending publish bodies slowly holds at most its share of
+// the body slots: its next publish is refused at once (429), and another
+// identity still publishes. Before, one token's slow bodies took every
+// slot, and every other publisher got 503 for as long as they lasted.
+func TestBodyReadsCappedPerIdentity(t *testing.T) {
+	const slow = "hrld_slow-secret-for-tests-only-0123456789"
+	e := newEnv(t, server.WithMaxBodyReads(4), server.WithMaxBodyReadsPerIdentity(2), server.WithTokens([]server.Token{
+		{Identity: "slow", Hash: server.HashToken(slow), Publish: []string{"recording.>"}},
+		{Identity: "stingy", Hash: server.HashToken(stingyToken), Publish: []string{"recording.>"}},
+		{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true},
+	}))
+	for range 2 {
+		c := holdBody(t, e, slow)
+		defer c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a := e.do("POST", "/v1/events", budgetEvents, "Authorization", bearer(slow))
+		if a.status == http.StatusTooManyRequests {
+			if a.header.Get("Retry-After") == "" {
+				t.Fatalf("429 without Retry-After: %s", a.body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with 2 of its bodies held and a cap of 2 per identity, a third publish answered %d", a.status)
+		}
+	}
+	start := time.Now()
+	if a := e.do("POST", "/v1/events", budgetEvents, "Authorization", bearer(stingyToken)); a.status != http.StatusCreated {
+		t.Fatalf("another identity's publish answered %d: %s", a.status, a.body)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Fatalf("another identity's publish waited %v for a slot", took)
+	}
+}
