@@ -35,7 +35,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 			return ae
 		}
 	}
-	release, err := s.takeBodySlot(r.Context(), p)
+	release, err := s.bodies.take(r.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -224,6 +224,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 	default:
 		return badRequest("raw", "raw must be true or false")
 	}
+	release, err := s.pages.take(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	defer release()
 	events := make([]*herald.Event, 0, min(int(limit), 256))
 	next := after
 	size := 0

@@ -48,14 +48,17 @@ type Server struct {
 	uiAssets map[string]*uiAsset
 	history  *history
 	m        *metrics
-	// bodySlots holds one element per publish body being read and
-	// decoded (WithMaxBodyReads).
-	bodySlots chan struct{}
-	bodyMu    sync.Mutex
-	bodiesBy  map[string]int // publish bodies being read, by identity
+	// bodies are the publish bodies being read and decoded
+	// (WithMaxBodyReads), pages the pages of events being built
+	// (WithMaxPageReads).
+	bodies, pages *slots
 
 	streamMu  sync.Mutex
 	streamsBy map[string]int // open SSE streams by identity
+	// catchUps and catchUpsBy hold one element per stream reading the
+	// store, in all and by identity (takeCatchUp).
+	catchUps   chan struct{}
+	catchUpsBy map[string]chan struct{}
 
 	ctx     context.Context // ends at Close
 	cancel  context.CancelFunc
@@ -88,6 +91,8 @@ type config struct {
 	answerTimeout   time.Duration
 	maxBodyReads    int
 	maxBodyReadsID  int
+	maxPageReads    int
+	maxPageReadsID  int
 	maxStreamsPerID int
 	maxPageBytes    int
 	pushLimits      PushLimits
@@ -173,6 +178,17 @@ func WithMaxBodyReads(n int) Option { return func(c *config) { c.maxBodyReads = 
 // open server have only the total cap. Default a quarter of
 // WithMaxBodyReads (16 of 64), at least 1.
 func WithMaxBodyReadsPerIdentity(n int) Option { return func(c *config) { c.maxBodyReadsID = n } }
+
+// WithMaxPageReads caps the pages of GET /v1/events the server builds at
+// once (each holds up to WithMaxPageBytes of events, and their JSON), in
+// all and per non-admin identity: one more page of an identity at its cap
+// is refused at once with 429 rate_limited, one more beyond the total
+// waits up to a second, then gets 503 backpressure; both with
+// Retry-After. Defaults 16 and 4: with 4 MiB pages, about 64 MiB of
+// events at once for one identity.
+func WithMaxPageReads(total, perIdentity int) Option {
+	return func(c *config) { c.maxPageReads, c.maxPageReadsID = total, perIdentity }
+}
 
 // WithAnswerTimeout bounds how long writing an answer may take (every
 // endpoint but the SSE stream, which WithStreamWriteTimeout bounds); a
@@ -284,7 +300,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 	}
 	cfg := config{heartbeat: 15 * time.Second, streamBuffer: 8192, writeTimeout: 10 * time.Second, defaultReadLim: 100, maxStreams: 1000, refresh: tokenRefresh,
 		bodyTimeout: 30 * time.Second, answerTimeout: 2 * time.Minute, maxBodyReads: 64,
-		maxStreamsPerID: DefaultMaxStreamsPerIdentity, maxPageBytes: 4 << 20, historyEvery: 10 * time.Second, historyKeep: 90}
+		maxStreamsPerID: DefaultMaxStreamsPerIdentity, maxPageBytes: 4 << 20, historyEvery: 10 * time.Second, historyKeep: 90,
+		maxPageReads: 16, maxPageReadsID: 4}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -312,6 +329,8 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, errors.New("server: max body reads must be at least 1")
 	case cfg.maxBodyReadsID < 0:
 		return nil, errors.New("server: max body reads per identity must not be negative")
+	case cfg.maxPageReads < 1 || cfg.maxPageReadsID < 1:
+		return nil, errors.New("server: max page reads, in all and per identity, must be at least 1")
 	case cfg.bodyTimeout <= 0 || cfg.answerTimeout <= 0:
 		return nil, errors.New("server: body read and answer timeouts must be positive")
 	case cfg.historyEvery <= 0 || cfg.historyKeep < 2:
@@ -333,7 +352,9 @@ func New(bus *herald.Bus, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{bus: bus, kv: bus.KV(), cfg: cfg, log: cfg.logger, audit: cfg.audit,
-		bodySlots: make(chan struct{}, cfg.maxBodyReads), bodiesBy: map[string]int{}, streamsBy: map[string]int{},
+		bodies: newSlots("publish bodies being read", cfg.maxBodyReads, cfg.maxBodyReadsID),
+		pages:  newSlots("pages of events being read", cfg.maxPageReads, cfg.maxPageReadsID), streamsBy: map[string]int{},
+		catchUps: make(chan struct{}, maxCatchUps), catchUpsBy: map[string]chan struct{}{},
 		policy: policy, hooks: newWebhookClients(policy, cfg.webhookClient)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.streams, s.endSSE = context.WithCancel(s.ctx)
@@ -744,55 +765,73 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) (*princ
 	return p, rt.h(w, r, p)
 }
 
-// bodySlotWait is how long a publish waits for a body slot
-// (WithMaxBodyReads) before it is refused.
-const bodySlotWait = time.Second
+// slotWait is how long a request waits for a slot of a full slots
+// before it is refused.
+const slotWait = time.Second
 
-// takeBodySlot waits for a slot to read a publish body of p in; call
-// release once the body and its events are no longer needed. A non-admin
-// identity that holds its share of the slots is refused at once.
-func (s *Server) takeBodySlot(ctx context.Context, p *principal) (release func(), err error) {
+// slots caps the requests of one kind that hold much memory at once (a
+// publish body being read and decoded, a page of events being built): at
+// most cap(all) in all, and at most perID of one non-admin identity (all
+// its tokens together), so that one token cannot take them all. It is
+// safe for concurrent use.
+type slots struct {
+	what  string // "publish bodies", in the errors
+	all   chan struct{}
+	perID int
+	mu    sync.Mutex
+	by    map[string]int
+}
+
+func newSlots(what string, total, perID int) *slots {
+	return &slots{what: what, all: make(chan struct{}, total), perID: perID, by: map[string]int{}}
+}
+
+// take waits for a slot for p's request; call release once the memory it
+// holds is no longer needed. A non-admin identity that holds its share is
+// refused at once (429); a request that finds every slot taken for
+// slotWait is refused with 503 backpressure.
+func (sl *slots) take(ctx context.Context, p *principal) (release func(), err error) {
 	id := ""
 	if !p.admin() {
 		id = p.identity()
-		s.bodyMu.Lock()
-		if s.bodiesBy[id] >= s.cfg.maxBodyReadsID {
-			s.bodyMu.Unlock()
+		sl.mu.Lock()
+		if sl.by[id] >= sl.perID {
+			sl.mu.Unlock()
 			e := newError(http.StatusTooManyRequests, CodeRateLimited,
-				"this identity is sending %d publish bodies at once, its cap: wait for one to end", s.cfg.maxBodyReadsID)
+				"this identity has %d %s at once, its cap: wait for one to end", sl.perID, sl.what)
 			e.RetryAfter = time.Second
 			return nil, e
 		}
-		s.bodiesBy[id]++
-		s.bodyMu.Unlock()
+		sl.by[id]++
+		sl.mu.Unlock()
 	}
 	done := func() {
 		if id == "" {
 			return
 		}
-		s.bodyMu.Lock()
-		defer s.bodyMu.Unlock()
-		if s.bodiesBy[id]--; s.bodiesBy[id] <= 0 {
-			delete(s.bodiesBy, id)
+		sl.mu.Lock()
+		defer sl.mu.Unlock()
+		if sl.by[id]--; sl.by[id] <= 0 {
+			delete(sl.by, id)
 		}
 	}
-	release = func() { <-s.bodySlots; done() }
+	release = func() { <-sl.all; done() }
 	select {
-	case s.bodySlots <- struct{}{}:
+	case sl.all <- struct{}{}:
 		return release, nil
 	default:
 	}
-	t := time.NewTimer(bodySlotWait)
+	t := time.NewTimer(slotWait)
 	defer t.Stop()
 	select {
-	case s.bodySlots <- struct{}{}:
+	case sl.all <- struct{}{}:
 		return release, nil
 	case <-ctx.Done():
 		done()
 		return nil, ctx.Err()
 	case <-t.C:
 		done()
-		e := newError(http.StatusServiceUnavailable, CodeBackpressure, "the server is reading as many bodies as it may: retry shortly")
+		e := newError(http.StatusServiceUnavailable, CodeBackpressure, "the server has as many %s as it may: retry shortly", sl.what)
 		e.RetryAfter = time.Second
 		return nil, e
 	}

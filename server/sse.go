@@ -293,9 +293,14 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 				panic(http.ErrAbortHandler) // close the connection now
 
 			}
+			release, ok := s.takeCatchUp(ctx, p.identity())
+			if !ok {
+				return nil
+			}
 			n, last := 0, cursor
 			for e, err := range s.bus.Read(ctx, cursor, f, herald.Raw()) {
 				if err != nil {
+					release()
 					return nil
 				}
 				if p.mayRead(e.Name) {
@@ -308,17 +313,21 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p *princip
 				n++
 				last = e.Position
 				if len(buf) >= streamFlushBytes && !write() {
+					release()
 					return nil
 				}
 			}
 			if ctx.Err() != nil {
+				release()
 				return nil
 			}
 			if n < catchUpPage {
 				last = max(last, base)
 			}
 			cursor = last
-			if len(buf) > 0 && !write() {
+			ok = len(buf) == 0 || write()
+			release()
+			if !ok {
 				return nil
 			}
 			continue
@@ -375,6 +384,51 @@ func encodeStreamEvent(e *herald.Event, ce bool) ([]byte, error) {
 		return json.Marshal(toCloudEvent(e))
 	}
 	return json.Marshal(e)
+}
+
+// At most maxCatchUps streams read the store at once (a stream that starts
+// behind the events the hub keeps, or falls behind them), and at most
+// maxCatchUpsPerIdentity of one identity (an open server has only the
+// total cap): each holds a page of events and
+// its frames until its client has taken them, which a client that does
+// not read makes last the write timeout. Other streams wait their turn,
+// holding nothing.
+const (
+	maxCatchUps            = 32
+	maxCatchUpsPerIdentity = 4
+)
+
+// takeCatchUp waits for a turn of identity's stream to read a page from
+// the store; it reports false when ctx ends first. Call release after the
+// page is written.
+func (s *Server) takeCatchUp(ctx context.Context, identity string) (release func(), ok bool) {
+	if identity == "" { // an open server: only the total cap
+		select {
+		case s.catchUps <- struct{}{}:
+			return func() { <-s.catchUps }, true
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+	s.streamMu.Lock()
+	own := s.catchUpsBy[identity]
+	if own == nil {
+		own = make(chan struct{}, maxCatchUpsPerIdentity)
+		s.catchUpsBy[identity] = own
+	}
+	s.streamMu.Unlock()
+	select {
+	case own <- struct{}{}:
+	case <-ctx.Done():
+		return nil, false
+	}
+	select {
+	case s.catchUps <- struct{}{}:
+	case <-ctx.Done():
+		<-own
+		return nil, false
+	}
+	return func() { <-s.catchUps; <-own }, true
 }
 
 // DefaultMaxStreamsPerIdentity is how many SSE streams one identity may
