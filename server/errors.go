@@ -82,6 +82,11 @@ func toAPIError(err error) *apiError {
 	if errors.As(err, &ae) {
 		return ae
 	}
+	var de *herald.DamagedEventError
+	if errors.As(err, &de) {
+		return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Index: -1, cause: err,
+			Message: fmt.Sprintf("the stored event at position %d is damaged and cannot be read; read on after it (after=%d)", de.Position, de.Position)}
+	}
 	var ve *herald.ValidationError
 	if errors.As(err, &ve) {
 		code := api.CodeOf(ve.Err)
