@@ -59,11 +59,17 @@ const transcriptionSchema = `{"type":"object","required":["recording_id","transc
 // event), without it is open.
 func newPipeline(t *testing.T, auth bool, opts ...server.Option) *pipeline {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "herald.db"), sqlite.WithDurability(sqlite.Normal))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), sqlite.WithDurability(sqlite.Normal))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newPipelineOn(t, st, "sqlite", auth, opts...)
+}
+
+// newPipelineOn is newPipeline on a store of the given kind, which the
+// pipeline closes.
+func newPipelineOn(t *testing.T, st herald.Store, kind string, auth bool, opts ...server.Option) *pipeline {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	codec, err := sensitive.New(nil, nil)
 	if err != nil {
@@ -89,7 +95,7 @@ func newPipeline(t *testing.T, auth bool, opts ...server.Option) *pipeline {
 		}
 	}
 	opts = append([]server.Option{server.WithRegistry(reg), server.WithTokens(toks), server.WithHistory(200*time.Millisecond, 300),
-		server.WithInfo("herald (devel)", "sqlite")}, opts...)
+		server.WithInfo("herald (devel)", kind)}, opts...)
 	srv, err := server.New(bus, opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,7 @@
 // keeps): publish rate, webhook delivery latency p50/p99, errors and dead
 // letters; the server's status, and its cluster when the status says.
 import {api} from './api.js';
-import {h, fill, num, ms} from './dom.js';
+import {h, fill, num, ms, durMs} from './dom.js';
 import {lineChart} from './chart.js';
 
 export const title = 'Metrics';
@@ -10,23 +10,33 @@ export const title = 'Metrics';
 function statusCard(st) {
   const rows = [['version', st.version || '—'], ['store', st.store || '—'], ['log head', num(st.head)],
     ['push subscriptions', num(st.subscriptions)], ['status', st.status]];
-  const c = st.cluster;
-  let cluster = null;
-  if (c && typeof c === 'object') {
-    const nodes = c.nodes || c.peers || c.replicas || [];
-    cluster = h('section', {class: 'card', id: 'cluster'}, h('h2', {}, 'Cluster'),
-      h('table', {class: 'kv'},
-        c.name ? h('tr', {}, h('th', {}, 'name'), h('td', {}, c.name)) : null,
-        h('tr', {}, h('th', {}, 'leader'), h('td', {}, c.leader || '—'))),
-      Array.isArray(nodes) && nodes.length ? h('ul', {class: 'plain nodes'}, nodes.map((n) => {
-        const name = typeof n === 'string' ? n : n.name || n.id || JSON.stringify(n);
-        const ok = typeof n === 'string' ? true : n.current !== false && n.offline !== true && n.healthy !== false;
-        return h('li', {}, h('span', {class: 'pill ' + (ok ? 'succeeded' : 'dead_lettered')}, ok ? 'up' : 'down'), ' ', name,
-          name === c.leader ? h('span', {class: 'muted'}, ' (leader)') : null);
-      })) : null);
-  }
   return [h('section', {class: 'card', id: 'server-status'}, h('h2', {}, 'Server'),
-    h('table', {class: 'kv'}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))))), cluster];
+    h('table', {class: 'kv'}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))))), clusterCard(st.cluster)];
+}
+
+// clusterCard shows the cluster of a NATS JetStream store, as GET
+// /v1/status reports it: its nodes (leader first) and the store's
+// consumers; nothing for another store.
+function clusterCard(c) {
+  if (!c) return null;
+  const nodes = c.nodes || [];
+  return h('section', {class: 'card', id: 'cluster'}, h('h2', {}, c.name ? `Cluster ${c.name}` : 'Single node'),
+    c.error ? h('p', {class: 'error'}, c.error) : null,
+    h('table', {class: 'kv'},
+      h('tr', {}, h('th', {}, 'leader'), h('td', {id: 'cluster-leader'}, c.leader || 'none (no quorum)')),
+      h('tr', {}, h('th', {}, 'replicas'), h('td', {}, num(c.replicas)))),
+    nodes.length ? h('table', {class: 'grid-table nodes', id: 'cluster-nodes'},
+      h('thead', {}, h('tr', {}, ['node', 'state', 'lag', 'last seen'].map((x) => h('th', {}, x)))),
+      h('tbody', {}, nodes.map((n) => {
+        const state = n.leader ? 'leader' : n.offline ? 'offline' : n.current ? 'current' : 'behind';
+        const cls = n.leader || n.current ? 'succeeded' : n.offline ? 'dead_lettered' : 'retrying';
+        return h('tr', {dataset: {node: n.name}}, h('td', {}, n.name), h('td', {}, h('span', {class: 'pill ' + cls}, state)),
+          h('td', {class: 'num'}, num(n.lag)), h('td', {}, n.leader ? '—' : ms(durMs(n.last_seen))));
+      }))) : null,
+    c.consumers && c.consumers.length ? h('table', {class: 'grid-table', id: 'cluster-consumers'},
+      h('thead', {}, h('tr', {}, ['consumer of', 'pending', 'unacked'].map((x) => h('th', {}, x)))),
+      h('tbody', {}, c.consumers.map((k) => h('tr', {}, h('td', {}, k.subscription), h('td', {class: 'num'}, num(k.pending)),
+        h('td', {class: 'num', title: `${num(k.redelivered)} redelivered`}, num(k.ack_pending)))))) : null);
 }
 
 export default async function metrics(main) {
@@ -39,6 +49,8 @@ export default async function metrics(main) {
     const pts = hist.points;
     const times = pts.map((p) => Date.parse(p.time));
     const last = pts[pts.length - 1] || {};
+    // The latest interval with deliveries: the last may have had none.
+    const lastOf = (k) => { for (let i = pts.length - 1; i >= 0; i--) if (pts[i][k] !== undefined) return pts[i][k]; return null; };
     const span = pts.reduce((a, p) => a + p.seconds, 0);
     document.getElementById('window').textContent =
       `last ${span >= 120 ? Math.round(span / 60) + ' min' : Math.round(span) + ' s'}, one point per ${hist.interval_seconds} s`;
@@ -46,7 +58,7 @@ export default async function metrics(main) {
     fill(charts,
       card('Publish rate', `${num(last.publish_rate ?? 0)} events/s`,
         lineChart(times, [{label: 'events/s', values: pts.map((p) => p.publish_rate), cls: 'c1'}], {unit: '/s', id: 'chart-publish'})),
-      card('Handler latency', `p50 ${ms(last.p50_ms)} · p99 ${ms(last.p99_ms)}`,
+      card('Handler latency', `p50 ${ms(lastOf('p50_ms'))} · p99 ${ms(lastOf('p99_ms'))}`,
         lineChart(times, [{label: 'p50', values: pts.map((p) => p.p50_ms ?? null), cls: 'c1'}, {label: 'p99', values: pts.map((p) => p.p99_ms ?? null), cls: 'c2'}],
           {unit: 'ms', id: 'chart-latency'})),
       card('Errors', `${num(last.errors ?? 0)} failed attempts, ${num(last.dead_lettered ?? 0)} dead`,
