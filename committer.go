@@ -24,6 +24,10 @@ type committer struct {
 	log    *slog.Logger
 	shared bool   // progress is acks of a SharedStore's deliveries
 	signal func() // after a commit: publishers may find room in the store
+	// counts reads the subscription's counters (under mu); sent is what
+	// of them the store has: the next commit carries the difference.
+	counts func() SubscriptionCounts
+	sent   SubscriptionCounts
 
 	// epoch counts resets: an item read before the last one is stale.
 	epoch     uint32
@@ -54,6 +58,7 @@ type trackEntry struct {
 // start readies the committer of a durable subscription resuming at cp.
 func (c *committer) start(s *Subscription, cp uint64, shared bool) {
 	c.mu, c.store, c.name, c.log, c.shared, c.signal = &s.mu, s.bus.store, s.name, s.log, shared, s.bus.signalRoom
+	c.counts = s.counts
 	c.flushKick = make(chan struct{}, 1)
 	c.flushFull = make(chan struct{}, 1)
 	c.redriving = make(map[string]bool)
@@ -296,8 +301,13 @@ func (c *committer) flush(ctx context.Context) error {
 	c.mu.Lock()
 	cp := c.checkpointLocked()
 	p := Progress{Checkpoint: cp, Outcomes: c.outcomes, DeadLetters: c.deadLetters, Resolved: c.resolved}
+	var counted SubscriptionCounts
+	if c.counts != nil {
+		counted = c.counts()
+		p.Counts = counted.sub(c.sent)
+	}
 	acks := c.acks
-	if cp == c.committed && len(p.Outcomes) == 0 && len(p.DeadLetters) == 0 && len(p.Resolved) == 0 && len(acks) == 0 {
+	if cp == c.committed && len(p.Outcomes) == 0 && len(p.DeadLetters) == 0 && len(p.Resolved) == 0 && len(acks) == 0 && p.Counts.IsZero() {
 		c.mu.Unlock()
 		return nil
 	}
@@ -319,6 +329,7 @@ func (c *committer) flush(ctx context.Context) error {
 		return err
 	}
 	c.committed = cp
+	c.sent = counted
 	for _, id := range p.Resolved {
 		delete(c.redriving, id)
 	}

@@ -57,6 +57,8 @@ type MemoryStore struct {
 	deadSeq     uint64
 	kv          map[string]map[string]KVEntry
 	kvRev       uint64 // the last KV revision given
+
+	counts map[string]SubscriptionCounts // the subscriptions' totals (CountingStore)
 }
 
 type memSlot struct {
@@ -119,6 +121,7 @@ func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
 		subjects:    make(map[string]uint64),
 		notify:      make(chan struct{}),
 		checkpoints: make(map[string]uint64),
+		counts:      make(map[string]SubscriptionCounts),
 		orphans:     make(map[outcomeKey]Outcome),
 		dead:        make(map[string]*memDead),
 		kv:          make(map[string]map[string]KVEntry),
@@ -478,6 +481,9 @@ func (s *MemoryStore) Commit(ctx context.Context, sub string, p Progress) error 
 	for _, id := range p.Resolved {
 		delete(s.dead, id)
 	}
+	if !p.Counts.IsZero() {
+		s.counts[sub] = s.counts[sub].Add(p.Counts)
+	}
 	s.checkpoints[sub] = p.Checkpoint
 	return nil
 }
@@ -544,6 +550,7 @@ func (s *MemoryStore) DeleteSubscription(ctx context.Context, sub string) error 
 			delete(s.orphans, k)
 		}
 	}
+	delete(s.counts, sub)
 	return nil
 }
 

@@ -221,7 +221,8 @@ func (b *Bus) Checkpoint(ctx context.Context, name string) (uint64, bool, error)
 // DeleteSubscription removes the state of the durable subscription name —
 // its checkpoint, so that it no longer holds back retention, and its
 // outcomes, so that a later subscription of the name does not show them
-// as its own — and keeps its dead letters (Discard them). A subscription of that name running in
+// as its own, and its counts (see SubscriptionCounts) — and keeps its dead
+// letters (Discard them). A subscription of that name running in
 // this bus is refused with an error wrapping ErrConflict: close it first.
 // After Close it returns ErrClosed.
 func (b *Bus) DeleteSubscription(ctx context.Context, name string) error {

@@ -308,6 +308,10 @@ type Progress struct {
 	DeadLetters []DeadLetter
 	// Resolved lists dead-letter IDs to remove: redriven entries that succeeded.
 	Resolved []string
+	// Counts is what the subscription did since its previous commit; a
+	// CountingStore adds it to the subscription's totals, other stores
+	// ignore it.
+	Counts SubscriptionCounts
 }
 
 // RetentionRule says how long events whose names match Pattern are kept.

@@ -149,7 +149,10 @@ type PushSubscriptionInfo struct {
 	SecretSet bool `json:"secret_set"`
 	// Running tells that the subscription is delivering.
 	Running bool `json:"running"`
-	// Stats counts deliveries.
+	// Stats counts deliveries. Its handled, failed, retried and
+	// dead_lettered are the subscription's totals since it was created,
+	// kept by the store: every server sharing the store shows the same,
+	// and a restart keeps them.
 	Stats *SubscriptionStats `json:"stats,omitempty"`
 	// Position is the checkpoint: every event up to it is done; Lag is how
 	// many positions the log's head is ahead of it.
@@ -158,7 +161,7 @@ type PushSubscriptionInfo struct {
 	// DeadLetters counts the subscription's dead letters waiting now (what
 	// GET /v1/dlq lists for it; a successful redrive lowers it), shown by
 	// GET /v1/subscriptions and GET of one subscription. Stats.DeadLettered
-	// instead counts events dead-lettered since the server started.
+	// instead counts events ever dead-lettered, and never goes down.
 	DeadLetters *int `json:"dead_letters,omitempty"`
 }
 

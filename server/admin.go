@@ -82,6 +82,17 @@ func (s *Server) view(ctx context.Context, ps *pushSub) subscriptionView {
 	return v
 }
 
+// withTotals sets the counts of v's stats to the subscription's totals
+// (Bus.SubscriptionCounts: kept by the store, the same on every server
+// sharing it and over restarts), when they could be read.
+func withTotals(v *subscriptionView, totals map[string]herald.SubscriptionCounts, err error) {
+	if v.Stats == nil || err != nil {
+		return
+	}
+	c := totals[v.Name]
+	v.Stats.Handled, v.Stats.Failed, v.Stats.Retried, v.Stats.DeadLettered = c.Handled, c.Failed, c.Retried, c.DeadLettered
+}
+
 func (s *Server) mayManage(p *principal, ps *pushSub) bool {
 	return p.admin() || ps.def.Owner == p.identity()
 }
@@ -89,9 +100,11 @@ func (s *Server) mayManage(p *principal, ps *pushSub) bool {
 func (s *Server) handleSubList(w http.ResponseWriter, r *http.Request, p *principal) error {
 	out := []subscriptionView{}
 	dead, err := s.bus.DeadLetterCounts(r.Context())
+	totals, terr := s.bus.SubscriptionCounts(r.Context())
 	for _, ps := range s.push.list() {
 		if s.mayManage(p, ps) {
 			v := s.view(r.Context(), ps)
+			withTotals(&v, totals, terr)
 			if err == nil {
 				n := dead[ps.def.Name]
 				v.DeadLetters = &n
@@ -162,6 +175,8 @@ func (s *Server) handleSubGet(w http.ResponseWriter, r *http.Request, p *princip
 		return err
 	}
 	v := s.view(r.Context(), ps)
+	totals, err := s.bus.SubscriptionCounts(r.Context())
+	withTotals(&v, totals, err)
 	if dead, err := s.bus.DeadLetterCounts(r.Context()); err == nil {
 		n := dead[ps.def.Name]
 		v.DeadLetters = &n

@@ -43,6 +43,12 @@ func newSubsLsCmd(g *globals) *cobra.Command {
 		Use:     "ls",
 		Aliases: []string{"list"},
 		Short:   "list push subscriptions with their progress",
+		Long: `List the push subscriptions this token may see, with their progress:
+POSITION is the checkpoint and LAG the events after it; HANDLED and FAILED
+count events handled and failed attempts since the subscription was
+created, kept in the store (every server sharing it shows the same, and a
+restart keeps them); DEAD counts the dead letters waiting now, what
+'herald dlq ls' lists (a successful redrive lowers it).`,
 		Example: `  herald subs ls
   herald subs ls --json`,
 		Args: args(cobra.NoArgs),

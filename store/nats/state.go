@@ -213,16 +213,30 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 		m.Header.Set("KV-Operation", "DEL")
 		msgs = append(msgs, m)
 	}
+	// The subscription's counts as this handle has them: the whole
+	// value, so a commit tried again writes the same.
+	counted := func(bool) {}
+	if !p.Counts.IsZero() {
+		key, v, done, err := s.countEntry(sub, p.Counts)
+		if err != nil {
+			return err
+		}
+		put(key, v)
+		counted = done
+	}
 	cp := natsgo.NewMsg(s.subsSubject(cpKey(sub)))
 	cp.Data = []byte(strconv.FormatUint(p.Checkpoint, 10))
 	if len(p.DeadLetters) == 0 && len(p.Resolved) == 0 {
 		// Outcomes alone: pipelined, then the checkpoint.
 		if err := s.writeOutcomes(ctx, msgs); err != nil {
+			counted(false)
 			return err
 		}
 		msgs = nil
 	}
-	if err := s.writeState(ctx, append(msgs, cp)); err != nil {
+	err := s.writeState(ctx, append(msgs, cp))
+	counted(err == nil)
+	if err != nil {
 		return err
 	}
 	// The attempts of ended events are no longer needed. Removing them is
@@ -331,8 +345,8 @@ func (s *Store) writeState(ctx context.Context, msgs []*natsgo.Msg) error {
 }
 
 // DeleteSubscription implements herald.SubscriptionState: it purges the
-// subscription's checkpoint, outcomes and failed attempts, and removes its
-// shared JetStream consumers, if it had any.
+// subscription's checkpoint, outcomes, failed attempts and counts (every
+// handle's), and removes its shared JetStream consumers, if it had any.
 func (s *Store) DeleteSubscription(ctx context.Context, sub string) error {
 	if err := s.check(); err != nil {
 		return err
@@ -343,6 +357,9 @@ func (s *Store) DeleteSubscription(ctx context.Context, sub string) error {
 		if err := s.purgeSubject(ctx, s.subsStream, s.subsSubject(key)); err != nil {
 			return err
 		}
+	}
+	if err := s.deleteCounts(ctx, sub); err != nil {
+		return err
 	}
 	return s.deleteSharedConsumers(ctx, sub)
 }

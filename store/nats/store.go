@@ -110,6 +110,11 @@ type Store struct {
 	appWG     sync.WaitGroup // appenders
 	appDone   chan struct{}  // closed once no appender runs
 	idxWG     sync.WaitGroup // the indexer
+
+	// This handle's subscription counts (counts.go).
+	countOnce   sync.Once
+	countHandle string
+	counted     sync.Map // subscription → *handleCounts
 }
 
 type config struct {

@@ -109,6 +109,9 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 				return err
 			}
 		}
+		if err := tx.addCounts(sub, p.Counts); err != nil {
+			return err
+		}
 		_, err := tx.st.setCheckpoint.ExecContext(tx.ctx, sub, int64(p.Checkpoint))
 		return err
 	})
@@ -140,15 +143,17 @@ func (tx *wtx) upsertOutcomes(sub string, outcomes []herald.Outcome) error {
 	return nil
 }
 
-// DeleteSubscription removes sub's checkpoint and its outcomes; its dead
-// letters stay.
+// DeleteSubscription removes sub's checkpoint and its outcomes and sets
+// its counts back to zero; its dead letters stay.
 func (s *Store) DeleteSubscription(ctx context.Context, sub string) error {
 	err := s.do(ctx, func(tx *wtx) error {
 		if _, err := tx.st.deleteCheckpoint.ExecContext(tx.ctx, sub); err != nil {
 			return err
 		}
-		_, err := tx.conn.ExecContext(tx.ctx, `DELETE FROM outcomes WHERE subscription = ?`, sub)
-		return err
+		if _, err := tx.conn.ExecContext(tx.ctx, `DELETE FROM outcomes WHERE subscription = ?`, sub); err != nil {
+			return err
+		}
+		return tx.deleteCounts(sub)
 	})
 	return s.fail(ctx, "delete subscription", err)
 }

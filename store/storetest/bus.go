@@ -16,6 +16,7 @@ import (
 func (s *suite) testBus(t *testing.T) {
 	t.Run("DeadLetterHistory", s.testDeadLetterHistory)
 	t.Run("CloseHandsBackDeliveries", s.testCloseHandsBack)
+	t.Run("Counts", s.testBusCounts)
 }
 
 // newBus returns a bus on st that the test closes; the store stays open.

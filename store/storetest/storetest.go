@@ -109,6 +109,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store, f Features) {
 	t.Run("Checkpoints", s.testCheckpoints)
 	t.Run("Outcomes", s.testOutcomes)
 	t.Run("DeadLetters", s.testDeadLetters)
+	t.Run("Counts", s.testCounts)
 	t.Run("KV", s.testKV)
 	t.Run("Prune", s.testPrune)
 	t.Run("Limits", s.testLimits)
