@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -267,5 +268,24 @@ func TestHistory(t *testing.T) {
 	// now: together the points count every event published since.
 	if h.IntervalSeconds != 10 || len(h.Points) == 0 || sum != 3 || h.Subscriptions == nil {
 		t.Fatalf("history: interval %v, %d points counting %d events, want 10 s and 3 events", h.IntervalSeconds, len(h.Points), sum)
+	}
+}
+
+// Under TLS the session cookie is Secure.
+func TestConsoleSessionCookieSecureUnderTLS(t *testing.T) {
+	e, _ := authEnv(t)
+	ts := httptest.NewTLSServer(e.srv)
+	defer ts.Close()
+	cl := ts.Client()
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, _ := http.NewRequest("POST", ts.URL+"/ui/login", strings.NewReader(url.Values{"token": {adminToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if set := resp.Header.Get("Set-Cookie"); resp.StatusCode != http.StatusSeeOther || !strings.Contains(set, "; Secure") || !strings.Contains(set, "HttpOnly") {
+		t.Fatalf("login over TLS: %d, cookie %q", resp.StatusCode, set)
 	}
 }

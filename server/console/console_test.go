@@ -113,6 +113,13 @@ func TestConsole(t *testing.T) {
 		// The cause link leads to the event before it.
 		tb.click("#to-cause")
 		tb.wait("the cause", `document.querySelector('h1') && document.querySelector('h1').textContent.includes('noise_reduction.completed')`)
+		// Once its subject is forgotten, the field is shown shredded.
+		p.api("POST", "/v1/subjects/"+url.PathEscape(e.Subject)+"/forget", nil, nil)
+		tb.open("/ui/events/" + url.PathEscape(e.ID))
+		tb.wait("the shredded field", `document.querySelector('#event-data .badge.shredded') !== null`)
+		if strings.Contains(eval[string](tb, `document.getElementById('event-data').innerText`), "Ada takes the changelog") {
+			t.Error("a forgotten subject's transcript is still shown")
+		}
 	})
 
 	t.Run("correlation", func(t *testing.T) {
