@@ -320,6 +320,27 @@ func TestMarkerLifecycle(t *testing.T) {
 	}
 }
 
+// While the store runs, the marker follows the head at most once a
+// minute, so that a copy of the file older than that is refused.
+func TestMarkerFollowsTheHead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "herald.db")
+		s := openTest(t, path)
+		appendOK(t, s, herald.AppendOptions{}, ev(t, "a"))
+		synctest.Wait()
+		if m, _ := readMarker(path); m == nil || m.Head != 0 {
+			t.Fatalf("marker right after a commit: %+v; want head 0 (a minute has not passed)", m)
+		}
+		time.Sleep(markEvery)
+		appendOK(t, s, herald.AppendOptions{}, ev(t, "b"))
+		synctest.Wait() // the writer records it after answering
+		if m, _ := readMarker(path); m == nil || m.Head != 2 {
+			t.Fatalf("marker a minute later: %+v; want head 2", m)
+		}
+		s.Close()
+	})
+}
+
 // The quick check's time limit: a check that runs out of time is
 // skipped with a warning, and the store opens.
 func TestQuickCheckTimeLimit(t *testing.T) {

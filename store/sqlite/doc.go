@@ -65,7 +65,8 @@
 //
 // Open runs SQLite's quick check on an existing file (WithQuickCheck) and
 // keeps a marker beside it, path+".id", holding the store's identity and
-// the last position given at the last open or clean close. A file that
+// the last position given at the last open or clean close (and at most a
+// minute before the store stopped). A file that
 // fails the check, or that is empty, another store or older than its
 // marker says, is refused with an error wrapping ErrDamaged that says what
 // to do; deleting the marker is how an operator starts over, or keeps a

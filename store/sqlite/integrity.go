@@ -97,12 +97,14 @@ func quickCheck(ctx context.Context, s *Store, conn *sql.Conn, limit time.Durati
 // the file holds and how far its log went, so that a file emptied,
 // replaced by another store, or rolled back to an older copy is refused
 // instead of giving positions out again. It is written, whole or not at
-// all, when the store opens and when it closes, once the file is synced.
+// all, when the store opens and when it closes, and at most once a minute
+// while it runs (writer.markHead), each time once the file is synced.
 type marker struct {
 	// Store is the store's identity, kept in the file's meta table too.
 	Store string `json:"store"`
 	// Head is the last position the store had given, as far as the
-	// marker knows: at its last open or clean close.
+	// marker knows: at its last open or clean close, or in the last
+	// minute it ran.
 	Head uint64 `json:"head"`
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/heraldhq/herald"
 )
@@ -55,6 +56,10 @@ type writer struct {
 	pruned bool
 
 	commits, requests atomic.Uint64 // for Stats
+
+	// marked is the head the marker last recorded, at markedAt.
+	marked   uint64
+	markedAt time.Time
 }
 
 func newWriter(ctx context.Context, s *Store, conn *sql.Conn, head uint64) (*writer, error) {
@@ -75,7 +80,35 @@ func newWriter(ctx context.Context, s *Store, conn *sql.Conn, head uint64) (*wri
 		done:   make(chan struct{}),
 		head:   head,
 		pruned: pruned,
+		marked: head, markedAt: time.Now(),
 	}, nil
+}
+
+// markEvery is how often, at most, the writer records the head in the
+// store's marker while the store runs.
+const markEvery = time.Minute
+
+// markHead records the head in the store's marker (see marker) when it
+// moved and markEvery has passed since the last time, so that a copy of
+// the file from before then is refused as rolled back. At Normal
+// durability it syncs the WAL first: the marker never says more than the
+// file holds on disk.
+func (w *writer) markHead() {
+	if w.head == w.marked || time.Since(w.markedAt) < markEvery {
+		return
+	}
+	w.markedAt = time.Now()
+	if w.s.cfg.durability == Normal {
+		if err := syncFiles(w.s.path); err != nil {
+			w.s.log.Warn("sqlite: the store's marker was not updated", "err", err)
+			return
+		}
+	}
+	if err := writeMarker(w.s.path, marker{Store: w.s.id, Head: w.head}); err != nil {
+		w.s.log.Warn("sqlite: the store's marker was not updated", "err", err)
+		return
+	}
+	w.marked = w.head
 }
 
 // close releases the writer's statements and connection; the database is
@@ -273,6 +306,7 @@ func (w *writer) commit(tx *wtx, reqs []*request) {
 	for _, r := range reqs {
 		r.done <- wrap(w.s.log, "write", r.err)
 	}
+	w.markHead()
 }
 
 // commitOne runs a request alone in the transaction tx has begun.
@@ -296,6 +330,7 @@ func (w *writer) commitOne(tx *wtx, r *request) {
 	w.requests.Add(1)
 	w.wipeWAL(ctx)
 	r.done <- nil
+	w.markHead()
 }
 
 // wipeWAL, when a committed request asked for it, copies the WAL into the
