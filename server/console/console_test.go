@@ -210,6 +210,13 @@ func TestConsole(t *testing.T) {
 			return p.chain(byEvent[first]).outcome("meeting_notes_local.completed", "archiver") == "succeeded"
 		})
 		p.failing.Store(true)
+		tb.open("/ui/correlations/" + url.PathEscape(byEvent[first]))
+		tb.wait("the redriven outcome", `document.querySelector('#tree .outcome[data-sub="archiver"][data-redriven]') !== null`)
+		if got := eval[string](tb, `document.querySelector('#tree .outcome[data-sub="archiver"] .pill').textContent`); got != "redriven, succeeded after 4 attempts" {
+			t.Errorf("the redriven outcome reads %q", got)
+		}
+		tb.open("/ui/dlq")
+		tb.wait("the dead letters", `document.querySelectorAll('#dlq-archiver article.dl').length === 3`)
 		// Discard one.
 		tb.click(fmt.Sprintf(`article.dl[data-id="%s"] button[data-action="discard"]`, second))
 		p.until("the discarded dead letter", func() bool {

@@ -1,6 +1,6 @@
 // A correlation's chain: the causal tree (each event under its cause), a
 // timeline, and every subscription's outcome of every event (succeeded,
-// retrying, dead-lettered, discarded), with attempts, duration and last
+// retrying, dead-lettered, discarded, redriven), with attempts, duration and last
 // error. It follows the chain live: new events of the correlation arrive
 // over SSE, and its outcomes are re-read every two seconds.
 import {api} from './api.js';
@@ -8,7 +8,18 @@ import {h, fill, clock, ms, durMs, eventHref, short} from './dom.js';
 
 export const title = 'Correlation';
 
+// maxAttempts holds each push subscription's max_attempts (4 when not
+// set), as far as the token may see them: an outcome with more attempts
+// than that was redriven.
+const maxAttempts = new Map();
+const redriven = (o) => maxAttempts.has(o.subscription) && o.attempts > maxAttempts.get(o.subscription);
+
 function outcomeLabel(o) {
+  const label = statusLabel(o);
+  return redriven(o) ? 'redriven, ' + label : label;
+}
+
+function statusLabel(o) {
   switch (o.status) {
     case 'succeeded': return o.attempts > 1 ? `succeeded after ${o.attempts} attempts` : 'succeeded';
     case 'retrying': return `retrying (${o.attempts} attempt${o.attempts === 1 ? '' : 's'})`;
@@ -20,7 +31,8 @@ function outcomeLabel(o) {
 
 function outcomes(te) {
   if (!te.outcomes || !te.outcomes.length) return h('div', {class: 'muted small'}, 'no subscription handled it');
-  return h('ul', {class: 'outcomes'}, te.outcomes.map((o) => h('li', {class: 'outcome ' + o.status, dataset: {sub: o.subscription, status: o.status}},
+  return h('ul', {class: 'outcomes'}, te.outcomes.map((o) => h('li', {class: 'outcome ' + o.status,
+    dataset: redriven(o) ? {sub: o.subscription, status: o.status, redriven: 'true'} : {sub: o.subscription, status: o.status}},
     h('span', {class: 'pill ' + o.status}, outcomeLabel(o)), ' ',
     h('strong', {}, o.subscription),
     h('span', {class: 'muted'}, ` · ${ms(durMs(o.duration))} · ${clock(o.updated_at)}`),
@@ -83,6 +95,10 @@ export default async function correlation(main, {arg: id}) {
   const body = h('div', {id: 'corr-body'});
   fill(main, head, h('p', {class: 'muted mono'}, id), body);
   let last = '';
+  try {
+    const subs = await api('GET', '/v1/subscriptions');
+    for (const sub of subs.subscriptions) maxAttempts.set(sub.name, sub.max_attempts || 4);
+  } catch { /* without them, redrives are not told apart */ }
   async function load() {
     let tr;
     try {
