@@ -207,6 +207,34 @@ func procFigures(pid int) (rss, hwm int64, fds int, err error) {
 	return rss, hwm, len(ents), err
 }
 
+// cpuSeconds reads the CPU time (user and system) process pid used.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis: utime and
+	// stime are the 12th and 13th, in clock ticks (100 a second).
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
+
+// loadAvg is the machine's one-minute load average.
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
 // latencies collects durations safely.
 type latencies struct {
 	mu sync.Mutex
@@ -624,6 +652,7 @@ func TestAbuse(t *testing.T) {
 		}
 	}
 
+	cpu0, self0, load0 := cpuSeconds(pid), cpuSeconds(os.Getpid()), loadAvg()
 	abuseCtx, stopAbuse := context.WithTimeout(ctx, d)
 	defer stopAbuse()
 	if abuseOn("slowloris") {
@@ -685,6 +714,7 @@ func TestAbuse(t *testing.T) {
 	r.wg.Wait()
 	stopSampling()
 	sampler.Wait()
+	serverCPU, selfCPU, load1 := cpuSeconds(pid)-cpu0, cpuSeconds(os.Getpid())-self0, loadAvg()
 	rss, hwm, fds, err := procFigures(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -742,6 +772,8 @@ func TestAbuse(t *testing.T) {
 	fmt.Fprintf(w, "server RSS\tpeak %d MB (now %d MB), goal < %d MB; Go heap in use: peak %d MB (sampled every second)\n", hwm>>20, rss>>20, goalRSS>>20, peakHeap.Load()>>20)
 	fmt.Fprintf(w, "server fds\tpeak %d (now %d), cap %d\n", peakFDs.Load(), fds, abuseFDCap)
 	fmt.Fprintf(w, "push read-ahead\tpeak %d MB held (herald_subscription_held_bytes)\n", peakHeld.Load()>>20)
+	fmt.Fprintf(w, "CPU\tserver %.0f s, attackers and client %.0f s, in %v on %d cores; load average %s at the start, %s at the end\n",
+		serverCPU, selfCPU, d, runtime.NumCPU(), load0, load1)
 	fmt.Fprintf(w, "audit.log\t%d MB\n", auditSize>>20)
 	if logInfo != nil {
 		fmt.Fprintf(w, "server log\t%d KB\n", logInfo.Size()>>10)
