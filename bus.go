@@ -1178,38 +1178,40 @@ func (b *Bus) Trace(ctx context.Context, correlationID string) (*Trace, error) {
 // subscription drops what it had queued, lets handler calls in progress
 // finish without counting them toward the new checkpoint (events of their
 // subjects wait for them, so subject order holds), and continues from the
-// new position. Redrives it had queued are loaded again. It returns ErrNotFound for a name that is not
+// new position. Redrives it had queued are loaded again. It returns the
+// new checkpoint: the subscription delivers again every event after that
+// position. It returns ErrNotFound for a name that is not
 // running here and has no checkpoint; a shared store (SharedStore) does not
 // support it. A subscription of that name that is closing is waited for
 // (until ctx ends), so that its last commit does not undo the reset. Reset
 // is safe to call concurrently with everything else, but concurrent resets
 // of one subscription end in an unspecified one of their positions.
-func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
+func (b *Bus) Reset(ctx context.Context, durableName string, to Start) (uint64, error) {
 	if b.closed.Load() {
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	if _, shared := b.store.(SharedStore); shared {
-		return errors.New("herald: reset is not supported by a shared store")
+		return 0, errors.New("herald: reset is not supported by a shared store")
 	}
 	cp, err := to.resolve(ctx, b.store)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var s *Subscription
 	for {
 		if s, err = b.lockRunningDurable(ctx, durableName); err != nil {
-			return err
+			return 0, err
 		}
 		if s != nil {
 			break // s.mu held
 		}
 		if _, ok, err := b.store.Checkpoint(ctx, durableName); err != nil {
-			return err
+			return 0, err
 		} else if !ok {
-			return fmt.Errorf("%w: durable subscription %q", ErrNotFound, durableName)
+			return 0, fmt.Errorf("%w: durable subscription %q", ErrNotFound, durableName)
 		}
 		if err := b.store.Commit(ctx, durableName, Progress{Checkpoint: cp}); err != nil {
-			return err
+			return 0, err
 		}
 		// A Subscribe of that name may have read the checkpoint before
 		// this commit: reset it too.
@@ -1217,12 +1219,12 @@ func (b *Bus) Reset(ctx context.Context, durableName string, to Start) error {
 		_, again := b.durables[durableName]
 		b.mu.Unlock()
 		if !again {
-			return nil
+			return cp, nil
 		}
 	}
 	s.resetLocked(cp)
 	s.mu.Unlock()
-	return s.c.flush(ctx)
+	return cp, s.c.flush(ctx)
 }
 
 // resetLocked moves a running durable subscription to cp (Bus.Reset): it

@@ -537,19 +537,19 @@ func testResetReplaysDurableSubscription(t *testing.T) {
 		mustPublish(t, b, ev("r.e", "", ""))
 	}
 	testwait.For(t, "first pass", func() bool { return rec.len() == 10 })
-	if err := b.Reset(context.Background(), "replayer", StartPosition(4)); err != nil {
-		t.Fatal(err)
+	if cp, err := b.Reset(context.Background(), "replayer", StartPosition(4)); err != nil || cp != 3 {
+		t.Fatalf("Reset to position 4 = %d, %v; want checkpoint 3", cp, err)
 	}
 	testwait.For(t, "replay while running", func() bool { return rec.len() == 17 })
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Reset(context.Background(), "replayer", StartEarliest); err != nil {
-		t.Fatal(err)
+	if cp, err := b.Reset(context.Background(), "replayer", StartEarliest); err != nil || cp != 0 {
+		t.Fatalf("Reset to the earliest = %d, %v; want checkpoint 0", cp, err)
 	}
 	mustSubscribe(t, b, "r.>", rec.handler(), Durable("replayer"))
 	testwait.For(t, "replay after restart", func() bool { return rec.len() == 27 })
-	if err := b.Reset(context.Background(), "nobody", StartEarliest); !errors.Is(err, ErrNotFound) {
+	if _, err := b.Reset(context.Background(), "nobody", StartEarliest); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("reset of unknown subscription: %v", err)
 	}
 	synctest.Wait()
@@ -1094,8 +1094,8 @@ func TestStartPositions(t *testing.T) {
 		t.Fatalf("first positions %d %d %d %d", first(&earliest), first(&latest), first(&pos), first(&at))
 	}
 	// Replay by time while running.
-	if err := b.Reset(ctx, "latest", StartTime(stamps[4])); err != nil {
-		t.Fatal(err)
+	if cp, err := b.Reset(ctx, "latest", StartTime(stamps[4])); err != nil || cp != 4 {
+		t.Fatalf("Reset to a time = %d, %v; want checkpoint 4 (the event stamped then is at 5)", cp, err)
 	}
 	testwait.For(t, "replay from a time", func() bool { return latest.len() == 4 })
 }

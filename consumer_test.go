@@ -182,7 +182,7 @@ func TestDurableSubscriptionOnSharedStore(t *testing.T) {
 		outs, _ := b2.Outcomes(context.Background(), OutcomeQuery{Subscription: "workers"})
 		return len(outs) == 40
 	})
-	if err := b1.Reset(context.Background(), "workers", StartEarliest); err == nil {
+	if _, err := b1.Reset(context.Background(), "workers", StartEarliest); err == nil {
 		t.Fatal("Reset on a shared store must fail")
 	}
 }

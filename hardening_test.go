@@ -37,7 +37,7 @@ func TestRedriveInFlightSurvivesReset(t *testing.T) {
 		t.Fatalf("redrive: %d %v", n, err)
 	}
 	<-entered
-	if err := b.Reset(ctx, "jobs", StartLatest); err != nil {
+	if _, err := b.Reset(ctx, "jobs", StartLatest); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
@@ -79,7 +79,7 @@ func TestRedriveQueuedSurvivesReset(t *testing.T) {
 		defer s.mu.Unlock()
 		return s.q.count == 1
 	})
-	if err := b.Reset(ctx, "jobs", StartLatest); err != nil {
+	if _, err := b.Reset(ctx, "jobs", StartLatest); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
@@ -157,7 +157,7 @@ func testResetWhileClosingIsNotOverwritten(t *testing.T) {
 	go func() { closed <- s.Close(ctx) }()
 	testwait.For(t, "stopping", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.stopping })
 	reset := make(chan error, 1)
-	go func() { reset <- b.Reset(ctx, "closing", StartEarliest) }()
+	go func() { _, err := b.Reset(ctx, "closing", StartEarliest); reset <- err }()
 	synctest.Wait() // the Reset waits for the closing subscription
 	select {
 	case err := <-reset:
@@ -347,7 +347,7 @@ func testResetKeepsSubjectOrderWithInFlightEvent(t *testing.T) {
 	}, Durable("ordered"), Concurrency(4))
 	mustPublish(t, b, ev("o.e", "agg-1", ""))
 	<-entered
-	if err := b.Reset(ctx, "ordered", StartEarliest); err != nil {
+	if _, err := b.Reset(ctx, "ordered", StartEarliest); err != nil {
 		t.Fatal(err)
 	}
 	// The replay of agg-1 is read and queued while its first event is
@@ -606,7 +606,7 @@ func TestResetRacingSubscribe(t *testing.T) {
 	g := &gatedStore{Store: st, entered: make(chan struct{}, 1), gate: make(chan struct{})}
 	b2 := newBus(t, WithStore(g))
 	reset := make(chan error, 1)
-	go func() { reset <- b2.Reset(ctx, "z", StartEarliest) }()
+	go func() { _, err := b2.Reset(ctx, "z", StartEarliest); reset <- err }()
 	<-g.entered // the Reset found nothing running and reads the checkpoint
 	mustSubscribe(t, b2, "z.>", rec.handler(), Durable("z"))
 	close(g.gate)

@@ -231,10 +231,20 @@ func (s *Server) handleSubReplay(w http.ResponseWriter, r *http.Request, p *prin
 	if err := s.auditAction(r, p, "subscription.replay", slog.String("subscription", ps.def.Name), slog.String("to", to.String())); err != nil {
 		return err
 	}
-	if err := s.bus.Reset(r.Context(), ps.def.Name, to); err != nil {
+	cp, err := s.bus.Reset(r.Context(), ps.def.Name, to)
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(r.Context(), ps))
+	// The answer's position is where the reset moved the checkpoint, not
+	// wherever redelivery has taken it since.
+	v := s.view(r.Context(), ps)
+	if v.Stats != nil {
+		v.Stats.Position = cp
+		v.Lag = v.Stats.Head - min(v.Stats.Head, cp)
+		v.Stats.Lag = v.Lag
+	}
+	v.Position = cp
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
