@@ -157,8 +157,8 @@ func (s *Store) Read(ctx context.Context, after uint64, f herald.Filter) iter.Se
 	}
 }
 
-// replayBuffer bounds the events an ordered-consumer read holds at once:
-// what the client has pulled and not yet handed to the caller.
+// replayBuffer bounds the events an ordered-consumer read holds at once
+// between the client's buffer (half of it) and the hand-off to the caller.
 const replayBuffer = 1024
 
 // reader is one Read in progress.
@@ -251,12 +251,21 @@ func (r *reader) run() {
 }
 
 // stream reads from r.seq with an ordered consumer until the consumer has
-// nothing more pending (the caller then finishes with direct gets), the
+// nothing more pending or has reached the head as it was when stream
+// began (the caller then finishes with direct gets), the
 // read is over, or no event has come for a while (a consumer that lost
 // its way: direct gets take over).
 func (r *reader) stream() {
 	s := r.s
 	rctx, cancel := s.reqCtx(r.ctx)
+	// Stream up to the head as it is now; what comes later is left to
+	// direct gets, so that a read under a steady stream of appends ends.
+	info, err := s.events.Info(rctx)
+	if err != nil {
+		cancel()
+		return // direct gets go on
+	}
+	stopAt := info.State.LastSeq
 	var filters []string
 	if r.f.Name != "" || r.f.Subject != "" {
 		filters = []string{r.filter} // else every message of the stream is an event
@@ -276,22 +285,34 @@ func (r *reader) stream() {
 		last bool // nothing more was pending when it was delivered
 		err  error
 	}
-	ch := make(chan item, replayBuffer)
+	// The callback hands events over in slices of up to replayHandoff, so
+	// that the reader does not wake for each one. A slice left partly
+	// filled by a consumer that stalls is read again by direct gets.
+	ch := make(chan []item, replayBuffer/replayHandoff)
 	stop := make(chan struct{})
 	var stopped sync.Once
 	quit := func() { stopped.Do(func() { close(stop) }) }
+	var pending []item // only the callback's goroutine touches it
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		md, err := m.Metadata()
 		var it item
 		if err != nil {
 			it.err = fmt.Errorf("nats store: reading: %w", err)
 		} else if it.e, it.err = decodeEventData(m.Data(), md.Sequence.Stream); it.err == nil {
-			it.last = md.NumPending == 0
+			it.last = md.NumPending == 0 || md.Sequence.Stream >= stopAt
+		}
+		if pending == nil {
+			pending = make([]item, 0, replayHandoff)
+		}
+		pending = append(pending, it)
+		if len(pending) < replayHandoff && !it.last && it.err == nil {
+			return
 		}
 		select {
-		case ch <- it:
+		case ch <- pending:
 		case <-stop:
 		}
+		pending = nil
 	}, jetstream.PullMaxMessages(replayBuffer/2))
 	if err != nil {
 		return
@@ -305,17 +326,19 @@ func (r *reader) stream() {
 	progressed := false
 	for {
 		select {
-		case it := <-ch:
-			if it.err != nil {
-				r.fail(it.err)
-				return
-			}
-			if it.e.Position < r.seq {
-				continue // delivered again after the consumer was recreated
-			}
+		case items := <-ch:
 			progressed = true
-			if !r.emit(it.e) || it.last {
-				return
+			for _, it := range items {
+				if it.err != nil {
+					r.fail(it.err)
+					return
+				}
+				if it.e.Position < r.seq {
+					continue // delivered again after the consumer was recreated
+				}
+				if !r.emit(it.e) || it.last {
+					return
+				}
 			}
 		case <-idle.C:
 			if !progressed {
@@ -331,6 +354,9 @@ func (r *reader) stream() {
 		}
 	}
 }
+
+// replayHandoff is how many events stream's callback hands over at once.
+const replayHandoff = 64
 
 // replayIdle: when no event came for this long, stream leaves the rest
 // to direct gets.
