@@ -2,12 +2,15 @@ package nats_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	herald "github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/testwait"
 	natsstore "github.com/heraldhq/herald/store/nats"
+	natsgo "github.com/nats-io/nats.go"
 )
 
 // idCases appends one event down each of the store's append paths and
@@ -166,4 +169,38 @@ func TestIdempotentAfterLeaderChange(t *testing.T) {
 	}
 	checkDuplicates(t, s, evs)
 	c.start(l)
+}
+
+// TestRepairStreamsLongGaps: events stored without index entries (a
+// process that died before writing them), more than a page of them,
+// are indexed by the repair of the next store that opens, which streams
+// their headers: every id is a duplicate once the window has passed.
+func TestRepairStreamsLongGaps(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	s := open(t, srv, natsstore.WithDuplicateWindow(time.Second))
+	var evs []*herald.Event
+	for i := range 700 {
+		e := ev(t, "crash.many", "")
+		if i%7 == 0 {
+			e.ID = fmt.Sprintf("client-%d", i) // KV-indexed ids among them
+		}
+		body := fmt.Sprintf(`{"id":%q,"name":"crash.many","timestamp":"2026-01-01T00:00:00Z","data":{},"correlation_id":%q,"source_plugin":"","version":1,"priority":"normal"}`, e.ID, e.ID)
+		m := natsgo.NewMsg("herald.ev.0._.crash.many")
+		m.Data = []byte(body)
+		m.Header.Set("Nats-Msg-Id", e.ID)
+		resp, err := s.Conn().RequestMsg(m, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(resp.Data), fmt.Sprintf(`"seq":%d`, i+1)) {
+			t.Fatalf("stored at %s, want %d", resp.Data, i+1)
+		}
+		e.Position = uint64(i + 1)
+		evs = append(evs, e)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	s.Close()
+	s2 := open(t, srv) // repairs on open
+	checkDuplicates(t, s2, evs)
 }

@@ -47,13 +47,19 @@ func (s *Store) repair(ctx context.Context) error {
 		return err
 	}
 	defer d.close()
+	if head-seq >= readPage {
+		// Most of it streams as headers through an ordered consumer;
+		// direct gets read what is left.
+		if seq, err = s.repairStream(ctx, seq, head); err != nil {
+			return err
+		}
+	}
 	for seq <= head {
 		msgs, more, err := d.get(ctx, s.eventsStream, directReq{Seq: seq, NextFor: s.subj.all(), Batch: readPage})
 		if err != nil {
 			return err
 		}
 		var page []idxEntry
-		var other []string // ids that are not UUIDv7s
 		for _, m := range msgs {
 			n, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
 			if err != nil || n > head {
@@ -63,46 +69,10 @@ func (s *Store) repair(ctx context.Context) error {
 			seq = n + 1
 			if id := m.Header.Get(hdrMsgID); id != "" {
 				page = append(page, idxEntry{id, n})
-				if _, ok := s.idBucket(id); !ok {
-					other = append(other, id)
-				}
 			}
 		}
-		// UUIDv7 ids go to their time buckets whether indexed already or
-		// not (a message per bucket; a lookup keeps the lowest position).
-		futs, rest, err := s.publishIDEntries(page)
-		if err != nil {
-			return s.mapErr("repairing the index", err)
-		}
-		// For the others, reading the index is cheaper than writing it:
-		// only the ids it does not hold yet are written.
-		found, err := s.lookupIDs(ctx, other, false)
-		if err != nil {
+		if err := s.indexPage(ctx, page); err != nil {
 			return err
-		}
-		if err := waitAcks(ctx, futs); err != nil {
-			return s.mapErr("repairing the index", err)
-		}
-		futs = futs[:0]
-		for _, u := range rest {
-			if _, ok := found[u.id]; ok {
-				continue
-			}
-			pm := s.idMsg(u.id, u.pos)
-			pm.Header.Set(hdrExpLastSubjSeq, "0") // create only
-			f, err := s.js.PublishMsgAsync(pm)
-			if err != nil {
-				return s.mapErr("repairing the index", err)
-			}
-			futs = append(futs, f)
-		}
-		for _, f := range futs {
-			select {
-			case <-f.Ok():
-			case <-f.Err(): // already indexed
-			case <-ctx.Done():
-				return ctx.Err()
-			}
 		}
 		if !more || len(msgs) == 0 {
 			break
@@ -121,6 +91,138 @@ func (s *Store) repair(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// indexPage writes the index entries of one page of stored events: those
+// of UUIDv7 ids to their time buckets whether indexed already or not (a
+// message per bucket; a lookup keeps the lowest position), and those of
+// other ids that the KV bucket lacks (reading it is cheaper than writing
+// it).
+func (s *Store) indexPage(ctx context.Context, page []idxEntry) error {
+	var other []string
+	for _, e := range page {
+		if _, ok := s.idBucket(e.id); !ok {
+			other = append(other, e.id)
+		}
+	}
+	futs, rest, err := s.publishIDEntries(page)
+	if err != nil {
+		return s.mapErr("repairing the index", err)
+	}
+	found, err := s.lookupIDs(ctx, other, false)
+	if err != nil {
+		return err
+	}
+	if err := waitAcks(ctx, futs); err != nil {
+		return s.mapErr("repairing the index", err)
+	}
+	futs = futs[:0]
+	for _, u := range rest {
+		if _, ok := found[u.id]; ok {
+			continue
+		}
+		pm := s.idMsg(u.id, u.pos)
+		pm.Header.Set(hdrExpLastSubjSeq, "0") // create only
+		f, err := s.js.PublishMsgAsync(pm)
+		if err != nil {
+			return s.mapErr("repairing the index", err)
+		}
+		futs = append(futs, f)
+	}
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case <-f.Err(): // already indexed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// repairPage is how many entries repairStream indexes at once.
+const repairPage = 1024
+
+// repairStream indexes the events from seq through head, reading only
+// their headers through an ordered consumer, and returns the position
+// after the last one it indexed. It stops early, leaving the rest to
+// direct gets, when the consumer has nothing more pending or no event has
+// come for replayIdle.
+func (s *Store) repairStream(ctx context.Context, seq, head uint64) (uint64, error) {
+	cons, err := s.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       seq,
+		HeadersOnly:       true,
+		InactiveThreshold: 30 * time.Second,
+	})
+	if err != nil {
+		return seq, nil // direct gets do it all
+	}
+	type page struct {
+		entries []idxEntry
+		next    uint64 // the position after the page
+		last    bool
+	}
+	ch := make(chan page, 4)
+	stop := make(chan struct{})
+	var cur page // only the callback's goroutine touches it
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			return // the page ends short; direct gets read the rest
+		}
+		n := md.Sequence.Stream
+		switch {
+		case cur.last:
+			return // sent already
+		case n > head:
+			cur.last = true // past the head: what is gathered ends it
+		default:
+			if id := m.Headers().Get(hdrMsgID); id != "" {
+				cur.entries = append(cur.entries, idxEntry{id, n})
+			}
+			cur.next = n + 1
+			cur.last = md.NumPending == 0 || n >= head
+		}
+		if len(cur.entries) < repairPage && !cur.last {
+			return
+		}
+		select {
+		case ch <- cur:
+		case <-stop:
+		}
+		cur = page{last: cur.last}
+	}, jetstream.PullMaxMessages(repairPage))
+	if err != nil {
+		return seq, nil
+	}
+	defer func() {
+		close(stop)
+		cc.Stop()
+	}()
+	idle := time.NewTicker(replayIdle)
+	defer idle.Stop()
+	progressed := false
+	for {
+		select {
+		case p := <-ch:
+			progressed = true
+			if err := s.indexPage(ctx, p.entries); err != nil {
+				return seq, err
+			}
+			seq = max(seq, p.next)
+			if p.last {
+				return seq, nil
+			}
+		case <-idle.C:
+			if !progressed {
+				return seq, nil
+			}
+			progressed = false
+		case <-ctx.Done():
+			return seq, ctx.Err()
+		}
+	}
 }
 
 // repairLoop runs repair every quarter of the duplicate window until Close.
