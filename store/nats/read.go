@@ -321,36 +321,49 @@ func (r *reader) stream() {
 		quit()
 		cc.Stop()
 	}()
+	err = follow(r.ctx, s.closing, ch, func(items []item) (bool, error) {
+		for _, it := range items {
+			if it.err != nil {
+				return true, it.err
+			}
+			if it.e.Position < r.seq {
+				continue // delivered again after the consumer was recreated
+			}
+			if !r.emit(it.e) || it.last {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		r.fail(err)
+	}
+}
+
+// follow calls handle with each batch ch brings until handle reports it
+// is done or fails, no batch has come for replayIdle (the caller then
+// reads the rest another way), ctx ends (its error), or closing is closed
+// (herald.ErrClosed).
+func follow[T any](ctx context.Context, closing <-chan struct{}, ch <-chan T, handle func(T) (done bool, err error)) error {
 	idle := time.NewTicker(replayIdle)
 	defer idle.Stop()
 	progressed := false
 	for {
 		select {
-		case items := <-ch:
+		case b := <-ch:
 			progressed = true
-			for _, it := range items {
-				if it.err != nil {
-					r.fail(it.err)
-					return
-				}
-				if it.e.Position < r.seq {
-					continue // delivered again after the consumer was recreated
-				}
-				if !r.emit(it.e) || it.last {
-					return
-				}
+			if done, err := handle(b); done || err != nil {
+				return err
 			}
 		case <-idle.C:
 			if !progressed {
-				return
+				return nil
 			}
 			progressed = false
-		case <-r.ctx.Done():
-			r.fail(r.ctx.Err())
-			return
-		case <-s.closing:
-			r.fail(herald.ErrClosed)
-			return
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-closing:
+			return herald.ErrClosed
 		}
 	}
 }

@@ -200,29 +200,14 @@ func (s *Store) repairStream(ctx context.Context, seq, head uint64) (uint64, err
 		close(stop)
 		cc.Stop()
 	}()
-	idle := time.NewTicker(replayIdle)
-	defer idle.Stop()
-	progressed := false
-	for {
-		select {
-		case p := <-ch:
-			progressed = true
-			if err := s.indexPage(ctx, p.entries); err != nil {
-				return seq, err
-			}
-			seq = max(seq, p.next)
-			if p.last {
-				return seq, nil
-			}
-		case <-idle.C:
-			if !progressed {
-				return seq, nil
-			}
-			progressed = false
-		case <-ctx.Done():
-			return seq, ctx.Err()
+	err = follow(ctx, s.closing, ch, func(p page) (bool, error) {
+		if err := s.indexPage(ctx, p.entries); err != nil {
+			return true, err
 		}
-	}
+		seq = max(seq, p.next)
+		return p.last, nil
+	})
+	return seq, err
 }
 
 // repairLoop runs repair every quarter of the duplicate window until Close.
