@@ -371,6 +371,7 @@ func (s *Subscription) sleep(d time.Duration) {
 // consumeLoop feeds a durable subscription from a shared store's consumer.
 func (s *Subscription) consumeLoop() {
 	defer s.workerDone()
+	var fail readFailures
 	for {
 		s.mu.Lock()
 		for !s.stopping && !s.src.redriveReq && (s.q.count >= s.cfg.bufferSize || !s.readRoomLocked()) {
@@ -425,11 +426,11 @@ func (s *Subscription) consumeLoop() {
 				s.src.redriveReq = true // look for redrives marked by another process
 				s.mu.Unlock()
 			} else {
-				s.log.Error("herald: fetching from the shared consumer failed", "subscription", s.name, "error", err)
-				s.sleep(100 * time.Millisecond)
+				s.sleep(fail.record(s, "herald: fetching from the shared consumer failed", err))
 			}
 			continue
 		}
+		fail.reset()
 		s.mu.Lock()
 		for _, d := range ds {
 			e := d.Event()
