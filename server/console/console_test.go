@@ -305,7 +305,9 @@ func TestConsole(t *testing.T) {
 	t.Run("logout", func(t *testing.T) {
 		tb.t = t
 		tb.open("/ui/")
-		tb.wait("the live page", `document.getElementById('logout') !== null`)
+		// Log out once the page has done its requests (one still on its
+		// way would be refused, 401, as it should).
+		tb.wait("the live page", `document.getElementById('logout') !== null && document.getElementById('live-status').textContent === 'live'`)
 		tb.click("#logout")
 		tb.wait("the login page", `location.pathname === '/ui/login'`)
 		tb.open("/ui/metrics")
