@@ -59,9 +59,12 @@ func (s *Store) consumerName(sub string, p int) string {
 // unacknowledged deliveries are due again. The process that takes a
 // partition over holds back what it receives until every outstanding
 // delivery of the partition is in its hands, and then hands them out in log
-// order (see pull), so it handles the dead process's events first. Subject
-// order can still break when a delivery is negatively acknowledged with a
-// delay (a retry) and the partition moves meanwhile.
+// order (see pull), so it handles the dead process's events first. It does
+// the same when a delivery goes astray on its way (the connection or the
+// node it went through died): a later delivery of the partition is held
+// back until the lost one comes again, after the ack wait. Subject order
+// can still break when a delivery is negatively acknowledged with a delay
+// (a retry) and the partition moves meanwhile.
 func (s *Store) Consume(ctx context.Context, sub string, pattern string, start herald.Start, opts herald.ConsumeOptions) (herald.Consumer, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -146,7 +149,7 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 		if err != nil {
 			return nil, s.mapErr("joining shared subscription "+sub, err)
 		}
-		c.parts[p] = &partition{name: name, cons: cons}
+		c.parts[p] = &partition{name: name, cons: cons, pending: map[uint64]int{}}
 	}
 	if err := c.heartbeat(rctx); err != nil {
 		return nil, err
@@ -210,14 +213,16 @@ type partition struct {
 	name string
 	cons jetstream.Consumer
 	stop chan struct{} // while this process pulls it; closed to stop
-	// outstanding counts deliveries pulled and not yet acked or naked.
-	outstanding int
-	releasing   bool
+	// pending counts, by stream sequence, the deliveries pulled and not
+	// yet acked or naked.
+	pending   map[uint64]int
+	releasing bool
 }
 
 type pmsg struct {
-	m jetstream.Msg
-	p int
+	m   jetstream.Msg
+	p   int
+	seq uint64 // stream sequence
 }
 
 type sharedConsumer struct {
@@ -343,7 +348,7 @@ func (c *sharedConsumer) release(p int) {
 		deadline := time.Now().Add(c.ackWait)
 		for time.Now().Before(deadline) {
 			c.mu.Lock()
-			n := part.outstanding
+			n := len(part.pending)
 			pulling := part.stop == stop
 			c.mu.Unlock()
 			if n == 0 && !pulling {
@@ -397,9 +402,17 @@ func (c *sharedConsumer) membership() {
 // It starts by settling: JetStream may hand out the redeliveries of a
 // previous owner out of order and mixed with new events, so pull holds back
 // what it receives until every delivery the consumer has outstanding is in
-// this process's hands (the consumer's ack-pending count equals what pull
-// holds), then passes them on sorted by position, and from then on streams
-// in delivery order.
+// this process's hands (the consumer's ack-pending count is at most the
+// events this process holds or has handed out and not settled), then passes
+// them on sorted by position, and from then on streams in delivery order.
+//
+// It settles again when a delivery is missing: every delivery, a
+// redelivery too, takes the consumer's next delivery sequence, so a gap
+// means that a delivery went astray (its connection or the node it went
+// through died, or a request it answered had ended). JetStream delivers it
+// again once the ack wait has passed; until then the later events of the
+// partition wait, so that a subject's events are still handed out in log
+// order.
 func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 	defer c.wg.Done()
 	part := c.parts[p]
@@ -410,28 +423,39 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 		}
 		c.mu.Unlock()
 	}()
-	seqOf := func(m jetstream.Msg) uint64 {
-		if md, err := m.Metadata(); err == nil {
-			return md.Sequence.Stream
-		}
-		return 0
-	}
-	var held []jetstream.Msg
+	var held []pmsg
 	handBack := func() {
-		slices.SortFunc(held, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
-		c.s.handBack(held)
-		for range held {
-			c.settle(p)
+		slices.SortFunc(held, func(a, b pmsg) int { return cmp.Compare(a.seq, b.seq) })
+		msgs := make([]jetstream.Msg, len(held))
+		for i, h := range held {
+			msgs[i] = h.m
+		}
+		c.s.handBack(msgs)
+		for _, h := range held {
+			c.settle(p, h.seq)
 		}
 		held = nil
 	}
+	// last is the delivery sequence of the last delivery received, or,
+	// once settled, at least the consumer's last delivery then.
+	var last uint64
 	// settled reports whether every outstanding delivery of the partition
-	// is held here.
+	// is held here or handed out and not settled yet.
 	settled := func() bool {
 		ctx, cancel := context.WithTimeout(c.s.base, 2*time.Second)
 		defer cancel()
 		info, err := part.cons.Info(ctx)
-		return err == nil && info.NumAckPending <= len(held)
+		if err != nil {
+			return false
+		}
+		c.mu.Lock()
+		ours := len(part.pending)
+		c.mu.Unlock()
+		if info.NumAckPending > ours {
+			return false
+		}
+		last = max(last, info.Delivered.Consumer)
+		return true
 	}
 	settling := !settled()
 	stopped := false
@@ -459,25 +483,33 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 			continue
 		}
 		for m := range batch.Messages() {
+			pm := pmsg{m: m, p: p}
+			if md, err := m.Metadata(); err == nil {
+				pm.seq = md.Sequence.Stream
+				if md.Sequence.Consumer > last+1 {
+					settling = true // a delivery went astray
+				}
+				last = md.Sequence.Consumer
+			}
 			c.mu.Lock()
-			part.outstanding++
+			part.pending[pm.seq]++
 			c.mu.Unlock()
 			if settling {
-				held = append(held, m)
+				held = append(held, pm)
 				continue
 			}
 			select {
-			case c.msgs <- pmsg{m, p}:
+			case c.msgs <- pm:
 			case <-c.done:
-				held = append(held, m) // handed back below
+				held = append(held, pm) // handed back below
 			}
 		}
 		if settling && settled() {
 			settling = false
-			slices.SortFunc(held, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
+			slices.SortFunc(held, func(a, b pmsg) int { return cmp.Compare(a.seq, b.seq) })
 			for i, h := range held {
 				select {
-				case c.msgs <- pmsg{h, p}:
+				case c.msgs <- h:
 				case <-c.done:
 					held = held[i:]
 					handBack()
@@ -489,11 +521,21 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 	}
 }
 
-// settle records that one delivery of partition p was acked or naked.
-func (c *sharedConsumer) settle(p int) {
+// settle records that partition p's delivery of the event at stream
+// sequence seq was acked or naked.
+func (c *sharedConsumer) settle(p int, seq uint64) {
 	c.mu.Lock()
-	c.parts[p].outstanding--
+	c.parts[p].unpend(seq)
 	c.mu.Unlock()
+}
+
+// unpend removes one delivery of seq from pending; c.mu is held.
+func (part *partition) unpend(seq uint64) {
+	if part.pending[seq] <= 1 {
+		delete(part.pending, seq)
+	} else {
+		part.pending[seq]--
+	}
 }
 
 // Fetch implements herald.Consumer.
@@ -507,7 +549,7 @@ func (c *sharedConsumer) Fetch(ctx context.Context, n int) ([]herald.Delivery, e
 		if err != nil {
 			c.s.cfg.logger.Error("herald nats store: undecodable event, terminated", "subscription", c.sub, "err", err)
 			_ = pm.m.Term()
-			c.settle(pm.p)
+			c.settle(pm.p, pm.seq)
 			return
 		}
 		c.mu.Lock()
@@ -551,7 +593,7 @@ func (c *sharedConsumer) Close() error {
 			select {
 			case pm := <-c.msgs:
 				back = append(back, pm.m)
-				c.settle(pm.p)
+				c.settle(pm.p, pm.seq)
 				continue
 			default:
 			}
@@ -626,6 +668,7 @@ func (s *Store) handBack(msgs []jetstream.Msg) {
 type delivery struct {
 	c       *sharedConsumer
 	p       int
+	seq     uint64 // stream sequence
 	m       jetstream.Msg
 	e       *herald.Event
 	attempt int
@@ -640,7 +683,7 @@ func newDelivery(c *sharedConsumer, pm pmsg) (*delivery, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &delivery{c: c, p: pm.p, m: pm.m, e: e, attempt: int(md.NumDelivered)}, nil
+	return &delivery{c: c, p: pm.p, seq: pm.seq, m: pm.m, e: e, attempt: int(md.NumDelivered)}, nil
 }
 
 func (d *delivery) Event() *herald.Event { return d.e }
@@ -653,7 +696,7 @@ func (d *delivery) done() bool {
 	_, ok := d.c.out[d]
 	if ok {
 		delete(d.c.out, d)
-		d.c.parts[d.p].outstanding--
+		d.c.parts[d.p].unpend(d.seq)
 	}
 	d.c.mu.Unlock()
 	return ok
