@@ -45,6 +45,11 @@ func NoError(t testing.TB, d time.Duration, what string, f func() error) {
 	}
 }
 
+// Until polls cond like [For] for at most d and reports whether it became
+// true, without failing the test: for a test that goes on to say what is
+// missing.
+func Until(d time.Duration, cond func() bool) bool { return poll(d, cond) }
+
 // poll calls cond until it returns true (poll reports true) or d has
 // passed (false), pausing 1 ms, then longer, up to 20 ms, between calls.
 func poll(d time.Duration, cond func() bool) bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,9 @@ var traceConsume = flag.Bool("nats.trace", false, "log every delivery in the sha
 var benchPublishers = flag.Int("nats.publishers", 256, "concurrent publishers in BenchmarkAppend")
 
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(nodeEnv); cfg != "" {
+		os.Exit(runNode(cfg)) // a node process of TestJepsen
+	}
 	goleak.VerifyTestMain(m,
 		// The embedded server and the nats.go client leave these behind
 		// for a moment after shutdown.
