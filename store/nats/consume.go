@@ -151,10 +151,12 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 		}
 		c.parts[p] = &partition{name: name, cons: cons, pending: map[uint64]int{}}
 	}
-	if err := c.heartbeat(rctx); err != nil {
+	// Joining may have taken longer than one request timeout: registering
+	// and taking partitions retry on their own, like creating consumers.
+	if err := retryTransient(ctx, s, "joining shared subscription "+sub, c.heartbeat); err != nil {
 		return nil, err
 	}
-	if err := c.rebalance(rctx); err != nil {
+	if err := retryTransient(ctx, s, "joining shared subscription "+sub, c.rebalance); err != nil {
 		c.Close()
 		return nil, err
 	}
