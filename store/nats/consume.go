@@ -107,6 +107,9 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 		hb:      min(max(opts.AckWait/4, 250*time.Millisecond), time.Second),
 		out:     map[*delivery]struct{}{},
 	}
+	if ci := s.events.CachedInfo().Cluster; ci != nil && ci.Name != "" {
+		c.clustered = true
+	}
 	for p := range n {
 		name := s.consumerName(sub, p)
 		cfg := jetstream.ConsumerConfig{
@@ -240,6 +243,9 @@ type sharedConsumer struct {
 	expiry  time.Duration
 	ackWait time.Duration
 	hb      time.Duration
+
+	// clustered: the event stream is in a JetStream cluster.
+	clustered bool
 
 	mu    sync.Mutex
 	parts []*partition
@@ -453,10 +459,10 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 		c.mu.Lock()
 		ours := len(part.pending)
 		c.mu.Unlock()
-		if info.NumAckPending > ours {
+		if !settledBy(info, c.clustered, ours, last) {
 			return false
 		}
-		last = max(last, info.Delivered.Consumer)
+		last = info.Delivered.Consumer
 		return true
 	}
 	settling := !settled()
@@ -506,6 +512,13 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 				held = append(held, pm) // handed back below
 			}
 		}
+		if err := batch.Error(); err != nil {
+			// No consumer leader, or a pin that moved: not at once again.
+			select {
+			case <-c.done:
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 		if settling && settled() {
 			settling = false
 			slices.SortFunc(held, func(a, b pmsg) int { return cmp.Compare(a.seq, b.seq) })
@@ -521,6 +534,20 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 			held = nil
 		}
 	}
+}
+
+// settledBy reports whether info shows every outstanding delivery of a
+// partition in this process's hands: ours is how many distinct events it
+// pulled and has not settled, last the highest delivery sequence it
+// received. In a cluster, an answer from no consumer leader proves
+// nothing: a node that has just started answers from the consumer's
+// configuration, with an empty state and no cluster information. An
+// answer behind what was received is stale.
+func settledBy(info *jetstream.ConsumerInfo, clustered bool, ours int, last uint64) bool {
+	if clustered && (info.Cluster == nil || info.Cluster.Leader == "") || info.Delivered.Consumer < last {
+		return false
+	}
+	return info.NumAckPending <= ours
 }
 
 // settle records that partition p's delivery of the event at stream
