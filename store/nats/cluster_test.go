@@ -94,9 +94,12 @@ func (c *cluster) stop(i int) {
 	}
 }
 
-func (c *cluster) urls() string {
+func (c *cluster) urls() string { return clusterURLs(c.cfgs) }
+
+// clusterURLs lists the client URLs of servers listening on loopback.
+func clusterURLs(cfgs []natsstore.EmbeddedConfig) string {
 	var us []string
-	for _, cfg := range c.cfgs {
+	for _, cfg := range cfgs {
 		us = append(us, fmt.Sprintf("nats://127.0.0.1:%d", cfg.Port))
 	}
 	return strings.Join(us, ",")
@@ -105,12 +108,19 @@ func (c *cluster) urls() string {
 // open connects a store with replicas 3, retrying while the cluster forms.
 func (c *cluster) open(t *testing.T) *natsstore.Store {
 	t.Helper()
+	return connectCluster(t, c.urls(), 30*time.Second)
+}
+
+// connectCluster connects a store with replicas 3 to urls, retrying for
+// up to wait while the cluster forms; the test's cleanup closes it.
+func connectCluster(t *testing.T, urls string, wait time.Duration) *natsstore.Store {
+	t.Helper()
 	var s *natsstore.Store
-	testwait.NoError(t, 30*time.Second, "a store on the cluster", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	testwait.NoError(t, wait, "a store on the cluster", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), wait/6)
 		defer cancel()
 		var err error
-		s, err = natsstore.Connect(ctx, c.urls(), natsstore.WithReplicas(3), natsstore.WithRequestTimeout(3*time.Second))
+		s, err = natsstore.Connect(ctx, urls, natsstore.WithReplicas(3), natsstore.WithRequestTimeout(3*time.Second))
 		return err
 	})
 	t.Cleanup(func() { s.Close() })
@@ -121,15 +131,25 @@ func (c *cluster) open(t *testing.T) *natsstore.Store {
 func (c *cluster) leader(t *testing.T, s *natsstore.Store) int {
 	t.Helper()
 	js, _ := jetstream.New(s.Conn())
+	leader := streamLeader(js, c.cfgs, 20*time.Second)
+	if leader < 0 {
+		t.Fatal("the events stream has no leader after 20s")
+	}
+	return leader
+}
+
+// streamLeader returns the index in cfgs of the server that leads the
+// event stream, or -1 when none does within d.
+func streamLeader(js jetstream.JetStream, cfgs []natsstore.EmbeddedConfig, d time.Duration) int {
 	leader := -1
-	testwait.Within(t, 20*time.Second, "the events stream's leader", func() bool {
+	testwait.Until(d, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		st, err := js.Stream(ctx, "HERALD_EVENTS")
 		if err != nil || st.CachedInfo().Cluster == nil {
 			return false
 		}
-		for i, cfg := range c.cfgs {
+		for i, cfg := range cfgs {
 			if cfg.ServerName == st.CachedInfo().Cluster.Leader {
 				leader = i
 				return true

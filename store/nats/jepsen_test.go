@@ -184,50 +184,12 @@ func (c *procCluster) kill(i int) {
 	n.cmd = nil
 }
 
-func (c *procCluster) urls() string {
-	var us []string
+func (c *procCluster) cfgs() []natsstore.EmbeddedConfig {
+	var cfgs []natsstore.EmbeddedConfig
 	for _, n := range c.nodes {
-		us = append(us, fmt.Sprintf("nats://127.0.0.1:%d", n.cfg.Port))
+		cfgs = append(cfgs, n.cfg)
 	}
-	return strings.Join(us, ",")
-}
-
-// connect opens a store on the cluster (replicas 3), retrying while the
-// cluster forms; the test's cleanup closes it.
-func (c *procCluster) connect(t *testing.T) *natsstore.Store {
-	t.Helper()
-	var s *natsstore.Store
-	testwait.NoError(t, 90*time.Second, "a store on the cluster", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var err error
-		s, err = natsstore.Connect(ctx, c.urls(), natsstore.WithReplicas(3), natsstore.WithRequestTimeout(3*time.Second))
-		return err
-	})
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// leader returns the index of the event stream's leader, or -1 when none
-// is known within a few seconds.
-func (c *procCluster) leader(js jetstream.JetStream) int {
-	leader := -1
-	testwait.Until(5*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		st, err := js.Stream(ctx, "HERALD_EVENTS")
-		if err != nil || st.CachedInfo().Cluster == nil {
-			return false
-		}
-		for i, n := range c.nodes {
-			if n.cfg.ServerName == st.CachedInfo().Cluster.Leader {
-				leader = i
-				return true
-			}
-		}
-		return false
-	})
-	return leader
+	return cfgs
 }
 
 // publication is what one client learned about one event it published.
@@ -368,7 +330,7 @@ func TestJepsen(t *testing.T) {
 	t.Parallel()
 	began := time.Now()
 	c := newProcCluster(t)
-	admin := c.connect(t)
+	admin := connectCluster(t, clusterURLs(c.cfgs()), 90*time.Second)
 	js, err := jetstream.New(admin.Conn())
 	if err != nil {
 		t.Fatal(err)
@@ -379,7 +341,7 @@ func TestJepsen(t *testing.T) {
 		h := &handlings{ids: map[string]int{}}
 		subs[name] = h
 		for range 2 {
-			bus := newBus(t, c.connect(t))
+			bus := newBus(t, connectCluster(t, clusterURLs(c.cfgs()), 90*time.Second))
 			if _, err := bus.Subscribe(context.Background(), "jepsen.>", h.handler(), herald.Durable(name), herald.Concurrency(4), herald.Timeout(5*time.Second)); err != nil {
 				t.Fatal(err)
 			}
@@ -389,7 +351,7 @@ func TestJepsen(t *testing.T) {
 	clients := make([]*jepsenClient, 8)
 	var wg sync.WaitGroup
 	for i := range clients {
-		clients[i] = &jepsenClient{n: i, bus: newBus(t, c.connect(t)), pause: 20 * time.Millisecond}
+		clients[i] = &jepsenClient{n: i, bus: newBus(t, connectCluster(t, clusterURLs(c.cfgs()), 90*time.Second)), pause: 20 * time.Millisecond}
 	}
 	stopped := false
 	defer func() { // on a failure below
@@ -414,7 +376,7 @@ func TestJepsen(t *testing.T) {
 	for time.Since(start) < *jepsenFaults {
 		time.Sleep(time.Duration(2000+rng.IntN(3000)) * time.Millisecond)
 		victim, why := rng.IntN(3), "random"
-		l := c.leader(js)
+		l := streamLeader(js, c.cfgs(), 5*time.Second)
 		if kills%3 == 0 && l >= 0 {
 			victim, why = l, "leader"
 		}
