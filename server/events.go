@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
-	"github.com/heraldhq/herald/api"
 )
 
 // maxReadLimit caps GET /v1/events?limit=.
@@ -170,9 +169,6 @@ func writeRaw(w http.ResponseWriter, status int, ct string, b []byte) {
 	w.Write(b)
 }
 
-// listAnswer is the answer of GET /v1/events.
-type listAnswer = api.EventPage
-
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal) error {
 	q := r.URL.Query()
 	after, err := uintParam(q.Get("after"), "after", 0)
@@ -265,7 +261,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 		writeCE(w, http.StatusOK, ctCloudBatch, ces)
 		return nil
 	}
-	writeJSON(w, http.StatusOK, listAnswer{Events: events, NextAfter: next})
+	writeEventPage(w, events, next)
 	return nil
 }
 
