@@ -507,10 +507,14 @@ func TestRedriveNotRepeatedFromStaleListing(t *testing.T) {
 	var calls atomic.Int32
 	entered := make(chan struct{})
 	gate := make(chan struct{})
+	// The id is chosen here: Publish fills in the event it is given, which
+	// the handler must not read.
+	const sentinelID = "q-sentinel"
 	sentinel := ev("q.sentinel", "", "")
+	sentinel.ID = sentinelID
 	var sentinelSeen atomic.Bool
 	mustSubscribe(t, b, "q.>", func(ctx context.Context, e *Event) error {
-		if e.ID == sentinel.ID {
+		if e.ID == sentinelID {
 			sentinelSeen.Store(true)
 			return nil
 		}

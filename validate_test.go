@@ -56,10 +56,14 @@ func TestValidateSchemaNamesField(t *testing.T) {
 	}
 	b := newTypedBus(t, herald.WithSchemas(schemas))
 	var delivered atomic.Int32
+	// The id is chosen here: Publish fills in the event it is given, which
+	// the handler must not read.
+	const sentinelID = "order-sentinel"
 	sentinel := rawEvent("order.sentinel", `{}`)
+	sentinel.ID = sentinelID
 	var sentinelSeen atomic.Bool
 	sub, err := b.Subscribe(t.Context(), ">", herald.HandlerFunc(func(_ context.Context, e *herald.Event) error {
-		if e.ID == sentinel.ID {
+		if e.ID == sentinelID {
 			sentinelSeen.Store(true)
 			return nil
 		}
