@@ -292,8 +292,13 @@ func (r *reader) stream() {
 	stop := make(chan struct{})
 	var stopped sync.Once
 	quit := func() { stopped.Do(func() { close(stop) }) }
-	var pending []item // only the callback's goroutine touches it
+	// After a reset the consumer calls back from a new goroutine, while
+	// the last call may still be waiting to hand its slice over.
+	var mu sync.Mutex
+	var pending []item
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
 		md, err := m.Metadata()
 		var it item
 		if err != nil {

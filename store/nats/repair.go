@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -165,8 +166,13 @@ func (s *Store) repairStream(ctx context.Context, seq, head uint64) (uint64, err
 	}
 	ch := make(chan page, 4)
 	stop := make(chan struct{})
-	var cur page // only the callback's goroutine touches it
+	// After a reset the consumer calls back from a new goroutine, while
+	// the last call may still be waiting to hand its page over.
+	var mu sync.Mutex
+	var cur page
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
 		md, err := m.Metadata()
 		if err != nil {
 			return // the page ends short; direct gets read the rest
@@ -181,7 +187,7 @@ func (s *Store) repairStream(ctx context.Context, seq, head uint64) (uint64, err
 			if id := m.Headers().Get(hdrMsgID); id != "" {
 				cur.entries = append(cur.entries, idxEntry{id, n})
 			}
-			cur.next = n + 1
+			cur.next = max(cur.next, n+1)
 			cur.last = md.NumPending == 0 || n >= head
 		}
 		if len(cur.entries) < repairPage && !cur.last {
