@@ -178,7 +178,7 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig, opts ...Option) (*Sto
 	if err != nil {
 		return nil, err
 	}
-	nc, err := e.Connect(natsgo.MaxReconnects(-1))
+	nc, err := e.Connect(natsgo.MaxReconnects(-1), asyncErrorsTo(opts))
 	if err != nil {
 		e.Shutdown()
 		return nil, fmt.Errorf("nats embedded: connecting: %w", err)

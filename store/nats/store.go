@@ -228,6 +228,7 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		natsgo.MaxReconnects(-1),
 		natsgo.ReconnectWait(250*time.Millisecond),
 		natsgo.RetryOnFailedConnect(false),
+		asyncErrorsTo(opts),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("nats store: connect: %w", err)
@@ -238,6 +239,29 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// asyncErrorsTo sends the connection's asynchronous errors (a slow
+// consumer, a permission refused, a write to a broken connection) to the
+// logger WithLogger gives among opts, instead of nats.go's default of
+// printing them on standard error, where they would break a server's
+// structured log.
+func asyncErrorsTo(opts []Option) natsgo.Option {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	log := cfg.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return natsgo.ErrorHandler(func(_ *natsgo.Conn, sub *natsgo.Subscription, err error) {
+		if sub != nil {
+			log.Warn("nats store: connection error", "subject", sub.Subject, "err", err)
+			return
+		}
+		log.Warn("nats store: connection error", "err", err)
+	})
 }
 
 // Open opens the store on an existing connection, creating the streams and
