@@ -25,6 +25,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 var (
@@ -237,21 +239,16 @@ func (tb *tab) open(path string) {
 // awaited). A navigation under way is waited out.
 func (tb *tab) wait(what, expr string) {
 	tb.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
 	js := "Promise.resolve((() => { try { return (" + expr + "); } catch { return false; } })()).then(v => !!v, () => false)"
 	var err error
-	for time.Now().Before(deadline) {
+	if testwait.Until(30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		defer cancel()
 		var ok bool
 		ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if tb.ctx.Err() != nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+		return (err == nil && ok) || tb.ctx.Err() != nil
+	}) && tb.ctx.Err() == nil {
+		return
 	}
 	tb.check()
 	text, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`(document.getElementById('main') || document.body).innerText.slice(0, 2000)`))

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 	"github.com/heraldhq/herald/sensitive"
 	"github.com/heraldhq/herald/server"
 	"github.com/heraldhq/herald/store/sqlite"
@@ -260,13 +261,7 @@ func (tr trace) outcome(name, sub string) string {
 // until polls cond for up to 20 s.
 func (p *pipeline) until(what string, cond func() bool) {
 	p.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			p.t.Fatalf("waiting for %s: timed out", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Within(p.t, 20*time.Second, what, cond)
 }
 
 // settled waits until chain id is complete and archiver has dealt with it
