@@ -102,16 +102,7 @@ func (s *Server) sample() historySample {
 // sampleHistory samples every interval until Close (start took the
 // first sample).
 func (s *Server) sampleHistory() {
-	t := time.NewTicker(s.history.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-			s.history.add(s.sample())
-		}
-	}
+	s.every(s.history.every, func() { s.history.add(s.sample()) })
 }
 
 // handleHistory answers GET /v1/history: the server's activity over the

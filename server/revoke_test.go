@@ -22,18 +22,8 @@ func TestRevocationEndsAccess(t *testing.T) {
 	defer hook.Close()
 	e := newEnv(t, server.WithTokens([]server.Token{{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true}}))
 	admin := bearer(adminToken)
-	a := e.do("POST", "/v1/tokens", map[string]any{"identity": "plugin", "publish": []string{"p.>"}, "subscribe": []string{"p.>"}}, "Authorization", admin)
-	if a.status != 201 {
-		t.Fatalf("token create: %d %s", a.status, a.body)
-	}
-	var created struct {
-		Token string `json:"token"`
-		Info  struct {
-			ID string `json:"id"`
-		} `json:"info"`
-	}
-	a.json(t, &created)
-	plugin := bearer(created.Token)
+	pluginID, pluginSecret := createToken(t, e, map[string]any{"identity": "plugin", "publish": []string{"p.>"}, "subscribe": []string{"p.>"}}, "Authorization", admin)
+	plugin := bearer(pluginSecret)
 	if a := e.do("PUT", "/v1/subscriptions/plugin-hook", map[string]any{"filter": "p.>", "endpoint": hook.URL}, "Authorization", plugin); a.status != 201 {
 		t.Fatalf("PUT subscription: %d %s", a.status, a.body)
 	}
@@ -44,7 +34,7 @@ func TestRevocationEndsAccess(t *testing.T) {
 	recv(t, stream, 1)
 	testwait.For(t, "the first delivery", func() bool { return delivered.Load() == 1 })
 
-	if a := e.do("DELETE", "/v1/tokens/"+created.Info.ID, nil, "Authorization", admin); a.status != 204 {
+	if a := e.do("DELETE", "/v1/tokens/"+pluginID, nil, "Authorization", admin); a.status != 204 {
 		t.Fatalf("revoke: %d %s", a.status, a.body)
 	}
 	select {
@@ -58,7 +48,7 @@ func TestRevocationEndsAccess(t *testing.T) {
 	var v struct {
 		Running bool `json:"running"`
 	}
-	a = e.do("GET", "/v1/subscriptions/plugin-hook", nil, "Authorization", admin)
+	a := e.do("GET", "/v1/subscriptions/plugin-hook", nil, "Authorization", admin)
 	if a.status != 200 {
 		t.Fatalf("GET subscription: %d %s", a.status, a.body)
 	}
@@ -90,19 +80,9 @@ func TestRevokeAnswersAfterPausing(t *testing.T) {
 	e := newEnv(t, server.WithTokens([]server.Token{{Identity: "ops", Hash: server.HashToken(adminToken), Admin: true}}))
 	admin := bearer(adminToken)
 	for i := range 20 {
-		a := e.do("POST", "/v1/tokens", map[string]any{"identity": "plugin", "publish": []string{"p.>"}, "subscribe": []string{"p.>"}}, "Authorization", admin)
-		if a.status != 201 {
-			t.Fatalf("token create: %d %s", a.status, a.body)
-		}
-		var created struct {
-			Token string `json:"token"`
-			Info  struct {
-				ID string `json:"id"`
-			} `json:"info"`
-		}
-		a.json(t, &created)
+		id, secret := createToken(t, e, map[string]any{"identity": "plugin", "publish": []string{"p.>"}, "subscribe": []string{"p.>"}}, "Authorization", admin)
 		name := fmt.Sprintf("plugin-hook-%d", i)
-		if a := e.do("PUT", "/v1/subscriptions/"+name, map[string]any{"filter": "p.>", "endpoint": hook.URL}, "Authorization", bearer(created.Token)); a.status != 201 {
+		if a := e.do("PUT", "/v1/subscriptions/"+name, map[string]any{"filter": "p.>", "endpoint": hook.URL}, "Authorization", bearer(secret)); a.status != 201 {
 			t.Fatalf("PUT subscription: %d %s", a.status, a.body)
 		}
 		e.publish(map[string]any{"name": "p.one", "data": map[string]any{"i": i}}, "Authorization", admin)
@@ -111,13 +91,13 @@ func TestRevokeAnswersAfterPausing(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("no delivery reached the endpoint")
 		}
-		if a := e.do("DELETE", "/v1/tokens/"+created.Info.ID, nil, "Authorization", admin); a.status != 204 {
+		if a := e.do("DELETE", "/v1/tokens/"+id, nil, "Authorization", admin); a.status != 204 {
 			t.Fatalf("revoke: %d %s", a.status, a.body)
 		}
 		var v struct {
 			Running bool `json:"running"`
 		}
-		a = e.do("GET", "/v1/subscriptions/"+name, nil, "Authorization", admin)
+		a := e.do("GET", "/v1/subscriptions/"+name, nil, "Authorization", admin)
 		if a.status != 200 {
 			t.Fatalf("GET subscription: %d %s", a.status, a.body)
 		}

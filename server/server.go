@@ -424,19 +424,27 @@ func (s *Server) start(ctx context.Context) error {
 	return nil
 }
 
-// refreshShared reloads, every refresh interval until Close, what another
-// server sharing the store may have changed: tokens, schemas and push
-// subscriptions.
-func (s *Server) refreshShared() {
-	t := time.NewTicker(s.cfg.refresh)
+// every calls f every d until Close.
+func (s *Server) every(d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+			f()
 		}
+	}
+}
+
+// refreshShared reloads, every refresh interval until Close, what another
+// server sharing the store may have changed: tokens, schemas and push
+// subscriptions.
+func (s *Server) refreshShared() {
+	s.every(s.cfg.refresh, func() {
 		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		defer cancel()
 		if err := s.auth.load(ctx); err != nil && s.ctx.Err() == nil {
 			s.log.Warn("reloading tokens", "err", err)
 		}
@@ -448,8 +456,7 @@ func (s *Server) refreshShared() {
 				s.log.Warn("reloading push subscriptions", "err", err)
 			}
 		}
-		cancel()
-	}
+	})
 }
 
 // ServeHTTP implements http.Handler.
