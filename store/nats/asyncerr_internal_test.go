@@ -1,38 +1,20 @@
 package nats
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/heraldhq/herald/internal/testlog"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // TestAsyncErrorsGoToTheLogger pins that the connection's asynchronous
 // errors reach the store's logger: with nats.go's default they were printed
 // on standard error ("write: broken pipe on connection [N]" during a node's
 // restart), outside herald serve's JSON log.
 func TestAsyncErrorsGoToTheLogger(t *testing.T) {
-	var out syncBuffer
+	var out testlog.Buffer
 	log := slog.New(slog.NewJSONHandler(&out, nil))
 	s, err := OpenEmbedded(t.Context(), EmbeddedConfig{Dir: t.TempDir()}, WithLogger(log))
 	if err != nil {
