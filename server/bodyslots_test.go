@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/testwait"
 	"github.com/heraldhq/herald/server"
 )
 
@@ -23,18 +24,13 @@ func TestBodyReadsCappedPerIdentity(t *testing.T) {
 		c := holdBody(t, e, slow)
 		defer c.Close()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		a := e.do("POST", "/v1/events", budgetEvents, "Authorization", bearer(slow))
-		if a.status == http.StatusTooManyRequests {
-			if a.header.Get("Retry-After") == "" {
-				t.Fatalf("429 without Retry-After: %s", a.body)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("with 2 of its bodies held and a cap of 2 per identity, a third publish answered %d", a.status)
-		}
+	var a answer
+	testwait.Within(t, 5*time.Second, "a third publish refused while 2 of the identity's bodies are held (cap 2 per identity)", func() bool {
+		a = e.do("POST", "/v1/events", budgetEvents, "Authorization", bearer(slow))
+		return a.status == http.StatusTooManyRequests
+	})
+	if a.header.Get("Retry-After") == "" {
+		t.Fatalf("429 without Retry-After: %s", a.body)
 	}
 	start := time.Now()
 	if a := e.do("POST", "/v1/events", budgetEvents, "Authorization", bearer(stingyToken)); a.status != http.StatusCreated {
