@@ -41,13 +41,9 @@ func appendEventJSON(buf []byte, e *herald.Event) ([]byte, error) {
 }
 
 // writeEventPage writes the answer of GET /v1/events: api.EventPage, with
-// each event's data as stored.
-func writeEventPage(w http.ResponseWriter, events []*herald.Event, next uint64) {
-	size := 64
-	for _, e := range events {
-		size += encodedSize(e)
-	}
-	buf := make([]byte, 0, size)
+// each event's data as stored. size is the events' encodedSize, summed.
+func writeEventPage(w http.ResponseWriter, events []*herald.Event, next uint64, size int) {
+	buf := make([]byte, 0, size+64)
 	buf = append(buf, `{"events":[`...)
 	for i, e := range events {
 		if i > 0 {

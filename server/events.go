@@ -261,7 +261,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 		writeCE(w, http.StatusOK, ctCloudBatch, ces)
 		return nil
 	}
-	writeEventPage(w, events, next)
+	writeEventPage(w, events, next, size)
 	return nil
 }
 
