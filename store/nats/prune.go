@@ -213,6 +213,9 @@ func (s *Store) deleteState(ctx context.Context, doomed []doomedEvent) error {
 			return s.mapErr("pruning outcomes", err)
 		}
 	}
+	if err := s.pruneBatches(ctx, doomed); err != nil {
+		return fmt.Errorf("nats store: pruning outcome batches: %w", err)
+	}
 	var stale []string
 	err = s.scanBucket(ctx, s.cfg.namespace+"_subs", "dl.>", func(key string, v []byte) error {
 		var d struct {

@@ -21,7 +21,8 @@ import (
 // a name with dots stays one token:
 //
 //	cp.<sub>                       checkpoint (decimal position)
-//	oc.<correlation>.<event>.<sub> outcome (JSON)
+//	oc.<correlation>.<event>.<sub> outcome (JSON) of a commit of few
+//	oi.<sub>.<batch>, ob.<sub>.<batch> outcomes of a commit of many (see outcomes.go)
 //	dl.<sub>.<dead-letter id>      dead letter (JSON)
 //	ae.<sub>.<event>.<attempt>     failed attempt of a retried event (JSON)
 //
@@ -56,30 +57,7 @@ func (s *Store) subsSubject(key string) string {
 // keys match filter (a key filter, without the bucket prefix), in the order
 // they were written.
 func (s *Store) scanBucket(ctx context.Context, bucket, filter string, fn func(key string, value []byte) error) error {
-	stream := "KV_" + bucket
-	prefix := "$KV." + bucket + "."
-	seq := uint64(1)
-	for {
-		msgs, more, err := s.directBatch(ctx, stream, seq, prefix+filter, readPage)
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			if n, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64); err == nil {
-				seq = n + 1
-			}
-			if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-				continue
-			}
-			key := strings.TrimPrefix(m.Header.Get("Nats-Subject"), prefix)
-			if err := fn(key, m.Data); err != nil {
-				return err
-			}
-		}
-		if !more || len(msgs) == 0 {
-			return nil
-		}
-	}
+	return s.scanBucketSeq(ctx, bucket, filter, func(key string, _ uint64, v []byte) error { return fn(key, v) })
 }
 
 // Checkpoint implements herald.SubscriptionState.
@@ -128,8 +106,8 @@ func (s *Store) Checkpoints(ctx context.Context) (map[string]uint64, error) {
 
 // Commit implements herald.SubscriptionState. A commit of outcomes (and
 // failed attempts) only — the usual one — writes them with pipelined
-// asynchronous publishes and, once every one is acknowledged, the
-// checkpoint: a checkpoint is never saved without its outcomes, and a
+// asynchronous publishes (from 16 outcomes on as one batch: two writes,
+// see outcomes.go) and, once every one is acknowledged, the checkpoint: a checkpoint is never saved without its outcomes, and a
 // commit that fails part way may leave some of its outcomes written
 // without the checkpoint, which only means that those events are delivered
 // again (at least once) and their outcomes written again. A commit with
@@ -156,15 +134,21 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 	// attempt-key prefix.
 	var failed map[string][]herald.AttemptError
 	var ended []string
+	batched := len(p.Outcomes) >= s.cfg.outcomeBatchMin
+	var batch []herald.Outcome
 	for _, o := range p.Outcomes {
 		if o.Subscription == "" {
 			o.Subscription = sub
 		}
-		b, err := json.Marshal(o)
-		if err != nil {
-			return fmt.Errorf("nats store: commit: %w", err)
+		if batched && o.Subscription == sub {
+			batch = append(batch, o)
+		} else {
+			b, err := json.Marshal(o)
+			if err != nil {
+				return fmt.Errorf("nats store: commit: %w", err)
+			}
+			put(ocKey(&o), b)
 		}
-		put(ocKey(&o), b)
 		switch prefix := aePrefix(o.Subscription, o.EventID); {
 		case o.Status == herald.OutcomeRetrying:
 			if failed == nil {
@@ -177,6 +161,13 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 	}
 	for _, prefix := range ended {
 		delete(failed, prefix) // ended in this commit: nothing to keep
+	}
+	if len(batch) > 0 {
+		bm, err := s.batchMsgs(sub, batch, 0)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, bm...)
 	}
 	for prefix, errs := range failed {
 		for _, ae := range errs {
@@ -353,7 +344,8 @@ func (s *Store) DeleteSubscription(ctx context.Context, sub string) error {
 	}
 	ctx, cancel := s.reqCtx(ctx)
 	defer cancel()
-	for _, key := range []string{cpKey(sub), "oc.*.*." + encodeToken(sub), "ae." + encodeToken(sub) + ".>"} {
+	t := encodeToken(sub)
+	for _, key := range []string{cpKey(sub), "oc.*.*." + t, "oi." + t + ".*", "ob." + t + ".*", "ae." + t + ".>"} {
 		if err := s.purgeSubject(ctx, s.subsStream, s.subsSubject(key)); err != nil {
 			return err
 		}
@@ -373,47 +365,6 @@ func (s *Store) purgeSubject(ctx context.Context, stream, subject string) error 
 		return s.mapErr("deleting", err)
 	}
 	return nil
-}
-
-// Outcomes implements herald.SubscriptionState. A query by correlation id
-// reads one key range; by event id or subscription alone it scans the
-// outcome keys on the server.
-func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.Outcome, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	ctx, cancel := s.reqCtx(ctx)
-	defer cancel()
-	corr, ev, sub := "*", "*", "*"
-	if q.CorrelationID != "" {
-		corr = encodeToken(q.CorrelationID)
-	}
-	if q.EventID != "" {
-		ev = encodeToken(q.EventID)
-	}
-	if q.Subscription != "" {
-		sub = encodeToken(q.Subscription)
-	}
-	var out []herald.Outcome
-	err := s.scanBucket(ctx, s.cfg.namespace+"_subs", "oc."+corr+"."+ev+"."+sub, func(key string, v []byte) error {
-		var o herald.Outcome
-		if err := json.Unmarshal(v, &o); err != nil {
-			return fmt.Errorf("nats store: outcome %q is corrupt: %w", key, herald.ErrIncompatibleStore)
-		}
-		out = append(out, o)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortStableFunc(out, func(a, b herald.Outcome) int {
-		return cmp.Or(cmp.Compare(a.Position, b.Position), strings.Compare(a.Subscription, b.Subscription))
-	})
-	limit := herald.OutcomeLimit(q.Limit)
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
 }
 
 // deadLetters returns every dead letter matching q (ignoring Limit) with

@@ -123,11 +123,14 @@ type config struct {
 	partitions int
 	dupWindow  time.Duration
 	maxBatch   int
-	timeout    time.Duration
-	logger     *slog.Logger
-	storage    jetstream.StorageType
-	maxBytes   int64
-	maxEvents  int64
+	// outcomeBatchMin is the fewest outcomes a commit writes as one
+	// batch (see outcomes.go).
+	outcomeBatchMin int
+	timeout         time.Duration
+	logger          *slog.Logger
+	storage         jetstream.StorageType
+	maxBytes        int64
+	maxEvents       int64
 }
 
 // Option configures Open and Connect.
@@ -184,13 +187,14 @@ var nsRe = regexp.MustCompile(`^[a-z0-9_]+$`)
 
 func defaultConfig() config {
 	return config{
-		namespace:  "herald",
-		replicas:   1,
-		partitions: 8,
-		dupWindow:  10 * time.Minute,
-		maxBatch:   1000,
-		timeout:    10 * time.Second,
-		storage:    jetstream.FileStorage,
+		namespace:       "herald",
+		replicas:        1,
+		partitions:      8,
+		dupWindow:       10 * time.Minute,
+		maxBatch:        1000,
+		outcomeBatchMin: defaultOutcomeBatchMin,
+		timeout:         10 * time.Second,
+		storage:         jetstream.FileStorage,
 	}
 }
 

@@ -34,6 +34,11 @@ import (
 // suite runs the tests that apply to it. The zero value describes a store
 // that lives in memory, in one process.
 type Features struct {
+	// Only, when not empty, runs only the suite's groups of these names
+	// (the subtests of Run: "Outcomes", "Prune", …), for a store run a
+	// second time in another configuration that touches only them.
+	Only []string
+
 	// Reopen opens again the data of a store the suite has just closed, as
 	// a process that restarts would, and returns the new handle. When set,
 	// the suite checks that everything it wrote survives Close and reopen.
@@ -103,22 +108,31 @@ func (s *suite) open(t *testing.T) herald.Store {
 // t.Cleanup and t.Fatal.
 func Run(t *testing.T, newStore func(t *testing.T) herald.Store, f Features) {
 	s := &suite{newStore: newStore, f: f}
-	t.Run("EventLog", s.testEventLog)
-	t.Run("Concurrency", s.testConcurrency)
-	t.Run("Wait", s.testWait)
-	t.Run("Checkpoints", s.testCheckpoints)
-	t.Run("Outcomes", s.testOutcomes)
-	t.Run("DeadLetters", s.testDeadLetters)
-	t.Run("Counts", s.testCounts)
-	t.Run("KV", s.testKV)
-	t.Run("Prune", s.testPrune)
-	t.Run("Limits", s.testLimits)
-	t.Run("Close", s.testClose)
-	t.Run("Properties", s.testProperties)
-	t.Run("Durability", s.testDurability)
-	t.Run("Owners", s.testOwners)
-	t.Run("Bounded", s.testBounded)
-	t.Run("Bus", s.testBus)
+	for _, g := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"EventLog", s.testEventLog},
+		{"Concurrency", s.testConcurrency},
+		{"Wait", s.testWait},
+		{"Checkpoints", s.testCheckpoints},
+		{"Outcomes", s.testOutcomes},
+		{"DeadLetters", s.testDeadLetters},
+		{"Counts", s.testCounts},
+		{"KV", s.testKV},
+		{"Prune", s.testPrune},
+		{"Limits", s.testLimits},
+		{"Close", s.testClose},
+		{"Properties", s.testProperties},
+		{"Durability", s.testDurability},
+		{"Owners", s.testOwners},
+		{"Bounded", s.testBounded},
+		{"Bus", s.testBus},
+	} {
+		if len(f.Only) == 0 || slices.Contains(f.Only, g.name) {
+			t.Run(g.name, g.run)
+		}
+	}
 }
 
 // base is the timestamp of the suite's events unless a test sets one: a
