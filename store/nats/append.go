@@ -80,9 +80,6 @@ func (s *Store) Append(ctx context.Context, events []*herald.Event, opts herald.
 			}
 		}
 	}
-	ctx, cancel := s.reqCtx(ctx)
-	defer cancel()
-
 	// Encode first: nothing is stored when an event cannot be.
 	msgs := make([]*natsgo.Msg, len(events))
 	for i, e := range events {
@@ -97,17 +94,22 @@ func (s *Store) Append(ctx context.Context, events []*herald.Event, opts herald.
 	}
 
 	if len(events) == 1 && !opts.CheckVersion {
-		if e := events[0]; e.Subject == "" && recentID(e.ID, time.Now(), s.cfg.dupWindow) {
+		e := events[0]
+		if e.Subject == "" && recentID(e.ID, time.Now(), s.cfg.dupWindow) {
 			if _, pending := s.idx.get(e.ID); !pending {
 				return s.appendDirect(ctx, e, msgs[0])
 			}
 		}
-		r, err := s.appendSingle(ctx, events[0], msgs[0])
+		ctx, cancel := s.reqCtx(ctx)
+		defer cancel()
+		r, err := s.appendSingle(ctx, e, msgs[0])
 		if err != nil {
 			return nil, err
 		}
 		return []herald.AppendResult{r}, nil
 	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
 	for attempt := 0; ; attempt++ {
 		res, err := s.appendOnce(ctx, events, msgs, opts)
 		if !errors.Is(err, errRetry) {
@@ -145,6 +147,14 @@ func (s *Store) appendDirect(ctx context.Context, e *herald.Event, m *natsgo.Msg
 	if err != nil {
 		return nil, s.mapErr("appending", err)
 	}
+	// The request timeout applies when ctx has no deadline (see reqCtx),
+	// without deriving a context for it.
+	var timeout <-chan time.Time
+	if _, ok := ctx.Deadline(); !ok {
+		t := time.NewTimer(s.cfg.timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
 	var ack *jetstream.PubAck
 	select {
 	case ack = <-f.Ok():
@@ -152,6 +162,8 @@ func (s *Store) appendDirect(ctx context.Context, e *herald.Event, m *natsgo.Msg
 		return nil, s.mapSentErr("appending", err)
 	case <-ctx.Done():
 		return nil, s.mapSentErr("appending", ctx.Err())
+	case <-timeout:
+		return nil, s.mapSentErr("appending", context.DeadlineExceeded)
 	}
 	// A duplicate is indexed again too: its first writer may have died
 	// before indexing it.
@@ -175,18 +187,18 @@ var (
 	errDupInWindow = fmt.Errorf("%w: an event id is being stored concurrently", errRetry)
 )
 
+// eventMsg is the message of e: its stored form under its subject, with
+// its id as JetStream's message id.
 func (s *Store) eventMsg(e *herald.Event) (*natsgo.Msg, error) {
-	saved := e.Position
-	e.Position = 0
-	body, err := json.Marshal(e)
-	e.Position = saved
+	body, err := encodeEvent(e)
 	if err != nil {
 		return nil, err
 	}
-	m := natsgo.NewMsg(s.subj.event(e.Name, e.Subject, e.ID))
-	m.Data = body
-	m.Header.Set(hdrMsgID, e.ID)
-	return m, nil
+	return &natsgo.Msg{
+		Subject: s.subj.event(e.Name, e.Subject, e.ID),
+		Data:    body,
+		Header:  natsgo.Header{hdrMsgID: []string{e.ID}},
+	}, nil
 }
 
 func (s *Store) appendOnce(ctx context.Context, events []*herald.Event, msgs []*natsgo.Msg, opts herald.AppendOptions) ([]herald.AppendResult, error) {

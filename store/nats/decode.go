@@ -9,10 +9,10 @@ import (
 	herald "github.com/heraldhq/herald"
 )
 
-// decodeEventData decodes a stored event. Events are written by
-// encoding/json (see eventMsg); decodeEventFast reads that form with two
-// allocations, and anything it does not take is left to encoding/json,
-// with the same result.
+// decodeEventData decodes a stored event. Events are written in
+// encoding/json's form (see encodeEvent); decodeEventFast reads that form
+// with two allocations, and anything it does not take is left to
+// encoding/json, with the same result.
 func decodeEventData(data []byte, seq uint64) (*herald.Event, error) {
 	e := new(herald.Event)
 	if !decodeEventFast(data, e) {
@@ -135,14 +135,16 @@ func decodeEventFast(data []byte, e *herald.Event) bool {
 	}
 }
 
-// fastDecoder scans JSON for decodeEventFast.
+// fastDecoder scans JSON for decodeEventFast, and for compactJSON.
 type fastDecoder struct {
 	b []byte
 	i int
+	// compact refuses whitespace between tokens.
+	compact bool
 }
 
 func (d *fastDecoder) ws() {
-	for d.i < len(d.b) {
+	for !d.compact && d.i < len(d.b) {
 		switch d.b[d.i] {
 		case ' ', '\t', '\n', '\r':
 			d.i++

@@ -3,6 +3,7 @@ package nats
 import (
 	"bytes"
 	"encoding/json"
+	"hash/fnv"
 	"reflect"
 	"strings"
 	"testing"
@@ -163,4 +164,68 @@ func FuzzDecodeEventFast(f *testing.F) {
 			t.Fatalf("%q: %+v, encoding/json %+v", data, fast, std)
 		}
 	})
+}
+
+// FuzzEncodeEvent checks that encodeEvent writes exactly what
+// encoding/json writes for the event without its Position, whether or
+// not appendEventJSON takes it.
+func FuzzEncodeEvent(f *testing.F) {
+	f.Add("0193f3c2-7d4e-7b1a-9c1e-1234567890ab", "order.placed", []byte(`{"n":1,"s":"a\"b","l":[1,2.5e3,true,null]}`), "c", "", "p", "order/1", "k", "v", int64(1764889200123456789), 2, int8(1), true)
+	f.Add("a<b", "x", []byte(` {"a" : 1} `), "é", "x", "", "", "", "", int64(0), 0, int8(0), false)
+	f.Add("a", "x", []byte(`{"h":"<&>","u":"\u2028 "}`), "", "", "", "", "\x7f", "\x00", int64(-62135596800000000), -1, int8(5), true)
+	f.Add("a", "x", []byte(`{"h":"<&>"}`), "c", "", "", "", "", "", int64(1), 1, int8(0), true)
+	f.Add("a", "x", []byte("{\"u\":\"\u2028\"}"), "c", "", "", "", "", "", int64(1), 1, int8(0), true)
+	f.Add("a", "x", []byte("{\"a\": [1, 2]}"), "c", "", "", "", "", "", int64(1), 1, int8(0), true)
+	f.Add("a", "x", []byte(`{"a":[1,]}`), "", "", "", "", "", "", int64(253402300800000000), 1, int8(-1), false)
+	f.Add("a", "x", []byte("{\"a\":\"\xff\"}"), "", "", "", "", "", "", int64(1), 1, int8(2), false)
+	f.Add("a", "x", []byte(nil), "", "", "", "", "", "", int64(1), 1, int8(0), true)
+	f.Fuzz(func(t *testing.T, id, name string, data []byte, corr, cause, source, subject, mk, mv string, nanos int64, version int, prio int8, utc bool) {
+		ts := time.Unix(0, nanos).UTC()
+		if !utc {
+			ts = ts.In(time.FixedZone("x", 3600))
+		}
+		e := &herald.Event{ID: id, Name: name, Timestamp: ts, Data: data, CorrelationID: corr, CausationID: cause,
+			SourcePlugin: source, Subject: subject, Version: version, Priority: herald.Priority(prio), Position: 42}
+		if mk != "" || mv != "" {
+			e.Metadata = map[string]string{mk: mv, "z": "1"}
+		}
+		got, gotErr := encodeEvent(e)
+		if e.Position != 42 {
+			t.Fatalf("encodeEvent changed the event's position to %d", e.Position)
+		}
+		c := *e
+		c.Position = 0
+		want, wantErr := json.Marshal(&c)
+		if (gotErr != nil) != (wantErr != nil) {
+			t.Fatalf("%+v: error %v, encoding/json %v", e, gotErr, wantErr)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%+v:\n got %s\nwant %s", e, got, want)
+		}
+	})
+}
+
+// TestEncodeEventFastPath: the events herald publishes itself are
+// encoded without encoding/json.
+func TestEncodeEventFastPath(t *testing.T) {
+	e, err := herald.NewEvent("recording.completed", map[string]any{"id": 7, "path": "/a/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.CorrelationID = e.ID
+	e.Metadata = map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	if _, ok := appendEventJSON(nil, e); !ok {
+		t.Fatalf("appendEventJSON refused %+v", e)
+	}
+}
+
+// TestPartitionHash: partitions are FNV-1a, as stored by earlier versions.
+func TestPartitionHash(t *testing.T) {
+	for _, s := range []string{"", "a", "order/1", "0193f3c2-7d4e-7b1a-9c1e-1234567890ab", "é"} {
+		h := fnv.New32a()
+		h.Write([]byte(s))
+		if got, want := fnv32a(s), h.Sum32(); got != want {
+			t.Errorf("fnv32a(%q) = %d, want %d", s, got, want)
+		}
+	}
 }

@@ -3,7 +3,6 @@ package nats
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"hash/fnv"
 	"strconv"
 	"strings"
 )
@@ -84,13 +83,22 @@ func partitionOf(subject, id string, partitions int) int {
 	if partitions <= 1 {
 		return 0
 	}
-	h := fnv.New32a()
-	if subject != "" {
-		h.Write([]byte(subject))
-	} else {
-		h.Write([]byte(id))
+	key := subject
+	if key == "" {
+		key = id
 	}
-	return int(h.Sum32() % uint32(partitions))
+	return int(fnv32a(key) % uint32(partitions))
+}
+
+// fnv32a is the 32-bit FNV-1a hash of s (hash/fnv's New32a), without
+// allocating.
+func fnv32a(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 // subjects builds the subjects and filters of one store namespace.
