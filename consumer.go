@@ -50,3 +50,14 @@ type Delivery interface {
 	// InProgress extends the ack wait.
 	InProgress(ctx context.Context) error
 }
+
+// DamagedDelivery is a Delivery that may carry an event its store could
+// not decode (see DamagedEventError). When Damaged returns one, Event
+// returns its stand-in, and the bus records it as a permanent dead letter
+// without calling the handler and acknowledges the delivery, as a durable
+// subscription does with a damaged event it reads from the log.
+type DamagedDelivery interface {
+	Delivery
+	// Damaged returns why the event cannot be decoded, or nil when it can.
+	Damaged() *DamagedEventError
+}

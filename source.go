@@ -265,7 +265,7 @@ func (s *Subscription) readLoop() {
 			through = max(through, buf[len(buf)-1].Position)
 		}
 		if damaged != nil {
-			s.deadLetterDamagedLocked(damaged)
+			s.deadLetterDamagedLocked(damaged, nil)
 			through = damaged.Position
 		}
 		pos := s.c.readThroughLocked(through)
@@ -333,11 +333,16 @@ func (f *readFailures) reset() { f.n, f.skipped = 0, 0 }
 
 // deadLetterDamagedLocked records a damaged event the reader met (see
 // DamagedEventError) as a permanent dead letter, without calling the
-// handler, and moves the subscription past it. A damaged event whose name
-// is known and does not match the subscription's pattern is only passed.
-func (s *Subscription) deadLetterDamagedLocked(de *DamagedEventError) {
+// handler, and moves the subscription past it: d, the shared delivery
+// that brought it (nil when read from the log), is acknowledged with the
+// commit. A damaged event whose name is known and does not match the
+// subscription's pattern is only passed.
+func (s *Subscription) deadLetterDamagedLocked(de *DamagedEventError, d Delivery) {
 	ev := de.standIn()
-	seq := s.c.trackLocked(ev.Position)
+	var seq uint64
+	if d == nil {
+		seq = s.c.trackLocked(ev.Position)
+	}
 	if ev.Name == "" || MatchName(s.pattern, ev.Name) {
 		s.log.Error("herald: a stored event is damaged; it is dead-lettered without calling the handler (restore the store from a backup to get it back)",
 			"subscription", s.name, "position", ev.Position, "event_id", ev.ID, "event_name", ev.Name, "error", de.Error())
@@ -346,6 +351,10 @@ func (s *Subscription) deadLetterDamagedLocked(de *DamagedEventError) {
 			s.m.deadLettered.Inc()
 		}
 		s.c.damagedLocked(ev, "", nil, de.Error(), time.Now())
+	}
+	if d != nil {
+		s.c.ackLocked(d, ev.Position)
+		return
 	}
 	s.c.doneLocked(seq)
 }
@@ -439,6 +448,12 @@ func (s *Subscription) consumeLoop() {
 			}
 			if s.stopping {
 				continue // redelivered after the ack wait
+			}
+			if dd, ok := d.(DamagedDelivery); ok {
+				if de := dd.Damaged(); de != nil {
+					s.deadLetterDamagedLocked(de, d)
+					continue
+				}
 			}
 			n := heldSize(e)
 			s.src.nextSize = max(s.src.nextSize, n)

@@ -20,7 +20,10 @@ import (
 	"github.com/nats-io/nuid"
 )
 
-var _ herald.SharedStore = (*Store)(nil)
+var (
+	_ herald.SharedStore     = (*Store)(nil)
+	_ herald.DamagedDelivery = (*delivery)(nil)
+)
 
 // priorityGroup is the JetStream priority group herald's shared consumers
 // pull in.
@@ -576,7 +579,8 @@ func (c *sharedConsumer) Fetch(ctx context.Context, n int) ([]herald.Delivery, e
 	add := func(pm pmsg) {
 		d, err := newDelivery(c, pm)
 		if err != nil {
-			c.s.cfg.logger.Error("herald nats store: undecodable event, terminated", "subscription", c.sub, "err", err)
+			// No metadata: not a JetStream delivery at all.
+			c.s.cfg.logger.Error("herald nats store: a delivery without metadata, terminated", "subscription", c.sub, "err", err)
 			_ = pm.m.Term()
 			c.settle(pm.p, pm.seq)
 			return
@@ -701,6 +705,7 @@ type delivery struct {
 	m       jetstream.Msg
 	e       *herald.Event
 	attempt int
+	damaged *herald.DamagedEventError // the data could not be decoded; e stands in
 }
 
 func newDelivery(c *sharedConsumer, pm pmsg) (*delivery, error) {
@@ -708,15 +713,22 @@ func newDelivery(c *sharedConsumer, pm pmsg) (*delivery, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := decodeEventData(pm.m.Data(), md.Sequence.Stream)
+	d := &delivery{c: c, p: pm.p, seq: pm.seq, m: pm.m, attempt: int(md.NumDelivered)}
+	d.e, err = decodeEventData(pm.m.Data(), md.Sequence.Stream)
 	if err != nil {
-		return nil, err
+		d.damaged = c.s.damagedEvent(md.Sequence.Stream, pm.m.Subject(), pm.m.Headers().Get(hdrMsgID), err)
+		d.e = d.damaged.Event
+		d.e.Position = md.Sequence.Stream
 	}
-	return &delivery{c: c, p: pm.p, seq: pm.seq, m: pm.m, e: e, attempt: int(md.NumDelivered)}, nil
+	return d, nil
 }
 
 func (d *delivery) Event() *herald.Event { return d.e }
 func (d *delivery) Attempt() int         { return d.attempt }
+
+// Damaged implements herald.DamagedDelivery: the event's stored data could
+// not be decoded, and the bus dead-letters it without a handler.
+func (d *delivery) Damaged() *herald.DamagedEventError { return d.damaged }
 
 // done removes d from the outstanding deliveries; it reports false when d
 // was already settled (or handed back by Close).

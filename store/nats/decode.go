@@ -1,9 +1,11 @@
 package nats
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	herald "github.com/heraldhq/herald"
@@ -23,6 +25,27 @@ func decodeEventData(data []byte, seq uint64) (*herald.Event, error) {
 	}
 	e.Position = seq
 	return e, nil
+}
+
+// damagedEvent is what a reader yields for the stored message at seq
+// whose data cannot be decoded (err): a herald.DamagedEventError whose
+// stand-in carries what the message says outside its data — the event's
+// id (its message id), name and subject (from its NATS subject,
+// <ns>.ev.<partition>.<subject token>.<name>; a subject too long to be
+// spelled out in its token stays unknown).
+func (s *Store) damagedEvent(seq uint64, natsSubject, msgID string, err error) *herald.DamagedEventError {
+	ev := &herald.Event{ID: msgID}
+	if rest, ok := strings.CutPrefix(natsSubject, s.subj.ns+".ev."); ok {
+		if parts := strings.SplitN(rest, ".", 3); len(parts) == 3 {
+			ev.Name = parts[2]
+			if tok, ok := strings.CutPrefix(parts[1], "s"); ok {
+				if b, err := base64.RawURLEncoding.DecodeString(tok); err == nil {
+					ev.Subject = string(b)
+				}
+			}
+		}
+	}
+	return &herald.DamagedEventError{Position: seq, Event: ev, Err: err}
 }
 
 // decodeEventFast decodes data into e when data is a JSON object whose

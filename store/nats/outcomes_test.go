@@ -8,21 +8,13 @@ import (
 
 	herald "github.com/heraldhq/herald"
 	natsstore "github.com/heraldhq/herald/store/nats"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // stateWrites returns how many messages the subscription-state stream of
 // s (default namespace) has received so far.
 func stateWrites(t *testing.T, s *natsstore.Store) uint64 {
 	t.Helper()
-	js, err := jetstream.New(s.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := js.Stream(t.Context(), "KV_herald_subs")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st := jsStream(t, s, "KV_herald_subs")
 	info, err := st.Info(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -127,7 +127,11 @@ func (s *Store) decodeEvent(m *natsgo.Msg) (*herald.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats store: message without a sequence")
 	}
-	return decodeEventData(m.Data, seq)
+	e, err := decodeEventData(m.Data, seq)
+	if err != nil {
+		return nil, s.damagedEvent(seq, m.Header.Get("Nats-Subject"), m.Header.Get(hdrMsgID), err)
+	}
+	return e, nil
 }
 
 // Read implements herald.EventLog. It reads with batched direct gets,
@@ -305,6 +309,8 @@ func (r *reader) stream() {
 			it.err = fmt.Errorf("nats store: reading: %w", err)
 		} else if it.e, it.err = decodeEventData(m.Data(), md.Sequence.Stream); it.err == nil {
 			it.last = md.NumPending == 0 || md.Sequence.Stream >= stopAt
+		} else {
+			it.err = s.damagedEvent(md.Sequence.Stream, m.Subject(), m.Headers().Get(hdrMsgID), it.err)
 		}
 		if pending == nil {
 			pending = make([]item, 0, replayHandoff)
@@ -403,7 +409,7 @@ func (s *Store) Get(ctx context.Context, id string) (*herald.Event, error) {
 	}
 	e, err := decodeEventData(raw.Data, raw.Sequence)
 	if err != nil {
-		return nil, err
+		return nil, s.damagedEvent(raw.Sequence, raw.Subject, raw.Header.Get(hdrMsgID), err)
 	}
 	if e.ID != id {
 		return nil, fmt.Errorf("event %q: %w", id, herald.ErrNotFound)

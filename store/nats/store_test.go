@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/internal/testwait"
 	natsstore "github.com/heraldhq/herald/store/nats"
 	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 )
 
@@ -62,6 +63,21 @@ func open(t testing.TB, e *natsstore.Embedded, opts ...natsstore.Option) *natsst
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// jsStream opens JetStream stream name of the server s is connected to, as
+// a raw JetStream client would.
+func jsStream(t testing.TB, s *natsstore.Store, name string) (jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	js, err := jetstream.New(s.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, st
 }
 
 func ev(t testing.TB, name, subject string) *herald.Event {
