@@ -19,6 +19,9 @@ func registerHeraldNATS(r map[string]system) {
 	r["nats-publish/herald-nats"] = system{run: func(ctx context.Context, e *env) error {
 		return withHeraldNATS(ctx, e.dir, func(st *hnats.Store) error { return heraldPublishRun(ctx, e, st) })
 	}}
+	r["nats-publish/herald-nats-4096"] = system{run: func(ctx context.Context, e *env) error {
+		return withHeraldNATS(ctx, e.dir, func(st *hnats.Store) error { return heraldPublishInFlightRun(ctx, e, st) })
+	}}
 	r["nats-consume/herald-nats"] = system{prepare: heraldNATSPrepare, run: heraldNATSConsumeRun}
 	r["replay-1m/herald-nats"] = system{prepare: heraldNATSPrepare, run: func(ctx context.Context, e *env) error {
 		return withHeraldNATS(ctx, e.dir, func(st *hnats.Store) error { return heraldReplay(ctx, e, st) })
@@ -78,4 +81,19 @@ func heraldNATSConsumeRun(ctx context.Context, e *env) error {
 		e.meter.end(c.n.Load())
 		return nil
 	})
+}
+
+// natsInFlight is how many events the raw anchor of nats-publish keeps in
+// flight (see natsAsyncPublish).
+const natsInFlight = 4096
+
+// heraldPublishInFlightRun keeps as many events in flight as the anchor
+// does, the way a herald user does it: natsInFlight goroutines each
+// calling Publish and waiting for its result (Publish pipelines
+// concurrent appends). herald's PublishBatch is not that API: it stores a
+// batch atomically, as one JetStream atomic batch.
+func heraldPublishInFlightRun(ctx context.Context, e *env, st herald.Store) error {
+	wide := *e
+	wide.size.publishers = natsInFlight
+	return heraldPublishRun(ctx, &wide, st)
 }

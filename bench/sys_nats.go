@@ -17,8 +17,13 @@ import (
 )
 
 func registerNATS(r map[string]system) {
-	r["durable-publish-64/jetstream-syncalways"] = system{run: jetstreamSyncAlwaysRun}
+	r["durable-publish-64/jetstream-syncalways"] = system{run: func(ctx context.Context, e *env) error {
+		return jetstreamSyncPublishRun(ctx, e, true)
+	}}
 	r["nats-publish/nats-raw"] = system{run: natsRawPublishRun}
+	r["nats-publish/nats-raw-64"] = system{run: func(ctx context.Context, e *env) error {
+		return jetstreamSyncPublishRun(ctx, e, false)
+	}}
 	r["nats-consume/nats-raw"] = system{prepare: natsRawPrepare, run: natsRawConsumeRun}
 	r["replay-1m/nats-raw"] = system{prepare: natsRawPrepare, run: natsRawReplayRun}
 	r["durable-e2e/watermill-jetstream"] = system{run: watermillJetStreamE2ERun}
@@ -103,10 +108,12 @@ func openRaw(ctx context.Context, dir string, syncAlways bool) (jetstream.JetStr
 	return js, st, func() { nc.Close(); stopNATS(s) }, nil
 }
 
-// jetstreamSyncAlwaysRun: 64 publishers, each waiting for its ack, to a
-// server that fsyncs every write.
-func jetstreamSyncAlwaysRun(ctx context.Context, e *env) error {
-	js, _, done, err := openRaw(ctx, e.dir, true)
+// jetstreamSyncPublishRun: e.size.publishers goroutines each publishing
+// and waiting for its ack (jetstream-syncalways, to a server that fsyncs
+// every write; nats-raw-64, as many in flight as herald-nats keeps with
+// its 64 publishers each waiting for their Publish).
+func jetstreamSyncPublishRun(ctx context.Context, e *env, syncAlways bool) error {
+	js, _, done, err := openRaw(ctx, e.dir, syncAlways)
 	if err != nil {
 		return err
 	}
@@ -114,8 +121,8 @@ func jetstreamSyncAlwaysRun(ctx context.Context, e *env) error {
 	payload := makePayload(0, 0)
 	e.meter.begin()
 	n, err := publishLoop(ctx, e, func(seq int) error {
-		// Every write waits for its fsync: allow far more than the
-		// client's default 5 s when the disk is slow.
+		// With syncAlways every write waits for its fsync: allow far
+		// more than the client's default 5 s when the disk is slow.
 		pctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		_, err := js.Publish(pctx, rawSubject, payload)
