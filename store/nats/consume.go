@@ -227,6 +227,33 @@ type partition struct {
 	releasing bool
 }
 
+// consumeTrace is one step of a shared consumer's deliveries, reported to
+// Store.trace (tests only).
+type consumeTrace struct {
+	At     time.Time
+	Sub    string
+	Member string
+	Part   int
+	// Kind is "recv" (a delivery came), "gap" (a delivery went astray),
+	// "settle" (the consumer state was read; Note says what it showed),
+	// "out" (handed to the bus), "ack", "nak", "back" (handed back),
+	// "start" or "stop" (pulling).
+	Kind      string
+	Stream    uint64 // stream sequence
+	Consumer  uint64 // consumer (delivery) sequence
+	Delivered uint64 // NumDelivered
+	Note      string
+}
+
+// trace reports a step to the store's trace, if any.
+func (c *sharedConsumer) trace(p int, kind string, stream, consumer, delivered uint64, note string) {
+	if c.s.trace == nil {
+		return
+	}
+	c.s.trace(consumeTrace{At: time.Now(), Sub: c.sub, Member: c.id, Part: p, Kind: kind,
+		Stream: stream, Consumer: consumer, Delivered: delivered, Note: note})
+}
+
 type pmsg struct {
 	m   jetstream.Msg
 	p   int
@@ -427,12 +454,14 @@ func (c *sharedConsumer) membership() {
 func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 	defer c.wg.Done()
 	part := c.parts[p]
+	c.trace(p, "start", 0, 0, 0, "")
 	defer func() {
 		c.mu.Lock()
 		if part.stop == stop {
 			part.stop = nil
 		}
 		c.mu.Unlock()
+		c.trace(p, "stop", 0, 0, 0, "")
 	}()
 	var held []pmsg
 	handBack := func() {
@@ -440,6 +469,7 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 		msgs := make([]jetstream.Msg, len(held))
 		for i, h := range held {
 			msgs[i] = h.m
+			c.trace(p, "back", h.seq, 0, 0, "")
 		}
 		c.s.handBack(msgs)
 		for _, h := range held {
@@ -457,12 +487,23 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 		defer cancel()
 		info, err := part.cons.Info(ctx)
 		if err != nil {
+			c.trace(p, "settle", 0, 0, 0, "error: "+err.Error())
 			return false
 		}
 		c.mu.Lock()
 		ours := len(part.pending)
 		c.mu.Unlock()
-		if !settledBy(info, c.clustered, ours, last) {
+		ok := settledBy(info, c.clustered, ours, last)
+		if c.s.trace != nil {
+			leader := ""
+			if info.Cluster != nil {
+				leader = info.Cluster.Leader
+			}
+			c.trace(p, "settle", info.Delivered.Stream, info.Delivered.Consumer, 0,
+				fmt.Sprintf("settled=%v leader=%s ack_pending=%d ours=%d pending=%d held=%d last=%d ack_floor=%d/%d redelivered=%d",
+					ok, leader, info.NumAckPending, ours, ours, len(held), last, info.AckFloor.Stream, info.AckFloor.Consumer, info.NumRedelivered))
+		}
+		if !ok {
 			return false
 		}
 		last = info.Delivered.Consumer
@@ -497,8 +538,10 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 			pm := pmsg{m: m, p: p}
 			if md, err := m.Metadata(); err == nil {
 				pm.seq = md.Sequence.Stream
+				c.trace(p, "recv", md.Sequence.Stream, md.Sequence.Consumer, md.NumDelivered, "")
 				if md.Sequence.Consumer > last+1 {
 					settling = true // a delivery went astray
+					c.trace(p, "gap", md.Sequence.Stream, md.Sequence.Consumer, md.NumDelivered, fmt.Sprintf("last=%d", last))
 				}
 				last = md.Sequence.Consumer
 			}
@@ -588,6 +631,7 @@ func (c *sharedConsumer) Fetch(ctx context.Context, n int) ([]herald.Delivery, e
 		c.mu.Lock()
 		c.out[d] = struct{}{}
 		c.mu.Unlock()
+		c.trace(pm.p, "out", pm.seq, 0, uint64(d.attempt), "")
 		out = append(out, d)
 	}
 	for len(out) == 0 {
@@ -730,9 +774,9 @@ func (d *delivery) Attempt() int         { return d.attempt }
 // not be decoded, and the bus dead-letters it without a handler.
 func (d *delivery) Damaged() *herald.DamagedEventError { return d.damaged }
 
-// done removes d from the outstanding deliveries; it reports false when d
-// was already settled (or handed back by Close).
-func (d *delivery) done() bool {
+// done removes d from the outstanding deliveries (ack tells the trace
+// which way); it reports false when d was already settled (or handed back by Close).
+func (d *delivery) done(ack bool) bool {
 	d.c.mu.Lock()
 	_, ok := d.c.out[d]
 	if ok {
@@ -740,13 +784,20 @@ func (d *delivery) done() bool {
 		d.c.parts[d.p].unpend(d.seq)
 	}
 	d.c.mu.Unlock()
+	if ok {
+		kind := "nak"
+		if ack {
+			kind = "ack"
+		}
+		d.c.trace(d.p, kind, d.seq, 0, uint64(d.attempt), "")
+	}
 	return ok
 }
 
 // Ack implements herald.Delivery. It does not wait for the server's
 // confirmation: a lost ack means one more delivery after the ack wait.
 func (d *delivery) Ack(ctx context.Context) error {
-	if !d.done() {
+	if !d.done(true) {
 		return herald.ErrClosed
 	}
 	return d.m.Ack()
@@ -754,7 +805,7 @@ func (d *delivery) Ack(ctx context.Context) error {
 
 // Nak implements herald.Delivery.
 func (d *delivery) Nak(ctx context.Context, delay time.Duration) error {
-	if !d.done() {
+	if !d.done(false) {
 		return herald.ErrClosed
 	}
 	if delay <= 0 {

@@ -280,26 +280,80 @@ func (c *jepsenClient) run(stop, giveUp <-chan struct{}) {
 }
 
 // handlings records every call of one durable subscription's handlers,
-// across the buses that share it.
+// across the buses that share it, and every step of the deliveries its
+// stores' shared consumers made (to explain an ordering failure).
 type handlings struct {
 	mu    sync.Mutex
 	calls []handledEvent
 	ids   map[string]int // id → calls
+	steps []natsstore.ConsumeTrace
 }
 
 type handledEvent struct {
 	id, subject string
 	pos         uint64
+	at          time.Time
 }
 
 func (h *handlings) handler() herald.Handler {
 	return herald.HandlerFunc(func(_ context.Context, e *herald.Event) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.calls = append(h.calls, handledEvent{e.ID, e.Subject, e.Position})
+		h.calls = append(h.calls, handledEvent{e.ID, e.Subject, e.Position, time.Now()})
 		h.ids[e.ID]++
 		return nil
 	})
+}
+
+func (h *handlings) trace(step natsstore.ConsumeTrace) {
+	h.mu.Lock()
+	h.steps = append(h.steps, step)
+	h.mu.Unlock()
+}
+
+// explain returns, for a subject whose event at pos was first handled
+// after the one at later, every delivery step of the subject's events
+// from pos to later and every other step of their partition (gaps,
+// consumer states read, pulls started and stopped) from two seconds
+// before the first step of pos until it was first handled. h.mu is held.
+func (h *handlings) explain(subject string, pos, later uint64) []string {
+	inSubject := map[uint64]bool{}
+	var handledAt time.Time
+	for _, c := range h.calls {
+		if c.subject == subject && c.pos >= pos && c.pos <= later {
+			inSubject[c.pos] = true
+		}
+		if c.pos == pos && handledAt.IsZero() {
+			handledAt = c.at
+		}
+	}
+	part, from := -1, handledAt
+	for _, st := range h.steps {
+		if st.Stream == pos && part < 0 {
+			part, from = st.Part, st.At.Add(-2*time.Second)
+		}
+	}
+	var out []string
+	for _, st := range h.steps {
+		ours := inSubject[st.Stream] && st.Kind != "settle"
+		partStep := st.Part == part && st.Kind != "recv" && st.Kind != "out" && st.Kind != "ack" && st.Kind != "nak" &&
+			!st.At.Before(from) && !st.At.After(handledAt)
+		if !ours && !partStep {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s p%d %-6s stream %d consumer %d delivered %d %s",
+			st.At.Format("15:04:05.000"), st.Member[len(st.Member)-4:], st.Part, st.Kind, st.Stream, st.Consumer, st.Delivered, st.Note))
+		if len(out) >= 800 {
+			out = append(out, "…")
+			break
+		}
+	}
+	for _, c := range h.calls {
+		if inSubject[c.pos] {
+			out = append(out, fmt.Sprintf("%s handled position %d", c.at.Format("15:04:05.000"), c.pos))
+		}
+	}
+	return out
 }
 
 // missing counts the ids not handled yet.
@@ -341,7 +395,9 @@ func TestJepsen(t *testing.T) {
 		h := &handlings{ids: map[string]int{}}
 		subs[name] = h
 		for range 2 {
-			bus := newBus(t, connectCluster(t, clusterURLs(c.cfgs()), 90*time.Second))
+			s := connectCluster(t, clusterURLs(c.cfgs()), 90*time.Second)
+			natsstore.TraceConsume(s, h.trace)
+			bus := newBus(t, s)
 			if _, err := bus.Subscribe(context.Background(), "jepsen.>", h.handler(), herald.Durable(name), herald.Concurrency(4), herald.Timeout(5*time.Second)); err != nil {
 				t.Fatal(err)
 			}
@@ -599,7 +655,8 @@ func jepsenCheck(pubs []publication, stored map[string][]uint64, subs map[string
 			seen[c.id] = true
 			if c.pos < last[c.subject] {
 				st[2]++
-				fail("%s: subject %s: position %d first handled after %d", name, c.subject, c.pos, last[c.subject])
+				fail("%s: subject %s: position %d first handled after %d; its deliveries:\n%s", name, c.subject, c.pos, last[c.subject],
+					strings.Join(h.explain(c.subject, c.pos, last[c.subject]), "\n"))
 			}
 			last[c.subject] = max(last[c.subject], c.pos)
 		}

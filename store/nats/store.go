@@ -104,12 +104,15 @@ type Store struct {
 	tailStop  func() // set once the tail runs
 	repairMu  sync.Mutex
 	consumers sync.Map // *sharedConsumer → struct{}
-	appendQ   chan *appendReq
-	idx       *indexer
-	directMu  sync.RWMutex   // held (read) by each appendDirect; Close takes it to wait for them
-	appWG     sync.WaitGroup // appenders
-	appDone   chan struct{}  // closed once no appender runs
-	idxWG     sync.WaitGroup // the indexer
+	// trace, set by tests before Consume, sees every step of the shared
+	// consumers' deliveries (see consumeTrace); nil otherwise.
+	trace    func(consumeTrace)
+	appendQ  chan *appendReq
+	idx      *indexer
+	directMu sync.RWMutex   // held (read) by each appendDirect; Close takes it to wait for them
+	appWG    sync.WaitGroup // appenders
+	appDone  chan struct{}  // closed once no appender runs
+	idxWG    sync.WaitGroup // the indexer
 
 	// This handle's subscription counts (counts.go).
 	countOnce   sync.Once
