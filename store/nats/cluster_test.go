@@ -532,10 +532,30 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// oncePerOutage checks that a log says fail at most once before each ok
+// line: a failure is logged when it starts, not on every retry.
+func oncePerOutage(log, fail, ok string) error {
+	failing := false
+	for line := range strings.Lines(log) {
+		switch {
+		case strings.Contains(line, fail):
+			if failing {
+				return fmt.Errorf("%q logged again before %q", fail, ok)
+			}
+			failing = true
+		case strings.Contains(line, ok):
+			failing = false
+		}
+	}
+	return nil
+}
+
 // TestClusterHeals: with two of three nodes down the store is not ready
-// (Ready fails) and a store opened meanwhile waits, logging one line,
-// instead of failing; once the nodes are back it opens and both are
-// ready.
+// (Ready fails) and a store opened meanwhile waits, logging one line per
+// wait, instead of failing; once the nodes are back it opens and both are
+// ready. (It used to ask for one line in the whole run; under load a
+// later step of opening, or a heartbeat, can fail on its own while the
+// cluster elects its leaders again, and is logged once too.)
 func TestClusterHeals(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -621,8 +641,11 @@ func TestClusterHeals(t *testing.T) {
 		if o.err != nil {
 			t.Fatalf("opening while the cluster healed: %v\n%s", o.err, logs.String())
 		}
-		if n := strings.Count(logs.String(), "not available yet"); n != 1 {
-			t.Errorf("%d lines about waiting, want 1:\n%s", n, logs.String())
+		// One line for each wait: a step of opening that meets the
+		// cluster still electing its leaders once the nodes are back
+		// waits again, with a line of its own.
+		if err := oncePerOutage(logs.String(), "not available yet", "JetStream answered"); err != nil {
+			t.Errorf("%v:\n%s", err, logs.String())
 		}
 	}
 	defer o.s.Close()
@@ -635,8 +658,10 @@ func TestClusterHeals(t *testing.T) {
 		out := slogs.String()
 		return !strings.Contains(out, "membership is failing") || strings.Contains(out, "membership works again")
 	})
-	if n := strings.Count(slogs.String(), "membership is failing"); n > 1 {
-		t.Errorf("the failing membership was logged %d times, want once:\n%s", n, slogs.String())
+	// Once for the outage (a loaded machine may add a short one of its
+	// own, before or after, logged once too).
+	if err := oncePerOutage(slogs.String(), "membership is failing", "membership works again"); err != nil {
+		t.Errorf("%v:\n%s", err, slogs.String())
 	}
 	t.Logf("the first store logged:\n%s", slogs.String())
 }
