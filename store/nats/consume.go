@@ -65,9 +65,16 @@ func (s *Store) consumerName(sub string, p int) string {
 // order (see pull), so it handles the dead process's events first. It does
 // the same when a delivery goes astray on its way (the connection or the
 // node it went through died): a later delivery of the partition is held
-// back until the lost one comes again, after the ack wait. Subject order
-// can still break when a delivery is negatively acknowledged with a delay
-// (a retry) and the partition moves meanwhile.
+// back until the lost one comes again, after the ack wait.
+//
+// So a subject's events are first handed out in log order, across node
+// failures and partitions moving, as long as the consumer's leader answers
+// with its state and no process acknowledges an event while another
+// process holds a delivery of it (that takes a delivery kept unsettled
+// past the ack wait). Subject order can still break when a delivery is
+// negatively acknowledged with a delay (a retry) and the partition moves
+// meanwhile. Redeliveries after a lost acknowledgement are handled again
+// (at least once).
 func (s *Store) Consume(ctx context.Context, sub string, pattern string, start herald.Start, opts herald.ConsumeOptions) (herald.Consumer, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -155,7 +162,7 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 		if err != nil {
 			return nil, s.mapErr("joining shared subscription "+sub, err)
 		}
-		c.parts[p] = &partition{name: name, cons: cons, pending: map[uint64]int{}}
+		c.parts[p] = &partition{name: name, cons: cons, pending: map[uint64]int{}, acked: map[uint64]time.Time{}}
 	}
 	// Joining may have taken longer than one request timeout: registering
 	// and taking partitions retry on their own, like creating consumers.
@@ -223,7 +230,12 @@ type partition struct {
 	stop chan struct{} // while this process pulls it; closed to stop
 	// pending counts, by stream sequence, the deliveries pulled and not
 	// yet acked or naked.
-	pending   map[uint64]int
+	pending map[uint64]int
+	// acked holds, by stream sequence, when this process acked a
+	// delivery of an event while another delivery of it was here or could
+	// be on its way (see ours); kept while one is held, and for an ack
+	// wait after.
+	acked     map[uint64]time.Time
 	releasing bool
 }
 
@@ -243,6 +255,15 @@ type consumeTrace struct {
 	Consumer  uint64 // consumer (delivery) sequence
 	Delivered uint64 // NumDelivered
 	Note      string
+	// Ours lists, on a "settle" step, the events counted as this
+	// process's.
+	Ours []uint64
+}
+
+// traceOurs reports a "settle" step with the events counted as ours.
+func (c *sharedConsumer) traceOurs(p int, stream, consumer uint64, ours []uint64, note string) {
+	c.s.trace(consumeTrace{At: time.Now(), Sub: c.sub, Member: c.id, Part: p, Kind: "settle",
+		Stream: stream, Consumer: consumer, Note: note, Ours: ours})
 }
 
 // trace reports a step to the store's trace, if any.
@@ -257,7 +278,8 @@ func (c *sharedConsumer) trace(p int, kind string, stream, consumer, delivered u
 type pmsg struct {
 	m   jetstream.Msg
 	p   int
-	seq uint64 // stream sequence
+	seq uint64    // stream sequence
+	at  time.Time // when it came
 }
 
 type sharedConsumer struct {
@@ -441,8 +463,15 @@ func (c *sharedConsumer) membership() {
 // previous owner out of order and mixed with new events, so pull holds back
 // what it receives until every delivery the consumer has outstanding is in
 // this process's hands (the consumer's ack-pending count is at most the
-// events this process holds or has handed out and not settled), then passes
-// them on sorted by position, and from then on streams in delivery order.
+// events this process holds or has handed out and not settled, see ours),
+// then passes them on sorted by position, and from then on streams in
+// delivery order.
+//
+// The count stands for the set only if every event counted is outstanding
+// on the server. An event this process acked while it had another delivery
+// of it is not: the server may have the ack, and that delivery would stand
+// in for a lost one of another event. Such an event is not counted, and a
+// delivery of it that comes later is acked at once, not handed out again.
 //
 // It settles again when a delivery is missing: every delivery, a
 // redelivery too, takes the consumer's next delivery sequence, so a gap
@@ -491,7 +520,16 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 			return false
 		}
 		c.mu.Lock()
-		ours := len(part.pending)
+		part.forgetAcks(time.Now(), c.ackWait)
+		ours, pending := part.ours(), len(part.pending)
+		var counted []uint64
+		if c.s.trace != nil {
+			for seq := range part.pending {
+				if _, ok := part.acked[seq]; !ok {
+					counted = append(counted, seq)
+				}
+			}
+		}
 		c.mu.Unlock()
 		ok := settledBy(info, c.clustered, ours, last)
 		if c.s.trace != nil {
@@ -499,9 +537,10 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 			if info.Cluster != nil {
 				leader = info.Cluster.Leader
 			}
-			c.trace(p, "settle", info.Delivered.Stream, info.Delivered.Consumer, 0,
+			slices.Sort(counted)
+			c.traceOurs(p, info.Delivered.Stream, info.Delivered.Consumer, counted,
 				fmt.Sprintf("settled=%v leader=%s ack_pending=%d ours=%d pending=%d held=%d last=%d ack_floor=%d/%d redelivered=%d",
-					ok, leader, info.NumAckPending, ours, ours, len(held), last, info.AckFloor.Stream, info.AckFloor.Consumer, info.NumRedelivered))
+					ok, leader, info.NumAckPending, ours, pending, len(held), last, info.AckFloor.Stream, info.AckFloor.Consumer, info.NumRedelivered))
 		}
 		if !ok {
 			return false
@@ -535,7 +574,7 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 			continue
 		}
 		for m := range batch.Messages() {
-			pm := pmsg{m: m, p: p}
+			pm := pmsg{m: m, p: p, at: time.Now()}
 			if md, err := m.Metadata(); err == nil {
 				pm.seq = md.Sequence.Stream
 				c.trace(p, "recv", md.Sequence.Stream, md.Sequence.Consumer, md.NumDelivered, "")
@@ -545,9 +584,12 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 				}
 				last = md.Sequence.Consumer
 			}
-			c.mu.Lock()
-			part.pending[pm.seq]++
-			c.mu.Unlock()
+			if !c.received(p, pm.seq) {
+				// Handled here already: acked again, not handed out.
+				c.trace(p, "dup", pm.seq, last, 0, "")
+				_ = m.Ack()
+				continue
+			}
 			if settling {
 				held = append(held, pm)
 				continue
@@ -596,6 +638,21 @@ func settledBy(info *jetstream.ConsumerInfo, clustered bool, ours int, last uint
 	return info.NumAckPending <= ours
 }
 
+// received records a delivery of the event at stream sequence seq pulled
+// from partition p, and reports whether to hand it out: not when this
+// process acked the event with another delivery of it outstanding (see
+// ours).
+func (c *sharedConsumer) received(p int, seq uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	part := c.parts[p]
+	if _, ok := part.acked[seq]; ok {
+		return false
+	}
+	part.pending[seq]++
+	return true
+}
+
 // settle records that partition p's delivery of the event at stream
 // sequence seq was acked or naked.
 func (c *sharedConsumer) settle(p int, seq uint64) {
@@ -610,6 +667,34 @@ func (part *partition) unpend(seq uint64) {
 		delete(part.pending, seq)
 	} else {
 		part.pending[seq]--
+	}
+}
+
+// ours is how many distinct events of the partition this process holds
+// that the consumer surely counts as outstanding, for settledBy; c.mu is
+// held. An event this process acked while it held another delivery of it,
+// or while another could be on its way, does not count: the server may
+// have the ack, and then the other delivery is outstanding nowhere and
+// could stand in for a lost delivery of another event. A delivery of it
+// that comes later is acked again at once (see pull): should the first
+// ack have been lost, that one settles it.
+func (part *partition) ours() int {
+	n := 0
+	for seq := range part.pending {
+		if _, ok := part.acked[seq]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// forgetAcks drops the acks recorded in acked that are an ack wait old
+// and of events no longer held; c.mu is held.
+func (part *partition) forgetAcks(now time.Time, ackWait time.Duration) {
+	for seq, at := range part.acked {
+		if part.pending[seq] == 0 && now.Sub(at) >= ackWait {
+			delete(part.acked, seq)
+		}
 	}
 }
 
@@ -745,7 +830,8 @@ func (s *Store) handBack(msgs []jetstream.Msg) {
 type delivery struct {
 	c       *sharedConsumer
 	p       int
-	seq     uint64 // stream sequence
+	seq     uint64    // stream sequence
+	at      time.Time // when it came
 	m       jetstream.Msg
 	e       *herald.Event
 	attempt int
@@ -757,7 +843,7 @@ func newDelivery(c *sharedConsumer, pm pmsg) (*delivery, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &delivery{c: c, p: pm.p, seq: pm.seq, m: pm.m, attempt: int(md.NumDelivered)}
+	d := &delivery{c: c, p: pm.p, seq: pm.seq, at: pm.at, m: pm.m, attempt: int(md.NumDelivered)}
 	d.e, err = decodeEventData(pm.m.Data(), md.Sequence.Stream)
 	if err != nil {
 		d.damaged = c.s.damagedEvent(md.Sequence.Stream, pm.m.Subject(), pm.m.Headers().Get(hdrMsgID), err)
@@ -774,14 +860,24 @@ func (d *delivery) Attempt() int         { return d.attempt }
 // not be decoded, and the bus dead-letters it without a handler.
 func (d *delivery) Damaged() *herald.DamagedEventError { return d.damaged }
 
-// done removes d from the outstanding deliveries (ack tells the trace
-// which way); it reports false when d was already settled (or handed back by Close).
+// done removes d from the outstanding deliveries, recording an ack; it
+// reports false when d was already settled (or handed back by Close).
 func (d *delivery) done(ack bool) bool {
 	d.c.mu.Lock()
 	_, ok := d.c.out[d]
 	if ok {
 		delete(d.c.out, d)
-		d.c.parts[d.p].unpend(d.seq)
+		part := d.c.parts[d.p]
+		part.unpend(d.seq)
+		// Another delivery of the event may be here already, or on its
+		// way once the delivery acked is half an ack wait old (JetStream
+		// delivers an event again an ack wait after it delivered it).
+		if now := time.Now(); ack && (part.pending[d.seq] > 0 || now.Sub(d.at) >= d.c.ackWait/2) {
+			part.acked[d.seq] = now
+			if len(part.acked) > 4096 {
+				part.forgetAcks(now, d.c.ackWait)
+			}
+		}
 	}
 	d.c.mu.Unlock()
 	if ok {

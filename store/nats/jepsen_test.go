@@ -314,8 +314,11 @@ func (h *handlings) trace(step natsstore.ConsumeTrace) {
 // explain returns, for a subject whose event at pos was first handled
 // after the one at later, every delivery step of the subject's events
 // from pos to later and every other step of their partition (gaps,
-// consumer states read, pulls started and stopped) from two seconds
-// before the first step of pos until it was first handled. h.mu is held.
+// consumer states read, pulls started and stopped) from five seconds
+// before the first step of those events until pos was first handled; and
+// for each consumer state that let held events go, the events counted as
+// the process's whose last step before was not a delivery to it. h.mu is
+// held.
 func (h *handlings) explain(subject string, pos, later uint64) []string {
 	inSubject := map[uint64]bool{}
 	var handledAt time.Time
@@ -327,25 +330,58 @@ func (h *handlings) explain(subject string, pos, later uint64) []string {
 			handledAt = c.at
 		}
 	}
-	part, from := -1, handledAt
+	part := -1
+	var from time.Time
 	for _, st := range h.steps {
-		if st.Stream == pos && part < 0 {
-			part, from = st.Part, st.At.Add(-2*time.Second)
+		if inSubject[st.Stream] && st.Kind != "settle" {
+			if part < 0 {
+				part = st.Part
+			}
+			if from.IsZero() || st.At.Before(from) {
+				from = st.At
+			}
 		}
 	}
+	from = from.Add(-5 * time.Second)
+	line := func(st natsstore.ConsumeTrace) string {
+		return fmt.Sprintf("%s %s p%d %-6s stream %d consumer %d delivered %d %s",
+			st.At.Format("15:04:05.000"), st.Member[len(st.Member)-4:], st.Part, st.Kind, st.Stream, st.Consumer, st.Delivered, st.Note)
+	}
 	var out []string
-	for _, st := range h.steps {
+	for i, st := range h.steps {
 		ours := inSubject[st.Stream] && st.Kind != "settle"
 		partStep := st.Part == part && st.Kind != "recv" && st.Kind != "out" && st.Kind != "ack" && st.Kind != "nak" &&
 			!st.At.Before(from) && !st.At.After(handledAt)
 		if !ours && !partStep {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s %s p%d %-6s stream %d consumer %d delivered %d %s",
-			st.At.Format("15:04:05.000"), st.Member[len(st.Member)-4:], st.Part, st.Kind, st.Stream, st.Consumer, st.Delivered, st.Note))
-		if len(out) >= 800 {
-			out = append(out, "…")
-			break
+		if len(out) < 1500 {
+			out = append(out, line(st))
+		}
+		if !partStep || st.Kind != "settle" || !strings.Contains(st.Note, "settled=true") {
+			continue
+		}
+		// What each event counted as the process's last went through.
+		last, acked := map[uint64]natsstore.ConsumeTrace{}, map[uint64]natsstore.ConsumeTrace{}
+		for _, prev := range h.steps[:i] {
+			if prev.Part == part && prev.Kind != "settle" && prev.Kind != "gap" {
+				last[prev.Stream] = prev
+				if prev.Kind == "ack" {
+					acked[prev.Stream] = prev
+				}
+			}
+		}
+		for _, seq := range st.Ours {
+			prev, ok := last[seq]
+			switch {
+			case !ok:
+				out = append(out, fmt.Sprintf("    counted %d: no step before", seq))
+			case prev.Member != st.Member || prev.Kind != "recv" && prev.Kind != "out":
+				out = append(out, fmt.Sprintf("    counted %d: last step %s", seq, line(prev)))
+			}
+			if a, ok := acked[seq]; ok {
+				out = append(out, fmt.Sprintf("    counted %d: acked before %s", seq, line(a)))
+			}
 		}
 	}
 	for _, c := range h.calls {
