@@ -659,55 +659,7 @@ func TestAbuse(t *testing.T) {
 	cpu0, self0, load0 := cpuSeconds(pid), cpuSeconds(os.Getpid()), loadAvg()
 	abuseCtx, stopAbuse := context.WithTimeout(ctx, d)
 	defer stopAbuse()
-	if abuseOn("slowloris") {
-		r.slowloris(abuseCtx, 300)
-	}
-	if abuseOn("flood") {
-		r.connFlood(abuseCtx, 4, 500)
-	}
-
-	longPath := "/v1/events/" + strings.Repeat("a", 60_000)
-	audit := clientFrom("127.0.0.13", 4)
-	defer audit.CloseIdleConnections()
-	r.loop(abuseCtx, on("paths", 4), func(ctx context.Context, _ int) {
-		r.exchange(ctx, "unauthenticated 60 KB path", audit, "GET", longPath, "", nil)
-	})
-
-	big := bytes.Repeat([]byte(" "), 4<<20)
-	copy(big, `{"name":"mal.x","data":{}}`)
-	bodies := clientFrom("127.0.0.14", 32)
-	defer bodies.CloseIdleConnections()
-	r.loop(abuseCtx, on("bodies", 32), func(ctx context.Context, _ int) {
-		r.exchange(ctx, "4 MB publish, subscribe-only token", bodies, "POST", "/v1/events", abuseReader, bytes.NewReader(big))
-	})
-
-	pages := clientFrom("127.0.0.15", 20)
-	defer pages.CloseIdleConnections()
-	r.loop(abuseCtx, on("pages", 20), func(ctx context.Context, _ int) {
-		r.exchange(ctx, "list page of 1,000 large events", pages, "GET", "/v1/events?after=0&limit=1000", abuseScraper, nil)
-	})
-
-	// SSE streams that never read: one identity grabbing slots.
-	streams := clientFrom("127.0.0.17", 200)
-	defer streams.CloseIdleConnections()
-	r.loop(abuseCtx, on("sse", 150), func(ctx context.Context, _ int) {
-		resp, err := r.request(ctx, streams, "GET", "/v1/stream?after=0", abuseMallory, nil)
-		if ctx.Err() != nil {
-			if err == nil {
-				resp.Body.Close()
-			}
-			return
-		}
-		r.refused.add("SSE stream", status(resp, err))
-		if err == nil {
-			if resp.StatusCode == 200 {
-				<-ctx.Done() // hold it, reading nothing
-			}
-			resp.Body.Close()
-		}
-		sleepCtx(ctx, time.Second)
-	})
-
+	attackers := startAttackers(t, r, abuseCtx, d)
 	good := &goodClient{r: r, cl: clientFrom("127.0.0.2", 4)}
 	defer good.cl.CloseIdleConnections()
 	var goodWG sync.WaitGroup
@@ -715,10 +667,10 @@ func TestAbuse(t *testing.T) {
 
 	<-abuseCtx.Done()
 	goodWG.Wait()
-	r.wg.Wait()
+	attackCPU := attackers.wait(t)
 	stopSampling()
 	sampler.Wait()
-	serverCPU, selfCPU, load1 := cpuSeconds(pid)-cpu0, cpuSeconds(os.Getpid())-self0, loadAvg()
+	serverCPU, selfCPU, load1 := cpuSeconds(pid)-cpu0, cpuSeconds(os.Getpid())-self0+attackCPU, loadAvg()
 	rss, hwm, fds, err := procFigures(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -776,8 +728,8 @@ func TestAbuse(t *testing.T) {
 	fmt.Fprintf(w, "server RSS\tpeak %d MB (now %d MB), goal < %d MB; Go heap in use: peak %d MB (sampled every second)\n", hwm>>20, rss>>20, goalRSS>>20, peakHeap.Load()>>20)
 	fmt.Fprintf(w, "server fds\tpeak %d (now %d), cap %d\n", peakFDs.Load(), fds, abuseFDCap)
 	fmt.Fprintf(w, "push read-ahead\tpeak %d MB held (herald_subscription_held_bytes)\n", peakHeld.Load()>>20)
-	fmt.Fprintf(w, "CPU\tserver %.0f s, attackers and client %.0f s, in %v on %d cores; load average %s at the start, %s at the end\n",
-		serverCPU, selfCPU, d, runtime.NumCPU(), load0, load1)
+	fmt.Fprintf(w, "CPU\tserver %.0f s, attackers and client %.0f s (attackers %s), in %v on %d cores; load average %s at the start, %s at the end\n",
+		serverCPU, selfCPU, attackers.where, d, runtime.NumCPU(), load0, load1)
 	fmt.Fprintf(w, "audit.log\t%d MB\n", auditSize>>20)
 	if logInfo != nil {
 		fmt.Fprintf(w, "server log\t%d KB\n", logInfo.Size()>>10)
@@ -806,6 +758,158 @@ func TestAbuse(t *testing.T) {
 	if peakFDs.Load() >= abuseFDCap {
 		t.Errorf("the server reached %d fds, its cap is %d", peakFDs.Load(), abuseFDCap)
 	}
+}
+
+// attack runs the abuses of the run (but the push subscriptions, made
+// before it) against r.url until ctx ends, counting what each got in
+// r.refused, and returns when every attacker has stopped.
+func (r *abuseRun) attack(abuseCtx context.Context) {
+	if abuseOn("slowloris") {
+		r.slowloris(abuseCtx, 300)
+	}
+	if abuseOn("flood") {
+		r.connFlood(abuseCtx, 4, 500)
+	}
+
+	longPath := "/v1/events/" + strings.Repeat("a", 60_000)
+	audit := clientFrom("127.0.0.13", 4)
+	defer audit.CloseIdleConnections()
+	r.loop(abuseCtx, on("paths", 4), func(ctx context.Context, _ int) {
+		r.exchange(ctx, "unauthenticated 60 KB path", audit, "GET", longPath, "", nil)
+	})
+
+	big := bytes.Repeat([]byte(" "), 4<<20)
+	copy(big, `{"name":"mal.x","data":{}}`)
+	bodies := clientFrom("127.0.0.14", 32)
+	defer bodies.CloseIdleConnections()
+	r.loop(abuseCtx, on("bodies", 32), func(ctx context.Context, _ int) {
+		r.exchange(ctx, "4 MB publish, subscribe-only token", bodies, "POST", "/v1/events", abuseReader, bytes.NewReader(big))
+	})
+
+	pages := clientFrom("127.0.0.15", 20)
+	defer pages.CloseIdleConnections()
+	r.loop(abuseCtx, on("pages", 20), func(ctx context.Context, _ int) {
+		r.exchange(ctx, "list page of 1,000 large events", pages, "GET", "/v1/events?after=0&limit=1000", abuseScraper, nil)
+	})
+
+	// SSE streams that never read: one identity grabbing slots.
+	streams := clientFrom("127.0.0.17", 200)
+	defer streams.CloseIdleConnections()
+	r.loop(abuseCtx, on("sse", 150), func(ctx context.Context, _ int) {
+		resp, err := r.request(ctx, streams, "GET", "/v1/stream?after=0", abuseMallory, nil)
+		if ctx.Err() != nil {
+			if err == nil {
+				resp.Body.Close()
+			}
+			return
+		}
+		r.refused.add("SSE stream", status(resp, err))
+		if err == nil {
+			if resp.StatusCode == 200 {
+				<-ctx.Done() // hold it, reading nothing
+			}
+			resp.Body.Close()
+		}
+		sleepCtx(ctx, time.Second)
+	})
+
+	r.wg.Wait()
+}
+
+// attackerEnv, set in the environment of the test binary, makes it the
+// attackers of TestAbuse instead of a test run (see runAttackers).
+const attackerEnv = "HERALD_TEST_ABUSE_ATTACKERS"
+
+// attackerConfig is what the attackers' process is told.
+type attackerConfig struct {
+	URL      string        `json:"url"`
+	Duration time.Duration `json:"duration"`
+	Only     string        `json:"only"`
+}
+
+// runAttackers is the whole of the attackers' process: it attacks
+// cfg.URL for cfg.Duration and writes what each kind of request got to
+// standard output as JSON.
+func runAttackers(cfgJSON string) int {
+	var cfg attackerConfig
+	if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "attackers' config:", err)
+		return 2
+	}
+	*abuseOnly = cfg.Only
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration)
+	defer cancel()
+	r := &abuseRun{url: cfg.URL}
+	r.attack(ctx)
+	if err := json.NewEncoder(os.Stdout).Encode(r.refused.m); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// attackers is the attack of one run: a process of its own at the lowest
+// CPU priority, so that the attack's own work (which would run on other
+// machines) does not stand between the server and the well-behaved
+// client on a machine of two cores; or, where nice(1) is missing, the
+// test's own goroutines.
+type attackers struct {
+	r     *abuseRun
+	cmd   *exec.Cmd
+	out   bytes.Buffer
+	done  chan struct{} // closed when an attack in this process ends
+	where string
+}
+
+func startAttackers(t *testing.T, r *abuseRun, ctx context.Context, d time.Duration) *attackers {
+	t.Helper()
+	a := &attackers{r: r, done: make(chan struct{})}
+	nice, err := exec.LookPath("nice")
+	if err != nil {
+		a.where = "in the test process"
+		go func() {
+			defer close(a.done)
+			r.attack(ctx)
+		}()
+		return a
+	}
+	cfg, _ := json.Marshal(attackerConfig{URL: r.url, Duration: d, Only: *abuseOnly})
+	a.cmd = exec.Command(nice, "-n", "19", os.Args[0], "-test.run=^$")
+	a.cmd.Env = append(os.Environ(), attackerEnv+"="+string(cfg))
+	a.cmd.Stdout = &a.out
+	a.cmd.Stderr = os.Stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatalf("starting the attackers: %v", err)
+	}
+	a.where = "a process of their own at nice 19"
+	return a
+}
+
+// wait waits for the attack to end, adds what it counted to r.refused,
+// and returns the CPU seconds the attackers' process used (0 when the
+// attack ran in this process, which counts it as its own).
+func (a *attackers) wait(t *testing.T) float64 {
+	t.Helper()
+	if a.cmd == nil {
+		<-a.done
+		return 0
+	}
+	if err := a.cmd.Wait(); err != nil {
+		t.Fatalf("the attackers' process: %v", err)
+	}
+	var m map[string]map[string]int
+	if err := json.Unmarshal(a.out.Bytes(), &m); err != nil {
+		t.Fatalf("the attackers' counts %q: %v", a.out.String(), err)
+	}
+	for kind, outcomes := range m {
+		for outcome, n := range outcomes {
+			for range n {
+				a.r.refused.add(kind, outcome)
+			}
+		}
+	}
+	st := a.cmd.ProcessState
+	return (st.UserTime() + st.SystemTime()).Seconds()
 }
 
 // scrapeHeld reads the server's /metrics: the sum of

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(attackerEnv); cfg != "" {
+		os.Exit(runAttackers(cfg)) // the attackers of TestAbuse
+	}
 	goleak.VerifyTestMain(m)
 }
 
