@@ -151,7 +151,8 @@ func (s *Store) appendDirect(ctx context.Context, e *herald.Event, m *natsgo.Msg
 	// without deriving a context for it.
 	var timeout <-chan time.Time
 	if _, ok := ctx.Deadline(); !ok {
-		t := time.NewTimer(s.cfg.timeout)
+		t := s.timer(s.cfg.timeout)
+		defer s.timers.Put(t)
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -173,6 +174,17 @@ func (s *Store) appendDirect(ctx context.Context, e *herald.Event, m *natsgo.Msg
 		e.Position = ack.Sequence
 	}
 	return []herald.AppendResult{{Position: ack.Sequence, Duplicate: ack.Duplicate}}, nil
+}
+
+// timer returns a running timer that fires after d; stop it and put it
+// back in s.timers when done. (Since Go 1.23 a stopped timer's channel
+// holds no stale value once it is reset.)
+func (s *Store) timer(d time.Duration) *time.Timer {
+	if t, ok := s.timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
 }
 
 // maxAppendAttempts bounds how often Append starts again after losing a

@@ -485,6 +485,13 @@ func TestNoQuorumOutcomeUnknown(t *testing.T) {
 		t.Fatalf("append without quorum: %v, want ErrOutcomeUnknown", err)
 	}
 	t.Logf("append without quorum: %v", err)
+	// Without a deadline on ctx, the store's request timeout ends the
+	// wait, with the same meaning.
+	_, err = s.Append(context.Background(), []*herald.Event{ev(t, "quorum.lost", "")}, herald.AppendOptions{})
+	if err == nil || !errors.Is(err, herald.ErrOutcomeUnknown) && !errors.Is(err, herald.ErrBackpressure) {
+		t.Fatalf("append without quorum and without a deadline: %v, want ErrOutcomeUnknown", err)
+	}
+	t.Logf("append without quorum and without a deadline: %v", err)
 	for i := range 3 {
 		if i != l {
 			c.start(i)

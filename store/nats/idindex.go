@@ -44,11 +44,26 @@ func (s *Store) idsStreamName() string {
 // idBucket returns the subject of id's time bucket, and false when id is
 // not a UUIDv7 (its entry is then a KV key).
 func (s *Store) idBucket(id string) (string, bool) {
-	ms, ok := uuid7Millis(id)
-	if !ok || ms < 0 {
+	b, ok := bucketOf(id)
+	if !ok {
 		return "", false
 	}
-	return s.cfg.namespace + ".ids.t" + strconv.FormatInt(ms>>bucketShift, 16), true
+	return s.bucketSubject(b), true
+}
+
+// bucketOf returns the number of id's time bucket, and false when id is
+// not a UUIDv7.
+func bucketOf(id string) (int64, bool) {
+	ms, ok := uuid7Millis(id)
+	if !ok || ms < 0 {
+		return 0, false
+	}
+	return ms >> bucketShift, true
+}
+
+// bucketSubject is the subject of time bucket b.
+func (s *Store) bucketSubject(b int64) string {
+	return s.cfg.namespace + ".ids.t" + strconv.FormatInt(b, 16)
 }
 
 // uuid7Millis returns the millisecond timestamp of a UUIDv7 in its
@@ -114,10 +129,11 @@ func decodeIDEntries(b []byte, fn func(id []byte, pos uint64)) error {
 // buckets, asynchronously, and returns the acknowledgements to wait for.
 // Entries of other ids are returned in rest, unsent.
 func (s *Store) publishIDEntries(entries []idxEntry) (futs []jetstream.PubAckFuture, rest []idxEntry, err error) {
-	byBucket := map[string][]idxEntry{}
-	var order []string
+	// Buckets by number: their subjects are made once each.
+	byBucket := map[int64][]idxEntry{}
+	var order []int64
 	for _, e := range entries {
-		b, ok := s.idBucket(e.id)
+		b, ok := bucketOf(e.id)
 		if !ok {
 			rest = append(rest, e)
 			continue
@@ -128,6 +144,7 @@ func (s *Store) publishIDEntries(entries []idxEntry) (futs []jetstream.PubAckFut
 		byBucket[b] = append(byBucket[b], e)
 	}
 	for _, b := range order {
+		subject := s.bucketSubject(b)
 		es := byBucket[b]
 		for len(es) > 0 {
 			var data []byte
@@ -137,7 +154,7 @@ func (s *Store) publishIDEntries(entries []idxEntry) (futs []jetstream.PubAckFut
 				n++
 			}
 			es = es[n:]
-			f, err := s.js.PublishAsync(b, data)
+			f, err := s.js.PublishAsync(subject, data)
 			if err != nil {
 				return futs, rest, err
 			}

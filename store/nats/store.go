@@ -110,6 +110,7 @@ type Store struct {
 	appendQ  chan *appendReq
 	idx      *indexer
 	directMu sync.RWMutex   // held (read) by each appendDirect; Close takes it to wait for them
+	timers   sync.Pool      // stopped *time.Timer, for appendDirect's request timeout
 	appWG    sync.WaitGroup // appenders
 	appDone  chan struct{}  // closed once no appender runs
 	idxWG    sync.WaitGroup // the indexer
