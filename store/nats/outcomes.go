@@ -36,9 +36,10 @@ import (
 //
 // The index is written before its batch, in one pipelined burst; a commit
 // that fails between the two leaves an index without a batch, which
-// queries skip and retention removes, or (if the server refused the index
-// but took the batch) a batch no query sees, which goes with its
-// subscription.
+// queries skip, or (if the server refused the index but took the batch) a
+// batch no query sees; either goes with its subscription. (Retention does
+// not remove an index without its batch: the batch of a commit under way
+// may not be stored yet.)
 
 // defaultOutcomeBatchMin is the fewest outcomes a commit writes as a batch.
 const defaultOutcomeBatchMin = 16
@@ -298,7 +299,7 @@ func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.O
 // pruneBatches removes the outcomes of the events retention deleted (by
 // position and id) from the batches that hold them: a batch left empty is
 // deleted, any other is written again without them (keeping its rank) and
-// the old one deleted. An index whose batch is gone is deleted too.
+// the old one deleted.
 func (s *Store) pruneBatches(ctx context.Context, doomed []doomedEvent) error {
 	lo, hi := doomed[0].pos, doomed[0].pos
 	ids := make(map[string]bool, len(doomed))
@@ -312,17 +313,7 @@ func (s *Store) pruneBatches(ctx context.Context, doomed []doomedEvent) error {
 	if err != nil || len(batches) == 0 {
 		return err
 	}
-	seen := make(map[string]bool, len(batches))
-	remove := func(b foundBatch) error {
-		for _, k := range []string{"oi." + b.suffix, "ob." + b.suffix} {
-			if err := s.purgeSubject(ctx, s.subsStream, s.subsSubject(k)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	err = s.readBatches(ctx, batches, func(b foundBatch, outs []herald.Outcome) error {
-		seen[b.suffix] = true
+	return s.readBatches(ctx, batches, func(b foundBatch, outs []herald.Outcome) error {
 		kept := slices.DeleteFunc(slices.Clone(outs), func(o herald.Outcome) bool { return ids[o.EventID] })
 		if len(kept) == len(outs) {
 			return nil
@@ -336,19 +327,13 @@ func (s *Store) pruneBatches(ctx context.Context, doomed []doomedEvent) error {
 				return err
 			}
 		}
-		return remove(b)
-	})
-	if err != nil {
-		return err
-	}
-	for _, b := range batches {
-		if !seen[b.suffix] {
-			if err := remove(b); err != nil {
+		for _, k := range []string{"oi." + b.suffix, "ob." + b.suffix} {
+			if err := s.purgeSubject(ctx, s.subsStream, s.subsSubject(k)); err != nil {
 				return err
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // scanBucketSeq is scanBucket that also passes each value's stream
