@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/heraldhq/herald/internal/testlog"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -968,26 +969,8 @@ func testHungHandlerIsAbandoned(t *testing.T) {
 	testwait.For(t, "subscription moves on", func() bool { return rec.len() == 1 })
 }
 
-// syncBuffer is a bytes.Buffer safe for the bus's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestLogsNameEventButNeverPayload(t *testing.T) {
-	var out syncBuffer
+	var out testlog.Buffer
 	logger := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b := newBus(t, WithLogger(logger))
 	s := mustSubscribe(t, b, "log.>", func(ctx context.Context, e *Event) error {

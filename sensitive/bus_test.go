@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/heraldhq/herald/internal/testlog"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,30 +14,12 @@ import (
 	"github.com/heraldhq/herald/sensitive"
 )
 
-// syncBuffer is a log sink that handlers may write from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
 // On a bus with the codec, handlers see plaintext, the store holds
 // ciphertext, logs hold neither, and Forget shreds for every later reader.
 func TestBusWithCodec(t *testing.T) {
 	ctx := context.Background()
 	st, sc, c := setup(t)
-	var logs syncBuffer
+	var logs testlog.Buffer
 	bus, err := herald.New(herald.WithStore(st), herald.WithSchemas(sc), herald.WithCodec(c),
 		herald.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
@@ -84,9 +66,9 @@ func TestBusWithCodec(t *testing.T) {
 	}
 	raw, _ := json.Marshal(stored)
 	assertNoSecrets(t, "the stored event", raw)
-	assertNoSecrets(t, "the bus's log", logs.Bytes())
-	if !bytes.Contains(logs.Bytes(), []byte("try again")) {
-		t.Fatalf("the failed attempt was not logged; the log check above proves nothing:\n%s", logs.Bytes())
+	assertNoSecrets(t, "the bus's log", []byte(logs.String()))
+	if !bytes.Contains([]byte(logs.String()), []byte("try again")) {
+		t.Fatalf("the failed attempt was not logged; the log check above proves nothing:\n%s", []byte(logs.String()))
 	}
 
 	// A subject-less event with sensitive data is refused, nothing stored.

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"errors"
+	"github.com/heraldhq/herald/internal/testlog"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -12,7 +13,7 @@ import (
 
 // failingWriter fails every write once broken is set: a full disk.
 type failingWriter struct {
-	ok     syncBuffer
+	ok     testlog.Buffer
 	broken atomic.Bool
 }
 

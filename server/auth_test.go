@@ -1,12 +1,11 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
+	"github.com/heraldhq/herald/internal/testlog"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,32 +14,14 @@ import (
 	"github.com/heraldhq/herald/server"
 )
 
-// syncBuffer is a bytes.Buffer safe for the audit logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 const (
 	recorderToken = "hrld_recorder-secret-for-tests-only-0123456789"
 	adminToken    = "hrld_admin-secret-for-tests-only-0123456789"
 	slowToken     = "hrld_slow-secret-for-tests-only-0123456789"
 )
 
-func authEnv(t *testing.T) (*env, *syncBuffer) {
-	audit := &syncBuffer{}
+func authEnv(t *testing.T) (*env, *testlog.Buffer) {
+	audit := &testlog.Buffer{}
 	e := newEnv(t,
 		server.WithAuditLogger(slog.New(slog.NewJSONHandler(audit, nil))),
 		server.WithTokens([]server.Token{

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/heraldhq/herald/internal/testlog"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -113,7 +114,7 @@ func emailOf(t *testing.T, ev *herald.Event) any {
 }
 
 func TestSensitiveFieldsEndToEnd(t *testing.T) {
-	audit := &syncBuffer{}
+	audit := &testlog.Buffer{}
 	e := sensitiveEnv(t, server.WithAuditLogger(slog.New(slog.NewJSONHandler(audit, nil))))
 	if a := e.do("PUT", "/v1/schemas/customer.created/1", customerSchema); a.status/100 != 2 {
 		t.Fatalf("PUT schema: %d %s", a.status, a.body)
@@ -290,7 +291,7 @@ func TestSensitiveFieldsEndToEnd(t *testing.T) {
 }
 
 func TestForgetNeedsAdmin(t *testing.T) {
-	audit := &syncBuffer{}
+	audit := &testlog.Buffer{}
 	e := sensitiveEnv(t, server.WithAuditLogger(slog.New(slog.NewJSONHandler(audit, nil))),
 		server.WithTokens([]server.Token{
 			{Identity: "recorder", Hash: server.HashToken(recorderToken), Publish: []string{">"}, Subscribe: []string{">"}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/heraldhq/herald/internal/testlog"
 	"io"
 	"net"
 	"net/http"
@@ -36,7 +37,7 @@ func jsonLines(t *testing.T, name, out string) []map[string]any {
 // client can use.
 func TestServeJSONLogsEveryLine(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr testlog.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, []string{"serve", "--log-format", "json", "--log-level", "debug", "--store", "memory",
@@ -86,7 +87,7 @@ func TestServeJSONLogsEveryLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var failOut, failErr syncBuffer
+	var failOut, failErr testlog.Buffer
 	err = Run(context.Background(), []string{"serve", "--log-format", "json", "--store", "memory",
 		"--addr", ln.Addr().String()}, strings.NewReader(""), &failOut, &failErr)
 	if err == nil {
@@ -103,7 +104,7 @@ func TestServeJSONLogsEveryLine(t *testing.T) {
 	}
 
 	// So is a configuration file that cannot be read.
-	var cfgErr syncBuffer
+	var cfgErr testlog.Buffer
 	err = Run(context.Background(), []string{"serve", "--log-format", "json", "--store", "memory",
 		"--config", filepath.Join(t.TempDir(), "missing.yaml")}, strings.NewReader(""), io.Discard, &cfgErr)
 	if err == nil {

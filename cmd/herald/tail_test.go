@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/heraldhq/herald/internal/testlog"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ func TestTailFollowsLive(t *testing.T) {
 	ts.publish(t, &herald.Event{Name: "recording.old", Data: json.RawMessage(`{}`)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out testlog.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, []string{"--server", ts.URL, "tail", "recording.>"}, strings.NewReader(""), &out, &bytes.Buffer{})
@@ -89,7 +90,7 @@ func TestTailResumesAfterDrop(t *testing.T) {
 	ts := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut testlog.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, []string{"--server", ts.URL, "tail", "--after", "0", "--count", "60", "--json"}, strings.NewReader(""), &out, &errOut)
