@@ -162,7 +162,7 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 		if err != nil {
 			return nil, s.mapErr("joining shared subscription "+sub, err)
 		}
-		c.parts[p] = &partition{name: name, cons: cons, pending: map[uint64]int{}, acked: map[uint64]time.Time{}}
+		c.parts[p] = &partition{name: name, cons: cons, pending: map[uint64]int{}}
 	}
 	// Joining may have taken longer than one request timeout: registering
 	// and taking partitions retry on their own, like creating consumers.
@@ -231,11 +231,9 @@ type partition struct {
 	// pending counts, by stream sequence, the deliveries pulled and not
 	// yet acked or naked.
 	pending map[uint64]int
-	// acked holds, by stream sequence, when this process acked a
-	// delivery of an event while another delivery of it was here or could
-	// be on its way (see ours); kept while one is held, and for an ack
-	// wait after.
-	acked     map[uint64]time.Time
+	// acked holds the events this process acked (see ours): each for
+	// an ack wait at least, and as long as a delivery of it is held.
+	acked     ackLog
 	releasing bool
 }
 
@@ -278,8 +276,7 @@ func (c *sharedConsumer) trace(p int, kind string, stream, consumer, delivered u
 type pmsg struct {
 	m   jetstream.Msg
 	p   int
-	seq uint64    // stream sequence
-	at  time.Time // when it came
+	seq uint64 // stream sequence
 }
 
 type sharedConsumer struct {
@@ -468,10 +465,14 @@ func (c *sharedConsumer) membership() {
 // delivery order.
 //
 // The count stands for the set only if every event counted is outstanding
-// on the server. An event this process acked while it had another delivery
-// of it is not: the server may have the ack, and that delivery would stand
-// in for a lost one of another event. Such an event is not counted, and a
-// delivery of it that comes later is acked at once, not handed out again.
+// on the server. An event this process acked may not be, whatever
+// delivery of it the process still holds or receives: an ack by any
+// delivery settles the event, and JetStream may have sent another delivery
+// before it had the ack (it delivers an event again an ack wait after it
+// delivered it). Counted, such a delivery would stand in for a lost one of
+// another event. So an event this process acked in the last ack wait, or
+// holds a delivery of since, does not count, and a delivery of it that
+// comes is acked at once, not handed out again.
 //
 // It settles again when a delivery is missing: every delivery, a
 // redelivery too, takes the consumer's next delivery sequence, so a gap
@@ -525,7 +526,7 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 		var counted []uint64
 		if c.s.trace != nil {
 			for seq := range part.pending {
-				if _, ok := part.acked[seq]; !ok {
+				if !part.acked.has(seq) {
 					counted = append(counted, seq)
 				}
 			}
@@ -574,7 +575,7 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 			continue
 		}
 		for m := range batch.Messages() {
-			pm := pmsg{m: m, p: p, at: time.Now()}
+			pm := pmsg{m: m, p: p}
 			if md, err := m.Metadata(); err == nil {
 				pm.seq = md.Sequence.Stream
 				c.trace(p, "recv", md.Sequence.Stream, md.Sequence.Consumer, md.NumDelivered, "")
@@ -640,13 +641,12 @@ func settledBy(info *jetstream.ConsumerInfo, clustered bool, ours int, last uint
 
 // received records a delivery of the event at stream sequence seq pulled
 // from partition p, and reports whether to hand it out: not when this
-// process acked the event with another delivery of it outstanding (see
-// ours).
+// process acked the event already (see pull).
 func (c *sharedConsumer) received(p int, seq uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	part := c.parts[p]
-	if _, ok := part.acked[seq]; ok {
+	if part.acked.has(seq) {
 		return false
 	}
 	part.pending[seq]++
@@ -671,31 +671,22 @@ func (part *partition) unpend(seq uint64) {
 }
 
 // ours is how many distinct events of the partition this process holds
-// that the consumer surely counts as outstanding, for settledBy; c.mu is
-// held. An event this process acked while it held another delivery of it,
-// or while another could be on its way, does not count: the server may
-// have the ack, and then the other delivery is outstanding nowhere and
-// could stand in for a lost delivery of another event. A delivery of it
-// that comes later is acked again at once (see pull): should the first
-// ack have been lost, that one settles it.
+// that the consumer surely counts as outstanding, for settledBy: those it
+// did not ack already (see pull); c.mu is held.
 func (part *partition) ours() int {
 	n := 0
 	for seq := range part.pending {
-		if _, ok := part.acked[seq]; !ok {
+		if !part.acked.has(seq) {
 			n++
 		}
 	}
 	return n
 }
 
-// forgetAcks drops the acks recorded in acked that are an ack wait old
-// and of events no longer held; c.mu is held.
+// forgetAcks drops the acks of events no longer held that are an ack wait
+// old; c.mu is held.
 func (part *partition) forgetAcks(now time.Time, ackWait time.Duration) {
-	for seq, at := range part.acked {
-		if part.pending[seq] == 0 && now.Sub(at) >= ackWait {
-			delete(part.acked, seq)
-		}
-	}
+	part.acked.forget(now, ackWait, func(seq uint64) bool { return part.pending[seq] > 0 })
 }
 
 // Fetch implements herald.Consumer.
@@ -830,8 +821,7 @@ func (s *Store) handBack(msgs []jetstream.Msg) {
 type delivery struct {
 	c       *sharedConsumer
 	p       int
-	seq     uint64    // stream sequence
-	at      time.Time // when it came
+	seq     uint64 // stream sequence
 	m       jetstream.Msg
 	e       *herald.Event
 	attempt int
@@ -843,7 +833,7 @@ func newDelivery(c *sharedConsumer, pm pmsg) (*delivery, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &delivery{c: c, p: pm.p, seq: pm.seq, at: pm.at, m: pm.m, attempt: int(md.NumDelivered)}
+	d := &delivery{c: c, p: pm.p, seq: pm.seq, m: pm.m, attempt: int(md.NumDelivered)}
 	d.e, err = decodeEventData(pm.m.Data(), md.Sequence.Stream)
 	if err != nil {
 		d.damaged = c.s.damagedEvent(md.Sequence.Stream, pm.m.Subject(), pm.m.Headers().Get(hdrMsgID), err)
@@ -869,12 +859,10 @@ func (d *delivery) done(ack bool) bool {
 		delete(d.c.out, d)
 		part := d.c.parts[d.p]
 		part.unpend(d.seq)
-		// Another delivery of the event may be here already, or on its
-		// way once the delivery acked is half an ack wait old (JetStream
-		// delivers an event again an ack wait after it delivered it).
-		if now := time.Now(); ack && (part.pending[d.seq] > 0 || now.Sub(d.at) >= d.c.ackWait/2) {
-			part.acked[d.seq] = now
-			if len(part.acked) > 4096 {
+		if ack {
+			now := time.Now()
+			part.acked.add(d.seq, now)
+			if part.acked.adds >= 4096 {
 				part.forgetAcks(now, d.c.ackWait)
 			}
 		}
