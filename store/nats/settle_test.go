@@ -44,7 +44,7 @@ func TestSettledByTrustsOnlyTheConsumerLeader(t *testing.T) {
 // have the ack, and the delivery would then stand in for a lost delivery
 // of another event, letting the later events go ahead of it. (In a fault
 // run, a process acked the second delivery of an event, received its
-// third 45 ms later, counted it, and handed seven events of a subject out
+// third 45 ms later, counted it, and handed eight events of a subject out
 // ahead of a lost delivery.)
 func TestSettleLeavesOutEventsAckedHere(t *testing.T) {
 	const ackWait = 30 * time.Second
