@@ -28,6 +28,11 @@ type ConsumeOptions struct {
 	AckWait time.Duration
 	// MaxInFlight bounds the unacknowledged deliveries of this consumer.
 	MaxInFlight int
+	// MaxBytes bounds the bytes of the deliveries this consumer has taken
+	// from the store and not acknowledged or negatively acknowledged yet;
+	// a store may go over it by about one delivery per pull it has open
+	// (a NATS store: per partition). 0 means only MaxInFlight bounds them.
+	MaxBytes int64
 }
 
 // Consumer is one process's handle on a shared durable consumer. It is

@@ -116,6 +116,9 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 		ackWait: opts.AckWait,
 		hb:      min(max(opts.AckWait/4, 250*time.Millisecond), time.Second),
 		out:     map[*delivery]struct{}{},
+
+		maxBytes: opts.MaxBytes,
+		room:     make(chan struct{}),
 	}
 	if ci := s.events.CachedInfo().Cluster; ci != nil && ci.Name != "" {
 		c.clustered = true
@@ -162,7 +165,7 @@ func (s *Store) Consume(ctx context.Context, sub string, pattern string, start h
 		if err != nil {
 			return nil, s.mapErr("joining shared subscription "+sub, err)
 		}
-		c.parts[p] = &partition{name: name, cons: cons, pending: map[uint64]int{}}
+		c.parts[p] = &partition{name: name, cons: cons, pending: map[uint64]int{}, sizes: map[uint64]int{}}
 	}
 	// Joining may have taken longer than one request timeout: registering
 	// and taking partitions retry on their own, like creating consumers.
@@ -231,6 +234,8 @@ type partition struct {
 	// pending counts, by stream sequence, the deliveries pulled and not
 	// yet acked or naked.
 	pending map[uint64]int
+	// sizes holds the bytes of each event in pending.
+	sizes map[uint64]int
 	// acked holds the events this process acked (see ours): each for
 	// an ack wait at least, and as long as a delivery of it is held.
 	acked     ackLog
@@ -296,9 +301,19 @@ type sharedConsumer struct {
 	// clustered: the event stream is in a JetStream cluster.
 	clustered bool
 
+	// maxBytes bounds the bytes pulled and not settled (0: no bound).
+	maxBytes int64
+
 	mu    sync.Mutex
 	parts []*partition
 	out   map[*delivery]struct{} // handed out, not acked or naked
+	// held is the bytes of the deliveries pulled and not settled; room
+	// is closed (and replaced) when some are settled while a pull waits
+	// for room (roomWaited).
+	held       int64
+	largest    int64 // the largest delivery pulled so far, in bytes
+	room       chan struct{}
+	roomWaited bool
 }
 
 type member struct {
@@ -564,7 +579,16 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 			handBack() // still settling: not ours to hand out any more
 			return
 		}
-		batch, err := part.cons.Fetch(c.fetchN, jetstream.FetchMaxWait(c.expiry), jetstream.FetchPriorityGroup(priorityGroup))
+		n, wait := c.fetchCount()
+		if wait != nil {
+			select {
+			case <-wait:
+			case <-stop:
+			case <-c.done:
+			}
+			continue
+		}
+		batch, err := part.cons.Fetch(n, jetstream.FetchMaxWait(c.expiry), jetstream.FetchPriorityGroup(priorityGroup))
 		if err != nil {
 			select {
 			case <-c.done:
@@ -585,7 +609,7 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 				}
 				last = md.Sequence.Consumer
 			}
-			if !c.received(p, pm.seq) {
+			if !c.received(p, pm.seq, msgSize(m)) {
 				// Handled here already: acked again, not handed out.
 				c.trace(p, "dup", pm.seq, last, 0, "")
 				_ = m.Ack()
@@ -642,7 +666,7 @@ func settledBy(info *jetstream.ConsumerInfo, clustered bool, ours int, last uint
 // received records a delivery of the event at stream sequence seq pulled
 // from partition p, and reports whether to hand it out: not when this
 // process acked the event already (see pull).
-func (c *sharedConsumer) received(p int, seq uint64) bool {
+func (c *sharedConsumer) received(p int, seq uint64, size int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	part := c.parts[p]
@@ -650,23 +674,68 @@ func (c *sharedConsumer) received(p int, seq uint64) bool {
 		return false
 	}
 	part.pending[seq]++
+	part.sizes[seq] = size
+	c.held += int64(size)
+	c.largest = max(c.largest, int64(size))
 	return true
+}
+
+// msgSize is about the bytes a delivery holds: its data, subject and
+// headers.
+func msgSize(m jetstream.Msg) int {
+	n := len(m.Data()) + len(m.Subject())
+	for k, vs := range m.Headers() {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// fetchCount returns how many messages the next pull request asks for,
+// or, when the deliveries pulled and not settled already take maxBytes, a
+// channel closed once some are settled. With a byte bound, a partition
+// asks for as many as fit its share of what is left if each is as large
+// as the largest pulled so far (one at first, and at least one).
+func (c *sharedConsumer) fetchCount() (int, <-chan struct{}) {
+	if c.maxBytes <= 0 {
+		return c.fetchN, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	free := c.maxBytes - c.held
+	if free <= 0 {
+		c.roomWaited = true
+		return 0, c.room
+	}
+	if c.largest == 0 {
+		return 1, nil
+	}
+	return int(min(max(free/int64(len(c.parts))/c.largest, 1), int64(c.fetchN))), nil
 }
 
 // settle records that partition p's delivery of the event at stream
 // sequence seq was acked or naked.
 func (c *sharedConsumer) settle(p int, seq uint64) {
 	c.mu.Lock()
-	c.parts[p].unpend(seq)
+	c.unpendLocked(c.parts[p], seq)
 	c.mu.Unlock()
 }
 
-// unpend removes one delivery of seq from pending; c.mu is held.
-func (part *partition) unpend(seq uint64) {
+// unpendLocked removes one delivery of seq from part's pending, and wakes
+// the pulls waiting for room; c.mu is held.
+func (c *sharedConsumer) unpendLocked(part *partition, seq uint64) {
+	c.held -= int64(part.sizes[seq])
 	if part.pending[seq] <= 1 {
 		delete(part.pending, seq)
+		delete(part.sizes, seq)
 	} else {
 		part.pending[seq]--
+	}
+	if c.roomWaited {
+		close(c.room)
+		c.room = make(chan struct{})
+		c.roomWaited = false
 	}
 }
 
@@ -858,7 +927,7 @@ func (d *delivery) done(ack bool) bool {
 	if ok {
 		delete(d.c.out, d)
 		part := d.c.parts[d.p]
-		part.unpend(d.seq)
+		d.c.unpendLocked(part, d.seq)
 		if ack {
 			now := time.Now()
 			part.acked.add(d.seq, now)

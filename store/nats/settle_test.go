@@ -48,11 +48,11 @@ func TestSettledByTrustsOnlyTheConsumerLeader(t *testing.T) {
 // ahead of a lost delivery.)
 func TestSettleLeavesOutEventsAckedHere(t *testing.T) {
 	const ackWait = 30 * time.Second
-	part := &partition{pending: map[uint64]int{}}
+	part := &partition{pending: map[uint64]int{}, sizes: map[uint64]int{}}
 	c := &sharedConsumer{ackWait: ackWait, parts: []*partition{part}, out: map[*delivery]struct{}{}, s: &Store{}}
 	deliver := func(seq uint64) *delivery {
 		t.Helper()
-		if !c.received(0, seq) {
+		if !c.received(0, seq, 0) {
 			t.Fatalf("a delivery of %d was not handed out", seq)
 		}
 		d := &delivery{c: c, seq: seq}
@@ -84,11 +84,11 @@ func TestSettleLeavesOutEventsAckedHere(t *testing.T) {
 	}
 	// A delivery of an acked event that comes after the ack is not
 	// handed out (it is acked again).
-	if c.received(0, 5) {
+	if c.received(0, 5, 0) {
 		t.Error("a delivery of 5 after its ack was handed out")
 	}
 	deliver(1000).done(true)
-	if c.received(0, 1000) {
+	if c.received(0, 1000, 0) {
 		t.Error("a delivery of 1000 after its ack was handed out")
 	}
 	// Acks of events no longer held are forgotten an ack wait later.
