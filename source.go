@@ -553,7 +553,7 @@ func (s *Subscription) setupDurable(ctx context.Context) error {
 	if ss, ok := st.(SharedStore); ok {
 		c, err := ss.Consume(ctx, s.name, s.pattern, start, ConsumeOptions{
 			AckWait: s.cfg.timeout + 30*time.Second, MaxInFlight: s.cfg.bufferSize + s.cfg.concurrency*64,
-				MaxBytes: int64(s.bus.cfg.readAhead),
+			MaxBytes: int64(s.bus.cfg.readAhead),
 		})
 		if err != nil {
 			return fmt.Errorf("herald: joining shared consumer %s: %w", s.name, err)
