@@ -208,7 +208,7 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 	// value, so a commit tried again writes the same.
 	counted := func(bool) {}
 	if !p.Counts.IsZero() {
-		key, v, done, err := s.countEntry(sub, p.Counts)
+		key, v, done, err := s.countEntry(ctx, sub, p.Counts)
 		if err != nil {
 			return err
 		}

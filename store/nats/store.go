@@ -531,6 +531,11 @@ func (s *Store) Close() error {
 		k.(*sharedConsumer).Close()
 		return true
 	})
+	if s.nc.IsConnected() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s.closeCounts(ctx)
+		cancel()
+	}
 	s.tailMu.Lock()
 	if s.tailStop != nil {
 		s.tailStop()
