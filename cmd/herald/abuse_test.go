@@ -175,13 +175,22 @@ func (p *heraldProc) stop(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("herald serve stopped with %v", err)
+			t.Errorf("herald serve stopped with %v; the end of its log:\n%s", err, p.logTail())
 		}
 	case <-time.After(60 * time.Second):
 		p.cmd.Process.Kill()
 		<-done
 		t.Error("herald serve did not stop within 60 s of SIGTERM")
 	}
+}
+
+// logTail is the last 4 KB of the server's log.
+func (p *heraldProc) logTail() string {
+	b, err := os.ReadFile(p.logs)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b[max(0, len(b)-4096):])
 }
 
 // procFigures reads the process's resident set (now and its peak) and
