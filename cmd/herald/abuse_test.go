@@ -141,7 +141,7 @@ func startHerald(t *testing.T, fdCap int) *heraldProc {
 	// sh sets the limit and execs herald: the process keeps its pid. The
 	// graceful stop may take 50 s (the default is 30 s), under the 60 s
 	// stop waits for: a machine loaded by other test runs made one stop
-	// exit 1.
+	// exit 1 (its log was not kept then; a timeout is the likely cause).
 	p.cmd = exec.Command("sh", "-c", `ulimit -n "$0" && exec "$1" serve --addr 127.0.0.1:0 --data "$2" --config "$3" --shutdown-timeout 50s`,
 		strconv.Itoa(fdCap), bin, p.data, cfg)
 	p.cmd.Stderr = logf
