@@ -73,8 +73,10 @@ func (s *Store) consumerName(sub string, p int) string {
 // process holds a delivery of it (that takes a delivery kept unsettled
 // past the ack wait). Subject order can still break when a delivery is
 // negatively acknowledged with a delay (a retry) and the partition moves
-// meanwhile. Redeliveries after a lost acknowledgement are handled again
-// (at least once).
+// meanwhile. An event whose acknowledgement was lost comes again; the
+// process that acknowledged it acknowledges it again without handing it
+// out when it comes within an ack wait of the acknowledgement (the usual
+// case), and hands it out again otherwise (at least once).
 func (s *Store) Consume(ctx context.Context, sub string, pattern string, start herald.Start, opts herald.ConsumeOptions) (herald.Consumer, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -948,7 +950,8 @@ func (d *delivery) done(ack bool) bool {
 }
 
 // Ack implements herald.Delivery. It does not wait for the server's
-// confirmation: a lost ack means one more delivery after the ack wait.
+// confirmation: a lost ack means one more delivery after the ack wait,
+// which pull acks again without handing it out (see ours).
 func (d *delivery) Ack(ctx context.Context) error {
 	if !d.done(true) {
 		return herald.ErrClosed
