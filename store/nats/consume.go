@@ -265,25 +265,29 @@ type consumeTrace struct {
 	Ours []uint64
 }
 
-// traceOurs reports a "settle" step with the events counted as ours.
-func (c *sharedConsumer) traceOurs(p int, stream, consumer uint64, ours []uint64, note string) {
-	c.s.trace(consumeTrace{At: time.Now(), Sub: c.sub, Member: c.id, Part: p, Kind: "settle",
-		Stream: stream, Consumer: consumer, Note: note, Ours: ours})
-}
-
-// trace reports a step to the store's trace, if any.
-func (c *sharedConsumer) trace(p int, kind string, stream, consumer, delivered uint64, note string) {
+// report reports step t (its time, subscription and member filled in) to
+// the store's trace, if any.
+func (c *sharedConsumer) report(t consumeTrace) {
 	if c.s.trace == nil {
 		return
 	}
-	c.s.trace(consumeTrace{At: time.Now(), Sub: c.sub, Member: c.id, Part: p, Kind: kind,
-		Stream: stream, Consumer: consumer, Delivered: delivered, Note: note})
+	t.At, t.Sub, t.Member = time.Now(), c.sub, c.id
+	c.s.trace(t)
 }
 
+// trace reports a step of partition p to the store's trace, if any.
+func (c *sharedConsumer) trace(p int, kind string, stream, consumer, delivered uint64, note string) {
+	c.report(consumeTrace{Part: p, Kind: kind, Stream: stream, Consumer: consumer, Delivered: delivered, Note: note})
+}
+
+// pmsg is a delivery pulled from partition p, with what its metadata
+// says (read once, when it is pulled; mdErr when it has none).
 type pmsg struct {
-	m   jetstream.Msg
-	p   int
-	seq uint64 // stream sequence
+	m         jetstream.Msg
+	p         int
+	seq       uint64 // stream sequence
+	delivered uint64 // deliveries of the event so far, this one included
+	mdErr     error
 }
 
 type sharedConsumer struct {
@@ -556,9 +560,9 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 				leader = info.Cluster.Leader
 			}
 			slices.Sort(counted)
-			c.traceOurs(p, info.Delivered.Stream, info.Delivered.Consumer, counted,
-				fmt.Sprintf("settled=%v leader=%s ack_pending=%d ours=%d pending=%d held=%d last=%d ack_floor=%d/%d redelivered=%d",
-					ok, leader, info.NumAckPending, ours, pending, len(held), last, info.AckFloor.Stream, info.AckFloor.Consumer, info.NumRedelivered))
+			c.report(consumeTrace{Part: p, Kind: "settle", Stream: info.Delivered.Stream, Consumer: info.Delivered.Consumer, Ours: counted,
+				Note: fmt.Sprintf("settled=%v leader=%s ack_pending=%d ours=%d pending=%d held=%d last=%d ack_floor=%d/%d redelivered=%d",
+					ok, leader, info.NumAckPending, ours, pending, len(held), last, info.AckFloor.Stream, info.AckFloor.Consumer, info.NumRedelivered)})
 		}
 		if !ok {
 			return false
@@ -602,8 +606,10 @@ func (c *sharedConsumer) pull(p int, stop chan struct{}) {
 		}
 		for m := range batch.Messages() {
 			pm := pmsg{m: m, p: p}
-			if md, err := m.Metadata(); err == nil {
-				pm.seq = md.Sequence.Stream
+			md, err := m.Metadata()
+			pm.mdErr = err
+			if err == nil {
+				pm.seq, pm.delivered = md.Sequence.Stream, md.NumDelivered
 				c.trace(p, "recv", md.Sequence.Stream, md.Sequence.Consumer, md.NumDelivered, "")
 				if md.Sequence.Consumer > last+1 {
 					settling = true // a delivery went astray
@@ -900,16 +906,16 @@ type delivery struct {
 }
 
 func newDelivery(c *sharedConsumer, pm pmsg) (*delivery, error) {
-	md, err := pm.m.Metadata()
-	if err != nil {
-		return nil, err
+	if pm.mdErr != nil {
+		return nil, pm.mdErr
 	}
-	d := &delivery{c: c, p: pm.p, seq: pm.seq, m: pm.m, attempt: int(md.NumDelivered)}
-	d.e, err = decodeEventData(pm.m.Data(), md.Sequence.Stream)
+	d := &delivery{c: c, p: pm.p, seq: pm.seq, m: pm.m, attempt: int(pm.delivered)}
+	var err error
+	d.e, err = decodeEventData(pm.m.Data(), pm.seq)
 	if err != nil {
-		d.damaged = c.s.damagedEvent(md.Sequence.Stream, pm.m.Subject(), pm.m.Headers().Get(hdrMsgID), err)
+		d.damaged = c.s.damagedEvent(pm.seq, pm.m.Subject(), pm.m.Headers().Get(hdrMsgID), err)
 		d.e = d.damaged.Event
-		d.e.Position = md.Sequence.Stream
+		d.e.Position = pm.seq
 	}
 	return d, nil
 }

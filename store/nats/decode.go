@@ -1,7 +1,6 @@
 package nats
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -38,11 +37,7 @@ func (s *Store) damagedEvent(seq uint64, natsSubject, msgID string, err error) *
 	if rest, ok := strings.CutPrefix(natsSubject, s.subj.ns+".ev."); ok {
 		if parts := strings.SplitN(rest, ".", 3); len(parts) == 3 {
 			ev.Name = parts[2]
-			if tok, ok := strings.CutPrefix(parts[1], "s"); ok {
-				if b, err := base64.RawURLEncoding.DecodeString(tok); err == nil {
-					ev.Subject = string(b)
-				}
-			}
+			ev.Subject, _ = subjectOfToken(parts[1])
 		}
 	}
 	return &herald.DamagedEventError{Position: seq, Event: ev, Err: err}

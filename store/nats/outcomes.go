@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"strconv"
 	"strings"
 
 	herald "github.com/heraldhq/herald"
@@ -334,34 +333,4 @@ func (s *Store) pruneBatches(ctx context.Context, doomed []doomedEvent) error {
 		}
 		return nil
 	})
-}
-
-// scanBucketSeq is scanBucket that also passes each value's stream
-// sequence.
-func (s *Store) scanBucketSeq(ctx context.Context, bucket, filter string, fn func(key string, seq uint64, value []byte) error) error {
-	stream := "KV_" + bucket
-	prefix := "$KV." + bucket + "."
-	seq := uint64(1)
-	for {
-		msgs, more, err := s.directBatch(ctx, stream, seq, prefix+filter, readPage)
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			n, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
-			if err == nil {
-				seq = n + 1
-			}
-			if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-				continue
-			}
-			key := strings.TrimPrefix(m.Header.Get("Nats-Subject"), prefix)
-			if err := fn(key, n, m.Data); err != nil {
-				return err
-			}
-		}
-		if !more || len(msgs) == 0 {
-			return nil
-		}
-	}
 }

@@ -77,6 +77,20 @@ func subjectToken(subject string) string {
 	return "h" + base64.RawURLEncoding.EncodeToString(sum[:18])
 }
 
+// subjectOfToken reverses subjectToken where it can: ok is false for a
+// hashed subject (too long to be spelled out) or a token it did not make.
+func subjectOfToken(tok string) (subject string, ok bool) {
+	if tok == "_" {
+		return "", true
+	}
+	raw, spelled := strings.CutPrefix(tok, "s")
+	if !spelled {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	return string(b), err == nil
+}
+
 // partitionOf returns the partition of an event: from its subject when it
 // has one (so a subject stays in one partition), else from its id.
 func partitionOf(subject, id string, partitions int) int {
