@@ -38,7 +38,7 @@ export default async function dlq(main, {session}) {
       h('div', {class: 'group-head'}, h('h2', {}, sub, h('span', {class: 'muted'}, ` · ${dls.length} dead letter${dls.length === 1 ? '' : 's'}`)),
         h('div', {class: 'tools'},
           h('button', {type: 'button', dataset: {action: 'redrive-all'}, onclick: () => act('POST', '/v1/dlq/redrive?subscription=' + encodeURIComponent(sub), `${sub}: redriven`)}, 'Redrive all'),
-          confirmButton('Discard all', 'danger', () => act('DELETE', '/v1/dlq?subscription=' + encodeURIComponent(sub), `${sub}: discarded`)))),
+          confirmButton('Discard all', 'danger', () => act('DELETE', '/v1/dlq?subscription=' + encodeURIComponent(sub), `${sub}: discarded`), undefined, 'discard:' + sub))),
       dls.map((d) => h('article', {class: 'dl', dataset: {id: d.id, event: d.event.id}},
         h('div', {class: 'dl-head'},
           h('a', {href: eventHref(d.event.id), class: 'ev-name'}, d.event.name),

@@ -118,21 +118,38 @@ export function jsonView(value, mark) {
   return pre;
 }
 
-// confirmButton is a button that asks for a second click before acting.
-export function confirmButton(label, cls, action, id) {
-  let armed = false, timer;
+// armedUntil keeps, by key, until when a confirm button stays armed, so
+// that a button drawn again (a table refreshed every few seconds) keeps
+// the click that armed it.
+const armedUntil = new Map();
+
+// confirmButton is a button that asks for a second click (within 4 s)
+// before acting. Buttons drawn again for the same thing share key.
+export function confirmButton(label, cls, action, id, key) {
+  let localUntil = 0, timer;
+  const until = () => key ? (armedUntil.get(key) || 0) : localUntil;
+  const arm = (t) => {
+    localUntil = t;
+    if (key) { if (t) armedUntil.set(key, t); else armedUntil.delete(key); }
+  };
+  const show = () => {
+    const on = until() > Date.now();
+    b.textContent = on ? 'Confirm ' + label.toLowerCase() : label;
+    b.classList.toggle('armed', on);
+    clearTimeout(timer);
+    if (on) timer = setTimeout(show, until() - Date.now());
+  };
   const b = h('button', {class: cls, type: 'button', id, onclick: async () => {
-    if (!armed) {
-      armed = true;
-      b.textContent = 'Confirm ' + label.toLowerCase();
-      b.classList.add('armed');
-      timer = setTimeout(() => { armed = false; b.textContent = label; b.classList.remove('armed'); }, 4000);
+    if (until() <= Date.now()) {
+      arm(Date.now() + 4000);
+      show();
       return;
     }
-    clearTimeout(timer);
+    arm(0);
     b.disabled = true;
-    try { await action(); } finally { b.disabled = false; armed = false; b.textContent = label; b.classList.remove('armed'); }
+    try { await action(); } finally { b.disabled = false; show(); }
   }}, label);
+  show();
   return b;
 }
 

@@ -78,7 +78,7 @@ export default async function subscriptions(main) {
                 notice(`${s.name} deleted`);
                 await load();
               } catch (err) { notice(err.message, 'error'); }
-            })));
+            }, undefined, 'delete:' + s.name)));
       }))));
   }
   await load();

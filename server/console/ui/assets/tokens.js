@@ -50,7 +50,7 @@ export default async function tokens(main, {session}) {
             notice(`${t.identity}'s token revoked`);
             await load();
           } catch (err) { notice(err.message, 'error'); }
-        })))))), form);
+        }, undefined, 'revoke:' + t.id)))))), form);
   }
   await load();
 }
