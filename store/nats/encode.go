@@ -77,6 +77,45 @@ func appendEventJSON(b []byte, e *herald.Event) ([]byte, bool) {
 	return w.b, w.ok
 }
 
+// encodeOutcome returns o as encoding/json encodes it: by
+// appendOutcomeJSON when it takes o, else by encoding/json.
+func encodeOutcome(b []byte, o *herald.Outcome) ([]byte, error) {
+	if out, ok := appendOutcomeJSON(b, o); ok {
+		return out, nil
+	}
+	j, err := json.Marshal(o)
+	return append(b, j...), err
+}
+
+// appendOutcomeJSON appends o as encoding/json would encode it, and
+// reports false, having appended part of it, when o holds a string
+// json.Marshal would escape (see appendPlain) or a time that is not at
+// offset zero or is outside years 0-9999.
+func appendOutcomeJSON(b []byte, o *herald.Outcome) ([]byte, bool) {
+	t := o.UpdatedAt
+	if _, off := t.Zone(); off != 0 || t.Year() < 0 || t.Year() > 9999 {
+		return b, false
+	}
+	w := jsonWriter{b: b, ok: true}
+	w.str(`{"subscription":`, o.Subscription)
+	w.str(`,"event_id":`, o.EventID)
+	w.str(`,"event_name":`, o.EventName)
+	w.b = append(w.b, `,"position":`...)
+	w.b = strconv.AppendUint(w.b, o.Position, 10)
+	w.str(`,"correlation_id":`, o.CorrelationID)
+	w.str(`,"status":`, string(o.Status))
+	w.b = append(w.b, `,"attempts":`...)
+	w.b = strconv.AppendInt(w.b, int64(o.Attempts), 10)
+	if o.LastError != "" {
+		w.str(`,"last_error":`, o.LastError)
+	}
+	w.str(`,"duration":`, o.Duration.String())
+	w.b = append(w.b, `,"updated_at":"`...)
+	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
+	w.b = append(w.b, `"}`...)
+	return w.b, w.ok
+}
+
 // jsonWriter appends JSON for appendEventJSON; ok turns false at the
 // first string it leaves to encoding/json.
 type jsonWriter struct {

@@ -101,24 +101,22 @@ func eventBloomKey(id string) string { return "e:" + id }
 func (s *Store) batchMsgs(sub string, outcomes []herald.Outcome, order uint64) ([]*natsgo.Msg, error) {
 	var msgs []*natsgo.Msg
 	for len(outcomes) > 0 {
-		var body []byte
+		body := make([]byte, 0, min(256*len(outcomes), maxOutcomeBatchBytes))
 		n := 0
 		for n < len(outcomes) {
-			b, err := json.Marshal(outcomes[n])
-			if err != nil {
+			at := len(body)
+			body = append(body, ',')
+			var err error
+			if body, err = encodeOutcome(body, &outcomes[n]); err != nil {
 				return nil, fmt.Errorf("nats store: commit: %w", err)
 			}
-			if n > 0 && len(body)+len(b)+2 > maxOutcomeBatchBytes {
+			if n > 0 && len(body)+1 > maxOutcomeBatchBytes {
+				body = body[:at]
 				break
 			}
-			if n == 0 {
-				body = append(body, '[')
-			} else {
-				body = append(body, ',')
-			}
-			body = append(body, b...)
 			n++
 		}
+		body[0] = '['
 		body = append(body, ']')
 		batch := outcomes[:n]
 		outcomes = outcomes[n:]

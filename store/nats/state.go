@@ -173,7 +173,7 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 		if batched && o.Subscription == sub {
 			batch = append(batch, o)
 		} else {
-			b, err := json.Marshal(o)
+			b, err := encodeOutcome(nil, &o)
 			if err != nil {
 				return fmt.Errorf("nats store: commit: %w", err)
 			}
