@@ -13,18 +13,17 @@ import (
 	"testing/synctest"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/api"
 	"github.com/heraldhq/herald/client"
+	"github.com/heraldhq/herald/internal/leakcheck"
 	"github.com/heraldhq/herald/internal/memnet"
 	"github.com/heraldhq/herald/internal/testwait"
 	"github.com/heraldhq/herald/server"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 const adminSecret = "hrld_client-test-admin"

@@ -14,14 +14,13 @@ import (
 	"testing/synctest"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/es"
+	"github.com/heraldhq/herald/internal/leakcheck"
 	"github.com/heraldhq/herald/store/sqlite"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // account is the aggregate of these tests: a balance in cents.
 type account struct {

@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/leakcheck"
 	"github.com/heraldhq/herald/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 func event(name string) *herald.Event {
 	e, err := herald.NewEvent(name, json.RawMessage(`{"secret":"do-not-log"}`))

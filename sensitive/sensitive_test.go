@@ -10,14 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/es"
+	"github.com/heraldhq/herald/internal/leakcheck"
 	"github.com/heraldhq/herald/sensitive"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 const customerSchema = `{
   "type": "object",

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/leakcheck"
 	"github.com/heraldhq/herald/server"
 )
 
@@ -19,7 +18,7 @@ func TestMain(m *testing.M) {
 	if cfg := os.Getenv(attackerEnv); cfg != "" {
 		os.Exit(runAttackers(cfg)) // the attackers of TestAbuse
 	}
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 // testServer is a real herald server (server.New over a Bus on the memory

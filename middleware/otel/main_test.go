@@ -3,9 +3,9 @@ package heraldotel_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/heraldhq/herald/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }

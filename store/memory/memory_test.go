@@ -4,12 +4,12 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/leakcheck"
 	"github.com/heraldhq/herald/store/memory"
 	"github.com/heraldhq/herald/store/storetest"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) herald.Store {

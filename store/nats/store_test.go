@@ -11,6 +11,7 @@ import (
 	"time"
 
 	herald "github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/leakcheck"
 	"github.com/heraldhq/herald/internal/testwait"
 	natsstore "github.com/heraldhq/herald/store/nats"
 	natsgo "github.com/nats-io/nats.go"
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 	if cfg := os.Getenv(nodeEnv); cfg != "" {
 		os.Exit(runNode(cfg)) // a node process of TestJepsen
 	}
-	goleak.VerifyTestMain(m,
+	leakcheck.Main(m,
 		// The embedded server and the nats.go client leave these behind
 		// for a moment after shutdown.
 		goleak.IgnoreAnyFunction("time.Sleep"),

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/leakcheck"
 	"github.com/heraldhq/herald/internal/testwait"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 func openTest(t testing.TB, path string, opts ...Option) *Store {
