@@ -15,8 +15,10 @@ import (
 	"time"
 )
 
-// Timeout is how long [For] waits before it fails the test.
-const Timeout = 15 * time.Second
+// Timeout is how long [For] waits before it fails the test. It is a
+// ceiling, not the time a condition is expected to take: a loaded machine
+// running the race detector may take many times longer than a quiet one.
+const Timeout = 30 * time.Second
 
 // For waits until cond returns true, polling it from the calling goroutine.
 // After [Timeout] it fails the test with t.Fatalf, naming what it waited

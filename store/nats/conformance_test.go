@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	herald "github.com/heraldhq/herald"
 	natsstore "github.com/heraldhq/herald/store/nats"
@@ -65,6 +64,5 @@ func conformance(t *testing.T, only []string, common ...natsstore.Option) {
 		NewBounded: func(t *testing.T, max int) herald.Store {
 			return connect(t, fmt.Sprintf("t%d", n.Add(1)), natsstore.WithMaxEvents(int64(max)))
 		},
-		WakeTimeout: 5 * time.Second,
 	})
 }

@@ -114,7 +114,11 @@ func (s *suite) testCloseHandsBack(t *testing.T) {
 			return ctx.Err()
 		}
 	})
-	if _, err := b.Subscribe(ctx, "handback.>", h, herald.Durable("handback"), herald.Concurrency(2)); err != nil {
+	// A handler timeout of minutes makes the redelivery timeout (a shared
+	// consumer's ack wait) minutes too, far beyond the wake timeout: an
+	// event that waited for it would not come in time.
+	const timeout = 5 * time.Minute
+	if _, err := b.Subscribe(ctx, "handback.>", h, herald.Durable("handback"), herald.Concurrency(2), herald.Timeout(timeout)); err != nil {
 		t.Fatal(err)
 	}
 	var all []string
@@ -127,7 +131,7 @@ func (s *suite) testCloseHandsBack(t *testing.T) {
 	}
 	<-started // the subscription has events in hand
 	close(gate)
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, s.f.wakeTimeout())
 	defer cancel()
 	if err := b.Close(cctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Bus.Close: %v", err)
@@ -145,7 +149,7 @@ func (s *suite) testCloseHandsBack(t *testing.T) {
 		got[e.ID] = true
 		return nil
 	})
-	if _, err := b2.Subscribe(ctx, "handback.>", h2, herald.Durable("handback"), herald.Concurrency(4)); err != nil {
+	if _, err := b2.Subscribe(ctx, "handback.>", h2, herald.Durable("handback"), herald.Concurrency(4), herald.Timeout(timeout)); err != nil {
 		t.Fatal(err)
 	}
 	// Every event the first bus did not handle comes within the wake

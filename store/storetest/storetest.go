@@ -74,7 +74,9 @@ type Features struct {
 	DataDir func(t *testing.T, s herald.Store) string
 
 	// WakeTimeout bounds how long the suite waits for a store to notice an
-	// append in Wait, or for an expected event to show up. Zero means 5 s.
+	// append in Wait, or for an expected event to show up. It is a
+	// ceiling: nothing the suite checks should come close to it, on a
+	// loaded machine either. Zero means 30 s.
 	WakeTimeout time.Duration
 }
 
@@ -82,7 +84,7 @@ func (f Features) wakeTimeout() time.Duration {
 	if f.WakeTimeout > 0 {
 		return f.WakeTimeout
 	}
-	return 5 * time.Second
+	return 30 * time.Second
 }
 
 // suite carries what every test needs.
