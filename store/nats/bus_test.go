@@ -130,7 +130,7 @@ func TestBusesShareDurableSubscription(t *testing.T) {
 func TestReopenedEmbeddedRedeliversAtOnce(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	st, err := natsstore.OpenEmbedded(ctx, natsstore.EmbeddedConfig{Dir: dir})
 	if err != nil {
@@ -155,7 +155,10 @@ func TestReopenedEmbeddedRedeliversAtOnce(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	if _, err := bus.Subscribe(ctx, "work.>", h, herald.Durable("w"), herald.Concurrency(2)); err != nil {
+	// A handler timeout of minutes makes the ack wait (handler timeout +
+	// 30 s) minutes too, far beyond how long the test waits below.
+	const timeout = 5 * time.Minute
+	if _, err := bus.Subscribe(ctx, "work.>", h, herald.Durable("w"), herald.Concurrency(2), herald.Timeout(timeout)); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
@@ -197,7 +200,7 @@ func TestReopenedEmbeddedRedeliversAtOnce(t *testing.T) {
 		return nil
 	})
 	reopened := time.Now()
-	if _, err := bus2.Subscribe(ctx, "work.>", h2, herald.Durable("w"), herald.Concurrency(4)); err != nil {
+	if _, err := bus2.Subscribe(ctx, "work.>", h2, herald.Durable("w"), herald.Concurrency(4), herald.Timeout(timeout)); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -208,9 +211,9 @@ func TestReopenedEmbeddedRedeliversAtOnce(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	// The ack wait is 30 s: 10 s is far below it and far above a prompt
-	// redelivery.
-	testwait.Within(t, 10*time.Second, fmt.Sprintf("the %d unhandled events delivered after reopening", left), func() bool {
+	// The ack wait is 5.5 minutes: 60 s is far below it and far above a
+	// prompt redelivery, on a loaded machine too.
+	testwait.Within(t, 60*time.Second, fmt.Sprintf("the %d unhandled events delivered after reopening", left), func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, id := range ids {

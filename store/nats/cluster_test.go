@@ -131,9 +131,9 @@ func connectCluster(t *testing.T, urls string, wait time.Duration) *natsstore.St
 func (c *cluster) leader(t *testing.T, s *natsstore.Store) int {
 	t.Helper()
 	js, _ := jetstream.New(s.Conn())
-	leader := streamLeader(js, c.cfgs, 20*time.Second)
+	leader := streamLeader(js, c.cfgs, 60*time.Second)
 	if leader < 0 {
-		t.Fatal("the events stream has no leader after 20s")
+		t.Fatal("the events stream has no leader after 60s")
 	}
 	return leader
 }
@@ -184,7 +184,7 @@ func (p *publishing) count() int {
 func (p *publishing) progress(t *testing.T, n int) {
 	t.Helper()
 	want := p.count() + n
-	testwait.Within(t, 30*time.Second, fmt.Sprintf("%d more acknowledged events", n), func() bool { return p.count() >= want })
+	testwait.Within(t, 60*time.Second, fmt.Sprintf("%d more acknowledged events", n), func() bool { return p.count() >= want })
 }
 
 func (p *publishing) acks() []acked {
@@ -245,7 +245,7 @@ func again(e *herald.Event) *herald.Event {
 func verify(t *testing.T, s herald.Store, acks []acked) {
 	t.Helper()
 	var evs []*herald.Event
-	testwait.NoError(t, 20*time.Second, "the log with every acknowledged event", func() error {
+	testwait.NoError(t, 60*time.Second, "the log with every acknowledged event", func() error {
 		evs = evs[:0]
 		for e, err := range s.Read(context.Background(), 0, herald.Filter{}) {
 			if err != nil {
@@ -420,7 +420,7 @@ func TestEmbeddedCluster(t *testing.T) {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", cp))
 		cfgs = append(cfgs, natsstore.EmbeddedConfig{Dir: t.TempDir(), ServerName: fmt.Sprintf("h%d", i+1), ClusterName: "herald", ClusterPort: cp})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	stores := make([]*natsstore.Store, 3)
 	errs := make([]error, 3)
@@ -443,7 +443,7 @@ func TestEmbeddedCluster(t *testing.T) {
 	e := ev(t, "cluster.hello", "")
 	appendOne(t, stores[0], e, herald.AppendOptions{})
 	for i, s := range stores[1:] {
-		testwait.Within(t, 10*time.Second, "the event on every node", func() bool {
+		testwait.Within(t, 60*time.Second, "the event on every node", func() bool {
 			g, err := s.Get(ctx, e.ID)
 			return err == nil && g.Position == 1
 		})
@@ -499,7 +499,7 @@ func TestNoQuorumOutcomeUnknown(t *testing.T) {
 	}
 	// The retry with the same id: stored once, whatever the first did.
 	var res herald.AppendResult
-	testwait.Within(t, 30*time.Second, "the retry acknowledged", func() bool {
+	testwait.Within(t, 60*time.Second, "the retry acknowledged", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		rs, err := s.Append(ctx, []*herald.Event{again(e)}, herald.AppendOptions{})
@@ -592,7 +592,7 @@ func TestClusterHeals(t *testing.T) {
 	for _, i := range down {
 		c.stop(i)
 	}
-	testwait.Within(t, 30*time.Second, "Ready failing without quorum", func() bool {
+	testwait.Within(t, 60*time.Second, "Ready failing without quorum", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		err := s.Ready(ctx)
@@ -616,7 +616,7 @@ func TestClusterHeals(t *testing.T) {
 	// needs a quorum at that moment, opens and reports itself not ready.
 	var o opened
 	early := false
-	testwait.Within(t, 30*time.Second, "the opening store saying it waits", func() bool {
+	testwait.Within(t, 60*time.Second, "the opening store saying it waits", func() bool {
 		select {
 		case got := <-done:
 			if got.err != nil {
@@ -656,12 +656,12 @@ func TestClusterHeals(t *testing.T) {
 		}
 	}
 	defer o.s.Close()
-	testwait.Within(t, 30*time.Second, "both stores ready again", func() bool {
+	testwait.Within(t, 60*time.Second, "both stores ready again", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return s.Ready(ctx) == nil && o.s.Ready(ctx) == nil
 	})
-	testwait.Within(t, 30*time.Second, "membership working again", func() bool {
+	testwait.Within(t, 60*time.Second, "membership working again", func() bool {
 		out := slogs.String()
 		return !strings.Contains(out, "membership is failing") || strings.Contains(out, "membership works again")
 	})

@@ -104,7 +104,7 @@ func TestSharedConsumeSplitsWork(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
 	a, b := open(t, srv), open(t, srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	opts := herald.ConsumeOptions{AckWait: 2 * time.Second, MaxInFlight: 64}
 	ca, err := a.Consume(ctx, "shared", "work.>", herald.StartEarliest, opts)
@@ -122,14 +122,19 @@ func TestSharedConsumeSplitsWork(t *testing.T) {
 	wctx, wcancel := context.WithCancel(ctx)
 	go wa.run(wctx, t, &wg)
 	go wb.run(wctx, t, &wg)
-	// Some events while a may still hold every partition, the rest once
-	// both have seen each other (heartbeats every AckWait/4, on the real
-	// clock: membership is not visible from outside the store).
+	// Some events while a may still hold every partition, then more until
+	// both have handled some: they learn of each other from heartbeats
+	// (every AckWait/4, on the real clock: membership is not visible from
+	// outside the store), and a partition moves only once its old owner
+	// has settled what it pulled.
 	pub := publishSubjects(t, a, 100, 30)
-	time.Sleep(1500 * time.Millisecond)
+	testwait.Within(t, 60*time.Second, "both a and b handling events", func() bool {
+		pub = append(pub, publishSubjects(t, a, 5, 30)...)
+		return len(wa.events()) > 0 && len(wb.events()) > 0
+	})
 	pub = append(pub, publishSubjects(t, a, 200, 30)...)
 	appendOne(t, a, ev(t, "other.thing", ""), herald.AppendOptions{}) // filtered out
-	testwait.Within(t, 15*time.Second, "every event handled by a or b", func() bool { return len(wa.events())+len(wb.events()) >= len(pub) })
+	testwait.Within(t, 60*time.Second, "every event handled by a or b", func() bool { return len(wa.events())+len(wb.events()) >= len(pub) })
 	wcancel()
 	wg.Wait()
 	ca.Close()
@@ -167,7 +172,7 @@ func TestSharedConsumeFailover(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
 	a, b := open(t, srv), open(t, srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	opts := herald.ConsumeOptions{AckWait: time.Second, MaxInFlight: 32}
 	pub := publishSubjects(t, b, 200, 20)
@@ -191,7 +196,7 @@ func TestSharedConsumeFailover(t *testing.T) {
 	go wb.run(ctx, t, &wg)
 	// a dies: its connection goes away without closing anything.
 	a.Conn().Close()
-	testwait.Within(t, 20*time.Second, "b handling every event a held", func() bool {
+	testwait.Within(t, 60*time.Second, "b handling every event a held", func() bool {
 		ids := map[string]bool{}
 		for _, e := range wb.events() {
 			ids[e.ID] = true
@@ -209,7 +214,7 @@ func TestSharedConsumeStartAndValidation(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
 	s := open(t, srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	publishSubjects(t, s, 10, 3)
 	if _, err := s.Consume(ctx, "bad", "work..x", herald.StartEarliest, herald.ConsumeOptions{}); err == nil {
@@ -276,7 +281,7 @@ func TestSharedConsumeStartAndValidation(t *testing.T) {
 func TestPruneHoldsSharedSubscriptions(t *testing.T) {
 	t.Parallel()
 	s := open(t, server(t))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	old := time.Now().Add(-48 * time.Hour)
 	for range 10 {
@@ -306,7 +311,7 @@ func TestPruneHoldsSharedSubscriptions(t *testing.T) {
 		positions[p].Ack(ctx)
 	}
 	rules := []herald.RetentionRule{{Pattern: ">", MaxAge: herald.Duration(time.Hour)}}
-	testwait.Within(t, 5*time.Second, "a prune that deletes", func() bool {
+	testwait.Within(t, 30*time.Second, "a prune that deletes", func() bool {
 		res, err := herald.Prune(ctx, s, rules, time.Now(), herald.PruneOptions{})
 		if err != nil {
 			t.Fatal(err)

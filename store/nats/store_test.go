@@ -381,7 +381,7 @@ func TestConcurrentSubjectWriters(t *testing.T) {
 func TestWait(t *testing.T) {
 	srv := server(t)
 	a, b := open(t, srv), open(t, srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	done := make(chan uint64, 1)
 	go func() {
