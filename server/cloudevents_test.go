@@ -145,7 +145,7 @@ func TestCloudEventsWithTheSDK(t *testing.T) {
 		if ev.ID() != "to-sdk" || ev.Type() != "sdk.hello" || ev.Subject() != "x/1" || ev.DataAs(&d) != nil || d["hi"] != true {
 			t.Fatalf("the SDK received %s", ev)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the SDK receiver got nothing")
 	}
 	e.do("DELETE", "/v1/subscriptions/sdk", nil)

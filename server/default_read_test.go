@@ -54,7 +54,7 @@ func TestReadDefaultsToTheTokensPatterns(t *testing.T) {
 		t.Errorf("a pattern beyond the token: %d", a.status)
 	}
 	// The stream, too, defaults to what the token may read.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	got := e.stream(ctx, "/v1/stream?after=0", "Authorization", bearer(multi))
 	want := []string{"recording.ended", "notes.ready", "notes.ready"}

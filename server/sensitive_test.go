@@ -73,7 +73,7 @@ func readStream(t *testing.T, e *env, n int) []herald.Event {
 // readStreamThen is readStream that calls got(i) after the i-th event.
 func readStreamThen(t *testing.T, e *env, n int, got func(int)) []herald.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", e.url+"/v1/stream?after=0", nil)
 	resp, err := http.DefaultClient.Do(req)

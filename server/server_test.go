@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +33,9 @@ type env struct {
 	url   string
 	// client sends e.do's requests; nil is http.DefaultClient.
 	client *http.Client
+	// dialer opens a connection to the server of a bubble env; nil dials
+	// url's loopback port.
+	dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func newEnv(t *testing.T, opts ...server.Option) *env {
@@ -125,7 +130,25 @@ func newBubbleEnvStore(t *testing.T, st herald.Store, opts ...server.Option) *en
 		}
 		st.Close()
 	})
-	return &env{t: t, store: st, bus: bus, srv: srv, url: "http://herald.test", client: &http.Client{Transport: tr}}
+	return &env{t: t, store: st, bus: bus, srv: srv, url: "http://herald.test", client: &http.Client{Transport: tr}, dialer: l.DialContext}
+}
+
+// dial opens a raw connection to e's server, for a test that writes its
+// own request.
+func (e *env) dial() net.Conn {
+	e.t.Helper()
+	var c net.Conn
+	var err error
+	if e.dialer != nil {
+		c, err = e.dialer(context.Background(), "tcp", "")
+	} else {
+		u, _ := url.Parse(e.url)
+		c, err = net.Dial("tcp", u.Host)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
 }
 
 // handlerTransport answers each request with its handler, in the calling

@@ -192,7 +192,7 @@ func TestConsoleSessionEndsWithItsToken(t *testing.T) {
 	}
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the session's stream outlived its token")
 	}
 	resp.Body.Close()

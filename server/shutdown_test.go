@@ -114,7 +114,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		return len(acked) >= 50
 	})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)

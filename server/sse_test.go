@@ -72,7 +72,7 @@ func (e *env) stream(ctx context.Context, path string, hdr ...string) <-chan sse
 func recv(t *testing.T, ch <-chan sseEvent, n int) []sseEvent {
 	t.Helper()
 	var got []sseEvent
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(30 * time.Second)
 	for len(got) < n {
 		select {
 		case ev, ok := <-ch:

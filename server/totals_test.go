@@ -56,7 +56,7 @@ func TestSubscriptionTotalsSurviveRestart(t *testing.T) {
 			}
 			e.publish(map[string]any{"name": "tot.test", "subject": fmt.Sprintf("s/%d", i), "data": map[string]any{"mode": mode}})
 		}
-		testwait.Within(t, 10*time.Second, "4 handled and 2 dead letters", func() bool {
+		testwait.Within(t, 60*time.Second, "4 handled and 2 dead letters", func() bool {
 			v := get(e)
 			return v.Stats.Handled == 4 && *v.DeadLetters == 2
 		})
@@ -70,7 +70,7 @@ func TestSubscriptionTotalsSurviveRestart(t *testing.T) {
 	if a := e.do("POST", "/v1/dlq/redrive?subscription=tot", nil); a.status != 202 {
 		t.Fatalf("redrive: %d %s", a.status, a.body)
 	}
-	testwait.Within(t, 10*time.Second, "the redriven events handled", func() bool {
+	testwait.Within(t, 60*time.Second, "the redriven events handled", func() bool {
 		v := get(e)
 		return v.Stats.Handled == 6 && *v.DeadLetters == 0 && v.Stats.DeadLettered == 2
 	})
