@@ -258,10 +258,11 @@ func (tr trace) outcome(name, sub string) string {
 	return ""
 }
 
-// until polls cond for up to 20 s.
+// until polls cond for up to 60 s (a ceiling: a chain settles in well
+// under a second on a quiet machine).
 func (p *pipeline) until(what string, cond func() bool) {
 	p.t.Helper()
-	testwait.Within(p.t, 20*time.Second, what, cond)
+	testwait.Within(p.t, 60*time.Second, what, cond)
 }
 
 // settled waits until chain id is complete and archiver has dealt with it
