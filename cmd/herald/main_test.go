@@ -46,7 +46,7 @@ func startServer(t *testing.T, opts ...server.Option) *testServer {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		srv.EndStreams()
 		hs.Close()

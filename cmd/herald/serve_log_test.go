@@ -72,7 +72,7 @@ func TestServeJSONLogsEveryLine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(90 * time.Second): // past the default --shutdown-timeout of 30 s
 		t.Fatal("serve did not stop")
 	}
 	jsonLines(t, "stdout", stdout.String())

@@ -70,7 +70,7 @@ func startServe(t *testing.T, args ...string) *serveProc {
 			t.Fatalf("first line %q does not say where it listens", line)
 		}
 		p.url, _, _ = strings.Cut(rest, ",")
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		cancel()
 		t.Fatal("serve did not start")
 	}
@@ -91,7 +91,7 @@ func (p *serveProc) stop(t *testing.T) error {
 		for range p.lines {
 		}
 		return err
-	case <-time.After(30 * time.Second):
+	case <-time.After(90 * time.Second): // past the default --shutdown-timeout of 30 s
 		t.Fatal("serve did not stop")
 		return nil
 	}

@@ -36,7 +36,7 @@ func TestServeStopTimeoutSaysWhatWasLeft(t *testing.T) {
 	}
 	select {
 	case <-arrived:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the delivery never arrived")
 	}
 	err := p.stop(t)

@@ -35,7 +35,7 @@ func TestTailFollowsLive(t *testing.T) {
 		if err != nil {
 			t.Fatalf("tail ended with %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("tail did not stop when cancelled")
 	}
 	got := out.String()
