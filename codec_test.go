@@ -72,7 +72,7 @@ func TestCodec(t *testing.T) {
 		select {
 		case s := <-seen:
 			got[s] = true
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("delivered only %v", got)
 		}
 	}

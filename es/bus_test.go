@@ -41,7 +41,7 @@ func TestSaveThroughBus(t *testing.T) {
 			if e.Name != want || e.Subject != "account/b" {
 				t.Fatalf("delivered %s for %q, want %s", e.Name, e.Subject, want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("%s not delivered", want)
 		}
 	}

@@ -56,7 +56,7 @@ func TestBusWithCodec(t *testing.T) {
 		select {
 		case got := <-ch:
 			assertSameJSON(t, orig, got.Data)
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("%s subscription got nothing", name)
 		}
 	}
@@ -97,7 +97,7 @@ func TestBusWithCodec(t *testing.T) {
 		if got.Metadata[sensitive.ShreddedMetadata] == "" || !bytes.Contains(got.Data, []byte(`"name":"Ada"`)) {
 			t.Fatalf("forgotten event %s %v", got.Data, got.Metadata)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("replay got nothing")
 	}
 }

@@ -35,7 +35,7 @@ func TestPipelineMemory(t *testing.T) { testPipeline(t, "") }
 func TestPipelineSQLite(t *testing.T) { testPipeline(t, t.TempDir()) }
 
 func testPipeline(t *testing.T, dataDir string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var out bytes.Buffer
 	res, err := run(ctx, config{dataDir: dataDir, recordings: 3}, &out)
@@ -130,7 +130,7 @@ func testPipeline(t *testing.T, dataDir string) {
 // run's aggregates.
 func TestPipelineTwiceOnOneFolder(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
 	for round, want := range [][]string{{"rec-1", "rec-2", "rec-3"}, {"rec-4", "rec-5", "rec-6"}} {
 		var out bytes.Buffer

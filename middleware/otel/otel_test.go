@@ -101,7 +101,7 @@ func newBus(t *testing.T) *herald.Bus {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := b.Close(ctx); err != nil {
 			t.Errorf("close bus: %v", err)
@@ -175,7 +175,7 @@ func TestChainSharesOneTrace(t *testing.T) {
 	root.End()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("order.billed was not handled")
 	}
 	spans := tr.wait(t, 5)
@@ -647,7 +647,7 @@ func TestPublishArgsTyped(t *testing.T) {
 		if e.Metadata["traceparent"] != traceparent(span.SpanContext()) || e.Subject != "order/7" {
 			t.Errorf("typed event metadata %v subject %q", e.Metadata, e.Subject)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("typed event not delivered")
 	}
 }
