@@ -189,7 +189,7 @@ func TestRepairStreamsLongGaps(t *testing.T) {
 		m := natsgo.NewMsg("herald.ev.0._.crash.many")
 		m.Data = []byte(body)
 		m.Header.Set("Nats-Msg-Id", e.ID)
-		resp, err := s.Conn().RequestMsg(m, 5*time.Second)
+		resp, err := s.Conn().RequestMsg(m, 30*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

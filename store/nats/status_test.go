@@ -17,8 +17,8 @@ import (
 func clusterOf(t *testing.T, bus *herald.Bus, what string, ok func(*herald.ClusterStatus) bool) *herald.ClusterStatus {
 	t.Helper()
 	var cs *herald.ClusterStatus
-	testwait.NoError(t, 40*time.Second, what, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	testwait.NoError(t, 60*time.Second, what, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var err error
 		if cs, err = bus.Cluster(ctx); err != nil {

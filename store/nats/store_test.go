@@ -274,7 +274,7 @@ func TestIndexRepair(t *testing.T) {
 	m := natsgo.NewMsg("herald.ev.0._.crash.case")
 	m.Data = body
 	m.Header.Set("Nats-Msg-Id", e.ID)
-	if _, err := s.Conn().RequestMsg(m, 5*time.Second); err != nil {
+	if _, err := s.Conn().RequestMsg(m, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// Past JetStream's duplicate window, which the server keeps on the real
@@ -655,7 +655,7 @@ func TestOpenRefusesForeignStream(t *testing.T) {
 	}
 	defer nc.Close()
 	// A stream of the same name that herald did not create.
-	if _, err := nc.Request("$JS.API.STREAM.CREATE.HERALD_EVENTS", []byte(`{"name":"HERALD_EVENTS","subjects":["herald.ev.>"],"storage":"memory"}`), 5*time.Second); err != nil {
+	if _, err := nc.Request("$JS.API.STREAM.CREATE.HERALD_EVENTS", []byte(`{"name":"HERALD_EVENTS","subjects":["herald.ev.>"],"storage":"memory"}`), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := natsstore.Open(context.Background(), nc); !errors.Is(err, herald.ErrIncompatibleStore) {
