@@ -258,8 +258,10 @@ func (c *committer) kickFlush() {
 // flushLoop commits outcomes and the checkpoint in batches: at most 20 ms
 // after the first pending change, or at once when 64 outcomes wait. A
 // commit that failed is tried again after a backoff (100 ms doubling up to
-// 5 s), whether or not more changes come. It returns when stop is closed.
-func (c *committer) flushLoop(stop <-chan struct{}) {
+// 5 s), whether or not more changes come. It returns when ctx ends, which
+// also cancels a commit in flight (Subscription.stop commits what is left).
+func (c *committer) flushLoop(ctx context.Context) {
+	stop := ctx.Done()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	defer t.Stop()
@@ -286,7 +288,7 @@ func (c *committer) flushLoop(stop <-chan struct{}) {
 			t.Stop()
 			return
 		}
-		if err := c.flush(context.Background()); err != nil {
+		if err := c.flush(ctx); err != nil {
 			retry = min(max(2*retry, 100*time.Millisecond), 5*time.Second)
 		} else {
 			retry = 0

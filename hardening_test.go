@@ -619,3 +619,52 @@ func TestResetRacingSubscribe(t *testing.T) {
 	}
 	testwait.For(t, "replay", func() bool { return rec.len() == 6 })
 }
+
+// stuckCommitStore is a store whose disk stops answering: once stuck,
+// Commit waits until its context ends.
+type stuckCommitStore struct {
+	Store
+	stuck atomic.Bool
+}
+
+func (s *stuckCommitStore) Commit(ctx context.Context, sub string, p Progress) error {
+	if s.stuck.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return s.Store.Commit(ctx, sub, p)
+}
+
+// Close keeps to its context: a durable subscription whose last commit
+// does not finish returns about when ctx ends (a second later at most),
+// with an error, instead of waiting on the store for as long as each
+// commit may take. A graceful stop of many subscriptions overran its
+// shutdown timeout that way.
+func TestCloseKeepsToItsContextWhenCommitsHang(t *testing.T) {
+	synctest.Test(t, testCloseKeepsToItsContextWhenCommitsHang)
+}
+
+func testCloseKeepsToItsContextWhenCommitsHang(t *testing.T) {
+	st := &stuckCommitStore{Store: sharedStore(t)}
+	b := newBus(t, WithStore(st))
+	var rec recorder
+	s := mustSubscribe(t, b, "h.>", rec.handler(), Durable("hung"))
+	mustPublish(t, b, ev("h.e", "", ""))
+	testwait.For(t, "handled", func() bool { return rec.len() == 1 })
+	st.stuck.Store(true)
+	mustPublish(t, b, ev("h.e", "", ""))
+	testwait.For(t, "handled", func() bool { return rec.len() == 2 })
+	// The batching commit of that outcome is under way, and stuck.
+	time.Sleep(50 * time.Millisecond)
+	synctest.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := s.Close(ctx)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Close took %v with a 2 s context", took)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close: %v, want an error wrapping the deadline", err)
+	}
+}

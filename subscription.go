@@ -93,7 +93,7 @@ func (s *Subscription) start() {
 	}
 	go s.watch()
 	if s.durable {
-		go func() { defer s.workerDone(); s.c.flushLoop(s.src.readCtx.Done()) }()
+		go func() { defer s.workerDone(); s.c.flushLoop(s.src.readCtx) }()
 		if s.src.consumer != nil {
 			go s.consumeLoop()
 		} else {
@@ -112,10 +112,16 @@ func (s *Subscription) workerDone() {
 	}
 }
 
+// finalCommitGrace is how long Close gives a durable subscription's last
+// commit once Close's context has ended.
+const finalCommitGrace = time.Second
+
 // Close stops delivery: no new event is handed to the handler, handler
 // calls in progress are allowed to finish until ctx ends (their contexts
 // are then cancelled), and a durable subscription commits its outcomes and
-// checkpoint. Events that were queued, waiting for a retry, or whose call
+// checkpoint, before ctx ends or, when ctx has ended by then, within
+// finalCommitGrace (progress it could not commit is delivered again when
+// the subscription runs again, and Close returns the commit's error). Events that were queued, waiting for a retry, or whose call
 // failed because of the Close (see Handler), are not delivered (nor
 // dead-lettered) by this subscription: a durable one delivers them when it
 // runs again, an ephemeral one drops them. Close waits for the
@@ -177,7 +183,15 @@ func (s *Subscription) stop(ctx context.Context) error {
 	s.mu.Unlock()
 	s.baseCancel()
 	if s.durable {
-		fctx := context.Background()
+		// The last commit keeps to ctx; once ctx has ended it gets a
+		// second more. What it could not store is delivered again when
+		// the subscription runs again.
+		fctx := ctx
+		if ctx.Err() != nil {
+			var cancel context.CancelFunc
+			fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finalCommitGrace)
+			defer cancel()
+		}
 		if ferr := s.c.flush(fctx); ferr != nil && err == nil && !errors.Is(ferr, ErrClosed) {
 			err = ferr
 		}
