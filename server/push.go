@@ -506,18 +506,30 @@ func (pm *pushManager) remove(ctx context.Context, name string) error {
 	return pm.s.bus.DeleteSubscription(ctx, name)
 }
 
-// stopAll stops every push subscription, waiting for deliveries in flight.
+// stopAll stops every push subscription, all at once, waiting for the
+// deliveries in flight until ctx ends: the whole stop keeps to ctx, not
+// each subscription's.
 func (pm *pushManager) stopAll(ctx context.Context) error {
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
 	pm.stopped = true
-	var errs []error
+	var (
+		wg   sync.WaitGroup
+		emu  sync.Mutex
+		errs []error
+	)
 	for name, ps := range pm.m {
-		if err := pm.unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
-			errs = append(errs, fmt.Errorf("stopping %q: %w", name, err))
-		}
-		delete(pm.m, name)
+		wg.Go(func() {
+			if err := pm.unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) {
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("stopping %q: %w", name, err))
+				emu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
+	clear(pm.m)
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	if cut := pm.cutSummary(); cut != "" {
 		errs = append(errs, fmt.Errorf("webhook deliveries still in flight were cut short (they are delivered again when the subscription next runs): %s", cut))
 	}
