@@ -178,22 +178,29 @@ func (p *heraldProc) stop(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("herald serve stopped with %v; the end of its log:\n%s", err, p.logTail())
+			t.Errorf("herald serve stopped with %v; the end of its log:\n%s", err, p.logTail(4096))
 		}
 	case <-time.After(60 * time.Second):
-		p.cmd.Process.Kill()
-		<-done
-		t.Error("herald serve did not stop within 60 s of SIGTERM")
+		// SIGQUIT makes the Go runtime write every goroutine's stack to
+		// the log before it exits: what the stop was waiting for.
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-done
+		}
+		t.Errorf("herald serve did not stop within 60 s of SIGTERM; its log, with its goroutines:\n%s", p.logTail(256<<10))
 	}
 }
 
-// logTail is the last 4 KB of the server's log.
-func (p *heraldProc) logTail() string {
+// logTail is the last n bytes of the server's log.
+func (p *heraldProc) logTail(n int) string {
 	b, err := os.ReadFile(p.logs)
 	if err != nil {
 		return err.Error()
 	}
-	return string(b[max(0, len(b)-4096):])
+	return string(b[max(0, len(b)-n):])
 }
 
 // procFigures reads the process's resident set (now and its peak) and
@@ -654,8 +661,12 @@ func TestAbuse(t *testing.T) {
 	// The tenant's push subscriptions to an endpoint that never answers:
 	// first at the most concurrency a subscription may have, then at what
 	// its caps allow, more than it may own.
+	// It closes after the server has stopped (cleanups run after the
+	// deferred stop): closed first, it refused every delivery, and 20
+	// subscriptions dead-lettering 90 KB events as fast as they could
+	// kept the stop writing for over a minute on a loaded machine.
 	hang := newHangingEndpoint(t)
-	defer hang.close()
+	t.Cleanup(hang.close)
 	mal := clientFrom("127.0.0.16", 8)
 	defer mal.CloseIdleConnections()
 	for i := range 25 {
