@@ -106,7 +106,12 @@ func TestSharedConsumeSplitsWork(t *testing.T) {
 	a, b := open(t, srv), open(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	opts := herald.ConsumeOptions{AckWait: 2 * time.Second, MaxInFlight: 64}
+	// Each event must go to one worker only: none may stay unacknowledged
+	// past the ack wait (JetStream would deliver it again, maybe to the
+	// other worker), which a loaded machine can make of 2 s between the
+	// pull and the ack. 10 s also spaces heartbeats a second apart, a
+	// member counting as gone after 3 s without one.
+	opts := herald.ConsumeOptions{AckWait: 10 * time.Second, MaxInFlight: 64}
 	ca, err := a.Consume(ctx, "shared", "work.>", herald.StartEarliest, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +129,7 @@ func TestSharedConsumeSplitsWork(t *testing.T) {
 	go wb.run(wctx, t, &wg)
 	// Some events while a may still hold every partition, then more until
 	// both have handled some: they learn of each other from heartbeats
-	// (every AckWait/4, on the real clock: membership is not visible from
+	// (every second, on the real clock: membership is not visible from
 	// outside the store), and a partition moves only once its old owner
 	// has settled what it pulled.
 	pub := publishSubjects(t, a, 100, 30)
