@@ -98,9 +98,32 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 		http.Redirect(w, r, "/ui/", http.StatusMovedPermanently)
 	}))
 	mux.Handle("GET /ui/{path...}", ui("GET /ui/", s.handleUIPage))
-	mux.Handle("GET /ui/session", ui("GET /ui/session", s.handleUISession))
-	mux.Handle("POST /ui/login", ui("POST /ui/login", s.handleUILogin))
-	mux.Handle("POST /ui/logout", ui("POST /ui/logout", s.handleUILogout))
+	for _, rt := range s.consoleAPI() {
+		mux.Handle(rt.pattern, ui(rt.pattern, rt.h))
+	}
+}
+
+// consoleRoute is one of the console's own endpoints that are API
+// operations: the console's pages call them and read JSON, a status or a
+// cookie back.
+type consoleRoute struct {
+	pattern string
+	h       http.HandlerFunc
+}
+
+// consoleAPI lists the console's API operations; openapi.json describes
+// each of them, as it does routeTable's (a test holds them together). They
+// are not routeTable's: they take no bearer token, pass no per-token rate
+// limit and answer in the console's way (redirects, a cookie, plain-text
+// refusals). The console's pages and assets (GET /ui and GET
+// /ui/{path...}: HTML, scripts, styles) are not API operations and are not
+// listed.
+func (s *Server) consoleAPI() []consoleRoute {
+	return []consoleRoute{
+		{"GET /ui/session", s.handleUISession},
+		{"POST /ui/login", s.handleUILogin},
+		{"POST /ui/logout", s.handleUILogout},
+	}
 }
 
 // needsLogin reports whether the server wants tokens and r carries no live

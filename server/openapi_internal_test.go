@@ -39,11 +39,35 @@ func TestOpenAPIIsValid31(t *testing.T) { loadOpenAPI(t) }
 // {id...} becomes {id}.
 func openAPIPath(p string) string { return strings.ReplaceAll(p, "...}", "}") }
 
+// describedRoute is a route that openapi.json and docs/http.md describe.
+type describedRoute struct {
+	pattern string
+	public  bool // needs no authentication (routeTable's routes)
+	console bool // one of consoleAPI's: a session cookie, never a bearer token
+}
+
+// describedRoutes lists the routes openapi.json must describe: every route
+// of routeTable and every console operation of consoleAPI, taken from the
+// tables the server registers them from, so that a route added to either
+// without a description fails the tests. The console's pages and assets
+// (GET /ui and GET /ui/{path...}: HTML, scripts and styles for a browser)
+// are not API operations and are not among them.
+func describedRoutes() []describedRoute {
+	s := &Server{cfg: config{registry: prometheus.NewRegistry()}}
+	var out []describedRoute
+	for _, rt := range s.routeTable() {
+		out = append(out, describedRoute{pattern: rt.pattern, public: rt.public})
+	}
+	for _, rt := range s.consoleAPI() {
+		out = append(out, describedRoute{pattern: rt.pattern, console: true})
+	}
+	return out
+}
+
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	doc := loadOpenAPI(t)
-	s := &Server{cfg: config{registry: prometheus.NewRegistry()}}
 	served := map[string]bool{}
-	for _, rt := range s.routeTable() {
+	for _, rt := range describedRoutes() {
 		method, path, ok := strings.Cut(rt.pattern, " ")
 		if !ok {
 			t.Fatalf("route %q has no method", rt.pattern)
@@ -62,6 +86,22 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		}
 		if opn.Summary == "" || opn.Description == "" || opn.OperationID == "" {
 			t.Errorf("%s: the operation needs an operationId, a summary and a description", rt.pattern)
+		}
+		if rt.console {
+			// The console's routes pass neither authenticate nor the
+			// rate limit: a bearer token means nothing to them.
+			if opn.Security == nil {
+				t.Errorf("%s: openapi.json gives it the document's security (a bearer token), which it does not take", rt.pattern)
+				continue
+			}
+			for _, alt := range *opn.Security {
+				for scheme := range alt {
+					if scheme != "session" {
+						t.Errorf("%s: openapi.json says it takes %s, but it takes only the session cookie", rt.pattern, scheme)
+					}
+				}
+			}
+			continue
 		}
 		public := opn.Security != nil && len(*opn.Security) == 1 && len((*opn.Security)[0]) == 0
 		if public != rt.public {
@@ -92,8 +132,7 @@ func TestHTTPReferenceHasEveryRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	sections := strings.Split(string(b), "\n### ")
-	s := &Server{cfg: config{registry: prometheus.NewRegistry()}}
-	for _, rt := range s.routeTable() {
+	for _, rt := range describedRoutes() {
 		method, path, _ := strings.Cut(rt.pattern, " ")
 		heading := method + " " + openAPIPath(path)
 		found := false

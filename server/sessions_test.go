@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,16 +11,16 @@ import (
 )
 
 // consoleClient is a browser's view of the console: a cookie jar, no
-// redirects followed.
+// redirects followed. Every answer it gets is checked against openapi.json
+// (env.checkContract), as env.do's are.
 type consoleClient struct {
-	t    *testing.T
-	base string
+	e    *env
 	c    *http.Client
 	csrf string
 }
 
-func newConsoleClient(t *testing.T, base string) *consoleClient {
-	return &consoleClient{t: t, base: base, c: &http.Client{
+func newConsoleClient(e *env) *consoleClient {
+	return &consoleClient{e: e, c: &http.Client{
 		Jar:           newJar(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
@@ -51,61 +50,68 @@ func (j *jar) Cookies(*url.URL) []*http.Cookie {
 	return out
 }
 
-func (cc *consoleClient) do(method, path, body string, header ...string) *http.Response {
-	cc.t.Helper()
+func (cc *consoleClient) do(method, path, body string, header ...string) answer {
+	cc.e.t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, _ := http.NewRequest(method, cc.base+path, rd)
+	req, err := http.NewRequest(method, cc.e.url+path, rd)
+	if err != nil {
+		cc.e.t.Fatal(err)
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := cc.c.Do(req)
 	if err != nil {
-		cc.t.Fatal(err)
+		cc.e.t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		cc.e.t.Fatalf("%s %s: reading the answer: %v", method, path, err)
+	}
+	op := cc.e.checkContract(req, resp.StatusCode, resp.Header, b)
+	return answer{status: resp.StatusCode, header: resp.Header, body: b, op: op}
 }
 
-func (cc *consoleClient) login(token string) *http.Response {
-	cc.t.Helper()
-	resp := cc.do("POST", "/ui/login", url.Values{"token": {token}, "next": {"/ui/dlq"}}.Encode(),
-		"Content-Type", "application/x-www-form-urlencoded", "Origin", cc.base, "Sec-Fetch-Site", "same-origin")
-	req, _ := http.NewRequest("GET", cc.base+"/ui/session", nil)
-	r, err := cc.c.Do(req)
-	if err == nil {
-		var s struct {
-			CSRF string `json:"csrf"`
-		}
-		json.NewDecoder(r.Body).Decode(&s)
-		r.Body.Close()
-		cc.csrf = s.CSRF
+// login posts the login form as the console's page does and, whatever the
+// answer, asks GET /ui/session for the CSRF token. It returns the login's
+// answer.
+func (cc *consoleClient) login(token string) answer {
+	cc.e.t.Helper()
+	a := cc.do("POST", "/ui/login", url.Values{"token": {token}, "next": {"/ui/dlq"}}.Encode(),
+		"Content-Type", "application/x-www-form-urlencoded", "Origin", cc.e.url, "Sec-Fetch-Site", "same-origin")
+	var s struct {
+		CSRF string `json:"csrf"`
 	}
-	return resp
+	if sa := cc.do("GET", "/ui/session", ""); sa.status == http.StatusOK {
+		sa.json(cc.e.t, &s)
+	}
+	cc.csrf = s.CSRF
+	return a
 }
 
 func TestConsoleSession(t *testing.T) {
 	e, _ := authEnv(t)
-	cc := newConsoleClient(t, e.url)
+	cc := newConsoleClient(e)
 
 	// Pages need a session; the login page takes a token once.
-	if r := cc.do("GET", "/ui/subscriptions", ""); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/ui/login?next=%2Fui%2Fsubscriptions" {
-		t.Fatalf("a page without a session: %d %s", r.StatusCode, r.Header.Get("Location"))
+	if r := cc.do("GET", "/ui/subscriptions", ""); r.status != http.StatusSeeOther || r.header.Get("Location") != "/ui/login?next=%2Fui%2Fsubscriptions" {
+		t.Fatalf("a page without a session: %d %s", r.status, r.header.Get("Location"))
 	}
-	if r := cc.login("hrld_wrong"); r.StatusCode != http.StatusSeeOther || !strings.Contains(r.Header.Get("Location"), "failed=1") {
-		t.Fatalf("a wrong token: %d %s", r.StatusCode, r.Header.Get("Location"))
+	if r := cc.login("hrld_wrong"); r.status != http.StatusSeeOther || !strings.Contains(r.header.Get("Location"), "failed=1") {
+		t.Fatalf("a wrong token: %d %s", r.status, r.header.Get("Location"))
 	}
-	if r := cc.do("POST", "/ui/login", "token="+adminToken, "Content-Type", "application/x-www-form-urlencoded", "Origin", "https://evil.example"); r.StatusCode != http.StatusForbidden {
-		t.Fatalf("a cross-origin login: %d", r.StatusCode)
+	if r := cc.do("POST", "/ui/login", "token="+adminToken, "Content-Type", "application/x-www-form-urlencoded", "Origin", "https://evil.example"); r.status != http.StatusForbidden {
+		t.Fatalf("a cross-origin login: %d", r.status)
 	}
 	r := cc.login(adminToken)
-	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/ui/dlq" {
-		t.Fatalf("login: %d %s", r.StatusCode, r.Header.Get("Location"))
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/ui/dlq" {
+		t.Fatalf("login: %d %s", r.status, r.header.Get("Location"))
 	}
-	set := r.Header.Get("Set-Cookie")
+	set := r.header.Get("Set-Cookie")
 	for _, want := range []string{"herald_session=hrss_", "Path=/", "HttpOnly", "SameSite=Strict", "Max-Age=43200"} {
 		if !strings.Contains(set, want) {
 			t.Errorf("the session cookie %q lacks %s", set, want)
@@ -122,43 +128,43 @@ func TestConsoleSession(t *testing.T) {
 	}
 
 	// The session is the token: reads work, changes need the CSRF token.
-	if r := cc.do("GET", "/v1/dlq", ""); r.StatusCode != http.StatusOK {
-		t.Fatalf("GET /v1/dlq with the admin's session: %d", r.StatusCode)
+	if r := cc.do("GET", "/v1/dlq", ""); r.status != http.StatusOK {
+		t.Fatalf("GET /v1/dlq with the admin's session: %d", r.status)
 	}
-	if r := cc.do("POST", "/v1/events", `{"name":"recording.done","data":{}}`); r.StatusCode != http.StatusForbidden {
-		t.Fatalf("a publish without the CSRF token: %d", r.StatusCode)
+	if r := cc.do("POST", "/v1/events", `{"name":"recording.done","data":{}}`); r.status != http.StatusForbidden {
+		t.Fatalf("a publish without the CSRF token: %d", r.status)
 	}
-	if r := cc.do("POST", "/v1/events", `{"name":"recording.done","data":{}}`, "Herald-Csrf", "nope"); r.StatusCode != http.StatusForbidden {
-		t.Fatalf("a publish with a wrong CSRF token: %d", r.StatusCode)
+	if r := cc.do("POST", "/v1/events", `{"name":"recording.done","data":{}}`, "Herald-Csrf", "nope"); r.status != http.StatusForbidden {
+		t.Fatalf("a publish with a wrong CSRF token: %d", r.status)
 	}
-	if r := cc.do("POST", "/v1/events", `{"name":"recording.done","data":{}}`, "Herald-Csrf", cc.csrf); r.StatusCode != http.StatusCreated {
-		t.Fatalf("a publish with the CSRF token: %d", r.StatusCode)
+	if r := cc.do("POST", "/v1/events", `{"name":"recording.done","data":{}}`, "Herald-Csrf", cc.csrf); r.status != http.StatusCreated {
+		t.Fatalf("a publish with the CSRF token: %d", r.status)
 	}
 	// A restricted token's session has the token's rights, no more.
-	rc := newConsoleClient(t, e.url)
+	rc := newConsoleClient(e)
 	rc.login(recorderToken)
-	if r := rc.do("GET", "/v1/dlq", ""); r.StatusCode != http.StatusForbidden {
-		t.Fatalf("GET /v1/dlq with the recorder's session: %d", r.StatusCode)
+	if r := rc.do("GET", "/v1/dlq", ""); r.status != http.StatusForbidden {
+		t.Fatalf("GET /v1/dlq with the recorder's session: %d", r.status)
 	}
-	if r := rc.do("GET", "/v1/events?name=recording.>", ""); r.StatusCode != http.StatusOK {
-		t.Fatalf("reading its events: %d", r.StatusCode)
+	if r := rc.do("GET", "/v1/events?name=recording.>", ""); r.status != http.StatusOK {
+		t.Fatalf("reading its events: %d", r.status)
 	}
 
 	// Logging out needs the CSRF token, ends the session and clears the cookie.
-	if r := cc.do("POST", "/ui/logout", ""); r.StatusCode != http.StatusForbidden {
-		t.Fatalf("logout without the CSRF token: %d", r.StatusCode)
+	if r := cc.do("POST", "/ui/logout", ""); r.status != http.StatusForbidden {
+		t.Fatalf("logout without the CSRF token: %d", r.status)
 	}
 	old := cc.c.Jar.(*jar).cookies["herald_session"].Value
-	if r := cc.do("POST", "/ui/logout", "", "Herald-Csrf", cc.csrf); r.StatusCode != http.StatusNoContent {
-		t.Fatalf("logout: %d", r.StatusCode)
+	if r := cc.do("POST", "/ui/logout", "", "Herald-Csrf", cc.csrf); r.status != http.StatusNoContent {
+		t.Fatalf("logout: %d", r.status)
 	}
 	if _, ok := cc.c.Jar.(*jar).cookies["herald_session"]; ok {
 		t.Error("logout left the cookie")
 	}
-	replay := newConsoleClient(t, e.url)
+	replay := newConsoleClient(e)
 	replay.c.Jar.SetCookies(nil, []*http.Cookie{{Name: "herald_session", Value: old}})
-	if r := replay.do("GET", "/v1/status", ""); r.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("the cookie of an ended session: %d", r.StatusCode)
+	if r := replay.do("GET", "/v1/status", ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("the cookie of an ended session: %d", r.status)
 	}
 }
 
@@ -171,10 +177,10 @@ func TestConsoleSessionEndsWithItsToken(t *testing.T) {
 		} `json:"info"`
 	}
 	e.do("POST", "/v1/tokens", map[string]any{"identity": "temp", "subscribe": []string{"recording.>"}}, "Authorization", bearer(adminToken)).json(t, &created)
-	cc := newConsoleClient(t, e.url)
+	cc := newConsoleClient(e)
 	cc.login(created.Token)
-	if r := cc.do("GET", "/v1/status", ""); r.StatusCode != http.StatusOK {
-		t.Fatalf("status with the session: %d", r.StatusCode)
+	if r := cc.do("GET", "/v1/status", ""); r.status != http.StatusOK {
+		t.Fatalf("status with the session: %d", r.status)
 	}
 	// A stream opened with the session ends when the token is revoked.
 	req, _ := http.NewRequest("GET", e.url+"/v1/stream", nil)
@@ -196,22 +202,22 @@ func TestConsoleSessionEndsWithItsToken(t *testing.T) {
 		t.Fatal("the session's stream outlived its token")
 	}
 	resp.Body.Close()
-	if r := cc.do("GET", "/v1/status", ""); r.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("status with the session of a revoked token: %d", r.StatusCode)
+	if r := cc.do("GET", "/v1/status", ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("status with the session of a revoked token: %d", r.status)
 	}
-	if r := cc.do("GET", "/ui/", ""); r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("a page with the session of a revoked token: %d", r.StatusCode)
+	if r := cc.do("GET", "/ui/", ""); r.status != http.StatusSeeOther {
+		t.Fatalf("a page with the session of a revoked token: %d", r.status)
 	}
 }
 
 func TestConsoleOpenServerHasNoLogin(t *testing.T) {
 	e := newEnv(t)
-	cc := newConsoleClient(t, e.url)
+	cc := newConsoleClient(e)
 	r := cc.do("GET", "/ui/", "")
-	if r.StatusCode != http.StatusOK {
-		t.Fatalf("GET /ui/ on an open server: %d", r.StatusCode)
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /ui/ on an open server: %d", r.status)
 	}
-	h := r.Header
+	h := r.header
 	for k, want := range map[string]string{
 		"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'",
 		"X-Frame-Options":         "DENY",
@@ -225,25 +231,40 @@ func TestConsoleOpenServerHasNoLogin(t *testing.T) {
 	if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
 		t.Errorf("the CSP allows framing: %q", h.Get("Content-Security-Policy"))
 	}
-	if r := cc.do("GET", "/ui/login", ""); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/ui/" {
-		t.Fatalf("the login page of an open server: %d %s", r.StatusCode, r.Header.Get("Location"))
+	if r := cc.do("GET", "/ui/login", ""); r.status != http.StatusSeeOther || r.header.Get("Location") != "/ui/" {
+		t.Fatalf("the login page of an open server: %d %s", r.status, r.header.Get("Location"))
 	}
-	if r := cc.do("GET", "/ui/assets/app.js", "", "Accept-Encoding", "gzip"); r.StatusCode != http.StatusOK ||
-		r.Header.Get("Content-Encoding") != "gzip" || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/javascript") {
-		t.Fatalf("app.js: %d %v", r.StatusCode, r.Header)
-	} else if r2 := cc.do("GET", "/ui/assets/app.js", "", "If-None-Match", r.Header.Get("ETag")); r2.StatusCode != http.StatusNotModified {
-		t.Fatalf("app.js again with its ETag: %d", r2.StatusCode)
+	if r := cc.do("GET", "/ui/assets/app.js", "", "Accept-Encoding", "gzip"); r.status != http.StatusOK ||
+		r.header.Get("Content-Encoding") != "gzip" || !strings.HasPrefix(r.header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("app.js: %d %v", r.status, r.header)
+	} else if r2 := cc.do("GET", "/ui/assets/app.js", "", "If-None-Match", r.header.Get("ETag")); r2.status != http.StatusNotModified {
+		t.Fatalf("app.js again with its ETag: %d", r2.status)
 	}
-	if r := cc.do("GET", "/ui/assets/nope.js", ""); r.StatusCode != http.StatusNotFound {
-		t.Fatalf("a missing asset: %d", r.StatusCode)
+	if r := cc.do("GET", "/ui/assets/nope.js", ""); r.status != http.StatusNotFound {
+		t.Fatalf("a missing asset: %d", r.status)
 	}
-	if r := cc.do("GET", "/ui", ""); r.StatusCode != http.StatusMovedPermanently {
-		t.Fatalf("/ui: %d", r.StatusCode)
+	if r := cc.do("GET", "/ui", ""); r.status != http.StatusMovedPermanently {
+		t.Fatalf("/ui: %d", r.status)
+	}
+	// The console acts as an admin without a session; its login form only
+	// sends it on.
+	var sess struct {
+		Auth  bool `json:"auth"`
+		Admin bool `json:"admin"`
+	}
+	if r := cc.do("GET", "/ui/session", ""); r.status != http.StatusOK {
+		t.Fatalf("GET /ui/session on an open server: %d", r.status)
+	} else if r.json(t, &sess); sess.Auth || !sess.Admin {
+		t.Fatalf("GET /ui/session on an open server: %s", r.body)
+	}
+	if r := cc.do("POST", "/ui/login", "next=%2Fui%2Fdlq", "Content-Type", "application/x-www-form-urlencoded"); r.status != http.StatusSeeOther ||
+		r.header.Get("Location") != "/ui/dlq" || r.header.Get("Set-Cookie") != "" {
+		t.Fatalf("POST /ui/login on an open server: %d to %q, cookie %q", r.status, r.header.Get("Location"), r.header.Get("Set-Cookie"))
 	}
 	// A stale cookie on an open server is ignored.
 	cc.c.Jar.SetCookies(nil, []*http.Cookie{{Name: "herald_session", Value: "hrss_stale"}})
-	if r := cc.do("GET", "/v1/status", ""); r.StatusCode != http.StatusOK {
-		t.Fatalf("an open server with a stale cookie: %d", r.StatusCode)
+	if r := cc.do("GET", "/v1/status", ""); r.status != http.StatusOK {
+		t.Fatalf("an open server with a stale cookie: %d", r.status)
 	}
 }
 
