@@ -69,7 +69,7 @@ func newEnvBus(t *testing.T, st herald.Store, bus *herald.Bus, opts ...server.Op
 		srv.EndStreams()
 		ts.CloseClientConnections()
 		ts.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := srv.Close(ctx); err != nil {
 			t.Errorf("server Close: %v", err)
@@ -120,7 +120,7 @@ func newBubbleEnvStore(t *testing.T, st herald.Store, opts ...server.Option) *en
 		srv.EndStreams()
 		tr.CloseIdleConnections()
 		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := srv.Close(ctx); err != nil {
 			t.Errorf("server Close: %v", err)
