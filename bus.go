@@ -996,15 +996,7 @@ func (b *Bus) DeadLetterCounts(ctx context.Context) (map[string]int, error) {
 // deadLetterCounts counts the stored dead letters by subscription, without
 // committing first.
 func (b *Bus) deadLetterCounts(ctx context.Context) (map[string]int, error) {
-	dls, err := b.store.DeadLetters(ctx, DeadLetterQuery{})
-	if err != nil {
-		return nil, err
-	}
-	n := make(map[string]int)
-	for _, d := range dls {
-		n[d.Subscription]++
-	}
-	return n, nil
+	return b.store.DeadLetterCounts(ctx)
 }
 
 // Redrive marks the dead letters matching q for redrive and returns how

@@ -668,3 +668,32 @@ func testCloseKeepsToItsContextWhenCommitsHang(t *testing.T) {
 		t.Errorf("Close: %v, want an error wrapping the deadline", err)
 	}
 }
+
+// unreadableDeadLetters is a store whose dead letters cannot be listed
+// (as if each were too large to read back at once).
+type unreadableDeadLetters struct{ Store }
+
+func (unreadableDeadLetters) DeadLetters(context.Context, DeadLetterQuery) ([]DeadLetter, error) {
+	return nil, errors.New("dead letters read in full")
+}
+
+// Counting dead letters (GET /v1/subscriptions, every /metrics scrape)
+// asks the store for counts: it read every dead letter, event and all,
+// so a queue of large events cost its whole size in memory at each
+// scrape.
+func TestDeadLetterCountsDoNotReadDeadLetters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := sharedStore(t)
+		b := newBus(t, WithStore(unreadableDeadLetters{st}))
+		ctx := context.Background()
+		e := ev("c.e", "", "")
+		mustPublish(t, b, e)
+		if err := st.Commit(ctx, "c", Progress{DeadLetters: []DeadLetter{{Event: e, Errors: []AttemptError{{Attempt: 1, Error: "x"}}}}}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := b.DeadLetterCounts(ctx)
+		if err != nil || n["c"] != 1 {
+			t.Fatalf("DeadLetterCounts = %v, %v; want c: 1", n, err)
+		}
+	})
+}

@@ -641,6 +641,20 @@ func (s *MemoryStore) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]Dea
 	return out, nil
 }
 
+// DeadLetterCounts implements SubscriptionState.
+func (s *MemoryStore) DeadLetterCounts(ctx context.Context) (map[string]int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	n := make(map[string]int)
+	for _, d := range s.dead {
+		n[d.dl.Subscription]++
+	}
+	return n, nil
+}
+
 // RedriveDeadLetters implements SubscriptionState.
 func (s *MemoryStore) RedriveDeadLetters(ctx context.Context, q DeadLetterQuery) (int, error) {
 	s.mu.Lock()

@@ -178,6 +178,11 @@ type SubscriptionState interface {
 	// DeadLetters returns the dead letters matching q, oldest first.
 	DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error)
 
+	// DeadLetterCounts counts the dead letters by subscription (one with
+	// none is absent): the entries DeadLetters lists, without reading
+	// their events, so that its cost does not grow with their size.
+	DeadLetterCounts(ctx context.Context) (map[string]int, error)
+
 	// RedriveDeadLetters marks the dead letters matching q for redrive and
 	// returns how many it marked. The subscription that owns each one
 	// delivers it again and resolves (removes) it when it succeeds.

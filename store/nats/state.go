@@ -458,6 +458,34 @@ func (s *Store) DeadLetters(ctx context.Context, q herald.DeadLetterQuery) ([]he
 	return out, nil
 }
 
+// DeadLetterCounts implements herald.SubscriptionState: it lists the
+// dead letters' keys (their headers only: no event crosses the wire).
+func (s *Store) DeadLetterCounts(ctx context.Context) (map[string]int, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	keys, err := s.subs.ListKeysFiltered(ctx, "dl.>")
+	if err != nil {
+		return nil, s.mapErr("counting dead letters", err)
+	}
+	defer keys.Stop()
+	n := make(map[string]int)
+	for k := range keys.Keys() {
+		tok, _, ok := strings.Cut(strings.TrimPrefix(k, "dl."), ".")
+		sub, valid := decodeToken(tok)
+		if !ok || !valid {
+			return nil, fmt.Errorf("nats store: dead letter key %q is corrupt: %w", k, herald.ErrIncompatibleStore)
+		}
+		n[sub]++
+	}
+	if ctx.Err() != nil {
+		return nil, s.mapErr("counting dead letters", ctx.Err())
+	}
+	return n, nil
+}
+
 // RedriveDeadLetters implements herald.SubscriptionState.
 func (s *Store) RedriveDeadLetters(ctx context.Context, q herald.DeadLetterQuery) (int, error) {
 	if err := s.check(); err != nil {

@@ -34,21 +34,27 @@ func (s *Store) Checkpoints(ctx context.Context) (map[string]uint64, error) {
 		return nil, err
 	}
 	rows, err := s.reads.checkpoints.QueryContext(ctx)
-	if err != nil {
-		return nil, s.fail(ctx, "checkpoints", err)
+	return scanByName[uint64](ctx, s, "checkpoints", rows, err)
+}
+
+// scanByName reads the (subscription, integer) rows of a query (run with
+// error qerr) into a map, and closes them; what names the query in errors.
+func scanByName[V int | uint64](ctx context.Context, s *Store, what string, rows *sql.Rows, qerr error) (map[string]V, error) {
+	if qerr != nil {
+		return nil, s.fail(ctx, what, qerr)
 	}
 	defer rows.Close()
-	m := make(map[string]uint64)
+	m := make(map[string]V)
 	for rows.Next() {
 		var sub string
-		var pos int64
-		if err := rows.Scan(&sub, &pos); err != nil {
-			return nil, s.fail(ctx, "checkpoints", err)
+		var n int64
+		if err := rows.Scan(&sub, &n); err != nil {
+			return nil, s.fail(ctx, what, err)
 		}
-		m[sub] = uint64(pos)
+		m[sub] = V(n)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, "checkpoints", err)
+		return nil, s.fail(ctx, what, err)
 	}
 	return m, nil
 }
@@ -295,6 +301,16 @@ func (s *Store) DeadLetters(ctx context.Context, q herald.DeadLetterQuery) ([]he
 		return nil, s.fail(ctx, "dead letters", err)
 	}
 	return out, nil
+}
+
+// DeadLetterCounts implements herald.SubscriptionState: one pass over
+// the index of dead letters by subscription.
+func (s *Store) DeadLetterCounts(ctx context.Context) (map[string]int, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, "SELECT subscription, COUNT(*) FROM dead_letters GROUP BY subscription")
+	return scanByName[int](ctx, s, "counting dead letters", rows, err)
 }
 
 // RedriveDeadLetters marks the dead letters matching q for redrive.

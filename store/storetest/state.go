@@ -278,6 +278,57 @@ func sameDeadLetter(got, want herald.DeadLetter) string {
 	return fmt.Sprint(diffs)
 }
 
+// testDeadLetterCounts checks that DeadLetterCounts counts what
+// DeadLetters lists, by subscription, through replacing, resolving and
+// discarding, whatever the subscription's name is made of.
+func (s *suite) testDeadLetterCounts(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	evs := make([]*herald.Event, 4)
+	for i := range evs {
+		evs[i] = event(t, "a.b", i+1)
+	}
+	mustAppend(t, st, herald.AppendOptions{}, evs...)
+	subs := []string{"s1", "push/web hook.é"}
+	counts := func(name string, want map[string]int) {
+		t.Helper()
+		got, err := st.DeadLetterCounts(ctx)
+		if err != nil {
+			t.Fatalf("%s: DeadLetterCounts: %v", name, err)
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: DeadLetterCounts = %v, want %v", name, got, want)
+		}
+		listed := map[string]int{}
+		ds, err := st.DeadLetters(ctx, herald.DeadLetterQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			listed[d.Subscription]++
+		}
+		if !maps.Equal(listed, want) {
+			t.Errorf("%s: DeadLetters lists %v, want %v", name, listed, want)
+		}
+	}
+	counts("none", map[string]int{})
+	for i, e := range evs {
+		mustCommit(t, st, subs[i%2], herald.Progress{Checkpoint: uint64(i + 1), DeadLetters: []herald.DeadLetter{deadLetter(e.Clone(), base)}})
+	}
+	mustCommit(t, st, subs[1], herald.Progress{Checkpoint: 4, DeadLetters: []herald.DeadLetter{deadLetter(evs[1].Clone(), base)}})
+	counts("two each, one replaced", map[string]int{subs[0]: 2, subs[1]: 2})
+	mustCommit(t, st, subs[0], herald.Progress{Checkpoint: 4, Resolved: []string{herald.DeadLetterID(subs[0], evs[0].ID)}})
+	counts("one resolved", map[string]int{subs[0]: 1, subs[1]: 2})
+	if _, err := st.DeleteDeadLetters(ctx, herald.DeadLetterQuery{Subscription: subs[1]}); err != nil {
+		t.Fatal(err)
+	}
+	counts("one subscription's discarded", map[string]int{subs[0]: 1})
+	if _, err := st.DeleteDeadLetters(ctx, herald.DeadLetterQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	counts("all discarded", map[string]int{})
+}
+
 func (s *suite) testDeadLetters(t *testing.T) {
 	st := s.open(t)
 	ctx := t.Context()

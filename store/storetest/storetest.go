@@ -120,6 +120,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store, f Features) {
 		{"Checkpoints", s.testCheckpoints},
 		{"Outcomes", s.testOutcomes},
 		{"DeadLetters", s.testDeadLetters},
+		{"DeadLetterCounts", s.testDeadLetterCounts},
 		{"Counts", s.testCounts},
 		{"KV", s.testKV},
 		{"Prune", s.testPrune},
