@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/heraldhq/herald/api"
 	"io/fs"
 	"log/slog"
 	"mime"
@@ -241,7 +242,9 @@ func (s *Server) handleUILogin(w http.ResponseWriter, r *http.Request) {
 	}
 	secret, _, err := s.sessions.create(p.tok.Hash)
 	if err != nil {
-		http.Error(w, toAPIError(err).Message, http.StatusServiceUnavailable)
+		ae := toAPIError(err)
+		w.Header().Set("Retry-After", api.FormatRetryAfter(ae.RetryAfter))
+		http.Error(w, ae.Message, http.StatusServiceUnavailable)
 		return
 	}
 	s.audit.LogAttrs(r.Context(), slog.LevelInfo, "console login", slog.String("identity", p.identity()),
@@ -257,7 +260,7 @@ func (s *Server) handleUILogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleUILogout(w http.ResponseWriter, r *http.Request) {
 	if secret := sessionSecret(r); secret != "" {
 		if sess := s.sessions.get(secret); sess != nil {
-			if r.Header.Get(csrfHeader) != sess.csrf {
+			if !sess.csrfOK(r) {
 				s.writeError(w, r, newError(http.StatusForbidden, CodeForbidden, "logging out needs the session's CSRF token in %s", csrfHeader))
 				return
 			}
