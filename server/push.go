@@ -438,6 +438,18 @@ func (pm *pushManager) checkCapsLocked(d PushSubscription, p *principal, exists 
 		return newError(http.StatusForbidden, CodeForbidden,
 			"the server runs %d push subscriptions, its cap: delete one first", lim.Total)
 	}
+	total := max(d.Concurrency, 1)
+	for name, ps := range pm.m {
+		if name != d.Name {
+			total += max(ps.def.Concurrency, 1)
+		}
+	}
+	if total > lim.ConcurrencyTotal {
+		ae := newError(http.StatusForbidden, CodeForbidden,
+			"the concurrency of the server's push subscriptions would add up to %d, over its cap of %d: lower this one's, or another's", total, lim.ConcurrencyTotal)
+		ae.Field = "concurrency"
+		return ae
+	}
 	if p == nil || p.admin() {
 		return nil // the configuration's, an admin's, an open server's
 	}

@@ -223,12 +223,17 @@ type PushLimits struct {
 	// identity's push subscriptions (a subscription's concurrency is at
 	// most 1,024). Default 64.
 	ConcurrencyPerIdentity int `json:"concurrency_per_identity,omitempty" yaml:"concurrency_per_identity,omitempty"`
+	// ConcurrencyTotal caps the sum of the concurrency of every push
+	// subscription the server runs, admins' and the configuration's
+	// included: each delivery in flight holds a connection and its
+	// buffers. Default 1,024.
+	ConcurrencyTotal int `json:"concurrency_total,omitempty" yaml:"concurrency_total,omitempty"`
 }
 
 // DefaultPushLimits returns the push subscription caps the server applies
 // unless told otherwise.
 func DefaultPushLimits() PushLimits {
-	return PushLimits{PerIdentity: 20, Total: 500, ConcurrencyPerIdentity: 64}
+	return PushLimits{PerIdentity: 20, Total: 500, ConcurrencyPerIdentity: 64, ConcurrencyTotal: 1024}
 }
 
 func (l PushLimits) withDefaults() PushLimits {
@@ -242,12 +247,15 @@ func (l PushLimits) withDefaults() PushLimits {
 	if l.ConcurrencyPerIdentity <= 0 {
 		l.ConcurrencyPerIdentity = d.ConcurrencyPerIdentity
 	}
+	if l.ConcurrencyTotal <= 0 {
+		l.ConcurrencyTotal = d.ConcurrencyTotal
+	}
 	return l
 }
 
 // WithPushLimits sets the caps on push subscriptions; zero fields keep the
 // defaults of DefaultPushLimits (20 per identity, 500 in all, a
-// concurrency of 64 per identity). A PUT beyond a cap is refused with 403.
+// concurrency of 64 per identity and 1,024 in all). A PUT beyond a cap is refused with 403.
 func WithPushLimits(l PushLimits) Option { return func(c *config) { c.pushLimits = l } }
 
 // WithCORS lets browser pages from origins call the API (Cross-Origin
