@@ -149,6 +149,11 @@ type PushSubscriptionInfo struct {
 	SecretSet bool `json:"secret_set"`
 	// Running tells that the subscription is delivering.
 	Running bool `json:"running"`
+	// Paused, when it is not running, says why: "owner_has_no_token" (its
+	// owner's tokens were all revoked) or "dead_letter_cap" (it holds its
+	// cap of dead letters; discard them, or an admin redrives, to resume
+	// it).
+	Paused string `json:"paused,omitempty"`
 	// Stats counts deliveries. Its handled, failed, retried and
 	// dead_lettered are the subscription's totals since it was created,
 	// kept by the store: every server sharing the store shows the same,

@@ -68,7 +68,8 @@ func (s *Server) view(ctx context.Context, ps *pushSub) subscriptionView {
 	v := subscriptionView{PushSubscription: ps.def, SecretSet: ps.def.Secret != "", Running: ps.sub != nil}
 	v.PushSubscription.Secret = ""
 	if ps.sub == nil {
-		return v // paused: its owner holds no token
+		v.Paused = s.push.pausedWhy(ps.def.Name)
+		return v
 	}
 	st := ps.sub.Stats()
 	if pos, ok, err := s.bus.Checkpoint(ctx, ps.def.Name); err == nil && ok && pos > st.Position {
@@ -285,6 +286,7 @@ func (s *Server) handleDLQRedrive(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
+	s.push.resumeFull()
 	if n == 0 {
 		return notFound("no dead letter %q", id)
 	}
@@ -305,6 +307,7 @@ func (s *Server) handleDLQRedriveAll(w http.ResponseWriter, r *http.Request, p *
 	if err != nil {
 		return err
 	}
+	s.push.resumeFull()
 	writeJSON(w, http.StatusAccepted, map[string]int{"redriven": n})
 	return nil
 }

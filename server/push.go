@@ -143,6 +143,11 @@ type pushManager struct {
 	m       map[string]*pushSub
 	stopped bool // by stopAll: nothing starts again
 
+	// full holds the subscriptions paused at their dead-letter cap;
+	// dead is each subscription's count at the last check.
+	full map[string]bool
+	dead map[string]int
+
 	cutMu sync.Mutex
 	cut   map[string]int // deliveries the stop cut short, by subscription
 }
@@ -180,7 +185,7 @@ type pushSub struct {
 }
 
 func newPushManager(s *Server) *pushManager {
-	return &pushManager{s: s, m: map[string]*pushSub{}}
+	return &pushManager{s: s, m: map[string]*pushSub{}, full: map[string]bool{}, dead: map[string]int{}}
 }
 
 // load starts every push subscription kept in KV.
@@ -252,6 +257,8 @@ func (pm *pushManager) sync(ctx context.Context) error {
 			continue
 		}
 		delete(pm.m, name)
+		delete(pm.full, name)
+		delete(pm.dead, name)
 	}
 	return errors.Join(errs...)
 }
@@ -269,7 +276,92 @@ func (pm *pushManager) unsubscribe(ctx context.Context, sub *herald.Subscription
 // pause (they keep their definition and checkpoint) until it has a token
 // again.
 func (pm *pushManager) mayRun(d PushSubscription) bool {
-	return d.Owner == "" || !pm.s.auth.enabled() || pm.s.auth.hasIdentity(d.Owner)
+	return (d.Owner == "" || !pm.s.auth.enabled() || pm.s.auth.hasIdentity(d.Owner)) && !pm.full[d.Name]
+}
+
+// deadLetterCheck is how often the push subscriptions' dead letters are
+// counted against their cap (see PushLimits.DeadLetters).
+const deadLetterCheck = time.Second
+
+// checkDeadLetters pauses the running push subscriptions that hold at
+// least their cap of dead letters and added some since the last check,
+// and starts again the paused ones whose dead letters were discarded
+// below it. A subscription whose redrive replaces its dead letters does
+// not add any, and keeps running.
+func (pm *pushManager) checkDeadLetters() {
+	ctx, cancel := context.WithTimeout(pm.s.ctx, 10*time.Second)
+	defer cancel()
+	counts, err := pm.s.bus.DeadLetterCounts(ctx)
+	if err != nil {
+		if pm.s.ctx.Err() == nil {
+			pm.s.log.Warn("counting the push subscriptions' dead letters", "err", err)
+		}
+		return
+	}
+	limit := pm.s.cfg.pushLimits.DeadLetters
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if pm.stopped {
+		return
+	}
+	for name, ps := range pm.m {
+		n, before := counts[name], pm.dead[name]
+		pm.dead[name] = n
+		switch {
+		case ps.sub != nil && n >= limit && n > before:
+			cut, cancel := context.WithCancel(pm.s.ctx)
+			cancel() // deliveries in flight end now; they come again on resume
+			if err := pm.unsubscribe(cut, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) && !errors.Is(err, context.Canceled) {
+				pm.s.log.Warn("pausing a webhook at its dead-letter cap", "subscription", name, "err", err)
+			}
+			pm.full[name] = true
+			pm.m[name] = &pushSub{def: ps.def}
+			pm.s.log.Warn("webhook paused: it holds its cap of dead letters; discard them, or redrive as an admin, to resume it",
+				"subscription", name, "dead_letters", n, "cap", limit)
+		case pm.full[name] && n < limit:
+			pm.resumeLocked(name, "its dead letters are below the cap again")
+		}
+	}
+}
+
+// pausedWhy says why the paused subscription name is not running (see
+// api.PushSubscriptionInfo.Paused).
+func (pm *pushManager) pausedWhy(name string) string {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if pm.full[name] {
+		return "dead_letter_cap"
+	}
+	return "owner_has_no_token"
+}
+
+// resumeFull starts again every subscription paused at its dead-letter
+// cap: an admin redrove dead letters, which only a running subscription
+// delivers. One that goes on adding dead letters pauses again.
+func (pm *pushManager) resumeFull() {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if pm.stopped {
+		return
+	}
+	for name := range pm.full {
+		pm.resumeLocked(name, "an admin redrove dead letters")
+	}
+}
+
+// resumeLocked starts name again after a pause at its dead-letter cap;
+// pm.mu is held.
+func (pm *pushManager) resumeLocked(name, why string) {
+	delete(pm.full, name)
+	ps, ok := pm.m[name]
+	if !ok || ps.sub != nil {
+		return
+	}
+	if err := pm.startLocked(ps.def); err != nil {
+		pm.s.log.Warn("resuming a webhook paused at its dead-letter cap", "subscription", name, "err", err)
+		return
+	}
+	pm.s.log.Info("webhook resumed: "+why, "subscription", name)
 }
 
 // pauseIdentity pauses the running webhooks owned by identity when it
@@ -401,6 +493,10 @@ func (pm *pushManager) put(ctx context.Context, d PushSubscription, p *principal
 			}
 			delete(pm.m, d.Name)
 		}
+		// A new definition (perhaps a mended endpoint) runs again, even
+		// one paused at its dead-letter cap: it pauses again if it goes
+		// on adding dead letters.
+		delete(pm.full, d.Name)
 		if !exists {
 			// A new subscription: dead letters, outcomes and a checkpoint
 			// under its name are an earlier one's (deleted through
@@ -507,6 +603,8 @@ func (pm *pushManager) remove(ctx context.Context, name string) error {
 		return err
 	}
 	delete(pm.m, name)
+	delete(pm.full, name)
+	delete(pm.dead, name)
 	if err := pm.s.kv.DeleteValue(ctx, SubscriptionBucket, name); err != nil {
 		return err
 	}

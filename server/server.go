@@ -228,12 +228,20 @@ type PushLimits struct {
 	// included: each delivery in flight holds a connection and its
 	// buffers. Default 1,024.
 	ConcurrencyTotal int `json:"concurrency_total,omitempty" yaml:"concurrency_total,omitempty"`
+	// DeadLetters is the most dead letters a push subscription adds
+	// before it pauses: a subscription holding at least this many whose
+	// count grew in the last second stops delivering (its definition and
+	// checkpoint are kept) until its dead letters are discarded below
+	// the cap, or an admin redrives. Each dead letter keeps a copy of its
+	// event, so this bounds what one subscription's failing endpoint
+	// writes. Default 10,000.
+	DeadLetters int `json:"dead_letters,omitempty" yaml:"dead_letters,omitempty"`
 }
 
 // DefaultPushLimits returns the push subscription caps the server applies
 // unless told otherwise.
 func DefaultPushLimits() PushLimits {
-	return PushLimits{PerIdentity: 20, Total: 500, ConcurrencyPerIdentity: 64, ConcurrencyTotal: 1024}
+	return PushLimits{PerIdentity: 20, Total: 500, ConcurrencyPerIdentity: 64, ConcurrencyTotal: 1024, DeadLetters: 10000}
 }
 
 func (l PushLimits) withDefaults() PushLimits {
@@ -250,12 +258,16 @@ func (l PushLimits) withDefaults() PushLimits {
 	if l.ConcurrencyTotal <= 0 {
 		l.ConcurrencyTotal = d.ConcurrencyTotal
 	}
+	if l.DeadLetters <= 0 {
+		l.DeadLetters = d.DeadLetters
+	}
 	return l
 }
 
 // WithPushLimits sets the caps on push subscriptions; zero fields keep the
 // defaults of DefaultPushLimits (20 per identity, 500 in all, a
-// concurrency of 64 per identity and 1,024 in all). A PUT beyond a cap is refused with 403.
+// concurrency of 64 per identity and 1,024 in all, 10,000 dead letters
+// per subscription). A PUT beyond a cap is refused with 403.
 func WithPushLimits(l PushLimits) Option { return func(c *config) { c.pushLimits = l } }
 
 // WithCORS lets browser pages from origins call the API (Cross-Origin
@@ -421,6 +433,11 @@ func (s *Server) start(ctx context.Context) error {
 	go func() {
 		defer s.wg.Done()
 		s.refreshShared()
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.every(deadLetterCheck, s.push.checkDeadLetters)
 	}()
 	s.history = newHistory(s.cfg.historyEvery, s.cfg.historyKeep)
 	s.history.add(s.sample())

@@ -117,7 +117,7 @@ A configuration file (YAML) may hold:
   cors_origins: [https://dashboard.example]
   max_conns_per_addr: 256    # open connections per client address; -1: no cap
   limits: {max_body: 4194304, max_batch: 1000, max_event: 1048576, max_depth: 64}
-  push_limits: {per_identity: 20, total: 500, concurrency_per_identity: 64, concurrency_total: 1024}
+  push_limits: {per_identity: 20, total: 500, concurrency_per_identity: 64, concurrency_total: 1024, dead_letters: 10000}
   read_ahead: {per_subscription: 8388608, total: 67108864}  # bytes of events push subscriptions hold
   webhook_policy:            # which addresses webhooks may reach (defaults shown)
     loopback: everyone       # 127.0.0.0/8, ::1: everyone, admin or nobody
