@@ -77,15 +77,21 @@ func testPushSubscriptionPausesAtDeadLetterCap(t *testing.T) {
 		t.Fatalf("a paused subscription made %d deliveries", calls.Load()-before)
 	}
 
+	// resumes checks that the request resumes the subscription.
+	resumes := func(what, method, path string, status int) {
+		t.Helper()
+		before := calls.Load()
+		if a := e.do(method, path, nil); a.status != status {
+			t.Fatalf("%s: %d %s", what, a.status, a.body)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if calls.Load() == before {
+			t.Fatalf("%s did not resume the subscription", what)
+		}
+	}
 	// Discarded below the cap, it runs again, and pauses again.
-	if a := e.do("DELETE", "/v1/dlq?subscription=failing", nil); a.status != 200 {
-		t.Fatalf("discard: %d %s", a.status, a.body)
-	}
-	time.Sleep(5 * time.Second)
-	synctest.Wait()
-	if calls.Load() == before {
-		t.Fatal("discarding its dead letters did not resume the subscription")
-	}
+	resumes("discarding its dead letters", "DELETE", "/v1/dlq?subscription=failing", 200)
 	if n, why := dead(), paused(); n < limit || n > 300 || why != "dead_letter_cap" {
 		t.Fatalf("after the discard: %d dead letters, paused %q", n, why)
 	}
@@ -94,13 +100,5 @@ func testPushSubscriptionPausesAtDeadLetterCap(t *testing.T) {
 	// delivers what is redriven. Its redriven events fail again and
 	// replace their dead letters (no more of them): it keeps running
 	// until new events fail.
-	before = calls.Load()
-	if a := e.do("POST", "/v1/dlq/redrive?subscription=failing", nil); a.status != 202 {
-		t.Fatalf("redrive: %d %s", a.status, a.body)
-	}
-	time.Sleep(5 * time.Second)
-	synctest.Wait()
-	if calls.Load() == before {
-		t.Fatal("a redrive did not resume the subscription")
-	}
+	resumes("a redrive", "POST", "/v1/dlq/redrive?subscription=failing", 202)
 }
