@@ -61,7 +61,7 @@ export default async function subscriptions(main) {
         const st = s.stats || {};
         const at = h('input', {class: 'small-input', placeholder: 'position or time', 'aria-label': 'replay from', dataset: {replay: s.name}});
         return h('tr', {dataset: {sub: s.name}},
-          h('td', {}, h('strong', {}, s.name), s.running ? '' : h('span', {class: 'pill dead_lettered', title: 'its owner holds no token'}, ' paused')),
+          h('td', {}, h('strong', {}, s.name), s.running ? '' : h('span', {class: 'pill dead_lettered', title: s.paused === 'dead_letter_cap' ? 'it holds its cap of dead letters: discard or redrive them to resume it' : 'its owner holds no token'}, ' paused')),
           h('td', {class: 'mono'}, s.filter),
           h('td', {class: 'mono ellipsis', title: s.endpoint}, s.endpoint),
           h('td', {class: 'num'}, num(s.position)),
