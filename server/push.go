@@ -289,6 +289,12 @@ const deadLetterCheck = time.Second
 // below it. A subscription whose redrive replaces its dead letters does
 // not add any, and keeps running.
 func (pm *pushManager) checkDeadLetters() {
+	pm.mu.Lock()
+	none := len(pm.m) == 0
+	pm.mu.Unlock()
+	if none {
+		return // nothing to count for
+	}
 	ctx, cancel := context.WithTimeout(pm.s.ctx, 10*time.Second)
 	defer cancel()
 	counts, err := pm.s.bus.DeadLetterCounts(ctx)
