@@ -2,7 +2,19 @@ package console_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/testwait"
 )
 
 // rowsAre is a JavaScript expression true when the live list holds n
@@ -76,5 +88,102 @@ func TestConsoleLiveFilterCorrelationSource(t *testing.T) {
 	tb.wait("every event again", rowsAre(5*(n+1)+3, `r => true`))
 	if got := eval[string](tb, `location.search + document.getElementById('f-source_plugin').value`); got != "" {
 		t.Errorf("after Clear the address and the field hold %q", got)
+	}
+}
+
+// holdingHook is a webhook that keeps the id of each event it accepts, in
+// order, and refuses every delivery (503) while held.
+type holdingHook struct {
+	held atomic.Bool
+	mu   sync.Mutex
+	ids  []string
+}
+
+func (h *holdingHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	if h.held.Load() {
+		http.Error(w, "held by the test", http.StatusServiceUnavailable)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ids = append(h.ids, r.Header.Get("Ce-Id"))
+}
+
+// accepted returns the ids of the events accepted so far.
+func (h *holdingHook) accepted() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.ids)
+}
+
+// TestConsoleReplayFromTime replays a subscription from a time between two
+// batches of events on the subscriptions page: its checkpoint moves to just
+// before the first event at or after that time, and the second batch, and
+// only it, is delivered again.
+func TestConsoleReplayFromTime(t *testing.T) {
+	p := newPipeline(t, true)
+	hook := &holdingHook{}
+	hs := httptest.NewServer(hook)
+	t.Cleanup(hs.Close)
+	p.api("PUT", "/v1/subscriptions/replayer", map[string]any{"filter": "recording.>", "endpoint": hs.URL,
+		"max_attempts": 100, "backoff": map[string]any{"initial": "100ms", "max": "200ms"}}, nil)
+	events := func() []herald.Event {
+		var page struct {
+			Events []herald.Event `json:"events"`
+		}
+		p.api("GET", "/v1/events?after=0&limit=100", nil, &page)
+		return page.Events
+	}
+	delivered := func(n int) {
+		p.until(fmt.Sprintf("%d deliveries", n), func() bool { return len(hook.accepted()) >= n })
+	}
+	subscription := func() (position uint64) {
+		var sub struct {
+			Position uint64 `json:"position"`
+		}
+		p.api("GET", "/v1/subscriptions/replayer", nil, &sub)
+		return sub.Position
+	}
+
+	const n = 3
+	for i := range n {
+		p.record(i)
+	}
+	delivered(n)
+	// The replay time is the millisecond after the first batch's last
+	// event (the console sends times to the millisecond); the second batch
+	// is published once the clock has passed it.
+	from := events()[n-1].Timestamp.Truncate(time.Millisecond).Add(time.Millisecond)
+	testwait.For(t, "the clock to pass the replay time", func() bool { return time.Now().After(from) })
+	for i := n; i < 2*n; i++ {
+		p.record(i)
+	}
+	delivered(2 * n)
+	all := events()
+	if len(all) != 2*n || all[n].Timestamp.Before(from) {
+		t.Fatalf("%d events, the second batch's first at %v, want %d events and the second batch at or after %v", len(all), all[n].Timestamp, 2*n, from)
+	}
+	var second []string
+	for _, e := range all[n:] {
+		second = append(second, e.ID)
+	}
+
+	tb := newTab(t, p.url)
+	login(tb, p.tokens["ops"], "/ui/subscriptions")
+	tb.wait("the subscription", `document.querySelector('tr[data-sub="replayer"]') !== null`)
+	// Held, the webhook keeps the checkpoint where the replay put it.
+	hook.held.Store(true)
+	tb.do(chromedp.SendKeys(chromedp.CSS(`input[data-replay="replayer"]`), from.UTC().Format("2006-01-02T15:04:05.000Z07:00")))
+	tb.click(`tr[data-sub="replayer"] button[data-action="replay"]`)
+	want := all[n].Position - 1
+	p.until(fmt.Sprintf("the checkpoint to move to %d", want), func() bool { return subscription() == want })
+	tb.wait("the page to show the new position", fmt.Sprintf(`document.querySelector('tr[data-sub="replayer"] td:nth-child(4)').textContent === %q`, fmt.Sprint(want)))
+
+	hook.held.Store(false)
+	delivered(3 * n)
+	p.until("the checkpoint back at the head", func() bool { return subscription() == all[2*n-1].Position })
+	if got := hook.accepted()[2*n:]; !slices.Equal(got, second) {
+		t.Errorf("the replay delivered %v, want the second batch %v", got, second)
 	}
 }
