@@ -526,6 +526,69 @@ func TestRedriveAndDiscard(t *testing.T) {
 	})
 }
 
+// outcomeOf waits for event id's one outcome to have status and attempts
+// (the bus commits outcomes in batches), and returns it.
+func outcomeOf(t *testing.T, b *Bus, id string, status OutcomeStatus, attempts int) Outcome {
+	t.Helper()
+	var outs []Outcome
+	testwait.For(t, fmt.Sprintf("event %s %s after %d attempts", id, status, attempts), func() bool {
+		outs, _ = b.Outcomes(context.Background(), OutcomeQuery{EventID: id})
+		return len(outs) == 1 && outs[0].Status == status && outs[0].Attempts == attempts
+	})
+	return outs[0]
+}
+
+// TestOutcomeRedriven: an outcome says whether it comes from a redrive of
+// the event's dead letter, whatever its attempts count: an event
+// dead-lettered on a permanent error and redriven with success took two
+// attempts, like one that succeeded on its first retry.
+func TestOutcomeRedriven(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBus(t)
+		ctx := context.Background()
+		var fixed atomic.Bool
+		var retried atomic.Int32
+		mustSubscribe(t, b, "r.>", func(ctx context.Context, e *Event) error {
+			switch {
+			case e.Name == "r.permanent" && !fixed.Load():
+				return Permanent(errors.New("endpoint answered 400"))
+			case e.Name == "r.flaky" && retried.Add(1) < 3:
+				return errors.New("endpoint unreachable")
+			}
+			return nil
+		}, Durable("r"), MaxAttempts(3), Backoff(time.Millisecond, time.Millisecond))
+		perm, flaky := ev("r.permanent", "", ""), ev("r.flaky", "", "")
+		mustPublish(t, b, perm)
+		mustPublish(t, b, flaky)
+		if o := outcomeOf(t, b, perm.ID, OutcomeDeadLettered, 1); o.Redriven {
+			t.Fatalf("outcome before the redrive: %+v; want dead-lettered after 1 attempt, not redriven", o)
+		}
+		if o := outcomeOf(t, b, flaky.ID, OutcomeSucceeded, 3); o.Redriven {
+			t.Fatalf("outcome of an event retried to success: %+v; want succeeded after 3 attempts, not redriven", o)
+		}
+
+		// A redrive that fails again: its dead letter's outcome is redriven.
+		if n, err := b.Redrive(ctx, DeadLetterQuery{EventID: perm.ID}); err != nil || n != 1 {
+			t.Fatalf("redrive: %d, %v", n, err)
+		}
+		if o := outcomeOf(t, b, perm.ID, OutcomeDeadLettered, 2); !o.Redriven {
+			t.Fatalf("outcome of a failed redrive: %+v; want dead-lettered after 2 attempts, redriven", o)
+		}
+
+		// A redrive that succeeds at once: one attempt before it, one by it.
+		perm2 := ev("r.permanent", "", "")
+		mustPublish(t, b, perm2)
+		outcomeOf(t, b, perm2.ID, OutcomeDeadLettered, 1)
+		fixed.Store(true)
+		if n, err := b.Redrive(ctx, DeadLetterQuery{EventID: perm2.ID}); err != nil || n != 1 {
+			t.Fatalf("redrive: %d, %v", n, err)
+		}
+		if o := outcomeOf(t, b, perm2.ID, OutcomeSucceeded, 2); !o.Redriven {
+			t.Fatalf("outcome of a successful redrive: %+v; want succeeded after 2 attempts, redriven", o)
+		}
+	})
+}
+
 func TestResetReplaysDurableSubscription(t *testing.T) {
 	synctest.Test(t, testResetReplaysDurableSubscription)
 }

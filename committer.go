@@ -143,16 +143,19 @@ func (c *committer) deadLetterLocked(dl DeadLetter) {
 
 // damagedLocked queues, for the next commit, the permanent dead letter of
 // a damaged event (ev stands in for it; see DamagedEventError) and its
-// outcome: the dead letter id (a new one when ""), with the attempt
+// outcome: the dead letter id (a new one when ""; else a redrive of it
+// found the event damaged, and the outcome is Redriven), with the attempt
 // errors it had and one more saying msg. No handler was called.
 func (c *committer) damagedLocked(ev *Event, id string, errs []AttemptError, msg string, now time.Time) {
-	if id == "" {
+	redriven := id != ""
+	if !redriven {
 		id = DeadLetterID(c.name, ev.ID)
 	}
 	errs = append(errs[:len(errs):len(errs)], AttemptError{At: now, Error: msg})
 	c.outcomes = append(c.outcomes, Outcome{
 		Subscription: c.name, EventID: ev.ID, EventName: ev.Name, Position: ev.Position,
 		CorrelationID: ev.CorrelationID, Status: OutcomeDeadLettered, LastError: msg, UpdatedAt: now,
+		Redriven: redriven,
 	})
 	c.deadLetters = append(c.deadLetters, DeadLetter{
 		ID: id, Subscription: c.name, Event: ev, Errors: errs, Permanent: true, DeadAt: now,
@@ -233,6 +236,7 @@ func (c *committer) recordLocked(it *item, r *result, status OutcomeStatus) {
 		Subscription: c.name, EventID: it.ev.ID, EventName: it.ev.Name,
 		Position: it.ev.Position, CorrelationID: it.ev.CorrelationID, Status: status,
 		Attempts: attempts, LastError: last, Duration: Duration(dur), UpdatedAt: r.end,
+		Redriven: it.redriveID() != "",
 	})
 	switch n := len(c.outcomes); {
 	case n == 1:

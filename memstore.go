@@ -74,6 +74,7 @@ type memOutcome struct {
 	dur       Duration
 	attempts  int32
 	status    uint8
+	redriven  bool
 }
 
 var outcomeStatuses = [...]OutcomeStatus{OutcomeSucceeded, OutcomeRetrying, OutcomeDeadLettered, OutcomeDiscarded}
@@ -91,7 +92,7 @@ func (m *memOutcome) outcome(e *Event) Outcome {
 	return Outcome{
 		Subscription: m.sub, EventID: e.ID, EventName: e.Name, Position: e.Position,
 		CorrelationID: e.CorrelationID, Status: outcomeStatuses[m.status], Attempts: int(m.attempts),
-		LastError: m.lastError, Duration: m.dur, UpdatedAt: m.updatedAt,
+		LastError: m.lastError, Duration: m.dur, UpdatedAt: m.updatedAt, Redriven: m.redriven,
 	}
 }
 
@@ -499,7 +500,7 @@ func (s *MemoryStore) putOutcome(o Outcome) {
 	if ok && known && s.slot(p).ev.Name == o.EventName && s.slot(p).ev.CorrelationID == o.CorrelationID {
 		sl := s.slot(p)
 		m := memOutcome{sub: o.Subscription, lastError: o.LastError, updatedAt: o.UpdatedAt,
-			dur: o.Duration, attempts: int32(o.Attempts), status: code}
+			dur: o.Duration, attempts: int32(o.Attempts), status: code, redriven: o.Redriven}
 		for i := range sl.outs {
 			if sl.outs[i].sub == o.Subscription {
 				sl.outs[i] = m

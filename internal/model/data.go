@@ -30,6 +30,13 @@ type Outcome struct {
 	LastError string    `json:"last_error,omitempty"`
 	Duration  Duration  `json:"duration"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Redriven is set when the outcome comes from a delivery made by a
+	// redrive of the event's dead letter (Bus.Redrive); it stays set on the
+	// later outcomes of that delivery in the same subscription — its
+	// retries, its success, its dead letter again — and on those of further
+	// redrives. Attempts then counts the attempts before the redrive too.
+	// The outcome Bus.Discard records for a dead letter does not carry it.
+	Redriven bool `json:"redriven,omitempty"`
 }
 
 // AttemptError is one failed attempt in a dead letter's history.
