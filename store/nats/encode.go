@@ -112,7 +112,11 @@ func appendOutcomeJSON(b []byte, o *herald.Outcome) ([]byte, bool) {
 	w.str(`,"duration":`, o.Duration.String())
 	w.b = append(w.b, `,"updated_at":"`...)
 	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
-	w.b = append(w.b, `"}`...)
+	w.b = append(w.b, '"')
+	if o.Redriven {
+		w.b = append(w.b, `,"redriven":true`...)
+	}
+	w.b = append(w.b, '}')
 	return w.b, w.ok
 }
 

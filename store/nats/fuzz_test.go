@@ -209,17 +209,18 @@ func FuzzEncodeEvent(f *testing.F) {
 // encoding/json writes for the outcome, whether or not appendOutcomeJSON
 // takes it, after what the buffer already held.
 func FuzzEncodeOutcome(f *testing.F) {
-	f.Add("sub", "0193f3c2-7d4e-7b1a-9c1e-1234567890ab", "order.placed", uint64(7), "c", "succeeded", 1, "", int64(1500000), int64(1764889200123456789), 0)
-	f.Add("s<b", "é", "x", uint64(0), "", "retrying", -3, "boom: \"quoted\"\n", int64(86400000000000), int64(0), 3600)
-	f.Add("", "", "", uint64(1)<<63, "\x7f", "dead_lettered", 1<<40, "e", int64(-1), int64(-62135596800000000), 0)
-	f.Add("a", "b", "c", uint64(1), "d", "succeeded", 1, "", int64(0), int64(253402300800000000), 0)
-	f.Fuzz(func(t *testing.T, sub, id, name string, pos uint64, corr, status string, attempts int, lastErr string, dur, nanos int64, offset int) {
+	f.Add("sub", "0193f3c2-7d4e-7b1a-9c1e-1234567890ab", "order.placed", uint64(7), "c", "succeeded", 1, "", int64(1500000), int64(1764889200123456789), 0, false)
+	f.Add("s<b", "é", "x", uint64(0), "", "retrying", -3, "boom: \"quoted\"\n", int64(86400000000000), int64(0), 3600, true)
+	f.Add("", "", "", uint64(1)<<63, "\x7f", "dead_lettered", 1<<40, "e", int64(-1), int64(-62135596800000000), 0, true)
+	f.Add("a", "b", "c", uint64(1), "d", "succeeded", 1, "", int64(0), int64(253402300800000000), 0, false)
+	f.Add("sub", "id", "x.redriven", uint64(9), "c", "succeeded", 2, "", int64(1500000), int64(1764889200123456789), 0, true)
+	f.Fuzz(func(t *testing.T, sub, id, name string, pos uint64, corr, status string, attempts int, lastErr string, dur, nanos int64, offset int, redriven bool) {
 		at := time.Unix(0, nanos).UTC()
 		if offset != 0 {
 			at = at.In(time.FixedZone("x", offset%86400))
 		}
 		o := herald.Outcome{Subscription: sub, EventID: id, EventName: name, Position: pos, CorrelationID: corr,
-			Status: herald.OutcomeStatus(status), Attempts: attempts, LastError: lastErr, Duration: herald.Duration(dur), UpdatedAt: at}
+			Status: herald.OutcomeStatus(status), Attempts: attempts, LastError: lastErr, Duration: herald.Duration(dur), UpdatedAt: at, Redriven: redriven}
 		got, gotErr := encodeOutcome([]byte("held,"), &o)
 		want, wantErr := json.Marshal(o)
 		if (gotErr != nil) != (wantErr != nil) {
@@ -239,6 +240,10 @@ func TestEncodeOutcomeFastPath(t *testing.T) {
 		o := herald.Outcome{Subscription: "notes", EventID: "0193f3c2-7d4e-7b1a-9c1e-1234567890ab", EventName: "recording.ended",
 			Position: 42, CorrelationID: "0193f3c2-7d4e-7b1a-9c1e-1234567890ab", Status: herald.OutcomeSucceeded, Attempts: 1,
 			Duration: herald.Duration(1500 * time.Microsecond), UpdatedAt: at}
+		if _, ok := appendOutcomeJSON(nil, &o); !ok {
+			t.Fatalf("appendOutcomeJSON refused %+v", o)
+		}
+		o.Redriven = true
 		if _, ok := appendOutcomeJSON(nil, &o); !ok {
 			t.Fatalf("appendOutcomeJSON refused %+v", o)
 		}

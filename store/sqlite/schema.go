@@ -103,6 +103,11 @@ CREATE TABLE pruned_ids (
 ALTER TABLE kv ADD COLUMN rev INTEGER NOT NULL DEFAULT 1;
 INSERT INTO meta (key, value) VALUES ('kv_revision', 1);
 `,
+	// 4: whether an outcome comes from a redrive (herald.Outcome.Redriven);
+	// outcomes recorded before are not.
+	`
+ALTER TABLE outcomes ADD COLUMN redriven INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // schemaVersion is the user_version this herald writes.

@@ -129,7 +129,7 @@ const outcomeChunk = 32
 
 // upsertOutcomes records outcomes of sub, outcomeChunk per statement.
 func (tx *wtx) upsertOutcomes(sub string, outcomes []herald.Outcome) error {
-	args := make([]any, 0, 11*min(len(outcomes), outcomeChunk))
+	args := make([]any, 0, 12*min(len(outcomes), outcomeChunk))
 	for len(outcomes) > 0 {
 		chunk := outcomes[:min(len(outcomes), outcomeChunk)]
 		outcomes = outcomes[len(chunk):]
@@ -140,7 +140,7 @@ func (tx *wtx) upsertOutcomes(sub string, outcomes []herald.Outcome) error {
 		args = args[:0]
 		for _, o := range chunk {
 			args = append(args, sub, o.EventID, o.EventName, o.EventID, int64(o.Position), o.CorrelationID,
-				string(o.Status), o.Attempts, o.LastError, int64(o.Duration), formatTime(o.UpdatedAt))
+				string(o.Status), o.Attempts, o.LastError, int64(o.Duration), formatTime(o.UpdatedAt), o.Redriven)
 		}
 		if _, err := stmt.ExecContext(tx.ctx, args...); err != nil {
 			return err
@@ -203,7 +203,7 @@ func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.O
 	}
 	limit := herald.OutcomeLimit(q.Limit)
 	query := `SELECT subscription, event_id, event_name, position, correlation_id, status, attempts,
-		last_error, duration, updated_at FROM outcomes`
+		last_error, duration, updated_at, redriven FROM outcomes`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -220,7 +220,7 @@ func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.O
 		var pos, dur int64
 		var status, updated string
 		if err := rows.Scan(&o.Subscription, &o.EventID, &o.EventName, &pos, &o.CorrelationID, &status,
-			&o.Attempts, &o.LastError, &dur, &updated); err != nil {
+			&o.Attempts, &o.LastError, &dur, &updated, &o.Redriven); err != nil {
 			return nil, s.fail(ctx, "outcomes", err)
 		}
 		o.Position = uint64(pos)

@@ -316,20 +316,7 @@ func TestPrunedIDsStayDuplicates(t *testing.T) {
 // TestMigrateFromVersion1 opens a file of the first schema version: it is
 // migrated, and its pruned events' ids are known from then on.
 func TestMigrateFromVersion1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v1.db")
-	c, err := msqlite.NewConnector(path + "?_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(c)
-	for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", migrations[0],
-		fmt.Sprintf("PRAGMA application_id = %d", applicationID), "PRAGMA user_version = 1"} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-	s := openTest(t, path)
+	s := openTest(t, oldFile(t, 1))
 	var v int
 	s.rdb.QueryRow("PRAGMA user_version").Scan(&v)
 	if v != schemaVersion() {
@@ -387,21 +374,7 @@ func TestCommitManyOutcomes(t *testing.T) {
 // they keep their values, read at revision 1, and update at it; later
 // writes get greater revisions.
 func TestMigrateKVRevisions(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v2.db")
-	c, err := msqlite.NewConnector(path + "?_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(c)
-	for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", migrations[0], migrations[1],
-		`INSERT INTO kv (bucket, key, value) VALUES ('keys', 'a', 'old-a'), ('keys', 'b', 'old-b')`,
-		fmt.Sprintf("PRAGMA application_id = %d", applicationID), "PRAGMA user_version = 2"} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-	s := openTest(t, path)
+	s := openTest(t, oldFile(t, 2, `INSERT INTO kv (bucket, key, value) VALUES ('keys', 'a', 'old-a'), ('keys', 'b', 'old-b')`))
 	ctx := context.Background()
 	e, err := s.GetEntry(ctx, "keys", "a")
 	if err != nil || string(e.Value) != "old-a" || e.Revision != 1 {
@@ -421,4 +394,49 @@ func TestMigrateKVRevisions(t *testing.T) {
 	if err != nil || rc <= rev {
 		t.Fatalf("CreateValue after the update = %d, %v; want > %d", rc, err, rev)
 	}
+}
+
+// TestMigrateOutcomeRedriven opens a file whose outcomes predate
+// Outcome.Redriven: they read as not redriven, and outcomes committed
+// after keep it.
+func TestMigrateOutcomeRedriven(t *testing.T) {
+	s := openTest(t, oldFile(t, 3, `INSERT INTO outcomes (subscription, event_id, event_name, position, correlation_id,
+		status, attempts, last_error, duration, updated_at)
+		VALUES ('w', 'old', 'o.e', 1, 'old', 'succeeded', 5, '', 0, '2026-01-01T00:00:00Z')`))
+	ctx := context.Background()
+	got, err := s.Outcomes(ctx, herald.OutcomeQuery{Subscription: "w"})
+	if err != nil || len(got) != 1 || got[0].EventID != "old" || got[0].Attempts != 5 || got[0].Redriven {
+		t.Fatalf("migrated outcomes = %+v, %v; want the old one, not redriven", got, err)
+	}
+	redriven := got[0]
+	redriven.Attempts, redriven.Redriven = 6, true
+	if err := s.Commit(ctx, "w", herald.Progress{Outcomes: []herald.Outcome{redriven}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Outcomes(ctx, herald.OutcomeQuery{Subscription: "w"}); err != nil || len(got) != 1 || !got[0].Redriven || got[0].Attempts != 6 {
+		t.Fatalf("outcomes after a redriven one replaced the old = %+v, %v", got, err)
+	}
+}
+
+// oldFile creates a store file at schema version version (the first
+// version migrations applied), runs the statements data on it, and
+// returns its path.
+func oldFile(t *testing.T, version int, data ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("v%d.db", version))
+	c, err := msqlite.NewConnector(path + "?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	qs := append([]string{"PRAGMA auto_vacuum = INCREMENTAL"}, migrations[:version]...)
+	qs = append(qs, data...)
+	qs = append(qs, fmt.Sprintf("PRAGMA application_id = %d", applicationID), fmt.Sprintf("PRAGMA user_version = %d", version))
+	for _, q := range qs {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
 }

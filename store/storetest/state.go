@@ -150,7 +150,8 @@ func sameOutcome(got, want herald.Outcome) bool {
 		got.EventName == want.EventName && got.Position == want.Position &&
 		got.CorrelationID == want.CorrelationID && got.Status == want.Status &&
 		got.Attempts == want.Attempts && got.LastError == want.LastError &&
-		got.Duration == want.Duration && got.UpdatedAt.Equal(want.UpdatedAt)
+		got.Duration == want.Duration && got.UpdatedAt.Equal(want.UpdatedAt) &&
+		got.Redriven == want.Redriven
 }
 
 func outcomeKeys(os []herald.Outcome) []string {
@@ -174,7 +175,7 @@ func (s *suite) testOutcomes(t *testing.T) {
 	o12 := outcome(e2, "s1", herald.OutcomeRetrying)
 	o12.Attempts, o12.LastError = 2, "transcriber: model not loaded"
 	o21 := outcome(e1, "s2", herald.OutcomeDeadLettered)
-	o21.Attempts, o21.LastError = 4, "permanent: bad input"
+	o21.Attempts, o21.LastError, o21.Redriven = 4, "permanent: bad input", true
 	o23 := outcome(e3, "s2", herald.OutcomeSucceeded)
 	mustCommit(t, st, "s2", herald.Progress{Checkpoint: 3, Outcomes: []herald.Outcome{o23, o21}})
 	mustCommit(t, st, "s1", herald.Progress{Checkpoint: 2, Outcomes: []herald.Outcome{o11, o12}})
@@ -208,9 +209,10 @@ func (s *suite) testOutcomes(t *testing.T) {
 	check("unknown event", query(herald.OutcomeQuery{EventID: herald.NewID()}))
 	check("unknown correlation", query(herald.OutcomeQuery{CorrelationID: "nope"}))
 
-	// A new outcome for the same subscription and event replaces the old.
+	// A new outcome for the same subscription and event replaces the old,
+	// Redriven included.
 	o12b := o12
-	o12b.Status, o12b.Attempts, o12b.LastError = herald.OutcomeSucceeded, 3, ""
+	o12b.Status, o12b.Attempts, o12b.LastError, o12b.Redriven = herald.OutcomeSucceeded, 3, "", true
 	o12b.UpdatedAt = o12.UpdatedAt.Add(time.Minute)
 	mustCommit(t, st, "s1", herald.Progress{Checkpoint: 2, Outcomes: []herald.Outcome{o12b}})
 	check("after upsert", query(herald.OutcomeQuery{EventID: e2.ID}), o12b)
@@ -223,13 +225,20 @@ func (s *suite) testOutcomes(t *testing.T) {
 		evs = append(evs, event(t, "bulk.event", i, correlation("bulk")))
 	}
 	mustAppend(t, st, herald.AppendOptions{}, evs...)
-	for _, e := range evs {
-		more = append(more, outcome(e, "bulk", herald.OutcomeSucceeded))
+	for i, e := range evs {
+		o := outcome(e, "bulk", herald.OutcomeSucceeded)
+		o.Redriven = i%3 == 0
+		more = append(more, o)
 	}
 	mustCommit(t, st, "bulk", herald.Progress{Checkpoint: evs[len(evs)-1].Position, Outcomes: more})
 	got := query(herald.OutcomeQuery{CorrelationID: "bulk"})
 	if len(got) != len(more) {
 		t.Fatalf("bulk: %d outcomes, want %d", len(got), len(more))
+	}
+	for _, o := range got {
+		if want := more[slices.IndexFunc(more, func(m herald.Outcome) bool { return m.EventID == o.EventID })]; !sameOutcome(o, want) {
+			t.Errorf("bulk: outcome %+v, want %+v", o, want)
+		}
 	}
 	if !slices.IsSortedFunc(got, func(a, b herald.Outcome) int { return int(a.Position) - int(b.Position) }) {
 		t.Error("outcomes are not ordered by position")
