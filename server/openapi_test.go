@@ -170,6 +170,17 @@ func TestOpenAPIAnswersOfEveryEndpoint(t *testing.T) {
 		e.do("GET", "/v1/dlq", nil, admin...).json(t, &dl)
 		return len(dl.DeadLetters) == 1
 	})
+	var redriven struct {
+		Events []struct {
+			Outcomes []struct {
+				Redriven bool `json:"redriven"`
+			} `json:"outcomes"`
+		} `json:"events"`
+	}
+	testwait.For(t, "the redriven outcome", func() bool {
+		got(e.do("GET", "/v1/correlations/"+pub.Events[0].ID, nil, admin...), 200).json(t, &redriven)
+		return len(redriven.Events) > 0 && len(redriven.Events[0].Outcomes) == 1 && redriven.Events[0].Outcomes[0].Redriven
+	})
 	got(e.do("DELETE", "/v1/dlq/"+dl.DeadLetters[0].ID, nil, admin...), 200)
 	got(e.do("DELETE", "/v1/dlq/nope", nil, admin...), 404)
 	got(e.do("DELETE", "/v1/dlq?subscription=rec", nil, admin...), 200)

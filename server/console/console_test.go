@@ -233,9 +233,13 @@ func TestConsole(t *testing.T) {
 		if got := len(p.dlq()); got != 0 {
 			t.Fatalf("%d dead letters after Discard all", got)
 		}
-		// Redrive all of the subscription's.
+		// Redrive all of the subscription's: an event refused at once (a
+		// permanent error, 1 attempt) whose redrive succeeds took 2
+		// attempts, as a plain retry would, and still reads redriven.
+		p.refusing.Store(true)
 		id := p.record(200)
 		p.settled(id)
+		p.refusing.Store(false)
 		tb.wait("the new dead letter", `document.querySelectorAll('#dlq-archiver article.dl').length === 1`)
 		p.failing.Store(false)
 		tb.click(`#dlq-archiver button[data-action="redrive-all"]`)
@@ -244,6 +248,11 @@ func TestConsole(t *testing.T) {
 		})
 		p.failing.Store(true)
 		tb.wait("the empty queue again", `document.getElementById('dlq-empty') !== null`)
+		tb.open("/ui/correlations/" + url.PathEscape(id))
+		tb.wait("the outcome redriven after a permanent error", `document.querySelector('#tree .outcome[data-sub="archiver"][data-status="succeeded"]') !== null`)
+		if got := eval[string](tb, `document.querySelector('#tree .outcome[data-sub="archiver"] .pill').textContent`); got != "redriven, succeeded after 2 attempts" {
+			t.Errorf("the outcome of a redrive after a permanent error reads %q", got)
+		}
 	})
 
 	t.Run("schemas", func(t *testing.T) {

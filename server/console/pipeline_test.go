@@ -31,15 +31,18 @@ import (
 //	→ meeting_notes_local.completed → desktop_notification.completed
 //
 // and one more subscription, archiver, whose webhook fails (503) while
-// failing is set, so that its events are dead-lettered after 3 attempts.
+// failing is set, so that its events are dead-lettered after 3 attempts,
+// and refuses them (400, a permanent error: dead-lettered after 1
+// attempt) while refusing is set.
 type pipeline struct {
-	t       *testing.T
-	url     string
-	bus     *herald.Bus
-	srv     *server.Server
-	tokens  map[string]string // secret by identity; empty on an open server
-	failing atomic.Bool
-	hooks   *httptest.Server
+	t        *testing.T
+	url      string
+	bus      *herald.Bus
+	srv      *server.Server
+	tokens   map[string]string // secret by identity; empty on an open server
+	failing  atomic.Bool
+	refusing atomic.Bool
+	hooks    *httptest.Server
 }
 
 // stage is one plugin of the chain.
@@ -126,6 +129,10 @@ func (p *pipeline) hook(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, r.Body)
 	name := strings.TrimPrefix(r.URL.Path, "/")
 	if name == "archiver" {
+		if p.refusing.Load() {
+			http.Error(w, "archive format not accepted", http.StatusBadRequest)
+			return
+		}
 		if p.failing.Load() {
 			http.Error(w, "archive volume is read-only", http.StatusServiceUnavailable)
 		}

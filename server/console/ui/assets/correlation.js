@@ -8,15 +8,11 @@ import {h, fill, clock, ms, durMs, eventHref, short} from './dom.js';
 
 export const title = 'Correlation';
 
-// maxAttempts holds each push subscription's max_attempts (4 when not
-// set), as far as the token may see them: an outcome with more attempts
-// than that was redriven.
-const maxAttempts = new Map();
-const redriven = (o) => maxAttempts.has(o.subscription) && o.attempts > maxAttempts.get(o.subscription);
-
+// An outcome says whether it comes from a redrive of the event's dead
+// letter (its attempts then count those before the redrive too).
 function outcomeLabel(o) {
   const label = statusLabel(o);
-  return redriven(o) ? 'redriven, ' + label : label;
+  return o.redriven ? 'redriven, ' + label : label;
 }
 
 function statusLabel(o) {
@@ -32,7 +28,7 @@ function statusLabel(o) {
 function outcomes(te) {
   if (!te.outcomes || !te.outcomes.length) return h('div', {class: 'muted small'}, 'no subscription handled it');
   return h('ul', {class: 'outcomes'}, te.outcomes.map((o) => h('li', {class: 'outcome ' + o.status,
-    dataset: redriven(o) ? {sub: o.subscription, status: o.status, redriven: 'true'} : {sub: o.subscription, status: o.status}},
+    dataset: o.redriven ? {sub: o.subscription, status: o.status, redriven: 'true'} : {sub: o.subscription, status: o.status}},
     h('span', {class: 'pill ' + o.status}, outcomeLabel(o)), ' ',
     h('strong', {}, o.subscription),
     h('span', {class: 'muted'}, ` · ${ms(durMs(o.duration))} · ${clock(o.updated_at)}`),
@@ -95,10 +91,6 @@ export default async function correlation(main, {arg: id}) {
   const body = h('div', {id: 'corr-body'});
   fill(main, head, h('p', {class: 'muted mono'}, id), body);
   let last = '';
-  try {
-    const subs = await api('GET', '/v1/subscriptions');
-    for (const sub of subs.subscriptions) maxAttempts.set(sub.name, sub.max_attempts || 4);
-  } catch { /* without them, redrives are not told apart */ }
   async function load() {
     let tr;
     try {
