@@ -89,15 +89,15 @@ func testPipeline(t *testing.T, dataDir string) {
 			if o.Subscription != sub || o.Status != herald.OutcomeSucceeded {
 				t.Fatalf("%s: %s outcome %+v", id, e.Name, o)
 			}
-			wantAttempts := 1
+			wantAttempts, wantRedriven := 1, false
 			switch {
 			case id == "rec-2" && sub == subTranscription: // failed once, then retried
 				wantAttempts = 2
 			case id == "rec-3" && sub == subNotes: // dead-lettered, then redriven
-				wantAttempts = 2
+				wantAttempts, wantRedriven = 2, true
 			}
-			if o.Attempts != wantAttempts {
-				t.Fatalf("%s: %s took %d attempts, want %d", id, sub, o.Attempts, wantAttempts)
+			if o.Attempts != wantAttempts || o.Redriven != wantRedriven {
+				t.Fatalf("%s: %s took %d attempts, redriven %v; want %d, %v", id, sub, o.Attempts, o.Redriven, wantAttempts, wantRedriven)
 			}
 		}
 	}

@@ -299,19 +299,13 @@ func run(ctx context.Context, cfg config, w io.Writer) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("waiting for every chain: %w", err)
 	}
-	// What this run dead-lettered and redrove, to tell it in the chains:
-	// an outcome shows only how handling ended.
-	redriven := map[string]bool{}
-	for _, d := range res.DeadLettered {
-		redriven[d.Subscription+" "+d.Event.ID] = true
-	}
 	for _, id := range ids {
 		tr, err := bus.Trace(ctx, corr[id])
 		if err != nil {
 			return nil, err
 		}
 		res.Chains = append(res.Chains, tr)
-		printChain(w, id, tr, redriven)
+		printChain(w, id, tr)
 	}
 
 	// Each recording is also an aggregate: its subject's events, folded.
@@ -477,9 +471,9 @@ func poll(ctx context.Context, done func() (bool, error)) error {
 }
 
 // printChain prints a recording's chain: each event with every
-// subscription's outcome. redriven holds "subscription eventID" of the
-// dead letters that were redriven.
-func printChain(w io.Writer, id string, tr *herald.Trace, redriven map[string]bool) {
+// subscription's outcome, saying which were redriven from the dead-letter
+// queue.
+func printChain(w io.Writer, id string, tr *herald.Trace) {
 	fmt.Fprintf(w, "recording %s  (correlation %s)\n", id, tr.CorrelationID)
 	for _, te := range tr.Events {
 		e := te.Event
@@ -489,7 +483,7 @@ func printChain(w io.Writer, id string, tr *herald.Trace, redriven map[string]bo
 		for _, o := range outs {
 			status := string(o.Status)
 			switch {
-			case redriven[o.Subscription+" "+o.EventID]:
+			case o.Redriven:
 				status = "dead-lettered, redriven, " + status
 			case o.Status == herald.OutcomeSucceeded && o.Attempts > 1:
 				status = "retried, " + status
