@@ -187,3 +187,55 @@ func TestConsoleReplayFromTime(t *testing.T) {
 		t.Errorf("the replay delivered %v, want the second batch %v", got, second)
 	}
 }
+
+// chartSum is a JavaScript expression: the sum of the values a line of a
+// chart draws (its path's points read back through the chart's own grid,
+// whose first line is at 0 and last at the top label's value), rounded;
+// -1 before the chart is drawn.
+func chartSum(chart, line string) string {
+	return fmt.Sprintf(`(() => {
+		const svg = document.getElementById(%q), path = svg && svg.querySelector(%q);
+		if (!path) return -1;
+		const grid = [...svg.querySelectorAll('line.grid')], labels = [...svg.querySelectorAll('text.axis')];
+		const y0 = +grid[0].getAttribute('y1'), yTop = +grid[grid.length - 1].getAttribute('y1');
+		const top = labels[grid.length - 1].textContent.replace(/[^0-9.k]/g, '');
+		const max = parseFloat(top) * (top.endsWith('k') ? 1000 : 1);
+		let sum = 0;
+		for (const [, y] of path.getAttribute('d').matchAll(/[ML][-0-9.]+,([-0-9.]+)/g)) sum += max * (y0 - y) / (y0 - yTop);
+		return Math.round(sum);
+	})()`, chart, line)
+}
+
+// TestConsoleErrorsChart dead-letters events of the pipeline's failing
+// webhook and checks the metrics page's errors chart: its failed-attempts
+// line adds up to the subscriptions' failed attempts, and its
+// dead-lettered line to their dead letters.
+func TestConsoleErrorsChart(t *testing.T) {
+	p := newPipeline(t, true)
+	p.start()
+	const n = 2
+	p.settledChains(n)
+	var subs struct {
+		Subscriptions []struct {
+			Stats struct {
+				Failed       int `json:"failed"`
+				DeadLettered int `json:"dead_lettered"`
+			} `json:"stats"`
+		} `json:"subscriptions"`
+	}
+	p.api("GET", "/v1/subscriptions", nil, &subs)
+	failed, dead := 0, 0
+	for _, s := range subs.Subscriptions {
+		failed += s.Stats.Failed
+		dead += s.Stats.DeadLettered
+	}
+	if failed == 0 || dead != n {
+		t.Fatalf("the subscriptions count %d failed attempts and %d dead letters, want some and %d", failed, dead, n)
+	}
+
+	tb := newTab(t, p.url)
+	t.Logf("%d failed attempts, %d dead letters", failed, dead)
+	login(tb, p.tokens["ops"], "/ui/metrics")
+	tb.wait("the errors chart", fmt.Sprintf(`%s === %d && %s === %d`,
+		chartSum("chart-errors", "path.line.c2"), failed, chartSum("chart-errors", "path.line.c3"), dead))
+}
