@@ -789,14 +789,13 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 		exited: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
-	s.q.init(&s.mu, cfg.concurrency == 1)
+	var total *atomic.Int64
 	if s.durable {
-		s.q.total = &b.readAheadHeld
+		total = &b.readAheadHeld
 	}
-	s.src.spaceCh = make(chan struct{})
-	s.src.readerCond = sync.NewCond(&s.mu)
+	s.q.init(&s.mu, cfg.concurrency == 1, total)
+	s.src.init(&s.mu)
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.src.readCtx, s.src.readCancel = context.WithCancel(context.Background())
 
 	b.mu.Lock()
 	if b.closed.Load() {
@@ -836,9 +835,7 @@ func (b *Bus) subscribe(ctx context.Context, pattern string, h Handler, bh Batch
 		delete(b.durables, s.name)
 		b.mu.Unlock()
 		s.cancelContexts()
-		if s.src.consumer != nil {
-			s.src.consumer.Close()
-		}
+		s.src.closeConsumer()
 		return nil, ErrClosed
 	}
 	b.subs[s] = struct{}{}
@@ -1226,12 +1223,7 @@ func (b *Bus) Reset(ctx context.Context, durableName string, to Start) (uint64, 
 func (s *Subscription) resetLocked(cp uint64) {
 	s.dropQueuedLocked(true)
 	s.c.resetLocked(cp)
-	if s.src.consumer == nil {
-		s.src.nextSize = 0 // the next event is another one
-	}
+	s.src.rewindLocked()
 	s.roomLocked()
-	s.src.readerCond.Signal()
-	if s.src.wakeReader != nil {
-		s.src.wakeReader()
-	}
+	s.src.wakeLocked()
 }

@@ -157,10 +157,12 @@ func (sc *scheduler) detachLocked() {
 	sc.total = nil
 }
 
-// init readies the scheduler of a subscription whose lock is mu.
-func (sc *scheduler) init(mu *sync.Mutex, one bool) {
+// init readies the scheduler of a subscription whose lock is mu; total,
+// when not nil, is the bus's sum of what durable subscriptions hold.
+func (sc *scheduler) init(mu *sync.Mutex, one bool, total *atomic.Int64) {
 	sc.cond = sync.NewCond(mu)
 	sc.one = one
+	sc.total = total
 	sc.subjects = make(map[string]*subjectQueue)
 	sc.timers = make(map[*time.Timer]*item)
 }

@@ -41,6 +41,38 @@ type source struct {
 	nextSize int64
 }
 
+// init readies the source of a subscription whose lock is mu.
+func (src *source) init(mu *sync.Mutex) {
+	src.spaceCh = make(chan struct{})
+	src.readerCond = sync.NewCond(mu)
+	src.readCtx, src.readCancel = context.WithCancel(context.Background())
+}
+
+// closeConsumer closes the shared consumer, if any, and returns its error.
+func (src *source) closeConsumer() error {
+	if src.consumer == nil {
+		return nil
+	}
+	return src.consumer.Close()
+}
+
+// rewindLocked forgets the size of the next event a durable reader waits
+// to fit: after a reset, the next event is another one.
+func (src *source) rewindLocked() {
+	if src.consumer == nil {
+		src.nextSize = 0
+	}
+}
+
+// wakeLocked wakes the reader: a durable one waiting for room, a redrive,
+// a reset or the stop, and a shared one waiting in a fetch.
+func (src *source) wakeLocked() {
+	src.readerCond.Signal()
+	if src.wakeReader != nil {
+		src.wakeReader()
+	}
+}
+
 // eventOverhead is what an Event held in memory takes besides its data,
 // strings and metadata.
 const eventOverhead = 256

@@ -195,10 +195,8 @@ func (s *Subscription) stop(ctx context.Context) error {
 		if ferr := s.c.flush(fctx); ferr != nil && err == nil && !errors.Is(ferr, ErrClosed) {
 			err = ferr
 		}
-		if s.src.consumer != nil {
-			if cerr := s.src.consumer.Close(); cerr != nil && err == nil {
-				err = cerr
-			}
+		if cerr := s.src.closeConsumer(); cerr != nil && err == nil {
+			err = cerr
 		}
 	}
 	// Forget the series before the name is free: a new subscription of
