@@ -315,13 +315,8 @@ func (pm *pushManager) checkDeadLetters() {
 		pm.dead[name] = n
 		switch {
 		case ps.sub != nil && n >= limit && n > before:
-			cut, cancel := context.WithCancel(pm.s.ctx)
-			cancel() // deliveries in flight end now; they come again on resume
-			if err := pm.unsubscribe(cut, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) && !errors.Is(err, context.Canceled) {
-				pm.s.log.Warn("pausing a webhook at its dead-letter cap", "subscription", name, "err", err)
-			}
+			pm.pauseLocked(name, ps)
 			pm.full[name] = true
-			pm.m[name] = &pushSub{def: ps.def}
 			pm.s.log.Warn("webhook paused: it holds its cap of dead letters; discard them, or redrive as an admin, to resume it",
 				"subscription", name, "dead_letters", n, "cap", limit)
 		case pm.full[name] && n < limit:
@@ -387,14 +382,21 @@ func (pm *pushManager) pauseIdentity(identity string) {
 		if ps.def.Owner != identity || ps.sub == nil {
 			continue
 		}
-		ctx, cancel := context.WithCancel(pm.s.ctx)
-		cancel() // no grace: in-flight deliveries end now
-		if err := pm.unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) && !errors.Is(err, context.Canceled) {
-			pm.s.log.Warn("pausing the webhook of a revoked identity", "subscription", name, "err", err)
-		}
-		pm.m[name] = &pushSub{def: ps.def}
+		pm.pauseLocked(name, ps)
 		pm.s.log.Info("webhook paused: its owner holds no token", "subscription", name, "owner", identity)
 	}
+}
+
+// pauseLocked stops the running subscription name, keeping its definition
+// (and its checkpoint): deliveries in flight are cut now and come again
+// when it runs again. pm.mu is held.
+func (pm *pushManager) pauseLocked(name string, ps *pushSub) {
+	ctx, cancel := context.WithCancel(pm.s.ctx)
+	cancel() // no grace
+	if err := pm.unsubscribe(ctx, ps.sub); err != nil && !errors.Is(err, herald.ErrClosed) && !errors.Is(err, context.Canceled) {
+		pm.s.log.Warn("pausing a webhook", "subscription", name, "err", err)
+	}
+	pm.m[name] = &pushSub{def: ps.def}
 }
 
 func (pm *pushManager) startLocked(d PushSubscription) error {
