@@ -624,11 +624,14 @@ func TestResetRacingSubscribe(t *testing.T) {
 // Commit waits until its context ends.
 type stuckCommitStore struct {
 	Store
-	stuck atomic.Bool
+	stuck   atomic.Bool
+	waiting atomic.Int32 // commits waiting now
 }
 
 func (s *stuckCommitStore) Commit(ctx context.Context, sub string, p Progress) error {
 	if s.stuck.Load() {
+		s.waiting.Add(1)
+		defer s.waiting.Add(-1)
 		<-ctx.Done()
 		return ctx.Err()
 	}
@@ -654,9 +657,7 @@ func testCloseKeepsToItsContextWhenCommitsHang(t *testing.T) {
 	st.stuck.Store(true)
 	mustPublish(t, b, ev("h.e", "", ""))
 	testwait.For(t, "handled", func() bool { return rec.len() == 2 })
-	// The batching commit of that outcome is under way, and stuck.
-	time.Sleep(50 * time.Millisecond)
-	synctest.Wait()
+	testwait.For(t, "the batching commit of that outcome under way, and stuck", func() bool { return st.waiting.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
