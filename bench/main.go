@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.svgOut, "svg", "", "write a chart of the ratios herald/anchor to this SVG file")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds per system (default 3, or 1 with -quick)")
 	fs.StringVar(&o.from, "from", "", "measure nothing: print the table (and write -svg) from a file written by -json")
-	fs.StringVar(&o.pprof, "cpuprofile", "", "write a CPU profile of each measurement's child into this folder (scenario_system_round.pprof)")
+	fs.StringVar(&o.pprof, "cpuprofile", "", "write a CPU profile of each measurement's child into this folder (scenario_system_round.pprof), and the heap at the end of the measurement beside it (….heap.pprof)")
 	fs.BoolVar(&o.child, "child", false, "internal: run one measurement and print it as JSON")
 	fs.BoolVar(&o.prepare, "prepare", false, "internal: with -child, prepare the data a measurement reads")
 	fs.StringVar(&o.scenario, "scenario", "", "internal: the child's scenario")

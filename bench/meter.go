@@ -8,6 +8,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +86,12 @@ func (m *meter) end(events int64) {
 		pprof.StopCPUProfile()
 		m.pf.Close()
 		m.pf = nil
+		// The heap as the measured part leaves it, beside the CPU profile:
+		// what a reader or a server still holds at the end.
+		if f, err := os.Create(strings.TrimSuffix(m.profile, ".pprof") + ".heap.pprof"); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
 	}
 	m.events = events
 	m.finished = true

@@ -755,3 +755,29 @@ func TestPruneStreamsTheLog(t *testing.T) {
 		}
 	}
 }
+
+// The embedded server keeps every id of the duplicate window in memory
+// (about 130 bytes each), so the default window is short enough to bound
+// that at a sustained rate: 2 minutes, not JetStream's 10 minutes. A
+// stream keeps the window it was made with.
+func TestDefaultDuplicateWindow(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	s := open(t, srv)
+	_, st := jsStream(t, s, "HERALD_EVENTS")
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Config.Duplicates; got != 2*time.Minute {
+		t.Fatalf("default duplicate window %v, want 2m", got)
+	}
+	other := open(t, srv, natsstore.WithNamespace("wide"), natsstore.WithDuplicateWindow(10*time.Minute))
+	_, st = jsStream(t, other, "WIDE_EVENTS")
+	if info, err = st.Info(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Config.Duplicates; got != 10*time.Minute {
+		t.Fatalf("duplicate window %v, want the 10m asked for", got)
+	}
+}
