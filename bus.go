@@ -1041,10 +1041,12 @@ func (b *Bus) Discard(ctx context.Context, q DeadLetterQuery) (int, error) {
 	now := time.Now().UTC()
 	bySub := map[string][]Outcome{}
 	for _, d := range dls {
+		last := lastAttempt(d.Errors)
 		bySub[d.Subscription] = append(bySub[d.Subscription], Outcome{
 			Subscription: d.Subscription, EventID: d.Event.ID, EventName: d.Event.Name,
 			Position: d.Event.Position, CorrelationID: d.Event.CorrelationID,
-			Status: OutcomeDiscarded, Attempts: len(d.Errors), LastError: lastError(d.Errors), UpdatedAt: now,
+			Status: OutcomeDiscarded, Attempts: len(d.Errors), LastError: last.Error, UpdatedAt: now,
+			Duration: last.Duration, History: OutcomeHistory(d.Errors),
 		})
 	}
 	for sub, outs := range bySub {
@@ -1106,11 +1108,12 @@ func (b *Bus) lockRunningDurable(ctx context.Context, name string) (*Subscriptio
 	}
 }
 
-func lastError(errs []AttemptError) string {
+// lastAttempt is the last of errs, or the zero AttemptError.
+func lastAttempt(errs []AttemptError) AttemptError {
 	if len(errs) == 0 {
-		return ""
+		return AttemptError{}
 	}
-	return errs[len(errs)-1].Error
+	return errs[len(errs)-1]
 }
 
 // Outcomes returns the outcomes matching q (set at least one field), as

@@ -155,7 +155,7 @@ func (c *committer) damagedLocked(ev *Event, id string, errs []AttemptError, msg
 	c.outcomes = append(c.outcomes, Outcome{
 		Subscription: c.name, EventID: ev.ID, EventName: ev.Name, Position: ev.Position,
 		CorrelationID: ev.CorrelationID, Status: OutcomeDeadLettered, LastError: msg, UpdatedAt: now,
-		Redriven: redriven,
+		Redriven: redriven, History: OutcomeHistory(errs),
 	})
 	c.deadLetters = append(c.deadLetters, DeadLetter{
 		ID: id, Subscription: c.name, Event: ev, Errors: errs, Permanent: true, DeadAt: now,
@@ -222,21 +222,24 @@ func (c *committer) forgetRedriveLocked(id string) bool {
 	return true
 }
 
-// recordLocked queues an outcome for the next commit.
+// recordLocked queues the outcome of the attempt that gave r for the
+// next commit: its duration, and the item's failed attempts so far as
+// history.
 func (c *committer) recordLocked(it *item, r *result, status OutcomeStatus) {
-	attempts, dur, last := int(it.attempt), r.dur, ""
+	attempts, last := int(it.attempt), ""
+	var history []AttemptError
 	if it.x != nil {
 		attempts += it.x.prior
-		dur = it.x.dur
 		if n := len(it.x.errs); n > 0 && status != OutcomeSucceeded {
 			last = it.x.errs[n-1].Error
 		}
+		history = OutcomeHistory(it.x.errs)
 	}
 	c.outcomes = append(c.outcomes, Outcome{
 		Subscription: c.name, EventID: it.ev.ID, EventName: it.ev.Name,
 		Position: it.ev.Position, CorrelationID: it.ev.CorrelationID, Status: status,
-		Attempts: attempts, LastError: last, Duration: Duration(dur), UpdatedAt: r.end,
-		Redriven: it.redriveID() != "",
+		Attempts: attempts, LastError: last, Duration: Duration(r.dur), UpdatedAt: r.end,
+		Redriven: it.redriveID() != "", History: history,
 	})
 	switch n := len(c.outcomes); {
 	case n == 1:

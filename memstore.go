@@ -75,6 +75,7 @@ type memOutcome struct {
 	attempts  int32
 	status    uint8
 	redriven  bool
+	history   []AttemptError // the store's own copy; nil when no attempt failed
 }
 
 var outcomeStatuses = [...]OutcomeStatus{OutcomeSucceeded, OutcomeRetrying, OutcomeDeadLettered, OutcomeDiscarded}
@@ -93,6 +94,7 @@ func (m *memOutcome) outcome(e *Event) Outcome {
 		Subscription: m.sub, EventID: e.ID, EventName: e.Name, Position: e.Position,
 		CorrelationID: e.CorrelationID, Status: outcomeStatuses[m.status], Attempts: int(m.attempts),
 		LastError: m.lastError, Duration: m.dur, UpdatedAt: m.updatedAt, Redriven: m.redriven,
+		History: slices.Clone(m.history),
 	}
 }
 
@@ -496,11 +498,15 @@ func (s *MemoryStore) putOutcome(o Outcome) {
 	if !ok {
 		p, ok = s.ids.find(s, o.EventID)
 	}
+	o.History = slices.Clone(o.History) // the store's own
+	if len(o.History) == 0 {
+		o.History = nil
+	}
 	code, known := statusCode(o.Status)
 	if ok && known && s.slot(p).ev.Name == o.EventName && s.slot(p).ev.CorrelationID == o.CorrelationID {
 		sl := s.slot(p)
 		m := memOutcome{sub: o.Subscription, lastError: o.LastError, updatedAt: o.UpdatedAt,
-			dur: o.Duration, attempts: int32(o.Attempts), status: code, redriven: o.Redriven}
+			dur: o.Duration, attempts: int32(o.Attempts), status: code, redriven: o.Redriven, history: o.History}
 		for i := range sl.outs {
 			if sl.outs[i].sub == o.Subscription {
 				sl.outs[i] = m
@@ -591,6 +597,7 @@ func (s *MemoryStore) Outcomes(ctx context.Context, q OutcomeQuery) ([]Outcome, 
 	}
 	for _, o := range s.orphans {
 		if match(&o) {
+			o.History = slices.Clone(o.History)
 			out = append(out, o)
 		}
 	}

@@ -80,7 +80,8 @@ const (
 // Outcome is the result of handling one event in one subscription.
 type Outcome = api.Outcome
 
-// AttemptError is one failed attempt in a dead letter's history.
+// AttemptError is one failed attempt in a dead letter's history or an
+// outcome's.
 type AttemptError = api.AttemptError
 
 // DeadLetter is an event a subscription gave up on, with its error history.

@@ -411,9 +411,6 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 	stale := it.epoch != s.c.epoch
 	redriveID := it.redriveID()
 	record := s.durable && (!stale || redriveID != "")
-	if it.x != nil {
-		it.x.dur += r.dur
-	}
 	if r.err == nil {
 		s.handled.Add(1)
 		if record {
@@ -424,10 +421,10 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		return false
 	}
 	if it.x == nil {
-		it.x = &itemExtra{dur: r.dur}
+		it.x = &itemExtra{}
 	}
 	x := it.x
-	x.errs = append(x.errs, AttemptError{Attempt: x.prior + int(it.attempt), At: r.end, Error: r.err.Error()})
+	x.errs = append(x.errs, AttemptError{Attempt: x.prior + int(it.attempt), At: r.end, Duration: Duration(r.dur), Error: r.err.Error()})
 	if s.c.endDiscardedLocked(redriveID) {
 		// Its dead letter was discarded during the redrive: give up
 		// without bringing it back.

@@ -88,8 +88,7 @@ func (it *item) redriveID() string {
 
 // itemExtra holds what only retried, redriven or shared deliveries need.
 type itemExtra struct {
-	errs      []AttemptError
-	dur       time.Duration
+	errs      []AttemptError // the failed attempts, those before a redrive included
 	redriveID string
 	prior     int // attempts made before a redrive
 	delivery  Delivery

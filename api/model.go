@@ -75,8 +75,13 @@ const (
 // Outcome is the result of handling one event in one subscription.
 type Outcome = model.Outcome
 
-// AttemptError is one failed attempt in a dead letter's history.
+// AttemptError is one failed attempt in a dead letter's history or an
+// outcome's.
 type AttemptError = model.AttemptError
+
+// MaxOutcomeHistory is the most failed attempts an Outcome's History
+// keeps: the last ones.
+const MaxOutcomeHistory = model.MaxOutcomeHistory
 
 // DeadLetter is an event a subscription gave up on, with its error history.
 type DeadLetter = model.DeadLetter

@@ -174,6 +174,10 @@ func TestOpenAPIAnswersOfEveryEndpoint(t *testing.T) {
 		Events []struct {
 			Outcomes []struct {
 				Redriven bool `json:"redriven"`
+				History  []struct {
+					Attempt  int    `json:"attempt"`
+					Duration string `json:"duration"`
+				} `json:"history"`
 			} `json:"outcomes"`
 		} `json:"events"`
 	}
@@ -181,6 +185,11 @@ func TestOpenAPIAnswersOfEveryEndpoint(t *testing.T) {
 		got(e.do("GET", "/v1/correlations/"+pub.Events[0].ID, nil, admin...), 200).json(t, &redriven)
 		return len(redriven.Events) > 0 && len(redriven.Events[0].Outcomes) == 1 && redriven.Events[0].Outcomes[0].Redriven
 	})
+	// Its history holds both failed attempts, the one before the redrive
+	// too, each with its duration.
+	if h := redriven.Events[0].Outcomes[0].History; len(h) != 2 || h[0].Attempt != 1 || h[1].Attempt != 2 || h[0].Duration == "" || h[1].Duration == "" {
+		t.Errorf("the redriven outcome's history is %+v, want attempts 1 and 2 with their durations", h)
+	}
 	got(e.do("DELETE", "/v1/dlq/"+dl.DeadLetters[0].ID, nil, admin...), 200)
 	got(e.do("DELETE", "/v1/dlq/nope", nil, admin...), 404)
 	got(e.do("DELETE", "/v1/dlq?subscription=rec", nil, admin...), 200)

@@ -26,8 +26,11 @@ type Outcome struct {
 	CorrelationID string        `json:"correlation_id"`
 	Status        OutcomeStatus `json:"status"`
 	// Attempts counts every attempt so far, redriven ones included.
-	Attempts  int       `json:"attempts"`
-	LastError string    `json:"last_error,omitempty"`
+	Attempts  int    `json:"attempts"`
+	LastError string `json:"last_error,omitempty"`
+	// Duration is how long the last attempt took: the successful one of a
+	// succeeded outcome, the last failed one otherwise (0 for an outcome
+	// no handler ran for, such as a damaged event's).
 	Duration  Duration  `json:"duration"`
 	UpdatedAt time.Time `json:"updated_at"`
 	// Redriven is set when the outcome comes from a delivery made by a
@@ -37,13 +40,29 @@ type Outcome struct {
 	// redrives. Attempts then counts the attempts before the redrive too.
 	// The outcome Bus.Discard records for a dead letter does not carry it.
 	Redriven bool `json:"redriven,omitempty"`
+	// History is the failed attempts of the event in the subscription,
+	// oldest first: the last MaxOutcomeHistory of them, those before a
+	// redrive included (see Attempts). It is empty when no attempt failed,
+	// so a retried event that succeeded shows what each failed attempt took
+	// and why, and Duration what the successful one took; for a retrying,
+	// dead-lettered or discarded outcome its last entry is the last attempt
+	// (LastError, Duration). The dead letter keeps the whole history.
+	History []AttemptError `json:"history,omitempty"`
 }
 
-// AttemptError is one failed attempt in a dead letter's history.
+// MaxOutcomeHistory is the most failed attempts an Outcome's History
+// keeps: the last ones.
+const MaxOutcomeHistory = 16
+
+// AttemptError is one failed attempt in a dead letter's history or an
+// outcome's.
 type AttemptError struct {
 	Attempt int       `json:"attempt"`
-	At      time.Time `json:"at"`
-	Error   string    `json:"error"`
+	At      time.Time `json:"at"` // when the attempt ended
+	// Duration is how long the attempt took (0 when no handler ran, and
+	// for attempts recorded before herald kept it).
+	Duration Duration `json:"duration"`
+	Error    string   `json:"error"`
 }
 
 // DeadLetter is an event a subscription gave up on, with its error history.

@@ -90,12 +90,9 @@ func encodeOutcome(b []byte, o *herald.Outcome) ([]byte, error) {
 // appendOutcomeJSON appends o as encoding/json would encode it, and
 // reports false, having appended part of it, when o holds a string
 // json.Marshal would escape (see appendPlain) or a time that is not at
-// offset zero or is outside years 0-9999.
+// offset zero or is outside years 0-9999. An outcome without history
+// (no failed attempt) costs nothing for it.
 func appendOutcomeJSON(b []byte, o *herald.Outcome) ([]byte, bool) {
-	t := o.UpdatedAt
-	if _, off := t.Zone(); off != 0 || t.Year() < 0 || t.Year() > 9999 {
-		return b, false
-	}
 	w := jsonWriter{b: b, ok: true}
 	w.str(`{"subscription":`, o.Subscription)
 	w.str(`,"event_id":`, o.EventID)
@@ -109,12 +106,25 @@ func appendOutcomeJSON(b []byte, o *herald.Outcome) ([]byte, bool) {
 	if o.LastError != "" {
 		w.str(`,"last_error":`, o.LastError)
 	}
-	w.str(`,"duration":`, o.Duration.String())
-	w.b = append(w.b, `,"updated_at":"`...)
-	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
-	w.b = append(w.b, '"')
+	w.duration(`,"duration":`, o.Duration)
+	w.time(`,"updated_at":`, o.UpdatedAt)
 	if o.Redriven {
 		w.b = append(w.b, `,"redriven":true`...)
+	}
+	if len(o.History) > 0 {
+		sep := `,"history":[`
+		for i := range o.History {
+			ae := &o.History[i]
+			w.b = append(w.b, sep...)
+			w.b = append(w.b, `{"attempt":`...)
+			w.b = strconv.AppendInt(w.b, int64(ae.Attempt), 10)
+			w.time(`,"at":`, ae.At)
+			w.duration(`,"duration":`, ae.Duration)
+			w.str(`,"error":`, ae.Error)
+			w.b = append(w.b, '}')
+			sep = ","
+		}
+		w.b = append(w.b, ']')
 	}
 	w.b = append(w.b, '}')
 	return w.b, w.ok
@@ -125,6 +135,34 @@ func appendOutcomeJSON(b []byte, o *herald.Outcome) ([]byte, bool) {
 type jsonWriter struct {
 	b  []byte
 	ok bool
+}
+
+// time appends prefix and t as encoding/json writes it; ok turns false
+// when t is not at offset zero or is outside years 0-9999.
+func (w *jsonWriter) time(prefix string, t time.Time) {
+	if _, off := t.Zone(); off != 0 || t.Year() < 0 || t.Year() > 9999 {
+		w.ok = false
+	}
+	if !w.ok {
+		return
+	}
+	w.b = append(w.b, prefix...)
+	w.b = append(w.b, '"')
+	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
+	w.b = append(w.b, '"')
+}
+
+// duration appends prefix and d as encoding/json writes it: its String
+// between quotes, which never needs escaping (digits, '.', '-' and unit
+// letters, "µ" included, which encoding/json leaves as it is).
+func (w *jsonWriter) duration(prefix string, d herald.Duration) {
+	if !w.ok {
+		return
+	}
+	w.b = append(w.b, prefix...)
+	w.b = append(w.b, '"')
+	w.b = append(w.b, d.String()...)
+	w.b = append(w.b, '"')
 }
 
 // str appends prefix and s as a JSON string (see appendPlain).

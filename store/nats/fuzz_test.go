@@ -209,18 +209,34 @@ func FuzzEncodeEvent(f *testing.F) {
 // encoding/json writes for the outcome, whether or not appendOutcomeJSON
 // takes it, after what the buffer already held.
 func FuzzEncodeOutcome(f *testing.F) {
-	f.Add("sub", "0193f3c2-7d4e-7b1a-9c1e-1234567890ab", "order.placed", uint64(7), "c", "succeeded", 1, "", int64(1500000), int64(1764889200123456789), 0, false)
-	f.Add("s<b", "é", "x", uint64(0), "", "retrying", -3, "boom: \"quoted\"\n", int64(86400000000000), int64(0), 3600, true)
-	f.Add("", "", "", uint64(1)<<63, "\x7f", "dead_lettered", 1<<40, "e", int64(-1), int64(-62135596800000000), 0, true)
-	f.Add("a", "b", "c", uint64(1), "d", "succeeded", 1, "", int64(0), int64(253402300800000000), 0, false)
-	f.Add("sub", "id", "x.redriven", uint64(9), "c", "succeeded", 2, "", int64(1500000), int64(1764889200123456789), 0, true)
-	f.Fuzz(func(t *testing.T, sub, id, name string, pos uint64, corr, status string, attempts int, lastErr string, dur, nanos int64, offset int, redriven bool) {
+	f.Add("sub", "0193f3c2-7d4e-7b1a-9c1e-1234567890ab", "order.placed", uint64(7), "c", "succeeded", 1, "", int64(1500000), int64(1764889200123456789), 0, false, 0, int64(0), "", 0)
+	f.Add("s<b", "é", "x", uint64(0), "", "retrying", -3, "boom: \"quoted\"\n", int64(86400000000000), int64(0), 3600, true, 0, int64(0), "", 0)
+	f.Add("", "", "", uint64(1)<<63, "\x7f", "dead_lettered", 1<<40, "e", int64(-1), int64(-62135596800000000), 0, true, 0, int64(0), "", 0)
+	f.Add("a", "b", "c", uint64(1), "d", "succeeded", 1, "", int64(0), int64(253402300800000000), 0, false, 0, int64(0), "", 0)
+	f.Add("sub", "id", "x.redriven", uint64(9), "c", "succeeded", 2, "", int64(1500000), int64(1764889200123456789), 0, true, 0, int64(0), "", 0)
+	// With a history: its entries repeat the outcome's attempt, duration
+	// and error (or a second error), at times of their own.
+	f.Add("sub", "id", "x.retried", uint64(9), "c", "succeeded", 3, "endpoint answered 503", int64(2500), int64(1764889200123456789), 0, false, 2, int64(1764889200000000000), "endpoint: timeout", 0)
+	f.Add("s", "i", "x.dead", uint64(1), "c", "dead_lettered", 2, "boom <b>", int64(-7), int64(1764889200123456789), 0, true, 16, int64(253402300800000000), "é\u2028", 60)
+	f.Fuzz(func(t *testing.T, sub, id, name string, pos uint64, corr, status string, attempts int, lastErr string, dur, nanos int64, offset int, redriven bool,
+		history int, histNanos int64, histErr string, histOffset int) {
 		at := time.Unix(0, nanos).UTC()
 		if offset != 0 {
 			at = at.In(time.FixedZone("x", offset%86400))
 		}
 		o := herald.Outcome{Subscription: sub, EventID: id, EventName: name, Position: pos, CorrelationID: corr,
 			Status: herald.OutcomeStatus(status), Attempts: attempts, LastError: lastErr, Duration: herald.Duration(dur), UpdatedAt: at, Redriven: redriven}
+		for i := range history % (herald.MaxOutcomeHistory + 1) {
+			hat := time.Unix(0, histNanos+int64(i)*int64(time.Second)).UTC()
+			if histOffset != 0 && i == history/2 {
+				hat = hat.In(time.FixedZone("y", histOffset%86400))
+			}
+			msg := lastErr
+			if i%2 == 1 {
+				msg = histErr
+			}
+			o.History = append(o.History, herald.AttemptError{Attempt: attempts - i, At: hat, Duration: herald.Duration(dur * int64(i+1)), Error: msg})
+		}
 		got, gotErr := encodeOutcome([]byte("held,"), &o)
 		want, wantErr := json.Marshal(o)
 		if (gotErr != nil) != (wantErr != nil) {
@@ -247,6 +263,29 @@ func TestEncodeOutcomeFastPath(t *testing.T) {
 		if _, ok := appendOutcomeJSON(nil, &o); !ok {
 			t.Fatalf("appendOutcomeJSON refused %+v", o)
 		}
+		// A retried outcome, with durations under a millisecond ("µs").
+		o.Attempts, o.Duration = 3, herald.Duration(750*time.Microsecond)
+		o.History = []herald.AttemptError{
+			{Attempt: 1, At: at, Duration: herald.Duration(30 * time.Second), Error: "endpoint did not answer within 30s"},
+			{Attempt: 2, At: at, Duration: herald.Duration(420 * time.Microsecond), Error: "endpoint answered 503"},
+		}
+		if _, ok := appendOutcomeJSON(nil, &o); !ok {
+			t.Fatalf("appendOutcomeJSON refused %+v", o)
+		}
+	}
+}
+
+// TestEncodeOutcomeWithoutHistory: an outcome with no failed attempt
+// encodes as it did before outcomes had a history, byte for byte.
+func TestEncodeOutcomeWithoutHistory(t *testing.T) {
+	at := time.Date(2026, 12, 5, 9, 0, 0, 123456789, time.UTC)
+	o := herald.Outcome{Subscription: "notes", EventID: "e1", EventName: "recording.ended", Position: 42, CorrelationID: "c1",
+		Status: herald.OutcomeSucceeded, Attempts: 1, Duration: herald.Duration(1500 * time.Microsecond), UpdatedAt: at, History: []herald.AttemptError{}}
+	got, err := encodeOutcome(nil, &o)
+	want := `{"subscription":"notes","event_id":"e1","event_name":"recording.ended","position":42,"correlation_id":"c1",` +
+		`"status":"succeeded","attempts":1,"duration":"1.5ms","updated_at":"2026-12-05T09:00:00.123456789Z"}`
+	if err != nil || string(got) != want {
+		t.Fatalf("encodeOutcome = %s, %v; want %s", got, err, want)
 	}
 }
 

@@ -144,7 +144,10 @@ func (s *Store) Checkpoints(ctx context.Context) (map[string]uint64, error) {
 // dead letters or resolved ones is one JetStream atomic batch on the
 // subscription-state bucket (split when larger than one batch takes, with
 // the checkpoint in the last), so that a dead letter is never recorded for
-// an event whose commit otherwise failed.
+// an event whose commit otherwise failed. An outcome after failed attempts
+// of other deliveries (Attempts above its History) gets them into its
+// History from the failed attempts the store keeps, up to
+// herald.MaxOutcomeHistory: one read, only on that path.
 func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error {
 	if err := s.check(); err != nil {
 		return err
@@ -170,6 +173,16 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 		if o.Subscription == "" {
 			o.Subscription = sub
 		}
+		prefix := aePrefix(o.Subscription, o.EventID)
+		if o.Attempts > 1 && len(o.History) < herald.MaxOutcomeHistory && (len(o.History) == 0 || o.History[0].Attempt > 1) {
+			// A shared delivery knows only its own failed attempts: the
+			// earlier ones are under prefix (or in this commit).
+			h, err := s.attemptHistory(ctx, sub, prefix, o.History, p.Outcomes)
+			if err != nil {
+				return err
+			}
+			o.History = herald.OutcomeHistory(h)
+		}
 		if batched && o.Subscription == sub {
 			batch = append(batch, o)
 		} else {
@@ -179,12 +192,12 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 			}
 			put(ocKey(&o), b)
 		}
-		switch prefix := aePrefix(o.Subscription, o.EventID); {
+		switch {
 		case o.Status == herald.OutcomeRetrying:
 			if failed == nil {
 				failed = map[string][]herald.AttemptError{}
 			}
-			failed[prefix] = append(failed[prefix], herald.AttemptError{Attempt: o.Attempts, At: o.UpdatedAt, Error: o.LastError})
+			failed[prefix] = append(failed[prefix], retryingAttempt(&o))
 		case o.Attempts > 1:
 			ended = append(ended, prefix)
 		}
@@ -269,10 +282,16 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 	return nil
 }
 
-// attemptHistory completes errs, the failed attempts a dead letter's last
-// delivery knew of, with the earlier attempts stored under prefix or
-// reported as retrying in outcomes (the same commit, of sub), in attempt
-// order.
+// retryingAttempt is the failed attempt a retrying outcome reports: its
+// last.
+func retryingAttempt(o *herald.Outcome) herald.AttemptError {
+	return herald.AttemptError{Attempt: o.Attempts, At: o.UpdatedAt, Duration: o.Duration, Error: o.LastError}
+}
+
+// attemptHistory completes errs, the failed attempts a dead letter's or
+// an outcome's last delivery knew of, with the earlier attempts stored
+// under prefix or reported as retrying in outcomes (the same commit, of
+// sub), in attempt order.
 func (s *Store) attemptHistory(ctx context.Context, sub, prefix string, errs []herald.AttemptError, outcomes []herald.Outcome) ([]herald.AttemptError, error) {
 	first := math.MaxInt
 	for _, ae := range errs {
@@ -297,7 +316,7 @@ func (s *Store) attemptHistory(ctx context.Context, sub, prefix string, errs []h
 	}
 	for _, o := range outcomes {
 		if o.Status == herald.OutcomeRetrying && o.Attempts < first && aePrefix(cmp.Or(o.Subscription, sub), o.EventID) == prefix {
-			earlier[o.Attempts] = herald.AttemptError{Attempt: o.Attempts, At: o.UpdatedAt, Error: o.LastError}
+			earlier[o.Attempts] = retryingAttempt(&o)
 		}
 	}
 	if len(earlier) == 0 {

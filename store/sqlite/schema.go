@@ -108,6 +108,11 @@ INSERT INTO meta (key, value) VALUES ('kv_revision', 1);
 	`
 ALTER TABLE outcomes ADD COLUMN redriven INTEGER NOT NULL DEFAULT 0;
 `,
+	// 5: an outcome's failed attempts (herald.Outcome.History) as a JSON
+	// array, NULL when none failed; outcomes recorded before have none.
+	`
+ALTER TABLE outcomes ADD COLUMN history BLOB;
+`,
 }
 
 // schemaVersion is the user_version this herald writes.

@@ -129,7 +129,7 @@ const outcomeChunk = 32
 
 // upsertOutcomes records outcomes of sub, outcomeChunk per statement.
 func (tx *wtx) upsertOutcomes(sub string, outcomes []herald.Outcome) error {
-	args := make([]any, 0, 12*min(len(outcomes), outcomeChunk))
+	args := make([]any, 0, 13*min(len(outcomes), outcomeChunk))
 	for len(outcomes) > 0 {
 		chunk := outcomes[:min(len(outcomes), outcomeChunk)]
 		outcomes = outcomes[len(chunk):]
@@ -139,8 +139,14 @@ func (tx *wtx) upsertOutcomes(sub string, outcomes []herald.Outcome) error {
 		}
 		args = args[:0]
 		for _, o := range chunk {
+			var history []byte // NULL when no attempt failed
+			if len(o.History) > 0 {
+				if history, err = json.Marshal(o.History); err != nil {
+					return fmt.Errorf("%w: outcome of %s: %v", herald.ErrInvalidEvent, o.EventID, err)
+				}
+			}
 			args = append(args, sub, o.EventID, o.EventName, o.EventID, int64(o.Position), o.CorrelationID,
-				string(o.Status), o.Attempts, o.LastError, int64(o.Duration), formatTime(o.UpdatedAt), o.Redriven)
+				string(o.Status), o.Attempts, o.LastError, int64(o.Duration), formatTime(o.UpdatedAt), o.Redriven, history)
 		}
 		if _, err := stmt.ExecContext(tx.ctx, args...); err != nil {
 			return err
@@ -203,7 +209,7 @@ func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.O
 	}
 	limit := herald.OutcomeLimit(q.Limit)
 	query := `SELECT subscription, event_id, event_name, position, correlation_id, status, attempts,
-		last_error, duration, updated_at, redriven FROM outcomes`
+		last_error, duration, updated_at, redriven, history FROM outcomes`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -219,9 +225,15 @@ func (s *Store) Outcomes(ctx context.Context, q herald.OutcomeQuery) ([]herald.O
 		var o herald.Outcome
 		var pos, dur int64
 		var status, updated string
+		var history []byte
 		if err := rows.Scan(&o.Subscription, &o.EventID, &o.EventName, &pos, &o.CorrelationID, &status,
-			&o.Attempts, &o.LastError, &dur, &updated, &o.Redriven); err != nil {
+			&o.Attempts, &o.LastError, &dur, &updated, &o.Redriven, &history); err != nil {
 			return nil, s.fail(ctx, "outcomes", err)
+		}
+		if history != nil {
+			if err := json.Unmarshal(history, &o.History); err != nil {
+				return nil, s.fail(ctx, "outcomes", fmt.Errorf("damaged history of outcome %s/%s: %w", o.Subscription, o.EventID, err))
+			}
 		}
 		o.Position = uint64(pos)
 		o.Status = herald.OutcomeStatus(status)

@@ -440,3 +440,25 @@ func oldFile(t *testing.T, version int, data ...string) string {
 	}
 	return path
 }
+
+// TestMigrateOutcomeHistory opens a file whose outcomes predate
+// Outcome.History: they read without history, and outcomes committed
+// after keep theirs.
+func TestMigrateOutcomeHistory(t *testing.T) {
+	s := openTest(t, oldFile(t, 4, `INSERT INTO outcomes (subscription, event_id, event_name, position, correlation_id,
+		status, attempts, last_error, duration, updated_at, redriven)
+		VALUES ('w', 'old', 'o.e', 1, 'old', 'succeeded', 3, '', 0, '2026-01-01T00:00:00Z', 0)`))
+	ctx := context.Background()
+	got, err := s.Outcomes(ctx, herald.OutcomeQuery{Subscription: "w"})
+	if err != nil || len(got) != 1 || got[0].EventID != "old" || got[0].Attempts != 3 || got[0].History != nil {
+		t.Fatalf("migrated outcomes = %+v, %v; want the old one, without history", got, err)
+	}
+	o := got[0]
+	o.History = []herald.AttemptError{{Attempt: 1, At: o.UpdatedAt, Duration: herald.Duration(time.Second), Error: "boom"}}
+	if err := s.Commit(ctx, "w", herald.Progress{Outcomes: []herald.Outcome{o}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Outcomes(ctx, herald.OutcomeQuery{Subscription: "w"}); err != nil || len(got) != 1 || len(got[0].History) != 1 || got[0].History[0].Duration != herald.Duration(time.Second) {
+		t.Fatalf("outcomes after one with history replaced the old = %+v, %v", got, err)
+	}
+}

@@ -102,12 +102,12 @@ func (st *writeStmts) insertN(ctx context.Context, conn *sql.Conn, n int) (*sql.
 func (st *writeStmts) upsertOutcomesN(ctx context.Context, conn *sql.Conn, n int) (*sql.Stmt, error) {
 	return st.prepared(ctx, conn, &st.upsertOutcomes, n, func() string {
 		return `INSERT INTO outcomes (subscription, event_id, event_name, position, correlation_id,
-			status, attempts, last_error, duration, updated_at, redriven) VALUES ` +
-			repeatJoin("(?, ?, ?, coalesce((SELECT position FROM events WHERE id = ?), ?), ?, ?, ?, ?, ?, ?, ?)", n) + `
+			status, attempts, last_error, duration, updated_at, redriven, history) VALUES ` +
+			repeatJoin("(?, ?, ?, coalesce((SELECT position FROM events WHERE id = ?), ?), ?, ?, ?, ?, ?, ?, ?, ?)", n) + `
 			ON CONFLICT (subscription, event_id) DO UPDATE SET event_name = excluded.event_name,
 			position = excluded.position, correlation_id = excluded.correlation_id, status = excluded.status,
 			attempts = excluded.attempts, last_error = excluded.last_error, duration = excluded.duration,
-			updated_at = excluded.updated_at, redriven = excluded.redriven`
+			updated_at = excluded.updated_at, redriven = excluded.redriven, history = excluded.history`
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 // store, shared across processes or not.
 func (s *suite) testBus(t *testing.T) {
 	t.Run("DeadLetterHistory", s.testDeadLetterHistory)
+	t.Run("OutcomeHistory", s.testOutcomeHistory)
 	t.Run("CloseHandsBackDeliveries", s.testCloseHandsBack)
 	t.Run("Counts", s.testBusCounts)
 }
@@ -39,6 +40,7 @@ func (s *suite) testDeadLetterHistory(t *testing.T) {
 	var mu sync.Mutex
 	calls := 0
 	h := herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
+		tick()
 		mu.Lock()
 		defer mu.Unlock()
 		calls++
@@ -76,6 +78,14 @@ func (s *suite) testDeadLetterHistory(t *testing.T) {
 			if i > 0 && ae.At.Before(d.Errors[i-1].At) {
 				t.Errorf("error %d at %v, before error %d at %v", i, ae.At, i-1, d.Errors[i-1].At)
 			}
+			if ae.Duration <= 0 {
+				t.Errorf("error %d has duration %v, want the attempt's", i, ae.Duration)
+			}
+		}
+		// The dead-lettered outcome has the same history.
+		o := s.outcomeOf(t, b, "hist", e.ID, func(o herald.Outcome) bool { return o.Attempts == n })
+		if o.Status != herald.OutcomeDeadLettered || !sameAttempts(o.History, d.Errors) || o.Duration != d.Errors[n-1].Duration {
+			t.Errorf("outcome %+v, want dead-lettered with history %+v and the last attempt's duration", o, d.Errors)
 		}
 		return d
 	}
@@ -84,6 +94,81 @@ func (s *suite) testDeadLetterHistory(t *testing.T) {
 		t.Fatalf("Redrive = %d, %v; want 1", n, err)
 	}
 	dead(true, 6)
+}
+
+// tick returns once the clock has moved on, so that the attempt calling
+// it lasts a measurable time however coarse the clock is.
+func tick() {
+	for start := time.Now(); time.Since(start) <= 0; {
+	}
+}
+
+// outcomeOf waits for the outcome of event id in sub for which ok says
+// yes, and returns it.
+func (s *suite) outcomeOf(t *testing.T, b *herald.Bus, sub, id string, ok func(herald.Outcome) bool) herald.Outcome {
+	t.Helper()
+	var o herald.Outcome
+	s.eventually(t, "the outcome of "+id, func() bool {
+		outs, err := b.Outcomes(t.Context(), herald.OutcomeQuery{EventID: id, Subscription: sub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(outs) != 1 || !ok(outs[0]) {
+			return false
+		}
+		o = outs[0]
+		return true
+	})
+	return o
+}
+
+// testOutcomeHistory: the outcome of an event that succeeded after
+// failed attempts keeps each failed attempt (its number, duration and
+// error), oldest first, the last herald.MaxOutcomeHistory of them, and
+// the successful attempt's duration; one that succeeded at once has none.
+func (s *suite) testOutcomeHistory(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	b := newBus(t, st)
+	const fails = herald.MaxOutcomeHistory + 3
+	var mu sync.Mutex
+	calls := map[string]int{}
+	h := herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
+		tick()
+		mu.Lock()
+		defer mu.Unlock()
+		calls[e.Name]++
+		if n := calls[e.Name]; e.Name == "ohist.flaky" && n <= 2 || e.Name == "ohist.stubborn" && n <= fails {
+			return fmt.Errorf("failure %d", n)
+		}
+		return nil
+	})
+	if _, err := b.Subscribe(ctx, "ohist.>", h, herald.Durable("ohist"), herald.MaxAttempts(fails+1), herald.Backoff(time.Millisecond, time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, failed int) {
+		t.Helper()
+		e := event(t, name, 1)
+		if _, err := b.Publish(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		o := s.outcomeOf(t, b, "ohist", e.ID, func(o herald.Outcome) bool { return o.Status == herald.OutcomeSucceeded })
+		if o.Attempts != failed+1 || o.LastError != "" || o.Duration <= 0 {
+			t.Errorf("%s: outcome %+v, want %d attempts, no last error and the last attempt's duration", name, o, failed+1)
+		}
+		first := max(1, failed-herald.MaxOutcomeHistory+1)
+		if len(o.History) != failed-first+1 {
+			t.Fatalf("%s: history of %d attempts, want attempts %d to %d: %+v", name, len(o.History), first, failed, o.History)
+		}
+		for i, ae := range o.History {
+			if ae.Attempt != first+i || ae.Error != fmt.Sprintf("failure %d", first+i) || ae.Duration <= 0 || ae.At.IsZero() {
+				t.Errorf("%s: history entry %d = %+v, want attempt %d with its duration and error", name, i, ae, first+i)
+			}
+		}
+	}
+	check("ohist.ok", 0)
+	check("ohist.flaky", 2)
+	check("ohist.stubborn", fails)
 }
 
 // testCloseHandsBack: after a graceful Bus.Close and the store's Close,

@@ -34,6 +34,7 @@ func (s *suite) testDurability(t *testing.T) {
 	res = append(res, mustAppend(t, st, herald.AppendOptions{}, evs[10:]...)...)
 	o := outcome(evs[3], "durable-sub", herald.OutcomeDeadLettered)
 	o.Attempts, o.LastError = 4, "gave up"
+	o.History = attempts(4, o.UpdatedAt, "connection refused", "gave up")
 	dl := deadLetter(copies[3], base)
 	mustCommit(t, st, "durable-sub", herald.Progress{Checkpoint: res[7].Position, Outcomes: []herald.Outcome{o}, DeadLetters: []herald.DeadLetter{dl}})
 	mustCommit(t, st, "other-sub", herald.Progress{Checkpoint: res[19].Position})

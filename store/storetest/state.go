@@ -151,7 +151,29 @@ func sameOutcome(got, want herald.Outcome) bool {
 		got.CorrelationID == want.CorrelationID && got.Status == want.Status &&
 		got.Attempts == want.Attempts && got.LastError == want.LastError &&
 		got.Duration == want.Duration && got.UpdatedAt.Equal(want.UpdatedAt) &&
-		got.Redriven == want.Redriven
+		got.Redriven == want.Redriven && sameAttempts(got.History, want.History)
+}
+
+// sameAttempts reports whether two failed-attempt histories are equal.
+func sameAttempts(got, want []herald.AttemptError) bool {
+	return slices.EqualFunc(got, want, func(g, w herald.AttemptError) bool {
+		return g.Attempt == w.Attempt && g.At.Equal(w.At) && g.Duration == w.Duration && g.Error == w.Error
+	})
+}
+
+// attempts returns a failed-attempt history of n attempts, the last at
+// end, each with its duration and error.
+func attempts(n int, end time.Time, errs ...string) []herald.AttemptError {
+	out := make([]herald.AttemptError, n)
+	for i := range out {
+		out[i] = herald.AttemptError{
+			Attempt:  i + 1,
+			At:       end.Add(time.Duration(i-n+1) * time.Second),
+			Duration: herald.Duration(time.Duration(i+1)*time.Millisecond + 250*time.Microsecond),
+			Error:    errs[i%len(errs)],
+		}
+	}
+	return out
 }
 
 func outcomeKeys(os []herald.Outcome) []string {
@@ -172,10 +194,14 @@ func (s *suite) testOutcomes(t *testing.T) {
 	mustAppend(t, st, herald.AppendOptions{}, e1, e2, e3)
 
 	o11 := outcome(e1, "s1", herald.OutcomeSucceeded)
+	// Outcomes keep their failed attempts, each with its duration and
+	// error, whatever the error is made of.
 	o12 := outcome(e2, "s1", herald.OutcomeRetrying)
 	o12.Attempts, o12.LastError = 2, "transcriber: model not loaded"
+	o12.History = attempts(2, o12.UpdatedAt, "transcriber: model not loaded")
 	o21 := outcome(e1, "s2", herald.OutcomeDeadLettered)
 	o21.Attempts, o21.LastError, o21.Redriven = 4, "permanent: bad input", true
+	o21.History = attempts(4, o21.UpdatedAt, `endpoint answered 503 <"busy">`, "endpoint: \u00e9t\u00e9 \n", "permanent: bad input")
 	o23 := outcome(e3, "s2", herald.OutcomeSucceeded)
 	mustCommit(t, st, "s2", herald.Progress{Checkpoint: 3, Outcomes: []herald.Outcome{o23, o21}})
 	mustCommit(t, st, "s1", herald.Progress{Checkpoint: 2, Outcomes: []herald.Outcome{o11, o12}})
@@ -213,6 +239,7 @@ func (s *suite) testOutcomes(t *testing.T) {
 	// Redriven included.
 	o12b := o12
 	o12b.Status, o12b.Attempts, o12b.LastError, o12b.Redriven = herald.OutcomeSucceeded, 3, "", true
+	o12b.History = attempts(2, o12.UpdatedAt, "transcriber: model not loaded", "transcriber: out of memory")
 	o12b.UpdatedAt = o12.UpdatedAt.Add(time.Minute)
 	mustCommit(t, st, "s1", herald.Progress{Checkpoint: 2, Outcomes: []herald.Outcome{o12b}})
 	check("after upsert", query(herald.OutcomeQuery{EventID: e2.ID}), o12b)
@@ -228,6 +255,12 @@ func (s *suite) testOutcomes(t *testing.T) {
 	for i, e := range evs {
 		o := outcome(e, "bulk", herald.OutcomeSucceeded)
 		o.Redriven = i%3 == 0
+		if i%7 == 0 {
+			// A retried event among many (written as a batch where a
+			// store batches them).
+			o.Attempts = 1 + i%(herald.MaxOutcomeHistory+1)
+			o.History = attempts(o.Attempts-1, o.UpdatedAt, "flaky", "quoted \"error\" & <more>")
+		}
 		more = append(more, o)
 	}
 	mustCommit(t, st, "bulk", herald.Progress{Checkpoint: evs[len(evs)-1].Position, Outcomes: more})
@@ -249,9 +282,9 @@ func deadLetter(e *herald.Event, deadAt time.Time) herald.DeadLetter {
 	return herald.DeadLetter{
 		Event: e,
 		Errors: []herald.AttemptError{
-			{Attempt: 1, At: deadAt.Add(-3 * time.Second), Error: "timeout after 30s"},
-			{Attempt: 2, At: deadAt.Add(-2 * time.Second), Error: "connection refused"},
-			{Attempt: 3, At: deadAt, Error: "connection refused"},
+			{Attempt: 1, At: deadAt.Add(-3 * time.Second), Duration: herald.Duration(30 * time.Second), Error: "timeout after 30s"},
+			{Attempt: 2, At: deadAt.Add(-2 * time.Second), Duration: herald.Duration(1500 * time.Microsecond), Error: "connection refused"},
+			{Attempt: 3, At: deadAt, Duration: herald.Duration(2 * time.Millisecond), Error: "connection refused"},
 		},
 		DeadAt: deadAt,
 	}
@@ -272,9 +305,8 @@ func sameDeadLetter(got, want herald.DeadLetter) string {
 		diffs = append(diffs, fmt.Sprintf("%d errors, want %d", len(got.Errors), len(want.Errors)))
 	} else {
 		for i := range got.Errors {
-			g, w := got.Errors[i], want.Errors[i]
-			if g.Attempt != w.Attempt || !g.At.Equal(w.At) || g.Error != w.Error {
-				diffs = append(diffs, fmt.Sprintf("error %d = %+v, want %+v", i, g, w))
+			if g, w := got.Errors[i:i+1], want.Errors[i:i+1]; !sameAttempts(g, w) {
+				diffs = append(diffs, fmt.Sprintf("error %d = %+v, want %+v", i, g[0], w[0]))
 			}
 		}
 	}
@@ -410,7 +442,7 @@ func (s *suite) testDeadLetters(t *testing.T) {
 	// The redriven s1 entry failed again: the new entry replaces the old one
 	// and is no longer marked.
 	d11b := deadLetter(copies[e1.ID], base.Add(10*time.Second))
-	d11b.Errors = append(d11.Errors, herald.AttemptError{Attempt: 4, At: base.Add(10 * time.Second), Error: "still failing"})
+	d11b.Errors = append(d11.Errors, herald.AttemptError{Attempt: 4, At: base.Add(10 * time.Second), Duration: herald.Duration(time.Second), Error: "still failing"})
 	mustCommit(t, st, "s1", herald.Progress{Checkpoint: 2, DeadLetters: []herald.DeadLetter{d11b}})
 	d11b.ID, d11b.Subscription = d11.ID, "s1"
 	check("after replacing", list(herald.DeadLetterQuery{Subscription: "s1"}), d12, d11b)
