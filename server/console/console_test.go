@@ -2,10 +2,15 @@ package console_test
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -135,16 +140,32 @@ func TestConsole(t *testing.T) {
 		if !strings.Contains(archiver, "dead-lettered after 3 attempts") || !strings.Contains(archiver, "503") {
 			t.Errorf("archiver's outcome shows %q", archiver)
 		}
+		// Each of its three failed attempts with its duration and error.
+		dead := p.chain(ids[0]).full("meeting_notes_local.completed", "archiver")
+		if len(dead.History) != 3 {
+			t.Fatalf("archiver's dead-lettered outcome has the history %+v, want 3 attempts", dead.History)
+		}
+		checkAttempts(t, tb, "meeting_notes_local.completed", dead)
 		tb.shot("correlation")
 
-		// A chain that runs while the page is open fills in live.
+		// A chain that runs while the page is open fills in live; its
+		// archiver fails twice (503) and then succeeds.
 		p.failing.Store(false)
+		p.flaky.Store(2)
 		tb.open("/ui/")
 		tb.wait("the live page", `document.getElementById('events') !== null`)
 		id := p.record(100)
 		tb.open("/ui/correlations/" + url.PathEscape(id))
 		tb.wait("the live chain", `document.querySelectorAll('#tree .node').length === 5 && document.querySelector('#tree .outcome[data-sub="archiver"][data-status="succeeded"]') !== null`)
 		p.failing.Store(true)
+		retried := p.chain(id).full("meeting_notes_local.completed", "archiver")
+		if retried.Status != herald.OutcomeSucceeded || retried.Attempts != 3 || len(retried.History) != 2 {
+			t.Fatalf("archiver's retried outcome is %+v, want succeeded after 3 attempts with 2 failed ones", retried)
+		}
+		checkAttempts(t, tb, "meeting_notes_local.completed", retried)
+		if got := eval[string](tb, `document.querySelector('#tree .outcome[data-sub="archiver"] .pill').textContent`); got != "succeeded after 3 attempts" {
+			t.Errorf("the retried outcome reads %q", got)
+		}
 	})
 
 	t.Run("subscriptions", func(t *testing.T) {
@@ -193,6 +214,10 @@ func TestConsole(t *testing.T) {
 		tb.wait("the dead letters", `document.querySelectorAll('#dlq-archiver article.dl').length === 4`)
 		if got := eval[int](tb, `document.querySelectorAll('#dlq-archiver article.dl')[0].querySelectorAll('ol.errors li').length`); got != 3 {
 			t.Errorf("a dead letter shows %d errors, want its 3 attempts", got)
+		}
+		if errs := eval[[]string](tb, `[...document.querySelectorAll('#dlq-archiver article.dl')[0].querySelectorAll('ol.errors li')].map(li => li.innerText)`); len(errs) != 3 ||
+			slices.ContainsFunc(errs, func(s string) bool { return !shownDuration.MatchString(s) }) {
+			t.Errorf("a dead letter's errors read %q, want each with its duration", errs)
 		}
 		tb.shot("dlq")
 		dls := p.dlq()
@@ -397,4 +422,60 @@ func TestConsoleOpenServer(t *testing.T) {
 	tb.wait("the redirect away from the login page", `location.pathname === '/ui/'`)
 	tb.open("/ui/dlq")
 	tb.wait("the dead letter", `document.querySelectorAll('#dlq-archiver article.dl').length === 1`)
+}
+
+// checkAttempts checks that the correlation page shows o, a subscription's
+// outcome of the event name, with each attempt of its history — its
+// number, its duration as the API gives it and shown rounded, its error
+// — and, when o succeeded, the successful attempt with its duration.
+func checkAttempts(t *testing.T, tb *tab, name string, o herald.Outcome) {
+	t.Helper()
+	type row struct {
+		Attempt  int    `json:"attempt"`
+		Duration string `json:"duration"`
+		Failed   bool   `json:"failed"`
+		Text     string `json:"text"`
+	}
+	rows := eval[[]row](tb, fmt.Sprintf(`[...document.querySelectorAll('#tree .node[data-name=%q] > ul.outcomes .outcome[data-sub=%q] ol.attempts li.attempt')].map(li => (
+		{attempt: +li.dataset.attempt, duration: li.dataset.duration, failed: li.classList.contains('failed'), text: li.innerText}))`, name, o.Subscription))
+	want := make([]row, 0, len(o.History)+1)
+	for _, ae := range o.History {
+		want = append(want, row{Attempt: ae.Attempt, Duration: ae.Duration.String(), Failed: true, Text: ae.Error})
+	}
+	if o.Status == herald.OutcomeSucceeded {
+		want = append(want, row{Attempt: o.Attempts, Duration: o.Duration.String(), Text: "succeeded"})
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%s's outcome shows %d attempts %+v, want %d: %+v", o.Subscription, len(rows), rows, len(want), want)
+	}
+	for i, r := range rows {
+		w := want[i]
+		if r.Attempt != w.Attempt || r.Duration != w.Duration || r.Failed != w.Failed || !strings.Contains(r.Text, w.Text) {
+			t.Errorf("%s's attempt row %d is %+v, want %+v", o.Subscription, i, r, w)
+		}
+		d, _ := herald.ParseDuration(w.Duration)
+		if !showsDuration(r.Text, d.Std()) {
+			t.Errorf("%s's attempt row %d reads %q, which does not show its duration %v", o.Subscription, i, r.Text, d.Std())
+		}
+	}
+}
+
+// shownDuration finds a duration as the console shows it ("850 µs",
+// "12.3 ms", "1.25 s").
+var shownDuration = regexp.MustCompile(`(\d+)(?:\.(\d+))? (µs|ms|s)\b`)
+
+// showsDuration reports whether text shows d, rounded to the digits it
+// shows.
+func showsDuration(text string, d time.Duration) bool {
+	m := shownDuration.FindStringSubmatch(text)
+	if m == nil {
+		return false
+	}
+	v, err := strconv.ParseFloat(m[1]+"."+m[2]+"0", 64)
+	if err != nil {
+		return false
+	}
+	unit := map[string]time.Duration{"µs": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[m[3]]
+	half := 0.5 * math.Pow10(-len(m[2])) // half the last digit shown, in unit
+	return math.Abs(float64(d)/float64(unit)-v) <= half*1.0001
 }

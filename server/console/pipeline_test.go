@@ -33,7 +33,8 @@ import (
 // and one more subscription, archiver, whose webhook fails (503) while
 // failing is set, so that its events are dead-lettered after 3 attempts,
 // and refuses them (400, a permanent error: dead-lettered after 1
-// attempt) while refusing is set.
+// attempt) while refusing is set; its next flaky attempts fail (503)
+// in any case.
 type pipeline struct {
 	t        *testing.T
 	url      string
@@ -42,6 +43,7 @@ type pipeline struct {
 	tokens   map[string]string // secret by identity; empty on an open server
 	failing  atomic.Bool
 	refusing atomic.Bool
+	flaky    atomic.Int32 // archiver's next attempts that fail (503) whatever failing says
 	hooks    *httptest.Server
 }
 
@@ -133,6 +135,11 @@ func (p *pipeline) hook(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "archive format not accepted", http.StatusBadRequest)
 			return
 		}
+		if p.flaky.Add(-1) >= 0 {
+			http.Error(w, "archive volume is busy", http.StatusServiceUnavailable)
+			return
+		}
+		p.flaky.Store(0)
 		if p.failing.Load() {
 			http.Error(w, "archive volume is read-only", http.StatusServiceUnavailable)
 		}
@@ -251,18 +258,24 @@ func (p *pipeline) chain(id string) trace {
 	return tr
 }
 
-// outcome returns a subscription's outcome of the chain's event name.
+// outcome returns the status of a subscription's outcome of the chain's
+// event name.
 func (tr trace) outcome(name, sub string) string {
+	return string(tr.full(name, sub).Status)
+}
+
+// full returns a subscription's outcome of the chain's event name.
+func (tr trace) full(name, sub string) herald.Outcome {
 	for _, te := range tr.Events {
 		if te.Event.Name == name {
 			for _, o := range te.Outcomes {
 				if o.Subscription == sub {
-					return string(o.Status)
+					return o
 				}
 			}
 		}
 	}
-	return ""
+	return herald.Outcome{}
 }
 
 // until polls cond for up to 60 s (a ceiling: a chain settles in well

@@ -1,8 +1,10 @@
 // A correlation's chain: the causal tree (each event under its cause), a
 // timeline, and every subscription's outcome of every event (succeeded,
-// retrying, dead-lettered, discarded, redriven), with attempts, duration and last
-// error. It follows the chain live: new events of the correlation arrive
-// over SSE, and its outcomes are re-read every two seconds.
+// retrying, dead-lettered, discarded, redriven), with its attempts — each
+// failed one with its duration and error, and the successful one with its
+// duration — and its last error. It follows the chain live: new events of
+// the correlation arrive over SSE, and its outcomes are re-read every two
+// seconds.
 import {api} from './api.js';
 import {h, fill, clock, ms, durMs, eventHref, short} from './dom.js';
 
@@ -25,14 +27,34 @@ function statusLabel(o) {
   return o.status;
 }
 
+// attempts lists an outcome's attempts when one failed: each failed one
+// (the outcome keeps the last 16) with its duration and error, then the
+// successful one with its duration. null when none failed.
+function attempts(o) {
+  const hist = o.history || [];
+  if (!hist.length) return null;
+  const row = (cls, n, dur, ...rest) => h('li', {class: 'attempt ' + cls, dataset: {attempt: n, duration: dur}},
+    h('span', {class: 'n'}, `#${n}`), ' · ', h('span', {class: 'dur'}, ms(durMs(dur))), ' · ', ...rest);
+  const rows = hist.map((a) => row('failed', a.attempt, a.duration, h('span', {class: 'err-text'}, a.error)));
+  if (hist[0].attempt > 1) {
+    rows.unshift(h('li', {class: 'muted'}, `attempt${hist[0].attempt > 2 ? `s 1–${hist[0].attempt - 1}` : ' 1'}: not kept (an outcome keeps the last 16; the dead letter keeps all)`));
+  }
+  if (o.status === 'succeeded') rows.push(row('ok', o.attempts, o.duration, h('span', {class: 'ok-text'}, 'succeeded')));
+  return h('ol', {class: 'attempts'}, rows);
+}
+
 function outcomes(te) {
   if (!te.outcomes || !te.outcomes.length) return h('div', {class: 'muted small'}, 'no subscription handled it');
-  return h('ul', {class: 'outcomes'}, te.outcomes.map((o) => h('li', {class: 'outcome ' + o.status,
-    dataset: o.redriven ? {sub: o.subscription, status: o.status, redriven: 'true'} : {sub: o.subscription, status: o.status}},
+  return h('ul', {class: 'outcomes'}, te.outcomes.map((o) => {
+    const tried = attempts(o);
+    return h('li', {class: 'outcome ' + o.status,
+      dataset: o.redriven ? {sub: o.subscription, status: o.status, redriven: 'true'} : {sub: o.subscription, status: o.status}},
     h('span', {class: 'pill ' + o.status}, outcomeLabel(o)), ' ',
     h('strong', {}, o.subscription),
-    h('span', {class: 'muted'}, ` · ${ms(durMs(o.duration))} · ${clock(o.updated_at)}`),
-    o.last_error ? h('div', {class: 'last-error'}, o.last_error) : null)));
+    h('span', {class: 'muted', title: 'the last attempt\'s duration'}, ` · ${ms(durMs(o.duration))} · ${clock(o.updated_at)}`),
+    // The history's last failed attempt says the last error.
+    tried || (o.last_error ? h('div', {class: 'last-error'}, o.last_error) : null));
+  }));
 }
 
 function tree(events) {

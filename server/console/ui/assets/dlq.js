@@ -1,7 +1,8 @@
-// Dead letters with their whole error history, grouped by subscription:
+// Dead letters with their whole error history (each attempt's end, duration
+// and error), grouped by subscription:
 // Redrive and Discard for each entry and for each subscription's entries.
 import {api} from './api.js';
-import {h, fill, when, eventHref, corrHref, notice, confirmButton, short} from './dom.js';
+import {h, fill, when, ms, durMs, eventHref, corrHref, notice, confirmButton, short} from './dom.js';
 
 export const title = 'Dead letters';
 
@@ -50,7 +51,10 @@ export default async function dlq(main, {session}) {
             h('button', {type: 'button', class: 'secondary', dataset: {action: 'redrive'}, onclick: () => act('POST', `/v1/dlq/${encodeURIComponent(d.id)}/redrive`, 'redriven')}, 'Redrive'),
             h('button', {type: 'button', class: 'danger', dataset: {action: 'discard'}, onclick: () => act('DELETE', '/v1/dlq/' + encodeURIComponent(d.id), 'discarded')}, 'Discard'))),
         h('ol', {class: 'errors'}, (d.errors || []).map((e) => h('li', {},
-          h('span', {class: 'muted'}, `attempt ${e.attempt} · ${when(e.at)} · `), h('span', {class: 'err-text'}, e.error)))))))));
+          h('span', {class: 'muted'}, `attempt ${e.attempt} · ${when(e.at)} · `),
+          // No duration: no handler ran, or recorded before herald kept it.
+          durMs(e.duration) ? h('span', {class: 'dur'}, `${ms(durMs(e.duration))} · `) : null,
+          h('span', {class: 'err-text'}, e.error)))))))));
   }
   await load();
   const timer = setInterval(() => load().catch(() => {}), 5000);
