@@ -1,6 +1,11 @@
 package herald
 
-import "github.com/heraldhq/herald/api"
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/heraldhq/herald/api"
+)
 
 // DefaultOutcomeLimit caps SubscriptionState.Outcomes when the query sets
 // no Limit, on every store.
@@ -29,4 +34,29 @@ func OutcomeHistory(errs []AttemptError) []AttemptError {
 		return nil
 	}
 	return errs[max(0, n-MaxOutcomeHistory):n:n]
+}
+
+// MaxErrorText is the most bytes of a handler's error text that herald
+// records in an attempt's history, an outcome's LastError and the log: a
+// longer text keeps its first MaxErrorText bytes (cut at a character
+// boundary) and says how many it dropped. A history of MaxOutcomeHistory
+// attempts so stays within a store's message limits however large the
+// errors a handler returns.
+const MaxErrorText = 4096
+
+// errorText is err's text as herald records it: at most MaxErrorText
+// bytes of it (see clipText).
+func errorText(err error) string { return clipText(err.Error()) }
+
+// clipText returns s, or its first MaxErrorText bytes (cut at a character
+// boundary) followed by how many bytes were dropped.
+func clipText(s string) string {
+	if len(s) <= MaxErrorText {
+		return s
+	}
+	cut := MaxErrorText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d more bytes)", len(s)-cut)
 }

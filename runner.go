@@ -368,14 +368,14 @@ func (s *Subscription) reportFailure(it *item, err error, dur time.Duration) boo
 	attrs := []any{
 		"subscription", s.name, "event_id", it.ev.ID, "event_name", it.ev.Name,
 		"correlation_id", it.ev.CorrelationID, "attempt", it.attempt,
-		"duration", dur, "error", err.Error(),
+		"duration", dur, "error", errorText(err),
 	}
 	var pe *panicError
 	switch {
 	case asPanic(err, &pe):
 		attrs = append(attrs, "panic", true, "stack", string(pe.stack))
 	case !permanent && !IsTemporary(err) && !errors.Is(err, context.DeadlineExceeded):
-		attrs = append(attrs, "unexpected", true, "detail", fmt.Sprintf("%+v", err), "stack", string(debug.Stack()))
+		attrs = append(attrs, "unexpected", true, "detail", clipText(fmt.Sprintf("%+v", err)), "stack", string(debug.Stack()))
 	}
 	if final {
 		attrs = append(attrs, "dead_lettered", true, "permanent", permanent)
@@ -424,7 +424,7 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 		it.x = &itemExtra{}
 	}
 	x := it.x
-	x.errs = append(x.errs, AttemptError{Attempt: x.prior + int(it.attempt), At: r.end, Duration: Duration(r.dur), Error: r.err.Error()})
+	x.errs = append(x.errs, AttemptError{Attempt: x.prior + int(it.attempt), At: r.end, Duration: Duration(r.dur), Error: errorText(r.err)})
 	if s.c.endDiscardedLocked(redriveID) {
 		// Its dead letter was discarded during the redrive: give up
 		// without bringing it back.

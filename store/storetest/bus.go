@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald"
 )
@@ -16,6 +18,7 @@ import (
 func (s *suite) testBus(t *testing.T) {
 	t.Run("DeadLetterHistory", s.testDeadLetterHistory)
 	t.Run("OutcomeHistory", s.testOutcomeHistory)
+	t.Run("LongErrors", s.testLongErrors)
 	t.Run("CloseHandsBackDeliveries", s.testCloseHandsBack)
 	t.Run("Counts", s.testBusCounts)
 }
@@ -94,6 +97,55 @@ func (s *suite) testDeadLetterHistory(t *testing.T) {
 		t.Fatalf("Redrive = %d, %v; want 1", n, err)
 	}
 	dead(true, 6)
+}
+
+// testLongErrors: a handler's error of megabytes is recorded clipped to
+// herald.MaxErrorText bytes in the dead letter's history and the outcome,
+// so that a history of them stays within what the store can hold, and the
+// event is dead-lettered as any other.
+func (s *suite) testLongErrors(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	b := newBus(t, st)
+	long := strings.Repeat("é", 1<<20) // 2 MiB, two bytes a character
+	h := herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error {
+		return errors.New(long)
+	})
+	if _, err := b.Subscribe(ctx, "long.>", h, herald.Durable("long"), herald.MaxAttempts(3), herald.Backoff(time.Millisecond, time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	e := event(t, "long.failing", 1)
+	if _, err := b.Publish(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	var got []herald.DeadLetter
+	s.eventually(t, "the dead letter of an event whose handler fails with 2 MiB errors", func() bool {
+		var err error
+		got, err = b.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: "long"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got) == 1
+	})
+	clipped := func(what, text string) {
+		t.Helper()
+		head, _, ok := strings.Cut(text, "… (")
+		if !ok || len(head) > herald.MaxErrorText || len(head) <= herald.MaxErrorText-utf8.UTFMax ||
+			!strings.HasPrefix(long, head) || !strings.HasSuffix(text, " more bytes)") {
+			t.Errorf("%s: %d bytes, not the error clipped to %d: ...%q", what, len(text), herald.MaxErrorText, text[max(0, len(text)-40):])
+		}
+	}
+	if len(got[0].Errors) != 3 {
+		t.Fatalf("dead letter has %d errors, want 3", len(got[0].Errors))
+	}
+	for i, ae := range got[0].Errors {
+		clipped(fmt.Sprintf("dead letter error %d", i), ae.Error)
+	}
+	o := s.outcomeOf(t, b, "long", e.ID, func(o herald.Outcome) bool { return o.Status == herald.OutcomeDeadLettered })
+	clipped("outcome's last error", o.LastError)
+	for i, ae := range o.History {
+		clipped(fmt.Sprintf("outcome history %d", i), ae.Error)
+	}
 }
 
 // tick returns once the clock has moved on, so that the attempt calling
