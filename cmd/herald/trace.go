@@ -21,7 +21,8 @@ func newTraceCmd(g *globals) *cobra.Command {
 event that caused it (its causation_id), in log order. Under each event,
 one line per subscription that handled it: its outcome (succeeded,
 retrying, dead_lettered, discarded), how many attempts it took, how long
-the last one ran, and the last error. With a token that is not an admin,
+the last one ran, and the last error; under it, each failed attempt (the
+last 16) with how long it ran and its error. With a token that is not an admin,
 the events it may read and the outcomes of its own push subscriptions
 only; an admin token sees every handler.
 
@@ -108,6 +109,9 @@ func writeNode(b *strings.Builder, p palette, n *traceNode, prefix string, last 
 	}
 	for _, o := range outs {
 		fmt.Fprintf(b, "%s%s%s\n", inner, bar, outcomeLine(p, o))
+		for _, h := range o.History {
+			fmt.Fprintf(b, "%s%s    %s\n", inner, bar, p.dim(fmt.Sprintf("#%d %s: %s", h.Attempt, h.Duration, oneLine(h.Error, 100))))
+		}
 	}
 	for i, c := range n.children {
 		writeNode(b, p, c, inner, i == len(n.children)-1)

@@ -86,6 +86,35 @@ func TestTrace(t *testing.T) {
 	}
 }
 
+// An outcome's failed attempts are listed under it, each with its number,
+// how long it ran and its error.
+func TestPrintTraceHistory(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tr := &herald.Trace{CorrelationID: "c", Events: []herald.TraceEvent{{
+		Event: &herald.Event{ID: "a", Name: "recording.ended", Position: 1, Timestamp: at},
+		Outcomes: []herald.Outcome{{
+			Subscription: "transcriber", Status: herald.OutcomeSucceeded, Attempts: 3, Duration: herald.Duration(40 * time.Millisecond),
+			History: []herald.AttemptError{
+				{Attempt: 1, At: at, Duration: herald.Duration(10 * time.Millisecond), Error: "model not loaded"},
+				{Attempt: 2, At: at, Duration: herald.Duration(1500 * time.Millisecond), Error: "endpoint answered 503\nretry later"},
+			},
+		}},
+	}}}
+	var b strings.Builder
+	if err := printTrace(&b, false, tr); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"      ✓ transcriber succeeded, 3 attempts, 40ms",
+		"          #1 10ms: model not loaded",
+		"          #2 1.5s: endpoint answered 503 retry later",
+	}
+	out := b.String()
+	if !strings.Contains(out, strings.Join(want, "\n")) {
+		t.Errorf("trace:\n%s\nwant the lines:\n%s", out, strings.Join(want, "\n"))
+	}
+}
+
 func TestPrintTraceOrphansAndCycles(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tr := &herald.Trace{CorrelationID: "c", Events: []herald.TraceEvent{
