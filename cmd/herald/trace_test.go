@@ -56,6 +56,7 @@ func TestTrace(t *testing.T) {
 		"correlation " + root.ID + ": 3 events",
 		"└─ recording.ended #1",
 		"   │  ✗ archiver dead_lettered, 1 attempt",
+		"   │      #1 ",
 		"   │  ✓ reducer succeeded, 1 attempt",
 		"   └─ noise_reduction.completed #2",
 		"      │  ✓ transcriber succeeded, 1 attempt",
