@@ -173,18 +173,19 @@ func WithMaxBodyReads(n int) Option { return func(c *config) { c.maxBodyReads = 
 
 // WithMaxBodyReadsPerIdentity caps the publish bodies one identity (all
 // its tokens together) may have read at once, so that one token sending
-// bodies slowly cannot hold every slot of WithMaxBodyReads; one more is
-// refused at once with 429 rate_limited and Retry-After. Admins and an
-// open server have only the total cap. Default a quarter of
+// bodies slowly cannot hold every slot of WithMaxBodyReads; one more
+// waits up to a second for one of the identity's own to end, then is
+// refused with 429 rate_limited and Retry-After. Admins and an open
+// server have only the total cap. Default a quarter of
 // WithMaxBodyReads (16 of 64), at least 1.
 func WithMaxBodyReadsPerIdentity(n int) Option { return func(c *config) { c.maxBodyReadsID = n } }
 
 // WithMaxPageReads caps the pages of GET /v1/events the server builds at
 // once (each holds up to WithMaxPageBytes of events, and their JSON), in
 // all and per non-admin identity: one more page of an identity at its cap
-// is refused at once with 429 rate_limited, one more beyond the total
-// waits up to a second, then gets 503 backpressure; both with
-// Retry-After. Defaults 16 and 4: with 4 MiB pages, about 64 MiB of
+// waits up to a second for one of its own, then gets 429 rate_limited,
+// one more beyond the total waits up to a second, then gets 503
+// backpressure; both with Retry-After. Defaults 16 and 4: with 4 MiB pages, about 64 MiB of
 // events at once for one identity.
 func WithMaxPageReads(total, perIdentity int) Option {
 	return func(c *config) { c.maxPageReads, c.maxPageReadsID = total, perIdentity }
@@ -811,58 +812,82 @@ type slots struct {
 	all   chan struct{}
 	perID int
 	mu    sync.Mutex
-	by    map[string]int
+	by    map[string]*idSlots
+}
+
+// idSlots are one identity's slots: a slot is taken by sending to ch.
+// refs counts the requests holding or waiting for one, so that the entry
+// goes once none does.
+type idSlots struct {
+	ch   chan struct{}
+	refs int
 }
 
 func newSlots(what string, total, perID int) *slots {
-	return &slots{what: what, all: make(chan struct{}, total), perID: perID, by: map[string]int{}}
+	return &slots{what: what, all: make(chan struct{}, total), perID: perID, by: map[string]*idSlots{}}
 }
 
 // take waits for a slot for p's request; call release once the memory it
-// holds is no longer needed. A non-admin identity that holds its share is
-// refused at once (429); a request that finds every slot taken for
-// slotWait is refused with 503 backpressure.
+// holds is no longer needed. A non-admin identity that holds its share
+// waits up to slotWait for one of its own slots, then is refused with 429
+// rate_limited; a request that finds every slot taken waits up to
+// slotWait more, then is refused with 503 backpressure. Both carry
+// Retry-After. A burst of one identity's requests is so served in turn,
+// and only an identity that keeps its slots held (slow bodies, unread
+// pages) is refused.
 func (sl *slots) take(ctx context.Context, p *principal) (release func(), err error) {
-	id := ""
+	t := time.NewTimer(slotWait)
+	defer t.Stop()
+	var own *idSlots
 	if !p.admin() {
-		id = p.identity()
+		id := p.identity()
 		sl.mu.Lock()
-		if sl.by[id] >= sl.perID {
-			sl.mu.Unlock()
+		own = sl.by[id]
+		if own == nil {
+			own = &idSlots{ch: make(chan struct{}, sl.perID)}
+			sl.by[id] = own
+		}
+		own.refs++
+		sl.mu.Unlock()
+		leave := func() {
+			sl.mu.Lock()
+			defer sl.mu.Unlock()
+			if own.refs--; own.refs == 0 {
+				delete(sl.by, id)
+			}
+		}
+		select {
+		case own.ch <- struct{}{}:
+		case <-ctx.Done():
+			leave()
+			return nil, ctx.Err()
+		case <-t.C:
+			leave()
 			e := newError(http.StatusTooManyRequests, CodeRateLimited,
-				"this identity has %d %s at once, its cap: wait for one to end", sl.perID, sl.what)
+				"this identity has %d %s at once, its cap, and none ended within %v: retry shortly, or send them faster", sl.perID, sl.what, slotWait)
 			e.RetryAfter = time.Second
 			return nil, e
 		}
-		sl.by[id]++
-		sl.mu.Unlock()
-	}
-	done := func() {
-		if id == "" {
-			return
+		done := func() {
+			<-own.ch
+			leave()
 		}
-		sl.mu.Lock()
-		defer sl.mu.Unlock()
-		if sl.by[id]--; sl.by[id] <= 0 {
-			delete(sl.by, id)
-		}
+		defer func() {
+			if err != nil {
+				done()
+			}
+		}()
+		release = func() { <-sl.all; done() }
+	} else {
+		release = func() { <-sl.all }
 	}
-	release = func() { <-sl.all; done() }
-	select {
-	case sl.all <- struct{}{}:
-		return release, nil
-	default:
-	}
-	t := time.NewTimer(slotWait)
-	defer t.Stop()
+	t.Reset(slotWait)
 	select {
 	case sl.all <- struct{}{}:
 		return release, nil
 	case <-ctx.Done():
-		done()
 		return nil, ctx.Err()
 	case <-t.C:
-		done()
 		e := newError(http.StatusServiceUnavailable, CodeBackpressure, "the server has as many %s as it may: retry shortly", sl.what)
 		e.RetryAfter = time.Second
 		return nil, e
