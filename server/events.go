@@ -38,7 +38,12 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
-	defer release()
+	held := true
+	defer func() {
+		if held {
+			release()
+		}
+	}()
 	body, err := readBody(w, r, s.cfg.limits.MaxBody)
 	if err != nil {
 		return err
@@ -46,6 +51,12 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, p *princi
 	events, err := decodeEvents(r.Context(), r.Header, body, s.cfg.limits)
 	if err != nil {
 		return err
+	}
+	if len(body) <= smallPublishBody {
+		// Its memory is small: the connection caps bound how many such
+		// publishes wait for the store at once.
+		release()
+		held = false
 	}
 	var opts []herald.PublishOption
 	var expected *uint64

@@ -168,7 +168,11 @@ func WithBodyReadTimeout(d time.Duration) Option { return func(c *config) { c.bo
 // WithMaxBodyReads caps the publish bodies the server reads and decodes at
 // once, which bounds the memory they take (with the body limit: 64 × 4 MiB
 // by default). A publish beyond the cap waits up to a second for a slot,
-// then is refused with 503 backpressure and Retry-After. Default 64.
+// then is refused with 503 backpressure and Retry-After. A body of more
+// than 64 KiB holds its slot until its events are stored; a smaller one
+// gives it back once decoded, so that small publishes waiting for the
+// store's commit do not hold off the next ones (the connection caps bound
+// how many wait). Default 64.
 func WithMaxBodyReads(n int) Option { return func(c *config) { c.maxBodyReads = n } }
 
 // WithMaxBodyReadsPerIdentity caps the publish bodies one identity (all
@@ -797,6 +801,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) (*princ
 	}
 	return p, rt.h(w, r, p)
 }
+
+// smallPublishBody is the largest publish body that gives its body slot
+// back once decoded, before its events are stored (see WithMaxBodyReads).
+const smallPublishBody = 64 << 10
 
 // slotWait is how long a request waits for a slot of a full slots
 // before it is refused.
