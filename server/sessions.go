@@ -15,8 +15,11 @@ import (
 //   - POST /ui/login takes the token, checks it as every request is
 //     checked, and sets the cookie sessionCookie: HttpOnly, SameSite=Strict,
 //     Secure under TLS, expiring after sessionTTL. The server keeps, in
-//     memory, the hash of the cookie's secret with the hash of the token
-//     (at most maxSessions at once).
+//     memory, the hash of the cookie's secret with the hash of the token:
+//     at most maxSessionsPerToken of one token (a login beyond them ends
+//     that token's oldest session), so that one token holder cannot take
+//     every session from the others, and at most maxSessions in all (a
+//     login beyond them is refused with 503 until sessions expire).
 //   - A request without Authorization that carries the cookie is the
 //     token's request: the same principal, the same rights and rate limit,
 //     looked up anew on every request, so that a token revoked ends its
@@ -34,7 +37,10 @@ const (
 	csrfHeader    = "Herald-Csrf"
 	sessionTTL    = 12 * time.Hour
 	maxSessions   = 10000
-	sessionPrefix = "hrss_"
+	// maxSessionsPerToken: a browser logs in once per session; a token
+	// may be open in a few browsers at once.
+	maxSessionsPerToken = 16
+	sessionPrefix       = "hrss_"
 )
 
 // sessions are the console's login sessions; safe for concurrent use.
@@ -63,6 +69,24 @@ func (ss *sessions) create(tokenHash string) (string, *session, error) {
 	defer ss.mu.Unlock()
 	if ss.m == nil {
 		ss.m = map[string]*session{}
+	}
+	// The token's own sessions first: past its share, its oldest ends.
+	n, oldest := 0, ""
+	for h, s := range ss.m {
+		if s.tokenHash != tokenHash {
+			continue
+		}
+		if !now.Before(s.expires) {
+			delete(ss.m, h)
+			continue
+		}
+		n++
+		if oldest == "" || s.expires.Before(ss.m[oldest].expires) {
+			oldest = h
+		}
+	}
+	if n >= maxSessionsPerToken {
+		delete(ss.m, oldest)
 	}
 	if len(ss.m) >= maxSessions {
 		for h, s := range ss.m {

@@ -310,3 +310,34 @@ func TestConsoleSessionCookieSecureUnderTLS(t *testing.T) {
 		t.Fatalf("login over TLS: %d, cookie %q", resp.StatusCode, set)
 	}
 }
+
+// One token's logins beyond maxSessionsPerToken (16) end its oldest
+// sessions, so that a holder of one token cannot take every session of
+// the server (10,000) and lock everyone else out of the console; another
+// token still logs in.
+func TestConsoleSessionsPerToken(t *testing.T) {
+	e, _ := authEnv(t)
+	var clients []*consoleClient
+	for i := range 17 {
+		cc := newConsoleClient(e)
+		if r := cc.login(recorderToken); r.status != http.StatusSeeOther {
+			t.Fatalf("login %d: %d", i, r.status)
+		}
+		clients = append(clients, cc)
+	}
+	if r := clients[0].do("GET", "/v1/status", ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("the first of 17 sessions of one token answered %d, want 401: it should have ended", r.status)
+	}
+	for i, cc := range clients[1:] {
+		if r := cc.do("GET", "/v1/status", ""); r.status != http.StatusOK {
+			t.Fatalf("session %d of the last 16: %d", i+1, r.status)
+		}
+	}
+	other := newConsoleClient(e)
+	if r := other.login(adminToken); r.status != http.StatusSeeOther {
+		t.Fatalf("another token's login: %d", r.status)
+	}
+	if r := other.do("GET", "/v1/status", ""); r.status != http.StatusOK {
+		t.Fatalf("another token's session: %d", r.status)
+	}
+}
