@@ -2,7 +2,10 @@ package nats_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/internal/testwait"
 	natsstore "github.com/heraldhq/herald/store/nats"
 	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // idCases appends one event down each of the store's append paths and
@@ -203,4 +207,104 @@ func TestRepairStreamsLongGaps(t *testing.T) {
 	s.Close()
 	s2 := open(t, srv) // repairs on open
 	checkDuplicates(t, s2, evs)
+}
+
+// rawUnindexed stores an event as a process that died before indexing it
+// would leave it: in the event stream, without an index entry.
+func rawUnindexed(t *testing.T, s *natsstore.Store, name string) *herald.Event {
+	t.Helper()
+	e := ev(t, name, "")
+	body := fmt.Sprintf(`{"id":%q,"name":%q,"timestamp":"2026-01-01T00:00:00Z","data":{},"correlation_id":%q,"source_plugin":"","version":1,"priority":"normal"}`, e.ID, name, e.ID)
+	m := natsgo.NewMsg("herald.ev.0._." + name)
+	m.Data = []byte(body)
+	m.Header.Set("Nats-Msg-Id", e.ID)
+	resp, err := s.Conn().RequestMsg(m, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ack struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil || ack.Seq == 0 {
+		t.Fatalf("raw append: %s %v", resp.Data, err)
+	}
+	e.Position = ack.Seq
+	return e
+}
+
+// watermark is the id index's watermark: the position through which
+// every event is known to be indexed (0 when there is none).
+func watermark(t *testing.T, nc *natsgo.Conn) uint64 {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(context.Background(), "herald_ids")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(context.Background(), "=watermark")
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestCloseMovesTheWatermark: a store that appended alone indexed every
+// event itself, so Close moves the watermark to the head (without
+// reading), and the next store to open has nothing to repair.
+func TestCloseMovesTheWatermark(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	s := open(t, srv)
+	evs := idCases(t, s)
+	for range 100 {
+		e := ev(t, "ids.more", "")
+		appendOne(t, s, e, herald.AppendOptions{})
+		evs = append(evs, e)
+	}
+	head := evs[len(evs)-1].Position
+	s.Close()
+	nc, err := natsgo.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if wm := watermark(t, nc); wm != head {
+		t.Fatalf("watermark %d after Close, want the head %d", wm, head)
+	}
+}
+
+// TestRepairIndexesOthersAndSkipsItsOwn: a live store's periodic repair
+// indexes the events another process stored and never indexed, interleaved
+// with the store's own (which it knows indexed and does not read again):
+// every id stays a duplicate once the duplicate window has passed.
+func TestRepairIndexesOthersAndSkipsItsOwn(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	s := open(t, srv, natsstore.WithDuplicateWindow(time.Second))
+	var evs []*herald.Event
+	for i := range 60 {
+		if i%3 == 0 {
+			evs = append(evs, rawUnindexed(t, s, "crash.mixed"))
+			continue
+		}
+		e := ev(t, "own.mixed", "")
+		appendOne(t, s, e, herald.AppendOptions{})
+		evs = append(evs, e)
+	}
+	head := evs[len(evs)-1].Position
+	// The store repairs every second (a quarter of the window, at least a
+	// second): wait until a repair has passed the head.
+	testwait.For(t, "a repair past the head", func() bool { return watermark(t, s.Conn()) >= head })
+	time.Sleep(1500 * time.Millisecond) // JetStream's window is on the real clock
+	checkDuplicates(t, s, evs)
 }

@@ -166,7 +166,8 @@ func (s *Store) publishIDEntries(entries []idxEntry) (futs []jetstream.PubAckFut
 
 // writeIDEntries writes entries to the id index (the UUIDv7 ids a message
 // per time bucket, the others a KV entry each), pipelined, and waits for
-// every acknowledgement.
+// every acknowledgement; then repair knows their positions indexed (see
+// indexedSet).
 func (s *Store) writeIDEntries(ctx context.Context, entries []idxEntry) error {
 	futs, rest, err := s.publishIDEntries(entries)
 	if err != nil {
@@ -180,7 +181,13 @@ func (s *Store) writeIDEntries(ctx context.Context, entries []idxEntry) error {
 	if err != nil {
 		return err
 	}
-	return waitAcks(ctx, append(futs, more...))
+	if err := waitAcks(ctx, append(futs, more...)); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		s.indexed.add(e.pos)
+	}
+	return nil
 }
 
 // publishAll sends msgs with asynchronous publishes and returns their

@@ -21,7 +21,18 @@ const watermarkKey = "=watermark"
 // started from. Concurrent repairs (in other processes too) are harmless:
 // index entries are only added, never replaced, a lookup keeps an id's
 // lowest position, and the watermark moves by compare-and-set.
-func (s *Store) repair(ctx context.Context) error {
+//
+// The events this Store indexed itself (s.indexed) are not read again:
+// reading starts at the first position after the watermark it does not
+// know indexed, and skips those it knows.
+func (s *Store) repair(ctx context.Context) error { return s.repairIndex(ctx, false) }
+
+// repairKnown moves the watermark to the head when this Store indexed
+// every event after it itself, and otherwise does nothing: it reads no
+// event.
+func (s *Store) repairKnown(ctx context.Context) error { return s.repairIndex(ctx, true) }
+
+func (s *Store) repairIndex(ctx context.Context, onlyKnown bool) error {
 	s.repairMu.Lock()
 	defer s.repairMu.Unlock()
 	var wm, rev uint64
@@ -42,7 +53,34 @@ func (s *Store) repair(ctx context.Context) error {
 	if head <= wm {
 		return nil
 	}
-	seq := max(wm+1, info.State.FirstSeq)
+	seq := s.indexed.firstMissing(max(wm+1, info.State.FirstSeq))
+	if seq <= head && onlyKnown {
+		return nil
+	}
+	if seq <= head {
+		if err := s.repairFrom(ctx, seq, head); err != nil {
+			return err
+		}
+	}
+	v := []byte(strconv.FormatUint(head, 10))
+	if rev == 0 {
+		_, err = s.ids.Create(ctx, watermarkKey, v)
+	} else {
+		_, err = s.ids.Update(ctx, watermarkKey, v, rev)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || (apiErr.ErrorCode != errCodeWrongLastSeq && apiErr.ErrorCode != errCodeWrongLastSeqConstant) {
+			return s.mapErr("moving the index watermark", err)
+		}
+	}
+	s.indexed.forget(head)
+	return nil
+}
+
+// repairFrom indexes the events from seq through head that this Store
+// does not know indexed.
+func (s *Store) repairFrom(ctx context.Context, seq, head uint64) error {
 	d, err := s.newDirectReader()
 	if err != nil {
 		return err
@@ -68,7 +106,7 @@ func (s *Store) repair(ctx context.Context) error {
 				break
 			}
 			seq = n + 1
-			if id := m.Header.Get(hdrMsgID); id != "" {
+			if id := m.Header.Get(hdrMsgID); id != "" && !s.indexed.has(n) {
 				page = append(page, idxEntry{id, n})
 			}
 		}
@@ -77,18 +115,6 @@ func (s *Store) repair(ctx context.Context) error {
 		}
 		if !more || len(msgs) == 0 {
 			break
-		}
-	}
-	v := []byte(strconv.FormatUint(head, 10))
-	if rev == 0 {
-		_, err = s.ids.Create(ctx, watermarkKey, v)
-	} else {
-		_, err = s.ids.Update(ctx, watermarkKey, v, rev)
-	}
-	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-		var apiErr *jetstream.APIError
-		if !errors.As(err, &apiErr) || (apiErr.ErrorCode != errCodeWrongLastSeq && apiErr.ErrorCode != errCodeWrongLastSeqConstant) {
-			return s.mapErr("moving the index watermark", err)
 		}
 	}
 	return nil
@@ -184,7 +210,7 @@ func (s *Store) repairStream(ctx context.Context, seq, head uint64) (uint64, err
 		case n > head:
 			cur.last = true // past the head: what is gathered ends it
 		default:
-			if id := m.Headers().Get(hdrMsgID); id != "" {
+			if id := m.Headers().Get(hdrMsgID); id != "" && !s.indexed.has(n) {
 				cur.entries = append(cur.entries, idxEntry{id, n})
 			}
 			cur.next = max(cur.next, n+1)

@@ -106,9 +106,11 @@ type Store struct {
 	consumers sync.Map // *sharedConsumer → struct{}
 	// trace, set by tests before Consume, sees every step of the shared
 	// consumers' deliveries (see consumeTrace); nil otherwise.
-	trace    func(consumeTrace)
-	appendQ  chan *appendReq
-	idx      *indexer
+	trace   func(consumeTrace)
+	appendQ chan *appendReq
+	idx     *indexer
+	// indexed: what this Store indexed itself, which repair skips.
+	indexed  indexedSet
 	directMu sync.RWMutex   // held (read) by each appendDirect; Close takes it to wait for them
 	timers   sync.Pool      // stopped *time.Timer, for appendDirect's request timeout
 	appWG    sync.WaitGroup // appenders
@@ -557,6 +559,14 @@ func (s *Store) Close() error {
 	close(s.appDone)
 	close(s.idx.ch)
 	s.idxWG.Wait()
+	if s.nc.IsConnected() {
+		// Everything this Store appended is indexed now: when it appended
+		// alone, the watermark moves to the head without reading, and the
+		// next Store to open has nothing to repair.
+		ctx, cancel := context.WithTimeout(s.base, 2*time.Second)
+		_ = s.repairKnown(ctx)
+		cancel()
+	}
 	s.stop() // background requests (repair) end here
 	s.wg.Wait()
 	s.headMu.Lock()
