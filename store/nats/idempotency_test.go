@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -189,18 +188,9 @@ func TestRepairStreamsLongGaps(t *testing.T) {
 		if i%7 == 0 {
 			e.ID = fmt.Sprintf("client-%d", i) // KV-indexed ids among them
 		}
-		body := fmt.Sprintf(`{"id":%q,"name":"crash.many","timestamp":"2026-01-01T00:00:00Z","data":{},"correlation_id":%q,"source_plugin":"","version":1,"priority":"normal"}`, e.ID, e.ID)
-		m := natsgo.NewMsg("herald.ev.0._.crash.many")
-		m.Data = []byte(body)
-		m.Header.Set("Nats-Msg-Id", e.ID)
-		resp, err := s.Conn().RequestMsg(m, 30*time.Second)
-		if err != nil {
-			t.Fatal(err)
+		if storeUnindexed(t, s, e); e.Position != uint64(i+1) {
+			t.Fatalf("stored at %d, want %d", e.Position, i+1)
 		}
-		if !strings.Contains(string(resp.Data), fmt.Sprintf(`"seq":%d`, i+1)) {
-			t.Fatalf("stored at %s, want %d", resp.Data, i+1)
-		}
-		e.Position = uint64(i + 1)
 		evs = append(evs, e)
 	}
 	time.Sleep(1500 * time.Millisecond)
@@ -209,13 +199,13 @@ func TestRepairStreamsLongGaps(t *testing.T) {
 	checkDuplicates(t, s2, evs)
 }
 
-// rawUnindexed stores an event as a process that died before indexing it
-// would leave it: in the event stream, without an index entry.
-func rawUnindexed(t *testing.T, s *natsstore.Store, name string) *herald.Event {
+// storeUnindexed stores e as a process that died before indexing it would
+// leave it: in the event stream, without an index entry; it sets
+// e.Position.
+func storeUnindexed(t *testing.T, s *natsstore.Store, e *herald.Event) {
 	t.Helper()
-	e := ev(t, name, "")
-	body := fmt.Sprintf(`{"id":%q,"name":%q,"timestamp":"2026-01-01T00:00:00Z","data":{},"correlation_id":%q,"source_plugin":"","version":1,"priority":"normal"}`, e.ID, name, e.ID)
-	m := natsgo.NewMsg("herald.ev.0._." + name)
+	body := fmt.Sprintf(`{"id":%q,"name":%q,"timestamp":"2026-01-01T00:00:00Z","data":{},"correlation_id":%q,"source_plugin":"","version":1,"priority":"normal"}`, e.ID, e.Name, e.ID)
+	m := natsgo.NewMsg("herald.ev.0._." + e.Name)
 	m.Data = []byte(body)
 	m.Header.Set("Nats-Msg-Id", e.ID)
 	resp, err := s.Conn().RequestMsg(m, 30*time.Second)
@@ -229,7 +219,6 @@ func rawUnindexed(t *testing.T, s *natsstore.Store, name string) *herald.Event {
 		t.Fatalf("raw append: %s %v", resp.Data, err)
 	}
 	e.Position = ack.Seq
-	return e
 }
 
 // watermark is the id index's watermark: the position through which
@@ -294,7 +283,9 @@ func TestRepairIndexesOthersAndSkipsItsOwn(t *testing.T) {
 	var evs []*herald.Event
 	for i := range 60 {
 		if i%3 == 0 {
-			evs = append(evs, rawUnindexed(t, s, "crash.mixed"))
+			e := ev(t, "crash.mixed", "")
+			storeUnindexed(t, s, e)
+			evs = append(evs, e)
 			continue
 		}
 		e := ev(t, "own.mixed", "")
