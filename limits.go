@@ -54,8 +54,10 @@ func clipText(s string) string {
 	if len(s) <= MaxErrorText {
 		return s
 	}
+	// Back to the start of the character cut in two, if any: at most
+	// utf8.UTFMax-1 bytes, so text that is not UTF-8 keeps its bytes.
 	cut := MaxErrorText
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
+	for i := 0; i < utf8.UTFMax-1 && !utf8.RuneStart(s[cut]); i++ {
 		cut--
 	}
 	return s[:cut] + fmt.Sprintf("… (%d more bytes)", len(s)-cut)

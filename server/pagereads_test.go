@@ -16,7 +16,8 @@ import (
 
 // One identity builds at most its share of the pages of GET /v1/events at
 // once: with two large pages held by clients that read nothing, its third
-// is refused at once (429) while another identity still reads. Before,
+// waits for one of them (a second) and is refused (429), while another
+// identity still reads. Before,
 // every concurrent page of one token held its events and their JSON: 20
 // of them took gigabytes.
 func TestPageReadsCappedPerIdentity(t *testing.T) {

@@ -272,11 +272,39 @@ func TestCloseMovesTheWatermark(t *testing.T) {
 	}
 }
 
-// TestRepairIndexesOthersAndSkipsItsOwn: a live store's periodic repair
+// TestCloseLeavesTheWatermarkBelowOthers: an event another process stored
+// and never indexed, among the store's own, keeps Close from moving the
+// watermark past it; the next repair indexes it.
+func TestCloseLeavesTheWatermarkBelowOthers(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	s := open(t, srv)
+	for range 10 {
+		appendOne(t, s, ev(t, "own.e", ""), herald.AppendOptions{})
+	}
+	other := ev(t, "crash.e", "")
+	storeUnindexed(t, s, other)
+	for range 10 {
+		appendOne(t, s, ev(t, "own.e", ""), herald.AppendOptions{})
+	}
+	s.Close()
+	nc, err := natsgo.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if wm := watermark(t, nc); wm >= other.Position {
+		t.Fatalf("watermark %d after Close, past the unindexed event at %d", wm, other.Position)
+	}
+}
+
+// TestRepairIndexesOthersAmongItsOwn: a live store's periodic repair
 // indexes the events another process stored and never indexed, interleaved
-// with the store's own (which it knows indexed and does not read again):
-// every id stays a duplicate once the duplicate window has passed.
-func TestRepairIndexesOthersAndSkipsItsOwn(t *testing.T) {
+// with the store's own (which it knows indexed and skips): every id stays
+// a duplicate once the duplicate window has passed. (That it skips its
+// own is seen in TestCloseMovesTheWatermark; this test guards what it must
+// not skip.)
+func TestRepairIndexesOthersAmongItsOwn(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
 	s := open(t, srv, natsstore.WithDuplicateWindow(time.Second))

@@ -22,19 +22,31 @@ const watermarkKey = "=watermark"
 // index entries are only added, never replaced, a lookup keeps an id's
 // lowest position, and the watermark moves by compare-and-set.
 //
-// The events this Store indexed itself (s.indexed) are not read again:
-// reading starts at the first position after the watermark it does not
-// know indexed, and skips those it knows.
+// The events this Store indexed itself (s.indexed) are not indexed
+// again: reading starts at the first position after the watermark it does
+// not know indexed, and the events it knows among those read are skipped.
 func (s *Store) repair(ctx context.Context) error { return s.repairIndex(ctx, false) }
 
 // repairKnown moves the watermark to the head when this Store indexed
 // every event after it itself, and otherwise does nothing: it reads no
-// event.
-func (s *Store) repairKnown(ctx context.Context) error { return s.repairIndex(ctx, true) }
+// event, and does not wait for a repair under way.
+func (s *Store) repairKnown(ctx context.Context) error {
+	if !s.repairMu.TryLock() {
+		return nil
+	}
+	defer s.repairMu.Unlock()
+	return s.repairLocked(ctx, true)
+}
 
 func (s *Store) repairIndex(ctx context.Context, onlyKnown bool) error {
 	s.repairMu.Lock()
 	defer s.repairMu.Unlock()
+	return s.repairLocked(ctx, onlyKnown)
+}
+
+// repairLocked is repair (or, with onlyKnown, repairKnown); s.repairMu is
+// held.
+func (s *Store) repairLocked(ctx context.Context, onlyKnown bool) error {
 	var wm, rev uint64
 	e, err := s.ids.Get(ctx, watermarkKey)
 	switch {

@@ -144,10 +144,11 @@ func (s *Store) Checkpoints(ctx context.Context) (map[string]uint64, error) {
 // dead letters or resolved ones is one JetStream atomic batch on the
 // subscription-state bucket (split when larger than one batch takes, with
 // the checkpoint in the last), so that a dead letter is never recorded for
-// an event whose commit otherwise failed. An outcome after failed attempts
-// of other deliveries (Attempts above its History) gets them into its
-// History from the failed attempts the store keeps, up to
-// herald.MaxOutcomeHistory: one read, only on that path.
+// an event whose commit otherwise failed. An outcome of a delivery that
+// was not the event's first (Attempts above its History) gets the failed
+// attempts of the earlier deliveries, if any, into its History from those
+// the store keeps, up to herald.MaxOutcomeHistory: one read for each such
+// outcome, none for an event handled at its first delivery.
 func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error {
 	if err := s.check(); err != nil {
 		return err

@@ -143,6 +143,9 @@ func (s *suite) testLongErrors(t *testing.T) {
 	}
 	o := s.outcomeOf(t, b, "long", e.ID, func(o herald.Outcome) bool { return o.Status == herald.OutcomeDeadLettered })
 	clipped("outcome's last error", o.LastError)
+	if len(o.History) != 3 {
+		t.Fatalf("the outcome's history has %d attempts, want 3", len(o.History))
+	}
 	for i, ae := range o.History {
 		clipped(fmt.Sprintf("outcome history %d", i), ae.Error)
 	}
