@@ -1045,7 +1045,7 @@ func (b *Bus) Discard(ctx context.Context, q DeadLetterQuery) (int, error) {
 		bySub[d.Subscription] = append(bySub[d.Subscription], Outcome{
 			Subscription: d.Subscription, EventID: d.Event.ID, EventName: d.Event.Name,
 			Position: d.Event.Position, CorrelationID: d.Event.CorrelationID,
-			Status: OutcomeDiscarded, Attempts: len(d.Errors), LastError: last.Error, UpdatedAt: now,
+			Status: OutcomeDiscarded, Attempts: d.Attempts(), LastError: last.Error, UpdatedAt: now,
 			Duration: last.Duration, History: OutcomeHistory(d.Errors),
 		})
 	}

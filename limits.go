@@ -21,7 +21,7 @@ func OutcomeLimit(limit int) int {
 }
 
 // MaxOutcomeHistory is the most failed attempts an Outcome's History keeps
-// (16): the last ones. A dead letter keeps them all.
+// (16): the last ones. A dead letter keeps more (MaxDeadLetterHistory).
 const MaxOutcomeHistory = api.MaxOutcomeHistory
 
 // OutcomeHistory returns what an Outcome's History keeps of errs, a failed
@@ -34,6 +34,26 @@ func OutcomeHistory(errs []AttemptError) []AttemptError {
 		return nil
 	}
 	return errs[max(0, n-MaxOutcomeHistory):n:n]
+}
+
+// MaxDeadLetterHistory is the most failed attempts a DeadLetter's Errors
+// keep (100): the first and the last 99, so that an event redriven again
+// and again keeps a dead letter a store can hold; DeadLetter.Attempts
+// still counts every attempt.
+const MaxDeadLetterHistory = api.MaxDeadLetterHistory
+
+// DeadLetterHistory returns what a DeadLetter's Errors keep of errs, a
+// failed attempts' history oldest first: all of it up to
+// MaxDeadLetterHistory entries, else its first entry and its last
+// MaxDeadLetterHistory-1 in a new slice.
+func DeadLetterHistory(errs []AttemptError) []AttemptError {
+	n := len(errs)
+	if n <= MaxDeadLetterHistory {
+		return errs
+	}
+	out := make([]AttemptError, 0, MaxDeadLetterHistory)
+	out = append(out, errs[0])
+	return append(out, errs[n-(MaxDeadLetterHistory-1):]...)
 }
 
 // MaxErrorText is the most bytes of a handler's error text that herald

@@ -447,7 +447,7 @@ func (s *Subscription) completeLocked(it *item, r *result) (nak bool) {
 				id = DeadLetterID(s.name, it.ev.ID)
 			}
 			s.c.deadLetterLocked(DeadLetter{
-				ID: id, Subscription: s.name, Event: it.ev, Errors: x.errs,
+				ID: id, Subscription: s.name, Event: it.ev, Errors: DeadLetterHistory(x.errs),
 				Permanent: x.permanent, DeadAt: r.end,
 			})
 		}

@@ -523,7 +523,7 @@ func (s *Subscription) loadRedrives() {
 			continue
 		}
 		s.q.enqueueLocked(item{ev: dl.Event, epoch: s.c.epoch, size: heldSize(dl.Event), x: &itemExtra{
-			redriveID: dl.ID, prior: len(dl.Errors), errs: dl.Errors,
+			redriveID: dl.ID, prior: dl.Attempts(), errs: dl.Errors,
 		}})
 	}
 }

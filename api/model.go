@@ -83,6 +83,10 @@ type AttemptError = model.AttemptError
 // keeps: the last ones.
 const MaxOutcomeHistory = model.MaxOutcomeHistory
 
+// MaxDeadLetterHistory is the most failed attempts a DeadLetter's Errors
+// keep: the first and the last ones.
+const MaxDeadLetterHistory = model.MaxDeadLetterHistory
+
 // DeadLetter is an event a subscription gave up on, with its error history.
 type DeadLetter = model.DeadLetter
 

@@ -79,7 +79,7 @@ func newDLQLsCmd(g *globals) *cobra.Command {
 				if d.Redrive {
 					last = "(redrive pending) " + last
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Subscription, name, len(d.Errors), shortTime(d.DeadAt), last)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Subscription, name, d.Attempts(), shortTime(d.DeadAt), last)
 			}
 			return tw.Flush()
 		},

@@ -46,7 +46,8 @@ type Outcome struct {
 	// so a retried event that succeeded shows what each failed attempt took
 	// and why, and Duration what the successful one took; for a retrying,
 	// dead-lettered or discarded outcome its last entry is the last attempt
-	// (LastError, Duration). The dead letter keeps the whole history.
+	// (LastError, Duration). The dead letter keeps more (see
+	// MaxDeadLetterHistory).
 	History []AttemptError `json:"history,omitempty"`
 }
 
@@ -68,15 +69,34 @@ type AttemptError struct {
 // DeadLetter is an event a subscription gave up on, with its error history.
 type DeadLetter struct {
 	// ID identifies the entry; it is unique per (Subscription, Event.ID).
-	ID           string         `json:"id"`
-	Subscription string         `json:"subscription"`
-	Event        *Event         `json:"event"`
-	Errors       []AttemptError `json:"errors"`
+	ID           string `json:"id"`
+	Subscription string `json:"subscription"`
+	Event        *Event `json:"event"`
+	// Errors are its failed attempts, oldest first, redrives' included:
+	// all of them up to MaxDeadLetterHistory, beyond that the first and the
+	// last MaxDeadLetterHistory-1 (see Attempts for how many there were).
+	Errors []AttemptError `json:"errors"`
 	// Permanent is set when the handler marked the error permanent.
 	Permanent bool      `json:"permanent"`
 	DeadAt    time.Time `json:"dead_at"`
 	// Redrive is set while a redrive is requested and not yet handled.
 	Redrive bool `json:"redrive"`
+}
+
+// MaxDeadLetterHistory is the most failed attempts a DeadLetter's Errors
+// keep: the first and the last ones, so that an event redriven again and
+// again keeps a dead letter a store can hold.
+const MaxDeadLetterHistory = 100
+
+// Attempts is how many attempts the dead letter's event had, redrives'
+// included: the highest attempt number in Errors, or how many entries it
+// has if that is more (entries recorded without a number).
+func (d DeadLetter) Attempts() int {
+	n := len(d.Errors)
+	for _, ae := range d.Errors {
+		n = max(n, ae.Attempt)
+	}
+	return n
 }
 
 // DeadLetterID returns the ID of the dead-letter entry of event eventID in

@@ -236,7 +236,7 @@ func (s *Store) Commit(ctx context.Context, sub string, p herald.Progress) error
 		if err != nil {
 			return err
 		}
-		d.Errors = errs
+		d.Errors = herald.DeadLetterHistory(errs)
 		b, err := json.Marshal(d)
 		if err != nil {
 			return fmt.Errorf("nats store: commit: %w", err)

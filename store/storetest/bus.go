@@ -19,6 +19,7 @@ func (s *suite) testBus(t *testing.T) {
 	t.Run("DeadLetterHistory", s.testDeadLetterHistory)
 	t.Run("OutcomeHistory", s.testOutcomeHistory)
 	t.Run("LongErrors", s.testLongErrors)
+	t.Run("DeadLetterHistoryBound", s.testDeadLetterHistoryBound)
 	t.Run("CloseHandsBackDeliveries", s.testCloseHandsBack)
 	t.Run("Counts", s.testBusCounts)
 }
@@ -149,6 +150,53 @@ func (s *suite) testLongErrors(t *testing.T) {
 	for i, ae := range o.History {
 		clipped(fmt.Sprintf("outcome history %d", i), ae.Error)
 	}
+}
+
+// testDeadLetterHistoryBound: a dead letter keeps at most
+// herald.MaxDeadLetterHistory attempts, the first and the last ones, and
+// still counts every attempt, through a redrive too.
+func (s *suite) testDeadLetterHistoryBound(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	b := newBus(t, st)
+	const attempts = herald.MaxDeadLetterHistory + 5
+	h := herald.HandlerFunc(func(ctx context.Context, e *herald.Event) error { return errors.New("still failing") })
+	if _, err := b.Subscribe(ctx, "many.>", h, herald.Durable("many"), herald.MaxAttempts(attempts), herald.Backoff(time.Millisecond, time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	e := event(t, "many.failing", 1)
+	if _, err := b.Publish(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	dead := func(total int) herald.DeadLetter {
+		t.Helper()
+		var got []herald.DeadLetter
+		s.eventually(t, fmt.Sprintf("a dead letter after %d attempts", total), func() bool {
+			var err error
+			got, err = b.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: "many"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(got) == 1 && !got[0].Redrive && got[0].Attempts() >= total
+		})
+		d := got[0]
+		if d.Attempts() != total || len(d.Errors) != herald.MaxDeadLetterHistory {
+			t.Fatalf("dead letter: %d attempts in %d entries, want %d in %d", d.Attempts(), len(d.Errors), total, herald.MaxDeadLetterHistory)
+		}
+		if first, second, last := d.Errors[0].Attempt, d.Errors[1].Attempt, d.Errors[len(d.Errors)-1].Attempt; first != 1 || second != total-herald.MaxDeadLetterHistory+2 || last != total {
+			t.Fatalf("dead letter keeps attempts %d, %d … %d; want 1, %d … %d", first, second, last, total-herald.MaxDeadLetterHistory+2, total)
+		}
+		o := s.outcomeOf(t, b, "many", e.ID, func(o herald.Outcome) bool { return o.Attempts == total })
+		if o.Status != herald.OutcomeDeadLettered || len(o.History) != herald.MaxOutcomeHistory {
+			t.Fatalf("outcome %s with %d history entries, want dead-lettered with %d", o.Status, len(o.History), herald.MaxOutcomeHistory)
+		}
+		return d
+	}
+	d := dead(attempts)
+	if n, err := b.Redrive(ctx, herald.DeadLetterQuery{IDs: []string{d.ID}}); err != nil || n != 1 {
+		t.Fatalf("Redrive = %d, %v; want 1", n, err)
+	}
+	dead(2 * attempts)
 }
 
 // tick returns once the clock has moved on, so that the attempt calling
