@@ -844,13 +844,11 @@ func newSlots(what string, total, perID int) *slots {
 // and only an identity that keeps its slots held (slow bodies, unread
 // pages) is refused.
 func (sl *slots) take(ctx context.Context, p *principal) (release func(), err error) {
-	t := time.NewTimer(slotWait)
-	defer t.Stop()
-	var own *idSlots
+	release = func() { <-sl.all }
 	if !p.admin() {
 		id := p.identity()
 		sl.mu.Lock()
-		own = sl.by[id]
+		own := sl.by[id]
 		if own == nil {
 			own = &idSlots{ch: make(chan struct{}, sl.perID)}
 			sl.by[id] = own
@@ -864,12 +862,11 @@ func (sl *slots) take(ctx context.Context, p *principal) (release func(), err er
 				delete(sl.by, id)
 			}
 		}
-		select {
-		case own.ch <- struct{}{}:
-		case <-ctx.Done():
+		switch ok, err := acquire(ctx, own.ch); {
+		case err != nil:
 			leave()
-			return nil, ctx.Err()
-		case <-t.C:
+			return nil, err
+		case !ok:
 			leave()
 			e := newError(http.StatusTooManyRequests, CodeRateLimited,
 				"this identity has %d %s at once, its cap, and none ended within %v: retry shortly, or send them faster", sl.perID, sl.what, slotWait)
@@ -886,19 +883,37 @@ func (sl *slots) take(ctx context.Context, p *principal) (release func(), err er
 			}
 		}()
 		release = func() { <-sl.all; done() }
-	} else {
-		release = func() { <-sl.all }
 	}
-	t.Reset(slotWait)
-	select {
-	case sl.all <- struct{}{}:
-		return release, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-t.C:
+	ok, err := acquire(ctx, sl.all)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
 		e := newError(http.StatusServiceUnavailable, CodeBackpressure, "the server has as many %s as it may: retry shortly", sl.what)
 		e.RetryAfter = time.Second
 		return nil, e
+	}
+	return release, nil
+}
+
+// acquire takes a place in ch: at once when there is one (no timer on
+// that path), else waiting up to slotWait. It reports false when the wait
+// ran out, and ctx's error when ctx ended first.
+func acquire(ctx context.Context, ch chan struct{}) (bool, error) {
+	select {
+	case ch <- struct{}{}:
+		return true, nil
+	default:
+	}
+	t := time.NewTimer(slotWait)
+	defer t.Stop()
+	select {
+	case ch <- struct{}{}:
+		return true, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-t.C:
+		return false, nil
 	}
 }
 

@@ -184,9 +184,11 @@ func (s *Store) writeIDEntries(ctx context.Context, entries []idxEntry) error {
 	if err := waitAcks(ctx, append(futs, more...)); err != nil {
 		return err
 	}
-	for _, e := range entries {
-		s.indexed.add(e.pos)
+	positions := make([]uint64, len(entries))
+	for i, e := range entries {
+		positions[i] = e.pos
 	}
+	s.indexed.add(positions...)
 	return nil
 }
 

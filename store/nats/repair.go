@@ -25,7 +25,11 @@ const watermarkKey = "=watermark"
 // The events this Store indexed itself (s.indexed) are not indexed
 // again: reading starts at the first position after the watermark it does
 // not know indexed, and the events it knows among those read are skipped.
-func (s *Store) repair(ctx context.Context) error { return s.repairIndex(ctx, false) }
+func (s *Store) repair(ctx context.Context) error {
+	s.repairMu.Lock()
+	defer s.repairMu.Unlock()
+	return s.repairLocked(ctx, false)
+}
 
 // repairKnown moves the watermark to the head when this Store indexed
 // every event after it itself, and otherwise does nothing: it reads no
@@ -36,12 +40,6 @@ func (s *Store) repairKnown(ctx context.Context) error {
 	}
 	defer s.repairMu.Unlock()
 	return s.repairLocked(ctx, true)
-}
-
-func (s *Store) repairIndex(ctx context.Context, onlyKnown bool) error {
-	s.repairMu.Lock()
-	defer s.repairMu.Unlock()
-	return s.repairLocked(ctx, onlyKnown)
 }
 
 // repairLocked is repair (or, with onlyKnown, repairKnown); s.repairMu is

@@ -59,16 +59,9 @@ func (s *suite) testDeadLetterHistory(t *testing.T) {
 	}
 	dead := func(redrive bool, n int) herald.DeadLetter {
 		t.Helper()
-		var got []herald.DeadLetter
-		s.eventually(t, fmt.Sprintf("a dead letter with %d errors", n), func() bool {
-			var err error
-			got, err = b.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: "hist"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return len(got) == 1 && !got[0].Redrive && len(got[0].Errors) >= n
+		d := s.deadLetterOf(t, b, "hist", fmt.Sprintf("a dead letter with %d errors", n), func(d herald.DeadLetter) bool {
+			return !d.Redrive && len(d.Errors) >= n
 		})
-		d := got[0]
 		if len(d.Errors) != n {
 			t.Fatalf("dead letter has %d errors, want %d: %+v", len(d.Errors), n, d.Errors)
 		}
@@ -119,15 +112,7 @@ func (s *suite) testLongErrors(t *testing.T) {
 	if _, err := b.Publish(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	var got []herald.DeadLetter
-	s.eventually(t, "the dead letter of an event whose handler fails with 2 MiB errors", func() bool {
-		var err error
-		got, err = b.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: "long"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(got) == 1
-	})
+	d := s.deadLetterOf(t, b, "long", "the dead letter of an event whose handler fails with 2 MiB errors", func(herald.DeadLetter) bool { return true })
 	clipped := func(what, text string) {
 		t.Helper()
 		head, _, ok := strings.Cut(text, "… (")
@@ -136,10 +121,10 @@ func (s *suite) testLongErrors(t *testing.T) {
 			t.Errorf("%s: %d bytes, not the error clipped to %d: ...%q", what, len(text), herald.MaxErrorText, text[max(0, len(text)-40):])
 		}
 	}
-	if len(got[0].Errors) != 3 {
-		t.Fatalf("dead letter has %d errors, want 3", len(got[0].Errors))
+	if len(d.Errors) != 3 {
+		t.Fatalf("dead letter has %d errors, want 3", len(d.Errors))
 	}
-	for i, ae := range got[0].Errors {
+	for i, ae := range d.Errors {
 		clipped(fmt.Sprintf("dead letter error %d", i), ae.Error)
 	}
 	o := s.outcomeOf(t, b, "long", e.ID, func(o herald.Outcome) bool { return o.Status == herald.OutcomeDeadLettered })
@@ -170,16 +155,9 @@ func (s *suite) testDeadLetterHistoryBound(t *testing.T) {
 	}
 	dead := func(total int) herald.DeadLetter {
 		t.Helper()
-		var got []herald.DeadLetter
-		s.eventually(t, fmt.Sprintf("a dead letter after %d attempts", total), func() bool {
-			var err error
-			got, err = b.DeadLetters(ctx, herald.DeadLetterQuery{Subscription: "many"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return len(got) == 1 && !got[0].Redrive && got[0].Attempts() >= total
+		d := s.deadLetterOf(t, b, "many", fmt.Sprintf("a dead letter after %d attempts", total), func(d herald.DeadLetter) bool {
+			return !d.Redrive && d.Attempts() >= total
 		})
-		d := got[0]
 		if d.Attempts() != total || len(d.Errors) != herald.MaxDeadLetterHistory {
 			t.Fatalf("dead letter: %d attempts in %d entries, want %d in %d", d.Attempts(), len(d.Errors), total, herald.MaxDeadLetterHistory)
 		}
@@ -204,6 +182,25 @@ func (s *suite) testDeadLetterHistoryBound(t *testing.T) {
 func tick() {
 	for start := time.Now(); time.Since(start) <= 0; {
 	}
+}
+
+// deadLetterOf waits until sub has one dead letter, for which ok says yes
+// (what names it in a failure), and returns it.
+func (s *suite) deadLetterOf(t *testing.T, b *herald.Bus, sub, what string, ok func(herald.DeadLetter) bool) herald.DeadLetter {
+	t.Helper()
+	var d herald.DeadLetter
+	s.eventually(t, what, func() bool {
+		got, err := b.DeadLetters(t.Context(), herald.DeadLetterQuery{Subscription: sub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || !ok(got[0]) {
+			return false
+		}
+		d = got[0]
+		return true
+	})
+	return d
 }
 
 // outcomeOf waits for the outcome of event id in sub for which ok says
