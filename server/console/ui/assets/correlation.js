@@ -37,7 +37,7 @@ function attempts(o) {
     h('span', {class: 'n'}, `#${n}`), ' · ', h('span', {class: 'dur'}, ms(durMs(dur))), ' · ', ...rest);
   const rows = hist.map((a) => row('failed', a.attempt, a.duration, h('span', {class: 'err-text'}, a.error)));
   if (hist[0].attempt > 1) {
-    rows.unshift(h('li', {class: 'muted'}, `attempt${hist[0].attempt > 2 ? `s 1–${hist[0].attempt - 1}` : ' 1'}: not kept (an outcome keeps the last 16; the dead letter keeps all)`));
+    rows.unshift(h('li', {class: 'muted'}, `attempt${hist[0].attempt > 2 ? `s 1–${hist[0].attempt - 1}` : ' 1'}: not kept (an outcome keeps the last 16; a dead letter up to 100)`));
   }
   if (o.status === 'succeeded') rows.push(row('ok', o.attempts, o.duration, h('span', {class: 'ok-text'}, 'succeeded')));
   return h('ol', {class: 'attempts'}, rows);

@@ -1,5 +1,6 @@
-// Dead letters with their whole error history (each attempt's end, duration
-// and error), grouped by subscription:
+// Dead letters with their error history (each attempt's end, duration and
+// error; up to 100 attempts, the first and the last 99), grouped by
+// subscription:
 // Redrive and Discard for each entry and for each subscription's entries.
 import {api} from './api.js';
 import {h, fill, when, ms, durMs, eventHref, corrHref, notice, confirmButton, short} from './dom.js';
